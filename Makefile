@@ -1,0 +1,55 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+# The virtual environment lives outside the clone (torch is several GB) and is reused between runs;
+# a stamp keyed by the requirements' hash decides when pip has to run again.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= $(HOME)/.cache/cnndash/venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+RUN_HASH := $(shell cat requirements.txt | sha256sum | cut -c1-16)
+DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint e2e bench venv dev-deps browser clean-venv
+
+run: $(VENV)/.run-$(RUN_HASH)
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: $(VENV)/.dev-$(DEV_HASH) browser
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev-$(DEV_HASH)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check . || true
+
+e2e: $(VENV)/.dev-$(DEV_HASH) browser
+	$(PY) -m pytest -m e2e
+
+bench: $(VENV)/.dev-$(DEV_HASH)
+	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-$(RUN_HASH): requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-$(DEV_HASH): requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Browser tests drive Debian's chromium through Playwright (Playwright's own browser download
+# does not work offline), so install the distribution package when it is missing.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	fi
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,25 @@
+"""cnndash — entry point: page config, navigation over ``pages/``, and the shared sidebar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+
+st.set_page_config(
+    page_title="cnndash — convolutional networks, end to end",
+    page_icon=":material/grid_on:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+PAGES = {
+    "Start": [ui.PAGES["home"]],
+    "Learn": [ui.PAGES["calculator"]],
+    "Build": [ui.PAGES["data"], ui.PAGES["training"]],
+    "Inspect": [ui.PAGES["evaluation"], ui.PAGES["gradcam"]],
+}
+
+navigation = st.navigation(PAGES)
+ui.render_sidebar()
+navigation.run()

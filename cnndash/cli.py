@@ -1,0 +1,99 @@
+"""Command line: ``python -m cnndash train …`` and ``python -m cnndash evaluate …``.
+
+Errors a user can cause (``ValueError`` subclasses) print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from cnndash.device import DEVICE_CHOICES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cnndash",
+        description="cnndash engine: train and evaluate CNNs without the web app.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model and write a run directory")
+    train.add_argument(
+        "--dataset", required=True, help="built-in name (digits, shapes, …) or image-folder dir/zip"
+    )
+    train.add_argument("--model", required=True, help="lenet, simplecnn, vgg, resnet18, mobilenet_v2")
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--out", required=True, help="run directory to create")
+    train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--optimizer", default=None, help="sgd, adam or adamw")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="confusion matrix and classification report of a run")
+    evaluate.add_argument("--run", required=True, help="run directory written by `train`")
+    evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from cnndash.train import TrainConfig, train
+
+    overrides = {
+        key: value
+        for key, value in {"batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer}.items()
+        if value is not None
+    }
+    config = TrainConfig(
+        dataset=args.dataset,
+        model=args.model,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        **overrides,
+    )
+    summary = train(config, args.out, resume=args.resume, on_event=_print_progress)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _print_progress(event: dict) -> None:
+    if event.get("type") == "epoch_end":
+        print(
+            "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.3f} "
+            "val_loss={val_loss:.4f} val_acc={val_acc:.3f}".format(**event),
+            file=sys.stderr,
+        )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cnndash.metrics import write_evaluation_files
+
+    written = write_evaluation_files(args.run, checkpoint=args.checkpoint)
+    for path in written:
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except ValueError as exc:  # user-caused: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the last finished epoch is saved in last.pt (resume with --resume)", file=sys.stderr
+        )
+        return 130

@@ -1,0 +1,6 @@
+"""Training page (placeholder until its issue lands)."""
+
+import streamlit as st
+
+st.title("Training")
+st.info("This page is being built.", icon=":material/construction:")
