@@ -62,4 +62,4 @@ def describe_device(device: torch.device | str | None = None) -> DeviceInfo:
         return DeviceInfo(dev, "cuda", text)
     if dev.type == "mps":
         return DeviceInfo(dev, "mps", "Apple GPU (MPS)")
-    return DeviceInfo(dev, "cpu", f"CPU · {torch.get_num_threads()} threads")
+    return DeviceInfo(dev, "cpu", f"{torch.get_num_threads()} threads · no GPU detected")
