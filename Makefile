@@ -34,12 +34,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.run-$(RUN_HASH): requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-$(DEV_HASH): requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
