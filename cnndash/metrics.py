@@ -138,8 +138,13 @@ def predict_run(
 
     import torch
 
-    dataset = run.dataset()
-    classes = list(run.classes)
+    try:
+        dataset = run.dataset()
+    except ValueError as exc:  # DatasetError: deleted upload, missing torchvision files, …
+        raise EvaluationError(
+            f"The dataset {run.config.get('dataset')!r} of run {run.name!r} cannot be loaded: {exc}"
+        ) from exc
+    classes = list(run.classes) or list(dataset.classes)
     if list(dataset.classes) != classes:
         raise EvaluationError(
             f"Run {run.name!r} was trained on classes {_short(classes)} but its dataset "
@@ -548,6 +553,22 @@ def predict_images(
     with torch.inference_mode():
         logits = model(run.preprocess(list(images)).to(device)).float().cpu().numpy()
     return softmax(logits)
+
+
+def open_image(data: bytes, name: str = "image") -> Image.Image:
+    """Decode an uploaded image file; an unreadable one raises :class:`EvaluationError` naming it."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise EvaluationError(
+            f"{name!r} is not an image PIL can read ({_first_line(exc)}); upload a PNG, JPEG, BMP, GIF or WebP."
+        ) from exc
+    return image
 
 
 def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best") -> list[Path]:

@@ -168,3 +168,73 @@ def test_overfitting_hint():
     hint = metrics.overfitting_hint(overfit)
     assert hint is not None and "epoch 2" in hint and "overfit" in hint
     assert metrics.overfitting_hint(overfit.head(2)) is None  # too few epochs to tell
+
+
+# ---- figures (cnndash.plots_eval) ----------------------------------------------------------------------
+
+
+def _cm_frame(normalize=None) -> pd.DataFrame:
+    pred = _predictions(np.eye(4)[Y_PRED] * 5, Y_TRUE, CLASSES)
+    return metrics.confusion_matrix_frame(pred, normalize)
+
+
+def test_confusion_matrix_frame_labels():
+    frame = _cm_frame()
+    assert list(frame.index) == CLASSES and list(frame.columns) == CLASSES
+    assert frame.loc["c", "b"] == 2  # true "c" predicted as "b" twice
+    np.testing.assert_allclose(_cm_frame("true").loc["a"].sum(), 1.0)
+
+
+def test_confusion_matrix_figure_cells_are_clickable_points():
+    from cnndash.plots_eval import confusion_matrix_figure
+
+    counts = _cm_frame()
+    fig = confusion_matrix_figure(_cm_frame("true"), counts=counts, normalized=True)
+    heatmap, cells = fig.data
+    assert list(heatmap.x) == CLASSES and list(heatmap.y) == CLASSES
+    assert heatmap.text[2][1] == "67%<br>2"  # fraction and count of true c -> predicted b
+    assert fig.layout.yaxis.autorange == "reversed"  # first class on top, as in the tutorials
+    assert len(cells.x) == 16
+    k = list(cells.customdata).index([2, 1])
+    assert (cells.y[k], cells.x[k]) == ("c", "b")
+    # A top-N sub-matrix keeps the original class indices in the click data.
+    sub = confusion_matrix_figure(counts.iloc[[1, 2], [1, 2]], class_indices=[1, 2])
+    assert [list(c) for c in sub.data[1].customdata] == [[1, 1], [1, 2], [2, 1], [2, 2]]
+
+
+def test_confusion_matrix_png_is_a_png():
+    from cnndash.plots_eval import confusion_matrix_png
+
+    data = confusion_matrix_png(_cm_frame())
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_per_class_and_learning_curve_figures():
+    from cnndash.plots_eval import learning_curves_figure, per_class_accuracy_figure
+
+    per_class = metrics.per_class_accuracy(Y_TRUE, Y_PRED, CLASSES)
+    fig = per_class_accuracy_figure(per_class, overall=0.5)
+    assert list(fig.data[0].x) == CLASSES
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [1.0, 0.5],
+            "train_acc": [0.5, 0.8],
+            "val_loss": [1.1, 0.7],
+            "val_acc": [0.4, 0.7],
+        }
+    )
+    curves = learning_curves_figure(history)
+    assert sorted(trace.name for trace in curves.data) == ["train acc", "train loss", "val acc", "val loss"]
+
+
+def test_style_report_and_thumbnail():
+    from PIL import Image
+
+    from cnndash.plots_eval import style_report, thumbnail
+
+    html = style_report(metrics.classification_report_frame(Y_TRUE, Y_PRED, CLASSES)).to_html()
+    assert "background-color" in html
+    small = thumbnail(Image.new("L", (8, 8)), 96)
+    assert small.size == (96, 96)
+    assert thumbnail(Image.new("RGB", (200, 100)), 50).size == (50, 25)

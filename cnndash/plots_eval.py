@@ -1,0 +1,208 @@
+"""Figure builders for the Evaluation page: pure functions, tables in, Plotly figures / PNG bytes out.
+
+The confusion-matrix heatmap carries an invisible scatter point on every cell (``customdata`` =
+``[true_index, pred_index]``) so that a click on a cell can be read back as a point selection by the
+page (Plotly heatmaps themselves are not selectable).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
+MAX_ANNOTATED_CLASSES = 30
+
+
+def confusion_matrix_figure(
+    cm: pd.DataFrame,
+    *,
+    counts: pd.DataFrame | None = None,
+    normalized: bool = False,
+    class_indices: list[int] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Interactive heatmap of a confusion matrix: rows = true class (top to bottom), columns = predicted.
+
+    ``cm`` holds the values to colour (counts, or fractions when ``normalized``); ``counts`` the raw
+    counts shown alongside fractions. ``class_indices`` are the original class indices of ``cm``'s rows
+    and columns when it is a sub-matrix (top-N view); they go into the click points' ``customdata``.
+    """
+    n = len(cm)
+    if cm.shape != (n, n):
+        raise ValueError(f"A confusion matrix must be square, got shape {cm.shape}.")
+    labels = [str(c) for c in cm.columns]
+    true_labels = [str(c) for c in cm.index]
+    counts = cm if counts is None else counts
+    indices = list(range(n)) if class_indices is None else list(class_indices)
+    values = cm.to_numpy(dtype=float)
+    raw = counts.to_numpy()
+    if normalized:
+        text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
+        hover = "true %{y}<br>predicted %{x}<br>%{z:.1%} of row/column<br>%{customdata} images<extra></extra>"
+    else:
+        text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
+        hover = "true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>"
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=labels,
+            y=true_labels,
+            customdata=raw,
+            text=text if n <= MAX_ANNOTATED_CLASSES else None,
+            texttemplate="%{text}" if n <= MAX_ANNOTATED_CLASSES else None,
+            hovertemplate=hover,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalized else max(float(values.max()), 1.0),
+            colorbar={"title": "fraction" if normalized else "images"},
+            xgap=1,
+            ygap=1,
+        )
+    )
+    # One transparent, clickable marker per cell: selections report these points.
+    jj, ii = np.meshgrid(np.arange(n), np.arange(n))
+    fig.add_trace(
+        go.Scatter(
+            x=[labels[j] for j in jj.ravel()],
+            y=[true_labels[i] for i in ii.ravel()],
+            mode="markers",
+            marker={"size": max(6, min(40, 600 // max(n, 1))), "opacity": 0, "symbol": "square"},
+            customdata=[[indices[i], indices[j]] for i, j in zip(ii.ravel(), jj.ravel(), strict=True)],
+            hoverinfo="skip",
+            showlegend=False,
+            name="cells",
+        )
+    )
+    side = max(380, min(1100, 90 + 28 * n))
+    fig.update_layout(
+        title=title,
+        height=side,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        xaxis={
+            "title": "predicted class",
+            "type": "category",
+            "side": "bottom",
+            "tickangle": -45 if n > 8 else 0,
+        },
+        yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return fig
+
+
+def confusion_matrix_png(
+    cm: pd.DataFrame, *, normalized: bool = False, title: str = "Confusion matrix"
+) -> bytes:
+    """Publication-quality seaborn heatmap (as the tutorials draw it) as PNG bytes, 200 dpi."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    n = len(cm)
+    side = max(4.0, min(24.0, 1.5 + 0.45 * n))
+    fig, ax = plt.subplots(figsize=(side * 1.15, side))
+    try:
+        sns.heatmap(
+            cm,
+            annot=n <= MAX_ANNOTATED_CLASSES,
+            fmt=".2f" if normalized else "d",
+            cmap="Blues",
+            vmin=0,
+            vmax=1 if normalized else None,
+            square=True,
+            cbar_kws={"label": "fraction" if normalized else "images"},
+            xticklabels=list(cm.columns),
+            yticklabels=list(cm.index),
+            ax=ax,
+        )
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
+        ax.set_title(title)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=200)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None) -> go.Figure:
+    """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy."""
+    fig = go.Figure(
+        go.Bar(
+            x=[str(c) for c in frame["class"]],
+            y=frame["accuracy"],
+            customdata=np.stack([frame["correct"], frame["support"]], axis=1) if "correct" in frame else None,
+            hovertemplate="%{x}: %{y:.1%}"
+            + ("<br>%{customdata[0]} of %{customdata[1]} images" if "correct" in frame else "")
+            + "<extra></extra>",
+            marker_color="#1f77b4",
+        )
+    )
+    if overall is not None and np.isfinite(overall):
+        fig.add_hline(y=overall, line_dash="dash", annotation_text=f"overall {overall:.1%}")
+    fig.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "class", "type": "category"},
+        yaxis={"title": "accuracy (recall)", "range": [0, 1.05], "tickformat": ".0%"},
+    )
+    return fig
+
+
+def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
+    """Train vs validation loss (left) and accuracy (right) per epoch, from a run's ``metrics.csv``."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    styles = {"train": {"color": "#1f77b4"}, "val": {"color": "#d62728"}}
+    for col, metric in ((1, "loss"), (2, "acc")):
+        for split in ("train", "val"):
+            name = f"{split}_{metric}"
+            if name not in metrics:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=metrics["epoch"],
+                    y=metrics[name],
+                    mode="lines+markers",
+                    name=f"{split} {metric}",
+                    line=styles[split],
+                    legendgroup=split,
+                    showlegend=col == 1,
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(metrics) <= 20 else None)
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h"})
+    return fig
+
+
+def style_report(frame: pd.DataFrame):
+    """Classification report with conditional colouring: red (bad) to green (good) on the score columns."""
+    scores = [c for c in ("precision", "recall", "f1-score") if c in frame.columns]
+    return (
+        frame.style.background_gradient(cmap="RdYlGn", vmin=0, vmax=1, subset=scores)
+        .format(dict.fromkeys(scores, "{:.3f}"), na_rep="")
+        .format({"support": "{:d}"} if "support" in frame.columns else {})
+    )
+
+
+def thumbnail(image, size: int = 96):
+    """``image`` (PIL) scaled so its longer side is ``size`` pixels; small images are enlarged with
+    nearest-neighbour so 8×8 digits stay crisp instead of being blurred by the browser."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.LANCZOS
+    return image.resize(new, resample)
