@@ -17,10 +17,18 @@ image-folder directory (``class_name/*.png`` or ``train/class_name/…`` + ``val
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
+import json
 import math
 import os
 import re
+import shutil
+import stat
+import tempfile
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -493,16 +501,27 @@ def _split_dirs(root: Path) -> tuple[Path | None, Path | None]:
     return train, val
 
 
-def scan_image_folder(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]]]:
+def scan_image_folder(
+    root: Path, *, shown_as: str | None = None
+) -> tuple[list[str], dict[str, list[tuple[Path, int]]]]:
     """Classes and files of an image-folder dataset: ``(classes, {"all"|"train"|"val": [(file, label)]})``.
 
     Raises :class:`DatasetError` for fewer than two classes or a class folder without images.
     """
-    root = find_dataset_root(Path(root))
+    given = Path(root)
+    root = find_dataset_root(given)
+
+    def shown(folder: Path) -> str:
+        """Folder name for messages: relative to the archive when scanning an upload."""
+        if shown_as is None:
+            return str(folder)
+        rel = folder.relative_to(given).as_posix()
+        return shown_as if rel == "." else f"{rel}/ in {shown_as}"
+
     train_dir, val_dir = _split_dirs(root)
     if train_dir is None and val_dir is not None:
         raise DatasetError(
-            f"{root} has a {val_dir.name}/ folder but no train/ folder; add train/<class>/ images "
+            f"{shown(root)} has a {val_dir.name}/ folder but no train/ folder; add train/<class>/ images "
             "or put the class folders at the top level."
         )
     parts = {"train": train_dir, "val": val_dir} if train_dir is not None else {"all": root}
@@ -511,12 +530,13 @@ def scan_image_folder(root: Path) -> tuple[list[str], dict[str, list[tuple[Path,
         if folder is None:
             continue
         found[part] = {d.name: _class_images(d) for d in _subdirs(folder)}
+    folder_of = {part: folder for part, folder in parts.items() if folder is not None}
     main = found.get("train", found.get("all", {}))
     classes = sorted(main)
     where = train_dir or root
     if len(classes) < 2:
         raise DatasetError(
-            f"{where} has {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); an image "
+            f"{shown(where)} has {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); an image "
             "classifier needs at least 2 — put each class's images in its own folder "
             "(e.g. cats/*.jpg, dogs/*.jpg)."
         )
@@ -524,7 +544,7 @@ def scan_image_folder(root: Path) -> tuple[list[str], dict[str, list[tuple[Path,
         empty = [c for c, files in by_class.items() if not files]
         if empty:
             raise DatasetError(
-                f"Class folder(s) {', '.join(empty)} in {parts[part]} contain no images "
+                f"Class folder(s) {', '.join(empty)} in {shown(folder_of[part])} contain no images "
                 f"({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder(s)."
             )
     if "val" in found:
@@ -611,7 +631,439 @@ def list_datasets(data_dir: Path | None = None) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and _visible(p))
 
 
+# --------------------------------------------------------------------------------------------------
+# Safe extraction of uploaded zips
+
+# Limits for untrusted archives (keyword arguments of extract_image_zip override them).
+MAX_ZIP_FILES = 50_000  # entries in the archive
+MAX_ZIP_TOTAL_BYTES = 4 * 2**30  # uncompressed bytes of everything extracted
+MAX_ZIP_ENTRY_BYTES = 256 * 2**20  # uncompressed bytes of one entry
+MAX_ZIP_RATIO = 200  # uncompressed / compressed size of one entry (checked beyond RATIO_FLOOR bytes)
+RATIO_FLOOR = 2**20  # small entries (a flat-colour BMP) may compress well without being a bomb
+MAX_IMAGE_PIXELS = 64_000_000  # one decoded image
+_CHUNK = 2**16
+IMPORT_RECORD = ".cnndash-import.json"  # hidden file in a stored dataset: skipped files from the upload
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file of an uploaded archive that is not part of the dataset, and why."""
+
+    path: str
+    reason: str
+
+
+def _is_zip_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _is_special(info: zipfile.ZipInfo) -> bool:
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
+
+
+def _safe_parts(name: str) -> list[str]:
+    """Path components of an archive entry name, or DatasetError for names that could escape."""
+    if "\x00" in name:
+        raise DatasetError(
+            f"Archive entry {name!r} has a NUL byte in its name; the zip is not safe to extract."
+        )
+    normal = name.replace("\\", "/")
+    if normal.startswith("/") or re.match(r"^[A-Za-z]:", normal):
+        raise DatasetError(
+            f"Archive entry {name!r} has an absolute path; refusing to extract it. Zip the folder with "
+            "relative paths (e.g. `zip -r data.zip cats dogs`)."
+        )
+    parts = [p for p in normal.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DatasetError(
+            f"Archive entry {name!r} contains '..' (it would be written outside the dataset folder); "
+            "refusing to extract it."
+        )
+    return parts
+
+
+def _skip_reason(parts: list[str]) -> str | None:
+    if any(p == "__MACOSX" for p in parts):
+        return "macOS metadata (__MACOSX)"
+    if any(p.startswith(".") for p in parts):
+        return "hidden file"
+    if Path(parts[-1]).suffix.lower() not in IMAGE_EXTENSIONS:
+        suffix = Path(parts[-1]).suffix.lower() or "no extension"
+        return f"not an image ({suffix})"
+    return None
+
+
+def _copy_bounded(
+    source, target: Path, info: zipfile.ZipInfo, *, budget: int, max_entry: int, max_ratio: float
+) -> int:
+    """Stream one entry to ``target`` without trusting the sizes in its header; return bytes written."""
+    written = 0
+    compressed = max(info.compress_size, 1)
+    with open(target, "xb") as out:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > max_entry:
+                raise DatasetError(
+                    f"Archive entry {info.filename!r} unpacks to more than {max_entry // 2**20} MiB; "
+                    "refusing it as a possible zip bomb."
+                )
+            if written > budget:
+                raise DatasetError(
+                    "The archive unpacks to more than the allowed total size; refusing it as a possible "
+                    "zip bomb. Split the dataset or remove large files."
+                )
+            if written > RATIO_FLOOR and written / compressed > max_ratio:
+                raise DatasetError(
+                    f"Archive entry {info.filename!r} is compressed more than {max_ratio:g}:1, which "
+                    "is typical of a zip bomb; refusing the archive."
+                )
+            out.write(chunk)
+    return written
+
+
+def _check_images(root: Path) -> None:
+    """Decode every image fully: a file that does not decode rejects the upload, naming the file."""
+    for path in sorted(root.rglob("*")):
+        if not is_image_file(path) or any(not _visible(Path(p)) for p in path.relative_to(root).parts):
+            continue
+        rel = path.relative_to(root).as_posix()
+        try:
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise DatasetError(
+                        f"{rel} is {img.width}×{img.height} pixels, more than the "
+                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels allowed; downscale it."
+                    )
+                img.load()
+        except DatasetError:
+            raise
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise DatasetError(f"{rel} does not decode as an image ({exc}); remove or replace it.") from None
+
+
+def _extract_to(
+    zip_path: Path,
+    target: Path,
+    *,
+    max_files: int,
+    max_total_bytes: int,
+    max_entry_bytes: int,
+    max_ratio: float,
+) -> list[SkippedFile]:
+    skipped: list[SkippedFile] = []
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile:
+        raise DatasetError(
+            f"{Path(zip_path).name} is not a zip archive (or it is corrupt); upload a .zip of class folders."
+        ) from None
+    except OSError as exc:
+        raise DatasetError(f"Cannot read {zip_path}: {exc}") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > max_files:
+            raise DatasetError(
+                f"The archive has {len(infos)} entries, more than the {max_files} allowed; split it into "
+                "smaller datasets."
+            )
+        declared = sum(max(i.file_size, 0) for i in infos)
+        if declared > max_total_bytes:
+            raise DatasetError(
+                f"The archive would unpack to {declared / 2**20:.0f} MiB, more than the "
+                f"{max_total_bytes / 2**20:.0f} MiB allowed; split it or remove large files."
+            )
+        # Check every name before writing anything.
+        plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
+        seen: set[str] = set()
+        for info in infos:
+            parts = _safe_parts(info.filename)
+            if _is_zip_symlink(info) or _is_special(info):
+                raise DatasetError(
+                    f"Archive entry {info.filename!r} is a symbolic link or special file; refusing the "
+                    "archive. Zip real files only."
+                )
+            if not parts:
+                continue
+            key = "/".join(parts).lower()
+            if key in seen and not info.is_dir():
+                raise DatasetError(f"Archive entry {info.filename!r} appears twice; remove the duplicate.")
+            seen.add(key)
+            plan.append((info, parts))
+        budget = max_total_bytes
+        for info, parts in plan:
+            if info.is_dir():
+                if _skip_reason([*parts, "x.png"]) is None:
+                    target.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+                continue
+            reason = _skip_reason(parts)
+            if reason is not None:
+                skipped.append(SkippedFile("/".join(parts), reason))
+                if reason.startswith("not an image") and len(parts) > 1:
+                    # Keep its folder, so a class holding only non-images is reported as empty.
+                    target.joinpath(*parts[:-1]).mkdir(parents=True, exist_ok=True)
+                continue
+            if info.flag_bits & 0x1:
+                raise DatasetError(
+                    f"Archive entry {info.filename!r} is encrypted; upload an unencrypted zip."
+                )
+            out_path = target.joinpath(*parts)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(info) as source:
+                    budget -= _copy_bounded(
+                        source,
+                        out_path,
+                        info,
+                        budget=budget,
+                        max_entry=max_entry_bytes,
+                        max_ratio=max_ratio,
+                    )
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise DatasetError(
+                    f"Archive entry {info.filename!r} is corrupt ({exc}); re-create the zip."
+                ) from None
+            except FileExistsError:
+                raise DatasetError(
+                    f"Archive entry {info.filename!r} collides with another entry; rename one of them."
+                ) from None
+    return skipped
+
+
+def extract_image_zip(
+    zip_path: str | os.PathLike,
+    dest_dir: str | os.PathLike,
+    *,
+    max_files: int = MAX_ZIP_FILES,
+    max_total_bytes: int = MAX_ZIP_TOTAL_BYTES,
+    max_entry_bytes: int = MAX_ZIP_ENTRY_BYTES,
+    max_ratio: float = MAX_ZIP_RATIO,
+) -> Path:
+    """Safely extract an uploaded image-folder archive into ``dest_dir``; return the dataset root.
+
+    The archive is untrusted: entries with absolute paths, ``..`` or symlinks, too many entries, too many
+    bytes or a suspicious compression ratio, a corrupt or non-zip file, images that do not decode, fewer
+    than 2 classes or an empty class raise :class:`DatasetError`. ``__MACOSX/``, hidden files and
+    non-images are skipped (listed in ``<dest_dir>/.cnndash-import.json``). Everything is unpacked into
+    a temporary folder inside ``dest_dir`` and moved into place only once it validates; on error nothing
+    is left behind (``dest_dir`` is removed again if this call created it).
+    """
+    dest = Path(dest_dir)
+    created = not dest.exists()
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+    try:
+        skipped = _extract_to(
+            Path(zip_path),
+            staging,
+            max_files=max_files,
+            max_total_bytes=max_total_bytes,
+            max_entry_bytes=max_entry_bytes,
+            max_ratio=max_ratio,
+        )
+        if not any(is_image_file(p) for p in staging.rglob("*")):
+            raise DatasetError(
+                "The archive contains no images (.png, .jpg, .jpeg, .bmp, .gif, .webp); it needs one "
+                "folder per class with images inside."
+            )
+        _check_images(staging)
+        root_in_staging = find_dataset_root(staging)
+        _, parts = scan_image_folder(staging, shown_as="the archive")
+        used = {f.resolve() for items in parts.values() for f, _ in items}
+        for path in sorted(staging.rglob("*")):
+            if is_image_file(path) and path.resolve() not in used:
+                rel = path.relative_to(staging).as_posix()
+                skipped.append(SkippedFile(rel, "not inside a class folder"))
+        clashes = [p.name for p in staging.iterdir() if (dest / p.name).exists()]
+        if clashes:
+            raise DatasetError(f"{dest} already contains {', '.join(clashes)}; extract into an empty folder.")
+        for entry in staging.iterdir():
+            os.replace(entry, dest / entry.name)
+        root = dest / root_in_staging.relative_to(staging)
+        record = {"zip": Path(zip_path).name, "skipped": [[s.path, s.reason] for s in skipped]}
+        (dest / IMPORT_RECORD).write_text(json.dumps(record, indent=1))
+        return root
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _extract_cached_zip(zip_path: Path, base: Path) -> Path:
-    raise DatasetError(
-        f"Loading {zip_path} directly is not available yet; unzip it and pass the folder instead."
+    """Extract a zip given by path (CLI) once, into ``data_dir()/cache/zips/<content hash>``."""
+    digest = hashlib.sha256()
+    with open(zip_path, "rb") as fh:
+        while chunk := fh.read(2**20):
+            digest.update(chunk)
+    dest = base / "cache" / "zips" / digest.hexdigest()[:16]
+    if (dest / IMPORT_RECORD).is_file():
+        return find_dataset_root(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    return extract_image_zip(zip_path, dest)
+
+
+# --------------------------------------------------------------------------------------------------
+# Stored datasets: import, report, delete
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def dataset_name_from(filename: str) -> str:
+    """A valid dataset name derived from an upload's file name (``"My Pets!.zip"`` -> ``"My-Pets"``)."""
+    stem = Path(filename).stem
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:64]
+    return name or "dataset"
+
+
+def check_dataset_name(name: str) -> str:
+    """Return ``name`` if it can name a stored dataset, else raise :class:`DatasetError` saying why."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise DatasetError(
+            f"Dataset name {name!r} is not allowed: use 1–64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    if name.lower() in BUILTIN_DATASETS:
+        raise DatasetError(f"{name!r} is the name of a built-in dataset; choose another name.")
+    return name
+
+
+@dataclass
+class ValidationReport:
+    """What an uploaded dataset contains, for people: shown on the page after an upload."""
+
+    name: str
+    root: Path
+    classes: list[str]
+    counts: dict[str, int]  # images per class (train + val)
+    split_counts: dict[str, dict[str, int]]  # {"train": {...}, "val": {...}} or {"all": {...}}
+    sizes: dict[tuple[int, int], int]  # (h, w) -> number of images
+    modes: dict[str, int]  # PIL mode -> number of images
+    skipped: list[SkippedFile]
+    warnings: list[str]
+
+    @property
+    def num_images(self) -> int:
+        return sum(self.counts.values())
+
+
+FEW_IMAGES = 10  # a class with fewer images than this gets a warning
+IMBALANCE_RATIO = 3.0  # largest / smallest class above this gets a warning
+
+
+def validate_image_folder(root: Path, *, name: str | None = None) -> ValidationReport:
+    """Scan an image-folder dataset and report classes, counts, sizes, modes, skipped files, warnings."""
+    root = Path(root)
+    data_root = find_dataset_root(root)
+    classes, parts = scan_image_folder(data_root)
+    split_counts = {
+        part: {c: sum(1 for _, t in items if t == i) for i, c in enumerate(classes)}
+        for part, items in parts.items()
+    }
+    counts = {c: sum(sc.get(c, 0) for sc in split_counts.values()) for c in classes}
+    sizes: collections.Counter[tuple[int, int]] = collections.Counter()
+    modes: collections.Counter[str] = collections.Counter()
+    for items in parts.values():
+        for path, _ in items:
+            with Image.open(path) as img:
+                sizes[(img.height, img.width)] += 1
+                modes[img.mode] += 1
+    skipped: list[SkippedFile] = []
+    for folder in (data_root, root):
+        record = folder / IMPORT_RECORD
+        if record.is_file():
+            try:
+                data = json.loads(record.read_text())
+                skipped = [SkippedFile(str(p), str(r)) for p, r in data.get("skipped", [])]
+            except (ValueError, TypeError):
+                skipped = []
+            break
+    warnings: list[str] = []
+    few = [f"{c} ({n})" for c, n in counts.items() if n < FEW_IMAGES]
+    if few:
+        warnings.append(
+            f"Very few images in {', '.join(few)}: fewer than {FEW_IMAGES} per class gives unreliable "
+            "training and validation; add more images."
+        )
+    largest = max(counts, key=lambda c: counts[c])
+    smallest = min(counts, key=lambda c: counts[c])
+    if counts[smallest] and counts[largest] / counts[smallest] > IMBALANCE_RATIO:
+        warnings.append(
+            f"Class imbalance: {largest!r} has {counts[largest]} images but {smallest!r} only "
+            f"{counts[smallest]} ({counts[largest] / counts[smallest]:.1f}×); accuracy will favour the "
+            "large classes — add images or watch per-class accuracy."
+        )
+    families = {_mode_family(m) for m in modes}
+    if len(families) > 1:
+        listed = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
+        warnings.append(
+            f"Mixed image modes ({listed}): every image will be converted to "
+            f"{'RGB' if families != {'grayscale'} else 'grayscale'} (transparent areas become white)."
+        )
+    return ValidationReport(
+        name=name or root.name,
+        root=data_root,
+        classes=classes,
+        counts=counts,
+        split_counts=split_counts,
+        sizes=dict(sizes),
+        modes=dict(modes),
+        skipped=skipped,
+        warnings=warnings,
     )
+
+
+def _mode_family(mode: str) -> str:
+    if mode in ("RGBA", "LA", "PA") or mode.endswith("A"):
+        return "with transparency"
+    if mode in _GRAY_MODES:
+        return "grayscale"
+    return "colour"
+
+
+def import_dataset_zip(
+    zip_path: str | os.PathLike,
+    name: str | None = None,
+    *,
+    data_dir: Path | None = None,
+    on_exists: str = "error",
+) -> ValidationReport:
+    """Extract an uploaded zip into ``data_dir()/datasets/<name>`` and return its validation report.
+
+    ``name`` defaults to the zip's file name. When a dataset of that name exists, ``on_exists="error"``
+    raises :class:`DatasetError` and ``"suffix"`` stores it as ``<name>-2``, ``<name>-3``, …
+    (never overwriting).
+    """
+    if on_exists not in ("error", "suffix"):
+        raise ValueError("on_exists must be 'error' or 'suffix'")
+    name = check_dataset_name(name if name is not None else dataset_name_from(Path(zip_path).name))
+    folder = datasets_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    chosen = name
+    number = 2
+    while (folder / chosen).exists():
+        if on_exists == "error":
+            raise DatasetError(
+                f"A dataset named {name!r} already exists; choose another name or delete it first."
+            )
+        chosen = f"{name[:60]}-{number}"
+        number += 1
+    extract_image_zip(zip_path, folder / chosen)
+    return validate_image_folder(folder / chosen, name=chosen)
+
+
+def dataset_report(name: str, *, data_dir: Path | None = None) -> ValidationReport:
+    """Validation report of a stored dataset."""
+    path = datasets_dir(data_dir) / check_dataset_name(name)
+    if not path.is_dir():
+        raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}.")
+    return validate_image_folder(path, name=name)
+
+
+def delete_dataset(name: str, *, data_dir: Path | None = None) -> None:
+    """Delete a stored dataset folder."""
+    path = datasets_dir(data_dir) / check_dataset_name(name)
+    if not path.is_dir():
+        raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}; nothing deleted.")
+    shutil.rmtree(path)
