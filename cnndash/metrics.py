@@ -168,7 +168,14 @@ def predict_run(
             stop = min(start + batch_size, total)
             images = [val[i][0] for i in range(start, stop)]
             batch = run.preprocess(images).to(device)
-            logits = model(batch).float().cpu().numpy()
+            try:
+                logits = model(batch).float().cpu().numpy()
+            except RuntimeError as exc:  # e.g. 3-channel images into a 1-channel model
+                raise EvaluationError(
+                    f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's "
+                    f"preprocessed images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}). "
+                    "The run's files disagree with each other; retrain the run."
+                ) from exc
             if logits.ndim != 2 or logits.shape[1] != len(classes):
                 raise EvaluationError(
                     f"The {checkpoint} checkpoint of run {run.name!r} outputs {logits.shape[-1]} classes "
