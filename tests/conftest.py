@@ -26,3 +26,31 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --------------------------------------------------------------------------------------------------
+# A small finished training run, shared by the evaluation, Grad-CAM and training tests.
+
+TINY_RUN_DATASET = "shapes:count=300,size=32"
+
+
+def make_tiny_run(runs_dir: Path, name: str = "tiny") -> Path:
+    """Train LeNet for 2 epochs on 300 32×32 ``shapes`` images into ``runs_dir/name`` (a few seconds).
+
+    Returns the finished run directory (config.json, dataset.json, metrics.csv, best.pt, last.pt,
+    summary.json, status.json). An existing finished run of that name is reused.
+    """
+    from cnndash.train import TrainConfig, train
+
+    run_dir = Path(runs_dir) / name
+    if (run_dir / "summary.json").is_file():
+        return run_dir
+    config = TrainConfig(dataset=TINY_RUN_DATASET, model="lenet", epochs=2, batch_size=32, seed=0)
+    train(config, run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """Path to a finished LeNet run on a small ``shapes`` set (trained once per test session)."""
+    return make_tiny_run(tmp_path_factory.mktemp("tiny-runs"), "tiny")
