@@ -1067,3 +1067,37 @@ def delete_dataset(name: str, *, data_dir: Path | None = None) -> None:
     if not path.is_dir():
         raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}; nothing deleted.")
     shutil.rmtree(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def compute_mean_std(images: ImageList, *, max_images: int = 2000) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of pixel values scaled to [0, 1] (what ``v2.Normalize`` wants).
+
+    Uses at most ``max_images`` images, evenly spaced through the list, so it stays quick on large
+    datasets; the result is deterministic.
+    """
+    if len(images) == 0:
+        raise DatasetError("Cannot compute mean/std of an empty image list.")
+    count = min(len(images), max_images)
+    picks = np.unique(np.linspace(0, len(images) - 1, count).round().astype(np.int64))
+    array = images.uint8_array()
+    if array is not None:
+        pixels = array[picks].astype(np.float64) / 255.0
+        flat = pixels.reshape(-1, pixels.shape[-1])
+        return flat.mean(axis=0).tolist(), flat.std(axis=0).tolist()
+    total = total_sq = None
+    n = 0
+    for i in picks:
+        image, _ = images[int(i)]
+        pixels = np.asarray(image, dtype=np.float64) / 255.0
+        flat = pixels.reshape(-1, 1 if pixels.ndim == 2 else pixels.shape[-1])
+        total = flat.sum(axis=0) if total is None else total + flat.sum(axis=0)
+        total_sq = (flat**2).sum(axis=0) if total_sq is None else total_sq + (flat**2).sum(axis=0)
+        n += flat.shape[0]
+    assert total is not None and total_sq is not None
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+    return mean.tolist(), std.tolist()

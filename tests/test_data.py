@@ -19,6 +19,7 @@ from cnndash.data import (
     ImageSet,
     ValidationReport,
     check_dataset_name,
+    compute_mean_std,
     dataset_name_from,
     dataset_report,
     delete_dataset,
@@ -446,3 +447,16 @@ def test_load_dataset_from_zip_path_is_cached(tmp_path):
     b = load_dataset(str(zip_path), data_dir=tmp_path / "data")
     assert a.classes == ["cat", "dog"] and a.root == b.root
     assert len(list((tmp_path / "data" / "cache" / "zips").iterdir())) == 1
+
+
+def test_compute_mean_std_matches_numpy_for_memory_and_files(tmp_path):
+    ds = load_dataset("shapes:count=30,size=16")
+    mean, std = compute_mean_std(ds.train)
+    pixels = ds.train.uint8_array().astype(np.float64) / 255
+    assert np.allclose(mean, pixels.mean(axis=(0, 1, 2))) and np.allclose(std, pixels.std(axis=(0, 1, 2)))
+    assert len(mean) == 3
+    make_folder(tmp_path / "ds", {"a": 2, "b": 2}, size=(4, 4), mode="L")
+    folder = load_dataset(tmp_path / "ds", val_fraction=0.5)
+    values = np.concatenate([np.asarray(folder.train[i][0], dtype=float).ravel() / 255 for i in range(2)])
+    fmean, fstd = compute_mean_std(folder.train)
+    assert np.allclose(fmean, [values.mean()]) and np.allclose(fstd, [values.std()])
