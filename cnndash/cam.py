@@ -518,3 +518,16 @@ def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:
         f"Early layer ({grid}): sharp, but it reacts to edges and colours, not to the class; maps here "
         "often highlight every contrast in the image."
     )
+
+
+def predict_probabilities(model: nn.Module, input_tensor: torch.Tensor) -> np.ndarray:
+    """Softmax class probabilities ``(N, num_classes)`` of ``model`` in eval mode (mode restored)."""
+    _check_input(input_tensor)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            logits = model(input_tensor.to(_model_device(model), torch.float32))
+    finally:
+        model.train(was_training)
+    return torch.softmax(logits.float(), dim=1).cpu().numpy()
