@@ -530,6 +530,10 @@ def train(
     config = _resolve(config, run_dir, resume)
     config.validate()
     device = resolve_device(config.device)
+    if config.augment:  # a bad spec fails now, not in the middle of the first epoch
+        from cnndash.augment import build_pipeline
+
+        build_pipeline(config.augment)
 
     from cnndash.data import load_dataset
 

@@ -1,0 +1,300 @@
+"""The trainer on real (tiny) data: learning, stop, resume, divergence, schedules, data paths, the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from cnndash.cli import main as cli_main
+from cnndash.runs import METRIC_COLUMNS, load_run
+from cnndash.train import (
+    ConfigError,
+    TrainConfig,
+    TrainingDivergedError,
+    _make_scheduler,
+    array_to_uint8,
+    images_to_uint8,
+    train,
+)
+from tests.conftest import ROOT
+
+SMALL = "shapes:count=120,size=32"
+
+
+def small_config(**overrides) -> TrainConfig:
+    settings = dict(dataset=SMALL, model="lenet", epochs=2, batch_size=16, seed=0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_short_run_on_shapes_lowers_the_loss(tmp_path):
+    events = []
+    summary = train(
+        TrainConfig(dataset="shapes:count=300,size=32", model="simplecnn", epochs=4, batch_size=16),
+        tmp_path / "run",
+        on_event=events.append,
+    )
+    epochs = [e for e in events if e["type"] == "epoch_end"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"] - 0.05
+    batches = [e["loss"] for e in events if e["type"] == "batch"]
+    assert np.mean(batches[-5:]) < np.mean(batches[:5])
+    assert summary["epochs"] == 4 and summary["status"] == "finished"
+    assert summary["images_per_sec"] > 0 and summary["seconds"] > 0
+    assert summary["data_path"] == "memory"
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert list(metrics.columns[:5]) == METRIC_COLUMNS
+    assert metrics["epoch"].tolist() == [1, 2, 3, 4]
+    assert summary["val_accuracy"] == pytest.approx(metrics["val_acc"].max())
+    assert summary["best_epoch"] == int(metrics.loc[metrics["val_acc"].idxmax(), "epoch"])
+
+
+def test_run_directory_layout_and_plain_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    train(small_config(epochs=1), run_dir)
+    for name in (
+        "config.json",
+        "dataset.json",
+        "metrics.csv",
+        "last.pt",
+        "best.pt",
+        "summary.json",
+        "status.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert TrainConfig.from_dict(config).image_size == 32  # resolved, so the run can be rerun exactly
+    checkpoint = torch.load(run_dir / "last.pt", weights_only=True)  # plain types only
+    assert checkpoint["epoch"] == 1 and checkpoint["classes"] == ["circle", "square", "triangle"]
+    assert checkpoint["config"]["model"] == "lenet"
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
+    assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*.tmp"))
+
+
+def test_stop_mid_epoch_leaves_a_loadable_checkpoint(tmp_path):
+    stop = threading.Event()
+    seen = []
+
+    def on_event(event):
+        if event["type"] == "batch":
+            seen.append(event["batch"])
+            if event["batch"] == 3:
+                stop.set()
+
+    summary = train(small_config(epochs=3), tmp_path / "run", on_event=on_event, stop_event=stop)
+    assert seen == [1, 2, 3]  # ended within one batch of the request
+    assert summary["status"] == "stopped" and "resume" in summary["message"]
+    run = load_run(tmp_path / "run")
+    assert run.status == "stopped"
+    checkpoint = torch.load(run.checkpoint_path("last"), weights_only=True)
+    assert (checkpoint["epoch"], checkpoint["batch"]) == (0, 3)
+    model = run.load_model("last")
+    assert not model.training
+    assert run.checkpoint_path("best").is_file()  # the Evaluation page can use a run stopped in epoch 1
+    out = model(torch.zeros(2, 3, 32, 32))
+    assert out.shape == (2, 3)
+
+
+def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(tmp_path):
+    full = tmp_path / "full"
+    train(small_config(epochs=3), full)
+
+    stop = threading.Event()
+
+    def stop_in_epoch_2(event):
+        if event["type"] == "batch" and event["epoch"] == 2 and event["batch"] == 2:
+            stop.set()
+
+    part = tmp_path / "part"
+    train(small_config(epochs=3), part, on_event=stop_in_epoch_2, stop_event=stop)
+    assert pd.read_csv(part / "metrics.csv")["epoch"].tolist() == [1]
+
+    events = []
+    summary = train(small_config(epochs=3), part, resume=True, on_event=events.append)
+    start = next(e for e in events if e["type"] == "start")
+    assert start["start_epoch"] == 1
+    first_batch = next(e for e in events if e["type"] == "batch")
+    assert (first_batch["epoch"], first_batch["batch"]) == (2, 3)  # the stopped epoch's remaining batches
+    assert summary["epochs"] == 3 and summary["status"] == "finished"
+    assert pd.read_csv(part / "metrics.csv")["epoch"].tolist() == [1, 2, 3]
+
+    # Same seed, same data, restored optimizer/scheduler and shuffling: the same weights as without a stop.
+    a = torch.load(full / "last.pt", weights_only=True)["model"]
+    b = torch.load(part / "last.pt", weights_only=True)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_resume_needs_a_checkpoint_and_fresh_runs_refuse_an_existing_folder(tmp_path):
+    with pytest.raises(ValueError, match="Nothing to resume"):
+        train(small_config(), tmp_path / "empty", resume=True)
+    train(small_config(epochs=1), tmp_path / "run")
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(small_config(epochs=1), tmp_path / "run")
+
+
+def test_absurd_learning_rate_stops_with_the_nan_message(tmp_path):
+    config = small_config(optimizer="sgd", lr=1e6, schedule="constant", epochs=3)
+    with pytest.raises(TrainingDivergedError, match=r"(?s)too high.*lower it"):
+        train(config, tmp_path / "run")
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["status"] == "failed" and "learning rate" in status["message"]
+
+
+def test_early_stopping_ends_a_run_that_does_not_improve(tmp_path):
+    summary = train(small_config(epochs=6, lr=1e-12, early_stopping=2, schedule="constant"), tmp_path / "run")
+    assert summary["epochs"] == 3  # best at epoch 1, then two epochs without improvement
+    assert "Early stopping" in summary["message"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "culprit"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1.0}, "learning rate"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"schedule": "wavy"}, "schedule"),
+        ({"model": "alexnet"}, "model"),
+        ({"batch_size": 0}, "batch size"),
+    ],
+)
+def test_bad_settings_are_config_errors_naming_the_setting(tmp_path, overrides, culprit):
+    with pytest.raises(ConfigError, match=f"(?i){culprit}"):
+        train(small_config(**overrides), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_round_trips_through_json_and_rejects_unknown_keys():
+    config = TrainConfig(dataset="digits", model="vgg", augment=[{"op": "RandomHorizontalFlip", "p": 0.5}])
+    again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    with pytest.raises(ConfigError, match="colour"):
+        TrainConfig.from_dict({"dataset": "digits", "colour": "red"})
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("schedule", ["cosine", "step", "constant"])
+def test_optimizers_and_schedules_train(tmp_path, optimizer, schedule):
+    config = small_config(
+        epochs=1, optimizer=optimizer, schedule=schedule, lr=0.01, warmup_epochs=0.5,
+        weight_decay=1e-4, label_smoothing=0.1, grad_clip=1.0,
+    )  # fmt: skip
+    summary = train(config, tmp_path / "run")
+    assert summary["epochs"] == 1 and math.isfinite(summary["val_loss"])
+
+
+def test_schedule_shapes():
+    param = torch.nn.Parameter(torch.zeros(1))
+
+    def lrs(**overrides):
+        config = TrainConfig(dataset="digits", epochs=6, lr=1.0, **overrides)
+        optimizer = torch.optim.SGD([param], lr=1.0)
+        scheduler = _make_scheduler(config, optimizer, steps_per_epoch=10)
+        out = []
+        for _ in range(60):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return out
+
+    step = lrs(schedule="step", step_size=2, step_gamma=0.1)
+    assert (
+        step[0] == 1.0
+        and step[19] == 1.0
+        and step[20] == pytest.approx(0.1)
+        and step[40] == pytest.approx(0.01)
+    )
+    cosine = lrs(schedule="cosine", warmup_epochs=1)
+    assert cosine[0] == pytest.approx(0.1) and cosine[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(cosine[10:])) and cosine[-1] < 0.01
+    onecycle = lrs(schedule="onecycle")
+    peak = int(np.argmax(onecycle))
+    assert onecycle[peak] == pytest.approx(1.0, rel=1e-3) and 10 <= peak <= 20 and onecycle[-1] < 1e-3
+
+
+def test_augmentation_spec_is_applied_in_training(tmp_path):
+    spec = [{"op": "RandomHorizontalFlip", "p": 0.5}, {"op": "RandomResizedCrop", "size": [24, 24]}]
+    summary = train(small_config(epochs=1, augment=spec), tmp_path / "run")
+    assert summary["epochs"] == 1
+    with pytest.raises(ValueError, match="NoSuchOp"):
+        train(small_config(epochs=1, augment=[{"op": "NoSuchOp"}]), tmp_path / "bad")
+
+
+def test_dataloader_fallback_on_an_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "folder"
+    for cls, level in (("dark", 40), ("light", 210)):
+        (root / cls).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(rng.normal(level, 20, size=(20 + i % 3, 18, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / cls / f"{i}.png")
+    config = TrainConfig(dataset=str(root), model="simplecnn", epochs=2, batch_size=8, memory_budget_mb=0)
+    summary = train(config, tmp_path / "run")
+    assert summary["data_path"] == "dataloader"
+    assert summary["classes"] == ["dark", "light"]
+    assert summary["val_accuracy"] == 1.0  # dark vs light is trivial
+
+
+def test_uint8_decoding_is_the_same_for_arrays_and_pil_images():
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, 256, size=(5, 8, 8, 1), dtype=np.uint8)
+    from_array = array_to_uint8(array, size=28)
+    from_pil = images_to_uint8([Image.fromarray(a[..., 0], "L") for a in array], channels=1, size=28)
+    assert from_array.shape == (5, 1, 28, 28) and from_array.dtype == torch.uint8
+    assert torch.equal(from_array, from_pil)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnndash", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_cli_digits_lenet_reaches_97_percent(tmp_path):
+    out = tmp_path / "digits-run"
+    result = run_cli("train", "--dataset", "digits", "--model", "lenet", "--epochs", "10", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["val_accuracy"] >= 0.97
+    assert summary["epochs"] == 10 and summary["device"] == "cpu" and summary["images_per_sec"] > 0
+    assert json.loads(result.stdout)["val_accuracy"] == summary["val_accuracy"]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns[:5]) == METRIC_COLUMNS and len(metrics) == 10
+    assert (out / "last.pt").is_file() and (out / "config.json").is_file()
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path):
+    result = run_cli(
+        "train", "--dataset", "no-such-dataset", "--model", "lenet", "--out", str(tmp_path / "r")
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "no-such-dataset" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "culprit"),
+    [
+        (["--model", "alexnet"], "alexnet"),
+        (["--epochs", "0"], "epochs"),
+        (["--lr", "-1"], "learning rate"),
+        (["--optimizer", "rmsprop"], "rmsprop"),
+    ],
+)
+def test_cli_bad_settings_exit_2_naming_the_setting(tmp_path, capsys, args, culprit):
+    argv = ["train", "--dataset", "digits", "--model", "lenet", "--out", str(tmp_path / "run"), *args]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and culprit in err[0].lower()
+    assert not (tmp_path / "run").exists()
