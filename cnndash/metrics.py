@@ -601,12 +601,16 @@ def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best")
 
 
 def summary_numbers(predictions: Predictions, k: int = 5) -> dict[str, float]:
-    """Headline numbers for a page or a report: accuracy, top-k accuracy, mean loss, image count."""
+    """Headline numbers for a page or a report: accuracy, top-k accuracy, mean loss, image count.
+
+    ``k`` is capped at K - 1 classes (top-K accuracy is always 100%, so it would say nothing).
+    """
     n = len(predictions)
+    k = max(1, min(k, len(predictions.classes) - 1))
     return {
         "images": n,
         "accuracy": predictions.accuracy,
-        "top_k": min(k, len(predictions.classes)),
+        "top_k": k,
         "top_k_accuracy": top_k_accuracy(predictions.targets, predictions.logits, k) if n else math.nan,
         "mean_loss": float(predictions.losses.mean()) if n else math.nan,
     }

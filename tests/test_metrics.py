@@ -393,3 +393,12 @@ def test_cli_evaluate_errors_exit_2(run_copy, tmp_path, capsys):
     assert main(["evaluate", "--run", str(run_copy), "--checkpoint", "last"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "last" in err and len(err.splitlines()) == 1
+
+
+def test_summary_numbers_caps_k_below_the_class_count():
+    logits = [[3, 1, 0], [0, 2, 1], [1, 0, 2], [2, 1, 0]]
+    numbers = metrics.summary_numbers(_predictions(logits, [0, 2, 1, 1]), k=5)
+    assert numbers["top_k"] == 2
+    assert numbers["accuracy"] == 0.25
+    assert numbers["top_k_accuracy"] == 0.75  # image 2's true class "y" is its lowest score
+    assert numbers["images"] == 4

@@ -1,0 +1,183 @@
+"""Evaluation page through the real app (AppTest) on a real tiny trained run."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnndash import metrics
+from tests.test_pages import run_page
+
+
+@pytest.fixture
+def runs_home(tiny_run, tmp_path, monkeypatch):
+    """A runs folder holding a private copy of the tiny run, named "tiny"; the app reads it."""
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run, runs / "tiny")
+    monkeypatch.setenv("CNNDASH_RUNS_DIR", str(runs))
+    return runs
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _heatmap(at) -> dict:
+    """The heatmap trace of the confusion-matrix chart, as the browser receives it."""
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(c["data"][0] for c in charts if c["data"][0]["type"] == "heatmap")
+
+
+def _array(value) -> np.ndarray:
+    """Plotly 6 sends numeric arrays as {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(value)
+
+
+def test_renders_all_sections_for_a_trained_run(runs_home):
+    at = run_page("pages/evaluation.py")
+    _ok(at)
+    assert at.title[0].value == "Evaluation"
+    assert at.selectbox(key="eval-run").value == "tiny"
+    pred = metrics.predict_run(runs_home / "tiny")
+    assert pred.from_cache  # the page computed and cached the predictions
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Validation images"] == str(len(pred))
+    assert labels["Accuracy"] == f"{pred.accuracy:.1%}"
+    assert [t.label for t in at.tabs] == [
+        "Confusion matrix",
+        "Report",
+        "Top losses",
+        "Learning curves",
+        "Predict",
+    ]
+
+    heatmap = _heatmap(at)
+    counts = metrics.confusion_matrix(pred.targets, pred.preds, len(pred.classes))
+    assert heatmap["x"] == pred.classes and heatmap["y"] == pred.classes
+    assert heatmap["text"] == [[str(v) for v in row] for row in counts]
+    np.testing.assert_array_equal(_array(heatmap["z"]), counts)
+    keys = {b.proto.id.rsplit("-eval-", 1)[-1] for b in at.get("download_button")}
+    assert {"cm-csv", "cm-png", "report-csv"} <= keys
+    report = next(df.value for df in at.dataframe if "f1-score" in getattr(df.value, "columns", []))
+    assert list(report.index) == [*pred.classes, "accuracy", "macro avg", "weighted avg"]
+    assert at.subheader.values == ["Images of one cell", "Most confused pairs", "Per-class accuracy"]
+    assert len(at.get("plotly_chart")) == 3  # confusion matrix, per-class accuracy, learning curves
+    assert at.toggle(key="eval-losses-mistakes").value is True
+    assert at.get("file_uploader")
+
+
+def test_normalisation_switch_changes_the_heatmap(runs_home):
+    at = run_page("pages/evaluation.py")
+    pred = metrics.predict_run(runs_home / "tiny")
+    at.radio(key="eval-normalize").set_value("by true class (recall)").run()
+    _ok(at)
+    heatmap = _heatmap(at)
+    expected = metrics.confusion_matrix(pred.targets, pred.preds, len(pred.classes), normalize="true")
+    np.testing.assert_allclose(_array(heatmap["z"]), expected)
+    assert heatmap["zmax"] == 1
+    np.testing.assert_allclose(_array(heatmap["z"]).sum(axis=1), 1.0)
+
+    at.radio(key="eval-normalize").set_value("by predicted class (precision)").run()
+    expected = metrics.confusion_matrix(pred.targets, pred.preds, len(pred.classes), normalize="pred")
+    np.testing.assert_allclose(_array(_heatmap(at)["z"]), expected)
+
+
+def test_selected_cell_shows_its_images(runs_home):
+    at = run_page("pages/evaluation.py")
+    pred = metrics.predict_run(runs_home / "tiny")
+    confused = metrics.most_confused(pred.targets, pred.preds, pred.classes)
+    # The most confused pair is selected first.
+    assert (at.selectbox(key="eval-true").value, at.selectbox(key="eval-pred").value) == (
+        confused["true"].iloc[0],
+        confused["predicted"].iloc[0],
+    )
+    for _, row in confused.iterrows():
+        at.selectbox(key="eval-true").set_value(row["true"])
+        at.selectbox(key="eval-pred").set_value(row["predicted"]).run()
+        _ok(at)
+        summary = next(m.value for m in at.markdown if "predicted as" in m.value)
+        assert summary.startswith(f"**{row['count']}** images of **{row['true']}**")
+        expected = metrics.cell_indices(pred, int(row["true_index"]), int(row["pred_index"]))[:24]
+        buttons = [b.key for b in at.button if b.key and b.key.startswith("eval-cell-gradcam-")]
+        assert sorted(buttons) == sorted(f"eval-cell-gradcam-{i}" for i in expected)
+
+
+def test_gradcam_link_hands_over_the_image(runs_home):
+    at = run_page("pages/evaluation.py")
+    first = next(b for b in at.button if b.key and b.key.startswith("eval-cell-gradcam-"))
+    index = int(first.key.rsplit("-", 1)[1])
+    first.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Grad-CAM"  # switched pages
+    state = at.session_state
+    if "gradcam-image" in state:  # not consumed (yet) by the Grad-CAM page
+        assert state["gradcam-image"] == {"run": "tiny", "index": index}
+    else:  # the Grad-CAM page took the hand-off and selected that run and validation image
+        assert (state["cam-run"], state["cam-index"]) == ("tiny", index)
+
+
+def test_predict_uploaded_images(runs_home):
+    at = run_page("pages/evaluation.py")
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
+    at.get("file_uploader")[0].set_value(
+        [("red.png", buffer.getvalue(), "image/png"), ("broken.png", b"not an image", "image/png")]
+    )
+    at.number_input(key="eval-topk").set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("broken.png" in e.value and "not an image" in e.value for e in at.error)
+    tables = [df.value for df in at.dataframe if list(df.value.columns) == ["class", "probability"]]
+    assert len(tables) == 1 and len(tables[0]) == 2
+    assert tables[0]["probability"].is_monotonic_decreasing
+    assert 0 < tables[0]["probability"].sum() <= 1 + 1e-6
+
+
+def test_running_run_is_marked_and_finished_one_preselected(runs_home):
+    live = runs_home / "live"
+    shutil.copytree(runs_home / "tiny", live)
+    (live / "status.json").write_text(json.dumps({"status": "running", "pid": os.getpid(), "message": ""}))
+    newer = (runs_home / "tiny" / "config.json").stat().st_mtime + 10
+    os.utime(live / "config.json", (newer, newer))
+    at = run_page("pages/evaluation.py")
+    _ok(at)
+    box = at.selectbox(key="eval-run")
+    assert box.value == "tiny"
+    assert box.options[0].startswith("live") and "still training" in box.options[0]
+    box.set_value("live").run()
+    _ok(at)
+    assert any("still training" in i.value for i in at.info)
+
+
+def test_run_without_checkpoint_is_a_message_not_a_traceback(runs_home):
+    (runs_home / "tiny" / "best.pt").unlink()
+    at = run_page("pages/evaluation.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("best" in e.value and "tiny" in e.value for e in at.error)
+    assert len(at.get("plotly_chart")) == 1  # the learning curves still show
+
+
+def test_deleted_dataset_is_a_message_not_a_traceback(runs_home):
+    config = json.loads((runs_home / "tiny" / "config.json").read_text())
+    config["dataset"] = "gone-upload"
+    (runs_home / "tiny" / "config.json").write_text(json.dumps(config))
+    at = run_page("pages/evaluation.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("gone-upload" in e.value for e in at.error)
+
+
+def test_no_runs_points_to_training():
+    at = run_page("pages/evaluation.py")
+    _ok(at)
+    assert any("No training runs yet" in i.value for i in at.info)
