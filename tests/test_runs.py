@@ -1,0 +1,102 @@
+"""Run store: listing, loading by name or path, checkpoints, eval preprocessing, deletion."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+import torch
+
+from cnndash.runs import RunError, delete_run, list_runs, load_run, new_run_name, write_status
+from cnndash.train import array_to_uint8, normalize_batch
+
+
+def copy_run(src, runs_dir, name):
+    dst = runs_dir / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_tiny_run_loads_with_classes_metrics_and_model(tiny_run):
+    run = load_run(tiny_run)
+    assert run.name == "tiny" and run.status == "finished"
+    assert run.classes == ["circle", "square", "triangle"]
+    assert run.summary is not None and 0 <= run.summary["val_accuracy"] <= 1
+    assert run.metrics()["epoch"].tolist() == [1, 2]
+    model = run.load_model("best")
+    assert not model.training
+    assert run.checkpoint_path("last").name == "last.pt"
+
+
+def test_preprocess_is_exactly_the_training_input(tiny_run):
+    run = load_run(tiny_run)
+    dataset = run.dataset()
+    info = run.dataset_info
+    images = [dataset.val[i][0] for i in range(6)]
+    expected = normalize_batch(
+        array_to_uint8(dataset.val.uint8_array()[:6], size=run.image_size), info["mean"], info["std"]
+    )
+    batch = run.preprocess(images)
+    assert batch.shape == (6, 3, 32, 32) and batch.dtype == torch.float32
+    torch.testing.assert_close(batch, expected, rtol=0, atol=0)
+
+
+def test_model_reproduces_the_recorded_validation_accuracy(tiny_run):
+    run = load_run(tiny_run)
+    dataset = run.dataset()
+    x = run.preprocess([dataset.val[i][0] for i in range(len(dataset.val))])
+    with torch.no_grad():
+        predictions = run.load_model("best")(x).argmax(1)
+    accuracy = (predictions == torch.tensor(dataset.val.targets)).float().mean().item()
+    assert accuracy == pytest.approx(run.summary["val_accuracy"])
+
+
+def test_list_and_load_by_name_under_runs_dir(tiny_run, tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    monkeypatch.setenv("CNNDASH_RUNS_DIR", str(runs_dir))
+    older = copy_run(tiny_run, runs_dir, "older")
+    newer = copy_run(tiny_run, runs_dir, "newer")
+    (runs_dir / "not-a-run").mkdir()
+    past = time.time() - 100
+    os.utime(older / "config.json", (past, past))
+    assert [run.name for run in list_runs()] == ["newer", "older"]
+    assert load_run("older").path == older
+    assert new_run_name("lenet", "shapes:count=300,size=32") != ""
+    delete_run("newer")
+    assert not newer.exists()
+    with pytest.raises(RunError, match="No run 'missing'"):
+        load_run("missing")
+    assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_missing_checkpoint_is_a_clear_error(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path, "no-best")
+    (run_dir / "best.pt").unlink()
+    run = load_run(run_dir)
+    with pytest.raises(RunError, match=r"no best\.pt"):
+        run.checkpoint_path("best")
+    with pytest.raises(RunError, match="'best' or 'last'"):
+        run.checkpoint_path("middle")
+
+
+def test_a_running_run_whose_process_died_is_reported_failed(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path, "crashed")
+    write_status(run_dir, "running", "epoch 1 of 2")
+    assert load_run(run_dir).status == "running"  # this process is alive
+    status = json.loads((run_dir / "status.json").read_text())
+    status["pid"] = 2**22 + 12345  # no such process
+    (run_dir / "status.json").write_text(json.dumps(status))
+    run = load_run(run_dir)
+    assert run.status == "failed" and "ended" in run.message
+
+
+def test_delete_refuses_a_running_run(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path, "live")
+    write_status(run_dir, "running")
+    with pytest.raises(RunError, match="still training"):
+        delete_run(run_dir)
+    assert run_dir.exists()
