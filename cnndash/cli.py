@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cnndash.device import DEVICE_CHOICES
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model and write a run directory")
+    _one_line_errors(train)
     train.add_argument(
         "--dataset", required=True, help="built-in name (digits, shapes, …) or image-folder dir/zip"
     )
@@ -30,8 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--lr", type=float, default=None, help="peak/base learning rate")
     train.add_argument("--optimizer", default=None, help="sgd, adam or adamw")
+    train.add_argument("--schedule", default=None, help="onecycle, cosine, step or constant")
+    train.add_argument("--weight-decay", type=float, default=None)
+    train.add_argument("--label-smoothing", type=float, default=None)
+    train.add_argument("--grad-clip", type=float, default=None, help="max gradient norm (0 = off)")
+    train.add_argument("--early-stopping", type=int, default=None, help="patience in epochs (0 = off)")
+    train.add_argument("--image-size", type=int, default=None, help="square input side (default: auto)")
+    train.add_argument("--pipeline", default=None, help="name of a saved augmentation pipeline")
+    train.add_argument("--pretrained", action="store_true", help="ImageNet weights from the torch cache")
+    train.add_argument("--transfer", default=None, help="all, freeze or lower_lr (with --pretrained)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     train.set_defaults(handler=_cmd_train)
 
@@ -42,20 +53,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Usage mistakes in ``train`` print one ``error:`` line (not the usage block) and exit with 2."""
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"error: {message} (see `python -m cnndash train --help`)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from cnndash.train import TrainConfig, train
 
-    overrides = {
-        key: value
-        for key, value in {"batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer}.items()
-        if value is not None
+    options = {
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "schedule": args.schedule,
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
+        "grad_clip": args.grad_clip,
+        "early_stopping": args.early_stopping,
+        "image_size": args.image_size,
+        "transfer": args.transfer,
     }
+    overrides = {key: value for key, value in options.items() if value is not None}
+    if args.pipeline:
+        from cnndash.augment import load_pipeline
+
+        overrides["augment"] = load_pipeline(args.pipeline)
+        overrides["pipeline"] = args.pipeline
     config = TrainConfig(
         dataset=args.dataset,
         model=args.model,
         epochs=args.epochs,
         device=args.device,
         seed=args.seed,
+        pretrained=args.pretrained,
         **overrides,
     )
     summary = train(config, args.out, resume=args.resume, on_event=_print_progress)

@@ -298,3 +298,13 @@ def test_cli_bad_settings_exit_2_naming_the_setting(tmp_path, capsys, args, culp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and culprit in err[0].lower()
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_usage_mistakes_are_one_line_too(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(
+            ["train", "--dataset", "digits", "--model", "lenet", "--epochs", "x", "--out", str(tmp_path)]
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--epochs" in err[0] and err[0].startswith("error: ")
