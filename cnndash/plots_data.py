@@ -1,0 +1,90 @@
+"""Figure builders for the Data & augmentation page: data in, Plotly figure (or PIL image) out.
+
+Pure functions, no Streamlit: the page passes their results to ``st.plotly_chart`` / ``st.image``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+from PIL import Image, ImageOps
+
+SPLIT_LABELS = {"all": "images", "train": "train", "val": "val"}
+SPLIT_COLOURS = {"all": "#4C78A8", "train": "#4C78A8", "val": "#F58518"}
+
+
+def class_counts_figure(
+    classes: Sequence[str], split_counts: Mapping[str, Mapping[str, int]], *, title: str = "Images per class"
+) -> go.Figure:
+    """Stacked bar chart of images per class, one bar segment per split (``{"train": {cls: n}, ...}``)."""
+    fig = go.Figure()
+    for split, counts in split_counts.items():
+        values = [int(counts.get(c, 0)) for c in classes]
+        fig.add_bar(
+            x=list(classes),
+            y=values,
+            name=SPLIT_LABELS.get(split, split),
+            marker_color=SPLIT_COLOURS.get(split),
+            text=values,
+            textposition="inside" if len(split_counts) > 1 else "outside",
+            hovertemplate="%{x}: %{y} images<extra>" + SPLIT_LABELS.get(split, split) + "</extra>",
+        )
+    fig.update_layout(
+        title=title,
+        barmode="stack",
+        xaxis_title="class",
+        yaxis_title="images",
+        xaxis={"type": "category"},
+        showlegend=len(split_counts) > 1,
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+        height=320,
+    )
+    return fig
+
+
+def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
+    """Scatter of image width × height, marker area by how many images have that size."""
+    items = sorted(sizes.items())
+    counts = [n for _, n in items]
+    largest = max(counts) if counts else 1
+    fig = go.Figure(
+        go.Scatter(
+            x=[w for (_, w), _ in items],
+            y=[h for (h, _), _ in items],
+            mode="markers",
+            marker={"size": [10 + 30 * (n / largest) ** 0.5 for n in counts], "color": "#4C78A8"},
+            text=[f"{w}×{h}: {n} images" for (h, w), n in items],
+            hoverinfo="text",
+        )
+    )
+    fig.update_layout(
+        title="Image sizes",
+        xaxis_title="width (px)",
+        yaxis_title="height (px)",
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+        height=320,
+    )
+    return fig
+
+
+def contact_sheet(
+    images: Sequence[Image.Image], *, columns: int = 8, cell: int = 96, gap: int = 4
+) -> Image.Image:
+    """One RGB image with ``images`` in a grid, each fitted (aspect kept) into a ``cell``×``cell`` square."""
+    if not images:
+        raise ValueError("contact_sheet needs at least one image")
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * cell + (columns - 1) * gap, rows * cell + (rows - 1) * gap), "white")
+    for k, image in enumerate(images):
+        fitted = ImageOps.contain(
+            image.convert("RGB"),
+            (cell, cell),
+            Image.Resampling.NEAREST if max(image.size) < cell else Image.Resampling.BILINEAR,
+        )
+        r, c = divmod(k, columns)
+        x = c * (cell + gap) + (cell - fitted.width) // 2
+        y = r * (cell + gap) + (cell - fitted.height) // 2
+        sheet.paste(fitted, (x, y))
+    return sheet

@@ -1,0 +1,140 @@
+"""AppTest: the Data & augmentation page with the real engine (datasets on disk, real torchvision)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cnndash import augment, data
+from tests.test_pages import run_page
+
+PAGE = "pages/data_augmentation.py"
+
+
+def make_zip(path: Path, counts: dict[str, int]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, (cls, n) in enumerate(counts.items()):
+            for i in range(n):
+                buffer = io.BytesIO()
+                Image.new("RGB", (12, 12), (k * 80, i * 10, 50)).save(buffer, format="PNG")
+                zf.writestr(f"{cls}/{i}.png", buffer.getvalue())
+    return path
+
+
+def errors(at) -> list[str]:
+    assert not at.exception, [e.value for e in at.exception]
+    return [e.value for e in at.error]
+
+
+@pytest.fixture
+def page():
+    at = run_page(PAGE, timeout=120)
+    assert errors(at) == []
+    return at
+
+
+def test_default_dataset_shows_counts_and_gallery(page):
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics["Classes"] == "3" and metrics["Train images"] == "480" and metrics["Val images"] == "120"
+    table = page.table[0].value
+    assert list(table["class"]) == data.SHAPE_CLASSES and list(table["total"]) == [200, 200, 200]
+    page.slider(key="data-val-fraction").set_value(0.5).run()
+    assert {m.label: m.value for m in page.metric}["Val images"] == "300"
+
+
+def test_builtin_digits_and_missing_torchvision_files(page):
+    page.selectbox(key="data-dataset").set_value("digits").run()
+    assert errors(page) == []
+    assert {m.label: m.value for m in page.metric}["Size · channels"] == "8×8 · 1"
+    page.selectbox(key="data-dataset").set_value("cifar10").run()
+    (message,) = errors(page)
+    assert "cifar-10-batches-py" in message and "does not download" in message
+
+
+def test_uploaded_dataset_report_and_delete(tmp_path):
+    zip_path = make_zip(tmp_path / "pets.zip", {"cat": 3, "dog": 12})
+    data.import_dataset_zip(zip_path, "pets")
+    at = run_page(PAGE, timeout=120)
+    at.selectbox(key="data-dataset").set_value("pets").run()
+    assert errors(at) == []
+    warnings = " ".join(w.value for w in at.warning)
+    assert "imbalance" in warnings and "few images" in warnings
+    assert list(at.table[0].value["total"]) == [3, 12]
+    assert at.button(key="data-delete").disabled
+    at.checkbox(key="data-delete-confirm").check().run()
+    at.button(key="data-delete").click().run()
+    assert errors(at) == []
+    assert data.list_datasets() == []
+    assert at.selectbox(key="data-dataset").value == "shapes"
+    assert any("Deleted dataset 'pets'" in s.value for s in at.success)
+
+
+def test_add_step_invalid_parameter_and_code(page):
+    page.selectbox(key="aug-add-op").set_value("RandomRotation")
+    page.button(key="aug-add").click().run()
+    assert errors(page) == []
+    code = page.code[0].value
+    assert "v2.RandomRotation(degrees=(-30.0, 30.0))" in code and "v2.RandomHorizontalFlip(p=0.5)" in code
+    page.number_input(key="aug-1-degrees-min").set_value(45.0).run()
+    messages = errors(page)
+    assert messages and all("Step 2 (RandomRotation), argument 'degrees'" in m for m in messages)
+    page.number_input(key="aug-1-degrees-min").set_value(-10.0).run()
+    assert errors(page) == []
+    assert "degrees=(-10.0, 30.0)" in page.code[0].value
+
+
+def test_reorder_and_remove_steps(page):
+    page.selectbox(key="aug-add-op").set_value("ColorJitter")
+    page.button(key="aug-add").click().run()
+    page.button(key="aug-1-up").click().run()
+    code = page.code[0].value
+    assert code.index("ColorJitter") < code.index("RandomHorizontalFlip")
+    page.button(key="aug-0-remove").click().run()
+    code = page.code[0].value
+    assert "RandomHorizontalFlip" not in code and "ColorJitter" in code
+
+
+def test_normalize_uses_dataset_statistics_and_adds_todtype(page):
+    page.selectbox(key="aug-add-op").set_value("Normalize")
+    page.button(key="aug-add").click().run()
+    assert errors(page) == []
+    spec = json.loads(page.text_area(key="aug-json").value)
+    assert [s["op"] for s in spec] == ["RandomHorizontalFlip", "ToDtype", "Normalize"]
+    mean, std = data.compute_mean_std(data.load_dataset("shapes").train)
+    assert spec[2]["mean"] == pytest.approx(mean) and spec[2]["std"] == pytest.approx(std)
+
+
+def test_resample_changes_the_seed(page):
+    assert page.number_input(key="aug-seed").value == 0
+    page.button(key="aug-resample").click().run()
+    assert page.number_input(key="aug-seed").value == 1
+    assert errors(page) == []
+
+
+def test_save_and_load_pipeline(page):
+    page.selectbox(key="aug-add-op").set_value("GaussianBlur")
+    page.button(key="aug-add").click().run()
+    page.text_input(key="aug-save-name").input("blurry")
+    page.button(key="aug-save").click().run()
+    assert errors(page) == []
+    assert augment.list_pipelines() == ["blurry"]
+    assert [s["op"] for s in augment.load_pipeline("blurry")] == ["RandomHorizontalFlip", "GaussianBlur"]
+    page.button(key="aug-0-remove").click().run()
+    page.button(key="aug-load").click().run()
+    assert "v2.GaussianBlur" in page.code[0].value and "RandomHorizontalFlip" in page.code[0].value
+
+
+def test_bad_pipeline_name_and_bad_json_are_messages(page):
+    page.text_input(key="aug-save-name").input("../evil")
+    page.button(key="aug-save").click().run()
+    assert any("not allowed" in m for m in errors(page))
+    page.text_area(key="aug-json").input('[{"op": "RandomCrop"}]')
+    page.button(key="aug-json-apply").click().run()
+    assert any("'size'" in m and "required" in m for m in errors(page))
+    assert not Path(os.environ["CNNDASH_DATA_DIR"], "pipelines").exists()
