@@ -438,7 +438,7 @@ class LayerInfo:
     name: str  # dotted module name
     kind: str  # class name, e.g. "Conv2d", "BasicBlock"
     output_shape: tuple[int, ...]  # (C, h, w), batch dimension dropped
-    depth: float  # position among the candidates, 0 = first, 1 = last
+    depth: float  # share of the model's convolutions done at this output: 0 = first conv, 1 = last
 
     @property
     def cells(self) -> int:
@@ -457,19 +457,21 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
     """
     if len(input_shape) != 3:
         raise CamError(f"input_shape must be (C, H, W); got {tuple(input_shape)}.")
-    seen: dict[str, tuple[str, tuple[int, ...]]] = {}
+    seen: dict[str, tuple[str, tuple[int, ...], int]] = {}
+    convs_done = [0]  # Conv2d calls finished so far: how deep in the network an output is
     handles = []
 
-    def make_hook(name: str):
+    def make_hook(name: str, is_conv: bool):
         def hook(module, inputs, output):
+            convs_done[0] += is_conv
             if isinstance(output, torch.Tensor) and output.ndim == 4 and name not in seen:
-                seen[name] = (type(module).__name__, tuple(output.shape[1:]))
+                seen[name] = (type(module).__name__, tuple(output.shape[1:]), convs_done[0])
 
         return hook
 
     for name, module in model.named_modules():
         if name and _has_conv(module):
-            handles.append(module.register_forward_hook(make_hook(name)))
+            handles.append(module.register_forward_hook(make_hook(name, isinstance(module, nn.Conv2d))))
     was_training = model.training
     try:
         model.eval()
@@ -481,9 +483,11 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
         for h in handles:
             h.remove()
         model.train(was_training)
-    names = list(seen)
-    last = max(len(names) - 1, 1)
-    return [LayerInfo(n, seen[n][0], seen[n][1], i / last) for i, n in enumerate(names)]
+    total = max(convs_done[0] - 1, 1)
+    return [
+        LayerInfo(name, kind, shape, min(max(done - 1, 0) / total, 1.0))
+        for name, (kind, shape, done) in seen.items()
+    ]
 
 
 def suggest_layer(layers: Sequence[LayerInfo]) -> str:

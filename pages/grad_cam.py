@@ -221,11 +221,17 @@ with ui.user_errors():
         st.warning(result.notes[0], icon=":material/blur_on:")
     zoom = max(1, 256 // size)
     cols = st.columns(3)
-    cols[0].image(plots_cam.upscale(seen, zoom), caption=f"What the model sees ({caption}, {size}×{size})")
-    cols[1].image(
-        plots_cam.upscale(heat, zoom), caption=f"{cam.METHOD_LABELS[method]} for '{classes[target]}'"
+    cols[0].image(
+        plots_cam.upscale(seen, zoom),
+        output_format="PNG",
+        caption=f"What the model sees ({caption}, {size}×{size})",
     )
-    cols[2].image(plots_cam.upscale(blended, zoom), caption=f"Overlay at {layer}")
+    cols[1].image(
+        plots_cam.upscale(heat, zoom),
+        output_format="PNG",
+        caption=f"{cam.METHOD_LABELS[method]} for '{classes[target]}'",
+    )
+    cols[2].image(plots_cam.upscale(blended, zoom), output_format="PNG", caption=f"Overlay at {layer}")
     st.download_button(
         "Download overlay PNG",
         plots_cam.png_bytes(plots_cam.upscale(blended, zoom)),
@@ -263,6 +269,7 @@ with ui.user_errors():
             r = cam.compute_cam_result(model, layer, x, target, name)
             col.image(
                 plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom),
+                output_format="PNG",
                 caption=cam.METHOD_LABELS[name] + (" — flat" if r.flat[0] else ""),
             )
     elif view == "Compare layers":
@@ -275,6 +282,7 @@ with ui.user_errors():
             shape = "×".join(map(str, layer_by_name[name].output_shape[1:]))
             col.image(
                 plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom),
+                output_format="PNG",
                 caption=f"{name} ({shape})" + (" — flat" if r.flat[0] else ""),
             )
         st.caption(
@@ -303,6 +311,7 @@ with ui.user_errors():
                 )
                 cols[k % 4].image(
                     plots_cam.upscale(tile, max(1, 128 // size)),
+                    output_format="PNG",
                     caption=f"#{row.index}: {row.true} → {row.predicted} ({row.prob_pred:.0%})",
                 )
     elif view == "Feature maps":
@@ -315,12 +324,17 @@ with ui.user_errors():
             "Channels (strongest first)", 1, min(64, len(maps)), min(16, len(maps)), key="cam-feature-count"
         )
         top = features.strongest_channels(maps, count)
-        st.image(plots_cam.feature_map_grid(maps[top], ncols=8), caption=f"{flayer}: channels {top}")
+        st.image(
+            plots_cam.feature_map_grid(maps[top], ncols=8),
+            output_format="PNG",
+            caption=f"{flayer}: channels {top}",
+        )
         st.caption("Each tile is one channel's output for this image, scaled on its own (bright = strong).")
     elif view == "Filters":
         conv_name, conv = features.first_conv(model)
         st.image(
             plots_cam.filter_grid(features.filter_images(model), ncols=8),
+            output_format="PNG",
             caption=f"{conv_name}: {conv.out_channels} filters of {conv.kernel_size[0]}×{conv.kernel_size[1]}",
         )
         st.caption(
