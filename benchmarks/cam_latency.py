@@ -22,25 +22,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cnndash.cam import compute_cam
-
-
-def lenet(in_channels: int = 3, num_classes: int = 10) -> nn.Module:
-    """Classic LeNet-5 shape with ReLU, adapted to any square input via adaptive pooling."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 6, 5),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.AdaptiveAvgPool2d(5),
-        nn.Flatten(),
-        nn.Linear(16 * 25, 120),
-        nn.ReLU(inplace=True),
-        nn.Linear(120, 84),
-        nn.ReLU(inplace=True),
-        nn.Linear(84, num_classes),
-    )
+from cnndash.models import build_model, default_cam_layer
 
 
 def best_of(fn, repeats: int) -> float:
@@ -94,15 +76,14 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from torchvision.models import resnet18
-
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.size, args.size)
     print(f"CPU, {torch.get_num_threads()} threads, input {tuple(x.shape)}, median of {args.repeats}")
-    # LeNet: the ReLU after the second conv (pytorch-grad-cam reads a conv output that an in-place ReLU
-    # later overwrites, so comparing at the conv itself would measure its bug, not ours).
-    bench("lenet", lenet(), "4", x, args.repeats)
-    res = bench("resnet18", resnet18(weights=None), "layer4", x, args.repeats)
+    results = {}
+    for name in ("lenet", "resnet18"):
+        model = build_model(name, num_classes=10, in_channels=3, image_size=args.size)
+        results[name] = bench(name, model, default_cam_layer(name), x, args.repeats)
+    res = results["resnet18"]
     ok = res["speedup"] >= 2.5 and res["vs_forward"] <= 1.6 and res["corr"] >= 0.99
     print(
         f"ResNet-18 targets (>= 2.5x faster than pytorch-grad-cam, <= 1.6x a forward pass, corr >= 0.99): "
