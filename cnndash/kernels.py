@@ -1,0 +1,140 @@
+"""Kernel playground: classic image kernels applied with ``F.conv2d`` to a photo, with stride/padding/dilation.
+
+Images are ``uint8`` arrays, ``(H, W)`` grayscale or ``(H, W, 3)`` RGB; each colour channel is convolved
+with the same kernel (a depthwise convolution, ``groups = channels``). Output sizes follow
+:func:`cnndash.arith.conv_output_size`, so a stride of 2 halves the picture exactly as a layer would.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnndash import arith
+
+__all__ = [
+    "KERNELS",
+    "KernelError",
+    "apply_kernel",
+    "kernel_array",
+    "load_image",
+    "sample_photo",
+    "to_display",
+]
+
+KERNELS: dict[str, list[list[float]]] = {
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "box blur": [[1 / 9] * 3] * 3,
+    "Gaussian blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "Sobel x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "Sobel y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "Laplacian edge": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+}
+MAX_KERNEL = 15
+SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")
+
+
+class KernelError(ValueError):
+    """A kernel or image that cannot be used; the message says what to change."""
+
+
+def kernel_array(kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """The kernel as a float32 ``(kh, kw)`` array; raises KernelError for ragged, empty or non-finite input."""
+    try:
+        array = np.asarray(kernel, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise KernelError("the kernel must be a rectangular table of numbers") from None
+    if array.ndim != 2 or array.size == 0:
+        raise KernelError(f"the kernel must be a 2-D table of numbers, got shape {array.shape}")
+    if max(array.shape) > MAX_KERNEL:
+        raise KernelError(
+            f"the kernel can be at most {MAX_KERNEL}×{MAX_KERNEL}, got {array.shape[0]}×{array.shape[1]}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise KernelError("every kernel cell needs a number (empty or non-finite cells found)")
+    return array
+
+
+def _shrink(image, max_side: int):
+    from PIL import Image
+
+    if max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR
+        )
+    return image
+
+
+def sample_photo(name: str = "china.jpg", max_side: int = 320) -> np.ndarray:
+    """One of scikit-learn's bundled sample photos (offline), downscaled to at most ``max_side`` pixels."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    if name not in SAMPLE_PHOTOS:
+        raise KernelError(f"unknown sample photo {name!r}; choose one of {', '.join(SAMPLE_PHOTOS)}")
+    return np.asarray(_shrink(Image.fromarray(load_sample_image(name)), max_side))
+
+
+def load_image(data: bytes, max_side: int = 320) -> np.ndarray:
+    """An uploaded image file as an RGB ``uint8`` array, downscaled to at most ``max_side`` pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            rgb = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise KernelError(
+            f"the uploaded file is not an image that can be read ({exc}); upload a PNG or JPEG"
+        ) from None
+    return np.asarray(_shrink(rgb, max_side))
+
+
+def apply_kernel(
+    image: np.ndarray,
+    kernel: Sequence[Sequence[float]] | np.ndarray,
+    stride: int = 1,
+    padding: int | str = 0,
+    dilation: int = 1,
+) -> np.ndarray:
+    """Convolve every channel of ``image`` with ``kernel`` (``F.conv2d``, cross-correlation as in PyTorch).
+
+    Returns float32 values on the image's 0–255 scale, ``(H', W')`` or ``(H', W', C)`` like the input,
+    with ``H', W'`` given by :func:`cnndash.arith.conv_output_size`. Raises ShapeError/KernelError.
+    """
+    weights = kernel_array(kernel)
+    pixels = np.asarray(image)
+    if pixels.ndim not in (2, 3):
+        raise KernelError(f"expected an (H, W) or (H, W, C) image, got shape {pixels.shape}")
+    planar = pixels[..., None] if pixels.ndim == 2 else pixels
+    height, width, channels = planar.shape
+    arith.conv_output_size((height, width), weights.shape, stride, padding, dilation)  # ShapeError first
+    x = torch.from_numpy(np.ascontiguousarray(planar, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
+    w = torch.from_numpy(weights).expand(channels, 1, *weights.shape).contiguous()
+    with torch.no_grad():
+        out = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=channels)
+    result = out[0].permute(1, 2, 0).numpy()
+    return result[..., 0] if pixels.ndim == 2 else result
+
+
+def to_display(output: np.ndarray, kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Map a convolution result to ``uint8`` for display.
+
+    Kernels whose weights sum to about 1 (blur, sharpen, emboss, identity) keep the brightness scale and
+    are clipped to 0–255; edge detectors (weights summing to about 0) show the edge strength ``|output|``
+    stretched so the strongest edge is white.
+    """
+    weights = kernel_array(kernel)
+    if abs(float(weights.sum())) < 1e-3:
+        magnitude = np.abs(output)
+        peak = float(magnitude.max()) if magnitude.size else 0.0
+        scaled = magnitude * (255.0 / peak) if peak > 0 else magnitude
+        return np.clip(scaled, 0, 255).astype(np.uint8)
+    return np.clip(output, 0, 255).astype(np.uint8)

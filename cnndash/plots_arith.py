@@ -1,0 +1,216 @@
+"""Figures and formulas for the conv calculator — pure functions: numbers in, Plotly figure or LaTeX out.
+
+- :func:`output_size_latex` — the output-size formula of one axis with the user's numbers substituted.
+- :func:`sliding_window_figure` — the padded input grid with the dilated kernel footprint of one output
+  position, next to the output grid with that cell highlighted.
+- :func:`shape_chart` — channels and spatial size after every layer of a traced stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnndash.trace import TraceRow
+
+__all__ = ["explicit_padding", "output_size_latex", "shape_chart", "sliding_window_figure"]
+
+INPUT, PADDING, TAP, HOLE = 0, 1, 2, 3
+COLOURS = ("#d6e6f5", "#e9e9e9", "#f28e2b", "#fde3c8")  # input, padding, kernel tap, dilation hole
+SELECTED_OUTPUT = TAP
+MAX_GRID = 48  # cells per axis drawn; a larger grid is shown zoomed on the window
+
+
+def _view(length: int, centre: int) -> np.ndarray:
+    """Indices of at most MAX_GRID consecutive cells of ``range(length)`` around ``centre``."""
+    size = min(length, MAX_GRID)
+    start = min(max(centre - size // 2, 0), length - size)
+    return np.arange(start, start + size)
+
+
+def _frac_parts(kind: str, n: int, k: int, s: int, p: int, d: int) -> tuple[str, str, int]:
+    """Symbolic and numeric numerator of the conv/pool formula, and its value."""
+    if kind == "AvgPool2d":
+        symbolic = r"{A}_{\text{in}} + 2p - k"
+        numeric = rf"{n} + 2\cdot {p} - {k}"
+        value = n + 2 * p - k
+    else:
+        symbolic = r"{A}_{\text{in}} + 2p - d\,(k-1) - 1"
+        numeric = rf"{n} + 2\cdot {p} - {d}\cdot({k}-1) - 1"
+        value = n + 2 * p - d * (k - 1) - 1
+    return symbolic, numeric, value
+
+
+def output_size_latex(
+    kind: str,
+    axis: str,
+    size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int | str = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+    ceil_mode: bool = False,
+) -> str:
+    """LaTeX for one axis (``axis`` is ``"H"`` or ``"W"``) of ``kind`` (Conv2d, ConvTranspose2d,
+    MaxPool2d, AvgPool2d): the formula, the same with numbers, and the result. A result below 1 is shown
+    as computed, marked as invalid."""
+    n, k, s, d, op = size, kernel_size, stride, dilation, output_padding
+    out = rf"{axis}_{{\text{{out}}}}"
+    if kind == "Conv2d" and padding == "same":
+        total = d * (k - 1)
+        return (
+            rf"{out} = {axis}_{{\text{{in}}}} = {n} \qquad (\text{{same: padding }} d\,(k-1) = {total}"
+            rf"\text{{ split }} {total // 2} + {total - total // 2})"
+        )
+    p = 0 if padding == "valid" else int(padding)
+    if kind == "ConvTranspose2d":
+        value = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        text = (
+            rf"{out} = ({axis}_{{\text{{in}}}} - 1)\,s - 2p + d\,(k-1) + p_{{\text{{out}}}} + 1"
+            rf" = ({n}-1)\cdot {s} - 2\cdot {p} + {d}\cdot({k}-1) + {op} + 1 = {value}"
+        )
+        return text + (r" \;<\; 1 \;(\text{invalid})" if value < 1 else "")
+    symbolic, numeric, numerator = _frac_parts(kind, n, k, s, p, d)
+    symbolic = symbolic.replace("{A}", axis)
+    ceil = ceil_mode and kind in ("MaxPool2d", "AvgPool2d")
+    left, right = (r"\left\lceil", r"\right\rceil") if ceil else (r"\left\lfloor", r"\right\rfloor")
+    value = (-(-numerator // s) if ceil else numerator // s) + 1
+    text = (
+        rf"{out} = {left} \frac{{{symbolic}}}{{s}} {right} + 1"
+        rf" = {left} \frac{{{numeric}}}{{{s}}} {right} + 1 = {value}"
+    )
+    if ceil and (value - 1) * s >= n + p:
+        value -= 1
+        text += rf" - 1 = {value} \;(\text{{the last window would start in the right padding}})"
+    if kind == "Conv2d" and padding == "valid":
+        text += r" \qquad (\text{valid: } p = 0)"
+    return text + (r" \;<\; 1 \;(\text{invalid})" if value < 1 else "")
+
+
+def explicit_padding(padding: int | str | Sequence[int], kernel_size: Sequence[int], dilation: Sequence[int]):
+    """``((top, bottom), (left, right))`` as PyTorch pads: ``"same"`` puts the odd pixel at the end."""
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        totals = [dilation[a] * (kernel_size[a] - 1) for a in range(2)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    pad = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    return ((pad[0], pad[0]), (pad[1], pad[1]))
+
+
+def sliding_window_figure(
+    input_size: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    padding: int | str | Sequence[int],
+    dilation: Sequence[int],
+    output_size: Sequence[int],
+    position: Sequence[int],
+) -> go.Figure:
+    """Padded input grid with the window of output cell ``position`` = (row, col), and the output grid.
+
+    Kernel taps are orange, the cells a dilated kernel skips pale orange, padding grey. With
+    ``ceil_mode`` a window may overhang the padded input; the grid grows to show it.
+    """
+    (top, bottom), (left, right) = explicit_padding(padding, kernel_size, dilation)
+    h, w = input_size
+    oh, ow = output_size
+    row, col = min(max(position[0], 0), oh - 1), min(max(position[1], 0), ow - 1)
+    extent = [dilation[a] * (kernel_size[a] - 1) + 1 for a in range(2)]
+    rows = max(top + h + bottom, (oh - 1) * stride[0] + extent[0])
+    cols = max(left + w + right, (ow - 1) * stride[1] + extent[1])
+    # Draw at most MAX_GRID cells per axis: a view centred on the window (big inputs stay fast and legible).
+    r0, c0 = row * stride[0], col * stride[1]
+    view_r = _view(rows, r0 + extent[0] // 2)
+    view_c = _view(cols, c0 + extent[1] // 2)
+    grid = np.full((len(view_r), len(view_c)), PADDING, dtype=np.int8)
+    rr, cc = np.meshgrid(view_r, view_c, indexing="ij")
+    grid[(rr >= top) & (rr < top + h) & (cc >= left) & (cc < left + w)] = INPUT
+    inside = (rr >= r0) & (rr < r0 + extent[0]) & (cc >= c0) & (cc < c0 + extent[1])
+    tap = inside & ((rr - r0) % dilation[0] == 0) & ((cc - c0) % dilation[1] == 0)
+    grid[inside] = HOLE
+    grid[tap] = TAP
+    hover = [
+        [
+            f"input ({r - top}, {c - left})" if top <= r < top + h and left <= c < left + w else "padding"
+            for c in view_c
+        ]
+        for r in view_r
+    ]
+    out_r, out_c = _view(oh, row), _view(ow, col)
+    out_grid = np.full((len(out_r), len(out_c)), INPUT, dtype=np.int8)
+    out_grid[row - out_r[0], col - out_c[0]] = SELECTED_OUTPUT
+    out_hover = [[f"output ({r}, {c})" for c in out_c] for r in out_r]
+    cropped = len(view_r) < rows or len(view_c) < cols or len(out_r) < oh or len(out_c) < ow
+    view_rows, view_cols, out_cols = len(view_r), len(view_c), len(out_c)
+
+    scale = []
+    for value, colour in enumerate(COLOURS):
+        scale += [[value / len(COLOURS), colour], [(value + 1) / len(COLOURS), colour]]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[view_cols / (view_cols + out_cols), out_cols / (view_cols + out_cols)],
+        horizontal_spacing=0.06,
+        subplot_titles=(
+            f"padded input {rows}×{cols} (input {h}×{w})" + (" — zoomed on the window" if cropped else ""),
+            f"output {oh}×{ow} — cell ({row}, {col})",
+        ),
+    )
+    gap = 1 if max(view_rows, view_cols) <= 64 else 0
+    views = ((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c))
+    for index, (z, text, ys, xs) in enumerate(views, start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=xs,
+                y=ys,
+                text=text,
+                hoverinfo="text",
+                colorscale=scale,
+                zmin=-0.5,
+                zmax=len(COLOURS) - 0.5,
+                showscale=False,
+                xgap=gap,
+                ygap=gap,
+            ),
+            row=1,
+            col=index,
+        )
+        fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=index)
+        fig.update_xaxes(
+            showticklabels=False, scaleanchor=f"y{'' if index == 1 else index}", row=1, col=index
+        )
+    fig.update_layout(
+        height=min(640, max(260, 12 * view_rows + 80)),
+        margin=dict(l=10, r=10, t=40, b=10),
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def shape_chart(rows: Sequence[TraceRow], input_shape: Sequence[int]) -> go.Figure:
+    """Channels (bars) and spatial height/width (lines) after each layer, starting with the input."""
+    labels = ["input"] + [f"{i} {row.kind}" for i, row in enumerate(rows)]
+    shapes = [tuple(input_shape)] + [row.output_shape for row in rows]
+    channels = [shape[1] if len(shape) >= 2 else None for shape in shapes]
+    heights = [shape[2] if len(shape) == 4 else None for shape in shapes]
+    widths = [shape[3] if len(shape) == 4 else None for shape in shapes]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(x=labels, y=channels, name="channels / features", marker_color="#9ecae1", opacity=0.8),
+        secondary_y=False,
+    )
+    fig.add_trace(go.Scatter(x=labels, y=heights, name="height", mode="lines+markers"), secondary_y=True)
+    if widths != heights:
+        fig.add_trace(go.Scatter(x=labels, y=widths, name="width", mode="lines+markers"), secondary_y=True)
+    fig.update_yaxes(title_text="channels / features", type="log", secondary_y=False)
+    fig.update_yaxes(title_text="spatial size (px)", rangemode="tozero", secondary_y=True)
+    fig.update_layout(
+        height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.12), bargap=0.3
+    )
+    return fig
