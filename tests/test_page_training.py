@@ -1,0 +1,123 @@
+"""Training page through Streamlit's AppTest: start a run, see charts and results, stop, manage runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from cnndash.jobs import get_registry
+from cnndash.train import TrainConfig
+from tests.test_pages import run_page
+
+PAGE = "pages/training.py"
+
+
+@pytest.fixture(autouse=True)
+def _no_job_left_running():
+    yield
+    get_registry().stop_all(timeout=60)
+
+
+def test_defaults_render_with_train_enabled_and_stop_disabled():
+    at = run_page(PAGE)
+    assert not at.exception
+    assert at.selectbox(key="train-dataset").value == "digits"
+    assert at.selectbox(key="train-model").value == "lenet"
+    assert at.number_input(key="train-epochs").value == 10
+    assert not at.button(key="train-start").disabled
+    assert at.button(key="train-stop").disabled
+
+
+def test_changing_the_optimizer_suggests_its_learning_rate():
+    at = run_page(PAGE)
+    at.selectbox(key="train-optimizer").set_value("sgd").run()
+    assert at.number_input(key="train-lr").value == pytest.approx(0.05)
+
+
+def test_start_a_run_and_see_the_charts_and_summary():
+    at = run_page(PAGE)
+    at.number_input(key="train-epochs").set_value(2).run()
+    at.button(key="train-start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = get_registry().latest()
+    assert job is not None and job.config.dataset == "digits" and job.config.epochs == 2
+    assert job.wait(120)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    chart_ids = [c.proto.id for c in at.get("plotly_chart")]
+    assert any(i.endswith("final-batch-chart") for i in chart_ids)  # per-batch curves
+    assert any(i.endswith("final-epoch-chart") for i in chart_ids)  # per-epoch train vs val
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Best epoch"].endswith("of 2")
+    assert metrics["Best val accuracy"].endswith("%")
+    assert (Path(os.environ["CNNDASH_RUNS_DIR"]) / job.run_name / "best.pt").is_file()
+    assert at.button(key="train-goto-evaluation") is not None
+    assert job.run_name in at.dataframe[0].value["run"].tolist()
+
+
+def test_a_live_run_shows_progress_and_stop_ends_it():
+    registry = get_registry()
+    job = registry.start(TrainConfig(dataset="shapes:count=120,size=32", epochs=500, batch_size=8))
+    deadline = time.monotonic() + 60
+    while not job.snapshot()["batch_points"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at = run_page(PAGE)  # a second browser session sees the same run
+    assert not at.exception
+    assert at.button(key="train-start").disabled
+    assert any(job.run_name in s.value for s in at.subheader)
+    assert at.get("progress")
+    at.button(key="train-stop").click().run()
+    assert job.wait(30)
+    at.run()
+    assert job.snapshot()["status"] == "stopped"
+    assert any("Stopped by the user" in w.value for w in at.warning)
+    assert not at.button(key="train-start").disabled
+
+
+def test_runs_tab_compares_and_deletes(tiny_run):
+    runs_dir = Path(os.environ["CNNDASH_RUNS_DIR"])
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("alpha", "beta"):
+        shutil.copytree(tiny_run, runs_dir / name)
+    at = run_page(PAGE)
+    assert sorted(at.dataframe[0].value["run"]) == ["alpha", "beta"]
+    assert sorted(at.multiselect(key="runs-compare").value) == ["alpha", "beta"]
+    compare = [c for c in at.get("plotly_chart") if c.proto.id.endswith("runs-compare-chart")]
+    assert len(compare) == 1
+    figure = json.loads(compare[0].proto.spec)
+    assert sorted(trace["name"] for trace in figure["data"]) == ["alpha", "beta"]
+    at.selectbox(key="runs-target").set_value("alpha").run()
+    assert at.button(key="runs-delete").disabled
+    at.checkbox(key="runs-delete-confirm").check().run()
+    at.button(key="runs-delete").click().run()
+    assert not at.exception
+    assert not (runs_dir / "alpha").exists() and (runs_dir / "beta").exists()
+
+
+def test_figure_builders():
+    from cnndash import plots_train
+
+    assert plots_train.smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected
+    assert plots_train.smooth([0.0, 1.0], weight=0.0) == [0.0, 1.0]
+    points = [{"step": i + 1, "epoch": 1, "loss": 1.0 / (i + 1), "acc": 0.5, "lr": 0.01} for i in range(10)]
+    batch = plots_train.batch_curves_figure(points, steps_per_epoch=5)
+    assert [t.name for t in batch.data] == [
+        "loss (raw)",
+        "loss (smoothed)",
+        "accuracy (raw)",
+        "accuracy (smoothed)",
+    ]
+    assert list(batch.data[0].y) == [p["loss"] for p in points]
+    rows = [
+        {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1, "val_acc": 0.4},
+        {"epoch": 2, "train_loss": 0.5, "train_acc": 0.8, "val_loss": 0.7, "val_acc": 0.7},
+    ]
+    epoch = plots_train.epoch_curves_figure(rows)
+    assert len(epoch.data) == 4 and list(epoch.data[3].y) == [0.4, 0.7]
+    with pytest.raises(ValueError, match="metric"):
+        plots_train.compare_runs_figure({}, "f1")
