@@ -22,6 +22,7 @@ and never NaN.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -138,6 +139,7 @@ class BaseCAM:
         self._handles: list[Any] = []
         self._was_training: bool | None = None
         self._capturing = False
+        self._thread: int | None = None  # the thread whose forward pass is being captured
         self._activations: list[torch.Tensor] = []
 
     # -- hook ownership -------------------------------------------------------------------------------
@@ -161,7 +163,8 @@ class BaseCAM:
             self._was_training = None
 
     def _on_forward(self, module: nn.Module, inputs: Any, output: Any) -> Any:
-        if not self._capturing:
+        # Another thread may run the same (shared, cached) model at the same time: leave its pass alone.
+        if not self._capturing or threading.get_ident() != self._thread:
             return None
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
             kind = (
@@ -191,6 +194,7 @@ class BaseCAM:
         device = _model_device(self.model)
         x = input_tensor.detach().to(device=device, dtype=torch.float32)
         self._activations.clear()
+        self._thread = threading.get_ident()
         self._capturing = True
         try:
             with torch.no_grad():
@@ -460,9 +464,12 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
     seen: dict[str, tuple[str, tuple[int, ...], int]] = {}
     convs_done = [0]  # Conv2d calls finished so far: how deep in the network an output is
     handles = []
+    thread = threading.get_ident()
 
     def make_hook(name: str, is_conv: bool):
         def hook(module, inputs, output):
+            if threading.get_ident() != thread:  # another thread's pass through a shared model
+                return
             convs_done[0] += is_conv
             if isinstance(output, torch.Tensor) and output.ndim == 4 and name not in seen:
                 seen[name] = (type(module).__name__, tuple(output.shape[1:]), convs_done[0])

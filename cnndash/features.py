@@ -13,6 +13,7 @@ probability equal to the object's area share, and a uniform map puts exactly tha
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -57,9 +58,11 @@ def feature_maps(model: nn.Module, layer: nn.Module | str, input_tensor: torch.T
     name, module = resolve_layer(model, layer)
     x = _as_batch(input_tensor).to(_device(model), torch.float32)
     captured: list[torch.Tensor] = []
+    thread = threading.get_ident()
 
     def hook(mod, inputs, output):
-        if isinstance(output, torch.Tensor):
+        # ignore passes of other threads through the same (shared, cached) model
+        if isinstance(output, torch.Tensor) and threading.get_ident() == thread:
             # clone: an in-place activation after this layer must not change what we show
             captured.append(output.detach().clone())
 

@@ -89,7 +89,8 @@ with ui.user_errors():
         st.stop()
     names = [run.name for run in runs]
     _apply_handoff(names)
-    run_name = st.selectbox("Run", names, key="cam-run")
+    run_col, image_col = st.columns([2, 3])
+    run_name = run_col.selectbox("Run", names, key="cam-run")
     run = load_run(run_name)
     run_path = str(run.path)
     mtime = (run.path / "best.pt").stat().st_mtime
@@ -103,59 +104,60 @@ with ui.user_errors():
     default_layer = _default_layer(run, layers)
 
     # -- image choice -------------------------------------------------------------------------------------
-    source = st.radio(
-        "Image",
-        ["Validation image", "Misclassified", "Upload"],
-        key="cam-source",
-        horizontal=True,
-        help="Misclassified lists the validation images the run gets wrong (as on the Evaluation page).",
-    )
-    image: Image.Image | None = None
-    true_label: int | None = None
-    caption = ""
-    if source == "Validation image":
-        if st.session_state.get("cam-index", 0) >= len(dataset.val):
-            st.session_state["cam-index"] = 0
-        index = int(
-            st.number_input(
-                f"Validation image index (0–{len(dataset.val) - 1})",
-                min_value=0,
-                max_value=len(dataset.val) - 1,
-                step=1,
-                key="cam-index",
+    with image_col:
+        source = st.radio(
+            "Image",
+            ["Validation image", "Misclassified", "Upload"],
+            key="cam-source",
+            horizontal=True,
+            help="Misclassified lists the validation images the run gets wrong (as on the Evaluation page).",
+        )
+        image: Image.Image | None = None
+        true_label: int | None = None
+        caption = ""
+        if source == "Validation image":
+            if st.session_state.get("cam-index", 0) >= len(dataset.val):
+                st.session_state["cam-index"] = 0
+            index = int(
+                st.number_input(
+                    f"Validation image index (0–{len(dataset.val) - 1})",
+                    min_value=0,
+                    max_value=len(dataset.val) - 1,
+                    step=1,
+                    key="cam-index",
+                )
             )
-        )
-        image, true_label = dataset.val[index]
-        caption = f"validation #{index}"
-    elif source == "Misclassified":
-        predictions = _predictions(run_path, mtime)
-        wrong = [int(i) for i in (predictions.preds != predictions.targets).nonzero()[0]]
-        if not wrong:
-            st.success("The run classifies every validation image correctly: nothing to show here.")
-            st.stop()
-        probs = predictions.probs
-        index = st.selectbox(
-            f"Misclassified validation image ({len(wrong)} in all)",
-            wrong,
-            key="cam-mistake",
-            format_func=lambda i: (
-                f"#{i}: true {classes[predictions.targets[i]]}, predicted {classes[predictions.preds[i]]} "
-                f"({probs[i, predictions.preds[i]]:.0%})"
-            ),
-        )
-        image, true_label = dataset.val[int(index)]
-        caption = f"validation #{index}"
-    else:
-        upload = st.file_uploader(
-            "Upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="cam-upload"
-        )
-        if upload is None:
-            st.info("Upload an image to see where the model looks.", icon=":material/upload:")
-            st.stop()
-        from cnndash.metrics import open_image
+            image, true_label = dataset.val[index]
+            caption = f"validation #{index}"
+        elif source == "Misclassified":
+            predictions = _predictions(run_path, mtime)
+            wrong = [int(i) for i in (predictions.preds != predictions.targets).nonzero()[0]]
+            if not wrong:
+                st.success("The run classifies every validation image correctly: nothing to show here.")
+                st.stop()
+            probs = predictions.probs
+            index = st.selectbox(
+                f"Misclassified validation image ({len(wrong)} in all)",
+                wrong,
+                key="cam-mistake",
+                format_func=lambda i: (
+                    f"#{i}: true {classes[predictions.targets[i]]}, predicted {classes[predictions.preds[i]]} "
+                    f"({probs[i, predictions.preds[i]]:.0%})"
+                ),
+            )
+            image, true_label = dataset.val[int(index)]
+            caption = f"validation #{index}"
+        else:
+            upload = st.file_uploader(
+                "Upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="cam-upload"
+            )
+            if upload is None:
+                st.info("Upload an image to see where the model looks.", icon=":material/upload:")
+                st.stop()
+            from cnndash.metrics import open_image
 
-        image = open_image(upload.getvalue(), upload.name)
-        caption = upload.name
+            image = open_image(upload.getvalue(), upload.name)
+            caption = upload.name
 
     x = run.preprocess([image])
     probs = cam.predict_probabilities(model, x)[0]

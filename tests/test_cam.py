@@ -340,3 +340,34 @@ def test_candidate_layers_and_default_for_resnet18():
     assert suggest_layer(small) == "layer3"
     assert "single cell" in layer_advice({i.name: i for i in small}["layer4"], (32, 32))
     assert count_hooks(model) == 0
+
+
+def test_concurrent_cams_on_one_shared_model_do_not_mix():
+    """The page caches one model per run for all sessions: two threads computing CAMs at once must each
+    get their own map."""
+    import threading
+
+    torch.manual_seed(10)
+    model = resnet18(weights=None, num_classes=4).eval()
+    inputs = [torch.randn(1, 3, 64, 64) for _ in range(2)]
+    expected = [compute_cam(model, "layer3", x) for x in inputs]
+    errors: list[BaseException] = []
+    outputs: dict[int, list[np.ndarray]] = {0: [], 1: []}
+
+    def work(i: int) -> None:
+        try:
+            for _ in range(8):
+                outputs[i].append(compute_cam(model, "layer3", inputs[i]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for i in range(2):
+        for out in outputs[i]:
+            np.testing.assert_allclose(out, expected[i], rtol=1e-4, atol=1e-5)
+    assert count_hooks(model) == 0
