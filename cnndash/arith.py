@@ -44,12 +44,14 @@ class ShapeError(ValueError):
     """A layer configuration or input size that PyTorch would refuse.
 
     ``argument`` is the name of the argument to change (``"padding"``, ``"kernel_size"``, ``"size"``...),
-    or ``None`` when no single argument is to blame.
+    or ``None`` when no single argument is to blame; ``axis`` is 0 (height) or 1 (width) when the problem
+    is on one axis only.
     """
 
-    def __init__(self, message: str, argument: str | None = None) -> None:
+    def __init__(self, message: str, argument: str | None = None, axis: int | None = None) -> None:
         super().__init__(message)
         self.argument = argument
+        self.axis = axis
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
@@ -146,6 +148,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
                 f"larger than the padded input ({hw[axis]} + 2·{p[axis]} = {padded}); use a smaller kernel "
                 f"or dilation, more padding, or an input {name} of at least {eff - 2 * p[axis]}",
                 "kernel_size",
+                axis,
             )
         out.append((padded - eff) // s[axis] + 1)
     return _result(size, (out[0], out[1]))
@@ -168,6 +171,7 @@ def _pool(size, kernel_size, stride, padding, dilation, ceil_mode, layer: str) -
                 f"{layer} padding can be at most half the kernel size: kernel {k[axis]} allows padding "
                 f"≤ {k[axis] // 2} along the {AXES[axis]}, got {p[axis]}; lower the padding or enlarge the kernel",
                 "padding",
+                axis,
             )
     out = []
     for axis in range(2):
@@ -184,6 +188,7 @@ def _pool(size, kernel_size, stride, padding, dilation, ceil_mode, layer: str) -
                 f"({hw[axis]} + 2·{p[axis]} = {hw[axis] + 2 * p[axis]}), so the output would be empty; use a "
                 f"smaller kernel or an input {name} of at least {eff - 2 * p[axis]}",
                 "kernel_size",
+                axis,
             )
         out.append(n)
     return _result(size, (out[0], out[1]))
@@ -252,6 +257,7 @@ def conv_transpose_output_size(
                 f"it is {op[axis]} with stride {s[axis]} and dilation {d[axis]}; set output_padding to at "
                 f"most {max(s[axis], d[axis]) - 1}",
                 "output_padding",
+                axis,
             )
     out = []
     for axis in range(2):
@@ -262,6 +268,7 @@ def conv_transpose_output_size(
                 f"convolution adds; lower the padding to at most "
                 f"{((hw[axis] - 1) * s[axis] + d[axis] * (k[axis] - 1) + op[axis]) // 2}",
                 "padding",
+                axis,
             )
         out.append(n)
     return _result(size, (out[0], out[1]))

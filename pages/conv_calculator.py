@@ -1,6 +1,374 @@
-"""Conv calculator page (placeholder until its issue lands)."""
+"""Conv calculator & architecture lab: one layer's arithmetic with a sliding-window picture, a layer-stack
+tracer with presets and code export, and a kernel playground on a real photo.
 
+Widgets and layout only; every number comes from ``cnndash.arith`` / ``cnndash.trace`` / ``cnndash.layers``
+/ ``cnndash.kernels`` and every figure from ``cnndash.plots_arith``. A widget change reruns arithmetic
+only: stack traces (meta device), photos and convolved images are cached.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
 import streamlit as st
 
+import ui
+from cnndash import arith, kernels, layers, plots_arith
+from cnndash.trace import ShapeTrace
+
+KINDS = ("Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d")
+# ShapeError.argument -> the control a person should change.
+CONTROLS = {
+    "size": "Input height / Input width",
+    "stride": "Stride",
+    "padding": "Padding",
+    "dilation": "Dilation",
+    "output_padding": "Output padding",
+    "groups": "Groups",
+    "in_channels": "Input channels",
+    "out_channels": "Output channels",
+}
+AXIS_NAMES = ("height", "width")
+
+
+def control_hint(exc: arith.ShapeError) -> str:
+    """Which control(s) to change for a ShapeError, in the page's own labels."""
+    axis = AXIS_NAMES[exc.axis] if exc.axis is not None else None
+    if exc.argument == "kernel_size":
+        if axis is None:
+            return "**Kernel height / Kernel width**"
+        return f"**Kernel {axis}** (or Padding, Dilation, Input {axis})"
+    if exc.argument == "output_padding" and axis is None:
+        return "**Output padding**"
+    return f"**{CONTROLS.get(exc.argument or '', 'the layer settings')}**"
+
+
+def dims(shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def human(number: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if number >= scale:
+            return f"{number / scale:.2f} {unit}"
+    return str(number)
+
+
+# --------------------------------------------------------------------------------------------- single layer
+
+
+def single_layer() -> None:
+    kind = st.radio("Layer", KINDS, horizontal=True, key="conv-layer")
+    is_conv = kind in ("Conv2d", "ConvTranspose2d")
+    cols = st.columns(4)
+    in_h = cols[0].number_input("Input height", 1, 4096, 37, key="conv-in-h")
+    in_w = cols[1].number_input("Input width", 1, 4096, 50, key="conv-in-w")
+    in_c = cols[2].number_input("Input channels", 1, 4096, 3, key="conv-in-channels")
+    out_c = cols[3].number_input("Output channels", 1, 4096, 8, key="conv-out-channels") if is_conv else in_c
+    cols = st.columns(4)
+    k_h = cols[0].number_input("Kernel height", 1, 64, 3, key="conv-kernel-h")
+    k_w = cols[1].number_input("Kernel width", 1, 64, 3, key="conv-kernel-w")
+    stride = cols[2].number_input("Stride", 1, 64, 1, key="conv-stride")
+    dilation = 1
+    if kind != "AvgPool2d":
+        dilation = cols[3].number_input("Dilation", 1, 32, 1, key="conv-dilation")
+    cols = st.columns(4)
+    padding: int | str = 0
+    if kind == "Conv2d":
+        mode = cols[0].radio(
+            "Padding mode", ("number", "same", "valid"), horizontal=True, key="conv-padding-mode"
+        )
+        if mode == "number":
+            padding = cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
+        else:
+            padding = mode
+    else:
+        padding = cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
+    groups, output_padding, ceil_mode, bias = 1, 0, False, True
+    if is_conv:
+        groups = cols[2].number_input("Groups", 1, 4096, 1, key="conv-groups")
+        bias = cols[3].checkbox("Bias", True, key="conv-bias")
+    if kind == "ConvTranspose2d":
+        output_padding = cols[0].number_input("Output padding", 0, 63, 0, key="conv-output-padding")
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        ceil_mode = cols[2].checkbox("ceil_mode", False, key="conv-ceil-mode")
+
+    for axis, size, k in (("H", in_h, k_h), ("W", in_w, k_w)):
+        st.latex(
+            plots_arith.output_size_latex(
+                kind, axis, size, k, stride, padding, dilation, output_padding, ceil_mode
+            )
+        )
+
+    out_hw = None
+    with ui.user_errors():
+        try:
+            out_hw = _output_size(
+                kind, (in_h, in_w), (k_h, k_w), stride, padding, dilation, output_padding, ceil_mode
+            )
+            params = arith.conv_params(in_c, out_c, (k_h, k_w), groups, bias) if is_conv else 0
+        except arith.ShapeError as exc:
+            st.error(f"{exc}.  \nChange {control_hint(exc)}.", icon=":material/error:")
+            out_hw = None
+    if out_hw is None:
+        return
+    macs = arith.conv_macs(in_c, out_c, (k_h, k_w), out_hw, groups, bias) if is_conv else 0
+    eff = arith.effective_kernel_size((k_h, k_w), dilation)
+    if kind == "ConvTranspose2d":
+        field = tuple(math.ceil(e / stride) for e in eff)
+        field_help = "Input pixels one output pixel depends on: ceil(effective kernel / stride) per axis."
+    else:
+        field = eff
+        field_help = "Input pixels one output pixel sees: the effective kernel d·(k−1)+1 per axis."
+    cols = st.columns(4)
+    cols[0].metric("Output shape", dims((out_c, *out_hw)), help="channels × height × width (batch 1)")
+    cols[1].metric("Parameters", f"{params:,}", help="weights + biases; pools have none")
+    cols[2].metric("MACs", human(macs), help="(weights + biases) × output positions, as torchinfo counts")
+    cols[3].metric("Receptive field", dims(field), help=field_help)
+    if is_conv and groups > 1:
+        st.caption(
+            f"groups={groups}: each output channel sees {in_c // groups} of the {in_c} input channels."
+        )
+
+    st.subheader("Sliding window")
+    if kind == "ConvTranspose2d":
+        st.info(
+            "A transposed convolution is a convolution with stride 1 over the input with "
+            f"{stride - 1} zero row(s)/column(s) inserted between pixels and {dilation * (k_h - 1) - padding} "
+            "padding — switch to Conv2d to see windows slide.",
+            icon=":material/info:",
+        )
+        return
+    oh, ow = out_hw
+    position = []
+    cols = st.columns(2)
+    for col, label, key, limit in (
+        (cols[0], "Output row", "window-row", oh),
+        (cols[1], "Output column", "window-col", ow),
+    ):
+        if limit == 1:
+            position.append(0)
+            continue
+        if st.session_state.get(key, 0) > limit - 1:
+            st.session_state[key] = limit - 1
+        position.append(col.slider(label, 0, limit - 1, 0, key=key))
+    figure = plots_arith.sliding_window_figure(
+        (in_h, in_w), (k_h, k_w), (stride, stride), padding, (dilation, dilation), out_hw, position
+    )
+    st.plotly_chart(figure, key="window-figure", config={"displayModeBar": False})
+    st.caption("Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding.")
+
+
+def _output_size(kind, size, kernel, stride, padding, dilation, output_padding, ceil_mode):
+    if kind == "Conv2d":
+        return arith.conv_output_size(size, kernel, stride, padding, dilation)
+    if kind == "ConvTranspose2d":
+        return arith.conv_transpose_output_size(size, kernel, stride, padding, output_padding, dilation)
+    if kind == "MaxPool2d":
+        return arith.pool_output_size(size, kernel, stride, padding, dilation, ceil_mode)
+    return arith.avg_pool_output_size(size, kernel, stride, padding, ceil_mode)
+
+
+# ---------------------------------------------------------------------------------------------- layer stack
+
+DEFAULT_PRESET = "LeNet-5 (1×28×28)"
+
+
+def _load_preset() -> None:
+    preset = layers.PRESETS[st.session_state["stack-preset"]]
+    st.session_state["stack-in-c"], st.session_state["stack-in-h"], st.session_state["stack-in-w"] = (
+        preset.input_shape
+    )
+    st.session_state["stack-residual"] = preset.residual
+    st.session_state["stack-version"] = st.session_state.get("stack-version", 0) + 1
+
+
+def _frame(preset: layers.Preset) -> pd.DataFrame:
+    rows = []
+    for row in preset.layers:
+        full = {column: row.get(column) for column in layers.COLUMNS}
+        full["bias"] = bool(row.get("bias", True))
+        full["ceil_mode"] = bool(row.get("ceil_mode", False))
+        rows.append(full)
+    frame = pd.DataFrame(rows, columns=list(layers.COLUMNS))
+    for column in ("kernel", "stride", "padding", "dilation", "output_padding"):
+        frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _trace(records_json: str, input_shape: tuple[int, int, int], residual: bool) -> ShapeTrace:
+    return layers.trace_stack(json.loads(records_json), input_shape, residual=residual)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _code(records_json: str, input_shape: tuple[int, int, int], residual: bool, title: str) -> str:
+    return layers.stack_code(json.loads(records_json), input_shape, residual=residual, title=title)
+
+
+def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "layer": row.name,
+                "type": row.kind,
+                "output shape": dims(row.output_shape),
+                "params": row.params,
+                "MACs": row.macs,
+                "receptive field": "whole input"
+                if row.receptive_field is None
+                else dims(row.receptive_field),
+                "jump": "" if row.jump is None else dims(f"{j:g}" for j in row.jump),
+            }
+            for row in trace.rows
+        ],
+        columns=["layer", "type", "output shape", "params", "MACs", "receptive field", "jump"],
+    )
+
+
+COLUMN_CONFIG = {
+    "layer": st.column_config.SelectboxColumn("layer", options=list(layers.LAYER_TYPES), required=True),
+    "in": st.column_config.NumberColumn(
+        "in", help="in_channels / in_features / num_features — leave blank to infer", min_value=1, step=1
+    ),
+    "out": st.column_config.NumberColumn(
+        "out", help="out_channels / out_features / AdaptiveAvgPool2d output size", min_value=1, step=1
+    ),
+    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width"),
+    "stride": st.column_config.TextColumn("stride", help="blank = 1 (pools: the kernel size)"),
+    "padding": st.column_config.TextColumn("padding", help='number, 3x5, or for Conv2d "same"/"valid"'),
+    "dilation": st.column_config.TextColumn("dilation", help="blank = 1"),
+    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank = 1"),
+    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only"),
+    "ceil_mode": st.column_config.CheckboxColumn("ceil_mode", help="pools only"),
+    "bias": st.column_config.CheckboxColumn("bias", help="Conv/Linear; a new row's blank means on"),
+    "p": st.column_config.NumberColumn("p", min_value=0.0, max_value=1.0, help="Dropout probability"),
+}
+
+
+def layer_stack() -> None:
+    if "stack-preset" not in st.session_state:
+        st.session_state["stack-preset"] = DEFAULT_PRESET
+        _load_preset()
+    cols = st.columns([3, 1, 1, 1, 2])
+    preset_name = cols[0].selectbox(
+        "Preset", list(layers.PRESETS), key="stack-preset", on_change=_load_preset
+    )
+    preset = layers.PRESETS[preset_name]
+    in_c = cols[1].number_input("Channels", 1, 4096, key="stack-in-c")
+    in_h = cols[2].number_input("Height", 1, 4096, key="stack-in-h")
+    in_w = cols[3].number_input("Width", 1, 4096, key="stack-in-w")
+    residual = cols[4].checkbox(
+        "Identity shortcut", key="stack-residual", help="Wrap the stack as ReLU(stack(x) + x), a ResNet block"
+    )
+    if preset.note:
+        st.caption(preset.note)
+    edited = st.data_editor(
+        _frame(preset),
+        key=f"stack-editor-{st.session_state['stack-version']}",
+        num_rows="dynamic",
+        column_config=COLUMN_CONFIG,
+        width="stretch",
+    )
+    records = edited.to_dict("records")
+    records_json = json.dumps(records, default=str)
+    input_shape = (int(in_c), int(in_h), int(in_w))
+    with ui.user_errors():
+        trace = _trace(records_json, input_shape, residual)
+        if trace.ok:
+            st.success(f"Output shape: **{dims(trace.output_shape)}**", icon=":material/check_circle:")
+        else:
+            where = f"`{trace.failed_layer}`" if trace.failed_layer else "the model"
+            st.error(f"**The stack fails at {where}.** {trace.diagnosis}", icon=":material/error:")
+        cols = st.columns(3)
+        cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
+        cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
+        cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+        st.dataframe(_trace_table(trace), key="stack-trace", width="stretch", hide_index=True)
+        if trace.rows:
+            st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape), key="stack-chart")
+        code = _code(records_json, input_shape, residual, preset_name if records else "Layer stack")
+        with st.expander("PyTorch code", expanded=False):
+            st.code(code, language="python")
+            st.download_button("Download model.py", code, "model.py", "text/x-python", key="stack-download")
+
+
+# ----------------------------------------------------------------------------------------- kernel playground
+
+
+@st.cache_data(show_spinner=False)
+def _photo(name: str):
+    return kernels.sample_photo(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _upload(data: bytes):
+    return kernels.load_image(data)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _convolve(image, kernel: tuple[tuple[float, ...], ...], stride: int, padding: int, dilation: int):
+    output = kernels.apply_kernel(image, kernel, stride, padding, dilation)
+    return kernels.to_display(output, kernel)
+
+
+def kernel_playground() -> None:
+    cols = st.columns([2, 2, 1])
+    source = cols[0].radio("Image", ("Sample photo", "Upload"), horizontal=True, key="kernel-source")
+    image = None
+    with ui.user_errors():
+        if source == "Sample photo":
+            name = cols[1].selectbox("Photo", kernels.SAMPLE_PHOTOS, key="kernel-photo")
+            image = _photo(name)
+        else:
+            upload = cols[1].file_uploader(
+                "PNG or JPEG", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="kernel-upload"
+            )
+            if upload is not None:
+                image = _upload(upload.getvalue())
+    gray = cols[2].toggle("Grayscale", key="kernel-grayscale")
+    cols = st.columns(4)
+    choice = cols[0].selectbox("Kernel", [*kernels.KERNELS, "custom"], key="kernel-name")
+    stride = cols[1].number_input("Stride", 1, 16, 1, key="kernel-stride")
+    padding = cols[2].number_input("Padding", 0, 32, 1, key="kernel-padding")
+    dilation = cols[3].number_input("Dilation", 1, 16, 1, key="kernel-dilation")
+    if choice == "custom":
+        size = st.radio("Custom kernel size", (3, 5), horizontal=True, key="kernel-custom-size")
+        start = [[1.0 if (r, c) == (size // 2, size // 2) else 0.0 for c in range(size)] for r in range(size)]
+        table = st.data_editor(pd.DataFrame(start), key=f"kernel-custom-{size}", width="content")
+        kernel = tuple(tuple(float(v) for v in row) for row in table.to_numpy())
+    else:
+        kernel = tuple(tuple(float(v) for v in row) for row in kernels.KERNELS[choice])
+        st.dataframe(pd.DataFrame(kernel).round(3), width="content", key="kernel-weights")
+    if image is None:
+        st.info("Upload an image to convolve it.", icon=":material/upload:")
+        return
+    if gray:
+        image = (image @ [0.299, 0.587, 0.114]).astype("uint8")
+    with ui.user_errors():
+        shown = _convolve(image, kernel, stride, padding, dilation)
+        left, right = st.columns(2)
+        left.image(image, caption=f"input {image.shape[0]}×{image.shape[1]}", width="stretch")
+        right.image(shown, caption=f"output {shown.shape[0]}×{shown.shape[1]}", width="stretch")
+        st.caption(
+            "Each colour channel is convolved with the same kernel (F.conv2d, groups = channels). "
+            "Edge kernels show |output| stretched to white; the others are clipped to 0–255."
+        )
+
+
+# ------------------------------------------------------------------------------------------------- page
+
 st.title("Conv calculator")
-st.info("This page is being built.", icon=":material/construction:")
+st.caption(
+    "Every output size below is PyTorch's own rule (checked against nn.Conv2d & co. on thousands of "
+    "random configurations). Change a number and watch the shapes move."
+)
+single_tab, stack_tab, kernel_tab = st.tabs(["Single layer", "Layer stack", "Kernel playground"])
+with single_tab:
+    single_layer()
+with stack_tab:
+    layer_stack()
+with kernel_tab:
+    kernel_playground()

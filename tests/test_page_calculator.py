@@ -1,0 +1,156 @@
+"""AppTest: the conv calculator page reacts to its controls, explains invalid settings, traces stacks."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.test_pages import run_page
+
+
+@pytest.fixture(scope="module")
+def calculator() -> AppTest:
+    at = run_page("pages/conv_calculator.py")
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str, tab: int = 0) -> str:
+    """A metric's value in the Single layer (0) or Layer stack (1) tab."""
+    return next(m.value for m in at.tabs[tab].metric if m.label == label)
+
+
+def _latex(at: AppTest) -> list[str]:
+    return [element.value for element in at.latex]
+
+
+def _reset(at: AppTest) -> AppTest:
+    at.radio(key="conv-layer").set_value("Conv2d")
+    for key, value in (
+        ("conv-in-h", 37),
+        ("conv-in-w", 50),
+        ("conv-kernel-h", 3),
+        ("conv-kernel-w", 3),
+        ("conv-stride", 1),
+        ("conv-dilation", 1),
+        ("conv-groups", 1),
+    ):
+        at.number_input(key=key).set_value(value)
+    at.radio(key="conv-padding-mode").set_value("number")
+    at.run()
+    at.number_input(key="conv-padding").set_value(0).run()
+    assert not at.exception and not at.tabs[0].error
+    return at
+
+
+def test_stride_padding_dilation_update_formula_and_shape(calculator):
+    at = _reset(calculator)
+    assert _metric(at, "Output shape") == "8×35×48"
+    at.number_input(key="conv-stride").set_value(2).run()
+    assert _metric(at, "Output shape") == "8×18×24"
+    at.number_input(key="conv-padding").set_value(1).run()
+    assert _metric(at, "Output shape") == "8×19×25"
+    at.number_input(key="conv-dilation").set_value(2).run()
+    assert not at.exception
+    height, width = _latex(at)
+    assert r"37 + 2\cdot 1 - 2\cdot(3-1) - 1}{2}" in height and height.rstrip("$\n ").endswith("= 18")
+    assert r"50 + 2\cdot 1 - 2\cdot(3-1) - 1}{2}" in width and width.rstrip("$\n ").endswith("= 24")
+    assert _metric(at, "Output shape") == "8×18×24"
+    assert _metric(at, "Receptive field") == "5×5"
+    assert _metric(at, "Parameters") == f"{8 * 3 * 9 + 8:,}"
+
+
+def test_same_padding_and_window_picture(calculator):
+    at = _reset(calculator)
+    at.radio(key="conv-padding-mode").set_value("same").run()
+    assert _metric(at, "Output shape") == "8×37×50"
+    assert "same" in _latex(at)[0]
+    at.slider(key="window-row").set_value(5).run()
+    at.slider(key="window-col").set_value(7).run()
+    assert not at.exception
+    at.number_input(key="conv-stride").set_value(2).run()
+    assert at.error and "stride" in at.error[0].value and "**Stride**" in at.error[0].value
+    assert not at.exception
+
+
+@pytest.mark.parametrize(
+    ("changes", "control"),
+    [
+        ({"conv-kernel-h": 60}, "**Kernel height**"),
+        ({"conv-kernel-w": 7, "conv-dilation": 9}, "**Kernel width**"),
+        ({"conv-groups": 2}, "**Groups**"),  # 3 input channels do not split into 2 groups
+    ],
+)
+def test_invalid_conv_combination_shows_error_naming_the_control(calculator, changes, control):
+    at = _reset(calculator)
+    for key, value in changes.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert control in at.error[0].value
+    assert not [m for m in at.tabs[0].metric if m.label == "Output shape"]
+
+
+def test_pool_padding_rule_and_transposed_output_padding(calculator):
+    at = _reset(calculator)
+    at.radio(key="conv-layer").set_value("MaxPool2d").run()
+    assert "conv-groups" not in [n.key for n in at.number_input]
+    at.number_input(key="conv-padding").set_value(2).run()
+    assert "half the kernel" in at.error[0].value and "**Padding**" in at.error[0].value
+    at.number_input(key="conv-padding").set_value(1)
+    at.number_input(key="conv-stride").set_value(2).run()
+    at.checkbox(key="conv-ceil-mode").check().run()
+    assert not at.error and _metric(at, "Output shape") == "3×19×26"
+    at.radio(key="conv-layer").set_value("AvgPool2d").run()
+    assert "conv-dilation" not in [n.key for n in at.number_input]
+    at.radio(key="conv-layer").set_value("ConvTranspose2d").run()
+    at.number_input(key="conv-stride").set_value(2)
+    at.number_input(key="conv-output-padding").set_value(2).run()
+    assert "**Output padding**" in at.error[0].value
+    at.number_input(key="conv-output-padding").set_value(1).run()
+    assert not at.error and not at.exception
+    # (37 − 1)·2 − 2·1 + (3 − 1) + 1 + 1 = 74
+    assert _metric(at, "Output shape") == "8×74×100"
+
+
+def test_layer_stack_presets_trace_and_breaking_input_is_diagnosed(calculator):
+    at = calculator
+    assert any("1×10" in s.value for s in at.success)
+    at.selectbox(key="stack-preset").set_value("VGG-16 (3×224×224)").run()
+    assert not at.exception
+    assert _metric(at, "Parameters", tab=1) == "138,357,544"
+    assert any("1×1000" in s.value for s in at.success)
+    at.selectbox(key="stack-preset").set_value("LeNet-5 (1×28×28)").run()
+    assert at.number_input(key="stack-in-h").value == 28
+    at.number_input(key="stack-in-h").set_value(32)
+    at.number_input(key="stack-in-w").set_value(32).run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "expects 400 input features" in message
+    assert "16×6×6 = 576" in message and "in_features=576" in message
+    assert "resize the input to 31×31" in message  # the nearest size that gives 16×5×5
+
+
+def _image_captions(at: AppTest) -> list[str]:
+    return [image.proto.imgs[0].caption for image in at.tabs[2].get("image")]
+
+
+def test_kernel_playground_stride_halves_the_output(calculator):
+    at = calculator
+    at.number_input(key="kernel-stride").set_value(1)
+    at.number_input(key="kernel-padding").set_value(1)
+    at.selectbox(key="kernel-name").set_value("Sobel x").run()
+    assert not at.exception
+    assert _image_captions(at) == ["input 214×320", "output 214×320"]  # scikit-learn's china.jpg, downscaled
+    at.number_input(key="kernel-stride").set_value(2).run()
+    assert _image_captions(at)[1] == "output 107×160"
+    at.number_input(key="kernel-dilation").set_value(3)
+    at.toggle(key="kernel-grayscale").set_value(True).run()
+    assert not at.exception
+    assert _image_captions(at)[1] == "output 105×158"  # (214 + 2 − 7) // 2 + 1
+    at.number_input(key="kernel-padding").set_value(0)
+    at.number_input(key="kernel-dilation").set_value(16)
+    at.number_input(key="kernel-stride").set_value(1)
+    at.selectbox(key="kernel-photo").set_value("flower.jpg").run()
+    assert not at.exception
