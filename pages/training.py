@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 import ui
@@ -29,7 +27,7 @@ TRANSFER_LABELS = {
     "freeze": "freeze the backbone (train the head only)",
     "lower_lr": "smaller LR for the backbone",
 }
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.5
 
 
 def _reset_lr() -> None:
@@ -270,12 +268,11 @@ def _train_tab() -> None:
     if stop and active is not None:
         active.stop()
         active.wait(10)  # stops within one batch
-        active = registry.active()
+        st.rerun()  # redraw the buttons and show the stopped run's results
     if start:
         with ui.user_errors():
             registry.start(config)
-            time.sleep(0.05)  # let the worker pick up the start before the first draw
-            active = registry.active()
+            st.rerun()  # redraw with Train disabled and the live view
     if active is not None:
         _live(active.run_name)
     elif (latest := registry.latest()) is not None:
