@@ -1,7 +1,7 @@
 """Figure builders for the Evaluation page: pure functions, tables in, Plotly figures / PNG bytes out.
 
 The confusion-matrix heatmap carries an invisible scatter point on every cell (``customdata`` =
-``[true_index, pred_index]``) so that a click on a cell can be read back as a point selection by the
+``[true_index, pred_index, count, value]``) so that a click on a cell can be read back as a point selection by the
 page (Plotly heatmaps themselves are not selectable).
 """
 
@@ -43,19 +43,18 @@ def confusion_matrix_figure(
     raw = counts.to_numpy()
     if normalized:
         text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{z:.1%} of row/column<br>%{customdata} images<extra></extra>"
+        hover = "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[2]} images<extra></extra>"
     else:
         text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>"
+        hover = "true %{y}<br>predicted %{x}<br>%{customdata[2]} images<extra></extra>"
     fig = go.Figure(
         go.Heatmap(
             z=values,
             x=labels,
             y=true_labels,
-            customdata=raw,
             text=text if n <= MAX_ANNOTATED_CLASSES else None,
             texttemplate="%{text}" if n <= MAX_ANNOTATED_CLASSES else None,
-            hovertemplate=hover,
+            hoverinfo="skip",  # the cell markers below carry the hover text and the clicks
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalized else max(float(values.max()), 1.0),
@@ -64,16 +63,20 @@ def confusion_matrix_figure(
             ygap=1,
         )
     )
-    # One transparent, clickable marker per cell: selections report these points.
+    # One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
+    # cell selects its marker, whose customdata is [true_index, pred_index, count, value].
     jj, ii = np.meshgrid(np.arange(n), np.arange(n))
     fig.add_trace(
         go.Scatter(
             x=[labels[j] for j in jj.ravel()],
             y=[true_labels[i] for i in ii.ravel()],
             mode="markers",
-            marker={"size": max(6, min(40, 600 // max(n, 1))), "opacity": 0, "symbol": "square"},
-            customdata=[[indices[i], indices[j]] for i, j in zip(ii.ravel(), jj.ravel(), strict=True)],
-            hoverinfo="skip",
+            marker={"size": max(6, min(60, 700 // max(n, 1))), "opacity": 0, "symbol": "square"},
+            customdata=[
+                [indices[i], indices[j], int(raw[i, j]), float(values[i, j])]
+                for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
+            ],
+            hovertemplate=hover,
             showlegend=False,
             name="cells",
         )

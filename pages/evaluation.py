@@ -30,6 +30,19 @@ def _model(run_path: str, checkpoint: str, checkpoint_sha: str):
     return load_run(run_path).load_model(checkpoint, device="cpu")
 
 
+def _remembered(key: str) -> str:
+    """Restore a widget's value after its tab was hidden (Streamlit drops the state of widgets that
+    were not drawn in a run); pair with :func:`_remember` after drawing it."""
+    memory = f"{key}-memory"
+    if key not in st.session_state and memory in st.session_state:
+        st.session_state[key] = st.session_state[memory]
+    return key
+
+
+def _remember(key: str) -> None:
+    st.session_state[f"{key}-memory"] = st.session_state[key]
+
+
 def _run_label(run: Run) -> str:
     acc = (run.summary or {}).get("val_accuracy")
     text = run.name
@@ -64,7 +77,7 @@ def _apply_heatmap_click(classes: list[str]) -> None:
         return
     point = points[0]
     custom = point.get("customdata")
-    if isinstance(custom, list | tuple) and len(custom) == 2:
+    if isinstance(custom, list | tuple) and len(custom) >= 2:
         true_idx, pred_idx = int(custom[0]), int(custom[1])
     elif str(point.get("y")) in classes and str(point.get("x")) in classes:
         true_idx, pred_idx = classes.index(str(point["y"])), classes.index(str(point["x"]))
@@ -101,24 +114,26 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
             "Normalise",
             list(NORMALIZE_OPTIONS),
             horizontal=True,
-            key="eval-normalize",
+            key=_remembered("eval-normalize"),
             help="Counts, or each row divided by its true-class total (recall on the diagonal), "
             "or each column by its predicted-class total (precision on the diagonal).",
         )
+    _remember("eval-normalize")
     normalize = NORMALIZE_OPTIONS[choice]
     counts = metrics.confusion_matrix_frame(predictions)
     shown = metrics.confusion_matrix_frame(predictions, normalize)
     subset = list(range(k))
     if k > BIG_MATRIX:
         with right:
+            st.session_state.setdefault(_remembered("eval-top-n"), BIG_MATRIX)
             top_n = st.number_input(
                 "Classes shown (most confused first)",
                 min_value=2,
                 max_value=k,
-                value=BIG_MATRIX,
                 key="eval-top-n",
                 help="Large matrices are unreadable: show the classes most involved in mistakes.",
             )
+            _remember("eval-top-n")
         subset = metrics.top_confused_classes(counts.to_numpy(), int(top_n))
     names = [classes[i] for i in subset]
     fig = plots_eval.confusion_matrix_figure(
@@ -152,6 +167,8 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
     st.subheader("Images of one cell")
     confused = metrics.most_confused(predictions.targets, predictions.preds, classes, top=20)
     cell_owner = (run.name, predictions.checkpoint)
+    for key in ("eval-true", "eval-pred"):
+        _remembered(key)
     if (
         st.session_state.get("eval-cell-owner") != cell_owner
         or st.session_state.get("eval-true") not in classes
@@ -165,6 +182,8 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
     c1, c2 = st.columns(2)
     true_name = c1.selectbox("True class", classes, key="eval-true")
     pred_name = c2.selectbox("Predicted class", classes, key="eval-pred")
+    for key in ("eval-true", "eval-pred"):
+        _remember(key)
     true_idx, pred_idx = classes.index(true_name), classes.index(pred_name)
     indices = metrics.cell_indices(predictions, true_idx, pred_idx)
     kind = "correctly classified" if true_idx == pred_idx else "misclassified"
@@ -212,7 +231,9 @@ def _report_section(run: Run, predictions: metrics.Predictions) -> None:
 
 def _top_losses_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
     st.caption("The images the model got most wrong (highest cross-entropy): often mislabelled or ambiguous.")
-    mistakes_only = st.toggle("Mistakes only", value=True, key="eval-losses-mistakes")
+    st.session_state.setdefault(_remembered("eval-losses-mistakes"), True)
+    mistakes_only = st.toggle("Mistakes only", key="eval-losses-mistakes")
+    _remember("eval-losses-mistakes")
     top = metrics.top_losses(predictions, k=12, mistakes_only=mistakes_only)
     if top.empty:
         st.success("No mistakes on the validation split.", icon=":material/check_circle:")
@@ -237,7 +258,6 @@ def _curves_section(run: Run) -> None:
 
 
 def _predict_section(run: Run, checkpoint: str) -> None:
-    info = run.dataset_info
     st.caption(
         f"Images are converted exactly as in training: {'grayscale' if run.in_channels == 1 else 'RGB'}, "
         f"resized to {run.image_size}×{run.image_size}, normalised with the dataset statistics."
@@ -248,13 +268,12 @@ def _predict_section(run: Run, checkpoint: str) -> None:
         accept_multiple_files=True,
         key="eval-upload",
     )
-    k = st.number_input(
-        "Top-k",
-        min_value=1,
-        max_value=max(1, len(run.classes or info.get("classes", [1]))),
-        value=min(3, max(1, len(run.classes))),
-        key="eval-topk",
-    )
+    num_classes = max(1, len(run.classes))
+    st.session_state.setdefault(_remembered("eval-topk"), min(3, num_classes))
+    if st.session_state["eval-topk"] > num_classes:  # a run with fewer classes than the last one
+        st.session_state["eval-topk"] = num_classes
+    k = st.number_input("Top-k", min_value=1, max_value=num_classes, key="eval-topk")
+    _remember("eval-topk")
     if not files:
         return
     sha = metrics.file_sha256(run.checkpoint_path(checkpoint))
@@ -335,18 +354,23 @@ if predictions is not None and dataset is not None:
     m3.metric(f"Top-{numbers['top_k']} accuracy", f"{numbers['top_k_accuracy']:.1%}")
     m4.metric("Mean loss", f"{numbers['mean_loss']:.3f}")
 
-tabs = st.tabs(["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"])
-with tabs[3]:
-    _curves_section(run)
-if predictions is None or dataset is None:
-    for tab in (tabs[0], tabs[1], tabs[2], tabs[4]):
-        tab.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
-    st.stop()
-with tabs[0], ui.user_errors():
-    _confusion_section(run, dataset, predictions)
-with tabs[1], ui.user_errors():
-    _report_section(run, predictions)
-with tabs[2], ui.user_errors():
-    _top_losses_section(run, dataset, predictions)
-with tabs[4], ui.user_errors():
-    _predict_section(run, checkpoint)
+TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"]
+# Only the open tab runs (on_change="rerun"): the galleries and charts of hidden tabs cost nothing.
+tabs = st.tabs(TABS, key="eval-tab", on_change="rerun")
+ready = predictions is not None and dataset is not None
+for label, tab in zip(TABS, tabs, strict=True):
+    if tab.open is False:
+        continue
+    with tab, ui.user_errors():
+        if label == "Learning curves":
+            _curves_section(run)
+        elif label == "Predict":
+            _predict_section(run, checkpoint)
+        elif not ready:
+            st.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
+        elif label == "Confusion matrix":
+            _confusion_section(run, dataset, predictions)
+        elif label == "Report":
+            _report_section(run, predictions)
+        elif label == "Top losses":
+            _top_losses_section(run, dataset, predictions)

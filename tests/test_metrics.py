@@ -197,11 +197,12 @@ def test_confusion_matrix_figure_cells_are_clickable_points():
     assert heatmap.text[2][1] == "67%<br>2"  # fraction and count of true c -> predicted b
     assert fig.layout.yaxis.autorange == "reversed"  # first class on top, as in the tutorials
     assert len(cells.x) == 16
-    k = list(cells.customdata).index([2, 1])
+    k = [list(c[:2]) for c in cells.customdata].index([2, 1])
+    assert list(cells.customdata[k][2:]) == [2, pytest.approx(2 / 3)]
     assert (cells.y[k], cells.x[k]) == ("c", "b")
     # A top-N sub-matrix keeps the original class indices in the click data.
     sub = confusion_matrix_figure(counts.iloc[[1, 2], [1, 2]], class_indices=[1, 2])
-    assert [list(c) for c in sub.data[1].customdata] == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    assert [list(c[:2]) for c in sub.data[1].customdata] == [[1, 1], [1, 2], [2, 1], [2, 2]]
 
 
 def test_confusion_matrix_png_is_a_png():

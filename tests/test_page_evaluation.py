@@ -45,6 +45,12 @@ def _array(value) -> np.ndarray:
     return np.asarray(value)
 
 
+def _open_tab(at, label: str):
+    """Only the open tab runs (lazy tabs), so switch like a user clicking it."""
+    at.session_state["eval-tab"] = label
+    return at.run()
+
+
 def test_renders_all_sections_for_a_trained_run(runs_home):
     at = run_page("pages/evaluation.py")
     _ok(at)
@@ -68,14 +74,47 @@ def test_renders_all_sections_for_a_trained_run(runs_home):
     assert heatmap["x"] == pred.classes and heatmap["y"] == pred.classes
     assert heatmap["text"] == [[str(v) for v in row] for row in counts]
     np.testing.assert_array_equal(_array(heatmap["z"]), counts)
-    keys = {b.proto.id.rsplit("-eval-", 1)[-1] for b in at.get("download_button")}
-    assert {"cm-csv", "cm-png", "report-csv"} <= keys
+    assert at.subheader.values == ["Images of one cell", "Most confused pairs"]
+    assert len(at.get("plotly_chart")) == 1  # only the open tab runs
+    downloads = {b.proto.id.rsplit("-eval-", 1)[-1] for b in at.get("download_button")}
+    assert downloads == {"cm-csv", "cm-png"}
+
+    _open_tab(at, "Report")
+    _ok(at)
     report = next(df.value for df in at.dataframe if "f1-score" in getattr(df.value, "columns", []))
     assert list(report.index) == [*pred.classes, "accuracy", "macro avg", "weighted avg"]
-    assert at.subheader.values == ["Images of one cell", "Most confused pairs", "Per-class accuracy"]
-    assert len(at.get("plotly_chart")) == 3  # confusion matrix, per-class accuracy, learning curves
+    assert at.subheader.values == ["Per-class accuracy"]
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert bars["type"] == "bar" and bars["x"] == pred.classes
+    assert {b.proto.id.rsplit("-eval-", 1)[-1] for b in at.get("download_button")} == {"report-csv"}
+
+    _open_tab(at, "Top losses")
+    _ok(at)
     assert at.toggle(key="eval-losses-mistakes").value is True
-    assert at.get("file_uploader")
+    top = metrics.top_losses(pred, k=12, mistakes_only=True)
+    shown = [b.key for b in at.button if b.key and b.key.startswith("eval-losses-gradcam-")]
+    assert sorted(shown) == sorted(f"eval-losses-gradcam-{i}" for i in top["index"])
+
+    _open_tab(at, "Learning curves")
+    _ok(at)
+    curves = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert {trace["name"] for trace in curves} == {"train loss", "val loss", "train acc", "val acc"}
+
+    _open_tab(at, "Predict")
+    _ok(at)
+    assert at.get("file_uploader") and at.number_input(key="eval-topk").value == 3
+
+
+def test_widget_values_survive_switching_tabs(runs_home):
+    at = run_page("pages/evaluation.py")
+    at.radio(key="eval-normalize").set_value("by predicted class (precision)").run()
+    at.selectbox(key="eval-true").set_value("circle")
+    at.selectbox(key="eval-pred").set_value("circle").run()
+    _open_tab(at, "Report")
+    _open_tab(at, "Confusion matrix")
+    _ok(at)
+    assert at.radio(key="eval-normalize").value == "by predicted class (precision)"
+    assert (at.selectbox(key="eval-true").value, at.selectbox(key="eval-pred").value) == ("circle", "circle")
 
 
 def test_normalisation_switch_changes_the_heatmap(runs_home):
@@ -129,7 +168,7 @@ def test_gradcam_link_hands_over_the_image(runs_home):
 
 
 def test_predict_uploaded_images(runs_home):
-    at = run_page("pages/evaluation.py")
+    at = _open_tab(run_page("pages/evaluation.py"), "Predict")
     buffer = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
     at.get("file_uploader")[0].set_value(
@@ -165,6 +204,8 @@ def test_run_without_checkpoint_is_a_message_not_a_traceback(runs_home):
     at = run_page("pages/evaluation.py")
     assert not at.exception, [e.value for e in at.exception]
     assert any("best" in e.value and "tiny" in e.value for e in at.error)
+    _open_tab(at, "Learning curves")
+    assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 1  # the learning curves still show
 
 
