@@ -191,7 +191,9 @@ def array_to_uint8(array: np.ndarray, *, size: int, chunk: int = 1024) -> torch.
     return out
 
 
-def normalize_batch(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def normalize_batch(
+    batch: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
     """uint8 (0–255) or float (0–1) images -> float32 ``(x - mean) / std`` per channel, on batch's device."""
     x = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
     m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
@@ -569,6 +571,9 @@ def train(
     else:
         mean, std = channel_stats(stats_source)
     spec_normalizes = norm_step is not None
+    # On the device once, so normalising a batch does not copy the statistics every time.
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device)
     augment = _Augmenter(config.augment, size) if config.augment and train_data.kind == "memory" else None
 
     cuda = device.type == "cuda"
@@ -675,7 +680,7 @@ def train(
                     break
                 xb = xb.to(device, non_blocking=True)
                 yb = yb.to(device, non_blocking=True)
-                xb = xb.float() if spec_normalizes else normalize_batch(xb, mean, std)
+                xb = xb.float() if spec_normalizes else normalize_batch(xb, mean_t, std_t)
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
@@ -733,7 +738,7 @@ def train(
                 )
                 if not (run_dir / "best.pt").is_file():
                     val_loss, val_acc = _evaluate(
-                        model, val_data, config.batch_size, device, mean, std, channels_last, amp
+                        model, val_data, config.batch_size, device, mean_t, std_t, channels_last, amp
                     )
                     state.best_val_acc, state.best_val_loss = val_acc, val_loss
                     runstore.save_atomic(
@@ -750,7 +755,7 @@ def train(
                 )
             train_acc = float(correct) / max(seen, 1)
             val_loss, val_acc = _evaluate(
-                model, val_data, config.batch_size, device, mean, std, channels_last, amp
+                model, val_data, config.batch_size, device, mean_t, std_t, channels_last, amp
             )
             state.epoch, state.batch = epoch, 0
             improved = val_acc > state.best_val_acc or (
