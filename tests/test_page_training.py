@@ -121,3 +121,17 @@ def test_figure_builders():
     assert len(epoch.data) == 4 and list(epoch.data[3].y) == [0.4, 0.7]
     with pytest.raises(ValueError, match="metric"):
         plots_train.compare_runs_figure({}, "f1")
+
+
+def test_sidebar_shows_the_active_run_on_every_page():
+    job = get_registry().start(TrainConfig(dataset="shapes:count=120,size=32", epochs=500, batch_size=8))
+    deadline = time.monotonic() + 60
+    while not job.snapshot()["batch_points"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at = run_page("pages/home.py")
+    assert "Active training run" in [c.value for c in at.sidebar.caption]
+    assert any(job.run_name in m.value and "epoch" in m.value for m in at.sidebar.markdown)
+    job.stop()
+    assert job.wait(30)
+    at.run()
+    assert "Active training run" not in [c.value for c in at.sidebar.caption]
