@@ -51,7 +51,8 @@ def _open_run(page, app_url: str) -> None:
             arg=RUN_NAME,
         )
     page.wait_for_selector(".st-key-eval-cm-chart .heatmaplayer", timeout=60_000)
-    page.wait_for_selector(".st-key-eval-topk", state="attached")  # the last widget: the run is drawn
+    # The cell gallery comes after the heatmap: once it is there, the cell selectors are drawn.
+    page.wait_for_selector("[class*='st-key-eval-cell-gradcam-']", state="attached", timeout=60_000)
     assert_no_exception(page)
 
 
