@@ -191,8 +191,15 @@ class BaseCAM:
         if not self._handles:
             raise RuntimeError("Use the CAM object inside a `with` block so that its hook is registered.")
         _check_input(input_tensor)
+        # A caller inside torch.inference_mode() (e.g. an evaluation loop) would make gradients impossible.
+        with torch.inference_mode(False):
+            return self._compute(input_tensor, target_class)
+
+    def _compute(self, input_tensor: torch.Tensor, target_class: int | Sequence[int] | None) -> CamResult:
         device = _model_device(self.model)
         x = input_tensor.detach().to(device=device, dtype=torch.float32)
+        if x.is_inference():
+            x = x.clone()  # an inference tensor cannot take part in autograd
         self._activations.clear()
         self._thread = threading.get_ident()
         self._capturing = True
@@ -498,14 +505,15 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
 
 
 def suggest_layer(layers: Sequence[LayerInfo]) -> str:
-    """A sensible default: the last top-level-ish candidate whose map has at least 2x2 cells."""
+    """A sensible default: the last candidate (in execution order) whose map has at least 2x2 cells.
+
+    Blocks finish after the convolutions inside them, so for ResNet this is ``layer4`` itself; when the
+    last stage is a single cell for this input size, it steps back to the previous stage.
+    """
     if not layers:
         raise CamError("This model has no convolutional layer, so there is nothing to compute a CAM on.")
     usable = [info for info in layers if info.cells >= 4] or list(layers)
-    # Prefer a block over a single conv inside it at the same depth: blocks include the skip/activation.
-    last = usable[-1]
-    parents = [info for info in usable if last.name.startswith(info.name + ".")]
-    return parents[0].name if parents else last.name
+    return usable[-1].name
 
 
 def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:

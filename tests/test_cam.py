@@ -371,3 +371,16 @@ def test_concurrent_cams_on_one_shared_model_do_not_mix():
         for out in outputs[i]:
             np.testing.assert_allclose(out, expected[i], rtol=1e-4, atol=1e-5)
     assert count_hooks(model) == 0
+
+
+def test_works_when_called_inside_inference_mode():
+    torch.manual_seed(11)
+    model = small_cnn().eval()
+    x = torch.randn(1, 3, 16, 16)
+    expected = compute_cam(model, "3", x)
+    with torch.inference_mode():
+        inference_x = x.clone()
+        np.testing.assert_allclose(compute_cam(model, "3", inference_x), expected, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(compute_cam(model, "3", x), expected, rtol=1e-5, atol=1e-6)
+    assert torch.is_grad_enabled()
