@@ -194,7 +194,7 @@ def _frame(preset: layers.Preset) -> pd.DataFrame:
         rows.append(full)
     frame = pd.DataFrame(rows, columns=list(layers.COLUMNS))
     for column in ("kernel", "stride", "padding", "dilation", "output_padding"):
-        frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
+        frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
     return frame
 
 
@@ -229,23 +229,34 @@ def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
 
 
 COLUMN_CONFIG = {
-    "layer": st.column_config.SelectboxColumn("layer", options=list(layers.LAYER_TYPES), required=True),
+    "layer": st.column_config.SelectboxColumn(
+        "layer", options=list(layers.LAYER_TYPES), required=True, width=150
+    ),
     "in": st.column_config.NumberColumn(
-        "in", help="in_channels / in_features / num_features — leave blank to infer", min_value=1, step=1
+        "in", help="in_channels / in_features / num_features — blank: inferred", min_value=1, step=1, width=70
     ),
     "out": st.column_config.NumberColumn(
-        "out", help="out_channels / out_features / AdaptiveAvgPool2d output size", min_value=1, step=1
+        "out",
+        help="out_channels / out_features / AdaptiveAvgPool2d output size",
+        min_value=1,
+        step=1,
+        width=70,
     ),
-    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width"),
-    "stride": st.column_config.TextColumn("stride", help="blank = 1 (pools: the kernel size)"),
-    "padding": st.column_config.TextColumn("padding", help='number, 3x5, or for Conv2d "same"/"valid"'),
-    "dilation": st.column_config.TextColumn("dilation", help="blank = 1"),
-    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank = 1"),
-    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only"),
-    "ceil_mode": st.column_config.CheckboxColumn("ceil_mode", help="pools only"),
-    "bias": st.column_config.CheckboxColumn("bias", help="Conv/Linear; a new row's blank means on"),
-    "p": st.column_config.NumberColumn("p", min_value=0.0, max_value=1.0, help="Dropout probability"),
+    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=70),
+    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=70),
+    "padding": st.column_config.TextColumn(
+        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=80
+    ),
+    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=75),
+    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=70),
+    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=115),
+    "ceil_mode": st.column_config.CheckboxColumn("ceil_mode", help="pools only", width=90),
+    "bias": st.column_config.CheckboxColumn("bias", help="Conv/Linear; blank in a new row: on", width=60),
+    "p": st.column_config.NumberColumn(
+        "p", min_value=0.0, max_value=1.0, help="Dropout probability", width=60
+    ),
 }
+ROW_HEIGHT = 35  # px; the browser test computes cell positions from it
 
 
 def layer_stack() -> None:
@@ -270,6 +281,9 @@ def layer_stack() -> None:
         key=f"stack-editor-{st.session_state['stack-version']}",
         num_rows="dynamic",
         column_config=COLUMN_CONFIG,
+        hide_index=True,
+        row_height=ROW_HEIGHT,
+        placeholder="",
         width="stretch",
     )
     records = edited.to_dict("records")
@@ -280,8 +294,7 @@ def layer_stack() -> None:
         if trace.ok:
             st.success(f"Output shape: **{dims(trace.output_shape)}**", icon=":material/check_circle:")
         else:
-            where = f"`{trace.failed_layer}`" if trace.failed_layer else "the model"
-            st.error(f"**The stack fails at {where}.** {trace.diagnosis}", icon=":material/error:")
+            st.error(f"**Shape error.** {trace.diagnosis}", icon=":material/error:")
         cols = st.columns(3)
         cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
         cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
