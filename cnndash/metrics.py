@@ -151,14 +151,7 @@ def predict_run(
             f"{dataset.name!r} now has {_short(dataset.classes)}; the dataset changed since training. "
             "Restore the original dataset or train a new run."
         )
-    try:
-        model = run.load_model(checkpoint, device=device)
-    except (RuntimeError, KeyError) as exc:  # state_dict shape mismatch, truncated file, …
-        raise EvaluationError(
-            f"The {checkpoint} checkpoint of run {run.name!r} does not fit its model/dataset "
-            f"({_first_line(exc)}). Retrain the run or pick the other checkpoint."
-        ) from exc
-    model.eval()
+    model = load_checkpoint_model(run, checkpoint, device=device, classes=classes)
 
     val = dataset.val
     total = len(val)
@@ -193,6 +186,49 @@ def predict_run(
     )
     _write_cache(cache, predictions, digest)
     return predictions
+
+
+def load_checkpoint_model(
+    run: Run | str | os.PathLike,
+    checkpoint: str = "best",
+    *,
+    device: str = "cpu",
+    classes: Sequence[str] | None = None,
+):
+    """The run's model with ``checkpoint``'s weights, in eval mode; every failure is an EvaluationError.
+
+    Checks that the checkpoint exists, can be read, and was trained on ``classes`` (default: the run's
+    classes from ``dataset.json``), so a checkpoint copied from another run is refused by name.
+    """
+    import torch
+
+    _check_checkpoint(checkpoint)
+    run = _as_run(run)
+    ckpt_path = _checkpoint_path(run, checkpoint)
+    expected = [str(c) for c in (classes if classes is not None else run.classes)]
+    try:
+        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated/corrupt file: torch raises several unrelated types
+        raise EvaluationError(
+            f"The {checkpoint} checkpoint of run {run.name!r} cannot be read ({_first_line(exc)}). "
+            "Retrain the run or pick the other checkpoint."
+        ) from exc
+    saved_classes = [str(c) for c in saved.get("classes", expected)] if isinstance(saved, dict) else expected
+    del saved
+    if expected and saved_classes != expected:
+        raise EvaluationError(
+            f"The {checkpoint} checkpoint of run {run.name!r} was trained on classes {_short(saved_classes)}, "
+            f"not on this run's dataset {_short(expected)}; it comes from another run. "
+            "Retrain the run or restore its own checkpoint."
+        )
+    try:
+        model = run.load_model(checkpoint, device=device)
+    except (RuntimeError, KeyError, TypeError) as exc:  # state_dict shape mismatch, missing fields, …
+        raise EvaluationError(
+            f"The {checkpoint} checkpoint of run {run.name!r} does not fit its model/dataset "
+            f"({_first_line(exc)}). Retrain the run or pick the other checkpoint."
+        ) from exc
+    return model.eval()
 
 
 def _as_run(run: Run | str | os.PathLike) -> Run:
@@ -549,16 +585,17 @@ def predict_images(
     if not images:
         return np.zeros((0, len(run.classes)))
     if model is None:
-        _checkpoint_path(run, checkpoint)
-        try:
-            model = run.load_model(checkpoint, device=device)
-        except (RuntimeError, KeyError) as exc:
-            raise EvaluationError(
-                f"The {checkpoint} checkpoint of run {run.name!r} cannot be loaded ({_first_line(exc)})."
-            ) from exc
+        model = load_checkpoint_model(run, checkpoint, device=device)
     model.eval()
+    batch = run.preprocess(list(images)).to(device)
     with torch.inference_mode():
-        logits = model(run.preprocess(list(images)).to(device)).float().cpu().numpy()
+        try:
+            logits = model(batch).float().cpu().numpy()
+        except RuntimeError as exc:
+            raise EvaluationError(
+                f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's preprocessed "
+                f"images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}); retrain the run."
+            ) from exc
     return softmax(logits)
 
 

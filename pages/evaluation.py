@@ -27,7 +27,7 @@ def _dataset(run_path: str, dataset: str, seed: int, val_fraction: float):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _model(run_path: str, checkpoint: str, checkpoint_sha: str):
-    return load_run(run_path).load_model(checkpoint, device="cpu")
+    return metrics.load_checkpoint_model(load_run(run_path), checkpoint, device="cpu")
 
 
 def _remembered(key: str) -> str:

@@ -403,3 +403,21 @@ def test_summary_numbers_caps_k_below_the_class_count():
     assert numbers["accuracy"] == 0.25
     assert numbers["top_k_accuracy"] == 0.75  # image 2's true class "y" is its lowest score
     assert numbers["images"] == 4
+
+
+def test_checkpoint_from_another_dataset_is_a_clear_error(run_copy):
+    from cnndash.models import build_model
+
+    ckpt = torch.load(run_copy / "best.pt", weights_only=True)
+    other = build_model("lenet", num_classes=5, in_channels=3, image_size=32)
+    ckpt["model"] = other.state_dict()
+    ckpt["classes"] = ["a", "b", "c", "d", "e"]
+    torch.save(ckpt, run_copy / "best.pt")
+    with pytest.raises(EvaluationError, match="another run"):
+        metrics.predict_run(run_copy)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(run_copy):
+    (run_copy / "best.pt").write_bytes(b"\x00" * 100)
+    with pytest.raises(EvaluationError, match="cannot be read"):
+        metrics.predict_run(run_copy)
