@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import streamlit as st
@@ -21,7 +22,14 @@ st.caption(
 # -- cached loaders (keyed by the run folder and its checkpoint's modification time) ----------------------
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _model(run_path: str, mtime: float):
-    return load_run(run_path).load_model("best")
+    run = load_run(run_path)
+    try:
+        return run.load_model("best")
+    except (RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:  # corrupt or mismatched
+        raise ValueError(
+            f"The best checkpoint of run {run.name!r} cannot be loaded ({str(exc).splitlines()[0]}); "
+            "retrain the run."
+        ) from exc
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)

@@ -72,3 +72,10 @@ def test_misclassified_source_and_handoff_from_evaluation(runs_dir):
     at.radio(key="cam-source").set_value("Misclassified").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="cam-mistake").value is not None
+
+
+def test_broken_checkpoint_is_a_message_not_a_traceback(runs_dir):
+    (runs_dir / "tiny" / "best.pt").write_bytes(b"not a checkpoint")
+    at = open_page()
+    assert not at.exception
+    assert "cannot be loaded" in at.error[0].value
