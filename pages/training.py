@@ -217,7 +217,9 @@ def _results(job: Job) -> None:
     if summary:
         c1, c2, c3, c4, c5 = st.columns(5)
         c1.metric("Best val accuracy", f"{summary['val_accuracy']:.1%}")
-        c2.metric("Best epoch", f"{summary['best_epoch']} of {summary['epochs']}")
+        c2.metric(
+            "Best epoch", f"{summary['best_epoch']} of {summary['epochs']}" if summary["best_epoch"] else "—"
+        )
         c3.metric("Images/sec", f"{summary['images_per_sec']:,.0f}")
         c4.metric("Time", f"{summary['seconds']:.1f} s")
         c5.metric("Device", summary["device"].upper(), help=summary.get("device_description"))
@@ -256,20 +258,25 @@ def _train_tab() -> None:
         "reload the page or open it in a second tab and still follow it. The defaults (digits + LeNet, "
         "10 epochs) train a ~98 % model in well under a minute on a CPU."
     )
+    config = None
     with ui.user_errors():
         config = _settings()
     registry = get_registry()
     active = registry.active()
     c1, c2, _ = st.columns([1, 1, 4])
     start = c1.button(
-        "Train", key="train-start", type="primary", icon=":material/play_arrow:", disabled=active is not None
+        "Train",
+        key="train-start",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=active is not None or config is None,
     )
     stop = c2.button("Stop", key="train-stop", icon=":material/stop:", disabled=active is None)
     if stop and active is not None:
         active.stop()
         active.wait(10)  # stops within one batch
         st.rerun()  # redraw the buttons and show the stopped run's results
-    if start:
+    if start and config is not None:
         with ui.user_errors():
             registry.start(config)
             st.rerun()  # redraw with Train disabled and the live view

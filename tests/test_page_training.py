@@ -135,3 +135,18 @@ def test_sidebar_shows_the_active_run_on_every_page():
     assert job.wait(30)
     at.run()
     assert "Active training run" not in [c.value for c in at.sidebar.caption]
+
+
+def test_a_saved_pipeline_is_used_for_training():
+    from cnndash.augment import save_pipeline
+
+    spec = [{"op": "RandomHorizontalFlip", "p": 0.5}]
+    save_pipeline("flip", spec)
+    at = run_page(PAGE)
+    assert at.selectbox(key="train-pipeline").options == ["(none)", "flip"]
+    at.selectbox(key="train-pipeline").set_value("flip")
+    at.number_input(key="train-epochs").set_value(1).run()
+    at.button(key="train-start").click().run()
+    job = get_registry().latest()
+    assert job.config.pipeline == "flip" and job.config.augment == spec
+    assert job.wait(120) and job.snapshot()["status"] == "finished", job.snapshot()["error"]
