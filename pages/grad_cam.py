@@ -110,6 +110,8 @@ with ui.user_errors():
     layer_names = [info.name for info in layers]
     layer_by_name = {info.name: info for info in layers}
     default_layer = _default_layer(run, layers)
+    # up to four layers spread from early to late, ending with the last one
+    layer_picks = layer_names[:: -max(1, len(layer_names) // 4)][:4][::-1]
 
     # -- image choice -------------------------------------------------------------------------------------
     with image_col:
@@ -283,9 +285,7 @@ with ui.user_errors():
                 caption=cam.METHOD_LABELS[name] + (" — flat" if r.flat[0] else ""),
             )
     elif view == "Compare layers":
-        step = max(1, len(layer_names) // 4)
-        picks = [*layer_names[::-step][:4][::-1]]
-        chosen = st.multiselect("Layers", layer_names, default=picks, key="cam-compare-layers")
+        chosen = st.multiselect("Layers", layer_names, default=layer_picks, key="cam-compare-layers")
         cols = st.columns(max(len(chosen), 1))
         for col, name in zip(cols, chosen, strict=False):
             r = cam.compute_cam_result(model, name, x, target, method)
@@ -376,4 +376,31 @@ with ui.user_errors():
             st.caption(
                 f"{cam.METHOD_LABELS[method]} at {layer}, explaining the true class, on {score.n_images} "
                 f"validation images ({int(score.flat.sum())} flat maps count as misses)."
+            )
+            st.markdown("**Which layer's maps point at the object?**")
+            rows = []
+            for name in dict.fromkeys([*layer_picks, layer]):
+                other = _faithfulness(run_path, mtime, method, name)
+                rows.append(
+                    {
+                        "layer": name,
+                        "map size": "×".join(map(str, layer_by_name[name].output_shape[1:])),
+                        "pointing game": other.pointing_accuracy,
+                        "energy inside": other.energy_share,
+                        "times chance": other.lift,
+                    }
+                )
+            st.dataframe(
+                rows,
+                key="cam-faithfulness-layers",
+                hide_index=True,
+                column_config={
+                    "pointing game": st.column_config.NumberColumn(format="percent"),
+                    "energy inside": st.column_config.NumberColumn(format="percent"),
+                    "times chance": st.column_config.NumberColumn(format="%.1f×"),
+                },
+            )
+            st.caption(
+                "A model that has not learned the task, or that decides from the background, points near "
+                "chance: then its maps are not evidence of where the object is."
             )

@@ -63,6 +63,9 @@ def test_every_view_renders(runs_dir, view):
     if view == "Faithfulness":
         labels = [m.label for m in at.metric]
         assert "Pointing game" in labels and "Chance level (object area)" in labels
+        table = at.dataframe[0].value
+        assert "features.3" in list(table["layer"])
+        assert table["pointing game"].between(0, 1).all()
 
 
 def test_misclassified_source_and_handoff_from_evaluation(runs_dir):
