@@ -222,3 +222,38 @@ def test_no_runs_points_to_training():
     at = run_page("pages/evaluation.py")
     _ok(at)
     assert any("No training runs yet" in i.value for i in at.info)
+
+
+@pytest.fixture
+def many_class_run(tmp_path, monkeypatch):
+    """A real run on an uploaded-style image folder with 22 classes (more than the 20 shown at once)."""
+    from cnndash.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "many"
+    for c in range(22):
+        folder = root / f"class{c:02d}"
+        folder.mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    runs = tmp_path / "runs"
+    train(TrainConfig(dataset=str(root), model="lenet", epochs=1, seed=0), runs / "many")
+    monkeypatch.setenv("CNNDASH_RUNS_DIR", str(runs))
+    return runs / "many"
+
+
+def test_many_classes_show_the_most_confused_ones(many_class_run):
+    at = run_page("pages/evaluation.py")
+    _ok(at)
+    pred = metrics.predict_run(many_class_run)
+    counts = metrics.confusion_matrix(pred.targets, pred.preds, 22)
+    assert at.number_input(key="eval-top-n").value == 20
+    assert len(_heatmap(at)["x"]) == 20
+    at.number_input(key="eval-top-n").set_value(5).run()
+    _ok(at)
+    keep = metrics.top_confused_classes(counts, 5)
+    heatmap = _heatmap(at)
+    assert heatmap["x"] == [pred.classes[i] for i in keep] == heatmap["y"]
+    assert heatmap["text"] == [[str(counts[i, j]) for j in keep] for i in keep]
+    cells = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1]["customdata"]
+    assert [c[:2] for c in cells] == [[i, j] for i in keep for j in keep]  # original class indices
