@@ -10,9 +10,10 @@ starting a second one on a busy device raises :class:`JobBusyError`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndash.device import resolve_device
@@ -216,6 +217,9 @@ class JobRegistry:
         """Start ``config`` in a background thread as run ``run_name`` (default: a fresh name)."""
         config.validate()
         device = resolve_device(config.device).type
+        if device == "cpu" and config.threads == 0:
+            # Leave a core to the web server and the browser so the page stays responsive.
+            config = replace(config, threads=max(1, (os.cpu_count() or 2) - 1))
         root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         with self._lock:
             busy = next((job for job in self._jobs if job.alive and job.device == device), None)

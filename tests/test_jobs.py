@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -41,6 +42,7 @@ def test_job_trains_in_the_background_and_reports_progress(tmp_path):
     assert "finished after 2/2 epochs" in job.status_text()
     assert registry.active() is None and registry.latest() is job and registry.get("bg") is job
     assert load_run(tmp_path / "bg").status == "finished"
+    assert job.config.threads == max(1, (os.cpu_count() or 2) - 1)  # a core left for the web server
 
 
 def test_one_run_per_device_and_stop_within_a_batch(tmp_path):
