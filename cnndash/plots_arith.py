@@ -208,8 +208,10 @@ def shape_chart(rows: Sequence[TraceRow], input_shape: Sequence[int]) -> go.Figu
     fig.add_trace(go.Scatter(x=labels, y=heights, name="height", mode="lines+markers"), secondary_y=True)
     if widths != heights:
         fig.add_trace(go.Scatter(x=labels, y=widths, name="width", mode="lines+markers"), secondary_y=True)
-    fig.update_yaxes(title_text="channels / features", type="log", secondary_y=False)
-    fig.update_yaxes(title_text="spatial size (px)", rangemode="tozero", secondary_y=True)
+    fig.update_yaxes(title_text="channels / features", type="log", dtick=1, secondary_y=False)
+    fig.update_yaxes(
+        title_text="spatial size (px)", rangemode="tozero", tickmode="auto", showgrid=False, secondary_y=True
+    )
     fig.update_layout(
         height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.12), bargap=0.3
     )

@@ -299,7 +299,16 @@ def layer_stack() -> None:
         cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
         cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
         cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
-        st.dataframe(_trace_table(trace), key="stack-trace", width="stretch", hide_index=True)
+        st.dataframe(
+            _trace_table(trace),
+            key="stack-trace",
+            width="stretch",
+            hide_index=True,
+            column_config={
+                "params": st.column_config.NumberColumn(format="localized"),
+                "MACs": st.column_config.NumberColumn(format="localized"),
+            },
+        )
         if trace.rows:
             st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape), key="stack-chart")
         code = _code(records_json, input_shape, residual, preset_name if records else "Layer stack")
