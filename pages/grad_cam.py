@@ -335,7 +335,7 @@ with ui.user_errors():
         )
         top = features.strongest_channels(maps, count)
         st.image(
-            plots_cam.feature_map_grid(maps[top], ncols=8),
+            plots_cam.feature_map_grid(maps[top], ncols=8, min_side=96),
             output_format="PNG",
             caption=f"{flayer}: channels {top}",
         )
