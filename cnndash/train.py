@@ -42,6 +42,8 @@ from cnndash.models import (
 )
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 EventCallback = Callable[[dict], None]
 
@@ -568,6 +570,8 @@ def train(
     norm_step = _spec_normalize(config.augment)
     if norm_step is not None:
         mean, std = list(norm_step["mean"]), list(norm_step["std"])
+    elif config.pretrained:  # ImageNet weights expect ImageNet statistics (their average for grayscale)
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ([0.449], [0.226])
     else:
         mean, std = channel_stats(stats_source)
     spec_normalizes = norm_step is not None

@@ -308,3 +308,26 @@ def test_cli_usage_mistakes_are_one_line_too(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--epochs" in err[0] and err[0].startswith("error: ")
+
+
+def test_pretrained_frozen_backbone_trains_only_the_head(tmp_path, monkeypatch):
+    import torchvision.models as tvm
+
+    from cnndash.models import build_model, pretrained_weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    torch.manual_seed(5)
+    weights = tvm.resnet18(weights=None).state_dict()
+    path = pretrained_weights_path("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(weights, path)
+    config = small_config(
+        model="resnet18", epochs=1, pretrained=True, transfer="freeze", dataset="shapes:count=45,size=32"
+    )
+    train(config, tmp_path / "run")
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    torch.testing.assert_close(trained["model"]["layer1.0.conv1.weight"], weights["layer1.0.conv1.weight"])
+    torch.manual_seed(config.seed)  # the trainer's initialisation, to see that the head did train
+    initial = build_model("resnet18", num_classes=3, in_channels=3, image_size=32, pretrained=True)
+    assert not torch.allclose(trained["model"]["fc.weight"], initial.fc.weight)
+    assert trained["mean"] == [0.485, 0.456, 0.406]  # ImageNet statistics for ImageNet weights
