@@ -16,12 +16,32 @@ import ui
 from cnndash import augment, data, paths, plots_data
 
 GALLERY_CELL = 72  # px per gallery thumbnail
-PREVIEW_WIDTH = 150  # px per augmented sample on screen
+PREVIEW_WIDTH = 120  # px per augmented sample on screen
 SAMPLE_PHOTO_SIDE = 256  # sample photos are previewed at this short side (they are 427×640)
 MAX_UPLOAD_SIDE = 1024  # single uploaded images are shrunk to this long side for the preview
 TABLE_MAX_CLASSES = 30  # above this, class counts go to a scrollable dataframe
 
 st.title("Data & augmentation")
+
+# Streamlit forgets the state of widgets that were not drawn in a run; the two sections below are drawn
+# one at a time, so keep their choices alive across section switches (and give them their defaults).
+WIDGET_DEFAULTS: dict[str, Any] = {
+    "data-dataset": "shapes",
+    "data-val-fraction": 0.2,
+    "data-gallery-n": 8,
+    "aug-source": "Sample photo",
+    "aug-photo": None,
+    "aug-dataset": "shapes",
+    "aug-index": 0,
+    "aug-n": 8,
+    "aug-seed": 0,
+    "aug-save-name": "",
+}
+for _key, _default in WIDGET_DEFAULTS.items():
+    if _key in st.session_state:
+        st.session_state[_key] = st.session_state[_key]
+    elif _default is not None:
+        st.session_state[_key] = _default
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,7 +187,7 @@ def render_report(report: data.ValidationReport) -> None:
 
 
 def render_gallery(ds: data.ImageSet) -> None:
-    per_class = st.slider("Images per class", 1, 16, 8, key="data-gallery-n")
+    per_class = st.slider("Images per class", 1, 16, key="data-gallery-n")
     by_class: dict[int, list[int]] = {i: [] for i in range(ds.num_classes)}
     for index, target in enumerate(ds.train.targets):
         if len(by_class[target]) < per_class:
@@ -201,9 +221,10 @@ def datasets_tab() -> None:
     options = dataset_options()
     if st.session_state.get("data-dataset") not in options:
         st.session_state["data-dataset"] = "shapes"
+
     left, right = st.columns([2, 1])
     name = left.selectbox("Dataset", options, key="data-dataset", format_func=dataset_label)
-    val_fraction = right.slider("Validation fraction", 0.05, 0.5, 0.2, 0.05, key="data-val-fraction")
+    val_fraction = right.slider("Validation fraction", 0.05, 0.5, step=0.05, key="data-val-fraction")
     if name in data.BUILTIN_DATASETS:
         st.caption(data.BUILTIN_DATASETS[name])
 
@@ -359,10 +380,15 @@ def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
         head = st.columns([8, 1, 1, 1])
         head[0].markdown(f"**{pos + 1}. {op}** — {augment.OPS[op].description}")
         head[1].button(
-            "↑", key=f"aug-{uid}-up", on_click=move_step, args=(uid, -1), disabled=pos == 0, help="Move up"
+            ":material/arrow_upward:",
+            key=f"aug-{uid}-up",
+            on_click=move_step,
+            args=(uid, -1),
+            disabled=pos == 0,
+            help="Move up",
         )
         head[2].button(
-            "↓",
+            ":material/arrow_downward:",
             key=f"aug-{uid}-down",
             on_click=move_step,
             args=(uid, 1),
@@ -370,7 +396,11 @@ def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
             help="Move down",
         )
         head[3].button(
-            "✕", key=f"aug-{uid}-remove", on_click=remove_step, args=(uid,), help="Remove this step"
+            ":material/close:",
+            key=f"aug-{uid}-remove",
+            on_click=remove_step,
+            args=(uid,),
+            help="Remove this step",
         )
         args = [(k, v) for k, v in step.items() if k != "op"]
         new = {"op": op}
@@ -443,7 +473,7 @@ def pipeline_builder() -> list[dict]:
     b.button("Add step", key="aug-add", on_click=add_step, type="primary")
     spec = current_spec()
     text = json.dumps(spec, indent=1)
-    if st.session_state.get("aug-json-source") != text:
+    if st.session_state.get("aug-json-source") != text or "aug-json" not in st.session_state:
         st.session_state["aug-json-source"] = text
         st.session_state["aug-json"] = text
     with st.expander("Edit the spec as JSON"):
@@ -465,9 +495,14 @@ def choose_image() -> tuple[Image.Image | None, str]:
     if source == "Dataset image":
         a, b = st.columns([2, 1])
         options = dataset_options()
+        if st.session_state.get("aug-dataset") not in options:
+            st.session_state["aug-dataset"] = "shapes"
         name = a.selectbox("Dataset", options, key="aug-dataset", format_func=dataset_label)
         ds = load(name)
-        index = b.number_input("Image index (train split)", 0, max(len(ds.train) - 1, 0), 0, key="aug-index")
+        last = max(len(ds.train) - 1, 0)
+        if st.session_state.get("aug-index", 0) > last:
+            st.session_state["aug-index"] = 0
+        index = b.number_input("Image index (train split)", 0, last, key="aug-index")
         image, target = ds.train[int(index)]
         return image, f"{name} train image {index}: class '{ds.classes[target]}'"
     file = st.file_uploader(
@@ -496,17 +531,20 @@ def augmentation_tab() -> None:
         with ui.user_errors():
             image, caption = choose_image()
             a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
-            n = a.select_slider("Augmented samples", [4, 8, 16, 32], value=8, key="aug-n")
-            seed = b.number_input("Seed", min_value=0, value=0, step=1, key="aug-seed")
+            n = a.select_slider("Augmented samples", [4, 8, 16, 32], key="aug-n")
+            seed = b.number_input("Seed", min_value=0, step=1, key="aug-seed")
             c.button("Resample", key="aug-resample", on_click=resample, help="Draw new samples (seed + 1)")
             if image is not None:
                 samples = augment.augment_samples(spec, image, n=int(n), seed=int(seed))
-                st.image(enlarge(image, PREVIEW_WIDTH), caption=f"Original — {caption}", width=PREVIEW_WIDTH)
-                st.image(
-                    [enlarge(s, PREVIEW_WIDTH) for s in samples],
-                    caption=[f"#{k + 1}" for k in range(len(samples))],
-                    width=PREVIEW_WIDTH,
-                )
+                with st.container(key="aug-preview"):
+                    st.image(
+                        enlarge(image, PREVIEW_WIDTH), caption=f"Original — {caption}", width=PREVIEW_WIDTH
+                    )
+                    st.image(
+                        [enlarge(s, PREVIEW_WIDTH) for s in samples],
+                        caption=[f"#{k + 1}" for k in range(len(samples))],
+                        width=PREVIEW_WIDTH,
+                    )
                 st.caption(
                     f"Sample k is the k-th call of the pipeline after torch.manual_seed({int(seed)}), "
                     "as in the exported code."
@@ -540,8 +578,14 @@ def augmentation_tab() -> None:
             )
 
 
-datasets, augmentation = st.tabs(["Datasets", "Augmentation"])
-with datasets:
+# A radio rather than st.tabs: only the chosen section runs, so an upload does not also redraw the
+# preview grid and vice versa. ``/data?section=augmentation`` opens the second one directly.
+SECTIONS = ["Datasets", "Augmentation"]
+if "data-section" not in st.session_state:
+    wanted = str(st.query_params.get("section", "")).capitalize()
+    st.session_state["data-section"] = wanted if wanted in SECTIONS else SECTIONS[0]
+section = st.radio("Section", SECTIONS, key="data-section", horizontal=True, label_visibility="collapsed")
+if section == "Datasets":
     datasets_tab()
-with augmentation:
+else:
     augmentation_tab()

@@ -39,6 +39,14 @@ def page():
     return at
 
 
+@pytest.fixture
+def aug(page):
+    """The page switched to its Augmentation section."""
+    page.radio(key="data-section").set_value("Augmentation").run()
+    assert errors(page) == []
+    return page
+
+
 def test_default_dataset_shows_counts_and_gallery(page):
     metrics = {m.label: m.value for m in page.metric}
     assert metrics["Classes"] == "3" and metrics["Train images"] == "480" and metrics["Val images"] == "120"
@@ -75,66 +83,82 @@ def test_uploaded_dataset_report_and_delete(tmp_path):
     assert any("Deleted dataset 'pets'" in s.value for s in at.success)
 
 
-def test_add_step_invalid_parameter_and_code(page):
-    page.selectbox(key="aug-add-op").set_value("RandomRotation")
-    page.button(key="aug-add").click().run()
-    assert errors(page) == []
-    code = page.code[0].value
+def test_add_step_invalid_parameter_and_code(aug):
+    aug.selectbox(key="aug-add-op").set_value("RandomRotation")
+    aug.button(key="aug-add").click().run()
+    assert errors(aug) == []
+    code = aug.code[0].value
     assert "v2.RandomRotation(degrees=(-30.0, 30.0))" in code and "v2.RandomHorizontalFlip(p=0.5)" in code
-    page.number_input(key="aug-1-degrees-min").set_value(45.0).run()
-    messages = errors(page)
+    aug.number_input(key="aug-1-degrees-min").set_value(45.0).run()
+    messages = errors(aug)
     assert messages and all("Step 2 (RandomRotation), argument 'degrees'" in m for m in messages)
-    page.number_input(key="aug-1-degrees-min").set_value(-10.0).run()
-    assert errors(page) == []
-    assert "degrees=(-10.0, 30.0)" in page.code[0].value
+    aug.number_input(key="aug-1-degrees-min").set_value(-10.0).run()
+    assert errors(aug) == []
+    assert "degrees=(-10.0, 30.0)" in aug.code[0].value
 
 
-def test_reorder_and_remove_steps(page):
-    page.selectbox(key="aug-add-op").set_value("ColorJitter")
-    page.button(key="aug-add").click().run()
-    page.button(key="aug-1-up").click().run()
-    code = page.code[0].value
+def test_reorder_and_remove_steps(aug):
+    aug.selectbox(key="aug-add-op").set_value("ColorJitter")
+    aug.button(key="aug-add").click().run()
+    aug.button(key="aug-1-up").click().run()
+    code = aug.code[0].value
     assert code.index("ColorJitter") < code.index("RandomHorizontalFlip")
-    page.button(key="aug-0-remove").click().run()
-    code = page.code[0].value
+    aug.button(key="aug-0-remove").click().run()
+    code = aug.code[0].value
     assert "RandomHorizontalFlip" not in code and "ColorJitter" in code
 
 
-def test_normalize_uses_dataset_statistics_and_adds_todtype(page):
-    page.selectbox(key="aug-add-op").set_value("Normalize")
-    page.button(key="aug-add").click().run()
-    assert errors(page) == []
-    spec = json.loads(page.text_area(key="aug-json").value)
+def test_normalize_uses_dataset_statistics_and_adds_todtype(aug):
+    aug.selectbox(key="aug-add-op").set_value("Normalize")
+    aug.button(key="aug-add").click().run()
+    assert errors(aug) == []
+    spec = json.loads(aug.text_area(key="aug-json").value)
     assert [s["op"] for s in spec] == ["RandomHorizontalFlip", "ToDtype", "Normalize"]
     mean, std = data.compute_mean_std(data.load_dataset("shapes").train)
     assert spec[2]["mean"] == pytest.approx(mean) and spec[2]["std"] == pytest.approx(std)
 
 
-def test_resample_changes_the_seed(page):
-    assert page.number_input(key="aug-seed").value == 0
-    page.button(key="aug-resample").click().run()
-    assert page.number_input(key="aug-seed").value == 1
-    assert errors(page) == []
+def test_resample_changes_the_seed(aug):
+    assert aug.number_input(key="aug-seed").value == 0
+    aug.button(key="aug-resample").click().run()
+    assert aug.number_input(key="aug-seed").value == 1
+    assert errors(aug) == []
 
 
-def test_save_and_load_pipeline(page):
-    page.selectbox(key="aug-add-op").set_value("GaussianBlur")
-    page.button(key="aug-add").click().run()
-    page.text_input(key="aug-save-name").input("blurry")
-    page.button(key="aug-save").click().run()
-    assert errors(page) == []
+def test_save_and_load_pipeline(aug):
+    aug.selectbox(key="aug-add-op").set_value("GaussianBlur")
+    aug.button(key="aug-add").click().run()
+    aug.text_input(key="aug-save-name").input("blurry")
+    aug.button(key="aug-save").click().run()
+    assert errors(aug) == []
     assert augment.list_pipelines() == ["blurry"]
     assert [s["op"] for s in augment.load_pipeline("blurry")] == ["RandomHorizontalFlip", "GaussianBlur"]
-    page.button(key="aug-0-remove").click().run()
-    page.button(key="aug-load").click().run()
-    assert "v2.GaussianBlur" in page.code[0].value and "RandomHorizontalFlip" in page.code[0].value
+    aug.button(key="aug-0-remove").click().run()
+    aug.button(key="aug-load").click().run()
+    assert "v2.GaussianBlur" in aug.code[0].value and "RandomHorizontalFlip" in aug.code[0].value
 
 
-def test_bad_pipeline_name_and_bad_json_are_messages(page):
-    page.text_input(key="aug-save-name").input("../evil")
-    page.button(key="aug-save").click().run()
-    assert any("not allowed" in m for m in errors(page))
-    page.text_area(key="aug-json").input('[{"op": "RandomCrop"}]')
-    page.button(key="aug-json-apply").click().run()
-    assert any("'size'" in m and "required" in m for m in errors(page))
+def test_bad_pipeline_name_and_bad_json_are_messages(aug):
+    aug.text_input(key="aug-save-name").input("../evil")
+    aug.button(key="aug-save").click().run()
+    assert any("not allowed" in m for m in errors(aug))
+    aug.text_area(key="aug-json").input('[{"op": "RandomCrop"}]')
+    aug.button(key="aug-json-apply").click().run()
+    assert any("'size'" in m and "required" in m for m in errors(aug))
     assert not Path(os.environ["CNNDASH_DATA_DIR"], "pipelines").exists()
+
+
+def test_choices_survive_switching_sections(page):
+    page.selectbox(key="data-dataset").set_value("digits").run()
+    page.radio(key="data-section").set_value("Augmentation").run()
+    page.number_input(key="aug-seed").set_value(5).run()
+    page.radio(key="aug-source").set_value("Dataset image").run()
+    page.selectbox(key="aug-dataset").set_value("digits").run()
+    page.number_input(key="aug-index").set_value(3).run()
+    assert errors(page) == []
+    page.radio(key="data-section").set_value("Datasets").run()
+    assert page.selectbox(key="data-dataset").value == "digits"
+    page.radio(key="data-section").set_value("Augmentation").run()
+    assert page.number_input(key="aug-seed").value == 5
+    assert page.number_input(key="aug-index").value == 3
+    assert json.loads(page.text_area(key="aug-json").value) == [{"op": "RandomHorizontalFlip", "p": 0.5}]

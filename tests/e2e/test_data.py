@@ -1,0 +1,141 @@
+"""Chromium journeys on the Data & augmentation page: upload a zip, build a pipeline, export its code."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import assert_no_exception, wait_for_app
+
+
+def make_zip(path: Path) -> Path:
+    """A small image-folder zip: 5 cats, 4 dogs (16×16 PNGs) plus macOS metadata to be skipped."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, (cls, n) in enumerate({"cat": 5, "dog": 4}.items()):
+            for i in range(n):
+                buffer = io.BytesIO()
+                Image.new("RGB", (16, 16), (k * 120, i * 40, 60)).save(buffer, format="PNG")
+                zf.writestr(f"e2epets/{cls}/{i}.png", buffer.getvalue())
+        zf.writestr("__MACOSX/e2epets/._cat", b"\x00\x05\x16\x07")
+    return path
+
+
+def settle(page) -> None:
+    """wait_for_app, then also wait until no element of the previous run is still shown as stale."""
+    wait_for_app(page)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
+
+
+def preview_sources(page) -> list[str]:
+    images = page.locator(".st-key-aug-preview [data-testid='stImage'] img")
+    images.first.wait_for(state="visible")
+    return [images.nth(i).get_attribute("src") for i in range(images.count())]
+
+
+def open_data_page(page, app_url, query: str = "") -> None:
+    """Open the page by URL (a deep link).
+
+    Streamlit 1.67 answers a deep link in a new session with a "Page not found" dialog while it still
+    renders the right page (the pages are registered by st.navigation during that first run); close it.
+    """
+    page.goto(f"{app_url}/data{query}")
+    wait_for_app(page)
+    page.get_by_role("heading", name="Data & augmentation").wait_for(state="visible")
+    dialog = page.get_by_role("dialog")
+    if dialog.count():
+        assert "Page not found" in dialog.inner_text()
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden")
+    wait_for_app(page)
+
+
+def open_augmentation(page, app_url) -> None:
+    open_data_page(page, app_url, "?section=augmentation")
+    page.locator(".st-key-aug-add-op").wait_for(state="visible")
+
+
+def add_step(page, op: str) -> None:
+    box = page.locator(".st-key-aug-add-op input")
+    box.click()
+    box.fill(op)
+    page.get_by_role("option", name=f"{op} (").first.click()
+    wait_for_app(page)
+    page.locator(".st-key-aug-add button").click()
+    page.locator("[class*='st-key-aug-step-']").filter(has_text=f". {op}").wait_for(state="visible")
+    settle(page)
+
+
+def wait_for_new_grid(page, old: list[str], timeout_s: float = 30) -> list[str]:
+    """The preview's image sources once the augmented samples differ from ``old`` (the rerun that
+    redraws them can finish after the widgets it depends on have appeared)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        settle(page)
+        current = preview_sources(page)
+        if current[1:] != old[1:]:
+            return current
+        assert time.monotonic() < deadline, "the augmented samples did not change"
+        page.wait_for_timeout(250)
+
+
+@pytest.mark.e2e
+def test_upload_zip_shows_class_counts(page, app_url, tmp_path, e2e_data_dir, artifacts_dir):
+    zip_path = make_zip(tmp_path / "e2epets.zip")
+    open_data_page(page, app_url)
+    page.locator(".st-key-data-upload input[type=file]").set_input_files(str(zip_path))
+    page.get_by_text("Stored as 'e2epets'").wait_for(state="visible")
+    wait_for_app(page)
+    assert_no_exception(page)
+    table = page.get_by_test_id("stTable")
+    table.wait_for(state="visible")
+    rows = {
+        cells[0]: cells[1:]
+        for cells in (
+            [c.strip() for c in row.split("\t")] for row in table.locator("tbody tr").all_inner_texts()
+        )
+    }
+    # class -> train, val, total
+    assert rows["cat"][-1] == "5" and rows["dog"][-1] == "4"
+    assert (e2e_data_dir / "datasets" / "e2epets" / "e2epets" / "cat").is_dir()
+    page.get_by_text("Files skipped during upload (1)").wait_for(state="visible")
+    page.screenshot(path=str(artifacts_dir / "data-upload.png"), full_page=True)
+
+
+@pytest.mark.e2e
+def test_adding_rotation_changes_the_preview_grid(page, app_url, artifacts_dir):
+    open_augmentation(page, app_url)
+    before = preview_sources(page)
+    assert len(before) == 9  # the original + 8 samples
+    add_step(page, "RandomRotation")
+    assert_no_exception(page)
+    page.locator(".st-key-aug-1-degrees-min").wait_for(state="visible")
+    after = wait_for_new_grid(page, before)
+    assert after[0] == before[0]  # the original is unchanged
+    assert len(after) == 9
+    page.screenshot(path=str(artifacts_dir / "data-augmentation.png"), full_page=True)
+    # Resample draws another grid from seed + 1
+    # (a button with a help tooltip is rendered twice by Streamlit; either one works)
+    page.locator(".st-key-aug-resample button").first.click()
+    page.locator(".st-key-aug-seed input").and_(page.locator("[value='1']")).wait_for()
+    wait_for_new_grid(page, after)
+
+
+@pytest.mark.e2e
+def test_export_code(page, app_url):
+    open_augmentation(page, app_url)
+    add_step(page, "ColorJitter")
+    page.get_by_test_id("stCode").filter(has_text="v2.ColorJitter(").wait_for(state="visible")
+    code = page.get_by_test_id("stCode").first.inner_text()
+    assert "from torchvision.transforms import v2" in code and "v2.ColorJitter(" in code
+    with page.expect_download() as info:
+        page.locator(".st-key-aug-download-code button").click()
+    downloaded = Path(info.value.path()).read_text()
+    assert downloaded.startswith("# Augmentation pipeline exported from cnndash.")
+    namespace: dict = {}
+    exec(downloaded, namespace)
+    assert type(namespace["transform"].transforms[-1]).__name__ == "ColorJitter"
