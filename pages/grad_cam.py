@@ -54,6 +54,18 @@ def _faithfulness(run_path: str, mtime: float, method: str, layer: str):
     return features.run_faithfulness(load_run(run_path), method=method, layer=layer)
 
 
+def _download_grid(tiles: list, file_name: str, what: str) -> None:
+    if tiles:
+        st.download_button(
+            "Download these overlays as one PNG",
+            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=4)),
+            file_name=file_name,
+            mime="image/png",
+            key=f"cam-download-{what}",
+            icon=":material/download:",
+        )
+
+
 def _usable_runs() -> list[Run]:
     usable = []
     for run in list_runs():
@@ -277,24 +289,30 @@ with ui.user_errors():
             key="cam-compare-methods",
         )
         cols = st.columns(max(len(chosen), 1))
+        tiles = []
         for col, name in zip(cols, chosen, strict=False):
             r = cam.compute_cam_result(model, layer, x, target, name)
+            tiles.append(plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom))
             col.image(
-                plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom),
+                tiles[-1],
                 output_format="PNG",
                 caption=cam.METHOD_LABELS[name] + (" — flat" if r.flat[0] else ""),
             )
+        _download_grid(tiles, f"{run_name}-{Path(caption).stem or 'image'}-methods-{layer}.png", "methods")
     elif view == "Compare layers":
         chosen = st.multiselect("Layers", layer_names, default=layer_picks, key="cam-compare-layers")
         cols = st.columns(max(len(chosen), 1))
+        tiles = []
         for col, name in zip(cols, chosen, strict=False):
             r = cam.compute_cam_result(model, name, x, target, method)
             shape = "×".join(map(str, layer_by_name[name].output_shape[1:]))
+            tiles.append(plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom))
             col.image(
-                plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom),
+                tiles[-1],
                 output_format="PNG",
                 caption=f"{name} ({shape})" + (" — flat" if r.flat[0] else ""),
             )
+        _download_grid(tiles, f"{run_name}-{Path(caption).stem or 'image'}-{method}-layers.png", "layers")
         st.caption(
             "Late layers are class-specific but coarse (few cells); early layers are sharp but respond to "
             "edges and colours whatever the class."
@@ -315,15 +333,18 @@ with ui.user_errors():
             batch = run.preprocess([dataset.val[i][0] for i in idx])
             r = cam.compute_cam_result(model, layer, batch, [int(p) for p in worst["pred_index"]], method)
             cols = st.columns(4)
+            tiles = []
             for k, (row, cam_map) in enumerate(zip(worst.itertuples(), r.maps, strict=True)):
                 tile = plots_cam.overlay(
                     plots_cam.model_view(dataset.val[int(row.index)][0], size), cam_map, cmap, alpha
                 )
+                tiles.append(plots_cam.upscale(tile, max(1, 128 // size)))
                 cols[k % 4].image(
-                    plots_cam.upscale(tile, max(1, 128 // size)),
+                    tiles[-1],
                     output_format="PNG",
                     caption=f"#{row.index}: {row.true} → {row.predicted} ({row.prob_pred:.0%})",
                 )
+            _download_grid(tiles, f"{run_name}-confident-mistakes-{method}-{layer}.png", "mistakes")
     elif view == "Feature maps":
         fcol1, fcol2 = st.columns(2)
         flayer = fcol1.selectbox(

@@ -60,6 +60,10 @@ def test_every_view_renders(runs_dir, view):
     at.radio(key="cam-explore").set_value(view).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    buttons = [b.proto.label for b in at.get("download_button")]
+    assert "Download overlay PNG" in buttons
+    if view in ("Compare methods", "Compare layers", "Confident mistakes"):
+        assert "Download these overlays as one PNG" in buttons
     if view == "Faithfulness":
         labels = [m.label for m in at.metric]
         assert "Pointing game" in labels and "Chance level (object area)" in labels
