@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, make_tiny_run
+from tests.conftest import ROOT
 
 VIEWS = ["Compare methods", "Compare layers", "Confident mistakes", "Feature maps", "Filters", "Faithfulness"]
 
 
 @pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
+def runs_dir(tmp_path, monkeypatch, tiny_run):
+    """A runs folder holding a copy of the session's trained LeNet run, named "tiny"."""
     path = tmp_path / "runs"
-    make_tiny_run(path, "tiny")
+    shutil.copytree(tiny_run, path / "tiny")
     monkeypatch.setenv("CNNDASH_RUNS_DIR", str(path))
     return path
 
