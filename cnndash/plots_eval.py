@@ -43,7 +43,9 @@ def confusion_matrix_figure(
     raw = counts.to_numpy()
     if normalized:
         text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[2]} images<extra></extra>"
+        hover = (
+            "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[2]} images<extra></extra>"
+        )
     else:
         text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
         hover = "true %{y}<br>predicted %{x}<br>%{customdata[2]} images<extra></extra>"
@@ -185,18 +187,24 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
             )
     fig.update_xaxes(title_text="epoch", dtick=1 if len(metrics) <= 20 else None)
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h"})
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+    )
     return fig
 
 
 def style_report(frame: pd.DataFrame):
-    """Classification report with conditional colouring: red (bad) to green (good) on the score columns."""
+    """Classification report with conditional colouring: red (bad) to green (good) on the score columns.
+
+    Rows with empty scores (the ``accuracy`` row's precision/recall) are left uncoloured.
+    """
     scores = [c for c in ("precision", "recall", "f1-score") if c in frame.columns]
-    return (
-        frame.style.background_gradient(cmap="RdYlGn", vmin=0, vmax=1, subset=scores)
-        .format(dict.fromkeys(scores, "{:.3f}"), na_rep="")
-        .format({"support": "{:d}"} if "support" in frame.columns else {})
-    )
+    complete = frame.index[frame[scores].notna().all(axis=1)]
+    return frame.style.background_gradient(
+        cmap="RdYlGn", vmin=0, vmax=1, subset=pd.IndexSlice[complete, scores]
+    ).format(dict.fromkeys(scores, "{:.3f}"), na_rep="")
 
 
 def thumbnail(image, size: int = 96):

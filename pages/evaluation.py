@@ -213,7 +213,21 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
 
 def _report_section(run: Run, predictions: metrics.Predictions) -> None:
     report = metrics.classification_report_frame(predictions.targets, predictions.preds, predictions.classes)
-    st.dataframe(plots_eval.style_report(report), key="eval-report-table")
+    accuracy = report.loc["accuracy"]
+    # The accuracy row has no precision/recall: show it as a sentence, the rest as a sortable table.
+    st.dataframe(
+        plots_eval.style_report(report.drop(index="accuracy")),
+        key="eval-report-table",
+        column_config={
+            col: st.column_config.NumberColumn(col, format="%.3f")
+            for col in ("precision", "recall", "f1-score")
+        },
+    )
+    st.caption(
+        f"Accuracy {accuracy['f1-score']:.3f} on {int(accuracy['support'])} validation images. "
+        "Precision: of the images predicted as a class, the share that truly are; recall: of the images "
+        "of a class, the share found; F1: their harmonic mean; support: images of the class."
+    )
     st.download_button(
         "Classification report (CSV)",
         report.to_csv(),

@@ -236,8 +236,11 @@ def test_style_report_and_thumbnail():
 
     from cnndash.plots_eval import style_report, thumbnail
 
-    html = style_report(metrics.classification_report_frame(Y_TRUE, Y_PRED, CLASSES)).to_html()
-    assert "background-color" in html
+    report = metrics.classification_report_frame(Y_TRUE, Y_PRED, CLASSES)
+    styles = style_report(report)._compute().ctx  # (row, col) -> CSS of each coloured cell
+    acc_row = list(report.index).index("accuracy")
+    assert (0, 0) in styles and (acc_row, 2) not in styles  # rows with an empty score stay uncoloured
+    assert all(col < 3 for _, col in styles)  # support is not coloured
     small = thumbnail(Image.new("L", (8, 8)), 96)
     assert small.size == (96, 96)
     assert thumbnail(Image.new("RGB", (200, 100)), 50).size == (50, 25)

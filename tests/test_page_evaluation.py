@@ -82,7 +82,8 @@ def test_renders_all_sections_for_a_trained_run(runs_home):
     _open_tab(at, "Report")
     _ok(at)
     report = next(df.value for df in at.dataframe if "f1-score" in getattr(df.value, "columns", []))
-    assert list(report.index) == [*pred.classes, "accuracy", "macro avg", "weighted avg"]
+    assert list(report.index) == [*pred.classes, "macro avg", "weighted avg"]
+    assert any(c.value.startswith(f"Accuracy {pred.accuracy:.3f} on {len(pred)} ") for c in at.caption)
     assert at.subheader.values == ["Per-class accuracy"]
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     assert bars["type"] == "bar" and bars["x"] == pred.classes
