@@ -377,30 +377,33 @@ def list_widget(label: str, value: list, key: str, container) -> list:
 def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
     op = step["op"]
     with st.container(border=True, key=f"aug-step-{uid}"):
-        head = st.columns([8, 1, 1, 1])
-        head[0].markdown(f"**{pos + 1}. {op}** — {augment.OPS[op].description}")
-        head[1].button(
-            ":material/arrow_upward:",
+        st.markdown(f"**{pos + 1}. {op}** — {augment.OPS[op].description}")
+        bar = st.container(horizontal=True, gap="small")
+        bar.button(
+            "Up",
+            icon=":material/arrow_upward:",
             key=f"aug-{uid}-up",
             on_click=move_step,
             args=(uid, -1),
             disabled=pos == 0,
-            help="Move up",
+            type="tertiary",
         )
-        head[2].button(
-            ":material/arrow_downward:",
+        bar.button(
+            "Down",
+            icon=":material/arrow_downward:",
             key=f"aug-{uid}-down",
             on_click=move_step,
             args=(uid, 1),
             disabled=pos == count - 1,
-            help="Move down",
+            type="tertiary",
         )
-        head[3].button(
-            ":material/close:",
+        bar.button(
+            "Remove",
+            icon=":material/close:",
             key=f"aug-{uid}-remove",
             on_click=remove_step,
             args=(uid,),
-            help="Remove this step",
+            type="tertiary",
         )
         args = [(k, v) for k, v in step.items() if k != "op"]
         new = {"op": op}
@@ -530,24 +533,22 @@ def augmentation_tab() -> None:
         st.subheader("Preview")
         with ui.user_errors():
             image, caption = choose_image()
-            a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
+            a, b, c = st.columns([3, 2, 2], vertical_alignment="bottom")
             n = a.select_slider("Augmented samples", [4, 8, 16, 32], key="aug-n")
             seed = b.number_input("Seed", min_value=0, step=1, key="aug-seed")
             c.button("Resample", key="aug-resample", on_click=resample, help="Draw new samples (seed + 1)")
             if image is not None:
                 samples = augment.augment_samples(spec, image, n=int(n), seed=int(seed))
                 with st.container(key="aug-preview"):
-                    st.image(
-                        enlarge(image, PREVIEW_WIDTH), caption=f"Original — {caption}", width=PREVIEW_WIDTH
-                    )
+                    st.image(enlarge(image, PREVIEW_WIDTH), caption="Original", width=PREVIEW_WIDTH)
                     st.image(
                         [enlarge(s, PREVIEW_WIDTH) for s in samples],
                         caption=[f"#{k + 1}" for k in range(len(samples))],
                         width=PREVIEW_WIDTH,
                     )
                 st.caption(
-                    f"Sample k is the k-th call of the pipeline after torch.manual_seed({int(seed)}), "
-                    "as in the exported code."
+                    f"Original: {caption}. Sample k is the k-th call of the pipeline after "
+                    f"torch.manual_seed({int(seed)}), as in the exported code."
                 )
     st.subheader("Use it")
     with ui.user_errors():
