@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -67,8 +67,7 @@ class ShapeTrace:
     failed_layer: str | None = None
     diagnosis: str | None = None
     total_params: int = 0  # sum(p.numel()) over the whole model, each parameter once
-    failed_kind: str | None = None
-    notes: list[str] = field(default_factory=list)
+    failed_kind: str | None = None  # class name of the failing module
 
     @property
     def total_macs(self) -> int:

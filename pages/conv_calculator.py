@@ -3,11 +3,13 @@ tracer with presets and code export, and a kernel playground on a real photo.
 
 Widgets and layout only; every number comes from ``cnndash.arith`` / ``cnndash.trace`` / ``cnndash.layers``
 / ``cnndash.kernels`` and every figure from ``cnndash.plots_arith``. A widget change reruns arithmetic
-only: stack traces (meta device), photos and convolved images are cached.
+only: each tab is an ``st.fragment`` (a change reruns its own tab), and stack traces (meta device),
+photos and convolved images are cached.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -59,6 +61,7 @@ def human(number: int) -> str:
 # --------------------------------------------------------------------------------------------- single layer
 
 
+@st.fragment
 def single_layer() -> None:
     kind = st.radio("Layer", KINDS, horizontal=True, key="conv-layer")
     is_conv = kind in ("Conv2d", "ConvTranspose2d")
@@ -259,6 +262,7 @@ COLUMN_CONFIG = {
 ROW_HEIGHT = 35  # px; the browser test computes cell positions from it
 
 
+@st.fragment
 def layer_stack() -> None:
     if "stack-preset" not in st.session_state:
         st.session_state["stack-preset"] = DEFAULT_PRESET
@@ -332,10 +336,21 @@ def _upload(data: bytes):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _convolve(image, kernel: tuple[tuple[float, ...], ...], stride: int, padding: int, dilation: int):
-    output = kernels.apply_kernel(image, kernel, stride, padding, dilation)
-    return kernels.to_display(output, kernel)
+    """The displayed output as PNG bytes (encoded once, not on every rerun) and its size."""
+    output = kernels.to_display(kernels.apply_kernel(image, kernel, stride, padding, dilation), kernel)
+    return _png(output), output.shape[:2]
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _png(pixels) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+@st.fragment
 def kernel_playground() -> None:
     cols = st.columns([2, 2, 1])
     source = cols[0].radio("Image", ("Sample photo", "Upload"), horizontal=True, key="kernel-source")
@@ -370,10 +385,10 @@ def kernel_playground() -> None:
     if gray:
         image = (image @ [0.299, 0.587, 0.114]).astype("uint8")
     with ui.user_errors():
-        shown = _convolve(image, kernel, stride, padding, dilation)
+        shown, (out_h, out_w) = _convolve(image, kernel, stride, padding, dilation)
         left, right = st.columns(2)
-        left.image(image, caption=f"input {image.shape[0]}×{image.shape[1]}", width="stretch")
-        right.image(shown, caption=f"output {shown.shape[0]}×{shown.shape[1]}", width="stretch")
+        left.image(_png(image), caption=f"input {image.shape[0]}×{image.shape[1]}", width="stretch")
+        right.image(shown, caption=f"output {out_h}×{out_w}", width="stretch")
         st.caption(
             "Each colour channel is convolved with the same kernel (F.conv2d, groups = channels). "
             "Edge kernels show |output| stretched to white; the others are clipped to 0–255."
