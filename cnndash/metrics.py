@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,16 +278,23 @@ def _read_cache(path: Path, digest: str, checkpoint: str) -> Predictions | None:
 
 
 def _write_cache(path: Path, predictions: Predictions, digest: str) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        tmp,
-        version=np.int64(CACHE_VERSION),
-        checkpoint_sha256=np.str_(digest),
-        logits=predictions.logits,
-        targets=predictions.targets,
-        classes=np.array(predictions.classes, dtype=np.str_),
-    )
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    # A unique temporary name per writer (two browser tabs may compute the same cache at once), then an
+    # atomic rename: a reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                version=np.int64(CACHE_VERSION),
+                checkpoint_sha256=np.str_(digest),
+                logits=predictions.logits,
+                targets=predictions.targets,
+                classes=np.array(predictions.classes, dtype=np.str_),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _short(names: Sequence[str], limit: int = 6) -> str:

@@ -289,6 +289,7 @@ def test_prediction_cache_reused_and_invalidated(run_copy, monkeypatch):
     first = metrics.predict_run(run_copy)
     assert not first.from_cache and len(calls) == 1
     assert metrics.predictions_cache_path(run_copy, "best").is_file()
+    assert not list(run_copy.glob(".predictions_*"))  # no temporary file left behind
 
     again = metrics.predict_run(run_copy)
     assert again.from_cache and len(calls) == 1  # model not run again
