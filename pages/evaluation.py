@@ -73,7 +73,8 @@ def _apply_heatmap_click(classes: list[str]) -> None:
     """Copy a clicked heatmap cell into the true/predicted selectors (before they are drawn)."""
     event = st.session_state.get("eval-cm-chart")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if not points:
+    if not points:  # nothing selected (or the selection was cleared): the next click counts again
+        st.session_state.pop("eval-last-click", None)
         return
     point = points[0]
     custom = point.get("customdata")
