@@ -2,13 +2,14 @@
 
 - :func:`output_size_latex` — the output-size formula of one axis with the user's numbers substituted.
 - :func:`sliding_window_figure` — the padded input grid with the dilated kernel footprint of one output
-  position, next to the output grid with that cell highlighted.
+  position, next to the output grid with that cell highlighted; :func:`transposed_window_figure` draws a
+  transposed convolution as the stride-1 convolution over the zero-upsampled input that it equals.
 - :func:`shape_chart` — channels and spatial size after every layer of a traced stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,10 +17,17 @@ from plotly.subplots import make_subplots
 
 from cnndash.trace import TraceRow
 
-__all__ = ["explicit_padding", "output_size_latex", "shape_chart", "sliding_window_figure"]
+__all__ = [
+    "explicit_padding",
+    "output_size_latex",
+    "shape_chart",
+    "sliding_window_figure",
+    "transposed_window_figure",
+]
 
-INPUT, PADDING, TAP, HOLE = 0, 1, 2, 3
-COLOURS = ("#d6e6f5", "#e9e9e9", "#f28e2b", "#fde3c8")  # input, padding, kernel tap, dilation hole
+INPUT, PADDING, TAP, HOLE, ZERO = 0, 1, 2, 3, 4
+# input, padding, kernel tap, dilation hole, zero inserted by a transposed convolution's stride
+COLOURS = ("#d6e6f5", "#e9e9e9", "#f28e2b", "#fde3c8", "#ffffff")
 SELECTED_OUTPUT = TAP
 MAX_GRID = 48  # cells per axis drawn; a larger grid is shown zoomed on the window
 
@@ -119,28 +127,93 @@ def sliding_window_figure(
     (top, bottom), (left, right) = explicit_padding(padding, kernel_size, dilation)
     h, w = input_size
     oh, ow = output_size
-    row, col = min(max(position[0], 0), oh - 1), min(max(position[1], 0), ow - 1)
     extent = [dilation[a] * (kernel_size[a] - 1) + 1 for a in range(2)]
     rows = max(top + h + bottom, (oh - 1) * stride[0] + extent[0])
     cols = max(left + w + right, (ow - 1) * stride[1] + extent[1])
+
+    def codes(rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        inside = (rr >= top) & (rr < top + h) & (cc >= left) & (cc < left + w)
+        return np.where(inside, INPUT, PADDING).astype(np.int8)
+
+    def describe(r: int, c: int) -> str:
+        return f"input ({r - top}, {c - left})" if top <= r < top + h and left <= c < left + w else "padding"
+
+    title = f"padded input {rows}×{cols} (input {h}×{w})"
+    return _window_figure(
+        (rows, cols), codes, describe, stride, extent, dilation, output_size, position, title
+    )
+
+
+def transposed_window_figure(
+    input_size: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    output_size: Sequence[int],
+    position: Sequence[int],
+) -> go.Figure | None:
+    """ConvTranspose2d drawn as the direct convolution it equals: the input with ``stride − 1`` zeros
+    inserted between pixels, padded by ``dilation·(kernel − 1) − padding`` (plus ``output_padding`` at the
+    bottom/right), swept with stride 1 by the (flipped) dilated kernel. Returns None when the padding
+    exceeds ``dilation·(kernel − 1)`` (the equivalent convolution would crop instead of pad)."""
+    h, w = input_size
+    reach = [dilation[a] * (kernel_size[a] - 1) for a in range(2)]
+    low = [reach[a] - padding[a] for a in range(2)]
+    if min(low) < 0:
+        return None
+    spread = [(input_size[a] - 1) * stride[a] + 1 for a in range(2)]
+    rows, cols = (low[a] + spread[a] + low[a] + output_padding[a] for a in range(2))
+
+    def codes(rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        grid = np.full(rr.shape, PADDING, dtype=np.int8)
+        inside = (rr >= low[0]) & (rr < low[0] + spread[0]) & (cc >= low[1]) & (cc < low[1] + spread[1])
+        grid[inside] = ZERO
+        on_pixel = inside & ((rr - low[0]) % stride[0] == 0) & ((cc - low[1]) % stride[1] == 0)
+        grid[on_pixel] = INPUT
+        return grid
+
+    def describe(r: int, c: int) -> str:
+        y, x = r - low[0], c - low[1]
+        if not (0 <= y < spread[0] and 0 <= x < spread[1]):
+            return "padding"
+        if y % stride[0] or x % stride[1]:
+            return "inserted zero"
+        return f"input ({y // stride[0]}, {x // stride[1]})"
+
+    extent = [reach[a] + 1 for a in range(2)]
+    title = f"input {h}×{w} with zeros inserted and padding: {rows}×{cols}"
+    return _window_figure(
+        (rows, cols), codes, describe, (1, 1), extent, dilation, output_size, position, title
+    )
+
+
+def _window_figure(
+    grid_size: Sequence[int],
+    codes: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    describe: Callable[[int, int], str],
+    stride: Sequence[int],
+    extent: Sequence[int],
+    dilation: Sequence[int],
+    output_size: Sequence[int],
+    position: Sequence[int],
+    title: str,
+) -> go.Figure:
+    rows, cols = grid_size
+    oh, ow = output_size
+    row, col = min(max(position[0], 0), oh - 1), min(max(position[1], 0), ow - 1)
     # Draw at most MAX_GRID cells per axis: a view centred on the window (big inputs stay fast and legible).
     r0, c0 = row * stride[0], col * stride[1]
     view_r = _view(rows, r0 + extent[0] // 2)
     view_c = _view(cols, c0 + extent[1] // 2)
-    grid = np.full((len(view_r), len(view_c)), PADDING, dtype=np.int8)
     rr, cc = np.meshgrid(view_r, view_c, indexing="ij")
-    grid[(rr >= top) & (rr < top + h) & (cc >= left) & (cc < left + w)] = INPUT
+    grid = codes(rr, cc)
     inside = (rr >= r0) & (rr < r0 + extent[0]) & (cc >= c0) & (cc < c0 + extent[1])
     tap = inside & ((rr - r0) % dilation[0] == 0) & ((cc - c0) % dilation[1] == 0)
     grid[inside] = HOLE
     grid[tap] = TAP
-    hover = [
-        [
-            f"input ({r - top}, {c - left})" if top <= r < top + h and left <= c < left + w else "padding"
-            for c in view_c
-        ]
-        for r in view_r
-    ]
+    hover = [[describe(int(r), int(c)) for c in view_c] for r in view_r]
     out_r, out_c = _view(oh, row), _view(ow, col)
     out_grid = np.full((len(out_r), len(out_c)), INPUT, dtype=np.int8)
     out_grid[row - out_r[0], col - out_c[0]] = SELECTED_OUTPUT
@@ -157,7 +230,7 @@ def sliding_window_figure(
         column_widths=[view_cols / (view_cols + out_cols), out_cols / (view_cols + out_cols)],
         horizontal_spacing=0.06,
         subplot_titles=(
-            f"padded input {rows}×{cols} (input {h}×{w})" + (" — zoomed on the window" if cropped else ""),
+            title + (" — zoomed on the window" if cropped else ""),
             f"output {oh}×{ow} — cell ({row}, {col})",
         ),
     )

@@ -136,14 +136,6 @@ def single_layer() -> None:
         )
 
     st.subheader("Sliding window")
-    if kind == "ConvTranspose2d":
-        st.info(
-            "A transposed convolution is a convolution with stride 1 over the input with "
-            f"{stride - 1} zero row(s)/column(s) inserted between pixels and {dilation * (k_h - 1) - padding} "
-            "padding — switch to Conv2d to see windows slide.",
-            icon=":material/info:",
-        )
-        return
     oh, ow = out_hw
     position = []
     cols = st.columns(2)
@@ -157,11 +149,36 @@ def single_layer() -> None:
         if st.session_state.get(key, 0) > limit - 1:
             st.session_state[key] = limit - 1
         position.append(col.slider(label, 0, limit - 1, 0, key=key))
-    figure = plots_arith.sliding_window_figure(
-        (in_h, in_w), (k_h, k_w), (stride, stride), padding, (dilation, dilation), out_hw, position
-    )
+    legend = "Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding."
+    if kind == "ConvTranspose2d":
+        figure = plots_arith.transposed_window_figure(
+            (in_h, in_w),
+            (k_h, k_w),
+            (stride, stride),
+            (padding, padding),
+            (output_padding, output_padding),
+            (dilation, dilation),
+            out_hw,
+            position,
+        )
+        if figure is None:
+            st.info(
+                f"With padding {padding} > dilation·(kernel − 1) the equivalent convolution crops the "
+                "upsampled input instead of padding it; lower the padding to see the picture.",
+                icon=":material/info:",
+            )
+            return
+        legend = (
+            "A transposed convolution equals a stride-1 convolution with the flipped kernel over the input "
+            f"with {stride - 1} zero(s) (white) inserted between pixels and dilation·(k−1) − padding of "
+            "padding (+ output_padding at the bottom/right). " + legend
+        )
+    else:
+        figure = plots_arith.sliding_window_figure(
+            (in_h, in_w), (k_h, k_w), (stride, stride), padding, (dilation, dilation), out_hw, position
+        )
     st.plotly_chart(figure, key="window-figure", config={"displayModeBar": False})
-    st.caption("Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding.")
+    st.caption(legend)
 
 
 def _output_size(kind, size, kernel, stride, padding, dilation, output_padding, ceil_mode):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from cnndash.arith import ShapeError, avg_pool_output_size, conv_output_size, pool_output_size
 from cnndash.layers import PRESETS, trace_stack
@@ -16,6 +19,7 @@ from cnndash.plots_arith import (
     output_size_latex,
     shape_chart,
     sliding_window_figure,
+    transposed_window_figure,
 )
 
 
@@ -82,3 +86,35 @@ def test_shape_chart_has_a_point_per_layer_plus_input():
     assert list(bars.y[:2]) == [3, 6]
     heights = fig.data[1].y
     assert heights[0] == 32 and heights[1] == 28 and heights[-1] is None
+
+
+@pytest.mark.parametrize(
+    ("size", "k", "s", "p", "op", "d"),
+    [((3, 4), (3, 3), (2, 2), (1, 1), (1, 1), (1, 1)), ((2, 3), (2, 3), (3, 1), (0, 1), (2, 0), (1, 2))],
+)
+def test_transposed_picture_is_the_convolution_pytorch_computes(size, k, s, p, op, d):
+    """The drawn grid (input pixels, inserted zeros, padding) swept with stride 1 by the flipped kernel
+    gives exactly nn.ConvTranspose2d's output."""
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op, dilation=d, bias=False)
+    x = torch.rand(1, 1, *size)
+    expected = layer(x).detach()
+    out_hw = tuple(expected.shape[-2:])
+    fig = transposed_window_figure(size, k, s, p, op, d, out_hw, (0, 0))
+    grid = np.asarray(fig.data[0].z)  # small enough to be drawn whole
+    assert grid.shape == tuple(out_hw[a] + d[a] * (k[a] - 1) for a in range(2))
+    # Rebuild the grid's values: input pixels where the picture shows them, zeros elsewhere.
+    values = torch.zeros(grid.shape)
+    pixels = np.argwhere((grid == INPUT) | (grid == TAP) | (grid == HOLE))
+    hover = fig.data[0].text
+    for r, c in pixels:
+        if hover[r][c].startswith("input"):
+            y, x_ = (int(v) for v in hover[r][c][len("input (") : -1].split(","))
+            values[r, c] = x[0, 0, y, x_]
+    flipped = layer.weight.detach().flip(-1, -2)
+    direct = F.conv2d(values[None, None], flipped, dilation=d)
+    torch.testing.assert_close(direct, expected)
+
+
+def test_transposed_picture_refuses_padding_beyond_the_kernel_reach():
+    assert transposed_window_figure((4, 4), (3, 3), (2, 2), (3, 3), (0, 0), (1, 1), (5, 5), (0, 0)) is None
