@@ -7,6 +7,8 @@ import gc
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytorch_grad_cam import GradCAM as OracleGradCAM
 from pytorch_grad_cam import GradCAMPlusPlus as OracleGradCAMPlusPlus
 from pytorch_grad_cam import LayerCAM as OracleLayerCAM
@@ -384,3 +386,31 @@ def test_works_when_called_inside_inference_mode():
     with torch.no_grad():
         np.testing.assert_allclose(compute_cam(model, "3", x), expected, rtol=1e-5, atol=1e-6)
     assert torch.is_grad_enabled()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    method=st.sampled_from(["gradcam", "gradcam++", "xgradcam", "layercam", "eigencam"]),
+    layer=st.sampled_from(["0", "3", "6"]),
+    channels=st.sampled_from([1, 3]),
+    height=st.integers(6, 20),
+    width=st.integers(6, 20),
+    scale=st.sampled_from([0.0, 1e-3, 1.0, 1e3]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_input_gives_unit_range_maps_or_a_flagged_flat_map(
+    method, layer, channels, height, width, scale, seed
+):
+    torch.manual_seed(seed)
+    model = small_cnn(in_channels=channels).eval()
+    x = torch.randn(2, channels, height, width) * scale
+    result = compute_cam_result(model, layer, x, method=method)
+    assert result.maps.shape == (2, height, width)
+    assert np.isfinite(result.maps).all() and np.isfinite(result.raw).all()
+    for cam_map, flat in zip(result.maps, result.flat, strict=True):
+        if flat:
+            assert not cam_map.any()
+        else:
+            assert cam_map.min() == pytest.approx(0.0, abs=1e-6)
+            assert cam_map.max() == pytest.approx(1.0, abs=1e-6)
+    assert count_hooks(model) == 0
