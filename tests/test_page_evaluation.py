@@ -258,3 +258,33 @@ def test_many_classes_show_the_most_confused_ones(many_class_run):
     assert heatmap["text"] == [[str(counts[i, j]) for j in keep] for i in keep]
     cells = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][1]["customdata"]
     assert [c[:2] for c in cells] == [[i, j] for i in keep for j in keep]  # original class indices
+
+
+def _click_cell(at, true_index: int, pred_index: int):
+    """What the browser sends when a heatmap cell is clicked (the E2E test clicks for real)."""
+    point = {"customdata": [true_index, pred_index, 0, 0.0], "curve_number": 1}
+    at.session_state["eval-cm-chart"] = {
+        "selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}
+    }
+    return at.run()
+
+
+def test_heatmap_click_selects_the_cell_once(runs_home):
+    at = run_page("pages/evaluation.py")
+    classes = metrics.predict_run(runs_home / "tiny").classes
+    _click_cell(at, 0, 2)
+    _ok(at)
+    assert (at.selectbox(key="eval-true").value, at.selectbox(key="eval-pred").value) == (
+        classes[0],
+        classes[2],
+    )
+    # Changing the selectors afterwards wins: the same (still selected) click is not re-applied.
+    at.selectbox(key="eval-pred").set_value(classes[1]).run()
+    assert at.selectbox(key="eval-pred").value == classes[1]
+    # A cleared selection re-arms the click on the same cell.
+    at.session_state["eval-cm-chart"] = {
+        "selection": {"points": [], "point_indices": [], "box": [], "lasso": []}
+    }
+    at.run()
+    _click_cell(at, 0, 2)
+    assert at.selectbox(key="eval-pred").value == classes[2]
