@@ -138,7 +138,15 @@ def single_layer() -> None:
     st.subheader("Sliding window")
     oh, ow = out_hw
     position = []
-    cols = st.columns(2)
+    cols = st.columns([5, 5, 2], vertical_alignment="bottom")
+    cols[2].button(
+        "Next position",
+        key="window-next",
+        icon=":material/skip_next:",
+        on_click=_next_position,
+        args=(oh, ow),
+        help="Step the window to the next output cell (row by row)",
+    )
     for col, label, key, limit in (
         (cols[0], "Output row", "window-row", oh),
         (cols[1], "Output column", "window-col", ow),
@@ -179,6 +187,13 @@ def single_layer() -> None:
         )
     st.plotly_chart(figure, key="window-figure", config={"displayModeBar": False})
     st.caption(legend)
+
+
+def _next_position(rows: int, cols: int) -> None:
+    """Advance the sliding-window position one output cell, row by row, wrapping at the end."""
+    index = st.session_state.get("window-row", 0) * cols + st.session_state.get("window-col", 0) + 1
+    row, col = divmod(index % (rows * cols), cols)
+    st.session_state["window-row"], st.session_state["window-col"] = min(row, rows - 1), col
 
 
 def _output_size(kind, size, kernel, stride, padding, dilation, output_padding, ceil_mode):

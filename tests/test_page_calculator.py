@@ -25,7 +25,7 @@ def _latex(at: AppTest) -> list[str]:
 
 
 def _reset(at: AppTest) -> AppTest:
-    at.radio(key="conv-layer").set_value("Conv2d")
+    at.radio(key="conv-layer").set_value("Conv2d").run()
     for key, value in (
         ("conv-in-h", 37),
         ("conv-in-w", 50),
@@ -153,4 +153,22 @@ def test_kernel_playground_stride_halves_the_output(calculator):
     at.number_input(key="kernel-dilation").set_value(16)
     at.number_input(key="kernel-stride").set_value(1)
     at.selectbox(key="kernel-photo").set_value("flower.jpg").run()
+    assert not at.exception
+
+
+def test_next_position_steps_the_window_row_by_row(calculator):
+    at = _reset(calculator)
+    at.number_input(key="conv-in-h").set_value(3)
+    at.number_input(key="conv-in-w").set_value(4)
+    at.number_input(key="conv-kernel-h").set_value(2)
+    at.number_input(key="conv-kernel-w").set_value(2).run()  # output 2×3
+    at.slider(key="window-row").set_value(0)
+    at.slider(key="window-col").set_value(1).run()
+    at.button(key="window-next").click().run()
+    assert (at.slider(key="window-row").value, at.slider(key="window-col").value) == (0, 2)
+    at.button(key="window-next").click().run()
+    assert (at.slider(key="window-row").value, at.slider(key="window-col").value) == (1, 0)
+    at.slider(key="window-col").set_value(2).run()
+    at.button(key="window-next").click().run()  # wraps around
+    assert (at.slider(key="window-row").value, at.slider(key="window-col").value) == (0, 0)
     assert not at.exception
