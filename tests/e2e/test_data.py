@@ -105,6 +105,16 @@ def test_upload_zip_shows_class_counts(page, app_url, tmp_path, e2e_data_dir, ar
     page.get_by_text("Files skipped during upload (1)").wait_for(state="visible")
     page.screenshot(path=str(artifacts_dir / "data-upload.png"), full_page=True)
 
+    # An archive that tries to escape its folder is refused with a message, not a traceback.
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("cat/../../escape.png", b"x")
+    page.locator(".st-key-data-upload input[type=file]").set_input_files(str(evil))
+    page.get_by_test_id("stAlertContentError").filter(has_text="'..'").wait_for(state="visible")
+    assert_no_exception(page)
+    assert not (e2e_data_dir / "datasets" / "evil").exists()
+    assert not (e2e_data_dir / "escape.png").exists()
+
 
 @pytest.mark.e2e
 def test_adding_rotation_changes_the_preview_grid(page, app_url, artifacts_dir):
