@@ -26,6 +26,7 @@ AXES = ("height", "width")
 __all__ = [
     "AXES",
     "ShapeError",
+    "as_pair",
     "avg_pool_output_size",
     "conv_macs",
     "conv_output_size",
@@ -64,6 +65,11 @@ def _pair(value: object, name: str) -> tuple[int, int]:
         if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool):
             return (a, b)
     raise ShapeError(f"{name} must be an int or an (h, w) pair of ints, not {value!r}", name)
+
+
+def as_pair(value: IntOrPair, name: str = "value") -> tuple[int, int]:
+    """``3`` → ``(3, 3)``, ``(3, 5)`` → ``(3, 5)``; raises ShapeError naming ``name`` for anything else."""
+    return _pair(value, name)
 
 
 def _fmt(pair: tuple[int, int]) -> str:

@@ -126,10 +126,10 @@ def _field_after(
         return None
     (fh, fw), (jh, jw) = state
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        k = arith._pair(module.kernel_size, "kernel_size")
+        k = arith.as_pair(module.kernel_size, "kernel_size")
         stride = module.stride if module.stride is not None else module.kernel_size
-        s = arith._pair(stride, "stride")
-        d = arith._pair(getattr(module, "dilation", 1), "dilation")
+        s = arith.as_pair(stride, "stride")
+        d = arith.as_pair(getattr(module, "dilation", 1), "dilation")
         return (
             (math.ceil(fh + d[0] * (k[0] - 1) * jh), math.ceil(fw + d[1] * (k[1] - 1) * jw)),
             (jh * s[0], jw * s[1]),
