@@ -54,6 +54,7 @@ BUILTIN_DATASETS: dict[str, str] = {
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SHAPE_CLASSES = ["circle", "square", "triangle"]
 SHAPES_DEFAULTS = {"count": 600, "size": 64, "seed": 0}
+MAX_SHAPES_BYTES = 2**30  # generated shapes are held in memory
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 _VAL_DIR_NAMES = ("val", "valid", "validation")
 
@@ -339,6 +340,11 @@ def generate_shapes(
         raise DatasetError(f"shapes count must be between 3 and 100000, got {count}.")
     if not 16 <= size <= 512:
         raise DatasetError(f"shapes size must be between 16 and 512 pixels, got {size}.")
+    if count * size * size * 3 > MAX_SHAPES_BYTES:
+        raise DatasetError(
+            f"shapes with count={count} and size={size} would take {count * size * size * 3 / 2**30:.1f} GiB "
+            f"of memory (limit {MAX_SHAPES_BYTES / 2**30:.0f} GiB); lower count or size."
+        )
     rng = np.random.default_rng(seed)
     n_classes = len(SHAPE_CLASSES)
     targets = np.arange(count, dtype=np.int64) % n_classes

@@ -115,6 +115,8 @@ def test_shapes_rejects_bad_options():
         load_dataset("shapes:colour=red")
     with pytest.raises(DatasetError, match="integer"):
         load_dataset("shapes:size=big")
+    with pytest.raises(DatasetError, match="GiB of memory"):
+        load_dataset("shapes:count=90000,size=512")
 
 
 def test_torchvision_dataset_without_files_says_where_to_put_them(tmp_path):
