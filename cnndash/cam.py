@@ -460,8 +460,14 @@ def _has_conv(module: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
+# Activations after a convolution are classic CAM targets too (VGG's last ReLU in the Grad-CAM paper).
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
+
+
 def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo]:
-    """Layers that output a feature map ``(N, C, h, w)``: convolutions and the blocks that contain them.
+    """Layers a CAM can use: convolutions, the blocks that contain them, and activation modules after a
+    convolution -- each only if it outputs a feature map ``(N, C, h, w)`` and runs exactly once per
+    forward pass (a ReLU module shared inside a ResNet block runs twice, so its map would be ambiguous).
 
     ``input_shape`` is ``(C, H, W)``. Runs the model once on zeros (no gradients, mode restored, hooks
     removed) and lists the candidates in execution order.
@@ -469,23 +475,34 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
     if len(input_shape) != 3:
         raise CamError(f"input_shape must be (C, H, W); got {tuple(input_shape)}.")
     seen: dict[str, tuple[str, tuple[int, ...], int]] = {}
+    calls: dict[str, int] = {}
     convs_done = [0]  # Conv2d calls finished so far: how deep in the network an output is
     handles = []
     thread = threading.get_ident()
 
-    def make_hook(name: str, is_conv: bool):
+    def make_hook(name: str, is_conv: bool, needs_conv_before: bool):
         def hook(module, inputs, output):
             if threading.get_ident() != thread:  # another thread's pass through a shared model
                 return
             convs_done[0] += is_conv
+            calls[name] = calls.get(name, 0) + 1
+            if needs_conv_before and convs_done[0] == 0:
+                return
             if isinstance(output, torch.Tensor) and output.ndim == 4 and name not in seen:
                 seen[name] = (type(module).__name__, tuple(output.shape[1:]), convs_done[0])
 
         return hook
 
     for name, module in model.named_modules():
-        if name and _has_conv(module):
-            handles.append(module.register_forward_hook(make_hook(name, isinstance(module, nn.Conv2d))))
+        if not name:
+            continue
+        if _has_conv(module):
+            hook = make_hook(name, isinstance(module, nn.Conv2d), needs_conv_before=False)
+        elif isinstance(module, _ACTIVATIONS):
+            hook = make_hook(name, False, needs_conv_before=True)
+        else:
+            continue
+        handles.append(module.register_forward_hook(hook))
     was_training = model.training
     try:
         model.eval()
@@ -501,6 +518,7 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
     return [
         LayerInfo(name, kind, shape, min(max(done - 1, 0) / total, 1.0))
         for name, (kind, shape, done) in seen.items()
+        if calls.get(name) == 1
     ]
 
 

@@ -334,6 +334,10 @@ def test_candidate_layers_and_default_for_resnet18():
     assert by_name["layer4"].output_shape == (512, 2, 2)
     assert by_name["conv1"].output_shape == (64, 32, 32)
     assert "fc" not in by_name and "bn1" not in by_name
+    assert by_name["relu"].output_shape == (64, 32, 32)  # the stem's ReLU runs once: a candidate
+    assert "layer1.0.relu" not in by_name  # a block's ReLU runs twice per pass: its map is ambiguous
+    with pytest.raises(CamError, match="runs 2 times"):
+        compute_cam(model, "layer1.0.relu", torch.randn(1, 3, 64, 64))
     assert suggest_layer(layers) == "layer4"
     assert "Late layer" in layer_advice(by_name["layer4"], (64, 64))
     assert "Early layer" in layer_advice(by_name["conv1"], (64, 64))
@@ -413,4 +417,23 @@ def test_any_input_gives_unit_range_maps_or_a_flagged_flat_map(
         else:
             assert cam_map.min() == pytest.approx(0.0, abs=1e-6)
             assert cam_map.max() == pytest.approx(1.0, abs=1e-6)
+    assert count_hooks(model) == 0
+
+
+@pytest.mark.parametrize("model_name", ["lenet", "simplecnn", "vgg", "resnet18", "mobilenet_v2"])
+def test_default_layer_works_for_every_built_in_model(model_name):
+    from cnndash.models import build_model, default_cam_layer, default_image_size
+
+    size = default_image_size(model_name, None)
+    model = build_model(model_name, num_classes=3, in_channels=3, image_size=size).eval()
+    layers = {info.name: info for info in candidate_layers(model, (3, size, size))}
+    default = default_cam_layer(model_name)
+    assert default in layers
+    assert layers[default].cells >= 4, (
+        f"{model_name}: {default} is {layers[default].output_shape} at {size}px"
+    )
+    torch.manual_seed(12)
+    result = compute_cam_result(model, default, torch.randn(2, 3, size, size))
+    assert result.maps.shape == (2, size, size)
+    assert np.isfinite(result.maps).all()
     assert count_hooks(model) == 0
