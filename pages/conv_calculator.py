@@ -244,6 +244,12 @@ def _code(records_json: str, input_shape: tuple[int, int, int], residual: bool, 
 
 
 def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
+    """One row per traced layer, plus a last row marking the failing layer when there is one."""
+    failed = []
+    if not trace.ok and trace.failed_layer:
+        failed = [
+            {"layer": trace.failed_layer, "type": trace.failed_kind, "output shape": "✗ fails — see above"}
+        ]
     return pd.DataFrame(
         [
             {
@@ -258,7 +264,8 @@ def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
                 "jump": "" if row.jump is None else dims(f"{j:g}" for j in row.jump),
             }
             for row in trace.rows
-        ],
+        ]
+        + failed,
         columns=["layer", "type", "output shape", "params", "MACs", "receptive field", "jump"],
     )
 

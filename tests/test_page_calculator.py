@@ -130,6 +130,10 @@ def test_layer_stack_presets_trace_and_breaking_input_is_diagnosed(calculator):
     assert "expects 400 input features" in message
     assert "16×6×6 = 576" in message and "in_features=576" in message
     assert "resize the input to 31×31" in message  # the nearest size that gives 16×5×5
+    table = at.tabs[1].dataframe[-1].value  # [0] is the editor
+    assert list(table["layer"])[-1] == "7" and "fails" in list(table["output shape"])[-1]
+    assert list(table["output shape"])[:7] == ["1×6×32×32", "1×6×32×32", "1×6×16×16", "1×16×12×12",
+                                               "1×16×12×12", "1×16×6×6", "1×576"]  # fmt: skip
 
 
 def _image_captions(at: AppTest) -> list[str]:
