@@ -20,6 +20,7 @@ PREVIEW_WIDTH = 120  # px per augmented sample on screen
 SAMPLE_PHOTO_SIDE = 256  # sample photos are previewed at this short side (they are 427×640)
 MAX_UPLOAD_SIDE = 1024  # single uploaded images are shrunk to this long side for the preview
 TABLE_MAX_CLASSES = 30  # above this, class counts go to a scrollable dataframe
+GALLERY_MAX_CLASSES = 12  # above this, the gallery shows the classes picked in a multiselect
 
 st.title("Data & augmentation")
 
@@ -188,19 +189,26 @@ def render_report(report: data.ValidationReport) -> None:
 
 def render_gallery(ds: data.ImageSet) -> None:
     per_class = st.slider("Images per class", 1, 16, key="data-gallery-n")
-    by_class: dict[int, list[int]] = {i: [] for i in range(ds.num_classes)}
+    shown = list(range(ds.num_classes))
+    if ds.num_classes > GALLERY_MAX_CLASSES:
+        chosen = [c for c in st.session_state.get("data-gallery-classes", []) if c in ds.classes]
+        st.session_state["data-gallery-classes"] = chosen or ds.classes[:GALLERY_MAX_CLASSES]
+        picked = st.multiselect("Classes to show", ds.classes, key="data-gallery-classes")
+        shown = [ds.classes.index(c) for c in picked]
+    by_class: dict[int, list[int]] = {i: [] for i in shown}
     for index, target in enumerate(ds.train.targets):
-        if len(by_class[target]) < per_class:
+        if target in by_class and len(by_class[target]) < per_class:
             by_class[target].append(index)
+    counts = ds.train.class_counts(ds.num_classes)
     cols = st.columns(2)
-    for i, name in enumerate(ds.classes):
+    for slot, i in enumerate(shown):
         if not by_class[i]:
             continue
         sheet = plots_data.contact_sheet(
             [ds.train[k][0] for k in by_class[i]], columns=per_class, cell=GALLERY_CELL
         )
-        with cols[i % 2]:
-            st.image(sheet, caption=f"{name} ({ds.train.class_counts(ds.num_classes)[i]} train images)")
+        with cols[slot % 2]:
+            st.image(sheet, caption=f"{ds.classes[i]} ({counts[i]} train images)")
 
 
 def datasets_tab() -> None:

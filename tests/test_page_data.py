@@ -162,3 +162,20 @@ def test_choices_survive_switching_sections(page):
     assert page.number_input(key="aug-seed").value == 5
     assert page.number_input(key="aug-index").value == 3
     assert json.loads(page.text_area(key="aug-json").value) == [{"op": "RandomHorizontalFlip", "p": 0.5}]
+
+
+def test_gallery_of_many_classes_shows_the_picked_ones():
+    root = data.datasets_dir()
+    for k in range(14):
+        (root / "many" / f"c{k:02d}").mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (6, 6), k * 15 + i).save(root / "many" / f"c{k:02d}" / f"{i}.png")
+    at = run_page(PAGE, timeout=120)
+    at.selectbox(key="data-dataset").set_value("many").run()
+    assert errors(at) == []
+    picker = at.multiselect(key="data-gallery-classes")
+    assert picker.value == [f"c{k:02d}" for k in range(12)]
+    images_before = len(at.get("image"))
+    picker.set_value(["c13"]).run()
+    assert errors(at) == []
+    assert len(at.get("image")) == images_before - 11
