@@ -198,6 +198,12 @@ with ui.user_errors():
     )
     if st.session_state.get("cam-layer") not in layer_names:
         st.session_state["cam-layer"] = default_layer
+    # another run has other layers: drop remembered choices that no longer exist
+    if "cam-compare-layers" in st.session_state:
+        kept = [n for n in st.session_state["cam-compare-layers"] if n in layer_names]
+        st.session_state["cam-compare-layers"] = kept or layer_picks
+    if st.session_state.get("cam-feature-layer", layer_names[0]) not in layer_names:
+        del st.session_state["cam-feature-layer"]
     layer = c2.selectbox(
         "Layer",
         layer_names,

@@ -89,3 +89,26 @@ def test_broken_checkpoint_is_a_message_not_a_traceback(runs_dir):
     at = open_page()
     assert not at.exception
     assert "cannot be loaded" in at.error[0].value
+
+
+def test_switching_to_a_run_with_other_layers_keeps_working(runs_dir):
+    from cnndash.train import TrainConfig, train
+
+    config = TrainConfig(dataset="shapes:count=60,size=32", model="resnet18", epochs=1, image_size=32)
+    train(config, runs_dir / "resnet")
+    at = open_page()
+    at.selectbox(key="cam-run").set_value("tiny").run()
+    at.radio(key="cam-explore").set_value("Compare layers").run()
+    at.multiselect(key="cam-compare-layers").set_value(["features.0", "features.3"]).run()
+    at.radio(key="cam-explore").set_value("Feature maps").run()
+    at.selectbox(key="cam-feature-layer").set_value("features.1").run()
+    at.radio(key="cam-explore").set_value("Compare layers").run()
+    at.selectbox(key="cam-run").set_value("resnet").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="cam-layer").value == "layer4"  # models.default_cam_layer("resnet18")
+    assert all(
+        n.startswith(("conv", "relu", "layer")) for n in at.multiselect(key="cam-compare-layers").value
+    )
+    at.radio(key="cam-explore").set_value("Feature maps").run()
+    assert not at.exception, [e.value for e in at.exception]
