@@ -563,7 +563,18 @@ def augment_samples(
 
 
 def _check_fits(index: int, step: dict[str, Any], x: Any) -> None:
-    """A CenterCrop larger than the image pads it with black silently: refuse, as RandomCrop does."""
+    """Refuse what torchvision would silently misuse on this image: a CenterCrop larger than the image
+    (padded with black), a Normalize whose mean/std do not match the channels (broadcast)."""
+    if step["op"] == "Normalize" and isinstance(x, torch.Tensor):
+        channels = x.shape[-3]
+        if len(step["mean"]) != channels:
+            raise _fail(
+                index,
+                "Normalize",
+                "mean",
+                f"has {len(step['mean'])} values but the image has {channels} channel(s); give one per channel.",
+            )
+        return
     if step["op"] not in ("CenterCrop", "RandomCrop") or step.get("pad_if_needed"):
         return
     h, w = v2.functional.get_size(x)

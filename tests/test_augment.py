@@ -227,6 +227,15 @@ def test_crop_larger_than_the_image_is_a_clear_error():
         assert info.value.step == 1
 
 
+def test_normalize_must_match_the_channels_of_the_image():
+    spec = [default_step("ToDtype"), default_step("Normalize")]  # three ImageNet means
+    with pytest.raises(
+        AugmentError, match=r"Step 2 \(Normalize\), argument 'mean': has 3 values but the image has 1"
+    ):
+        augment_samples(spec, photo().convert("L"), n=1)
+    assert len(augment_samples(spec, photo(), n=1)) == 1
+
+
 def test_pipelines_save_load_list_delete(tmp_path):
     spec = [default_step("RandomRotation"), default_step("ColorJitter")]
     assert list_pipelines(data_dir=tmp_path) == []
