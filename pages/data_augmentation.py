@@ -291,8 +291,15 @@ def current_spec() -> list[dict]:
     return [dict(step) for _, step in steps_state()]
 
 
+def stats_dataset() -> str:
+    """The dataset whose statistics Normalize is offered: the previewed one, else the Datasets choice."""
+    if st.session_state.get("aug-source") == "Dataset image":
+        return st.session_state.get("aug-dataset") or "shapes"
+    return st.session_state.get("data-dataset") or "shapes"
+
+
 def dataset_stats() -> tuple[str, list[float], list[float]] | None:
-    name = st.session_state.get("data-dataset") or "shapes"
+    name = stats_dataset()
     try:
         mean, std = _mean_std(name, str(paths.data_dir()), _stamp(name))
     except ValueError:
@@ -452,7 +459,7 @@ def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
                 except ValueError:
                     new[arg] = text
         if op == "Normalize":
-            name = st.session_state.get("data-dataset") or "shapes"
+            name = stats_dataset()
             st.button(
                 f"Use the mean/std of '{name}'",
                 key=f"aug-{uid}-stats",

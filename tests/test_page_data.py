@@ -179,3 +179,16 @@ def test_gallery_of_many_classes_shows_the_picked_ones():
     picker.set_value(["c13"]).run()
     assert errors(at) == []
     assert len(at.get("image")) == images_before - 11
+
+
+def test_normalize_statistics_follow_the_previewed_dataset(aug):
+    aug.radio(key="aug-source").set_value("Dataset image").run()
+    aug.selectbox(key="aug-dataset").set_value("digits").run()
+    aug.selectbox(key="aug-add-op").set_value("Normalize")
+    aug.button(key="aug-add").click().run()
+    assert errors(aug) == []  # one mean for the 1-channel digits
+    spec = json.loads(aug.text_area(key="aug-json").value)
+    mean, std = data.compute_mean_std(data.load_dataset("digits").train)
+    assert (
+        len(mean) == 1 and spec[-1]["mean"] == pytest.approx(mean) and spec[-1]["std"] == pytest.approx(std)
+    )
