@@ -68,7 +68,7 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
     momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1  # as in torchvision's recipes; the training loss then stays above 0
     schedule: str = "onecycle"  # onecycle | cosine | step | constant
     warmup_epochs: float = 0.0  # linear warm-up (cosine/step/constant); one-cycle warms up on its own
     step_size: int = 0  # step schedule: epochs between LR drops (0 = a third of the epochs)
@@ -369,14 +369,20 @@ def _prepare_data(imageset, config: TrainConfig, size: int, device: torch.device
 # Optimiser and schedule
 
 
-def _make_optimizer(config: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
+def _make_optimizer(config: TrainConfig, groups: list[dict], device: torch.device) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
-            weight_decay=config.weight_decay,
-        )  # fmt: skip
-    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
+        cls, kwargs = torch.optim.SGD, {"momentum": config.momentum, "nesterov": config.momentum > 0}
+    else:
+        cls, kwargs = (torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam), {}
+    kwargs.update(lr=config.lr, weight_decay=config.weight_decay)
+    if device.type in ("cpu", "cuda"):
+        # One fused kernel per step instead of ~10 small ops per parameter tensor: for small CNNs the
+        # optimizer step is otherwise a noticeable share of the time.
+        try:
+            return cls(groups, fused=True, **kwargs)
+        except (RuntimeError, ValueError, TypeError):  # an older torch without fused support here
+            pass
+    return cls(groups, **kwargs)
 
 
 def _make_scheduler(
@@ -588,7 +594,7 @@ def train(
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = _make_optimizer(config, groups)
+    optimizer = _make_optimizer(config, groups, device)
     steps_per_epoch = len(_batch_indices(len(train_data), config.batch_size, shuffle=True, seed=0))
     scheduler = _make_scheduler(config, optimizer, steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)

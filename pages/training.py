@@ -84,7 +84,15 @@ def _settings() -> TrainConfig:
             key="train-weight-decay",
         )  # fmt: skip
         label_smoothing = c2.number_input(
-            "Label smoothing", min_value=0.0, max_value=0.9, value=0.0, step=0.05, key="train-label-smoothing"
+            "Label smoothing",
+            min_value=0.0,
+            max_value=0.9,
+            value=0.1,
+            step=0.05,
+            key="train-label-smoothing",
+            help="Targets become 1 − ε for the true class and ε/K spread over all classes: less over-"
+            "confident models. The training loss then cannot reach 0 and can sit above the validation "
+            "loss (which is plain cross-entropy).",
         )
         grad_clip = c3.number_input(
             "Gradient clipping (max norm, 0 = off)", min_value=0.0, value=0.0, step=0.5, key="train-grad-clip"
