@@ -7,8 +7,10 @@ with the same kernel (a depthwise convolution, ``groups = channels``). Output si
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,13 +75,24 @@ def _shrink(image, max_side: int):
 
 
 def sample_photo(name: str = "china.jpg", max_side: int = 320) -> np.ndarray:
-    """One of scikit-learn's bundled sample photos (offline), downscaled to at most ``max_side`` pixels."""
+    """One of scikit-learn's bundled sample photos (offline), downscaled to at most ``max_side`` pixels.
+
+    The JPEG is read straight from scikit-learn's package folder: importing scikit-learn takes seconds.
+    """
     from PIL import Image
-    from sklearn.datasets import load_sample_image
 
     if name not in SAMPLE_PHOTOS:
         raise KernelError(f"unknown sample photo {name!r}; choose one of {', '.join(SAMPLE_PHOTOS)}")
-    return np.asarray(_shrink(Image.fromarray(load_sample_image(name)), max_side))
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "images" / name if spec and spec.origin else None
+    if path is not None and path.is_file():
+        with Image.open(path) as image:
+            photo = image.convert("RGB")
+    else:  # an unusual scikit-learn layout: let it find its own file
+        from sklearn.datasets import load_sample_image
+
+        photo = Image.fromarray(load_sample_image(name))
+    return np.asarray(_shrink(photo, max_side))
 
 
 def load_image(data: bytes, max_side: int = 320) -> np.ndarray:
