@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
 
@@ -69,3 +70,5 @@ def test_train_watch_reload_stop_and_see_final_accuracy(page, app_url, e2e_runs_
     assert page.locator(".st-key-train-goto-evaluation").is_visible()
     assert not page.locator(".st-key-train-start button").is_disabled()
     assert_no_exception(page)
+    # Leave the shared runs folder as other browser tests expect it.
+    shutil.rmtree(e2e_runs_dir / run_name)
