@@ -227,16 +227,33 @@ def _spec_normalize(spec: list[dict]) -> dict | None:
 # Batches
 
 
+# Steps that can run on the whole batch at once (a random per-sample mask, one flip of the batch).
+_BATCHED_FLIPS = {"RandomHorizontalFlip": -1, "RandomVerticalFlip": -2}
+
+
 class _Augmenter:
-    """Applies a pipeline spec per sample and returns a batch at the model's size (uint8 or float 0–1)."""
+    """Applies a pipeline spec to a batch and returns it at the model's size (uint8, or float 0–1).
+
+    Leading random flips run batched (each sample flipped with probability ``p``, as the v2 transform
+    does); the remaining steps run per sample through the spec's v2 ``Compose``.
+    """
 
     def __init__(self, spec: list[dict], size: int) -> None:
         from cnndash.augment import build_pipeline
 
-        self.transform = build_pipeline(spec)
+        prefix = 0
+        while prefix < len(spec) and spec[prefix].get("op") in _BATCHED_FLIPS:
+            prefix += 1
+        self.flips = [(_BATCHED_FLIPS[step["op"]], float(step.get("p", 0.5))) for step in spec[:prefix]]
+        self.transform = build_pipeline(spec[prefix:]) if spec[prefix:] else None
         self.size = size
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        for dim, p in self.flips:
+            flip = torch.rand(batch.shape[0], device=batch.device) < p
+            batch = torch.where(flip.view(-1, 1, 1, 1), batch.flip(dim), batch)
+        if self.transform is None:
+            return batch
         outs = [self.transform(sample) for sample in batch]
         fixed = []
         for out in outs:

@@ -331,3 +331,27 @@ def test_pretrained_frozen_backbone_trains_only_the_head(tmp_path, monkeypatch):
     initial = build_model("resnet18", num_classes=3, in_channels=3, image_size=32, pretrained=True)
     assert not torch.allclose(trained["model"]["fc.weight"], initial.fc.weight)
     assert trained["mean"] == [0.485, 0.456, 0.406]  # ImageNet statistics for ImageNet weights
+
+
+def test_leading_flips_run_batched_and_the_rest_per_sample():
+    from cnndash.train import _Augmenter
+
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).view(2, 3, 4, 4)
+    both = _Augmenter(
+        [{"op": "RandomHorizontalFlip", "p": 1.0}, {"op": "RandomVerticalFlip", "p": 1.0}], size=4
+    )
+    assert both.transform is None and torch.equal(both(x), x.flip(-1).flip(-2))
+    assert torch.equal(_Augmenter([{"op": "RandomHorizontalFlip", "p": 0.0}], size=4)(x), x)
+
+    torch.manual_seed(0)
+    many = torch.zeros(400, 1, 2, 2, dtype=torch.uint8)
+    many[:, :, :, 0] = 255
+    flipped = _Augmenter([{"op": "RandomHorizontalFlip", "p": 0.5}], size=2)(many)
+    n_flipped = int((flipped[:, 0, 0, 1] == 255).sum())
+    assert 150 < n_flipped < 250  # each sample on its own coin, not the whole batch at once
+
+    # A flip after another step stays per sample, in the spec's order; outputs come back at the model size.
+    mixed = _Augmenter(
+        [{"op": "RandomResizedCrop", "size": [3, 3]}, {"op": "RandomHorizontalFlip", "p": 1.0}], size=4
+    )
+    assert mixed.flips == [] and mixed(x).shape == (2, 3, 4, 4)
