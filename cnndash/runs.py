@@ -174,7 +174,9 @@ class Run:
 
     @property
     def in_channels(self) -> int:
-        return int(self.dataset_info.get("channels", 3))
+        # train.py writes "in_channels"; "channels" is accepted for runs written before that name settled.
+        info = self.dataset_info
+        return int(info.get("in_channels", info.get("channels", 3)))
 
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
         """Exactly the evaluation preprocessing of this run: (N, C, H, W) float32, normalised, on CPU."""

@@ -100,3 +100,19 @@ def test_delete_refuses_a_running_run(tiny_run, tmp_path):
     with pytest.raises(RunError, match="still training"):
         delete_run(run_dir)
     assert run_dir.exists()
+
+
+def test_grayscale_run_preprocesses_to_one_channel_and_evaluates(tmp_path):
+    """A run on a 1-channel dataset (digits) must feed its model 1-channel input at evaluation time."""
+    from cnndash.metrics import predict_run
+    from cnndash.train import TrainConfig, train
+
+    run_dir = tmp_path / "digits-gray"
+    train(TrainConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, seed=0), run_dir)
+    run = load_run(run_dir)
+    assert run.in_channels == 1
+    image = run.dataset().val[0][0]
+    assert run.preprocess([image]).shape[1] == 1
+    predictions = predict_run(run, "best")
+    assert len(predictions) == len(run.dataset().val)
+    assert predictions.accuracy > 0.5
