@@ -66,7 +66,23 @@ def e2e_runs_dir(e2e_home) -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(e2e_data_dir, e2e_runs_dir, e2e_home) -> Iterator[str]:
+def app_url(_server_url, browser) -> str:
+    """Base URL of the running app, warmed up by one visit to the home page.
+
+    Streamlit (streamlit/streamlit#9992) can show a "Page not found" dialog, and the bare ``pages/``
+    file list in the sidebar, to the first session after start-up when it opens a deep link; one
+    throw-away visit first means every test starts from the state a returning user sees.
+    """
+    context = browser.new_context()
+    warm = context.new_page()
+    warm.goto(_server_url)
+    wait_for_app(warm)
+    context.close()
+    return _server_url
+
+
+@pytest.fixture(scope="session")
+def _server_url(e2e_data_dir, e2e_runs_dir, e2e_home) -> Iterator[str]:
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -157,14 +173,19 @@ def pytest_runtest_makereport(item, call):
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished the current script run."""
+    """Wait until Streamlit has finished the script run triggered by the last interaction.
+
+    The app root carries ``data-test-script-state`` (``running`` while the script runs, ``notRunning``
+    when it is done); the short pause first lets a click's rerun request reach the server.
+    """
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
+    page.wait_for_timeout(250)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }",
         timeout=timeout,
     )
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(200)
 
 
 def assert_no_exception(page) -> None:
