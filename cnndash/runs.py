@@ -152,7 +152,14 @@ class Run:
     def load_checkpoint(self, which: str = "best") -> dict:
         import torch
 
-        return torch.load(self.checkpoint_path(which), map_location="cpu", weights_only=True)
+        path = self.checkpoint_path(which)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated/corrupt file or not a cnndash checkpoint
+            raise RunError(
+                f"Checkpoint {path.name} of run {self.name!r} cannot be read ({type(exc).__name__}); "
+                "it may be truncated or not a cnndash checkpoint — train the run again or use the other checkpoint."
+            ) from exc
 
     def load_model(self, which: str = "best", device: str | torch.device = "cpu") -> torch.nn.Module:
         """The trained model in eval mode with the checkpoint's weights, on ``device``."""

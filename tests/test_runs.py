@@ -116,3 +116,10 @@ def test_grayscale_run_preprocesses_to_one_channel_and_evaluates(tmp_path):
     predictions = predict_run(run, "best")
     assert len(predictions) == len(run.dataset().val)
     assert predictions.accuracy > 0.5
+
+
+def test_corrupt_checkpoint_is_a_clear_run_error(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path, "corrupt")
+    (run_dir / "best.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(RunError, match=r"best\.pt .*cannot be read"):
+        load_run(run_dir).load_model("best")
