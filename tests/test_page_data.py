@@ -49,11 +49,11 @@ def aug(page):
 
 def test_default_dataset_shows_counts_and_gallery(page):
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["Classes"] == "3" and metrics["Train images"] == "480" and metrics["Val images"] == "120"
+    assert metrics["Classes"] == "3" and metrics["Train images"] == "2400" and metrics["Val images"] == "600"
     table = page.table[0].value
-    assert list(table["class"]) == data.SHAPE_CLASSES and list(table["total"]) == [200, 200, 200]
+    assert list(table["class"]) == data.SHAPE_CLASSES and list(table["total"]) == [1000, 1000, 1000]
     page.slider(key="data-val-fraction").set_value(0.5).run()
-    assert {m.label: m.value for m in page.metric}["Val images"] == "300"
+    assert {m.label: m.value for m in page.metric}["Val images"] == "1500"
 
 
 def test_builtin_digits_and_missing_torchvision_files(page):
