@@ -85,6 +85,18 @@ def _check_positive(value: tuple[int, int], name: str, what: str) -> None:
         raise ShapeError(f"{what} must be at least 1, got {name}={_fmt(value)}", name)
 
 
+def _check_window(k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]) -> None:
+    """Kernel, stride and dilation of a sliding window must all be at least 1 (as PyTorch requires)."""
+    _check_positive(k, "kernel_size", "kernel size")
+    _check_positive(s, "stride", "stride")
+    _check_positive(d, "dilation", "dilation")
+
+
+def _check_padding(p: tuple[int, int]) -> None:
+    if min(p) < 0:
+        raise ShapeError(f"padding must not be negative, got padding={_fmt(p)}", "padding")
+
+
 def _check_size(size: object) -> tuple[int, int]:
     hw = _pair(size, "size")
     if min(hw) < 1:
@@ -123,9 +135,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     k = _pair(kernel_size, "kernel_size")
     s = _pair(stride, "stride")
     d = _pair(dilation, "dilation")
-    _check_positive(k, "kernel_size", "kernel size")
-    _check_positive(s, "stride", "stride")
-    _check_positive(d, "dilation", "dilation")
+    _check_window(k, s, d)
     if isinstance(padding, str):
         if padding == "valid":
             p = (0, 0)
@@ -141,8 +151,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
             raise ShapeError(f'padding must be a number, "same" or "valid", not {padding!r}', "padding")
     else:
         p = _pair(padding, "padding")
-    if min(p) < 0:
-        raise ShapeError(f"padding must not be negative, got padding={_fmt(p)}", "padding")
+    _check_padding(p)
     out = []
     for axis in range(2):
         eff = d[axis] * (k[axis] - 1) + 1
@@ -166,11 +175,8 @@ def _pool(size, kernel_size, stride, padding, dilation, ceil_mode, layer: str) -
     s = k if stride is None else _pair(stride, "stride")
     p = _pair(padding, "padding")
     d = _pair(dilation, "dilation")
-    _check_positive(k, "kernel_size", "kernel size")
-    _check_positive(s, "stride", "stride")
-    _check_positive(d, "dilation", "dilation")
-    if min(p) < 0:
-        raise ShapeError(f"padding must not be negative, got padding={_fmt(p)}", "padding")
+    _check_window(k, s, d)
+    _check_padding(p)
     for axis in range(2):
         if p[axis] > k[axis] // 2:
             raise ShapeError(
@@ -249,11 +255,8 @@ def conv_transpose_output_size(
     p = _pair(padding, "padding")
     op = _pair(output_padding, "output_padding")
     d = _pair(dilation, "dilation")
-    _check_positive(k, "kernel_size", "kernel size")
-    _check_positive(s, "stride", "stride")
-    _check_positive(d, "dilation", "dilation")
-    if min(p) < 0:
-        raise ShapeError(f"padding must not be negative, got padding={_fmt(p)}", "padding")
+    _check_window(k, s, d)
+    _check_padding(p)
     if min(op) < 0:
         raise ShapeError(f"output_padding must not be negative, got {_fmt(op)}", "output_padding")
     for axis in range(2):
