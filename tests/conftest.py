@@ -6,12 +6,20 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 
 # Two cores on CI: keep torch from oversubscribing when pytest and a Streamlit server both run.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# Property tests: on CI the examples are derandomized (the same thousands of configurations every run), so
+# a green CI is reproducible; locally every run draws new ones and keeps searching for disagreements with
+# PyTorch. Must be loaded before test modules build their ``settings(...)``.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(autouse=True)
