@@ -140,6 +140,10 @@ def test_conv_transpose_output_size_matches_convtranspose2d(
         )
     )
     expected = None if layer is None else _torch_size(layer, size)
+    if min((dilation,) if isinstance(dilation, int) else dilation) < 1:
+        # ConvTranspose2d has no dilation check: dilation 0 "works" for a 1×1 input only by accident
+        # (larger inputs fail inside oneDNN, and Conv2d refuses it outright); API.md says ShapeError.
+        expected = None
     ours = _ours(conv_transpose_output_size, size, kernel, stride, padding, output_padding, dilation)
     assert ours == expected
 
@@ -248,3 +252,11 @@ def test_transposed_output_emptied_on_one_axis_by_a_pair_argument_is_refused():
     assert _torch_size(layer, 2) is None
     with pytest.raises(ShapeError, match="width would be 0"):
         conv_transpose_output_size(2, 4, stride=3, padding=4, output_padding=(2, 1))
+
+
+def test_transposed_conv_refuses_dilation_zero_even_where_pytorch_happens_to_run_it():
+    # Found by hypothesis: PyTorch runs dilation=0 on a 1×1 input but fails on any larger one.
+    layer = nn.ConvTranspose2d(1, 1, 4, stride=4, dilation=0)
+    assert _torch_size(layer, 1) == 1 and _torch_size(layer, 5) is None
+    with pytest.raises(ShapeError, match="dilation"):
+        conv_transpose_output_size(1, 4, stride=4, dilation=0)
