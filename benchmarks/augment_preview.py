@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
+from _timing import median_seconds
 
 from cnndash.augment import augment_samples, default_step, to_image_tensor
 from cnndash.data import sample_photos
@@ -60,16 +59,6 @@ def encode(images) -> int:
     return total
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls pay for lazy imports and kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -83,13 +72,15 @@ def main() -> int:
 
         return [F.to_pil_image(tensor) for _ in range(N)]
 
-    base = median_time(baseline, args.repeats)
+    base = median_seconds(baseline, args.repeats)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {N} samples of {SIZE}×{SIZE}")
     print(f"baseline (16 plain tensor→PIL conversions): {base * 1000:7.1f} ms")
     worst = 0.0
     for name, spec in PIPELINES.items():
-        preview = median_time(lambda spec=spec: augment_samples(spec, photo, n=N, seed=0), args.repeats)
-        shown = median_time(lambda spec=spec: encode(augment_samples(spec, photo, n=N, seed=0)), args.repeats)
+        preview = median_seconds(lambda spec=spec: augment_samples(spec, photo, n=N, seed=0), args.repeats)
+        shown = median_seconds(
+            lambda spec=spec: encode(augment_samples(spec, photo, n=N, seed=0)), args.repeats
+        )
         worst = max(worst, shown)
         print(
             f"{name:48s} {preview * 1000:7.1f} ms  (×{preview / base:5.1f} baseline)   "

@@ -13,23 +13,13 @@ Measured in one run on the same machine, so the printed ratios compare like with
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
+
+from _timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: imports, caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def page_reruns(repeats: int) -> tuple[float, float]:

@@ -10,9 +10,7 @@ faster than pytorch-grad-cam and within 1.6x of one forward pass, with the same 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +19,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _timing import median_seconds
+
 from cnndash.cam import compute_cam
 from cnndash.models import build_model, default_cam_layer
-
-
-def best_of(fn, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench(name: str, model: nn.Module, layer: str, x: torch.Tensor, repeats: int) -> dict:
@@ -53,9 +42,9 @@ def bench(name: str, model: nn.Module, layer: str, x: torch.Tensor, repeats: int
         with GradCAM(model, [module]) as cam:
             return cam(x, targets=None)
 
-    t_fwd = best_of(forward, repeats)
-    t_ours = best_of(ours, repeats)
-    t_ref = best_of(oracle, repeats)
+    t_fwd = median_seconds(forward, repeats)
+    t_ours = median_seconds(ours, repeats)
+    t_ref = median_seconds(oracle, repeats)
     a, b = ours(), oracle()
     corr = min(np.corrcoef(p.ravel(), q.ravel())[0, 1] for p, q in zip(a, b, strict=True))
     n = x.shape[0]
