@@ -21,6 +21,7 @@ and never NaN.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from cnndash.modes import eval_mode
 
 # A map is "flat" when its raw range is below this fraction of its largest absolute value.
 FLAT_RTOL = 1e-4
@@ -137,15 +140,14 @@ class BaseCAM:
         self.model = model
         self.layer_name, self.layer = resolve_layer(model, target_layer)
         self._handles: list[Any] = []
-        self._was_training: bool | None = None
+        self._modes = contextlib.ExitStack()  # restores every submodule's train/eval mode on release
         self._capturing = False
         self._thread: int | None = None  # the thread whose forward pass is being captured
         self._activations: list[torch.Tensor] = []
 
     # -- hook ownership -------------------------------------------------------------------------------
     def __enter__(self) -> BaseCAM:
-        self._was_training = self.model.training
-        self.model.eval()
+        self._modes.enter_context(eval_mode(self.model))
         self._handles.append(self.layer.register_forward_hook(self._on_forward))
         return self
 
@@ -158,9 +160,7 @@ class BaseCAM:
             handle.remove()
         self._handles.clear()
         self._activations.clear()
-        if self._was_training is not None:
-            self.model.train(self._was_training)
-            self._was_training = None
+        self._modes.close()
 
     def _on_forward(self, module: nn.Module, inputs: Any, output: Any) -> Any:
         # Another thread may run the same (shared, cached) model at the same time: leave its pass alone.
@@ -503,17 +503,14 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
         else:
             continue
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(torch.zeros(1, *input_shape, device=_model_device(model)))
     except RuntimeError as exc:
         raise CamError(f"The model does not accept inputs of shape {tuple(input_shape)}: {exc}") from exc
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     total = max(convs_done[0] - 1, 1)
     return [
         LayerInfo(name, kind, shape, min(max(done - 1, 0) / total, 1.0))
@@ -560,11 +557,6 @@ def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:
 def predict_probabilities(model: nn.Module, input_tensor: torch.Tensor) -> np.ndarray:
     """Softmax class probabilities ``(N, num_classes)`` of ``model`` in eval mode (mode restored)."""
     _check_input(input_tensor)
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            logits = model(input_tensor.to(_model_device(model), torch.float32))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        logits = model(input_tensor.to(_model_device(model), torch.float32))
     return torch.softmax(logits.float(), dim=1).cpu().numpy()

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnndash.cam import compute_cam_result, resolve_layer
+from cnndash.modes import eval_mode
 
 if TYPE_CHECKING:
     from cnndash.runs import Run
@@ -67,14 +68,11 @@ def feature_maps(model: nn.Module, layer: nn.Module | str, input_tensor: torch.T
             captured.append(output.detach().clone())
 
     handle = module.register_forward_hook(hook)
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(x)
     finally:
         handle.remove()
-        model.train(was_training)
     if not captured:
         raise FeatureError(f"Layer {name!r} did not run for this input; pick a layer the model uses.")
     out = captured[0]

@@ -14,22 +14,20 @@ accuracy, most-confused pairs, top losses — so it can be tested against scikit
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
+from PIL import Image
 
-if TYPE_CHECKING:  # imported lazily at run time: runs.py pulls in torch and the trainer
-    from PIL import Image
-
-    from cnndash.runs import Run
+from cnndash.runs import Run, load_run
 
 Normalize = Literal["true", "pred"] | None
 ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
@@ -100,14 +98,6 @@ def predictions_cache_path(run_dir: str | os.PathLike, checkpoint: str = "best")
     return Path(run_dir) / f"predictions_{checkpoint}.npz"
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def predict_run(
     run: Run | str | os.PathLike,
     checkpoint: str = "best",
@@ -129,15 +119,12 @@ def predict_run(
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
     run = _as_run(run)
-    ckpt_path = _checkpoint_path(run, checkpoint)
-    digest = file_sha256(ckpt_path)
+    digest = run.fingerprint(checkpoint)
     cache = predictions_cache_path(run.path, checkpoint)
     if use_cache:
         cached = _read_cache(cache, digest, checkpoint)
         if cached is not None:
             return cached
-
-    import torch
 
     try:
         dataset = run.dataset()
@@ -152,7 +139,7 @@ def predict_run(
             f"{dataset.name!r} now has {_short(dataset.classes)}; the dataset changed since training. "
             "Restore the original dataset or train a new run."
         )
-    model = load_checkpoint_model(run, checkpoint, device=device, classes=classes)
+    model = run.load_model(checkpoint, device=device)
 
     val = dataset.val
     total = len(val)
@@ -189,74 +176,13 @@ def predict_run(
     return predictions
 
 
-def load_checkpoint_model(
-    run: Run | str | os.PathLike,
-    checkpoint: str = "best",
-    *,
-    device: str = "cpu",
-    classes: Sequence[str] | None = None,
-):
-    """The run's model with ``checkpoint``'s weights, in eval mode; every failure is an EvaluationError.
-
-    Checks that the checkpoint exists, can be read, and was trained on ``classes`` (default: the run's
-    classes from ``dataset.json``), so a checkpoint copied from another run is refused by name.
-    """
-    import torch
-
-    _check_checkpoint(checkpoint)
-    run = _as_run(run)
-    ckpt_path = _checkpoint_path(run, checkpoint)
-    expected = [str(c) for c in (classes if classes is not None else run.classes)]
-    try:
-        saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated/corrupt file: torch raises several unrelated types
-        raise EvaluationError(
-            f"The {checkpoint} checkpoint of run {run.name!r} cannot be read ({_first_line(exc)}). "
-            "Retrain the run or pick the other checkpoint."
-        ) from exc
-    saved_classes = [str(c) for c in saved.get("classes", expected)] if isinstance(saved, dict) else expected
-    del saved
-    if expected and saved_classes != expected:
-        raise EvaluationError(
-            f"The {checkpoint} checkpoint of run {run.name!r} was trained on classes {_short(saved_classes)}, "
-            f"not on this run's dataset {_short(expected)}; it comes from another run. "
-            "Retrain the run or restore its own checkpoint."
-        )
-    try:
-        model = run.load_model(checkpoint, device=device)
-    except (RuntimeError, KeyError, TypeError) as exc:  # state_dict shape mismatch, missing fields, …
-        raise EvaluationError(
-            f"The {checkpoint} checkpoint of run {run.name!r} does not fit its model/dataset "
-            f"({_first_line(exc)}). Retrain the run or pick the other checkpoint."
-        ) from exc
-    return model.eval()
-
-
 def _as_run(run: Run | str | os.PathLike) -> Run:
-    from cnndash.runs import Run, load_run
-
     return run if isinstance(run, Run) else load_run(run)
 
 
 def _check_checkpoint(checkpoint: str) -> None:
     if checkpoint not in CHECKPOINTS:
         raise EvaluationError(f"Unknown checkpoint {checkpoint!r}; choose 'best' or 'last'.")
-
-
-def _checkpoint_path(run: Run, checkpoint: str) -> Path:
-    try:
-        path = Path(run.checkpoint_path(checkpoint))
-    except (ValueError, FileNotFoundError) as exc:
-        raise EvaluationError(
-            f"Run {run.name!r} has no {checkpoint} checkpoint ({_first_line(exc)}). "
-            "Wait for its first epoch to finish, or pick the other checkpoint."
-        ) from exc
-    if not path.is_file():
-        raise EvaluationError(
-            f"Run {run.name!r} has no {checkpoint} checkpoint ({path.name} is missing). "
-            "Wait for its first epoch to finish, or pick the other checkpoint."
-        )
-    return path
 
 
 def _read_cache(path: Path, digest: str, checkpoint: str) -> Predictions | None:
@@ -586,14 +512,12 @@ def predict_images(
     Grayscale/RGB conversion and resizing are the run's (``Run.preprocess``). Pass ``model`` to reuse an
     already loaded one.
     """
-    import torch
-
     _check_checkpoint(checkpoint)
     run = _as_run(run)
     if not images:
         return np.zeros((0, len(run.classes)))
     if model is None:
-        model = load_checkpoint_model(run, checkpoint, device=device)
+        model = run.load_model(checkpoint, device=device)
     model.eval()
     batch = run.preprocess(list(images)).to(device)
     with torch.inference_mode():
@@ -605,22 +529,6 @@ def predict_images(
                 f"images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}); retrain the run."
             ) from exc
     return softmax(logits)
-
-
-def open_image(data: bytes, name: str = "image") -> Image.Image:
-    """Decode an uploaded image file; an unreadable one raises :class:`EvaluationError` naming it."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise EvaluationError(
-            f"{name!r} is not an image PIL can read ({_first_line(exc)}); upload a PNG, JPEG, BMP, GIF or WebP."
-        ) from exc
-    return image
 
 
 def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best") -> list[Path]:

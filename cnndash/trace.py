@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from cnndash import arith
+from cnndash.modes import eval_mode
 
 __all__ = ["ShapeTrace", "TraceRow", "trace_shapes"]
 
@@ -223,23 +224,19 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
         )
         row_modules.append(module)
 
-    modes = {module: module.training for module in model.modules()}
     handles = []
     error: BaseException | None = None
     try:
         for module in model.modules():
             handles.append(module.register_forward_pre_hook(pre_hook))
             handles.append(module.register_forward_hook(post_hook))
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(x)
     except Exception as exc:  # the failure is the result
         error = exc
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in modes.items():
-            module.training = training
 
     total_params = sum(p.numel() for p in model.parameters())
     if error is None:

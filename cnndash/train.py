@@ -19,14 +19,13 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
@@ -40,10 +39,19 @@ from cnndash.models import (
     default_image_size,
     parameter_groups,
 )
+from cnndash.preprocess import (
+    IMAGENET_GRAY_MEAN,
+    IMAGENET_GRAY_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    array_to_uint8,
+    channel_stats,
+    image_to_uint8,
+    images_to_uint8,
+    normalize_batch,
+)
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 EventCallback = Callable[[dict], None]
 
@@ -154,69 +162,6 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message[0].upper() + message[1:] + ".")
-
-
-# --------------------------------------------------------------------------------------------------
-# Preprocessing shared with evaluation
-
-
-def _resize_uint8(batch: torch.Tensor, size: int) -> torch.Tensor:
-    if batch.shape[-2:] == (size, size):
-        return batch
-    return TF.resize(batch, [size, size], antialias=True)
-
-
-def image_to_uint8(image: Image.Image, *, channels: int, size: int) -> torch.Tensor:
-    """One PIL image -> ``(C, size, size)`` uint8 (grayscale/RGB conversion, antialiased bilinear)."""
-    mode = "L" if channels == 1 else "RGB"
-    if image.mode != mode:
-        image = image.convert(mode)
-    pixels = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
-    pixels = pixels.unsqueeze(0) if pixels.ndim == 2 else pixels.permute(2, 0, 1)
-    return _resize_uint8(pixels.contiguous(), size)
-
-
-def images_to_uint8(images: Sequence[Image.Image], *, channels: int, size: int) -> torch.Tensor:
-    """PIL images -> ``(N, C, size, size)`` uint8, the model's input before normalisation."""
-    out = torch.empty((len(images), channels, size, size), dtype=torch.uint8)
-    for i, image in enumerate(images):
-        out[i] = image_to_uint8(image, channels=channels, size=size)
-    return out
-
-
-def array_to_uint8(array: np.ndarray, *, size: int, chunk: int = 1024) -> torch.Tensor:
-    """``(N, H, W, C)`` uint8 array -> ``(N, C, size, size)`` uint8 (same resize as :func:`image_to_uint8`)."""
-    pixels = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2)
-    out = torch.empty((len(array), pixels.shape[1], size, size), dtype=torch.uint8)
-    for start in range(0, len(array), chunk):
-        out[start : start + chunk] = _resize_uint8(pixels[start : start + chunk].contiguous(), size)
-    return out
-
-
-def normalize_batch(
-    batch: torch.Tensor, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
-) -> torch.Tensor:
-    """uint8 (0–255) or float (0–1) images -> float32 ``(x - mean) / std`` per channel, on batch's device."""
-    x = batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return x.sub_(m).div_(s)
-
-
-def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std (0–1 scale) of ``(N, C, H, W)`` uint8 images."""
-    channels = images.shape[1]
-    total = torch.zeros(channels, dtype=torch.float64)
-    total_sq = torch.zeros(channels, dtype=torch.float64)
-    count = 0
-    for start in range(0, len(images), chunk):
-        x = images[start : start + chunk].to("cpu", torch.float64).div_(255.0)
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
-        count += x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / max(count, 1)
-    std = (total_sq / max(count, 1) - mean * mean).clamp_min(1e-12).sqrt().clamp_min(1e-3)
-    return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
 def _spec_normalize(spec: list[dict]) -> dict | None:
@@ -594,7 +539,7 @@ def train(
     if norm_step is not None:
         mean, std = list(norm_step["mean"]), list(norm_step["std"])
     elif config.pretrained:  # ImageNet weights expect ImageNet statistics (their average for grayscale)
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ([0.449], [0.226])
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else (IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD)
     else:
         mean, std = channel_stats(stats_source)
     spec_normalizes = norm_step is not None

@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from cnndash import metrics, plots_eval
+from cnndash.preprocess import open_image
 from cnndash.runs import Run, list_runs, load_run
 
 GALLERY_LIMIT = 24  # images shown for one confusion-matrix cell
@@ -27,7 +28,7 @@ def _dataset(run_path: str, dataset: str, seed: int, val_fraction: float):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _model(run_path: str, checkpoint: str, checkpoint_sha: str):
-    return metrics.load_checkpoint_model(load_run(run_path), checkpoint, device="cpu")
+    return load_run(run_path).load_model(checkpoint, device="cpu")
 
 
 def _remembered(key: str) -> str:
@@ -291,12 +292,12 @@ def _predict_section(run: Run, checkpoint: str) -> None:
     _remember("eval-topk")
     if not files:
         return
-    sha = metrics.file_sha256(run.checkpoint_path(checkpoint))
+    sha = run.fingerprint(checkpoint)
     model = _model(str(run.path), checkpoint, sha)
     images = []
     for file in files:
         with ui.user_errors():
-            images.append((file.name, metrics.open_image(file.getvalue(), file.name)))
+            images.append((file.name, open_image(file.getvalue(), file.name)))
     if not images:
         return
     probs = metrics.predict_images(run, [img for _, img in images], checkpoint=checkpoint, model=model)

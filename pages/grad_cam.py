@@ -176,7 +176,7 @@ with ui.user_errors():
             if upload is None:
                 st.info("Upload an image to see where the model looks.", icon=":material/upload:")
                 st.stop()
-            from cnndash.metrics import open_image
+            from cnndash.preprocess import open_image
 
             image = open_image(upload.getvalue(), upload.name)
             caption = upload.name

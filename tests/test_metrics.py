@@ -12,6 +12,8 @@ from sklearn import metrics as skm
 
 from cnndash import metrics
 from cnndash.metrics import EvaluationError, Predictions
+from cnndash.preprocess import ImageDecodeError, open_image
+from cnndash.runs import RunError
 
 # A fixed 4-class set: class 3 ("d") never appears as a true label, class 2 is never predicted.
 Y_TRUE = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 0, 1, 2, 0, 0])
@@ -361,8 +363,8 @@ def test_predict_images_uses_the_runs_preprocessing(run_copy):
     odd = metrics.predict_images(run, [Image.new("L", (50, 20), 128), Image.new("RGBA", (7, 9))])
     assert odd.shape == (2, len(run.classes))
     np.testing.assert_allclose(odd.sum(axis=1), 1.0, atol=1e-6)
-    with pytest.raises(EvaluationError, match="not an image"):
-        metrics.open_image(b"hello", "notes.txt")
+    with pytest.raises(ImageDecodeError, match="not an image"):
+        open_image(b"hello", "notes.txt")
 
 
 def test_cli_evaluate_writes_csvs_that_match(run_copy, capsys):
@@ -417,11 +419,11 @@ def test_checkpoint_from_another_dataset_is_a_clear_error(run_copy):
     ckpt["model"] = other.state_dict()
     ckpt["classes"] = ["a", "b", "c", "d", "e"]
     torch.save(ckpt, run_copy / "best.pt")
-    with pytest.raises(EvaluationError, match="another run"):
+    with pytest.raises(RunError, match="another run"):
         metrics.predict_run(run_copy)
 
 
 def test_corrupt_checkpoint_is_a_clear_error(run_copy):
     (run_copy / "best.pt").write_bytes(b"\x00" * 100)
-    with pytest.raises(EvaluationError, match="cannot be read"):
+    with pytest.raises(RunError, match="cannot be read"):
         metrics.predict_run(run_copy)

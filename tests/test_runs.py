@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
+from cnndash.preprocess import array_to_uint8, normalize_batch
 from cnndash.runs import RunError, delete_run, list_runs, load_run, new_run_name, write_status
-from cnndash.train import array_to_uint8, normalize_batch
 
 
 def copy_run(src, runs_dir, name):

@@ -16,14 +16,13 @@ import torch
 from PIL import Image
 
 from cnndash.cli import main as cli_main
+from cnndash.preprocess import array_to_uint8, images_to_uint8
 from cnndash.runs import METRIC_COLUMNS, load_run
 from cnndash.train import (
     ConfigError,
     TrainConfig,
     TrainingDivergedError,
     _make_scheduler,
-    array_to_uint8,
-    images_to_uint8,
     train,
 )
 from tests.conftest import ROOT
