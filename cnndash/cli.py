@@ -11,7 +11,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from cnndash.augment import load_pipeline
 from cnndash.device import DEVICE_CHOICES
+from cnndash.events import EpochEvent, TrainEvent
+from cnndash.metrics import write_evaluation_files
+from cnndash.train import TrainConfig, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,8 +67,6 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cnndash.train import TrainConfig, train
-
     options = {
         "batch_size": args.batch_size,
         "lr": args.lr,
@@ -79,8 +81,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     overrides = {key: value for key, value in options.items() if value is not None}
     if args.pipeline:
-        from cnndash.augment import load_pipeline
-
         overrides["augment"] = load_pipeline(args.pipeline)
         overrides["pipeline"] = args.pipeline
     config = TrainConfig(
@@ -97,18 +97,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_progress(event: dict) -> None:
-    if event.get("type") == "epoch_end":
+def _print_progress(event: TrainEvent) -> None:
+    if isinstance(event, EpochEvent):
         print(
-            "epoch {epoch}: train_loss={train_loss:.4f} train_acc={train_acc:.3f} "
-            "val_loss={val_loss:.4f} val_acc={val_acc:.3f}".format(**event),
+            f"epoch {event.epoch}: train_loss={event.train_loss:.4f} train_acc={event.train_acc:.3f} "
+            f"val_loss={event.val_loss:.4f} val_acc={event.val_acc:.3f}",
             file=sys.stderr,
         )
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cnndash.metrics import write_evaluation_files
-
     written = write_evaluation_files(args.run, checkpoint=args.checkpoint)
     for path in written:
         print(path)

@@ -118,6 +118,9 @@ class TrainState:
     best_val_loss: float = math.inf
     best_epoch: int = 0
     stale_epochs: int = 0  # epochs since the last improvement (early stopping)
+    last_val_acc: float = -1.0  # validation accuracy of the last finished epoch (-1: none yet)
+    train_seconds: float = 0.0  # training time so far, summed over every resumed part
+    images_seen: int = 0  # training images processed so far (throughput of the whole run)
 
 
 @dataclass
@@ -207,6 +210,9 @@ class RunWriter:
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.path / "summary.json", summary)
+
+    def has_checkpoint(self, which: str) -> bool:
+        return (self.path / f"{which}.pt").is_file()
 
     def save_checkpoint(self, checkpoint: Checkpoint, *which: str) -> None:
         """Save ``checkpoint`` as each of ``which`` (``"last"``, ``"best"``)."""

@@ -9,7 +9,7 @@ from cnndash import plots_train
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
 from cnndash.device import DEVICE_CHOICES
-from cnndash.jobs import Job, get_registry
+from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
 from cnndash.runs import Run, delete_run, list_runs, load_run
 from cnndash.train import OPTIMIZERS, SCHEDULES, TrainConfig
@@ -157,41 +157,34 @@ def _settings() -> TrainConfig:
     )
 
 
-def _format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _charts(snap: dict, run: Run | None, key: str) -> None:
-    if snap["batch_points"]:
+def _charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
+    if snap.batch_points:
         st.plotly_chart(
-            plots_train.batch_curves_figure(snap["batch_points"], steps_per_epoch=snap["batches"] or None),
+            plots_train.batch_curves_figure(snap.batch_points, steps_per_epoch=snap.batches or None),
             key=f"{key}-batch-chart",
         )
     metrics = run.metrics() if run is not None else None
     if metrics is None or not len(metrics):
-        metrics = snap["epoch_rows"]
+        metrics = snap.epoch_rows
     if len(metrics):
         st.plotly_chart(plots_train.epoch_curves_figure(metrics), key=f"{key}-epoch-chart")
 
 
-def _progress(snap: dict, job: Job) -> None:
-    st.progress(min(max(snap["fraction"], 0.0), 1.0), text=job.status_text())
-    best = max((row["val_acc"] for row in snap["epoch_rows"]), default=None)
+def _progress(snap: JobSnapshot, job: Job) -> None:
+    st.progress(min(max(snap.fraction, 0.0), 1.0), text=job.status_text())
+    best = max((row["val_acc"] for row in snap.epoch_rows), default=None)
     c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Epoch", f"{snap['epoch']}/{snap['epochs']}" if snap["epochs"] else "—")
-    c2.metric("Batch", f"{snap['batch']}/{snap['batches']}" if snap["batches"] else "—")
-    c3.metric("Images/sec", f"{snap['images_per_sec']:,.0f}")
-    c4.metric("Learning rate", f"{snap['lr']:.2e}" if snap["lr"] else "—")
+    c1.metric("Epoch", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "—")
+    c2.metric("Batch", f"{snap.batch}/{snap.batches}" if snap.batches else "—")
+    c3.metric("Images/sec", f"{snap.images_per_sec:,.0f}")
+    c4.metric("Learning rate", f"{snap.lr:.2e}" if snap.lr else "—")
     c5.metric(
         "Best val accuracy",
         f"{best:.1%}" if best is not None else "—",
-        help=f"ETA {_format_eta(snap['eta_seconds'])}",
+        help=f"ETA {format_eta(snap.eta_seconds)}",
     )
     st.caption(
-        f"Run `{snap['run_name']}` on **{snap['device'].upper()}** — {snap['device_description'] or '…'} · ETA {_format_eta(snap['eta_seconds'])}"
+        f"Run `{snap.run_name}` on **{snap.device.upper()}** — {snap.device_description or '…'} · ETA {format_eta(snap.eta_seconds)}"
     )
 
 
@@ -204,7 +197,7 @@ def _live(run_name: str) -> None:
     snap = job.snapshot()
     st.subheader(f"Training `{run_name}`")
     _progress(snap, job)
-    if not snap["batch_points"]:
+    if not snap.batch_points:
         st.info("Preparing the data and the model…", icon=":material/hourglass_top:")
     _charts(snap, None, "live")
     if not job.alive:
@@ -214,14 +207,14 @@ def _live(run_name: str) -> None:
 def _results(job: Job) -> None:
     snap = job.snapshot()
     st.subheader(f"Run `{job.run_name}`")
-    if snap["status"] == "failed":
-        st.error(snap["error"] or "The run failed.", icon=":material/error:")
+    if snap.status == "failed":
+        st.error(snap.error or "The run failed.", icon=":material/error:")
     run = None
     if (job.run_dir / "config.json").is_file():
         run = load_run(job.run_dir)
-    summary = snap["summary"] or (run.summary if run else None)
-    if snap["status"] == "stopped":
-        st.warning(snap["error"] or "Stopped by the user.", icon=":material/stop_circle:")
+    summary = snap.summary or (run.summary if run else None)
+    if snap.status == "stopped":
+        st.warning(snap.error or "Stopped by the user.", icon=":material/stop_circle:")
     if summary:
         c1, c2, c3, c4, c5 = st.columns(5)
         c1.metric("Best val accuracy", f"{summary['val_accuracy']:.1%}")
@@ -231,7 +224,7 @@ def _results(job: Job) -> None:
         c3.metric("Images/sec", f"{summary['images_per_sec']:,.0f}")
         c4.metric("Time", f"{summary['seconds']:.1f} s")
         c5.metric("Device", summary["device"].upper(), help=summary.get("device_description"))
-        if summary.get("message") and snap["status"] == "finished":
+        if summary.get("message") and snap.status == "finished":
             st.info(summary["message"], icon=":material/info:")
     _charts(snap, run, "final")
     if run is not None and summary:

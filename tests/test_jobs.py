@@ -34,11 +34,11 @@ def test_job_trains_in_the_background_and_reports_progress(tmp_path):
     )
     assert job.wait(120)
     snap = job.snapshot()
-    assert snap["status"] == "finished", snap["error"]
-    assert [row["epoch"] for row in snap["epoch_rows"]] == [1, 2]
-    assert len(snap["batch_points"]) == 2 * snap["batches"]
-    assert snap["fraction"] == 1.0 and job.fraction_done() == 1.0
-    assert snap["summary"]["epochs"] == 2
+    assert snap.status == "finished", snap.error
+    assert [row["epoch"] for row in snap.epoch_rows] == [1, 2]
+    assert len(snap.batch_points) == 2 * snap.batches
+    assert snap.fraction == 1.0 and job.fraction_done() == 1.0
+    assert snap.summary["epochs"] == 2
     assert "finished after 2/2 epochs" in job.status_text()
     assert registry.active() is None and registry.latest() is job and registry.get("bg") is job
     assert load_run(tmp_path / "bg").status == "finished"
@@ -51,27 +51,27 @@ def test_one_run_per_device_and_stop_within_a_batch(tmp_path):
         TrainConfig(dataset=SMALL, epochs=200, batch_size=8), run_name="long", runs_dir=tmp_path
     )
     try:
-        assert wait_until(lambda: long.snapshot()["batch_points"]), long.snapshot()["error"]
+        assert wait_until(lambda: long.snapshot().batch_points), long.snapshot().error
         assert registry.active() is long
         assert 0 < long.fraction_done() < 1
         assert "epoch 1/200" in long.status_text() or "epoch 2/200" in long.status_text()
         with pytest.raises(JobBusyError, match="already training"):
             registry.start(TrainConfig(dataset=SMALL, epochs=1), run_name="second", runs_dir=tmp_path)
-        steps_at_stop = long.snapshot()["batch_points"][-1]["step"]
+        steps_at_stop = long.snapshot().batch_points[-1]["step"]
         long.stop()
         assert long.wait(30)
     finally:
         long.stop()
         long.wait(30)
     snap = long.snapshot()
-    assert snap["status"] == "stopped"
-    assert snap["batch_points"][-1]["step"] <= steps_at_stop + 1  # at most the batch in flight
+    assert snap.status == "stopped"
+    assert snap.batch_points[-1]["step"] <= steps_at_stop + 1  # at most the batch in flight
     run = load_run(tmp_path / "long")
     assert run.status == "stopped"
     assert run.load_model("last") is not None
     # The device is free again.
     again = registry.start(TrainConfig(dataset=SMALL, epochs=1), run_name="after", runs_dir=tmp_path)
-    assert again.wait(60) and again.snapshot()["status"] == "finished"
+    assert again.wait(60) and again.snapshot().status == "finished"
 
 
 def test_failures_are_reported_on_the_job(tmp_path):
@@ -82,14 +82,14 @@ def test_failures_are_reported_on_the_job(tmp_path):
         runs_dir=tmp_path,
     )
     assert diverging.wait(60)
-    assert diverging.snapshot()["status"] == "failed"
+    assert diverging.snapshot().status == "failed"
     assert "lower it" in diverging.status_text()
 
     missing = registry.start(
         TrainConfig(dataset="no-such-data", epochs=1), run_name="nodata", runs_dir=tmp_path
     )
     assert missing.wait(60)
-    assert "no-such-data" in missing.snapshot()["error"]
+    assert "no-such-data" in missing.snapshot().error
 
     with pytest.raises(ConfigError, match=r"(?i)epochs"):
         registry.start(TrainConfig(dataset=SMALL, epochs=0), runs_dir=tmp_path)

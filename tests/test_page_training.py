@@ -64,7 +64,7 @@ def test_a_live_run_shows_progress_and_stop_ends_it():
     registry = get_registry()
     job = registry.start(TrainConfig(dataset="shapes:count=120,size=32", epochs=500, batch_size=8))
     deadline = time.monotonic() + 60
-    while not job.snapshot()["batch_points"] and time.monotonic() < deadline:
+    while not job.snapshot().batch_points and time.monotonic() < deadline:
         time.sleep(0.05)
     at = run_page(PAGE)  # a second browser session sees the same run
     assert not at.exception
@@ -74,7 +74,7 @@ def test_a_live_run_shows_progress_and_stop_ends_it():
     at.button(key="train-stop").click().run()
     assert job.wait(30)
     at.run()
-    assert job.snapshot()["status"] == "stopped"
+    assert job.snapshot().status == "stopped"
     assert any("Stopped by the user" in w.value for w in at.warning)
     assert not at.button(key="train-start").disabled
 
@@ -126,7 +126,7 @@ def test_figure_builders():
 def test_sidebar_shows_the_active_run_on_every_page():
     job = get_registry().start(TrainConfig(dataset="shapes:count=120,size=32", epochs=500, batch_size=8))
     deadline = time.monotonic() + 60
-    while not job.snapshot()["batch_points"] and time.monotonic() < deadline:
+    while not job.snapshot().batch_points and time.monotonic() < deadline:
         time.sleep(0.05)
     at = run_page("pages/home.py")
     assert "Active training run" in [c.value for c in at.sidebar.caption]
@@ -149,4 +149,4 @@ def test_a_saved_pipeline_is_used_for_training():
     at.button(key="train-start").click().run()
     job = get_registry().latest()
     assert job.config.pipeline == "flip" and job.config.augment == spec
-    assert job.wait(120) and job.snapshot()["status"] == "finished", job.snapshot()["error"]
+    assert job.wait(120) and job.snapshot().status == "finished", job.snapshot().error

@@ -16,13 +16,13 @@ import torch
 from PIL import Image
 
 from cnndash.cli import main as cli_main
-from cnndash.preprocess import array_to_uint8, images_to_uint8
+from cnndash.events import BatchEvent, EpochEvent, StartEvent
+from cnndash.optim import make_scheduler
 from cnndash.runs import METRIC_COLUMNS, load_run
 from cnndash.train import (
     ConfigError,
     TrainConfig,
     TrainingDivergedError,
-    _make_scheduler,
     train,
 )
 from tests.conftest import ROOT
@@ -43,10 +43,10 @@ def test_short_run_on_shapes_lowers_the_loss(tmp_path):
         tmp_path / "run",
         on_event=events.append,
     )
-    epochs = [e for e in events if e["type"] == "epoch_end"]
-    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4]
-    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"] - 0.05
-    batches = [e["loss"] for e in events if e["type"] == "batch"]
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    assert [e.epoch for e in epochs] == [1, 2, 3, 4]
+    assert epochs[-1].train_loss < epochs[0].train_loss - 0.05
+    batches = [e.loss for e in events if isinstance(e, BatchEvent)]
     assert np.mean(batches[-5:]) < np.mean(batches[:5])
     assert summary["epochs"] == 4 and summary["status"] == "finished"
     assert summary["images_per_sec"] > 0 and summary["seconds"] > 0
@@ -85,9 +85,9 @@ def test_stop_mid_epoch_leaves_a_loadable_checkpoint(tmp_path):
     seen = []
 
     def on_event(event):
-        if event["type"] == "batch":
-            seen.append(event["batch"])
-            if event["batch"] == 3:
+        if isinstance(event, BatchEvent):
+            seen.append(event.batch)
+            if event.batch == 3:
                 stop.set()
 
     summary = train(small_config(epochs=3), tmp_path / "run", on_event=on_event, stop_event=stop)
@@ -111,7 +111,7 @@ def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(tm
     stop = threading.Event()
 
     def stop_in_epoch_2(event):
-        if event["type"] == "batch" and event["epoch"] == 2 and event["batch"] == 2:
+        if isinstance(event, BatchEvent) and (event.epoch, event.batch) == (2, 2):
             stop.set()
 
     part = tmp_path / "part"
@@ -120,10 +120,10 @@ def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(tm
 
     events = []
     summary = train(small_config(epochs=3), part, resume=True, on_event=events.append)
-    start = next(e for e in events if e["type"] == "start")
-    assert start["start_epoch"] == 1
-    first_batch = next(e for e in events if e["type"] == "batch")
-    assert (first_batch["epoch"], first_batch["batch"]) == (2, 3)  # the stopped epoch's remaining batches
+    start = next(e for e in events if isinstance(e, StartEvent))
+    assert (start.start_epoch, start.start_batch) == (1, 2)
+    first_batch = next(e for e in events if isinstance(e, BatchEvent))
+    assert (first_batch.epoch, first_batch.batch) == (2, 3)  # the stopped epoch's remaining batches
     assert summary["epochs"] == 3 and summary["status"] == "finished"
     assert pd.read_csv(part / "metrics.csv")["epoch"].tolist() == [1, 2, 3]
 
@@ -196,9 +196,8 @@ def test_schedule_shapes():
     param = torch.nn.Parameter(torch.zeros(1))
 
     def lrs(**overrides):
-        config = TrainConfig(dataset="digits", epochs=6, lr=1.0, **overrides)
         optimizer = torch.optim.SGD([param], lr=1.0)
-        scheduler = _make_scheduler(config, optimizer, steps_per_epoch=10)
+        scheduler = make_scheduler(optimizer, epochs=6, steps_per_epoch=10, **overrides)
         out = []
         for _ in range(60):
             out.append(optimizer.param_groups[0]["lr"])
@@ -242,15 +241,6 @@ def test_dataloader_fallback_on_an_image_folder(tmp_path):
     assert summary["data_path"] == "dataloader"
     assert summary["classes"] == ["dark", "light"]
     assert summary["val_accuracy"] == 1.0  # dark vs light is trivial
-
-
-def test_uint8_decoding_is_the_same_for_arrays_and_pil_images():
-    rng = np.random.default_rng(1)
-    array = rng.integers(0, 256, size=(5, 8, 8, 1), dtype=np.uint8)
-    from_array = array_to_uint8(array, size=28)
-    from_pil = images_to_uint8([Image.fromarray(a[..., 0], "L") for a in array], channels=1, size=28)
-    assert from_array.shape == (5, 1, 28, 28) and from_array.dtype == torch.uint8
-    assert torch.equal(from_array, from_pil)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -330,27 +320,3 @@ def test_pretrained_frozen_backbone_trains_only_the_head(tmp_path, monkeypatch):
     initial = build_model("resnet18", num_classes=3, in_channels=3, image_size=32, pretrained=True)
     assert not torch.allclose(trained["model"]["fc.weight"], initial.fc.weight)
     assert trained["mean"] == [0.485, 0.456, 0.406]  # ImageNet statistics for ImageNet weights
-
-
-def test_leading_flips_run_batched_and_the_rest_per_sample():
-    from cnndash.train import _Augmenter
-
-    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).view(2, 3, 4, 4)
-    both = _Augmenter(
-        [{"op": "RandomHorizontalFlip", "p": 1.0}, {"op": "RandomVerticalFlip", "p": 1.0}], size=4
-    )
-    assert both.transform is None and torch.equal(both(x), x.flip(-1).flip(-2))
-    assert torch.equal(_Augmenter([{"op": "RandomHorizontalFlip", "p": 0.0}], size=4)(x), x)
-
-    torch.manual_seed(0)
-    many = torch.zeros(400, 1, 2, 2, dtype=torch.uint8)
-    many[:, :, :, 0] = 255
-    flipped = _Augmenter([{"op": "RandomHorizontalFlip", "p": 0.5}], size=2)(many)
-    n_flipped = int((flipped[:, 0, 0, 1] == 255).sum())
-    assert 150 < n_flipped < 250  # each sample on its own coin, not the whole batch at once
-
-    # A flip after another step stays per sample, in the spec's order; outputs come back at the model size.
-    mixed = _Augmenter(
-        [{"op": "RandomResizedCrop", "size": [3, 3]}, {"op": "RandomHorizontalFlip", "p": 1.0}], size=4
-    )
-    assert mixed.flips == [] and mixed(x).shape == (2, 3, 4, 4)

@@ -1,0 +1,122 @@
+"""``TrainConfig``: every setting of a training run, saved as ``config.json`` with the run and inside every
+checkpoint, so a run can be repeated or resumed exactly. :mod:`cnndash.train` re-exports it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from cnndash.models import MODEL_NAMES, TRANSFER_MODES
+from cnndash.optim import OPTIMIZERS, SCHEDULES
+
+MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
+
+
+class ConfigError(ValueError):
+    """A training setting that cannot work; the message names the setting and a valid value."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str  # built-in name (digits, shapes, …), uploaded dataset name, or image folder / zip path
+    model: str = "lenet"  # one of cnndash.models.MODEL_NAMES
+    epochs: int = 10
+    device: str = "auto"  # auto | cpu | cuda | mps
+    seed: int = 0  # model init, shuffling and augmentation; same seed + same data = same run on CPU
+    batch_size: int = 32  # small batches = more updates per epoch, which matters most on small datasets
+    lr: float = 3e-3  # peak learning rate (one-cycle) / base learning rate (other schedules)
+    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1  # as in torchvision's recipes; the training loss then stays above 0
+    schedule: str = "onecycle"  # onecycle | cosine | step | constant
+    warmup_epochs: float = 0.0  # linear warm-up (cosine/step/constant); one-cycle warms up on its own
+    step_size: int = 0  # step schedule: epochs between LR drops (0 = a third of the epochs)
+    step_gamma: float = 0.1  # step schedule: LR factor at each drop
+    grad_clip: float = 0.0  # max gradient norm, 0 = off
+    early_stopping: int = 0  # stop after this many epochs without a better validation result, 0 = off
+    image_size: int | None = None  # square side the model sees; None = from the dataset and model
+    val_fraction: float = 0.2
+    augment: list[dict] = field(default_factory=list)  # augmentation spec (cnndash.augment), [] = none
+    pipeline: str = ""  # name of the saved pipeline the spec came from (display only)
+    pretrained: bool = False  # ImageNet weights from the local torch cache (resnet18, mobilenet_v2)
+    transfer: str = "all"  # all | freeze (train the head only) | lower_lr (backbone at lr * factor)
+    backbone_lr_factor: float = 0.1
+    amp: bool = True  # mixed precision on CUDA (ignored elsewhere)
+    channels_last: bool = True  # NHWC memory layout on CUDA and CPU (ignored on MPS)
+    memory_budget_mb: int = 2048  # decoded-dataset size above which the DataLoader path is used
+    num_workers: int = 0  # DataLoader workers (DataLoader path only)
+    threads: int = 0  # torch CPU threads while training, 0 = leave torch's setting
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["augment"] = [dict(step) for step in self.augment]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
+            )
+        if "dataset" not in data:
+            raise ConfigError("A training config needs a 'dataset'.")
+        return cls(**data)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for settings that cannot train."""
+        checks = [
+            (self.model in MODEL_NAMES, f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}"),
+            (
+                isinstance(self.epochs, int) and self.epochs >= 1,
+                f"epochs must be at least 1, got {self.epochs}",
+            ),
+            (
+                isinstance(self.batch_size, int) and self.batch_size >= 1,
+                f"batch size must be at least 1, got {self.batch_size}",
+            ),
+            (
+                isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0,
+                f"learning rate must be a positive number, got {self.lr}",
+            ),
+            (
+                self.optimizer in OPTIMIZERS,
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
+            ),
+            (
+                self.schedule in SCHEDULES,
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
+            ),
+            (
+                self.transfer in TRANSFER_MODES,
+                f"transfer must be one of {', '.join(TRANSFER_MODES)}, got {self.transfer!r}",
+            ),
+            (0 < self.val_fraction < 1, f"val_fraction must be between 0 and 1, got {self.val_fraction}"),
+            (
+                0 <= self.label_smoothing < 1,
+                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (self.grad_clip >= 0, f"gradient clipping must be >= 0 (0 = off), got {self.grad_clip}"),
+            (self.early_stopping >= 0, f"early stopping patience must be >= 0, got {self.early_stopping}"),
+            (
+                0 <= self.warmup_epochs < self.epochs or self.warmup_epochs == 0,
+                "warm-up must be shorter than the run",
+            ),
+            (
+                self.image_size is None or int(self.image_size) >= MIN_IMAGE_SIZE,
+                f"image size too small: {self.image_size} (at least {MIN_IMAGE_SIZE} px)",
+            ),
+            (isinstance(self.augment, list), "augment must be a list of steps (a pipeline spec)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message[0].upper() + message[1:] + ".")
+
+
+def spec_normalize(spec: list[dict]) -> dict | None:
+    """The pipeline's own ``Normalize`` step, if it has one (its statistics then replace the dataset's)."""
+    return next((step for step in spec if step.get("op") == "Normalize"), None)
