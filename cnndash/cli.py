@@ -14,7 +14,7 @@ from typing import NoReturn
 from cnndash.augment import load_pipeline
 from cnndash.device import DEVICE_CHOICES
 from cnndash.events import EpochEvent, TrainEvent
-from cnndash.metrics import write_evaluation_files
+from cnndash.predict import write_evaluation_files
 from cnndash.train import TrainConfig, train
 
 

@@ -1,39 +1,24 @@
-"""Evaluation of a trained run: predictions on its validation split, confusion matrix, report, mistakes.
+"""Evaluation numbers: what a run's :class:`Predictions` say about it.
 
-Data flows in two steps. :func:`predict_run` runs a run's checkpoint (``best`` by default, ``last`` on
-request) over the run's validation split with exactly the training's eval preprocessing and returns a
-:class:`Predictions` (logits, targets, class names). The result is cached in the run directory as
-``predictions_<checkpoint>.npz`` together with the checkpoint's SHA-256, so the model runs once per
-checkpoint; a changed checkpoint (resumed training, a new best epoch) invalidates the cache.
-
-Everything else is a pure function of labels and probabilities — confusion matrix (counts or normalised
-by true / by predicted class), scikit-learn's classification report as a table, top-k and per-class
-accuracy, most-confused pairs, top losses — so it can be tested against scikit-learn without a model.
-:func:`write_evaluation_files` is what ``python -m cnndash evaluate --run RUN_DIR`` calls.
+Everything here is a pure function of labels and probabilities — confusion matrix (counts or normalised by
+true / by predicted class), scikit-learn's classification report as a table, top-k and per-class accuracy,
+most-confused pairs, top losses, the overfitting hint — so it is tested against scikit-learn without a
+model. Producing the predictions (running a checkpoint, caching) is :mod:`cnndash.predict`'s job.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
-from PIL import Image
-
-from cnndash.runs import Run, load_run
+from sklearn.metrics import classification_report
 
 Normalize = Literal["true", "pred"] | None
-ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
 
-CHECKPOINTS = ("best", "last")
-CACHE_VERSION = 1
 REPORT_COLUMNS = ["precision", "recall", "f1-score", "support"]
 
 
@@ -92,148 +77,6 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def predictions_cache_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
-    """Where :func:`predict_run` caches the predictions of ``checkpoint`` inside ``run_dir``."""
-    _check_checkpoint(checkpoint)
-    return Path(run_dir) / f"predictions_{checkpoint}.npz"
-
-
-def predict_run(
-    run: Run | str | os.PathLike,
-    checkpoint: str = "best",
-    *,
-    device: str = "cpu",
-    batch_size: int = 256,
-    on_progress: ProgressCallback | None = None,
-    use_cache: bool = True,
-) -> Predictions:
-    """Predictions of ``run``'s checkpoint on its validation split, computed once and cached on disk.
-
-    ``run`` is a :class:`cnndash.runs.Run`, a run directory or a run name. The cache file
-    ``predictions_<checkpoint>.npz`` records the checkpoint's SHA-256 and is reused only while the
-    checkpoint is byte-for-byte the same. ``on_progress(done, total)`` is called after every batch.
-    Raises :class:`EvaluationError` (a ``ValueError``) when the checkpoint is missing or does not fit the
-    run's dataset, and the dataset's own ``DatasetError`` when the dataset can no longer be loaded.
-    """
-    _check_checkpoint(checkpoint)
-    if batch_size < 1:
-        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
-    run = _as_run(run)
-    digest = run.fingerprint(checkpoint)
-    cache = predictions_cache_path(run.path, checkpoint)
-    if use_cache:
-        cached = _read_cache(cache, digest, checkpoint)
-        if cached is not None:
-            return cached
-
-    try:
-        dataset = run.dataset()
-    except ValueError as exc:  # DatasetError: deleted upload, missing torchvision files, …
-        raise EvaluationError(
-            f"The dataset {run.config.get('dataset')!r} of run {run.name!r} cannot be loaded: {exc}"
-        ) from exc
-    classes = list(run.classes) or list(dataset.classes)
-    if list(dataset.classes) != classes:
-        raise EvaluationError(
-            f"Run {run.name!r} was trained on classes {_short(classes)} but its dataset "
-            f"{dataset.name!r} now has {_short(dataset.classes)}; the dataset changed since training. "
-            "Restore the original dataset or train a new run."
-        )
-    model = run.load_model(checkpoint, device=device)
-
-    val = dataset.val
-    total = len(val)
-    chunks: list[np.ndarray] = []
-    with torch.inference_mode():
-        for start in range(0, total, batch_size):
-            stop = min(start + batch_size, total)
-            images = [val[i][0] for i in range(start, stop)]
-            batch = run.preprocess(images).to(device)
-            try:
-                logits = model(batch).float().cpu().numpy()
-            except RuntimeError as exc:  # e.g. 3-channel images into a 1-channel model
-                raise EvaluationError(
-                    f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's "
-                    f"preprocessed images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}). "
-                    "The run's files disagree with each other; retrain the run."
-                ) from exc
-            if logits.ndim != 2 or logits.shape[1] != len(classes):
-                raise EvaluationError(
-                    f"The {checkpoint} checkpoint of run {run.name!r} outputs {logits.shape[-1]} classes "
-                    f"but the dataset has {len(classes)}; retrain the run on this dataset."
-                )
-            chunks.append(logits)
-            if on_progress is not None:
-                on_progress(stop, total)
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), dtype=np.float32)
-    predictions = Predictions(
-        logits=logits.astype(np.float32),
-        targets=np.asarray(val.targets, dtype=np.int64),
-        classes=classes,
-        checkpoint=checkpoint,
-    )
-    _write_cache(cache, predictions, digest)
-    return predictions
-
-
-def _as_run(run: Run | str | os.PathLike) -> Run:
-    return run if isinstance(run, Run) else load_run(run)
-
-
-def _check_checkpoint(checkpoint: str) -> None:
-    if checkpoint not in CHECKPOINTS:
-        raise EvaluationError(f"Unknown checkpoint {checkpoint!r}; choose 'best' or 'last'.")
-
-
-def _read_cache(path: Path, digest: str, checkpoint: str) -> Predictions | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if int(data["version"]) != CACHE_VERSION or str(data["checkpoint_sha256"]) != digest:
-                return None
-            return Predictions(
-                logits=data["logits"],
-                targets=data["targets"].astype(np.int64),
-                classes=[str(c) for c in data["classes"]],
-                checkpoint=checkpoint,
-                from_cache=True,
-            )
-    except (OSError, KeyError, ValueError):  # unreadable / partial cache: recompute
-        return None
-
-
-def _write_cache(path: Path, predictions: Predictions, digest: str) -> None:
-    # A unique temporary name per writer (two browser tabs may compute the same cache at once), then an
-    # atomic rename: a reader never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(
-                handle,
-                version=np.int64(CACHE_VERSION),
-                checkpoint_sha256=np.str_(digest),
-                logits=predictions.logits,
-                targets=predictions.targets,
-                classes=np.array(predictions.classes, dtype=np.str_),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _short(names: Sequence[str], limit: int = 6) -> str:
-    names = list(names)
-    head = ", ".join(names[:limit])
-    return f"[{head}{', …' if len(names) > limit else ''}] ({len(names)})"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 # ----------------------------------------------------------------------------------------------------
 # Pure metrics on labels and probabilities
 # ----------------------------------------------------------------------------------------------------
@@ -286,8 +129,6 @@ def classification_report_frame(
     the accuracy in ``f1-score`` (precision and recall are empty) and the number of images in ``support``.
     Classes absent from both labels and predictions get zeros (``zero_division=0``).
     """
-    from sklearn.metrics import classification_report
-
     classes = [str(c) for c in classes]
     y_true = _labels(y_true, len(classes), "y_true")
     y_pred = _labels(y_pred, len(classes), "y_pred")
@@ -492,65 +333,6 @@ def _labels(values: Sequence[int] | np.ndarray, num_classes: int, name: str) -> 
             f"0..{num_classes - 1}; the labels do not match the {num_classes} classes."
         )
     return arr.astype(np.int64)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Predicting uploaded images, and the CLI files
-# ----------------------------------------------------------------------------------------------------
-
-
-def predict_images(
-    run: Run | str | os.PathLike,
-    images: Sequence[Image.Image],
-    *,
-    checkpoint: str = "best",
-    device: str = "cpu",
-    model=None,
-) -> np.ndarray:
-    """Class probabilities (N, K) for ``images`` using exactly the run's eval preprocessing.
-
-    Grayscale/RGB conversion and resizing are the run's (``Run.preprocess``). Pass ``model`` to reuse an
-    already loaded one.
-    """
-    _check_checkpoint(checkpoint)
-    run = _as_run(run)
-    if not images:
-        return np.zeros((0, len(run.classes)))
-    if model is None:
-        model = run.load_model(checkpoint, device=device)
-    model.eval()
-    batch = run.preprocess(list(images)).to(device)
-    with torch.inference_mode():
-        try:
-            logits = model(batch).float().cpu().numpy()
-        except RuntimeError as exc:
-            raise EvaluationError(
-                f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's preprocessed "
-                f"images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}); retrain the run."
-            ) from exc
-    return softmax(logits)
-
-
-def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best") -> list[Path]:
-    """Write ``confusion_matrix.csv`` and ``classification_report.csv`` into ``run_dir``; return their paths.
-
-    ``confusion_matrix.csv``: counts, index = true class names, columns = predicted class names.
-    ``classification_report.csv``: :func:`classification_report_frame` (index column ``class``).
-    Read them back with ``pandas.read_csv(path, index_col=0)``.
-    """
-    run_path = Path(run_dir)
-    if not run_path.is_dir():
-        raise EvaluationError(
-            f"Run directory {str(run_path)!r} does not exist; pass a folder written by `train`."
-        )
-    predictions = predict_run(run_path, checkpoint)
-    cm_path = run_path / "confusion_matrix.csv"
-    report_path = run_path / "classification_report.csv"
-    confusion_matrix_frame(predictions).to_csv(cm_path)
-    classification_report_frame(predictions.targets, predictions.preds, predictions.classes).to_csv(
-        report_path
-    )
-    return [cm_path, report_path]
 
 
 def summary_numbers(predictions: Predictions, k: int = 5) -> dict[str, float]:

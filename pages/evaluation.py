@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from cnndash import metrics, plots_eval
+from cnndash import metrics, plots_eval, predict
 from cnndash.preprocess import open_image
 from cnndash.runs import Run, list_runs, load_run
 
@@ -57,14 +57,14 @@ def _run_label(run: Run) -> str:
 
 
 def _compute_predictions(run: Run, checkpoint: str) -> metrics.Predictions:
-    cached = metrics.predictions_cache_path(run.path, checkpoint).is_file()
+    cached = predict.predictions_cache_path(run.path, checkpoint).is_file()
     bar = None if cached else st.progress(0.0, text="Predicting the validation images…")
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
             bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
 
-    predictions = metrics.predict_run(run, checkpoint, on_progress=progress)
+    predictions = predict.predict_run(run, checkpoint, on_progress=progress)
     if bar is not None:
         bar.empty()
     return predictions
@@ -300,7 +300,7 @@ def _predict_section(run: Run, checkpoint: str) -> None:
             images.append((file.name, open_image(file.getvalue(), file.name)))
     if not images:
         return
-    probs = metrics.predict_images(run, [img for _, img in images], checkpoint=checkpoint, model=model)
+    probs = predict.predict_images(run, [img for _, img in images], checkpoint=checkpoint, model=model)
     tables = metrics.top_k_table(probs, run.classes, int(k))
     for (name, image), table in zip(images, tables, strict=True):
         c1, c2 = st.columns([1, 3])

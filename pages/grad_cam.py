@@ -44,7 +44,7 @@ def _layers(run_path: str, mtime: float, input_shape: tuple[int, int, int]):
 
 @st.cache_data(show_spinner="Predicting the validation set…", max_entries=4)
 def _predictions(run_path: str, mtime: float):
-    from cnndash.metrics import predict_run
+    from cnndash.predict import predict_run
 
     return predict_run(run_path)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash import metrics
+from cnndash import metrics, predict
 from tests.test_pages import run_page
 
 
@@ -56,7 +56,7 @@ def test_renders_all_sections_for_a_trained_run(runs_home):
     _ok(at)
     assert at.title[0].value == "Evaluation"
     assert at.selectbox(key="eval-run").value == "tiny"
-    pred = metrics.predict_run(runs_home / "tiny")
+    pred = predict.predict_run(runs_home / "tiny")
     assert pred.from_cache  # the page computed and cached the predictions
     labels = {m.label: m.value for m in at.metric}
     assert labels["Validation images"] == str(len(pred))
@@ -120,7 +120,7 @@ def test_widget_values_survive_switching_tabs(runs_home):
 
 def test_normalisation_switch_changes_the_heatmap(runs_home):
     at = run_page("pages/evaluation.py")
-    pred = metrics.predict_run(runs_home / "tiny")
+    pred = predict.predict_run(runs_home / "tiny")
     at.radio(key="eval-normalize").set_value("by true class (recall)").run()
     _ok(at)
     heatmap = _heatmap(at)
@@ -136,7 +136,7 @@ def test_normalisation_switch_changes_the_heatmap(runs_home):
 
 def test_selected_cell_shows_its_images(runs_home):
     at = run_page("pages/evaluation.py")
-    pred = metrics.predict_run(runs_home / "tiny")
+    pred = predict.predict_run(runs_home / "tiny")
     confused = metrics.most_confused(pred.targets, pred.preds, pred.classes)
     # The most confused pair is selected first.
     assert (at.selectbox(key="eval-true").value, at.selectbox(key="eval-pred").value) == (
@@ -246,7 +246,7 @@ def many_class_run(tmp_path, monkeypatch):
 def test_many_classes_show_the_most_confused_ones(many_class_run):
     at = run_page("pages/evaluation.py")
     _ok(at)
-    pred = metrics.predict_run(many_class_run)
+    pred = predict.predict_run(many_class_run)
     counts = metrics.confusion_matrix(pred.targets, pred.preds, 22)
     assert at.number_input(key="eval-top-n").value == 20
     assert len(_heatmap(at)["x"]) == 20
@@ -271,7 +271,7 @@ def _click_cell(at, true_index: int, pred_index: int):
 
 def test_heatmap_click_selects_the_cell_once(runs_home):
     at = run_page("pages/evaluation.py")
-    classes = metrics.predict_run(runs_home / "tiny").classes
+    classes = predict.predict_run(runs_home / "tiny").classes
     _click_cell(at, 0, 2)
     _ok(at)
     assert (at.selectbox(key="eval-true").value, at.selectbox(key="eval-pred").value) == (

@@ -104,7 +104,7 @@ def test_delete_refuses_a_running_run(tiny_run, tmp_path):
 
 def test_grayscale_run_preprocesses_to_one_channel_and_evaluates(tmp_path):
     """A run on a 1-channel dataset (digits) must feed its model 1-channel input at evaluation time."""
-    from cnndash.metrics import predict_run
+    from cnndash.predict import predict_run
     from cnndash.train import TrainConfig, train
 
     run_dir = tmp_path / "digits-gray"

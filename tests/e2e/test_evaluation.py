@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from cnndash import metrics
+from cnndash import metrics, predict
 from tests.conftest import make_tiny_run
 from tests.e2e.conftest import assert_no_exception, wait_for_app
 
@@ -62,7 +62,7 @@ def _cell_summary(page) -> str:
 
 def test_switch_normalisation_and_open_a_confused_cell(page, app_url, eval_run):
     _open_run(page, app_url)
-    pred = metrics.predict_run(eval_run)
+    pred = predict.predict_run(eval_run)
     assert pred.from_cache  # the page computed and cached the predictions
     k = len(pred.classes)
     counts = metrics.confusion_matrix(pred.targets, pred.preds, k)
@@ -125,7 +125,7 @@ def test_switch_normalisation_and_open_a_confused_cell(page, app_url, eval_run):
 
 def test_selectors_choose_a_cell(page, app_url, eval_run):
     _open_run(page, app_url)
-    pred = metrics.predict_run(eval_run)
+    pred = predict.predict_run(eval_run)
     # A correctly classified cell, picked with the selectors instead of the heatmap.
     cls = int(
         metrics.per_class_accuracy(pred.targets, pred.preds, pred.classes)["correct"].to_numpy().argmax()

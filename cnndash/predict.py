@@ -1,0 +1,233 @@
+"""Predictions of a trained run: on its validation split (cached per checkpoint) and on new images.
+
+:func:`predict_run` runs a run's checkpoint (``best`` by default, ``last`` on request) over the run's
+validation split with exactly the training's eval preprocessing (``Run.preprocess``) and returns
+:class:`cnndash.metrics.Predictions`. The result is cached in the run directory as
+``predictions_<checkpoint>.npz`` with the checkpoint's fingerprint (SHA-256), so the model runs once per
+checkpoint; a changed checkpoint (resumed training, a new best epoch) invalidates the cache.
+:func:`write_evaluation_files` is what ``python -m cnndash evaluate --run RUN_DIR`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cnndash.metrics import (
+    EvaluationError,
+    Predictions,
+    classification_report_frame,
+    confusion_matrix_frame,
+    softmax,
+)
+from cnndash.runs import CHECKPOINTS, Run, load_run
+
+ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
+CACHE_VERSION = 1
+EVAL_BATCH_SIZE = 256  # images per forward pass: no gradients, so memory allows more than training
+
+
+def predictions_cache_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
+    """Where :func:`predict_run` caches the predictions of ``checkpoint`` inside ``run_dir``."""
+    _check_checkpoint(checkpoint)
+    return Path(run_dir) / f"predictions_{checkpoint}.npz"
+
+
+def predict_run(
+    run: Run | str | os.PathLike,
+    checkpoint: str = "best",
+    *,
+    device: str = "cpu",
+    batch_size: int = EVAL_BATCH_SIZE,
+    on_progress: ProgressCallback | None = None,
+    use_cache: bool = True,
+) -> Predictions:
+    """Predictions of ``run``'s checkpoint on its validation split, computed once and cached on disk.
+
+    ``run`` is a :class:`cnndash.runs.Run`, a run directory or a run name. The cache file
+    ``predictions_<checkpoint>.npz`` records the checkpoint's SHA-256 and is reused only while the
+    checkpoint is byte-for-byte the same. ``on_progress(done, total)`` is called after every batch.
+    Raises :class:`EvaluationError` (a ``ValueError``) when the checkpoint is missing or does not fit the
+    run's dataset, and the dataset's own ``DatasetError`` when the dataset can no longer be loaded.
+    """
+    _check_checkpoint(checkpoint)
+    if batch_size < 1:
+        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
+    run = _as_run(run)
+    digest = run.fingerprint(checkpoint)
+    cache = predictions_cache_path(run.path, checkpoint)
+    if use_cache:
+        cached = _read_cache(cache, digest, checkpoint)
+        if cached is not None:
+            return cached
+
+    try:
+        dataset = run.dataset()
+    except ValueError as exc:  # DatasetError: deleted upload, missing torchvision files, …
+        raise EvaluationError(
+            f"The dataset {run.config.get('dataset')!r} of run {run.name!r} cannot be loaded: {exc}"
+        ) from exc
+    classes = list(run.classes) or list(dataset.classes)
+    if list(dataset.classes) != classes:
+        raise EvaluationError(
+            f"Run {run.name!r} was trained on classes {_short(classes)} but its dataset "
+            f"{dataset.name!r} now has {_short(dataset.classes)}; the dataset changed since training. "
+            "Restore the original dataset or train a new run."
+        )
+    model = run.load_model(checkpoint, device=device)
+
+    val = dataset.val
+    total = len(val)
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            images = [val[i][0] for i in range(start, stop)]
+            batch = run.preprocess(images).to(device)
+            try:
+                logits = model(batch).float().cpu().numpy()
+            except RuntimeError as exc:  # e.g. 3-channel images into a 1-channel model
+                raise EvaluationError(
+                    f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's "
+                    f"preprocessed images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}). "
+                    "The run's files disagree with each other; retrain the run."
+                ) from exc
+            if logits.ndim != 2 or logits.shape[1] != len(classes):
+                raise EvaluationError(
+                    f"The {checkpoint} checkpoint of run {run.name!r} outputs {logits.shape[-1]} classes "
+                    f"but the dataset has {len(classes)}; retrain the run on this dataset."
+                )
+            chunks.append(logits)
+            if on_progress is not None:
+                on_progress(stop, total)
+    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), dtype=np.float32)
+    predictions = Predictions(
+        logits=logits.astype(np.float32),
+        targets=np.asarray(val.targets, dtype=np.int64),
+        classes=classes,
+        checkpoint=checkpoint,
+    )
+    _write_cache(cache, predictions, digest)
+    return predictions
+
+
+def _as_run(run: Run | str | os.PathLike) -> Run:
+    return run if isinstance(run, Run) else load_run(run)
+
+
+def _check_checkpoint(checkpoint: str) -> None:
+    if checkpoint not in CHECKPOINTS:
+        raise EvaluationError(f"Unknown checkpoint {checkpoint!r}; choose 'best' or 'last'.")
+
+
+def _read_cache(path: Path, digest: str, checkpoint: str) -> Predictions | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["version"]) != CACHE_VERSION or str(data["checkpoint_sha256"]) != digest:
+                return None
+            return Predictions(
+                logits=data["logits"],
+                targets=data["targets"].astype(np.int64),
+                classes=[str(c) for c in data["classes"]],
+                checkpoint=checkpoint,
+                from_cache=True,
+            )
+    except (OSError, KeyError, ValueError):  # unreadable / partial cache: recompute
+        return None
+
+
+def _write_cache(path: Path, predictions: Predictions, digest: str) -> None:
+    # A unique temporary name per writer (two browser tabs may compute the same cache at once), then an
+    # atomic rename: a reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                version=np.int64(CACHE_VERSION),
+                checkpoint_sha256=np.str_(digest),
+                logits=predictions.logits,
+                targets=predictions.targets,
+                classes=np.array(predictions.classes, dtype=np.str_),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _short(names: Sequence[str], limit: int = 6) -> str:
+    names = list(names)
+    head = ", ".join(names[:limit])
+    return f"[{head}{', …' if len(names) > limit else ''}] ({len(names)})"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+
+
+def predict_images(
+    run: Run | str | os.PathLike,
+    images: Sequence[Image.Image],
+    *,
+    checkpoint: str = "best",
+    device: str = "cpu",
+    model=None,
+) -> np.ndarray:
+    """Class probabilities (N, K) for ``images`` using exactly the run's eval preprocessing.
+
+    Grayscale/RGB conversion and resizing are the run's (``Run.preprocess``). Pass ``model`` to reuse an
+    already loaded one.
+    """
+    _check_checkpoint(checkpoint)
+    run = _as_run(run)
+    if not images:
+        return np.zeros((0, len(run.classes)))
+    if model is None:
+        model = run.load_model(checkpoint, device=device)
+    model.eval()
+    batch = run.preprocess(list(images)).to(device)
+    with torch.inference_mode():
+        try:
+            logits = model(batch).float().cpu().numpy()
+        except RuntimeError as exc:
+            raise EvaluationError(
+                f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's preprocessed "
+                f"images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}); retrain the run."
+            ) from exc
+    return softmax(logits)
+
+
+def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best") -> list[Path]:
+    """Write ``confusion_matrix.csv`` and ``classification_report.csv`` into ``run_dir``; return their paths.
+
+    ``confusion_matrix.csv``: counts, index = true class names, columns = predicted class names.
+    ``classification_report.csv``: :func:`classification_report_frame` (index column ``class``).
+    Read them back with ``pandas.read_csv(path, index_col=0)``.
+    """
+    run_path = Path(run_dir)
+    if not run_path.is_dir():
+        raise EvaluationError(
+            f"Run directory {str(run_path)!r} does not exist; pass a folder written by `train`."
+        )
+    predictions = predict_run(run_path, checkpoint)
+    cm_path = run_path / "confusion_matrix.csv"
+    report_path = run_path / "classification_report.csv"
+    confusion_matrix_frame(predictions).to_csv(cm_path)
+    classification_report_frame(predictions.targets, predictions.preds, predictions.classes).to_csv(
+        report_path
+    )
+    return [cm_path, report_path]
+
+
