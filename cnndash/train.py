@@ -171,7 +171,16 @@ def train(
     started = time.perf_counter()
     Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
     t = setup(config, run_dir, resume=resume)
+    with t.writer.training():
+        return _train(t, on_event, stop_event, started)
+
+
+def _train(
+    t: Trainer, on_event: EventCallback | None, stop_event: threading.Event | None, started: float
+) -> dict:
+    """The epoch loop of :func:`train`, while the run folder is registered as training."""
     config, state, writer = t.config, t.state, t.writer
+    writer.write_status("running", f"epoch {state.epoch + 1} of {config.epochs}")
     _emit(on_event, t.start)
     status, message = "finished", ""
     try:

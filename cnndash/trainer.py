@@ -221,7 +221,6 @@ def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
             "data_path": start.data_path,
         }
     )
-    writer.write_status("running", f"epoch {state.epoch + 1} of {trainer.config.epochs}")
 
 
 

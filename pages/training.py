@@ -11,8 +11,8 @@ from cnndash.data import BUILTIN_DATASETS, list_datasets
 from cnndash.device import DEVICE_CHOICES
 from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
-from cnndash.runs import Run, delete_run, list_runs, load_run
 from cnndash.optim import OPTIMIZERS, SCHEDULES
+from cnndash.runs import Run, delete_run, list_runs, load_run
 from cnndash.train import TrainConfig
 
 DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05}

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from cnndash import metrics, predict
+from cnndash.runs import RunWriter, write_status
 from tests.test_pages import run_page
 
 
@@ -187,17 +188,18 @@ def test_predict_uploaded_images(runs_home):
 def test_running_run_is_marked_and_finished_one_preselected(runs_home):
     live = runs_home / "live"
     shutil.copytree(runs_home / "tiny", live)
-    (live / "status.json").write_text(json.dumps({"status": "running", "pid": os.getpid(), "message": ""}))
     newer = (runs_home / "tiny" / "config.json").stat().st_mtime + 10
     os.utime(live / "config.json", (newer, newer))
-    at = run_page("pages/evaluation.py")
-    _ok(at)
-    box = at.selectbox(key="eval-run")
-    assert box.value == "tiny"
-    assert box.options[0].startswith("live") and "still training" in box.options[0]
-    box.set_value("live").run()
-    _ok(at)
-    assert any("still training" in i.value for i in at.info)
+    with RunWriter(live).training():  # this process trains "live" while the page renders
+        write_status(live, "running")
+        at = run_page("pages/evaluation.py")
+        _ok(at)
+        box = at.selectbox(key="eval-run")
+        assert box.value == "tiny"
+        assert box.options[0].startswith("live") and "still training" in box.options[0]
+        box.set_value("live").run()
+        _ok(at)
+        assert any("still training" in i.value for i in at.info)
 
 
 def test_run_without_checkpoint_is_a_message_not_a_traceback(runs_home):

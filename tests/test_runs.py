@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cnndash.preprocess import array_to_uint8, normalize_batch
-from cnndash.runs import RunError, delete_run, list_runs, load_run, new_run_name, write_status
+from cnndash.runs import RunError, RunWriter, delete_run, list_runs, load_run, new_run_name, write_status
 
 
 def copy_run(src, runs_dir, name):
@@ -83,23 +83,47 @@ def test_missing_checkpoint_is_a_clear_error(tiny_run, tmp_path):
         run.checkpoint_path("middle")
 
 
-def test_a_running_run_whose_process_died_is_reported_failed(tiny_run, tmp_path):
+def test_a_running_run_whose_process_died_is_interrupted_and_resumable(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path, "crashed")
-    write_status(run_dir, "running", "epoch 1 of 2")
-    assert load_run(run_dir).status == "running"  # this process is alive
+    with RunWriter(run_dir).training():
+        write_status(run_dir, "running", "epoch 1 of 2")
+        assert load_run(run_dir).status == "running"  # this process trains it right now
+    # The same (live) process no longer trains it: a status left behind, e.g. by a full disk.
+    assert load_run(run_dir).status == "interrupted"
     status = json.loads((run_dir / "status.json").read_text())
-    status["pid"] = 2**22 + 12345  # no such process
-    (run_dir / "status.json").write_text(json.dumps(status))
-    run = load_run(run_dir)
-    assert run.status == "failed" and "ended" in run.message
+    for pid in (2**22 + 12345, -1, 0, "12"):  # no such process; a process group; not a pid at all
+        (run_dir / "status.json").write_text(json.dumps({**status, "pid": pid}))
+        run = load_run(run_dir)
+        assert run.status == "interrupted" and "resume" in run.message and run.resumable
 
 
 def test_delete_refuses_a_running_run(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path, "live")
-    write_status(run_dir, "running")
-    with pytest.raises(RunError, match="still training"):
-        delete_run(run_dir)
-    assert run_dir.exists()
+    with RunWriter(run_dir).training():
+        write_status(run_dir, "running")
+        with pytest.raises(RunError, match="still training"):
+            delete_run(run_dir)
+        assert run_dir.exists()
+    delete_run(run_dir)  # once nothing trains it, it can go
+    assert not run_dir.exists()
+
+
+def test_broken_run_folders_are_listed_as_broken_and_can_be_deleted(tiny_run, tmp_path):
+    good = copy_run(tiny_run, tmp_path, "good")
+    root = good.parent
+    (root / "no-config").mkdir()
+    bad_json = copy_run(tiny_run, tmp_path, "bad-json")
+    (bad_json / "dataset.json").write_text("[1, 2")
+    (bad_json / "status.json").write_text('{"status": "running", "pid": "x"}')
+    listed = {run.name: run for run in list_runs(root, include_broken=True)}
+    assert listed["good"].status == "finished"
+    assert listed["no-config"].status == "broken" and "delete" in listed["no-config"].message
+    assert listed["bad-json"].status == "interrupted"  # readable config, malformed side files
+    assert "no-config" not in {run.name for run in list_runs(root)}
+    delete_run("no-config", root)
+    assert not (root / "no-config").exists()
+    with pytest.raises(RunError):
+        delete_run("..", root)
 
 
 def test_grayscale_run_preprocesses_to_one_channel_and_evaluates(tmp_path):

@@ -1,0 +1,282 @@
+"""Reading the run store: :class:`Run` answers what pages and the CLI ask of a run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from PIL import Image
+
+from cnndash.data import ImageSet, load_dataset
+from cnndash.models import build_model
+from cnndash.paths import runs_dir as default_runs_dir
+from cnndash.preprocess import images_to_uint8, normalize_batch
+from cnndash.runs.checkpoint import CHECKPOINTS, Checkpoint
+from cnndash.runs.files import STATUS_FILE, RunError, owner_alive, read_json
+from cnndash.runs.writer import METRIC_COLUMNS
+
+# Checkpoint hashes by (path, size, mtime): a page asks for the fingerprint on every rerun.
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _FINGERPRINTS[key] = digest.hexdigest()
+    return _FINGERPRINTS[key]
+
+
+def _short(names: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(map(str, names[:limit]))
+    return f"[{shown}{', …' if len(names) > limit else ''}]"
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str
+    config: dict
+    classes: list[str]
+    status: str  # running | finished | stopped | failed | interrupted | broken
+    summary: dict | None
+    message: str = ""  # why it stopped, failed or is broken
+    dataset_info: dict = field(default_factory=dict)  # dataset.json: classes, in_channels, image_size, mean, std
+
+    @classmethod
+    def from_dir(cls, path: Path) -> Run:
+        """The run in ``path``; :class:`RunError` when it has no readable ``config.json``."""
+        path = Path(path)
+        config = read_json(path / "config.json")
+        if not isinstance(config, dict):
+            raise RunError(f"{path} is not a training run (no readable config.json).")
+        dataset_info = _dict(read_json(path / "dataset.json"))
+        status_info = _dict(read_json(path / STATUS_FILE))
+        summary = read_json(path / "summary.json")
+        status = str(status_info.get("status", "finished" if summary else "failed"))
+        message = str(status_info.get("message", ""))
+        if status == "running" and not owner_alive(status_info, path):
+            status = "interrupted"
+            message = "The process training this run ended before the run finished (a restart or a crash); " + (
+                "resume it to continue from its last checkpoint."
+                if (path / "last.pt").is_file()
+                else "it saved no checkpoint, so delete it and train again."
+            )
+        classes = dataset_info.get("classes", [])
+        return cls(
+            path=path,
+            name=path.name,
+            config=config,
+            classes=[str(c) for c in classes] if isinstance(classes, list) else [],
+            status=status,
+            summary=summary if isinstance(summary, dict) else None,
+            message=message,
+            dataset_info=dataset_info,
+        )
+
+    @classmethod
+    def broken(cls, path: Path, reason: str) -> Run:
+        """A folder in the runs directory that cannot be read as a run: listed so it can be deleted."""
+        return cls(path=path, name=path.name, config={}, classes=[], status="broken", summary=None, message=reason)
+
+    # ---- files
+    def metrics(self) -> pd.DataFrame:
+        """Per-epoch metrics (``metrics.csv``); an empty frame with the standard columns if none yet."""
+        path = self.path / "metrics.csv"
+        if not path.is_file() or path.stat().st_size == 0:
+            return pd.DataFrame(columns=METRIC_COLUMNS)
+        return pd.read_csv(path)
+
+    def has_checkpoint(self, which: str = "best") -> bool:
+        return which in CHECKPOINTS and (self.path / f"{which}.pt").is_file()
+
+    @property
+    def resumable(self) -> bool:
+        """A run that ended early (stopped, failed, interrupted) with a checkpoint to continue from."""
+        return self.status in ("stopped", "failed", "interrupted") and self.has_checkpoint("last")
+
+    def checkpoint_path(self, which: str = "best") -> Path:
+        if which not in CHECKPOINTS:
+            raise RunError(f"Checkpoint must be 'best' or 'last', got {which!r}.")
+        path = self.path / f"{which}.pt"
+        if not path.is_file():
+            raise RunError(
+                f"Run {self.name!r} has no {which}.pt yet (status: {self.status}); "
+                "wait for its first epoch to finish or train it again."
+            )
+        return path
+
+    def fingerprint(self, which: str = "best") -> str:
+        """SHA-256 of the checkpoint file: the key for anything computed from its weights."""
+        return _sha256(self.checkpoint_path(which))
+
+    def load_checkpoint(self, which: str = "best") -> Checkpoint:
+        """The checkpoint, read once; any failure (missing, truncated, foreign file) is a :class:`RunError`."""
+        path = self.checkpoint_path(which)
+        try:
+            return Checkpoint.from_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as exc:  # torch raises many unrelated types for a truncated or foreign file
+            raise RunError(
+                f"Checkpoint {path.name} of run {self.name!r} cannot be read ({type(exc).__name__}); "
+                "it may be truncated or not a cnndash checkpoint — train the run again or use the other "
+                "checkpoint."
+            ) from exc
+
+    def load_model(self, which: str = "best", device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The trained model in eval mode with the checkpoint's weights, on ``device``.
+
+        Refuses (:class:`RunError`) a checkpoint trained on other classes than this run's (one copied from
+        another run) or whose weights do not fit the model it names.
+        """
+        checkpoint = self.load_checkpoint(which)
+        if self.classes and checkpoint.classes != self.classes:
+            raise RunError(
+                f"The {which} checkpoint of run {self.name!r} was trained on classes "
+                f"{_short(checkpoint.classes)}, not on this run's {_short(self.classes)}; it comes from "
+                "another run. Retrain the run or restore its own checkpoint."
+            )
+        try:
+            model = build_model(
+                checkpoint.model_name,
+                num_classes=len(checkpoint.classes),
+                in_channels=checkpoint.in_channels,
+                image_size=checkpoint.image_size,
+            )
+            model.load_state_dict(checkpoint.model)
+        except (RuntimeError, ValueError, KeyError) as exc:  # a state_dict that does not fit the model
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunError(
+                f"The {which} checkpoint of run {self.name!r} does not fit its model ({first}). "
+                "Retrain the run or pick the other checkpoint."
+            ) from exc
+        return model.to(device).eval()
+
+    # ---- what the model sees
+    @property
+    def image_size(self) -> int:
+        return int(self.dataset_info.get("image_size") or self.config["image_size"])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.dataset_info.get("in_channels", 3))
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        """Exactly the evaluation preprocessing of this run: (N, C, H, W) float32, normalised, on CPU."""
+        info, channels = self.dataset_info, self.in_channels
+        batch = images_to_uint8(list(images), channels=channels, size=self.image_size)
+        return normalize_batch(batch, info.get("mean", [0.5] * channels), info.get("std", [0.5] * channels))
+
+    def dataset(self) -> ImageSet:
+        """The run's dataset, split exactly as in training (same seed and validation fraction)."""
+        return load_dataset(
+            self.config["dataset"],
+            val_fraction=float(self.config.get("val_fraction", 0.2)),
+            seed=int(self.config.get("seed", 0)),
+        )
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _runs_root(runs_dir: Path | None) -> Path:
+    return Path(runs_dir) if runs_dir is not None else default_runs_dir()
+
+
+def _read_run(path: Path) -> Run:
+    """A run for the listing: anything unreadable is a ``broken`` run, never an exception."""
+    try:
+        return Run.from_dir(path)
+    except RunError:
+        return Run.broken(path, "No readable config.json: this folder is not a complete run; delete it.")
+    except Exception as exc:  # any malformed file: the listing must go on for every page
+        return Run.broken(path, f"Unreadable run files ({type(exc).__name__}: {exc}); delete it.")
+
+
+def _started(run: Run) -> float:
+    for name in ("config.json", STATUS_FILE, ""):
+        try:
+            return (run.path / name).stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def list_runs(runs_dir: Path | None = None, *, include_broken: bool = False) -> list[Run]:
+    """Every run under ``runs_dir`` (default: ``runs_dir()``), newest first. Folders that are not readable
+    runs are left out, or listed as ``broken`` with ``include_broken=True``; this never raises."""
+    root = _runs_root(runs_dir)
+    try:
+        children = [child for child in root.iterdir() if child.is_dir() and not child.name.startswith(".")]
+    except OSError:
+        return []
+    runs = [_read_run(child) for child in children]
+    if not include_broken:
+        runs = [run for run in runs if run.status != "broken"]
+    return sorted(runs, key=_started, reverse=True)
+
+
+def _run_dir(path_or_name: str | os.PathLike, runs_dir: Path | None) -> Path | None:
+    """A run folder by path, or by plain name under the runs folder (no separators, no ``..``)."""
+    path = Path(path_or_name)
+    if (path / "config.json").is_file():
+        return path
+    name = str(path_or_name)
+    if name and name not in (".", "..") and "/" not in name and "\\" not in name:
+        candidate = _runs_root(runs_dir) / name
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def load_run(path_or_name: str | os.PathLike, runs_dir: Path | None = None) -> Run:
+    """A run by directory path, or by name under ``runs_dir()``."""
+    path = _run_dir(path_or_name, runs_dir)
+    if path is None or not (path / "config.json").is_file():
+        raise RunError(
+            f"No run {str(path_or_name)!r}: neither a run directory nor a run under "
+            f"{_runs_root(runs_dir)}. Train one first or check the name."
+        )
+    return Run.from_dir(path)
+
+
+def new_run_name(model: str, dataset: str, runs_dir: Path | None = None) -> str:
+    """A fresh, readable run name such as ``lenet-digits-20250101-120000``, claimed by creating its folder
+    (``os.mkdir`` is atomic: two runs started in the same second get different names)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(dataset)).stem.split(":")[0]) or "data"
+    base = f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    root = _runs_root(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        name = base if n == 1 else f"{base}-{n}"
+        try:
+            (root / name).mkdir()
+        except FileExistsError:
+            continue
+        return name
+    raise AssertionError("unreachable")
+
+
+def delete_run(path_or_name: str | os.PathLike, runs_dir: Path | None = None) -> None:
+    """Remove a run folder, broken ones included; refuses a run that is really training right now."""
+    path = _run_dir(path_or_name, runs_dir)
+    if path is None:
+        raise RunError(f"No run {str(path_or_name)!r} under {_runs_root(runs_dir)}; check the name.")
+    run = _read_run(path)
+    if run.status == "running":
+        raise RunError(f"Run {run.name!r} is still training; stop it before deleting it.")
+    shutil.rmtree(path)

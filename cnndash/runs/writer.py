@@ -1,0 +1,77 @@
+"""Writing a run folder: the trainer's only way to touch it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cnndash.runs.checkpoint import Checkpoint
+from cnndash.runs.files import mark_active, save_atomic, write_json_atomic, write_status
+
+METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
+EXTRA_METRIC_COLUMNS = ["lr", "seconds", "images_per_sec"]
+
+
+class RunWriter:
+    """Everything the trainer writes into a run folder, each file written atomically."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def training(self) -> Iterator[RunWriter]:
+        """Mark the run as being trained by this process for the block (see ``files.owner_alive``)."""
+        mark_active(self.path, True)
+        try:
+            yield self
+        finally:
+            mark_active(self.path, False)
+
+    def write_config(self, config: dict) -> None:
+        write_json_atomic(self.path / "config.json", config)
+
+    def write_dataset_info(self, info: dict) -> None:
+        write_json_atomic(self.path / "dataset.json", info)
+
+    def write_status(self, status: str, message: str = "", **extra: Any) -> None:
+        write_status(self.path, status, message, **extra)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json_atomic(self.path / "summary.json", summary)
+
+    def has_checkpoint(self, which: str) -> bool:
+        return (self.path / f"{which}.pt").is_file()
+
+    def save_checkpoint(self, checkpoint: Checkpoint, *which: str) -> None:
+        """Save ``checkpoint`` as each of ``which`` (``"last"``, ``"best"``)."""
+        data = checkpoint.to_dict()
+        for name in which:
+            save_atomic(data, self.path / f"{name}.pt")
+
+    def append_metrics(self, row: dict) -> None:
+        """Add one epoch's row to ``metrics.csv`` (flushed to disk: a crash keeps every finished epoch)."""
+        path = self.path / "metrics.csv"
+        columns = METRIC_COLUMNS + EXTRA_METRIC_COLUMNS
+        new = not path.is_file() or path.stat().st_size == 0
+        with open(path, "a") as handle:
+            if new:
+                handle.write(",".join(columns) + "\n")
+            values = [str(int(row[c])) if c == "epoch" else repr(float(row[c])) for c in columns]
+            handle.write(",".join(values) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drop rows after ``last_epoch`` (a resumed run redoes them)."""
+        path = self.path / "metrics.csv"
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines()
+        kept = lines[:1] + [line for line in lines[1:] if line and int(line.split(",")[0]) <= last_epoch]
+        path.write_text("\n".join(kept) + "\n")
