@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import stat
+import threading
 import zipfile
 from pathlib import Path
 
@@ -276,3 +277,30 @@ def test_load_dataset_from_zip_path_is_cached(tmp_path):
     b = load_dataset(str(zip_path), data_dir=tmp_path / "data")
     assert a.classes == ["cat", "dog"] and a.root == b.root
     assert len(list((tmp_path / "data" / "cache" / "zips").iterdir())) == 1
+
+
+def test_imports_at_the_same_time_each_get_their_own_intact_dataset(tmp_path):
+    zip_path = write_zip(tmp_path / "pets.zip", good_entries(per_class=4))
+    bad_path = write_zip(tmp_path / "bad.zip", good_entries(classes=("cat",)))
+    results: dict[int, object] = {}
+    start = threading.Barrier(8)
+
+    def work(k: int) -> None:
+        start.wait()
+        try:
+            source = bad_path if k % 4 == 3 else zip_path
+            results[k] = import_dataset_zip(source, "pets", data_dir=tmp_path / "data", on_exists="suffix")
+        except DatasetError as exc:
+            results[k] = exc
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reports = [r for r in results.values() if isinstance(r, ValidationReport)]
+    assert len(reports) == 6 and all(isinstance(results[k], DatasetError) for k in (3, 7))
+    names = sorted(r.name for r in reports)
+    assert len(set(names)) == 6 and list_datasets(tmp_path / "data") == names
+    for name in names:
+        assert dataset_report(name, data_dir=tmp_path / "data").counts == {"cat": 4, "dog": 4}

@@ -68,19 +68,34 @@ def import_dataset_zip(
     if on_exists not in ("error", "suffix"):
         raise ValueError("on_exists must be 'error' or 'suffix'")
     name = check_dataset_name(name if name is not None else dataset_name_from(Path(zip_path).name))
-    folder = datasets_dir(data_dir)
+    target = _claim_name(datasets_dir(data_dir), name, suffix=on_exists == "suffix")
+    try:
+        extract_image_zip(zip_path, target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # the folder this call created, never another's
+        raise
+    return validate_image_folder(target, name=target.name)
+
+
+def _claim_name(folder: Path, name: str, *, suffix: bool) -> Path:
+    """Create ``folder/name`` (or ``name-2``, ``name-3``, … when ``suffix``) and return it.
+
+    Creating the folder is the claim: ``mkdir`` fails for every caller but one, so imports running at
+    the same time, in one process or several, never share or overwrite a dataset folder.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    chosen = name
-    number = 2
-    while (folder / chosen).exists():
-        if on_exists == "error":
-            raise DatasetError(
-                f"A dataset named {name!r} already exists; choose another name or delete it first."
-            )
+    chosen, number = name, 2
+    while True:
+        try:
+            (folder / chosen).mkdir()
+            return folder / chosen
+        except FileExistsError:
+            if not suffix:
+                raise DatasetError(
+                    f"A dataset named {name!r} already exists; choose another name or delete it first."
+                ) from None
         chosen = f"{name[:_SUFFIX_STEM_CHARS]}-{number}"
         number += 1
-    extract_image_zip(zip_path, folder / chosen)
-    return validate_image_folder(folder / chosen, name=chosen)
 
 
 def dataset_report(name: str, *, data_dir: Path | None = None) -> ValidationReport:
