@@ -30,6 +30,7 @@ def make_folder(root: Path, classes: dict[str, int], *, size=(12, 10), mode="RGB
             Image.new(mode, (size[1], size[0]), colour).save(root / name / f"{i:03d}.png")
     return root
 
+
 # --- built-ins ----------------------------------------------------------------------------------
 
 
