@@ -12,6 +12,12 @@ from PIL import Image, ImageOps
 
 SPLIT_LABELS = {"all": "images", "train": "train", "val": "val"}
 SPLIT_COLOURS = {"all": "#4C78A8", "train": "#4C78A8", "val": "#F58518"}
+FIGURE_HEIGHT = 320  # px: two figures side by side fit on a laptop screen above the gallery
+MARGINS = {"l": 40, "r": 10, "t": 50, "b": 40}  # px: room for the axis titles and the figure title
+# Marker diameters (px) in the image-size scatter: the smallest point, plus up to this much for the
+# most common size; the area grows with the count (diameter with its square root).
+MARKER_MIN = 10
+MARKER_EXTRA = 30
 
 
 def class_counts_figure(
@@ -37,8 +43,8 @@ def class_counts_figure(
         yaxis_title="images",
         xaxis={"type": "category"},
         showlegend=len(split_counts) > 1,
-        margin={"l": 40, "r": 10, "t": 50, "b": 40},
-        height=320,
+        margin=MARGINS,
+        height=FIGURE_HEIGHT,
     )
     return fig
 
@@ -53,7 +59,10 @@ def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
             x=[w for (_, w), _ in items],
             y=[h for (h, _), _ in items],
             mode="markers",
-            marker={"size": [10 + 30 * (n / largest) ** 0.5 for n in counts], "color": "#4C78A8"},
+            marker={
+                "size": [MARKER_MIN + MARKER_EXTRA * (n / largest) ** 0.5 for n in counts],
+                "color": SPLIT_COLOURS["all"],
+            },
             text=[f"{w}×{h}: {n} images" for (h, w), n in items],
             hoverinfo="text",
         )
@@ -62,8 +71,8 @@ def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
         title="Image sizes",
         xaxis_title="width (px)",
         yaxis_title="height (px)",
-        margin={"l": 40, "r": 10, "t": 50, "b": 40},
-        height=320,
+        margin=MARGINS,
+        height=FIGURE_HEIGHT,
     )
     return fig
 

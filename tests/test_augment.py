@@ -12,6 +12,7 @@ from torchvision.transforms import v2
 
 from cnndash.augment import (
     OPS,
+    VALIDATORS,
     AugmentError,
     augment_samples,
     build_pipeline,
@@ -211,6 +212,50 @@ def test_invalid_specs_name_the_step_and_argument(spec, step, argument, text):
     assert f"Step {step + 1}" in str(error) and text in str(error)
     if argument and argument != "op":
         assert f"'{argument}'" in str(error)
+
+
+# One case per validator in the table (and per rule inside the larger ones), on top of the cases above.
+VALIDATOR_CASES = [
+    ("RandomResizedCrop", {"size": 8, "ratio": [0.0, 2.0]}, "ratio", "greater than 0"),
+    ("RandomErasing", {"scale": [0.2, 1.5]}, "scale", "at most 1"),
+    ("RandomErasing", {"value": "noise"}, "value", "'random'"),
+    ("RandomRotation", {"degrees": [10]}, "degrees", "[min, max] pair"),
+    ("RandomAffine", {"degrees": 0, "scale": [0.0, 1.0]}, "scale", "greater than 0"),
+    ("RandomAffine", {"degrees": 0, "shear": -5}, "shear", "non-negative"),
+    ("RandomAffine", {"degrees": 0, "shear": [0, 10, 10, 0]}, "shear", "min ≤ max"),
+    ("RandomAffine", {"degrees": 0, "translate": [0.1]}, "translate", "expected 2 numbers"),
+    ("ColorJitter", {"hue": [-0.6, 0.2]}, "hue", "at least -0.5"),
+    ("ColorJitter", {"saturation": [1.5, 0.5]}, "saturation", "swap them"),
+    ("GaussianBlur", {"kernel_size": 3, "sigma": 0}, "sigma", "greater than 0"),
+    ("GaussianBlur", {"kernel_size": [3, 5, 7]}, "kernel_size", "odd"),
+    ("RandAugment", {"num_ops": -1}, "num_ops", "non-negative integer"),
+    ("RandAugment", {"num_magnitude_bins": 1}, "num_magnitude_bins", "≥ 2"),
+    ("TrivialAugmentWide", {"num_magnitude_bins": 1.5}, "num_magnitude_bins", "≥ 2"),
+    ("Normalize", {"mean": ["a"], "std": [0.5]}, "mean", "expected numbers"),
+    ("RandomPosterize", {"bits": 9}, "bits", "from 1 to 8"),
+    ("RandomSolarize", {"threshold": 256}, "threshold", "between 0 and 255"),
+    ("RandomAdjustSharpness", {"sharpness_factor": -1}, "sharpness_factor", "non-negative"),
+    ("Grayscale", {"num_output_channels": 2}, "num_output_channels", "1 or 3"),
+    ("Pad", {"padding": [1, 2, 3]}, "padding", "list of 2 or 4"),
+    ("RandomCrop", {"size": 8, "padding": [1, True]}, "padding", "non-negative integer"),
+    ("RandomPerspective", {"distortion_scale": "big"}, "distortion_scale", "between 0 and 1"),
+]
+
+
+def test_every_op_validator_is_in_the_catalogue_and_tested():
+    assert set(VALIDATORS) <= set(OPS)
+    assert set(VALIDATORS) <= {op for op, *_ in VALIDATOR_CASES}
+
+
+@pytest.mark.parametrize(("op", "kwargs", "argument", "text"), VALIDATOR_CASES)
+def test_op_validators_name_the_argument(op, kwargs, argument, text):
+    step = {**default_step(op), **kwargs}
+    spec = [default_step("ToDtype"), step] if op in ("Normalize", "RandomErasing") else [step]
+    with pytest.raises(AugmentError) as info:
+        build_pipeline(spec)
+    assert info.value.step == len(spec) - 1 and info.value.argument == argument
+    assert f"argument '{argument}'" in str(info.value) and text in str(info.value)
+    build_pipeline([default_step("ToDtype"), default_step(op)] if len(spec) == 2 else [default_step(op)])
 
 
 def test_spec_must_be_a_list_of_step_dicts():

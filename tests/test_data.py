@@ -1,10 +1,7 @@
-"""cnndash.data: built-ins, image folders, splits, and safe extraction of uploaded zips."""
+"""cnndash.data: built-ins, image lists, splits and image folders (uploads: test_data_upload.py)."""
 
 from __future__ import annotations
 
-import io
-import stat
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +14,11 @@ from cnndash.data import (
     DatasetError,
     ImageList,
     ImageSet,
-    ValidationReport,
-    check_dataset_name,
-    compute_mean_std,
-    dataset_name_from,
-    dataset_report,
-    delete_dataset,
-    extract_image_zip,
     generate_shapes,
-    import_dataset_zip,
-    list_datasets,
     load_dataset,
     sample_photos,
     stratified_split,
-    validate_image_folder,
 )
-from cnndash.plots_data import class_counts_figure, contact_sheet, image_sizes_figure
 
 
 def make_folder(root: Path, classes: dict[str, int], *, size=(12, 10), mode="RGB") -> Path:
@@ -192,6 +178,25 @@ def test_folder_with_one_class_or_empty_class_is_rejected(tmp_path):
         load_dataset(tmp_path / "empty")
 
 
+def test_transparent_pixels_become_white_in_grayscale_and_rgb_folders(tmp_path):
+    """Files are opened with preprocess.convert_mode: one transparency rule for every mode."""
+    for mode, (transparent, opaque), folder in (
+        ("LA", ((0, 0), (40, 255)), "gray"),
+        ("RGBA", ((0, 0, 0, 0), (40, 40, 40, 255)), "rgb"),
+    ):
+        for cls in ("a", "b"):
+            (tmp_path / folder / cls).mkdir(parents=True)
+            image = Image.new(mode, (2, 1), transparent)
+            image.putpixel((1, 0), opaque)
+            image.save(tmp_path / folder / cls / "0.png")
+            image.save(tmp_path / folder / cls / "1.png")
+    gray = load_dataset(tmp_path / "gray", val_fraction=0.5)
+    rgb = load_dataset(tmp_path / "rgb", val_fraction=0.5)
+    assert gray.channels == 1 and rgb.channels == 3
+    assert np.asarray(gray.train[0][0]).tolist() == [[255, 40]]
+    assert np.asarray(rgb.train[0][0]).tolist() == [[[255, 255, 255], [40, 40, 40]]]
+
+
 def test_image_list_indexing():
     arr = np.arange(2 * 3 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3, 3)
     images = ImageList([0, 1], array=arr)
@@ -199,300 +204,3 @@ def test_image_list_indexing():
     assert images[-1][1] == 1
     with pytest.raises(IndexError):
         images[2]
-
-
-# --- uploaded zips ------------------------------------------------------------------------------
-
-
-def png_bytes(colour=(200, 30, 30), size=(6, 5), mode="RGB") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size, colour if mode != "L" else 128).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_zip(path: Path, entries: dict[str, bytes | None], *, compression=zipfile.ZIP_DEFLATED) -> Path:
-    """Entries: name -> bytes, or None for a directory entry."""
-    with zipfile.ZipFile(path, "w", compression=compression) as zf:
-        for name, data in entries.items():
-            if data is None:
-                zf.writestr(zipfile.ZipInfo(name if name.endswith("/") else name + "/"), b"")
-            else:
-                zf.writestr(name, data)
-    return path
-
-
-def good_entries(prefix: str = "", classes=("cat", "dog"), per_class: int = 3) -> dict[str, bytes | None]:
-    entries: dict[str, bytes | None] = {}
-    for k, cls in enumerate(classes):
-        for i in range(per_class):
-            entries[f"{prefix}{cls}/{i}.png"] = png_bytes((k * 90, i * 40, 100))
-    return entries
-
-
-def snapshot(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
-
-
-def assert_rejected(tmp_path: Path, zip_path: Path, match: str, **limits) -> None:
-    """The zip is refused with a message matching ``match`` and nothing is left on disk."""
-    before = snapshot(tmp_path)
-    dest = tmp_path / "out" / "ds"
-    with pytest.raises(DatasetError, match=match):
-        extract_image_zip(zip_path, dest, **limits)
-    after = snapshot(tmp_path)
-    assert after - before <= {"out"}, f"left behind: {after - before}"
-    assert not dest.exists()
-    assert not (tmp_path / "evil.png").exists() and not Path("/tmp/cnndash-abs-evil.png").exists()
-
-
-def test_good_zip_extracts_and_loads(tmp_path):
-    zip_path = write_zip(tmp_path / "pets.zip", good_entries())
-    root = extract_image_zip(zip_path, tmp_path / "out")
-    assert root == tmp_path / "out"
-    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["cat", "dog"]
-    ds = load_dataset(root, val_fraction=0.34)
-    assert ds.classes == ["cat", "dog"] and len(ds.train) + len(ds.val) == 6
-    # no staging folder left behind
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".extract-")]
-
-
-def test_macos_style_archive_is_accepted_and_metadata_reported(tmp_path):
-    entries: dict[str, bytes | None] = {"pets/": None, "pets/cat/": None, "pets/dog/": None}
-    entries.update(good_entries("pets/"))
-    entries.update(
-        {
-            "pets/.DS_Store": b"\x00\x00\x00\x01Bud1" + bytes(100),
-            "__MACOSX/": None,
-            "__MACOSX/pets/": None,
-            "__MACOSX/pets/._.DS_Store": b"\x00\x05\x16\x07" + bytes(60),
-            "__MACOSX/pets/cat/._0.png": b"\x00\x05\x16\x07" + bytes(60),
-            "pets/cat/notes.txt": b"hello",
-        }
-    )
-    zip_path = write_zip(tmp_path / "mac.zip", entries)
-    root = extract_image_zip(zip_path, tmp_path / "out")
-    assert root == tmp_path / "out" / "pets"
-    assert not (tmp_path / "out" / "__MACOSX").exists()
-    assert not (root / ".DS_Store").exists()
-    report = validate_image_folder(tmp_path / "out", name="pets")
-    assert report.classes == ["cat", "dog"] and report.counts == {"cat": 3, "dog": 3}
-    reasons = {s.path: s.reason for s in report.skipped}
-    assert "macOS" in reasons["__MACOSX/pets/cat/._0.png"]
-    assert reasons["pets/.DS_Store"] == "hidden file"
-    assert reasons["pets/cat/notes.txt"] == "not an image (.txt)"
-
-
-def test_train_val_layout_in_zip(tmp_path):
-    entries = good_entries("train/")
-    entries.update(good_entries("val/", per_class=1))
-    root = extract_image_zip(write_zip(tmp_path / "tv.zip", entries), tmp_path / "out")
-    ds = load_dataset(root)
-    assert len(ds.train) == 6 and ds.val.targets == [0, 1]
-
-
-def test_path_traversal_is_rejected(tmp_path):
-    entries = good_entries()
-    entries["cat/../../../evil.png"] = png_bytes()
-    assert_rejected(tmp_path, write_zip(tmp_path / "evil.zip", entries), r"'\.\.'")
-
-
-def test_absolute_path_is_rejected(tmp_path):
-    entries = good_entries()
-    entries["/tmp/cnndash-abs-evil.png"] = png_bytes()
-    zip_path = write_zip(tmp_path / "abs.zip", entries)
-    assert "/tmp/cnndash-abs-evil.png" in zipfile.ZipFile(zip_path).namelist()
-    assert_rejected(tmp_path, zip_path, "absolute path")
-
-
-def test_windows_drive_path_is_rejected(tmp_path):
-    entries = good_entries()
-    entries["C:\\evil.png"] = png_bytes()
-    assert_rejected(tmp_path, write_zip(tmp_path / "win.zip", entries), "absolute path")
-
-
-def test_symlink_entry_is_rejected(tmp_path):
-    zip_path = write_zip(tmp_path / "link.zip", good_entries())
-    with zipfile.ZipFile(zip_path, "a") as zf:
-        info = zipfile.ZipInfo("cat/link.png")
-        info.create_system = 3  # Unix
-        info.external_attr = (stat.S_IFLNK | 0o777) << 16
-        zf.writestr(info, "../../../../etc/passwd")
-    assert_rejected(tmp_path, zip_path, "symbolic link")
-
-
-def test_high_compression_ratio_bomb_is_rejected(tmp_path):
-    entries = good_entries()
-    entries["cat/bomb.png"] = bytes(8 * 2**20)  # 8 MiB of zeros deflate to ~8 KiB
-    zip_path = write_zip(tmp_path / "bomb.zip", entries)
-    assert zip_path.stat().st_size < 100_000
-    assert_rejected(tmp_path, zip_path, "zip bomb")
-
-
-def test_total_size_and_entry_size_limits(tmp_path):
-    zip_path = write_zip(tmp_path / "big.zip", good_entries(), compression=zipfile.ZIP_STORED)
-    assert_rejected(tmp_path, zip_path, "more than", max_total_bytes=200)
-    assert_rejected(tmp_path, zip_path, "possible zip bomb", max_entry_bytes=20)
-
-
-def test_header_that_understates_size_cannot_bypass_the_total_limit(tmp_path):
-    """A header that lies about the size is not trusted: the entry fails its CRC check and is refused."""
-    big = bytes(300_000)
-    zip_path = write_zip(
-        tmp_path / "lie.zip", {**good_entries(), "cat/big.png": big}, compression=zipfile.ZIP_STORED
-    )
-    data = bytearray(zip_path.read_bytes())
-    # Patch the central directory's uncompressed size of cat/big.png to 10 bytes.
-    name = b"cat/big.png"
-    central = -1
-    pos = data.find(b"PK\x01\x02")
-    while pos != -1:
-        name_len = int.from_bytes(data[pos + 28 : pos + 30], "little")
-        if bytes(data[pos + 46 : pos + 46 + name_len]) == name:
-            data[pos + 24 : pos + 28] = (10).to_bytes(4, "little")
-            central = pos
-        pos = data.find(b"PK\x01\x02", pos + 4)
-    assert central != -1
-    zip_path.write_bytes(bytes(data))
-    assert zipfile.ZipFile(zip_path).getinfo("cat/big.png").file_size == 10
-    with pytest.raises(DatasetError, match=r"cat/big\.png' is corrupt"):
-        extract_image_zip(zip_path, tmp_path / "out" / "ds", max_total_bytes=100_000)
-    assert not (tmp_path / "out" / "ds").exists()
-
-
-def test_too_many_files_is_rejected(tmp_path):
-    zip_path = write_zip(tmp_path / "many.zip", good_entries(per_class=6))
-    assert_rejected(tmp_path, zip_path, "12 entries, more than the 10 allowed", max_files=10)
-
-
-def test_corrupt_and_non_zip_files_are_rejected(tmp_path):
-    good = write_zip(tmp_path / "good.zip", good_entries(), compression=zipfile.ZIP_STORED).read_bytes()
-    truncated = tmp_path / "truncated.zip"
-    truncated.write_bytes(good[: len(good) // 2])
-    assert_rejected(tmp_path, truncated, "not a zip archive")
-    flipped = bytearray(good)
-    start = good.find(b"IDAT")  # inside the first PNG's stored bytes
-    flipped[start : start + 8] = b"XXXXXXXX"
-    damaged = tmp_path / "damaged.zip"
-    damaged.write_bytes(bytes(flipped))
-    assert_rejected(tmp_path, damaged, "corrupt")
-    text = tmp_path / "notes.zip"
-    text.write_text("this is not an archive")
-    assert_rejected(tmp_path, text, "not a zip archive")
-
-
-def test_only_non_images_is_rejected(tmp_path):
-    zip_path = write_zip(tmp_path / "docs.zip", {"a/readme.txt": b"x", "b/data.csv": b"1,2"})
-    assert_rejected(tmp_path, zip_path, "no images")
-
-
-def test_image_that_does_not_decode_is_rejected(tmp_path):
-    entries = good_entries()
-    entries["dog/broken.jpg"] = b"\xff\xd8\xff\xe0 definitely not a jpeg"
-    assert_rejected(tmp_path, write_zip(tmp_path / "broken.zip", entries), r"dog/broken\.jpg does not decode")
-
-
-def test_one_class_is_rejected(tmp_path):
-    zip_path = write_zip(tmp_path / "one.zip", good_entries(classes=("cat",)))
-    assert_rejected(tmp_path, zip_path, "at least 2")
-
-
-def test_empty_class_is_rejected(tmp_path):
-    entries = good_entries()
-    entries["bird/"] = None
-    entries["fish/readme.txt"] = b"no fish yet"
-    assert_rejected(tmp_path, write_zip(tmp_path / "empty.zip", entries), "bird, fish .* no images")
-
-
-def test_import_store_list_report_delete(tmp_path):
-    entries = good_entries(per_class=3)
-    entries.update({f"dog/extra{i}.png": png_bytes((0, 0, i), mode="RGB") for i in range(10)})
-    entries["cat/gray.png"] = png_bytes(mode="L")
-    zip_path = write_zip(tmp_path / "My Pets!.zip", entries)
-    report = import_dataset_zip(zip_path, data_dir=tmp_path / "data")
-    assert isinstance(report, ValidationReport)
-    assert report.name == "My-Pets" and list_datasets(tmp_path / "data") == ["My-Pets"]
-    assert report.counts == {"cat": 4, "dog": 13} and report.num_images == 17
-    assert report.sizes == {(5, 6): 17} and report.modes == {"RGB": 16, "L": 1}
-    warnings = " ".join(report.warnings)
-    assert "imbalance" in warnings and "few images" in warnings and "Mixed image modes" in warnings
-    # the same name twice never overwrites
-    with pytest.raises(DatasetError, match="already exists"):
-        import_dataset_zip(zip_path, data_dir=tmp_path / "data")
-    second = import_dataset_zip(zip_path, data_dir=tmp_path / "data", on_exists="suffix")
-    assert second.name == "My-Pets-2"
-    assert list_datasets(tmp_path / "data") == ["My-Pets", "My-Pets-2"]
-    ds = load_dataset("My-Pets", data_dir=tmp_path / "data")
-    assert ds.classes == ["cat", "dog"] and ds.channels == 3
-    assert dataset_report("My-Pets", data_dir=tmp_path / "data").counts == report.counts
-    delete_dataset("My-Pets", data_dir=tmp_path / "data")
-    assert list_datasets(tmp_path / "data") == ["My-Pets-2"]
-    with pytest.raises(DatasetError, match="nothing deleted"):
-        delete_dataset("My-Pets", data_dir=tmp_path / "data")
-
-
-def test_dataset_names_are_checked(tmp_path):
-    for bad in ("../up", "a/b", "", ".hidden", "digits"):
-        with pytest.raises(DatasetError):
-            check_dataset_name(bad)
-    assert dataset_name_from("../../x y.zip") == "x-y"
-
-
-def test_failed_import_leaves_no_dataset(tmp_path):
-    zip_path = write_zip(tmp_path / "one.zip", good_entries(classes=("cat",)))
-    with pytest.raises(DatasetError):
-        import_dataset_zip(zip_path, data_dir=tmp_path / "data")
-    assert list_datasets(tmp_path / "data") == []
-
-
-def test_load_dataset_from_zip_path_is_cached(tmp_path):
-    zip_path = write_zip(tmp_path / "pets.zip", good_entries())
-    a = load_dataset(zip_path, data_dir=tmp_path / "data")
-    b = load_dataset(str(zip_path), data_dir=tmp_path / "data")
-    assert a.classes == ["cat", "dog"] and a.root == b.root
-    assert len(list((tmp_path / "data" / "cache" / "zips").iterdir())) == 1
-
-
-def test_compute_mean_std_matches_numpy_for_memory_and_files(tmp_path):
-    ds = load_dataset("shapes:count=30,size=16")
-    mean, std = compute_mean_std(ds.train)
-    pixels = ds.train.uint8_array().astype(np.float64) / 255
-    assert np.allclose(mean, pixels.mean(axis=(0, 1, 2))) and np.allclose(std, pixels.std(axis=(0, 1, 2)))
-    assert len(mean) == 3
-    make_folder(tmp_path / "ds", {"a": 2, "b": 2}, size=(4, 4), mode="L")
-    folder = load_dataset(tmp_path / "ds", val_fraction=0.5)
-    values = np.concatenate([np.asarray(folder.train[i][0], dtype=float).ravel() / 255 for i in range(2)])
-    fmean, fstd = compute_mean_std(folder.train)
-    assert np.allclose(fmean, [values.mean()]) and np.allclose(fstd, [values.std()])
-
-
-# --- figures for the page -----------------------------------------------------------------------
-
-
-def test_class_counts_figure_stacks_train_and_val():
-    fig = class_counts_figure(["a", "b"], {"train": {"a": 4, "b": 3}, "val": {"a": 1, "b": 1}})
-    assert [t.name for t in fig.data] == ["train", "val"]
-    assert list(fig.data[0].y) == [4, 3] and list(fig.data[1].y) == [1, 1]
-    assert fig.layout.barmode == "stack" and list(fig.data[0].x) == ["a", "b"]
-
-
-def test_image_sizes_figure_has_one_point_per_size():
-    fig = image_sizes_figure({(32, 48): 10, (64, 64): 1})
-    (trace,) = fig.data
-    assert list(trace.x) == [48, 64] and list(trace.y) == [32, 64]
-    assert trace.marker.size[0] > trace.marker.size[1]
-
-
-def test_contact_sheet_places_every_image():
-    tiles = [
-        Image.new("RGB", (8, 8), (255, 0, 0)),
-        Image.new("L", (4, 8), 255),
-        Image.new("RGB", (8, 8), (0, 0, 255)),
-    ]
-    sheet = contact_sheet(tiles, columns=2, cell=16, gap=2)
-    assert sheet.size == (34, 34) and sheet.mode == "RGB"
-    pixels = np.asarray(sheet)
-    assert tuple(pixels[8, 8]) == (255, 0, 0)  # first cell, centre
-    assert tuple(pixels[8, 18 + 8]) == (255, 255, 255)  # second cell (gray image, white)
-    assert tuple(pixels[18 + 8, 8]) == (0, 0, 255)  # third cell on the second row
-    with pytest.raises(ValueError):
-        contact_sheet([])

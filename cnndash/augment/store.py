@@ -1,0 +1,70 @@
+"""Named pipelines on disk: specs kept as JSON under ``data_dir()/pipelines/<name>.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from cnndash import paths
+from cnndash.augment.build import build_steps
+from cnndash.augment.checks import validate_spec
+from cnndash.augment.ops import AugmentError, Spec
+
+NAME_MAX_CHARS = 64  # longest pipeline name (it is a file name)
+_NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX_CHARS - 1}}}")
+
+
+def pipelines_dir(data_dir: Path | None = None) -> Path:
+    """Folder holding the saved pipelines: ``data_dir()/pipelines``."""
+    return (Path(data_dir) if data_dir is not None else paths.data_dir()) / "pipelines"
+
+
+def _pipeline_path(name: str, data_dir: Path | None) -> Path:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise AugmentError(
+            f"Pipeline name {name!r} is not allowed: use 1–{NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return pipelines_dir(data_dir) / f"{name}.json"
+
+
+def save_pipeline(name: str, spec: Spec, *, data_dir: Path | None = None) -> Path:
+    """Validate ``spec`` and store it as ``data_dir()/pipelines/<name>.json`` (replacing that name)."""
+    path = _pipeline_path(name, data_dir)
+    steps = validate_spec(spec)
+    build_steps(steps)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(steps, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def load_pipeline(name: str, *, data_dir: Path | None = None) -> Spec:
+    """The spec saved under ``name`` (validated)."""
+    path = _pipeline_path(name, data_dir)
+    if not path.is_file():
+        available = ", ".join(list_pipelines(data_dir=data_dir)) or "none saved yet"
+        raise AugmentError(f"No saved pipeline named {name!r} (available: {available}).")
+    try:
+        spec = json.loads(path.read_text())
+    except ValueError as exc:
+        raise AugmentError(f"Saved pipeline {name!r} ({path}) is not valid JSON: {exc}") from None
+    return validate_spec(spec)
+
+
+def list_pipelines(*, data_dir: Path | None = None) -> list[str]:
+    """Names of the saved pipelines, sorted."""
+    folder = pipelines_dir(data_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.json") if _NAME_RE.fullmatch(p.stem))
+
+
+def delete_pipeline(name: str, *, data_dir: Path | None = None) -> None:
+    """Delete the pipeline saved under ``name``."""
+    path = _pipeline_path(name, data_dir)
+    if not path.is_file():
+        raise AugmentError(f"No saved pipeline named {name!r}; nothing deleted.")
+    path.unlink()

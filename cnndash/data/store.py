@@ -1,0 +1,114 @@
+"""The dataset store: uploaded datasets kept under ``data_dir()/datasets/<name>`` — names, import,
+listing, reports and deletion."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from cnndash import paths
+from cnndash.data.archive import extract_image_zip
+from cnndash.data.builtin import BUILTIN_DATASETS
+from cnndash.data.images import DatasetError, is_visible
+from cnndash.data.report import ValidationReport, validate_image_folder
+
+NAME_MAX_CHARS = 64  # longest dataset name (a folder name on every filesystem)
+# A taken name gets "-2", "-3", … after at most this many of its characters (room for up to "-999").
+_SUFFIX_STEM_CHARS = NAME_MAX_CHARS - 4
+_NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX_CHARS - 1}}}")
+
+
+def datasets_dir(data_dir: Path | None = None) -> Path:
+    """Folder holding uploaded datasets: ``data_dir()/datasets``."""
+    return (Path(data_dir) if data_dir is not None else paths.data_dir()) / "datasets"
+
+
+def list_datasets(data_dir: Path | None = None) -> list[str]:
+    """Names of the uploaded datasets, sorted."""
+    folder = datasets_dir(data_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_visible(p))
+
+
+def dataset_name_from(filename: str) -> str:
+    """A valid dataset name derived from an upload's file name (``"My Pets!.zip"`` -> ``"My-Pets"``)."""
+    stem = Path(filename).stem
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:NAME_MAX_CHARS]
+    return name or "dataset"
+
+
+def check_dataset_name(name: str) -> str:
+    """Return ``name`` if it can name a stored dataset, else raise :class:`DatasetError` saying why."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise DatasetError(
+            f"Dataset name {name!r} is not allowed: use 1–{NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    if name.lower() in BUILTIN_DATASETS:
+        raise DatasetError(f"{name!r} is the name of a built-in dataset; choose another name.")
+    return name
+
+
+def import_dataset_zip(
+    zip_path: str | os.PathLike,
+    name: str | None = None,
+    *,
+    data_dir: Path | None = None,
+    on_exists: str = "error",
+) -> ValidationReport:
+    """Extract an uploaded zip into ``data_dir()/datasets/<name>`` and return its validation report.
+
+    ``name`` defaults to the zip's file name. When a dataset of that name exists, ``on_exists="error"``
+    raises :class:`DatasetError` and ``"suffix"`` stores it as ``<name>-2``, ``<name>-3``, …
+    (never overwriting).
+    """
+    if on_exists not in ("error", "suffix"):
+        raise ValueError("on_exists must be 'error' or 'suffix'")
+    name = check_dataset_name(name if name is not None else dataset_name_from(Path(zip_path).name))
+    target = _claim_name(datasets_dir(data_dir), name, suffix=on_exists == "suffix")
+    try:
+        extract_image_zip(zip_path, target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # the folder this call created, never another's
+        raise
+    return validate_image_folder(target, name=target.name)
+
+
+def _claim_name(folder: Path, name: str, *, suffix: bool) -> Path:
+    """Create ``folder/name`` (or ``name-2``, ``name-3``, … when ``suffix``) and return it.
+
+    Creating the folder is the claim: ``mkdir`` fails for every caller but one, so imports running at
+    the same time, in one process or several, never share or overwrite a dataset folder.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    chosen, number = name, 2
+    while True:
+        try:
+            (folder / chosen).mkdir()
+            return folder / chosen
+        except FileExistsError:
+            if not suffix:
+                raise DatasetError(
+                    f"A dataset named {name!r} already exists; choose another name or delete it first."
+                ) from None
+        chosen = f"{name[:_SUFFIX_STEM_CHARS]}-{number}"
+        number += 1
+
+
+def dataset_report(name: str, *, data_dir: Path | None = None) -> ValidationReport:
+    """Validation report of a stored dataset."""
+    path = datasets_dir(data_dir) / check_dataset_name(name)
+    if not path.is_dir():
+        raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}.")
+    return validate_image_folder(path, name=name)
+
+
+def delete_dataset(name: str, *, data_dir: Path | None = None) -> None:
+    """Delete a stored dataset folder."""
+    path = datasets_dir(data_dir) / check_dataset_name(name)
+    if not path.is_dir():
+        raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}; nothing deleted.")
+    shutil.rmtree(path)
