@@ -16,7 +16,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from cnndash.augment import build_pipeline
-from cnndash.data import ImageList, ImageSet
+from cnndash.data import ImageList, ImageSet, compute_mean_std
 from cnndash.preprocess import (
     array_to_uint8,
     channel_stats,
@@ -180,11 +180,11 @@ def prepare_data(
         pin = device.type == "cuda"
         train = LoaderData(imageset.train, channels, size, spec=spec, num_workers=num_workers, pin_memory=pin)
         val = LoaderData(imageset.val, channels, size, spec=[], num_workers=num_workers, pin_memory=pin)
-        picks = stats_indices(len(imageset.train))
-        sample = images_to_uint8([imageset.train[int(i)][0] for i in picks], channels=channels, size=size)
-        return TrainingData(train, val, *channel_stats(sample))
+        return TrainingData(train, val, *compute_mean_std(imageset.train, channels=channels, size=size))
     x_train = decode_split(imageset.train, channels, size)
     x_val = decode_split(imageset.val, channels, size)
+    # The same numbers as compute_mean_std(imageset.train, channels=channels, size=size), from the
+    # already decoded split.
     mean, std = channel_stats(x_train[torch.from_numpy(stats_indices(len(x_train)))])
     y_train = torch.as_tensor(imageset.train.targets, dtype=torch.long)
     y_val = torch.as_tensor(imageset.val.targets, dtype=torch.long)

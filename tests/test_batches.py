@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from cnndash.batches import BatchAugmenter, LoaderData, MemoryData, batch_indices, decode_split, prepare_data
-from cnndash.data import load_dataset
+from cnndash.data import compute_mean_std, load_dataset
 from cnndash.preprocess import channel_stats
 
 
@@ -53,3 +53,4 @@ def test_memory_and_dataloader_paths_give_the_same_batches_and_statistics():
     assert (memory.mean, memory.std) == (loader.mean, loader.std)
     # The statistics are those of the whole (small) training split at the training size.
     assert (memory.mean, memory.std) == channel_stats(decode_split(imageset.train, 3, 20))
+    assert (memory.mean, memory.std) == compute_mean_std(imageset.train, channels=3, size=20)  # the Data page's
