@@ -11,6 +11,12 @@ from cnndash.models import MODEL_NAMES, TRANSFER_MODES
 from cnndash.optim import OPTIMIZERS, SCHEDULES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
+# The largest square side accepted: a batch of 32 RGB images at 1024 px is 400 MB as float32 before any
+# activation, and ResNet-18's activations at that size need several GB more. Larger asks are refused
+# before anything is allocated.
+MAX_IMAGE_SIZE = 1024
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
 
 
 class ConfigError(ValueError):
@@ -71,12 +77,16 @@ class TrainConfig:
         checks = [
             (self.model in MODEL_NAMES, f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}"),
             (
-                isinstance(self.epochs, int) and self.epochs >= 1,
-                f"epochs must be at least 1, got {self.epochs}",
+                _whole(self.epochs) and 1 <= self.epochs <= MAX_EPOCHS,
+                f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs}",
             ),
             (
-                isinstance(self.batch_size, int) and self.batch_size >= 1,
-                f"batch size must be at least 1, got {self.batch_size}",
+                _whole(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE,
+                f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size}",
+            ),
+            (
+                _whole(self.seed) and 0 <= self.seed < 2**63,
+                f"seed must be a whole number of at least 0 (e.g. 0, 1, 42), got {self.seed}",
             ),
             (
                 isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0,
@@ -107,8 +117,13 @@ class TrainConfig:
                 "warm-up must be shorter than the run",
             ),
             (
-                self.image_size is None or int(self.image_size) >= MIN_IMAGE_SIZE,
+                self.image_size is None or (_whole(self.image_size) and self.image_size >= MIN_IMAGE_SIZE),
                 f"image size too small: {self.image_size} (at least {MIN_IMAGE_SIZE} px)",
+            ),
+            (
+                self.image_size is None or self.image_size <= MAX_IMAGE_SIZE,
+                f"image size {self.image_size} px is too large: at most {MAX_IMAGE_SIZE} px (the memory a "
+                "batch would need grows with its square)",
             ),
             (isinstance(self.augment, list), "augment must be a list of steps (a pipeline spec)"),
         ]
@@ -120,3 +135,7 @@ class TrainConfig:
 def spec_normalize(spec: list[dict]) -> dict | None:
     """The pipeline's own ``Normalize`` step, if it has one (its statistics then replace the dataset's)."""
     return next((step for step in spec if step.get("op") == "Normalize"), None)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -169,7 +168,6 @@ def train(
     :class:`TrainingDivergedError` when the loss stops being finite.
     """
     started = time.perf_counter()
-    Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
     t = setup(config, run_dir, resume=resume)
     with t.writer.training():
         return _train(t, on_event, stop_event, started)

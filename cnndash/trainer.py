@@ -91,6 +91,8 @@ class Trainer:
 
 def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
     config.validate()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} is a file, not a folder; choose another output folder for the run.")
     if not resume:
         if (run_dir / "config.json").exists():
             raise RunError(f"{run_dir} already holds a run; choose another output folder or resume it.")
@@ -116,16 +118,15 @@ def _normalisation(config: TrainConfig, channels: int, data: TrainingData) -> tu
 def _restore(trainer: Trainer, run_dir: Path) -> None:
     """Load ``last.pt`` into a freshly set-up trainer (weights, optimiser, schedule, scaler, state)."""
     writer = trainer.writer
-    checkpoint = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     try:
-        saved = Checkpoint.from_dict(checkpoint)
+        saved = Checkpoint.from_dict(torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True))
         trainer.model.load_state_dict(saved.model)
         trainer.optimizer.load_state_dict(saved.optimizer)
         trainer.scheduler.load_state_dict(saved.scheduler)
         trainer.scaler.load_state_dict(saved.scaler)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # truncated, foreign or another model's file: torch raises many types
         raise RunError(
-            f"{run_dir / 'last.pt'} cannot be resumed: it is not this run's checkpoint "
+            f"{run_dir / 'last.pt'} cannot be resumed: it is damaged or not this run's checkpoint "
             f"({type(exc).__name__}). Start a new run instead."
         ) from exc
     trainer.state = saved.state
@@ -138,6 +139,8 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``."""
     run_dir = Path(run_dir)
     config = _resolve_config(config, run_dir, resume)
+    writer = RunWriter(run_dir)
+    writer.create()  # an unwritable folder fails now, before the data is decoded
     device = resolve_device(config.device)
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
@@ -185,7 +188,7 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         parameters=count_parameters(model), previous_seconds=0.0,
     )  # fmt: skip
     trainer = Trainer(
-        config=config, writer=RunWriter(run_dir), device=device, model=model, optimizer=optimizer,
+        config=config, writer=writer, device=device, model=model, optimizer=optimizer,
         scheduler=scheduler, scaler=torch.amp.GradScaler("cuda", enabled=amp),
         criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), data=data, mean=mean, std=std,
         spec_normalizes=spec_normalize(config.augment) is not None, amp=amp, channels_last=channels_last,
@@ -199,7 +202,6 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
 
 def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
     writer, start, state = trainer.writer, trainer.start, trainer.state
-    writer.create()
     if resume:
         _restore(trainer, run_dir)
         state = trainer.state

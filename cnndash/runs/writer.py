@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndash.runs.checkpoint import Checkpoint
-from cnndash.runs.files import mark_active, save_atomic, write_json_atomic, write_status
+from cnndash.runs.files import RunError, mark_active, save_atomic, write_json_atomic, write_status
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 EXTRA_METRIC_COLUMNS = ["lr", "seconds", "images_per_sec"]
@@ -22,7 +22,16 @@ class RunWriter:
         self.path = Path(path)
 
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".cnndash-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise RunError(
+                f"Cannot write the run folder {self.path} ({exc.strerror or type(exc).__name__}); choose a "
+                "folder you can write to."
+            ) from exc
 
     @contextmanager
     def training(self) -> Iterator[RunWriter]:

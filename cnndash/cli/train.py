@@ -1,0 +1,95 @@
+"""``python -m cnndash train`` and ``evaluate``: a run from the command line, and its evaluation files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cnndash.augment import load_pipeline
+from cnndash.cli.common import one_line_errors
+from cnndash.device import DEVICE_CHOICES
+from cnndash.events import EpochEvent, TrainEvent
+from cnndash.predict import write_evaluation_files
+from cnndash.train import TrainConfig, train
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("train", help="train a model and write a run directory")
+    one_line_errors(parser)
+    parser.add_argument(
+        "--dataset", required=True, help="built-in name (digits, shapes, …) or image-folder dir/zip"
+    )
+    parser.add_argument("--model", required=True, help="lenet, simplecnn, vgg, resnet18, mobilenet_v2")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--out", required=True, help="run directory to create")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="peak/base learning rate")
+    parser.add_argument("--optimizer", default=None, help="sgd, adam or adamw")
+    parser.add_argument("--schedule", default=None, help="onecycle, cosine, step or constant")
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--label-smoothing", type=float, default=None)
+    parser.add_argument("--grad-clip", type=float, default=None, help="max gradient norm (0 = off)")
+    parser.add_argument("--early-stopping", type=int, default=None, help="patience in epochs (0 = off)")
+    parser.add_argument("--image-size", type=int, default=None, help="square input side (default: auto)")
+    parser.add_argument("--pipeline", default=None, help="name of a saved augmentation pipeline")
+    parser.add_argument("--pretrained", action="store_true", help="ImageNet weights from the torch cache")
+    parser.add_argument("--transfer", default=None, help="all, freeze or lower_lr (with --pretrained)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.set_defaults(handler=_cmd_train)
+
+
+    evaluate = sub.add_parser("evaluate", help="confusion matrix and classification report of a run")
+    one_line_errors(evaluate)
+    evaluate.add_argument("--run", required=True, help="run directory written by `train`")
+    evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    options = {
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "schedule": args.schedule,
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
+        "grad_clip": args.grad_clip,
+        "early_stopping": args.early_stopping,
+        "image_size": args.image_size,
+        "transfer": args.transfer,
+    }
+    overrides = {key: value for key, value in options.items() if value is not None}
+    if args.pipeline:
+        overrides["augment"] = load_pipeline(args.pipeline)
+        overrides["pipeline"] = args.pipeline
+    config = TrainConfig(
+        dataset=args.dataset,
+        model=args.model,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        pretrained=args.pretrained,
+        **overrides,
+    )
+    summary = train(config, args.out, resume=args.resume, on_event=_print_progress)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _print_progress(event: TrainEvent) -> None:
+    if isinstance(event, EpochEvent):
+        print(
+            f"epoch {event.epoch}: train_loss={event.train_loss:.4f} train_acc={event.train_acc:.3f} "
+            f"val_loss={event.val_loss:.4f} val_acc={event.val_acc:.3f}",
+            file=sys.stderr,
+        )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    written = write_evaluation_files(args.run, checkpoint=args.checkpoint)
+    for path in written:
+        print(path)
+    return 0
