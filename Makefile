@@ -11,18 +11,24 @@ DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint e2e bench venv dev-deps browser clean-venv
+.PHONY: run test test-fast lint e2e bench venv dev-deps browser clean-venv
 
 run: $(VENV)/.run-$(RUN_HASH)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
+# The full suite, as CI runs it: lint, formatting, engine + AppTest + browser tests.
 test: $(VENV)/.dev-$(DEV_HASH) browser
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+# The inner loop: engine and AppTest page tests, no browser (a few minutes instead of the full suite).
+test-fast: $(VENV)/.dev-$(DEV_HASH)
+	$(PY) -m pytest -m "not e2e"
 
 lint: $(VENV)/.dev-$(DEV_HASH)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check . || true
+	$(PY) -m ruff format --check .
 
 e2e: $(VENV)/.dev-$(DEV_HASH) browser
 	$(PY) -m pytest -m e2e

@@ -22,7 +22,6 @@ and never NaN.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,14 +32,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnndash.cam_layers import CamError, model_device, resolve_layer
+
+# Choosing the layer lives in cnndash.cam_layers; the Grad-CAM page still imports these from here.
+from cnndash.cam_layers import LayerInfo as LayerInfo
+from cnndash.cam_layers import candidate_layers as candidate_layers
+from cnndash.cam_layers import layer_advice as layer_advice
+from cnndash.cam_layers import suggest_layer as suggest_layer
 from cnndash.modes import eval_mode
 
 # A map is "flat" when its raw range is below this fraction of its largest absolute value.
 FLAT_RTOL = 1e-4
-
-
-class CamError(ValueError):
-    """A CAM request that cannot be served: unknown method or layer, wrong input shape, bad class."""
 
 
 @dataclass
@@ -66,29 +68,6 @@ class CamResult:
     @property
     def predicted(self) -> list[int]:
         return [int(i) for i in self.logits.argmax(axis=1)]
-
-
-def resolve_layer(model: nn.Module, target_layer: nn.Module | str) -> tuple[str, nn.Module]:
-    """Return ``(dotted_name, module)`` for a module of ``model`` given as a module or dotted name."""
-    if isinstance(target_layer, str):
-        modules = dict(model.named_modules())
-        if target_layer not in modules or target_layer == "":
-            convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-            hint = f" Conv layers of this model: {', '.join(convs[-5:])}." if convs else ""
-            raise CamError(
-                f"Layer {target_layer!r} is not a module of this {type(model).__name__}; "
-                f"use a dotted name from model.named_modules().{hint}"
-            )
-        return target_layer, modules[target_layer]
-    for name, module in model.named_modules():
-        if module is target_layer:
-            if name == "":
-                raise CamError("The target layer is the whole model; pick one of its convolutional layers.")
-            return name, module
-    raise CamError(
-        f"The given {type(target_layer).__name__} is not part of this {type(model).__name__}; "
-        "pass a module of the model (or its dotted name)."
-    )
 
 
 def _check_input(input_tensor: torch.Tensor) -> None:
@@ -196,10 +175,37 @@ class BaseCAM:
             return self._compute(input_tensor, target_class)
 
     def _compute(self, input_tensor: torch.Tensor, target_class: int | Sequence[int] | None) -> CamResult:
-        device = _model_device(self.model)
-        x = input_tensor.detach().to(device=device, dtype=torch.float32)
+        x = input_tensor.detach().to(device=model_device(self.model), dtype=torch.float32)
         if x.is_inference():
             x = x.clone()  # an inference tensor cannot take part in autograd
+        logits, activations = self._forward(x)
+        targets = _target_indices(target_class, logits)
+        grads = None
+        if self.uses_gradients:
+            if not logits.requires_grad:
+                raise CamError(
+                    f"The model's output does not depend on layer {self.layer_name!r} through autograd; "
+                    "pick a layer on the path to the output."
+                )
+            score = logits.gather(1, targets[:, None]).sum()
+            (grads,) = torch.autograd.grad(score, activations)
+        with torch.no_grad():
+            cam = self.cam_image(activations.detach(), grads, x, targets)
+            cam = torch.nan_to_num(cam.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)
+            maps, flat = scale_maps(cam, tuple(x.shape[-2:]))
+        return CamResult(
+            maps=maps.cpu().numpy(),
+            raw=cam.cpu().numpy(),
+            flat=flat.cpu().numpy(),
+            target_class=[int(t) for t in targets.tolist()],
+            logits=logits.detach().float().cpu().numpy(),
+            method=self.name,
+            layer=self.layer_name,
+            notes=_flat_notes(cam, flat),
+        )
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass that captures the target layer's output: ``(logits, activations)``."""
         self._activations.clear()
         self._thread = threading.get_ident()
         self._capturing = True
@@ -213,55 +219,20 @@ class BaseCAM:
             ) from exc
         finally:
             self._capturing = False
-        if not self._activations:
+        captured = list(self._activations)
+        self._activations.clear()
+        if not captured:
             raise CamError(
                 f"Layer {self.layer_name!r} did not run in the forward pass; pick a layer the model uses."
             )
-        if len(self._activations) > 1:
+        if len(captured) > 1:
             raise CamError(
-                f"Layer {self.layer_name!r} runs {len(self._activations)} times per forward pass, so its "
+                f"Layer {self.layer_name!r} runs {len(captured)} times per forward pass, so its "
                 "map is ambiguous; pick a layer that runs once."
             )
-        activations = self._activations[0]
-        self._activations.clear()
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise CamError("The model must return class scores of shape (N, num_classes).")
-        targets = _target_indices(target_class, logits)
-
-        grads = None
-        if self.uses_gradients:
-            if not logits.requires_grad:
-                raise CamError(
-                    f"The model's output does not depend on layer {self.layer_name!r} through autograd; "
-                    "pick a layer on the path to the output."
-                )
-            score = logits.gather(1, targets[:, None]).sum()
-            (grads,) = torch.autograd.grad(score, activations)
-        with torch.no_grad():
-            acts = activations.detach()
-            cam = self.cam_image(acts, grads, x, targets)
-            cam = torch.nan_to_num(cam.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)
-            maps, flat = scale_maps(cam, tuple(x.shape[-2:]))
-        notes = []
-        if flat.any():
-            h, w = cam.shape[-2:]
-            reason = (
-                f"the layer's map has a single cell ({h}x{w}); pick an earlier layer"
-                if h * w == 1
-                else "no location raises the class score more than another (after the ReLU the map is "
-                "constant); try another layer, class or method"
-            )
-            notes.append(f"{int(flat.sum())} of {len(flat)} maps are flat: {reason}.")
-        return CamResult(
-            maps=maps.cpu().numpy(),
-            raw=cam.cpu().numpy(),
-            flat=flat.cpu().numpy(),
-            target_class=[int(t) for t in targets.tolist()],
-            logits=logits.detach().float().cpu().numpy(),
-            method=self.name,
-            layer=self.layer_name,
-            notes=notes,
-        )
+        return logits, captured[0]
 
     # -- what subclasses override -------------------------------------------------------------------------
     def cam_weights(
@@ -276,12 +247,6 @@ class BaseCAM:
         """The map before ReLU and scaling, shape ``(N, h, w)``: weighted sum of the channels."""
         weights = self.cam_weights(activations, grads, x, targets)
         return torch.einsum("nc,nchw->nhw", weights, activations)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
 
 
 def scale_maps(cam: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,6 +266,20 @@ def scale_maps(cam: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, 
     return maps, flat
 
 
+def _flat_notes(cam: torch.Tensor, flat: torch.Tensor) -> list[str]:
+    """A plain-language note on why some maps are flat (none when no map is)."""
+    if not flat.any():
+        return []
+    h, w = cam.shape[-2:]
+    reason = (
+        f"the layer's map has a single cell ({h}x{w}); pick an earlier layer"
+        if h * w == 1
+        else "no location raises the class score more than another (after the ReLU the map is "
+        "constant); try another layer, class or method"
+    )
+    return [f"{int(flat.sum())} of {len(flat)} maps are flat: {reason}."]
+
+
 class GradCAM(BaseCAM):
     """Grad-CAM (Selvaraju et al. 2017): channel weight = spatial mean of the gradient."""
 
@@ -316,12 +295,13 @@ class GradCAMPlusPlus(BaseCAM):
 
     name = "gradcam++"
     label = "Grad-CAM++"
+    eps = 1e-6  # pytorch-grad-cam's guard against 0/0; the same value keeps the maps equal to the oracle's
 
     def cam_weights(self, activations, grads, x, targets):
         g2 = grads.pow(2)
         g3 = g2 * grads
         sum_a = activations.sum(dim=(2, 3), keepdim=True)
-        alpha = g2 / (2 * g2 + sum_a * g3 + 1e-6)
+        alpha = g2 / (2 * g2 + sum_a * g3 + self.eps)
         alpha = torch.where(grads != 0, alpha, torch.zeros_like(alpha))
         return (grads.clamp_min(0) * alpha).sum(dim=(2, 3))
 
@@ -331,10 +311,11 @@ class XGradCAM(BaseCAM):
 
     name = "xgradcam"
     label = "XGrad-CAM"
+    eps = 1e-7  # pytorch-grad-cam's value (see GradCAMPlusPlus.eps)
 
     def cam_weights(self, activations, grads, x, targets):
         sum_a = activations.sum(dim=(2, 3), keepdim=True)
-        return (grads * activations / (sum_a + 1e-7)).sum(dim=(2, 3))
+        return (grads * activations / (sum_a + self.eps)).sum(dim=(2, 3))
 
 
 class LayerCAM(BaseCAM):
@@ -378,14 +359,15 @@ class ScoreCAM(BaseCAM):
     name = "scorecam"
     label = "Score-CAM (slow)"
     uses_gradients = False
-    batch_size: int = 32
+    batch_size: int = 32  # masked copies per forward pass: bounds the memory of one extra pass
+    eps = 1e-8  # pytorch-grad-cam's value (see GradCAMPlusPlus.eps)
 
     def cam_weights(self, activations, grads, x, targets):
         n, c = activations.shape[:2]
         up = F.interpolate(activations, size=x.shape[-2:], mode="bilinear", align_corners=True)
         lo = up.flatten(2).amin(2)[:, :, None, None]
         hi = up.flatten(2).amax(2)[:, :, None, None]
-        up = (up - lo) / (hi - lo + 1e-8)
+        up = (up - lo) / (hi - lo + self.eps)
         scores = torch.empty(n, c, device=x.device)
         for i in range(n):
             for start in range(0, c, self.batch_size):
@@ -439,124 +421,9 @@ def compute_cam(
     return compute_cam_result(model, target_layer, input_tensor, target_class, method).maps
 
 
-# -- layer guidance ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A layer a CAM can be computed at, with what it outputs for a given input size."""
-
-    name: str  # dotted module name
-    kind: str  # class name, e.g. "Conv2d", "BasicBlock"
-    output_shape: tuple[int, ...]  # (C, h, w), batch dimension dropped
-    depth: float  # share of the model's convolutions done at this output: 0 = first conv, 1 = last
-
-    @property
-    def cells(self) -> int:
-        return self.output_shape[1] * self.output_shape[2]
-
-
-def _has_conv(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in module.modules())
-
-
-# Activations after a convolution are classic CAM targets too (VGG's last ReLU in the Grad-CAM paper).
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
-
-
-def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[LayerInfo]:
-    """Layers a CAM can use: convolutions, the blocks that contain them, and activation modules after a
-    convolution -- each only if it outputs a feature map ``(N, C, h, w)`` and runs exactly once per
-    forward pass (a ReLU module shared inside a ResNet block runs twice, so its map would be ambiguous).
-
-    ``input_shape`` is ``(C, H, W)``. Runs the model once on zeros (no gradients, mode restored, hooks
-    removed) and lists the candidates in execution order.
-    """
-    if len(input_shape) != 3:
-        raise CamError(f"input_shape must be (C, H, W); got {tuple(input_shape)}.")
-    seen: dict[str, tuple[str, tuple[int, ...], int]] = {}
-    calls: dict[str, int] = {}
-    convs_done = [0]  # Conv2d calls finished so far: how deep in the network an output is
-    handles = []
-    thread = threading.get_ident()
-
-    def make_hook(name: str, is_conv: bool, needs_conv_before: bool):
-        def hook(module, inputs, output):
-            if threading.get_ident() != thread:  # another thread's pass through a shared model
-                return
-            convs_done[0] += is_conv
-            calls[name] = calls.get(name, 0) + 1
-            if needs_conv_before and convs_done[0] == 0:
-                return
-            if isinstance(output, torch.Tensor) and output.ndim == 4 and name not in seen:
-                seen[name] = (type(module).__name__, tuple(output.shape[1:]), convs_done[0])
-
-        return hook
-
-    for name, module in model.named_modules():
-        if not name:
-            continue
-        if _has_conv(module):
-            hook = make_hook(name, isinstance(module, nn.Conv2d), needs_conv_before=False)
-        elif isinstance(module, _ACTIVATIONS):
-            hook = make_hook(name, False, needs_conv_before=True)
-        else:
-            continue
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=_model_device(model)))
-    except RuntimeError as exc:
-        raise CamError(f"The model does not accept inputs of shape {tuple(input_shape)}: {exc}") from exc
-    finally:
-        for h in handles:
-            h.remove()
-    total = max(convs_done[0] - 1, 1)
-    return [
-        LayerInfo(name, kind, shape, min(max(done - 1, 0) / total, 1.0))
-        for name, (kind, shape, done) in seen.items()
-        if calls.get(name) == 1
-    ]
-
-
-def suggest_layer(layers: Sequence[LayerInfo]) -> str:
-    """A sensible default: the last candidate (in execution order) whose map has at least 2x2 cells.
-
-    Blocks finish after the convolutions inside them, so for ResNet this is ``layer4`` itself; when the
-    last stage is a single cell for this input size, it steps back to the previous stage.
-    """
-    if not layers:
-        raise CamError("This model has no convolutional layer, so there is nothing to compute a CAM on.")
-    usable = [info for info in layers if info.cells >= 4] or list(layers)
-    return usable[-1].name
-
-
-def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:
-    """One sentence on what a CAM at this layer can and cannot show."""
-    h, w = info.output_shape[1:]
-    cell = math.ceil(max(input_size[0] / h, input_size[1] / w))
-    if info.cells == 1:
-        return (
-            f"{info.name} outputs a single cell (1x1): any CAM here is flat and says nothing about where. "
-            "Pick an earlier layer."
-        )
-    grid = f"{h}x{w} cells of about {cell} px"
-    if info.depth >= 0.66:
-        return (
-            f"Late layer ({grid}): features are semantic and class-specific, so the map follows the "
-            "object the class depends on, but it is coarse."
-        )
-    if info.depth >= 0.33:
-        return f"Middle layer ({grid}): parts and textures; sharper than the last layer, less class-specific."
-    return (
-        f"Early layer ({grid}): sharp, but it reacts to edges and colours, not to the class; maps here "
-        "often highlight every contrast in the image."
-    )
-
-
 def predict_probabilities(model: nn.Module, input_tensor: torch.Tensor) -> np.ndarray:
     """Softmax class probabilities ``(N, num_classes)`` of ``model`` in eval mode (mode restored)."""
     _check_input(input_tensor)
     with eval_mode(model), torch.no_grad():
-        logits = model(input_tensor.to(_model_device(model), torch.float32))
+        logits = model(input_tensor.to(model_device(model), torch.float32))
     return torch.softmax(logits.float(), dim=1).cpu().numpy()

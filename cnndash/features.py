@@ -23,11 +23,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnndash.cam import compute_cam_result, resolve_layer
+from cnndash.cam import compute_cam_result
+from cnndash.cam_layers import model_device, resolve_layer
+from cnndash.models import default_cam_layer
 from cnndash.modes import eval_mode
 
 if TYPE_CHECKING:
     from cnndash.runs import Run
+
+
+# A filter whose weights are all equal is shown as black instead of dividing by zero.
+_MIN_FILTER_RANGE = 1e-12
+# A resized mask pixel belongs to the object when at least half of it did (bilinear coverage).
+_MASK_THRESHOLD = 0.5
+# Images per CAM call in the faithfulness check: bounds memory on large validation sets.
+FAITHFULNESS_BATCH = 32
+# Validation images scored by default: the pointing accuracy's standard error is then at most 3.5 points.
+FAITHFULNESS_MAX_IMAGES = 200
 
 
 class FeatureError(ValueError):
@@ -45,19 +57,13 @@ def _as_batch(input_tensor: torch.Tensor) -> torch.Tensor:
     return input_tensor
 
 
-def _device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def feature_maps(model: nn.Module, layer: nn.Module | str, input_tensor: torch.Tensor) -> np.ndarray:
     """The output of ``layer`` for one image: ``(C, h, w)`` float32.
 
     Runs the model once without gradients in eval mode; the hook is removed and the mode restored after.
     """
     name, module = resolve_layer(model, layer)
-    x = _as_batch(input_tensor).to(_device(model), torch.float32)
+    x = _as_batch(input_tensor).to(model_device(model), torch.float32)
     captured: list[torch.Tensor] = []
     thread = threading.get_ident()
 
@@ -112,7 +118,7 @@ def filter_images(model: nn.Module) -> np.ndarray:
     w = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w.mean(dim=1, keepdim=True).permute(0, 2, 3, 1)
     lo = w.flatten(1).amin(1).view(-1, 1, 1, 1)
     hi = w.flatten(1).amax(1).view(-1, 1, 1, 1)
-    return ((w - lo) / (hi - lo).clamp_min(1e-12)).numpy().astype(np.float32)
+    return ((w - lo) / (hi - lo).clamp_min(_MIN_FILTER_RANGE)).numpy().astype(np.float32)
 
 
 # -- faithfulness -------------------------------------------------------------------------------------------
@@ -145,7 +151,7 @@ def resize_masks(masks: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     if tuple(m.shape[-2:]) == size:
         return np.asarray(masks, dtype=bool)
     out = F.interpolate(m, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return (out[:, 0] > 0.5).numpy()
+    return (out[:, 0] > _MASK_THRESHOLD).numpy()
 
 
 def pointing_game(
@@ -178,7 +184,7 @@ def evaluate_faithfulness(
     targets: Sequence[int],
     layer: nn.Module | str,
     method: str = "gradcam",
-    batch_size: int = 32,
+    batch_size: int = FAITHFULNESS_BATCH,
 ) -> FaithfulnessResult:
     """Pointing game and energy share for preprocessed ``images`` ``(N, C, H, W)`` with ``masks``
     ``(N, H, W)`` at the same size; the CAM explains ``targets`` (usually the true classes)."""
@@ -217,7 +223,7 @@ def run_faithfulness(
     *,
     method: str = "gradcam",
     layer: str | None = None,
-    max_images: int = 200,
+    max_images: int = FAITHFULNESS_MAX_IMAGES,
     checkpoint: str = "best",
 ) -> FaithfulnessResult:
     """Pointing game of a trained run on (up to ``max_images`` of) its validation images.
@@ -225,8 +231,6 @@ def run_faithfulness(
     The run must be trained on ``shapes`` (the only built-in dataset with object masks); ``layer``
     defaults to the model's usual CAM layer. Each map explains the image's true class.
     """
-    from cnndash.models import default_cam_layer
-
     dataset = run.dataset()
     val = dataset.val
     if val.masks is None:

@@ -219,8 +219,24 @@ def _window_figure(
     out_grid[row - out_r[0], col - out_c[0]] = SELECTED_OUTPUT
     out_hover = [[f"output ({r}, {c})" for c in out_c] for r in out_r]
     cropped = len(view_r) < rows or len(view_c) < cols or len(out_r) < oh or len(out_c) < ow
-    view_rows, view_cols, out_cols = len(view_r), len(view_c), len(out_c)
+    titles = (
+        title + (" — zoomed on the window" if cropped else ""),
+        f"output {oh}×{ow} — cell ({row}, {col})",
+    )
+    return _grids_figure(((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c)), titles)
 
+
+# Cells are drawn with 1 px gaps up to this many per axis; beyond, gaps would hide the colours.
+GAP_MAX_CELLS = 64
+# Figure height: about 12 px per input row plus 80 px of titles and margins, within [260, 640] px.
+ROW_PX, EXTRA_PX, MIN_HEIGHT_PX, MAX_HEIGHT_PX = 12, 80, 260, 640
+
+
+def _grids_figure(views: Sequence[tuple], titles: tuple[str, str]) -> go.Figure:
+    """The input grid (left) and the output grid (right) side by side, as category-coloured heatmaps;
+    each view is ``(codes, hover texts, row indices, column indices)``."""
+    (_, _, view_r, view_c), (_, _, _, out_c) = views
+    view_rows, view_cols, out_cols = len(view_r), len(view_c), len(out_c)
     scale = []
     for value, colour in enumerate(COLOURS):
         scale += [[value / len(COLOURS), colour], [(value + 1) / len(COLOURS), colour]]
@@ -229,13 +245,9 @@ def _window_figure(
         cols=2,
         column_widths=[view_cols / (view_cols + out_cols), out_cols / (view_cols + out_cols)],
         horizontal_spacing=0.06,
-        subplot_titles=(
-            title + (" — zoomed on the window" if cropped else ""),
-            f"output {oh}×{ow} — cell ({row}, {col})",
-        ),
+        subplot_titles=titles,
     )
-    gap = 1 if max(view_rows, view_cols) <= 64 else 0
-    views = ((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c))
+    gap = 1 if max(view_rows, view_cols) <= GAP_MAX_CELLS else 0
     for index, (z, text, ys, xs) in enumerate(views, start=1):
         fig.add_trace(
             go.Heatmap(
@@ -245,7 +257,7 @@ def _window_figure(
                 text=text,
                 hoverinfo="text",
                 colorscale=scale,
-                zmin=-0.5,
+                zmin=-0.5,  # one colour band per integer code
                 zmax=len(COLOURS) - 0.5,
                 showscale=False,
                 xgap=gap,
@@ -259,7 +271,7 @@ def _window_figure(
             showticklabels=False, scaleanchor=f"y{'' if index == 1 else index}", row=1, col=index
         )
     fig.update_layout(
-        height=min(640, max(260, 12 * view_rows + 80)),
+        height=min(MAX_HEIGHT_PX, max(MIN_HEIGHT_PX, ROW_PX * view_rows + EXTRA_PX)),
         margin=dict(l=10, r=10, t=40, b=10),
         plot_bgcolor="white",
     )

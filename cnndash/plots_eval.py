@@ -16,6 +16,10 @@ from plotly.subplots import make_subplots
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
+# Click markers fill most of a cell: about 700 px of matrix shared by the classes, within [6, 60] px.
+MARKER_SPAN_PX, MIN_MARKER_PX, MAX_MARKER_PX = 700, 6, 60
+# Heatmap height: 28 px per class plus 90 px of axes and titles, within [380, 1100] px.
+CELL_PX, AXES_PX, MIN_SIDE_PX, MAX_SIDE_PX = 28, 90, 380, 1100
 
 
 def confusion_matrix_figure(
@@ -65,25 +69,8 @@ def confusion_matrix_figure(
             ygap=1,
         )
     )
-    # One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
-    # cell selects its marker, whose customdata is [true_index, pred_index, count, value].
-    jj, ii = np.meshgrid(np.arange(n), np.arange(n))
-    fig.add_trace(
-        go.Scatter(
-            x=[labels[j] for j in jj.ravel()],
-            y=[true_labels[i] for i in ii.ravel()],
-            mode="markers",
-            marker={"size": max(6, min(60, 700 // max(n, 1))), "opacity": 0, "symbol": "square"},
-            customdata=[
-                [indices[i], indices[j], int(raw[i, j]), float(values[i, j])]
-                for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
-            ],
-            hovertemplate=hover,
-            showlegend=False,
-            name="cells",
-        )
-    )
-    side = max(380, min(1100, 90 + 28 * n))
+    fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover))
+    side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
     fig.update_layout(
         title=title,
         height=side,
@@ -99,6 +86,28 @@ def confusion_matrix_figure(
         dragmode=False,
     )
     return fig
+
+
+def _cell_markers(
+    labels: list[str], true_labels: list[str], indices: list[int], raw: np.ndarray, values: np.ndarray, hover: str
+) -> go.Scatter:
+    """One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
+    cell selects its marker, whose customdata is [true_index, pred_index, count, value]."""
+    n = len(labels)
+    jj, ii = np.meshgrid(np.arange(n), np.arange(n))
+    return go.Scatter(
+        x=[labels[j] for j in jj.ravel()],
+        y=[true_labels[i] for i in ii.ravel()],
+        mode="markers",
+        marker={"size": max(MIN_MARKER_PX, min(MAX_MARKER_PX, MARKER_SPAN_PX // max(n, 1))), "opacity": 0, "symbol": "square"},
+        customdata=[
+            [indices[i], indices[j], int(raw[i, j]), float(values[i, j])]
+            for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
+        ],
+        hovertemplate=hover,
+        showlegend=False,
+        name="cells",
+    )
 
 
 def confusion_matrix_png(

@@ -143,20 +143,3 @@ def compare_runs_figure(runs: Mapping[str, pd.DataFrame], metric: str = "val_acc
         fig.update_yaxes(tickformat=".0%")
     fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} by epoch")
     return _layout(fig, 360)
-
-
-def lr_figure(batch_points: Sequence[Mapping]) -> go.Figure:
-    """The learning rate schedule as it was applied, per batch."""
-    fig = go.Figure(
-        go.Scatter(
-            x=[p["step"] for p in batch_points],
-            y=[p["lr"] for p in batch_points],
-            mode="lines",
-            line=dict(color=VAL_COLOUR),
-            name="learning rate",
-        )
-    )
-    fig.update_xaxes(title_text="batch")
-    fig.update_yaxes(title_text="learning rate", exponentformat="e")
-    fig.update_layout(title="Learning rate")
-    return _layout(fig, 260)

@@ -18,15 +18,10 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from torchvision.models import resnet18
 
-from cnndash.cam import (
-    CAM_METHODS,
-    CamError,
-    candidate_layers,
-    compute_cam,
-    compute_cam_result,
-    layer_advice,
-    suggest_layer,
-)
+import cnndash.cam
+import cnndash.cam_layers
+from cnndash.cam import CAM_METHODS, CamError, compute_cam, compute_cam_result
+from cnndash.cam_layers import candidate_layers, layer_advice, suggest_layer
 
 ORACLES = {
     "gradcam": OracleGradCAM,
@@ -346,6 +341,12 @@ def test_candidate_layers_and_default_for_resnet18():
     assert suggest_layer(small) == "layer3"
     assert "single cell" in layer_advice({i.name: i for i in small}["layer4"], (32, 32))
     assert count_hooks(model) == 0
+
+
+def test_layer_choice_stays_importable_from_cnndash_cam():
+    # The Grad-CAM page imports these from cnndash.cam; they live in cnndash.cam_layers.
+    for name in ("CamError", "LayerInfo", "candidate_layers", "layer_advice", "resolve_layer", "suggest_layer"):
+        assert getattr(cnndash.cam, name) is getattr(cnndash.cam_layers, name)
 
 
 def test_concurrent_cams_on_one_shared_model_do_not_mix():

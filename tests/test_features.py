@@ -1,16 +1,12 @@
-"""Feature maps, filters, the pointing game (cnndash.features) and the CAM pictures (cnndash.plots_cam)."""
+"""Feature maps, filters and the pointing game (cnndash.features); the pictures are in test_plots_cam.py."""
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
-from cnndash import plots_cam
 from cnndash.features import (
     FeatureError,
     evaluate_faithfulness,
@@ -166,48 +162,3 @@ def test_run_faithfulness_needs_masks(tiny_run, monkeypatch):
     monkeypatch.setattr(type(run), "dataset", lambda self: dataset)
     with pytest.raises(FeatureError, match="shapes"):
         run_faithfulness(run)
-
-
-# -- plots_cam ------------------------------------------------------------------------------------------
-
-
-def test_heatmap_and_overlay():
-    cam = np.zeros((4, 6), dtype=np.float32)
-    cam[0, 0] = 1.0
-    heat = plots_cam.heatmap_rgb(cam, "jet")
-    assert heat.shape == (4, 6, 3) and heat.dtype == np.uint8
-    assert heat[0, 0, 0] > 100 and heat[0, 0, 2] < 50  # jet: 1 is red
-    assert heat[1, 1, 2] > 100 and heat[1, 1, 0] < 50  # jet: 0 is blue
-    image = np.full((4, 6, 3), 200, dtype=np.uint8)
-    np.testing.assert_array_equal(plots_cam.overlay(image, cam, "jet", 0.0), image)
-    np.testing.assert_array_equal(plots_cam.overlay(image, cam, "jet", 1.0), heat)
-    gray = Image.new("L", (12, 8), 128)  # grayscale and a different size: converted and resized
-    assert plots_cam.overlay(gray, cam, "gray", 0.5).shape == (4, 6, 3)
-    with pytest.raises(ValueError, match="colour map"):
-        plots_cam.heatmap_rgb(cam, "rainbow-unicorn")
-    with pytest.raises(ValueError, match="Opacity"):
-        plots_cam.overlay(image, cam, "jet", 1.5)
-
-
-def test_overlay_keeps_rgb_channel_order():
-    red = Image.new("RGB", (4, 4), (255, 0, 0))
-    out = plots_cam.overlay(red, np.zeros((4, 4), dtype=np.float32), "gray", 0.0)
-    assert tuple(out[0, 0]) == (255, 0, 0)
-    assert tuple(plots_cam.model_view(red, 2)[0, 0]) == (255, 0, 0)
-
-
-def test_grids_and_png():
-    maps = np.random.default_rng(0).normal(size=(5, 4, 4)).astype(np.float32)
-    grid = plots_cam.feature_map_grid(maps, ncols=3, min_side=8)
-    assert grid.shape == (2 * (8 + 2) + 2, 3 * (8 + 2) + 2, 3)
-    filters = np.random.default_rng(1).uniform(size=(6, 5, 5, 1)).astype(np.float32)
-    assert plots_cam.filter_grid(filters, ncols=6, min_side=5).shape == (5 + 4, 6 * 7 + 2, 3)
-    png = plots_cam.png_bytes(grid)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), grid)
-
-
-def test_probability_figure():
-    fig = plots_cam.probability_figure(["a", "b", "c"], [0.2, 0.7, 0.1], top=2)
-    bar = fig.data[0]
-    assert list(bar.y) == ["a", "b"]  # most probable on top (last in a horizontal bar chart)
-    assert list(bar.x) == pytest.approx([0.2, 0.7])

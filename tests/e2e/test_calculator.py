@@ -64,6 +64,9 @@ def _choose(page, key: str, option: str) -> None:
     assert combobox.input_value() == option
 
 
+ROW_HEIGHT_PX = 35  # the layer-stack editor's fixed row height (pages/conv_calculator.py), header included
+
+
 def _edit_cell(page, row: int, x_offset: int, text: str) -> None:
     """Open a cell of the layer-stack editor and replace its value.
 
@@ -72,12 +75,12 @@ def _edit_cell(page, row: int, x_offset: int, text: str) -> None:
     The grid may still be mounting after a rerun, so retry until its cell editor opens.
     """
     grid = page.locator("[class*='st-key-stack-editor'] [data-testid='stDataFrame']").first
-    grid.wait_for(state="visible")
     editor = page.locator("#portal input, #portal textarea").first
     for _ in range(5):
-        page.wait_for_timeout(500)
+        wait_for_app(page)
+        grid.wait_for(state="visible")
         box = grid.bounding_box()
-        page.mouse.click(box["x"] + x_offset, box["y"] + 35 + row * 35 + 17)
+        page.mouse.click(box["x"] + x_offset, box["y"] + ROW_HEIGHT_PX * (row + 1) + ROW_HEIGHT_PX // 2)
         page.keyboard.press("Enter")  # opens the selected cell's editor
         try:
             editor.wait_for(state="visible", timeout=3_000)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from cnndash.data import delete_dataset, list_datasets
 from tests.e2e.conftest import assert_no_exception, wait_for_app
+
+PREVIEW_IMAGES = ".st-key-aug-preview [data-testid='stImage'] img"
+# Milliseconds for a changed pipeline to show new augmented samples (the rerun draws 8 of them).
+NEW_GRID_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def uploaded_datasets(e2e_data_dir) -> Iterator[Path]:
+    """The server's data folder; datasets the test stores there through the page are deleted afterwards."""
+    before = set(list_datasets(e2e_data_dir))
+    yield e2e_data_dir
+    for name in set(list_datasets(e2e_data_dir)) - before:
+        delete_dataset(name, data_dir=e2e_data_dir)
 
 
 def make_zip(path: Path) -> Path:
@@ -25,14 +39,8 @@ def make_zip(path: Path) -> Path:
     return path
 
 
-def settle(page) -> None:
-    """wait_for_app, then also wait until no element of the previous run is still shown as stale."""
-    wait_for_app(page)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
-
-
 def preview_sources(page) -> list[str]:
-    images = page.locator(".st-key-aug-preview [data-testid='stImage'] img")
+    images = page.locator(PREVIEW_IMAGES)
     images.first.wait_for(state="visible")
     return [images.nth(i).get_attribute("src") for i in range(images.count())]
 
@@ -67,24 +75,29 @@ def add_step(page, op: str) -> None:
     wait_for_app(page)
     page.locator(".st-key-aug-add button").click()
     page.locator("[class*='st-key-aug-step-']").filter(has_text=f". {op}").wait_for(state="visible")
-    settle(page)
+    wait_for_app(page)
 
 
-def wait_for_new_grid(page, old: list[str], timeout_s: float = 30) -> list[str]:
+def wait_for_new_grid(page, old: list[str]) -> list[str]:
     """The preview's image sources once the augmented samples differ from ``old`` (the rerun that
     redraws them can finish after the widgets it depends on have appeared)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        settle(page)
-        current = preview_sources(page)
-        if current[1:] != old[1:]:
-            return current
-        assert time.monotonic() < deadline, "the augmented samples did not change"
-        page.wait_for_timeout(250)
+    page.wait_for_function(
+        """([selector, old]) => {
+          const now = [...document.querySelectorAll(selector)].map((img) => img.getAttribute('src'));
+          return now.length === old.length && now.slice(1).join() !== old.slice(1).join();
+        }""",
+        arg=[PREVIEW_IMAGES, old],
+        timeout=NEW_GRID_TIMEOUT_MS,
+    )
+    wait_for_app(page)
+    current = preview_sources(page)
+    assert current[1:] != old[1:], "the augmented samples did not change"
+    return current
 
 
 @pytest.mark.e2e
-def test_upload_zip_shows_class_counts(page, app_url, tmp_path, e2e_data_dir, artifacts_dir):
+def test_upload_zip_shows_class_counts(page, app_url, tmp_path, uploaded_datasets, artifacts_dir):
+    e2e_data_dir = uploaded_datasets
     zip_path = make_zip(tmp_path / "e2epets.zip")
     open_data_page(page, app_url)
     page.locator(".st-key-data-upload input[type=file]").set_input_files(str(zip_path))

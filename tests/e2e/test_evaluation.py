@@ -8,15 +8,13 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from cnndash import metrics, predict
-from tests.conftest import make_tiny_run
+from tests.e2e.conftest import TINY_RUN as RUN_NAME
 from tests.e2e.conftest import assert_no_exception, wait_for_app
 
-RUN_NAME = "tiny"
 
-
-@pytest.fixture(scope="module")
-def eval_run(e2e_runs_dir):
-    return make_tiny_run(e2e_runs_dir, RUN_NAME)
+@pytest.fixture
+def eval_run(e2e_tiny_run):
+    return e2e_tiny_run
 
 
 def _value(page, key: str) -> str:

@@ -11,12 +11,39 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, new_context, wait_for_app
 
 BATCH_CHART = ".st-key-live-batch-chart .js-plotly-plot"
 # Number of per-batch points drawn in the live chart (the smoothed loss trace).
 POINTS_JS = f"() => {{ const el = document.querySelector('{BATCH_CHART}'); return el && el.data ? el.data[1].x.length : 0; }}"
+
+
+@pytest.fixture
+def new_runs(browser, app_url, e2e_runs_dir) -> Iterator[Path]:
+    """The server's runs folder; runs the test starts are stopped (if still training) and deleted
+    afterwards, so the other browser tests find the folder as they expect it. The stop goes through a
+    page of its own, so the test's page stays as it was for the failure screenshot."""
+    before = {p.name for p in e2e_runs_dir.iterdir()}
+    yield e2e_runs_dir
+    context = new_context(browser)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_url}/training")
+        wait_for_app(page, timeout=90_000)
+        stop = page.locator(".st-key-train-stop button")
+        if stop.count() and stop.is_visible():
+            stop.click()
+            page.locator(".st-key-train-start button:enabled").wait_for(timeout=60_000)
+    finally:
+        context.close()
+    for path in e2e_runs_dir.iterdir():
+        if path.name not in before:
+            shutil.rmtree(path)
 
 
 def set_number(page, key: str, value: int) -> None:
@@ -27,7 +54,8 @@ def set_number(page, key: str, value: int) -> None:
     wait_for_app(page)
 
 
-def test_train_watch_reload_stop_and_see_final_accuracy(page, app_url, e2e_runs_dir):
+def test_train_watch_reload_stop_and_see_final_accuracy(page, app_url, new_runs):
+    e2e_runs_dir = new_runs
     page.goto(f"{app_url}/training")
     wait_for_app(page)
     assert_no_exception(page)
@@ -70,5 +98,3 @@ def test_train_watch_reload_stop_and_see_final_accuracy(page, app_url, e2e_runs_
     assert page.locator(".st-key-train-goto-evaluation").is_visible()
     assert not page.locator(".st-key-train-start button").is_disabled()
     assert_no_exception(page)
-    # Leave the shared runs folder as other browser tests expect it.
-    shutil.rmtree(e2e_runs_dir / run_name)
