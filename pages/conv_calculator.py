@@ -13,11 +13,14 @@ import io
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 import ui
 from cnndash import arith, kernels, layers, plots_arith
+from cnndash.preprocess import convert_mode, open_image
 from cnndash.trace import ShapeTrace
 
 KINDS = ("Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d")
@@ -363,14 +366,24 @@ def layer_stack() -> None:
 # ----------------------------------------------------------------------------------------- kernel playground
 
 
+PLAYGROUND_SIDE = 320  # px: photos and uploads are shrunk to this long side (convolution stays instant)
+
+
 @st.cache_data(show_spinner=False)
-def _photo(name: str):
-    return kernels.sample_photo(name)
+def _photo(name: str, grayscale: bool) -> np.ndarray:
+    return _pixels(Image.fromarray(kernels.sample_photo(name, max_side=PLAYGROUND_SIDE)), grayscale)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _upload(data: bytes):
-    return kernels.load_image(data)
+def _upload(data: bytes, name: str, grayscale: bool) -> np.ndarray:
+    image = convert_mode(open_image(data, name), "RGB")
+    image.thumbnail((PLAYGROUND_SIDE, PLAYGROUND_SIDE), Image.Resampling.BILINEAR)
+    return _pixels(image, grayscale)
+
+
+def _pixels(image: Image.Image, grayscale: bool) -> np.ndarray:
+    """The (H, W) or (H, W, 3) uint8 array the kernels take."""
+    return np.asarray(convert_mode(image, "L") if grayscale else image)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -382,8 +395,6 @@ def _convolve(image, kernel: tuple[tuple[float, ...], ...], stride: int, padding
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _png(pixels) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -393,18 +404,16 @@ def _png(pixels) -> bytes:
 def kernel_playground() -> None:
     cols = st.columns([2, 2, 1])
     source = cols[0].radio("Image", ("Sample photo", "Upload"), horizontal=True, key="kernel-source")
+    gray = cols[2].toggle("Grayscale", key="kernel-grayscale")
     image = None
     with ui.user_errors():
         if source == "Sample photo":
             name = cols[1].selectbox("Photo", kernels.SAMPLE_PHOTOS, key="kernel-photo")
-            image = _photo(name)
+            image = _photo(name, gray)
         else:
-            upload = cols[1].file_uploader(
-                "PNG or JPEG", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="kernel-upload"
-            )
+            upload = cols[1].file_uploader("PNG or JPEG", type=ui.IMAGE_TYPES, key="kernel-upload")
             if upload is not None:
-                image = _upload(upload.getvalue())
-    gray = cols[2].toggle("Grayscale", key="kernel-grayscale")
+                image = _upload(upload.getvalue(), upload.name, gray)
     cols = st.columns(4)
     choice = cols[0].selectbox("Kernel", [*kernels.KERNELS, "custom"], key="kernel-name")
     stride = cols[1].number_input("Stride", 1, 16, 1, key="kernel-stride")
@@ -421,8 +430,6 @@ def kernel_playground() -> None:
     if image is None:
         st.info("Upload an image to convolve it.", icon=":material/upload:")
         return
-    if gray:
-        image = (image @ [0.299, 0.587, 0.114]).astype("uint8")
     with ui.user_errors():
         shown, (out_h, out_w) = _convolve(image, kernel, stride, padding, dilation)
         left, right = st.columns(2)
