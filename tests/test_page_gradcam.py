@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cnndash import cam, features, metrics
@@ -164,3 +166,19 @@ def test_switching_to_a_run_with_other_layers_keeps_working(runs_dir):
     )
     at.radio(key="cam-explore").set_value("Feature maps").run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_uploads_are_decoded_or_refused_with_a_message(runs_dir):
+    at = open_page()
+    at.radio(key="cam-source").set_value("Upload").run()
+    assert any("Upload an image" in i.value for i in at.info)
+    uploader = at.get("file_uploader")[0]
+    uploader.set_value(("broken.png", b"not an image", "image/png")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("broken.png" in e.value and "not an image" in e.value for e in at.error)
+    buffer = io.BytesIO()
+    Image.new("RGBA", (40, 30), (255, 0, 0, 128)).save(buffer, format="PNG")
+    at.get("file_uploader")[0].set_value(("my shape.png", buffer.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert captions(at)[0].startswith("What the model sees (my shape.png, ")
+    assert not any("True class" in m.value for m in at.markdown)  # an upload has no label
