@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -91,19 +92,20 @@ def _image_gallery(run: Run, dataset, predictions: metrics.Predictions, indices,
                 st.switch_page(ui.PAGES["gradcam"])
 
 
-def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
+def _heatmap(predictions: metrics.Predictions) -> tuple[pd.DataFrame, str | None]:
+    """The confusion-matrix heatmap (top-N classes when there are many); returns the shown frame and
+    the normalisation."""
     classes = predictions.classes
     k = len(classes)
     left, right = st.columns([2, 1])
-    with left:
-        choice = st.radio(
-            "Normalise",
-            list(NORMALIZE_OPTIONS),
-            horizontal=True,
-            help="Counts, or each row divided by its true-class total (recall on the diagonal), "
-            "or each column by its predicted-class total (precision on the diagonal).",
-            **ui.keep("eval-normalize"),
-        )
+    choice = left.radio(
+        "Normalise",
+        list(NORMALIZE_OPTIONS),
+        horizontal=True,
+        help="Counts, or each row divided by its true-class total (recall on the diagonal), "
+        "or each column by its predicted-class total (precision on the diagonal).",
+        **ui.keep("eval-normalize"),
+    )
     normalize = NORMALIZE_OPTIONS[choice]
     counts = metrics.confusion_matrix_frame(predictions)
     shown = metrics.confusion_matrix_frame(predictions, normalize)
@@ -128,7 +130,10 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
     )
     st.plotly_chart(fig, key="eval-cm-chart", on_select="rerun", selection_mode="points")
     st.caption("Click a cell (or pick it below) to see its images.")
+    return shown, normalize
 
+
+def _matrix_downloads(run: Run, shown: pd.DataFrame, normalize: str | None) -> None:
     label = "normalised" if normalize else "counts"
     d1, d2 = st.columns(2)
     d1.download_button(
@@ -148,8 +153,10 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
         icon=":material/image:",
     )
 
-    st.subheader("Images of one cell")
-    confused = metrics.most_confused(predictions.targets, predictions.preds, classes, top=CONFUSED_PAIRS)
+
+def _cell_images(run: Run, dataset, predictions: metrics.Predictions, confused) -> None:
+    """The images of one (true, predicted) cell, chosen with the selectors or by clicking the heatmap."""
+    classes = predictions.classes
     cell_owner = (run.name, predictions.checkpoint)
     if (
         st.session_state.get("eval-cell-owner") != cell_owner
@@ -175,20 +182,33 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
     captions = [f"#{i} · p({pred_name}) = {probs[i, pred_idx]:.0%}" for i in shown_idx]
     _image_gallery(run, dataset, predictions, shown_idx, captions, key="eval-cell")
 
-    st.subheader("Most confused pairs")
-    if len(confused):
-        st.dataframe(
-            confused[["true", "predicted", "count", "fraction_of_true"]],
-            hide_index=True,
-            key="eval-confused-table",
-            column_config={
-                "fraction_of_true": st.column_config.ProgressColumn(
-                    "share of true class", format="percent", min_value=0.0, max_value=1.0
-                )
-            },
-        )
-    else:
+
+def _confused_pairs(confused) -> None:
+    if not len(confused):
         st.success("No mistakes on the validation split.", icon=":material/check_circle:")
+        return
+    st.dataframe(
+        confused[["true", "predicted", "count", "fraction_of_true"]],
+        hide_index=True,
+        key="eval-confused-table",
+        column_config={
+            "fraction_of_true": st.column_config.ProgressColumn(
+                "share of true class", format="percent", min_value=0.0, max_value=1.0
+            )
+        },
+    )
+
+
+def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
+    shown, normalize = _heatmap(predictions)
+    _matrix_downloads(run, shown, normalize)
+    confused = metrics.most_confused(
+        predictions.targets, predictions.preds, predictions.classes, top=CONFUSED_PAIRS
+    )
+    st.subheader("Images of one cell")
+    _cell_images(run, dataset, predictions, confused)
+    st.subheader("Most confused pairs")
+    _confused_pairs(confused)
 
 
 def _report_section(run: Run, predictions: metrics.Predictions) -> None:

@@ -345,11 +345,7 @@ def _train_tab() -> None:
         _results(latest)
 
 
-def _runs_tab() -> None:
-    runs = list_runs()
-    if not runs:
-        st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
-        return
+def _runs_table(runs: list[Run]) -> None:
     rows = []
     for run in runs:
         summary = run.summary or {}
@@ -379,8 +375,10 @@ def _runs_tab() -> None:
             "seconds": st.column_config.NumberColumn(format="%.1f"),
         },
     )
-    names = [run.name for run in runs]
-    by_name = {run.name: run for run in runs}
+
+
+def _compare_runs(by_name: dict[str, Run]) -> None:
+    names = list(by_name)
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect("Compare runs", names, default=names[:COMPARED_RUNS], key="runs-compare")
     metric = c2.selectbox(
@@ -393,28 +391,41 @@ def _runs_tab() -> None:
         curves = {name: by_name[name].metrics() for name in chosen}
         st.plotly_chart(plots_train.compare_runs_figure(curves, metric), key="runs-compare-chart")
 
-    st.divider()
+
+def _manage_run(by_name: dict[str, Run]) -> None:
+    """Resume or delete one run (both in the runs folder, where list_runs found it)."""
     c1, c2, c3 = st.columns([3, 1, 1])
-    target = c1.selectbox("Run", names, key="runs-target")
-    resumable = by_name[target].resumable
+    target = c1.selectbox("Run", list(by_name), key="runs-target")
     if c2.button(
         "Resume",
         key="runs-resume",
-        disabled=not resumable,
+        disabled=not by_name[target].resumable,
         icon=":material/replay:",
         help="Continue a stopped or failed run from its last checkpoint.",
     ):
         with ui.user_errors():
             config = TrainConfig.from_dict(by_name[target].config)
-            get_registry().start(config, run_name=target, runs_dir=by_name[target].path.parent, resume=True)
+            get_registry().start(config, run_name=target, resume=True)
             st.rerun()
     confirm = c3.checkbox("Really delete", key="runs-delete-confirm")
     if st.button("Delete run", key="runs-delete", disabled=not confirm, icon=":material/delete:"):
         with ui.user_errors():
-            delete_run(by_name[target].path)
+            delete_run(target)
             st.session_state.pop("runs-delete-confirm", None)
             st.toast(f"Deleted {target}")
             st.rerun()
+
+
+def _runs_tab() -> None:
+    runs = list_runs()
+    if not runs:
+        st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
+        return
+    _runs_table(runs)
+    by_name = {run.name: run for run in runs}
+    _compare_runs(by_name)
+    st.divider()
+    _manage_run(by_name)
 
 
 def main() -> None:
