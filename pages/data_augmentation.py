@@ -370,6 +370,38 @@ def list_widget(label: str, value: list, key: str, container) -> list:
     return numbers
 
 
+def is_number_pair(arg: str, value: Any) -> bool:
+    """A (min, max) or (h, w) pair drawn as two number inputs (mean/std/padding are free-form lists)."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and arg not in ("mean", "std", "padding")
+    )
+
+
+def arg_widget(arg: str, value: Any, key: str, box) -> Any:
+    """The widget for one argument of a step, chosen by the type of its current value."""
+    if isinstance(value, bool):
+        return box.checkbox(arg, value=value, key=key)
+    if isinstance(value, (int, float)):
+        return number_widget(arg, value, key, box)
+    if isinstance(value, str) and arg in augment.CHOICES:
+        options = list(augment.CHOICES[arg])
+        return box.selectbox(arg, options, index=options.index(value) if value in options else 0, key=key)
+    if is_number_pair(arg, value):
+        names = ("h", "w") if arg == "size" else ("min", "max")
+        inner = box.columns(2)
+        return [number_widget(f"{arg} {names[j]}", value[j], f"{key}-{names[j]}", inner[j]) for j in range(2)]
+    if isinstance(value, list):
+        return list_widget(arg, value, key, box)
+    text = box.text_input(f"{arg} (JSON)", value=json.dumps(value), key=key)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # the spec check names the argument
+
+
 def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
     op = step["op"]
     with st.container(border=True, key=f"aug-step-{uid}"):
@@ -408,37 +440,7 @@ def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
             return new
         cols = st.columns(min(len(args), 3))
         for k, (arg, value) in enumerate(args):
-            box = cols[k % len(cols)]
-            key = f"aug-{uid}-{arg}"
-            if isinstance(value, bool):
-                new[arg] = box.checkbox(arg, value=value, key=key)
-            elif isinstance(value, (int, float)):
-                new[arg] = number_widget(arg, value, key, box)
-            elif isinstance(value, str) and arg in augment.CHOICES:
-                options = list(augment.CHOICES[arg])
-                new[arg] = box.selectbox(
-                    arg, options, index=options.index(value) if value in options else 0, key=key
-                )
-            elif (
-                isinstance(value, list)
-                and len(value) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                and arg not in ("mean", "std", "padding")
-            ):
-                names = ("h", "w") if arg == "size" else ("min", "max")
-                inner = box.columns(2)
-                new[arg] = [
-                    number_widget(f"{arg} {names[j]}", value[j], f"{key}-{names[j]}", inner[j])
-                    for j in range(2)
-                ]
-            elif isinstance(value, list):
-                new[arg] = list_widget(arg, value, key, box)
-            else:
-                text = box.text_input(f"{arg} (JSON)", value=json.dumps(value), key=key)
-                try:
-                    new[arg] = json.loads(text)
-                except ValueError:
-                    new[arg] = text
+            new[arg] = arg_widget(arg, value, f"aug-{uid}-{arg}", cols[k % len(cols)])
         if op == "Normalize":
             name = stats_dataset()
             st.button(
