@@ -1,4 +1,5 @@
-"""Streamlit glue shared by the pages: the page registry, the sidebar, and the user-error boundary.
+"""Streamlit glue shared by the pages: the page registry, the sidebar, the user-error boundary, the one way
+to keep a widget's value, and the cached model and dataset loaders every page shares.
 
 This is the only place besides ``pages/`` and ``app.py`` that imports Streamlit; the engine lives in
 ``cnndash/`` and never does.
@@ -7,12 +8,21 @@ This is the only place besides ``pages/`` and ``app.py`` that imports Streamlit;
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from cnndash import data, paths
 from cnndash.device import describe_device
+from cnndash.jobs import get_registry
+from cnndash.runs import Run, load_run
+from cnndash.train import TrainConfig
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger("cnndash.ui")
 
@@ -42,6 +52,13 @@ PAGES = {
     ),
 }
 
+# What st.file_uploader accepts for a single image: the formats the datasets accept.
+IMAGE_TYPES = [extension.lstrip(".") for extension in data.IMAGE_EXTENSIONS]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sidebar
+
 
 @st.cache_resource(show_spinner=False)
 def _device_text() -> str:
@@ -57,17 +74,17 @@ def render_sidebar() -> None:
 
 
 def render_active_run() -> None:
-    """Show the training run in progress, if any (filled in by the jobs module)."""
-    try:
-        from cnndash.jobs import get_registry
-    except ImportError:  # training not available in this build
-        return
+    """Show the training run in progress, if any."""
     job = get_registry().active()
     if job is None:
         return
     st.caption("Active training run")
     st.markdown(f"`{job.run_name}` — {job.status_text()}")
     st.progress(min(max(job.fraction_done(), 0.0), 1.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors and widget state
 
 
 @contextmanager
@@ -78,3 +95,70 @@ def user_errors() -> Iterator[None]:
     except ValueError as exc:
         log.info("user error: %s", exc)
         st.error(str(exc), icon=":material/error:")
+
+
+def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:
+    """The keyword arguments of a widget whose value survives while it is not drawn.
+
+    Streamlit forgets a widget that a run does not draw (a closed tab, the other section, another page);
+    ``st.radio("Normalise", choices, **ui.keep("eval-normalize", "counts"))`` keeps it for the session.
+    ``default`` is its first value, set once through session state — so the widget gets no ``value=`` /
+    ``index=`` of its own, and code may still set ``st.session_state[key]`` before drawing it.
+    ``options``: a kept single choice that is no longer among them (a deleted run or dataset) is dropped.
+    """
+    state = st.session_state
+    if options is not None and key in state and state[key] not in options:
+        del state[key]
+    if default is not None and key not in state:
+        state[key] = default
+    return {"key": key, "persist_state": "session"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Cached loaders: one model and one dataset per checkpoint / stored dataset, shared by every page and
+# every browser session (read-only objects, hence st.cache_resource).
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _model(run_path: str, which: str, fingerprint: str) -> nn.Module:
+    return load_run(run_path).load_model(which, device="cpu")
+
+
+def load_model(run: Run, which: str = "best") -> nn.Module:
+    """``run``'s trained model (eval mode, CPU), cached until its checkpoint's bytes change.
+
+    Raises :class:`cnndash.runs.RunError` for a missing or unreadable checkpoint.
+    """
+    return _model(str(run.path), which, run.fingerprint(which))
+
+
+def dataset_stamp(name: str) -> int:
+    """Changes when the stored dataset behind ``name`` is replaced (0 for a built-in): a cache-key part."""
+    if name in data.BUILTIN_DATASETS:
+        return 0
+    for path in (data.datasets_dir() / name, Path(name)):
+        if path.exists():
+            return path.stat().st_mtime_ns
+    return 0
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
+def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: int) -> data.ImageSet:
+    return data.load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=seed)
+
+
+def load_dataset(
+    name: str, val_fraction: float = TrainConfig.val_fraction, seed: int = TrainConfig.seed
+) -> data.ImageSet:
+    """The dataset split as training splits it (same defaults), cached until the stored dataset changes."""
+    return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))
+
+
+def run_dataset(run: Run) -> data.ImageSet:
+    """``run``'s dataset, split exactly as in its training (its validation fraction and seed)."""
+    config = run.config
+    return load_dataset(
+        str(config["dataset"]),
+        config.get("val_fraction", TrainConfig.val_fraction),
+        config.get("seed", TrainConfig.seed),
+    )

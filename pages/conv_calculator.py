@@ -12,12 +12,16 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 import ui
 from cnndash import arith, kernels, layers, plots_arith
+from cnndash.preprocess import convert_mode, open_image
 from cnndash.trace import ShapeTrace
 
 KINDS = ("Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d")
@@ -61,81 +65,135 @@ def human(number: int) -> str:
 # --------------------------------------------------------------------------------------------- single layer
 
 
-@st.fragment
-def single_layer() -> None:
-    kind = st.radio("Layer", KINDS, horizontal=True, key="conv-layer")
-    is_conv = kind in ("Conv2d", "ConvTranspose2d")
-    cols = st.columns(4)
-    in_h = cols[0].number_input("Input height", 1, 4096, 37, key="conv-in-h")
-    in_w = cols[1].number_input("Input width", 1, 4096, 50, key="conv-in-w")
-    in_c = cols[2].number_input("Input channels", 1, 4096, 3, key="conv-in-channels")
-    out_c = cols[3].number_input("Output channels", 1, 4096, 8, key="conv-out-channels") if is_conv else in_c
-    cols = st.columns(4)
-    k_h = cols[0].number_input("Kernel height", 1, 64, 3, key="conv-kernel-h")
-    k_w = cols[1].number_input("Kernel width", 1, 64, 3, key="conv-kernel-w")
-    stride = cols[2].number_input("Stride", 1, 64, 1, key="conv-stride")
-    dilation = 1
-    if kind != "AvgPool2d":
-        dilation = cols[3].number_input("Dilation", 1, 32, 1, key="conv-dilation")
-    cols = st.columns(4)
-    padding: int | str = 0
-    if kind == "Conv2d":
-        mode = cols[0].radio(
-            "Padding mode", ("number", "same", "valid"), horizontal=True, key="conv-padding-mode"
-        )
-        if mode == "number":
-            padding = cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
-        else:
-            padding = mode
-    else:
-        padding = cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
-    groups, output_padding, ceil_mode, bias = 1, 0, False, True
-    if is_conv:
-        groups = cols[2].number_input("Groups", 1, 4096, 1, key="conv-groups")
-        bias = cols[3].checkbox("Bias", True, key="conv-bias")
-    if kind == "ConvTranspose2d":
-        output_padding = cols[0].number_input("Output padding", 0, 63, 0, key="conv-output-padding")
-    if kind in ("MaxPool2d", "AvgPool2d"):
-        ceil_mode = cols[2].checkbox("ceil_mode", False, key="conv-ceil-mode")
+@dataclass
+class LayerSettings:
+    """One layer as set in the Single layer tab (what does not apply to ``kind`` keeps its neutral value)."""
 
-    for axis, size, k in (("H", in_h, k_h), ("W", in_w, k_w)):
+    kind: str
+    size: tuple[int, int]  # input height, width
+    in_c: int
+    out_c: int
+    kernel: tuple[int, int]
+    stride: int
+    dilation: int = 1
+    padding: int | str = 0
+    groups: int = 1
+    output_padding: int = 0
+    ceil_mode: bool = False
+    bias: bool = True
+
+    @property
+    def is_conv(self) -> bool:
+        return self.kind in ("Conv2d", "ConvTranspose2d")
+
+
+def _padding_input(kind: str, cols) -> int | str:
+    if kind != "Conv2d":
+        return cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
+    mode = cols[0].radio(
+        "Padding mode", ("number", "same", "valid"), horizontal=True, key="conv-padding-mode"
+    )
+    return cols[1].number_input("Padding", 0, 64, 0, key="conv-padding") if mode == "number" else mode
+
+
+def _layer_settings() -> LayerSettings:
+    kind = st.radio("Layer", KINDS, horizontal=True, key="conv-layer")
+    cols = st.columns(4)
+    size = (
+        cols[0].number_input("Input height", 1, 4096, 37, key="conv-in-h"),
+        cols[1].number_input("Input width", 1, 4096, 50, key="conv-in-w"),
+    )
+    in_c = cols[2].number_input("Input channels", 1, 4096, 3, key="conv-in-channels")
+    layer = LayerSettings(kind, size, in_c, in_c, (1, 1), 1)
+    if layer.is_conv:
+        layer.out_c = cols[3].number_input("Output channels", 1, 4096, 8, key="conv-out-channels")
+    cols = st.columns(4)
+    layer.kernel = (
+        cols[0].number_input("Kernel height", 1, 64, 3, key="conv-kernel-h"),
+        cols[1].number_input("Kernel width", 1, 64, 3, key="conv-kernel-w"),
+    )
+    layer.stride = cols[2].number_input("Stride", 1, 64, 1, key="conv-stride")
+    if kind != "AvgPool2d":
+        layer.dilation = cols[3].number_input("Dilation", 1, 32, 1, key="conv-dilation")
+    cols = st.columns(4)
+    layer.padding = _padding_input(kind, cols)
+    if layer.is_conv:
+        layer.groups = cols[2].number_input("Groups", 1, 4096, 1, key="conv-groups")
+        layer.bias = cols[3].checkbox("Bias", True, key="conv-bias")
+    if kind == "ConvTranspose2d":
+        layer.output_padding = cols[0].number_input("Output padding", 0, 63, 0, key="conv-output-padding")
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        layer.ceil_mode = cols[2].checkbox("ceil_mode", False, key="conv-ceil-mode")
+    return layer
+
+
+def _formulas(layer: LayerSettings) -> None:
+    for axis, size, k in (("H", layer.size[0], layer.kernel[0]), ("W", layer.size[1], layer.kernel[1])):
         st.latex(
             plots_arith.output_size_latex(
-                kind, axis, size, k, stride, padding, dilation, output_padding, ceil_mode
+                layer.kind,
+                axis,
+                size,
+                k,
+                layer.stride,
+                layer.padding,
+                layer.dilation,
+                layer.output_padding,
+                layer.ceil_mode,
             )
         )
 
-    out_hw = None
+
+def _output_and_params(layer: LayerSettings) -> tuple[tuple[int, int], int] | None:
+    """The output (height, width) and parameter count; None (with the control to change) when it fails."""
     with ui.user_errors():
         try:
             out_hw = _output_size(
-                kind, (in_h, in_w), (k_h, k_w), stride, padding, dilation, output_padding, ceil_mode
+                layer.kind,
+                layer.size,
+                layer.kernel,
+                layer.stride,
+                layer.padding,
+                layer.dilation,
+                layer.output_padding,
+                layer.ceil_mode,
             )
-            params = arith.conv_params(in_c, out_c, (k_h, k_w), groups, bias) if is_conv else 0
+            params = (
+                arith.conv_params(layer.in_c, layer.out_c, layer.kernel, layer.groups, layer.bias)
+                if layer.is_conv
+                else 0
+            )
+            return out_hw, params
         except arith.ShapeError as exc:
             st.error(f"{exc}.  \nChange {control_hint(exc)}.", icon=":material/error:")
-            out_hw = None
-    if out_hw is None:
-        return
-    macs = arith.conv_macs(in_c, out_c, (k_h, k_w), out_hw, groups, bias) if is_conv else 0
-    eff = arith.effective_kernel_size((k_h, k_w), dilation)
-    if kind == "ConvTranspose2d":
-        field = tuple(math.ceil(e / stride) for e in eff)
+    return None
+
+
+def _layer_metrics(layer: LayerSettings, out_hw: tuple[int, int], params: int) -> None:
+    macs = 0
+    if layer.is_conv:
+        macs = arith.conv_macs(layer.in_c, layer.out_c, layer.kernel, out_hw, layer.groups, layer.bias)
+    eff = arith.effective_kernel_size(layer.kernel, layer.dilation)
+    if layer.kind == "ConvTranspose2d":
+        field = tuple(math.ceil(e / layer.stride) for e in eff)
         field_help = "Input pixels one output pixel depends on: ceil(effective kernel / stride) per axis."
     else:
         field = eff
         field_help = "Input pixels one output pixel sees: the effective kernel d·(k−1)+1 per axis."
     cols = st.columns(4)
-    cols[0].metric("Output shape", dims((out_c, *out_hw)), help="channels × height × width (batch 1)")
+    cols[0].metric("Output shape", dims((layer.out_c, *out_hw)), help="channels × height × width (batch 1)")
     cols[1].metric("Parameters", f"{params:,}", help="weights + biases; pools have none")
     cols[2].metric("MACs", human(macs), help="(weights + biases) × output positions, as torchinfo counts")
     cols[3].metric("Receptive field", dims(field), help=field_help)
-    if is_conv and groups > 1:
+    if layer.is_conv and layer.groups > 1:
         st.caption(
-            f"groups={groups}: each output channel sees {in_c // groups} of the {in_c} input channels."
+            f"groups={layer.groups}: each output channel sees {layer.in_c // layer.groups} of the "
+            f"{layer.in_c} input channels."
         )
 
-    st.subheader("Sliding window")
+
+def _window_position(out_hw: tuple[int, int]) -> list[int]:
+    """The output cell (row, column) the window is drawn for, with a Next button."""
     oh, ow = out_hw
     position = []
     cols = st.columns([5, 5, 2], vertical_alignment="bottom")
@@ -157,15 +215,26 @@ def single_layer() -> None:
         if st.session_state.get(key, 0) > limit - 1:
             st.session_state[key] = limit - 1
         position.append(col.slider(label, 0, limit - 1, 0, key=key))
+    return position
+
+
+def _sliding_window(layer: LayerSettings, out_hw: tuple[int, int]) -> None:
+    st.subheader("Sliding window")
+    position = _window_position(out_hw)
     legend = "Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding."
-    if kind == "ConvTranspose2d":
+    stride, dilation, padding = (layer.stride,) * 2, (layer.dilation,) * 2, layer.padding
+    if layer.kind != "ConvTranspose2d":
+        figure = plots_arith.sliding_window_figure(
+            layer.size, layer.kernel, stride, padding, dilation, out_hw, position
+        )
+    else:
         figure = plots_arith.transposed_window_figure(
-            (in_h, in_w),
-            (k_h, k_w),
-            (stride, stride),
-            (padding, padding),
-            (output_padding, output_padding),
-            (dilation, dilation),
+            layer.size,
+            layer.kernel,
+            stride,
+            (padding,) * 2,
+            (layer.output_padding,) * 2,
+            dilation,
             out_hw,
             position,
         )
@@ -178,15 +247,23 @@ def single_layer() -> None:
             return
         legend = (
             "A transposed convolution equals a stride-1 convolution with the flipped kernel over the input "
-            f"with {stride - 1} zero(s) (white) inserted between pixels and dilation·(k−1) − padding of "
+            f"with {layer.stride - 1} zero(s) (white) inserted between pixels and dilation·(k−1) − padding of "
             "padding (+ output_padding at the bottom/right). " + legend
-        )
-    else:
-        figure = plots_arith.sliding_window_figure(
-            (in_h, in_w), (k_h, k_w), (stride, stride), padding, (dilation, dilation), out_hw, position
         )
     st.plotly_chart(figure, key="window-figure", config={"displayModeBar": False})
     st.caption(legend)
+
+
+@st.fragment
+def single_layer() -> None:
+    layer = _layer_settings()
+    _formulas(layer)
+    result = _output_and_params(layer)
+    if result is None:
+        return
+    out_hw, params = result
+    _layer_metrics(layer, out_hw, params)
+    _sliding_window(layer, out_hw)
 
 
 def _next_position(rows: int, cols: int) -> None:
@@ -363,14 +440,24 @@ def layer_stack() -> None:
 # ----------------------------------------------------------------------------------------- kernel playground
 
 
+PLAYGROUND_SIDE = 320  # px: photos and uploads are shrunk to this long side (convolution stays instant)
+
+
 @st.cache_data(show_spinner=False)
-def _photo(name: str):
-    return kernels.sample_photo(name)
+def _photo(name: str, grayscale: bool) -> np.ndarray:
+    return _pixels(Image.fromarray(kernels.sample_photo(name, max_side=PLAYGROUND_SIDE)), grayscale)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _upload(data: bytes):
-    return kernels.load_image(data)
+def _upload(data: bytes, name: str, grayscale: bool) -> np.ndarray:
+    image = convert_mode(open_image(data, name), "RGB")
+    image.thumbnail((PLAYGROUND_SIDE, PLAYGROUND_SIDE), Image.Resampling.BILINEAR)
+    return _pixels(image, grayscale)
+
+
+def _pixels(image: Image.Image, grayscale: bool) -> np.ndarray:
+    """The (H, W) or (H, W, 3) uint8 array the kernels take."""
+    return np.asarray(convert_mode(image, "L") if grayscale else image)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -382,8 +469,6 @@ def _convolve(image, kernel: tuple[tuple[float, ...], ...], stride: int, padding
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _png(pixels) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -393,18 +478,16 @@ def _png(pixels) -> bytes:
 def kernel_playground() -> None:
     cols = st.columns([2, 2, 1])
     source = cols[0].radio("Image", ("Sample photo", "Upload"), horizontal=True, key="kernel-source")
+    gray = cols[2].toggle("Grayscale", key="kernel-grayscale")
     image = None
     with ui.user_errors():
         if source == "Sample photo":
             name = cols[1].selectbox("Photo", kernels.SAMPLE_PHOTOS, key="kernel-photo")
-            image = _photo(name)
+            image = _photo(name, gray)
         else:
-            upload = cols[1].file_uploader(
-                "PNG or JPEG", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="kernel-upload"
-            )
+            upload = cols[1].file_uploader("PNG or JPEG", type=ui.IMAGE_TYPES, key="kernel-upload")
             if upload is not None:
-                image = _upload(upload.getvalue())
-    gray = cols[2].toggle("Grayscale", key="kernel-grayscale")
+                image = _upload(upload.getvalue(), upload.name, gray)
     cols = st.columns(4)
     choice = cols[0].selectbox("Kernel", [*kernels.KERNELS, "custom"], key="kernel-name")
     stride = cols[1].number_input("Stride", 1, 16, 1, key="kernel-stride")
@@ -421,8 +504,6 @@ def kernel_playground() -> None:
     if image is None:
         st.info("Upload an image to convolve it.", icon=":material/upload:")
         return
-    if gray:
-        image = (image @ [0.299, 0.587, 0.114]).astype("uint8")
     with ui.user_errors():
         shown, (out_h, out_w) = _convolve(image, kernel, stride, padding, dilation)
         left, right = st.columns(2)

@@ -3,7 +3,6 @@ with a seeded preview grid, code export and saving by name (the Training page li
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 from pathlib import Path
@@ -14,6 +13,8 @@ from PIL import Image
 
 import ui
 from cnndash import augment, data, paths, plots_data
+from cnndash.preprocess import convert_mode, open_image
+from cnndash.train import TrainConfig
 
 GALLERY_CELL = 72  # px per gallery thumbnail
 PREVIEW_WIDTH = 120  # px per augmented sample on screen
@@ -22,46 +23,18 @@ MAX_UPLOAD_SIDE = 1024  # single uploaded images are shrunk to this long side fo
 TABLE_MAX_CLASSES = 30  # above this, class counts go to a scrollable dataframe
 GALLERY_MAX_CLASSES = 12  # above this, the gallery shows the classes picked in a multiselect
 
-st.title("Data & augmentation")
-
-# Streamlit forgets the state of widgets that were not drawn in a run; the two sections below are drawn
-# one at a time, so keep their choices alive across section switches (and give them their defaults).
-WIDGET_DEFAULTS: dict[str, Any] = {
-    "data-dataset": "shapes",
-    "data-val-fraction": 0.2,
-    "data-gallery-n": 8,
-    "aug-source": "Sample photo",
-    "aug-photo": None,
-    "aug-dataset": "shapes",
-    "aug-index": 0,
-    "aug-n": 8,
-    "aug-seed": 0,
-    "aug-save-name": "",
-}
-for _key, _default in WIDGET_DEFAULTS.items():
-    if _key in st.session_state:
-        st.session_state[_key] = st.session_state[_key]
-    elif _default is not None:
-        st.session_state[_key] = _default
+# Every widget of the page keeps its value with ui.keep: the two sections are drawn one at a time, and a
+# person goes to the Training page and comes back.
+DEFAULT_DATASET = "shapes"
+DEFAULT_GALLERY_N = 8  # images per class in the gallery
+IMAGE_SOURCES = ["Sample photo", "Dataset image", "Uploaded image"]
+SAMPLE_COUNTS = [4, 8, 16, 32]  # augmented samples the preview offers
+DEFAULT_SAMPLES = 8
+SIZES_LISTED = 8  # image sizes listed in an uploaded dataset's report
 
 
 # --------------------------------------------------------------------------------------------------
-# Cached engine calls
-
-
-def _stamp(name: str) -> int:
-    """Changes when an uploaded dataset folder is replaced, so cached loads are not stale."""
-    folder = data.datasets_dir() / name
-    return folder.stat().st_mtime_ns if name not in data.BUILTIN_DATASETS and folder.is_dir() else 0
-
-
-@st.cache_resource(show_spinner="Loading dataset…", max_entries=6)
-def _load(name: str, val_fraction: float, data_dir: str, stamp: int) -> data.ImageSet:
-    return data.load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=0)
-
-
-def load(name: str, val_fraction: float = 0.2) -> data.ImageSet:
-    return _load(name, val_fraction, str(paths.data_dir()), _stamp(name))
+# Cached engine calls (the datasets themselves come from ui.load_dataset)
 
 
 @st.cache_data(show_spinner=False, max_entries=6)
@@ -69,9 +42,14 @@ def _report(name: str, data_dir: str, stamp: int) -> data.ValidationReport:
     return data.dataset_report(name, data_dir=Path(data_dir))
 
 
+def load_report(name: str) -> data.ValidationReport:
+    return _report(name, str(paths.data_dir()), ui.dataset_stamp(name))
+
+
 @st.cache_data(show_spinner="Computing mean and std…", max_entries=6)
 def _mean_std(name: str, data_dir: str, stamp: int) -> tuple[list[float], list[float]]:
-    return data.compute_mean_std(_load(name, 0.2, data_dir, stamp).train)
+    """The statistics training uses: of the training split at TrainConfig's default split."""
+    return data.compute_mean_std(ui.load_dataset(name).train)
 
 
 @st.cache_resource(show_spinner=False)
@@ -141,7 +119,7 @@ def delete_selected() -> None:
         st.session_state["data-message"] = ("error", str(exc))
         return
     st.session_state["data-message"] = ("ok", f"Deleted dataset '{name}'.")
-    st.session_state["data-dataset"] = "shapes"
+    st.session_state["data-dataset"] = DEFAULT_DATASET
     st.session_state["data-delete-confirm"] = False
 
 
@@ -172,10 +150,9 @@ def class_table(ds: data.ImageSet) -> None:
 def render_report(report: data.ValidationReport) -> None:
     for warning in report.warnings:
         st.warning(warning, icon=":material/warning:")
-    sizes = ", ".join(
-        f"{w}×{h} ({n})" for (h, w), n in sorted(report.sizes.items(), key=lambda kv: -kv[1])[:8]
-    )
-    more = f" and {len(report.sizes) - 8} more" if len(report.sizes) > 8 else ""
+    by_count = sorted(report.sizes.items(), key=lambda kv: -kv[1])
+    sizes = ", ".join(f"{w}×{h} ({n})" for (h, w), n in by_count[:SIZES_LISTED])
+    more = f" and {len(report.sizes) - SIZES_LISTED} more" if len(report.sizes) > SIZES_LISTED else ""
     modes = ", ".join(f"{m} ({n})" for m, n in sorted(report.modes.items()))
     st.markdown(f"**Image sizes** (width×height): {sizes}{more}  \n**Modes**: {modes}")
     if len(report.sizes) > 1:
@@ -188,12 +165,12 @@ def render_report(report: data.ValidationReport) -> None:
 
 
 def render_gallery(ds: data.ImageSet) -> None:
-    per_class = st.slider("Images per class", 1, 16, key="data-gallery-n")
+    per_class = st.slider("Images per class", 1, 16, **ui.keep("data-gallery-n", DEFAULT_GALLERY_N))
     shown = list(range(ds.num_classes))
     if ds.num_classes > GALLERY_MAX_CLASSES:
         chosen = [c for c in st.session_state.get("data-gallery-classes", []) if c in ds.classes]
         st.session_state["data-gallery-classes"] = chosen or ds.classes[:GALLERY_MAX_CLASSES]
-        picked = st.multiselect("Classes to show", ds.classes, key="data-gallery-classes")
+        picked = st.multiselect("Classes to show", ds.classes, **ui.keep("data-gallery-classes"))
         shown = [ds.classes.index(c) for c in picked]
     by_class: dict[int, list[int]] = {i: [] for i in shown}
     for index, target in enumerate(ds.train.targets):
@@ -227,17 +204,21 @@ def datasets_tab() -> None:
     show_message("data-message")
 
     options = dataset_options()
-    if st.session_state.get("data-dataset") not in options:
-        st.session_state["data-dataset"] = "shapes"
-
     left, right = st.columns([2, 1])
-    name = left.selectbox("Dataset", options, key="data-dataset", format_func=dataset_label)
-    val_fraction = right.slider("Validation fraction", 0.05, 0.5, step=0.05, key="data-val-fraction")
+    name = left.selectbox(
+        "Dataset",
+        options,
+        format_func=dataset_label,
+        **ui.keep("data-dataset", DEFAULT_DATASET, options=options),
+    )
+    val_fraction = right.slider(
+        "Validation fraction", 0.05, 0.5, step=0.05, **ui.keep("data-val-fraction", TrainConfig.val_fraction)
+    )
     if name in data.BUILTIN_DATASETS:
         st.caption(data.BUILTIN_DATASETS[name])
 
     with ui.user_errors():
-        ds = load(name, val_fraction)
+        ds = ui.load_dataset(name, val_fraction)
         a, b, c, d = st.columns(4)
         a.metric("Classes", ds.num_classes)
         b.metric("Train images", len(ds.train))
@@ -245,7 +226,7 @@ def datasets_tab() -> None:
         size = f"{ds.image_size[1]}×{ds.image_size[0]}" if ds.image_size else "mixed"
         d.metric("Size · channels", f"{size} · {ds.channels}")
         if name not in data.BUILTIN_DATASETS:
-            render_report(_report(name, str(paths.data_dir()), _stamp(name)))
+            render_report(load_report(name))
         chart, table = st.columns([3, 2])
         split = {
             "train": dict(zip(ds.classes, ds.train.class_counts(ds.num_classes), strict=True)),
@@ -294,14 +275,14 @@ def current_spec() -> list[dict]:
 def stats_dataset() -> str:
     """The dataset whose statistics Normalize is offered: the previewed one, else the Datasets choice."""
     if st.session_state.get("aug-source") == "Dataset image":
-        return st.session_state.get("aug-dataset") or "shapes"
-    return st.session_state.get("data-dataset") or "shapes"
+        return st.session_state.get("aug-dataset") or DEFAULT_DATASET
+    return st.session_state.get("data-dataset") or DEFAULT_DATASET
 
 
 def dataset_stats() -> tuple[str, list[float], list[float]] | None:
     name = stats_dataset()
     try:
-        mean, std = _mean_std(name, str(paths.data_dir()), _stamp(name))
+        mean, std = _mean_std(name, str(paths.data_dir()), ui.dataset_stamp(name))
     except ValueError:
         return None
     return name, mean, std
@@ -389,6 +370,38 @@ def list_widget(label: str, value: list, key: str, container) -> list:
     return numbers
 
 
+def is_number_pair(arg: str, value: Any) -> bool:
+    """A (min, max) or (h, w) pair drawn as two number inputs (mean/std/padding are free-form lists)."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and arg not in ("mean", "std", "padding")
+    )
+
+
+def arg_widget(arg: str, value: Any, key: str, box) -> Any:
+    """The widget for one argument of a step, chosen by the type of its current value."""
+    if isinstance(value, bool):
+        return box.checkbox(arg, value=value, key=key)
+    if isinstance(value, (int, float)):
+        return number_widget(arg, value, key, box)
+    if isinstance(value, str) and arg in augment.CHOICES:
+        options = list(augment.CHOICES[arg])
+        return box.selectbox(arg, options, index=options.index(value) if value in options else 0, key=key)
+    if is_number_pair(arg, value):
+        names = ("h", "w") if arg == "size" else ("min", "max")
+        inner = box.columns(2)
+        return [number_widget(f"{arg} {names[j]}", value[j], f"{key}-{names[j]}", inner[j]) for j in range(2)]
+    if isinstance(value, list):
+        return list_widget(arg, value, key, box)
+    text = box.text_input(f"{arg} (JSON)", value=json.dumps(value), key=key)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # the spec check names the argument
+
+
 def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
     op = step["op"]
     with st.container(border=True, key=f"aug-step-{uid}"):
@@ -427,37 +440,7 @@ def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
             return new
         cols = st.columns(min(len(args), 3))
         for k, (arg, value) in enumerate(args):
-            box = cols[k % len(cols)]
-            key = f"aug-{uid}-{arg}"
-            if isinstance(value, bool):
-                new[arg] = box.checkbox(arg, value=value, key=key)
-            elif isinstance(value, (int, float)):
-                new[arg] = number_widget(arg, value, key, box)
-            elif isinstance(value, str) and arg in augment.CHOICES:
-                options = list(augment.CHOICES[arg])
-                new[arg] = box.selectbox(
-                    arg, options, index=options.index(value) if value in options else 0, key=key
-                )
-            elif (
-                isinstance(value, list)
-                and len(value) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                and arg not in ("mean", "std", "padding")
-            ):
-                names = ("h", "w") if arg == "size" else ("min", "max")
-                inner = box.columns(2)
-                new[arg] = [
-                    number_widget(f"{arg} {names[j]}", value[j], f"{key}-{names[j]}", inner[j])
-                    for j in range(2)
-                ]
-            elif isinstance(value, list):
-                new[arg] = list_widget(arg, value, key, box)
-            else:
-                text = box.text_input(f"{arg} (JSON)", value=json.dumps(value), key=key)
-                try:
-                    new[arg] = json.loads(text)
-                except ValueError:
-                    new[arg] = text
+            new[arg] = arg_widget(arg, value, f"aug-{uid}-{arg}", cols[k % len(cols)])
         if op == "Normalize":
             name = stats_dataset()
             st.button(
@@ -475,7 +458,7 @@ def pipeline_builder() -> list[dict]:
     saved = augment.list_pipelines()
     if saved:
         a, b = st.columns([3, 1], vertical_alignment="bottom")
-        a.selectbox("Saved pipelines", saved, key="aug-load-name")
+        a.selectbox("Saved pipelines", saved, **ui.keep("aug-load-name", options=saved))
         b.button("Load", key="aug-load", on_click=load_saved)
     if not steps:
         st.info("No steps yet: the preview shows the image unchanged. Add a step below.")
@@ -485,8 +468,8 @@ def pipeline_builder() -> list[dict]:
     a.selectbox(
         "Add a step",
         list(augment.OPS),
-        key="aug-add-op",
         format_func=lambda op: f"{op} ({augment.OPS[op].group})",
+        **ui.keep("aug-add-op"),
     )
     b.button("Add step", key="aug-add", on_click=add_step, type="primary")
     spec = current_spec()
@@ -502,38 +485,47 @@ def pipeline_builder() -> list[dict]:
 
 def choose_image() -> tuple[Image.Image | None, str]:
     source = st.radio(
-        "Image source", ["Sample photo", "Dataset image", "Uploaded image"], key="aug-source", horizontal=True
+        "Image source", IMAGE_SOURCES, horizontal=True, **ui.keep("aug-source", IMAGE_SOURCES[0])
     )
     if source == "Sample photo":
-        photos = _sample_photos()
-        name = st.selectbox("Photo", list(photos), key="aug-photo")
-        return photos[
-            name
-        ], f"scikit-learn sample photo {name}, previewed at {SAMPLE_PHOTO_SIDE} px short side"
+        return sample_photo()
     if source == "Dataset image":
-        a, b = st.columns([2, 1])
-        options = dataset_options()
-        if st.session_state.get("aug-dataset") not in options:
-            st.session_state["aug-dataset"] = "shapes"
-        name = a.selectbox("Dataset", options, key="aug-dataset", format_func=dataset_label)
-        ds = load(name)
-        last = max(len(ds.train) - 1, 0)
-        if st.session_state.get("aug-index", 0) > last:
-            st.session_state["aug-index"] = 0
-        index = b.number_input("Image index (train split)", 0, last, key="aug-index")
-        image, target = ds.train[int(index)]
-        return image, f"{name} train image {index}: class '{ds.classes[target]}'"
-    file = st.file_uploader(
-        "Upload an image", type=[e.lstrip(".") for e in data.IMAGE_EXTENSIONS], key="aug-image"
+        return dataset_image()
+    return uploaded_image()
+
+
+def sample_photo() -> tuple[Image.Image, str]:
+    photos = _sample_photos()
+    name = st.selectbox("Photo", list(photos), **ui.keep("aug-photo", options=photos))
+    return photos[name], f"scikit-learn sample photo {name}, previewed at {SAMPLE_PHOTO_SIDE} px short side"
+
+
+def dataset_image() -> tuple[Image.Image, str]:
+    a, b = st.columns([2, 1])
+    options = dataset_options()
+    name = a.selectbox(
+        "Dataset",
+        options,
+        format_func=dataset_label,
+        **ui.keep("aug-dataset", DEFAULT_DATASET, options=options),
     )
+    ds = ui.load_dataset(name)
+    last = max(len(ds.train) - 1, 0)
+    if st.session_state.get("aug-index", 0) > last:  # kept from a larger dataset
+        st.session_state["aug-index"] = 0
+    index = b.number_input("Image index (train split)", 0, last, **ui.keep("aug-index", 0))
+    image, target = ds.train[int(index)]
+    return image, f"{name} train image {index}: class '{ds.classes[target]}'"
+
+
+def uploaded_image() -> tuple[Image.Image | None, str]:
+    file = st.file_uploader("Upload an image", type=ui.IMAGE_TYPES, key="aug-image")
     if file is None:
         st.info("Upload a .png/.jpg image to preview the pipeline on it.")
         return None, ""
-    try:
-        with Image.open(io.BytesIO(file.getvalue())) as img:
-            image = img.convert("RGB") if img.mode not in ("L", "RGB") else img.copy()
-    except (OSError, ValueError) as exc:
-        raise data.DatasetError(f"{file.name} is not an image this app can read ({exc}).") from None
+    image = open_image(file.getvalue(), file.name)
+    if image.mode not in ("L", "RGB"):
+        image = convert_mode(image, "RGB")
     if max(image.size) > MAX_UPLOAD_SIDE:
         image.thumbnail((MAX_UPLOAD_SIDE, MAX_UPLOAD_SIDE))
     return image, f"{file.name} ({image.width}×{image.height})"
@@ -549,8 +541,8 @@ def augmentation_tab() -> None:
         with ui.user_errors():
             image, caption = choose_image()
             a, b, c = st.columns([3, 2, 2], vertical_alignment="bottom")
-            n = a.select_slider("Augmented samples", [4, 8, 16, 32], key="aug-n")
-            seed = b.number_input("Seed", min_value=0, step=1, key="aug-seed")
+            n = a.select_slider("Augmented samples", SAMPLE_COUNTS, **ui.keep("aug-n", DEFAULT_SAMPLES))
+            seed = b.number_input("Seed", min_value=0, step=1, **ui.keep("aug-seed", 0))
             c.button("Resample", key="aug-resample", on_click=resample, help="Draw new samples (seed + 1)")
             if image is not None:
                 samples = augment.augment_samples(spec, image, n=int(n), seed=int(seed))
@@ -584,7 +576,9 @@ def augmentation_tab() -> None:
                 key="aug-download-json",
             )
         with save_col:
-            st.text_input("Pipeline name", key="aug-save-name", placeholder="e.g. flips-and-jitter")
+            st.text_input(
+                "Pipeline name", placeholder="e.g. flips-and-jitter", **ui.keep("aug-save-name", "")
+            )
             if st.button("Save pipeline", key="aug-save"):
                 name = (st.session_state.get("aug-save-name") or "").strip()
                 path = augment.save_pipeline(name, spec)
@@ -598,11 +592,22 @@ def augmentation_tab() -> None:
 # A radio rather than st.tabs: only the chosen section runs, so an upload does not also redraw the
 # preview grid and vice versa. ``/data?section=augmentation`` opens the second one directly.
 SECTIONS = ["Datasets", "Augmentation"]
-if "data-section" not in st.session_state:
+
+
+def main() -> None:
+    st.title("Data & augmentation")
     wanted = str(st.query_params.get("section", "")).capitalize()
-    st.session_state["data-section"] = wanted if wanted in SECTIONS else SECTIONS[0]
-section = st.radio("Section", SECTIONS, key="data-section", horizontal=True, label_visibility="collapsed")
-if section == "Datasets":
-    datasets_tab()
-else:
-    augmentation_tab()
+    section = st.radio(
+        "Section",
+        SECTIONS,
+        horizontal=True,
+        label_visibility="collapsed",
+        **ui.keep("data-section", wanted if wanted in SECTIONS else SECTIONS[0]),
+    )
+    if section == "Datasets":
+        datasets_tab()
+    else:
+        augmentation_tab()
+
+
+main()

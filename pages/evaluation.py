@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import ui
 from cnndash import metrics, plots_eval, predict
+from cnndash.data import ImageSet
 from cnndash.preprocess import open_image
-from cnndash.runs import Run, list_runs, load_run
+from cnndash.runs import Run, list_runs
 
 GALLERY_LIMIT = 24  # images shown for one confusion-matrix cell
 THUMB = 96  # gallery thumbnail side in pixels
@@ -18,30 +20,15 @@ NORMALIZE_OPTIONS = {
     "by predicted class (precision)": "pred",
 }
 BIG_MATRIX = 20  # above this many classes, offer the top-N confused classes view
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _dataset(run_path: str, dataset: str, seed: int, val_fraction: float):
-    """The run's dataset (read-only, shared): the gallery needs the validation images."""
-    return load_run(run_path).dataset()
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _model(run_path: str, checkpoint: str, checkpoint_sha: str):
-    return load_run(run_path).load_model(checkpoint, device="cpu")
-
-
-def _remembered(key: str) -> str:
-    """Restore a widget's value after its tab was hidden (Streamlit drops the state of widgets that
-    were not drawn in a run); pair with :func:`_remember` after drawing it."""
-    memory = f"{key}-memory"
-    if key not in st.session_state and memory in st.session_state:
-        st.session_state[key] = st.session_state[memory]
-    return key
-
-
-def _remember(key: str) -> None:
-    st.session_state[f"{key}-memory"] = st.session_state[key]
+TOP_K = 3  # classes listed per uploaded image, unless changed
+TOP_LOSSES = 12  # images in the top-losses gallery
+SUMMARY_TOP_K = 5  # the "Top-k accuracy" metric
+GALLERY_COLUMNS = 6
+GALLERY_TOP = 3  # class probabilities listed under each gallery image
+CONFUSED_PAIRS = 20  # rows of the "Most confused pairs" table
+PREDICT_THUMB = 128  # px: thumbnail of an uploaded image
+CHECKPOINTS = ["best", "last"]
+TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"]
 
 
 def _run_label(run: Run) -> str:
@@ -57,16 +44,14 @@ def _run_label(run: Run) -> str:
 
 
 def _compute_predictions(run: Run, checkpoint: str) -> metrics.Predictions:
-    cached = predict.predictions_cache_path(run.path, checkpoint).is_file()
-    bar = None if cached else st.progress(0.0, text="Predicting the validation images…")
+    """The run's validation predictions, with a progress bar while they are computed (none when cached)."""
+    bar = st.empty()
 
     def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
+        bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
 
     predictions = predict.predict_run(run, checkpoint, on_progress=progress)
-    if bar is not None:
-        bar.empty()
+    bar.empty()
     return predictions
 
 
@@ -94,48 +79,47 @@ def _apply_heatmap_click(classes: list[str]) -> None:
 
 def _image_gallery(run: Run, dataset, predictions: metrics.Predictions, indices, captions, key: str) -> None:
     probs = predictions.probs
-    cols = st.columns(6)
+    cols = st.columns(GALLERY_COLUMNS)
     for n, (index, caption) in enumerate(zip(indices, captions, strict=True)):
         index = int(index)
-        with cols[n % 6]:
+        with cols[n % GALLERY_COLUMNS]:
             image, _ = dataset.val[index]
             st.image(plots_eval.thumbnail(image, THUMB), caption=caption)
-            top = np.argsort(-probs[index])[:3]
+            top = np.argsort(-probs[index])[:GALLERY_TOP]
             st.caption(" · ".join(f"{predictions.classes[c]} {probs[index, c]:.0%}" for c in top))
             if st.button("Grad-CAM", key=f"{key}-gradcam-{index}", icon=":material/visibility:"):
                 st.session_state["gradcam-image"] = {"run": run.name, "index": index}
                 st.switch_page(ui.PAGES["gradcam"])
 
 
-def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
+def _heatmap(predictions: metrics.Predictions) -> tuple[pd.DataFrame, str | None]:
+    """The confusion-matrix heatmap (top-N classes when there are many); returns the shown frame and
+    the normalisation."""
     classes = predictions.classes
     k = len(classes)
     left, right = st.columns([2, 1])
-    with left:
-        choice = st.radio(
-            "Normalise",
-            list(NORMALIZE_OPTIONS),
-            horizontal=True,
-            key=_remembered("eval-normalize"),
-            help="Counts, or each row divided by its true-class total (recall on the diagonal), "
-            "or each column by its predicted-class total (precision on the diagonal).",
-        )
-    _remember("eval-normalize")
+    choice = left.radio(
+        "Normalise",
+        list(NORMALIZE_OPTIONS),
+        horizontal=True,
+        help="Counts, or each row divided by its true-class total (recall on the diagonal), "
+        "or each column by its predicted-class total (precision on the diagonal).",
+        **ui.keep("eval-normalize"),
+    )
     normalize = NORMALIZE_OPTIONS[choice]
     counts = metrics.confusion_matrix_frame(predictions)
     shown = metrics.confusion_matrix_frame(predictions, normalize)
     subset = list(range(k))
     if k > BIG_MATRIX:
-        with right:
-            st.session_state.setdefault(_remembered("eval-top-n"), BIG_MATRIX)
-            top_n = st.number_input(
-                "Classes shown (most confused first)",
-                min_value=2,
-                max_value=k,
-                key="eval-top-n",
-                help="Large matrices are unreadable: show the classes most involved in mistakes.",
-            )
-            _remember("eval-top-n")
+        if st.session_state.get("eval-top-n", 0) > k:  # kept from a run with more classes
+            st.session_state["eval-top-n"] = k
+        top_n = right.number_input(
+            "Classes shown (most confused first)",
+            min_value=2,
+            max_value=k,
+            help="Large matrices are unreadable: show the classes most involved in mistakes.",
+            **ui.keep("eval-top-n", BIG_MATRIX),
+        )
         subset = metrics.top_confused_classes(counts.to_numpy(), int(top_n))
     names = [classes[i] for i in subset]
     fig = plots_eval.confusion_matrix_figure(
@@ -146,7 +130,10 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
     )
     st.plotly_chart(fig, key="eval-cm-chart", on_select="rerun", selection_mode="points")
     st.caption("Click a cell (or pick it below) to see its images.")
+    return shown, normalize
 
+
+def _matrix_downloads(run: Run, shown: pd.DataFrame, normalize: str | None) -> None:
     label = "normalised" if normalize else "counts"
     d1, d2 = st.columns(2)
     d1.download_button(
@@ -166,11 +153,11 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
         icon=":material/image:",
     )
 
-    st.subheader("Images of one cell")
-    confused = metrics.most_confused(predictions.targets, predictions.preds, classes, top=20)
+
+def _cell_images(run: Run, dataset, predictions: metrics.Predictions, confused) -> None:
+    """The images of one (true, predicted) cell, chosen with the selectors or by clicking the heatmap."""
+    classes = predictions.classes
     cell_owner = (run.name, predictions.checkpoint)
-    for key in ("eval-true", "eval-pred"):
-        _remembered(key)
     if (
         st.session_state.get("eval-cell-owner") != cell_owner
         or st.session_state.get("eval-true") not in classes
@@ -182,10 +169,8 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
         st.session_state.pop("eval-last-click", None)
     _apply_heatmap_click(classes)
     c1, c2 = st.columns(2)
-    true_name = c1.selectbox("True class", classes, key="eval-true")
-    pred_name = c2.selectbox("Predicted class", classes, key="eval-pred")
-    for key in ("eval-true", "eval-pred"):
-        _remember(key)
+    true_name = c1.selectbox("True class", classes, **ui.keep("eval-true"))
+    pred_name = c2.selectbox("Predicted class", classes, **ui.keep("eval-pred", options=classes))
     true_idx, pred_idx = classes.index(true_name), classes.index(pred_name)
     indices = metrics.cell_indices(predictions, true_idx, pred_idx)
     kind = "correctly classified" if true_idx == pred_idx else "misclassified"
@@ -197,20 +182,33 @@ def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> N
     captions = [f"#{i} · p({pred_name}) = {probs[i, pred_idx]:.0%}" for i in shown_idx]
     _image_gallery(run, dataset, predictions, shown_idx, captions, key="eval-cell")
 
-    st.subheader("Most confused pairs")
-    if len(confused):
-        st.dataframe(
-            confused[["true", "predicted", "count", "fraction_of_true"]],
-            hide_index=True,
-            key="eval-confused-table",
-            column_config={
-                "fraction_of_true": st.column_config.ProgressColumn(
-                    "share of true class", format="percent", min_value=0.0, max_value=1.0
-                )
-            },
-        )
-    else:
+
+def _confused_pairs(confused) -> None:
+    if not len(confused):
         st.success("No mistakes on the validation split.", icon=":material/check_circle:")
+        return
+    st.dataframe(
+        confused[["true", "predicted", "count", "fraction_of_true"]],
+        hide_index=True,
+        key="eval-confused-table",
+        column_config={
+            "fraction_of_true": st.column_config.ProgressColumn(
+                "share of true class", format="percent", min_value=0.0, max_value=1.0
+            )
+        },
+    )
+
+
+def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
+    shown, normalize = _heatmap(predictions)
+    _matrix_downloads(run, shown, normalize)
+    confused = metrics.most_confused(
+        predictions.targets, predictions.preds, predictions.classes, top=CONFUSED_PAIRS
+    )
+    st.subheader("Images of one cell")
+    _cell_images(run, dataset, predictions, confused)
+    st.subheader("Most confused pairs")
+    _confused_pairs(confused)
 
 
 def _report_section(run: Run, predictions: metrics.Predictions) -> None:
@@ -247,10 +245,8 @@ def _report_section(run: Run, predictions: metrics.Predictions) -> None:
 
 def _top_losses_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
     st.caption("The images the model got most wrong (highest cross-entropy): often mislabelled or ambiguous.")
-    st.session_state.setdefault(_remembered("eval-losses-mistakes"), True)
-    mistakes_only = st.toggle("Mistakes only", key="eval-losses-mistakes")
-    _remember("eval-losses-mistakes")
-    top = metrics.top_losses(predictions, k=12, mistakes_only=mistakes_only)
+    mistakes_only = st.toggle("Mistakes only", **ui.keep("eval-losses-mistakes", True))
+    top = metrics.top_losses(predictions, k=TOP_LOSSES, mistakes_only=mistakes_only)
     if top.empty:
         st.success("No mistakes on the validation split.", icon=":material/check_circle:")
         return
@@ -279,21 +275,17 @@ def _predict_section(run: Run, checkpoint: str) -> None:
         f"resized to {run.image_size}×{run.image_size}, normalised with the dataset statistics."
     )
     files = st.file_uploader(
-        "Images to classify",
-        type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
-        accept_multiple_files=True,
-        key="eval-upload",
+        "Images to classify", type=ui.IMAGE_TYPES, accept_multiple_files=True, key="eval-upload"
     )
     num_classes = max(1, len(run.classes))
-    st.session_state.setdefault(_remembered("eval-topk"), min(3, num_classes))
-    if st.session_state["eval-topk"] > num_classes:  # a run with fewer classes than the last one
+    if st.session_state.get("eval-topk", 0) > num_classes:  # a run with fewer classes than the last one
         st.session_state["eval-topk"] = num_classes
-    k = st.number_input("Top-k", min_value=1, max_value=num_classes, key="eval-topk")
-    _remember("eval-topk")
+    k = st.number_input(
+        "Top-k", min_value=1, max_value=num_classes, **ui.keep("eval-topk", min(TOP_K, num_classes))
+    )
     if not files:
         return
-    sha = run.fingerprint(checkpoint)
-    model = _model(str(run.path), checkpoint, sha)
+    model = ui.load_model(run, checkpoint)
     images = []
     for file in files:
         with ui.user_errors():
@@ -304,7 +296,7 @@ def _predict_section(run: Run, checkpoint: str) -> None:
     tables = metrics.top_k_table(probs, run.classes, int(k))
     for (name, image), table in zip(images, tables, strict=True):
         c1, c2 = st.columns([1, 3])
-        c1.image(plots_eval.thumbnail(image.convert("RGB"), 128), caption=name)
+        c1.image(plots_eval.thumbnail(image.convert("RGB"), PREDICT_THUMB), caption=name)
         c2.dataframe(
             table,
             hide_index=True,
@@ -316,77 +308,87 @@ def _predict_section(run: Run, checkpoint: str) -> None:
         )
 
 
-st.title("Evaluation")
-st.caption("Which classes does the model confuse, and why? Click any cell to see the images behind it.")
-
-runs = list_runs()
-if not runs:
-    st.info("No training runs yet. Train a model first, then come back here.", icon=":material/info:")
-    st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")
-    st.stop()
-
-by_name = {r.name: r for r in runs}
-finished = [i for i, r in enumerate(runs) if r.status == "finished"]
-top_left, top_right = st.columns([3, 1])
-run_name = top_left.selectbox(
-    "Run",
-    list(by_name),
-    index=finished[0] if finished else 0,
-    format_func=lambda name: _run_label(by_name[name]),
-    key="eval-run",
-)
-run = by_name[run_name]
-checkpoint = top_right.radio(
-    "Checkpoint",
-    ["best", "last"],
-    horizontal=True,
-    key="eval-checkpoint",
-    help="best: the epoch with the highest validation accuracy; last: the final epoch.",
-)
-if run.status == "running":
-    st.info(
-        "This run is still training: results reflect its latest saved checkpoint.",
-        icon=":material/hourglass_top:",
+def _choose_run(runs: list[Run]) -> tuple[Run, str]:
+    """The run (a finished one first) and its checkpoint, "best" or "last"."""
+    by_name = {r.name: r for r in runs}
+    finished = [r.name for r in runs if r.status == "finished"]
+    top_left, top_right = st.columns([3, 1])
+    run_name = top_left.selectbox(
+        "Run",
+        list(by_name),
+        format_func=lambda name: _run_label(by_name[name]),
+        **ui.keep("eval-run", (finished or list(by_name))[0], options=by_name),
     )
+    checkpoint = top_right.radio(
+        "Checkpoint",
+        CHECKPOINTS,
+        horizontal=True,
+        help="best: the epoch with the highest validation accuracy; last: the final epoch.",
+        **ui.keep("eval-checkpoint"),
+    )
+    return by_name[run_name], checkpoint
 
-predictions = dataset = None
-with ui.user_errors():
+
+def _load_results(run: Run, checkpoint: str) -> tuple[ImageSet, metrics.Predictions]:
     predictions = _compute_predictions(run, checkpoint)
-    cfg = run.config
-    dataset = _dataset(
-        str(run.path), str(cfg.get("dataset")), int(cfg.get("seed", 0)), float(cfg.get("val_fraction", 0.2))
-    )
+    dataset = ui.run_dataset(run)
     if len(dataset.val) != len(predictions):
         raise metrics.EvaluationError(
             f"The dataset of run {run.name!r} now has {len(dataset.val)} validation images but the "
             f"predictions cover {len(predictions)}; the dataset changed since training."
         )
+    return dataset, predictions
 
-if predictions is not None and dataset is not None:
-    numbers = metrics.summary_numbers(predictions, k=5)
+
+def _summary(predictions: metrics.Predictions) -> None:
+    numbers = metrics.summary_numbers(predictions, k=SUMMARY_TOP_K)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Validation images", f"{numbers['images']}")
     m2.metric("Accuracy", f"{numbers['accuracy']:.1%}")
     m3.metric(f"Top-{numbers['top_k']} accuracy", f"{numbers['top_k_accuracy']:.1%}")
     m4.metric("Mean loss", f"{numbers['mean_loss']:.3f}")
 
-TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"]
-# Only the open tab runs (on_change="rerun"): the galleries and charts of hidden tabs cost nothing.
-tabs = st.tabs(TABS, key="eval-tab", on_change="rerun")
-ready = predictions is not None and dataset is not None
-for label, tab in zip(TABS, tabs, strict=True):
-    if tab.open is False:
-        continue
-    with tab, ui.user_errors():
-        if label == "Learning curves":
-            _curves_section(run)
-        elif label == "Predict":
-            _predict_section(run, checkpoint)
-        elif not ready:
-            st.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
-        elif label == "Confusion matrix":
-            _confusion_section(run, dataset, predictions)
-        elif label == "Report":
-            _report_section(run, predictions)
-        elif label == "Top losses":
-            _top_losses_section(run, dataset, predictions)
+
+def _tab(label: str, run: Run, checkpoint: str, results) -> None:
+    if label == "Learning curves":
+        _curves_section(run)
+    elif label == "Predict":
+        _predict_section(run, checkpoint)
+    elif results is None:
+        st.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
+    elif label == "Confusion matrix":
+        _confusion_section(run, *results)
+    elif label == "Report":
+        _report_section(run, results[1])
+    elif label == "Top losses":
+        _top_losses_section(run, *results)
+
+
+def main() -> None:
+    st.title("Evaluation")
+    st.caption("Which classes does the model confuse, and why? Click any cell to see the images behind it.")
+    runs = list_runs()
+    if not runs:
+        st.info("No training runs yet. Train a model first, then come back here.", icon=":material/info:")
+        st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")
+        return
+    run, checkpoint = _choose_run(runs)
+    if run.status == "running":
+        st.info(
+            "This run is still training: results reflect its latest saved checkpoint.",
+            icon=":material/hourglass_top:",
+        )
+    results = None  # (dataset, predictions) once both load
+    with ui.user_errors():
+        results = _load_results(run, checkpoint)
+    if results is not None:
+        _summary(results[1])
+    # Only the open tab runs (on_change="rerun"): the galleries and charts of hidden tabs cost nothing.
+    tabs = st.tabs(TABS, key="eval-tab", on_change="rerun")
+    for label, tab in zip(TABS, tabs, strict=True):
+        if tab.open is not False:
+            with tab, ui.user_errors():
+                _tab(label, run, checkpoint, results)
+
+
+main()

@@ -1,92 +1,128 @@
-"""Grad-CAM page: where a trained model looks, per class, per method and per layer."""
+"""Grad-CAM page: where a trained model looks, per class, per method and per layer.
+
+Flow (``main``): pick a run (:class:`Subject`: its model, dataset and CAM layers), pick an image
+(:class:`Picture`), set the controls (:class:`Settings`), then the main view and one "Explore" view.
+"""
 
 from __future__ import annotations
 
-import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import streamlit as st
 from PIL import Image
 
 import ui
-from cnndash import cam, features, plots_cam
+from cnndash import cam, features, metrics, plots_cam, predict
+from cnndash.data import ImageSet
+from cnndash.models import default_cam_layer
+from cnndash.preprocess import open_image
 from cnndash.runs import Run, list_runs, load_run
 
-st.title("Grad-CAM")
-st.caption(
-    "Pick a trained run and an image: the map shows which regions raised the score of the chosen class "
-    "at the chosen layer. Red = strong evidence for the class, blue = none."
-)
+SOURCES = ["Validation image", "Misclassified", "Upload"]
+VIEWS = ["Compare methods", "Compare layers", "Confident mistakes", "Feature maps", "Filters", "Faithfulness"]
+DEFAULT_METHOD = "gradcam"
+COMPARED_METHODS = ["gradcam", "gradcam++", "xgradcam", "layercam"]  # "Compare methods" starts with these
+DEFAULT_OPACITY = 0.5
+LAYER_PICKS = 4  # layers compared by default, spread from early to late and ending with the last one
+# The model's usual CAM layer is the default only while its map has at least 2×2 cells at this input size.
+MIN_DEFAULT_LAYER_CELLS = 4
+VIEW_SIDE = 256  # px: the main images are enlarged by a whole factor to about this side
+TILE_SIDE = 128  # px: the same for the confident-mistakes tiles
+TOP_CLASSES = 5  # bars in the probability chart
+MISTAKES_SHOWN = 16
+GRID_COLUMNS = 4  # tiles per row on screen (mistakes) and in the downloaded grids
+FEATURE_COLUMNS = 8  # feature-map and filter tiles per row
+FEATURE_TILE_SIDE = 96  # px: smallest side of a feature-map tile
+MAX_CHANNELS = 64  # feature maps shown at most
+DEFAULT_CHANNELS = 16
 
 
-# -- cached loaders (keyed by the run folder and its checkpoint's modification time) ----------------------
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _model(run_path: str, mtime: float):
-    run = load_run(run_path)
-    try:
-        return run.load_model("best")
-    except (RuntimeError, KeyError, EOFError, pickle.UnpicklingError) as exc:  # corrupt or mismatched
-        raise ValueError(
-            f"The best checkpoint of run {run.name!r} cannot be loaded ({str(exc).splitlines()[0]}); "
-            "retrain the run."
-        ) from exc
+@dataclass
+class Subject:
+    """The chosen run with what every view needs: its model, dataset, classes and CAM layers."""
+
+    run: Run
+    fingerprint: str  # of the best checkpoint: the key of everything cached from its weights
+    model: Any  # the trained torch module; the page only hands it to cnndash
+    dataset: ImageSet
+    classes: list[str]
+    layers: dict[str, cam.LayerInfo]  # candidate CAM layers by name, in execution order
+    default_layer: str
+
+    @property
+    def size(self) -> int:
+        return self.run.image_size
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.layers)
+
+    def layer_picks(self) -> list[str]:
+        names = self.layer_names
+        return names[:: -max(1, len(names) // LAYER_PICKS)][:LAYER_PICKS][::-1]
+
+    def layer_label(self, name: str) -> str:
+        info = self.layers[name]
+        shape = "×".join(map(str, info.output_shape))
+        return f"{name}  ({info.kind}, {shape})" + ("  — default" if name == self.default_layer else "")
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def _dataset(run_path: str, mtime: float):
-    return load_run(run_path).dataset()
+@dataclass
+class Picture:
+    """The image being explained, as the model takes it (``x``) and sees it (``seen``, RGB)."""
+
+    image: Image.Image
+    caption: str
+    true_label: int | None
+    x: Any  # the preprocessed (1, C, S, S) input; the page only hands it to cnndash
+    seen: np.ndarray
+
+    @property
+    def stem(self) -> str:
+        return Path(self.caption).stem or "image"
+
+
+@dataclass
+class Settings:
+    method: str
+    layer: str
+    target: int  # the class the maps explain
+    cmap: str
+    alpha: float
+
+    def overlay(self, seen: np.ndarray, cam_map: np.ndarray) -> np.ndarray:
+        return plots_cam.overlay(seen, cam_map, self.cmap, self.alpha)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cached engine calls, keyed by the checkpoint's fingerprint
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _layers(run_path: str, mtime: float, input_shape: tuple[int, int, int]):
-    return cam.candidate_layers(_model(run_path, mtime), input_shape)
+def _layers(run_path: str, fingerprint: str, input_shape: tuple[int, int, int], _model) -> list:
+    return cam.candidate_layers(_model, input_shape)
 
 
 @st.cache_data(show_spinner="Predicting the validation set…", max_entries=4)
-def _predictions(run_path: str, mtime: float):
-    from cnndash.predict import predict_run
-
-    return predict_run(run_path)
+def _predictions(run_path: str, fingerprint: str) -> metrics.Predictions:
+    return predict.predict_run(run_path)
 
 
 @st.cache_data(show_spinner="Scoring the pointing game…", max_entries=16)
-def _faithfulness(run_path: str, mtime: float, method: str, layer: str):
+def _faithfulness_score(run_path: str, fingerprint: str, method: str, layer: str):
     return features.run_faithfulness(load_run(run_path), method=method, layer=layer)
 
 
-def _download_grid(tiles: list, file_name: str, what: str) -> None:
-    if tiles:
-        st.download_button(
-            "Download these overlays as one PNG",
-            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=4)),
-            file_name=file_name,
-            mime="image/png",
-            key=f"cam-download-{what}",
-            icon=":material/download:",
-        )
+# --------------------------------------------------------------------------------------------------
+# The run
 
 
 def _usable_runs() -> list[Run]:
-    usable = []
-    for run in list_runs():
-        if (run.path / "best.pt").is_file():
-            usable.append(run)
-    return usable
-
-
-def _default_layer(run: Run, layers: list[cam.LayerInfo]) -> str:
-    from cnndash.models import default_cam_layer
-
-    names = [info.name for info in layers]
-    try:
-        preferred = default_cam_layer(run.config.get("model", ""))
-    except ValueError:
-        preferred = ""
-    suggested = cam.suggest_layer(layers)
-    by_name = {info.name: info for info in layers}
-    if preferred in by_name and by_name[preferred].cells >= 4:
-        return preferred
-    return suggested if suggested in names else names[-1]
+    return [run for run in list_runs() if run.has_checkpoint("best")]
 
 
 def _apply_handoff(run_names: list[str]) -> None:
@@ -94,340 +130,416 @@ def _apply_handoff(run_names: list[str]) -> None:
     handoff = st.session_state.pop("gradcam-image", None)
     if isinstance(handoff, dict) and handoff.get("run") in run_names:
         st.session_state["cam-run"] = handoff["run"]
-        st.session_state["cam-source"] = "Validation image"
+        st.session_state["cam-source"] = SOURCES[0]
         st.session_state["cam-index"] = int(handoff.get("index", 0))
 
 
-with ui.user_errors():
-    runs = _usable_runs()
-    if not runs:
-        st.info(
-            "No trained run with a checkpoint yet. Train one on the **Training** page, then come back.",
-            icon=":material/info:",
-        )
-        st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")
-        st.stop()
-    names = [run.name for run in runs]
-    _apply_handoff(names)
-    run_col, image_col = st.columns([2, 3])
-    run_name = run_col.selectbox("Run", names, key="cam-run")
-    run = load_run(run_name)
-    run_path = str(run.path)
-    mtime = (run.path / "best.pt").stat().st_mtime
-    model = _model(run_path, mtime)
-    dataset = _dataset(run_path, mtime)
-    classes = list(run.classes or dataset.classes)
-    size = run.image_size
-    layers = _layers(run_path, mtime, (run.in_channels, size, size))
-    layer_names = [info.name for info in layers]
-    layer_by_name = {info.name: info for info in layers}
-    default_layer = _default_layer(run, layers)
-    # up to four layers spread from early to late, ending with the last one
-    layer_picks = layer_names[:: -max(1, len(layer_names) // 4)][:4][::-1]
+def _default_layer(run: Run, layers: dict[str, cam.LayerInfo]) -> str:
+    try:
+        preferred = default_cam_layer(run.config.get("model", ""))
+    except ValueError:  # a model this version does not know: fall back on the suggestion
+        preferred = ""
+    if preferred in layers and layers[preferred].cells >= MIN_DEFAULT_LAYER_CELLS:
+        return preferred
+    suggested = cam.suggest_layer(list(layers.values()))
+    return suggested if suggested in layers else list(layers)[-1]
 
-    # -- image choice -------------------------------------------------------------------------------------
-    with image_col:
-        source = st.radio(
-            "Image",
-            ["Validation image", "Misclassified", "Upload"],
-            key="cam-source",
-            horizontal=True,
-            help="Misclassified lists the validation images the run gets wrong (as on the Evaluation page).",
-        )
-        image: Image.Image | None = None
-        true_label: int | None = None
-        caption = ""
-        if source == "Validation image":
-            if st.session_state.get("cam-index", 0) >= len(dataset.val):
-                st.session_state["cam-index"] = 0
-            index = int(
-                st.number_input(
-                    f"Validation image index (0–{len(dataset.val) - 1})",
-                    min_value=0,
-                    max_value=len(dataset.val) - 1,
-                    step=1,
-                    key="cam-index",
-                )
-            )
-            image, true_label = dataset.val[index]
-            caption = f"validation #{index}"
-        elif source == "Misclassified":
-            predictions = _predictions(run_path, mtime)
-            wrong = [int(i) for i in (predictions.preds != predictions.targets).nonzero()[0]]
-            if not wrong:
-                st.success("The run classifies every validation image correctly: nothing to show here.")
-                st.stop()
-            probs = predictions.probs
-            index = st.selectbox(
-                f"Misclassified validation image ({len(wrong)} in all)",
-                wrong,
-                key="cam-mistake",
-                format_func=lambda i: (
-                    f"#{i}: true {classes[predictions.targets[i]]}, predicted {classes[predictions.preds[i]]} "
-                    f"({probs[i, predictions.preds[i]]:.0%})"
-                ),
-            )
-            image, true_label = dataset.val[int(index)]
-            caption = f"validation #{index}"
-        else:
-            upload = st.file_uploader(
-                "Upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="cam-upload"
-            )
-            if upload is None:
-                st.info("Upload an image to see where the model looks.", icon=":material/upload:")
-                st.stop()
-            from cnndash.preprocess import open_image
 
-            image = open_image(upload.getvalue(), upload.name)
-            caption = upload.name
+def _load_subject(run: Run) -> Subject:
+    model = ui.load_model(run, "best")
+    dataset = ui.run_dataset(run)
+    fingerprint = run.fingerprint("best")
+    input_shape = (run.in_channels, run.image_size, run.image_size)
+    layers = {info.name: info for info in _layers(str(run.path), fingerprint, input_shape, model)}
+    return Subject(
+        run=run,
+        fingerprint=fingerprint,
+        model=model,
+        dataset=dataset,
+        classes=list(run.classes or dataset.classes),
+        layers=layers,
+        default_layer=_default_layer(run, layers),
+    )
 
-    x = run.preprocess([image])
-    probs = cam.predict_probabilities(model, x)[0]
-    predicted = int(probs.argmax())
 
-    # -- controls -------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
+# The image
+
+
+def _picture(subject: Subject, image: Image.Image, caption: str, true_label: int | None = None) -> Picture:
+    x = subject.run.preprocess([image])
+    return Picture(image, caption, true_label, x, plots_cam.model_view(image, subject.size))
+
+
+def _validation_image(subject: Subject) -> Picture:
+    val = subject.dataset.val
+    if st.session_state.get("cam-index", 0) >= len(val):  # a kept index from a larger dataset
+        st.session_state["cam-index"] = 0
+    index = st.number_input(
+        f"Validation image index (0–{len(val) - 1})",
+        min_value=0,
+        max_value=len(val) - 1,
+        step=1,
+        **ui.keep("cam-index", 0),
+    )
+    image, label = val[int(index)]
+    return _picture(subject, image, f"validation #{int(index)}", label)
+
+
+def _misclassified_image(subject: Subject) -> Picture | None:
+    predictions = _predictions(str(subject.run.path), subject.fingerprint)
+    wrong = [int(i) for i in np.flatnonzero(predictions.preds != predictions.targets)]
+    if not wrong:
+        st.success("The run classifies every validation image correctly: nothing to show here.")
+        return None
+    classes, probs = subject.classes, predictions.probs
+
+    def label(i: int) -> str:
+        true, pred = predictions.targets[i], predictions.preds[i]
+        return f"#{i}: true {classes[true]}, predicted {classes[pred]} ({probs[i, pred]:.0%})"
+
+    index = st.selectbox(
+        f"Misclassified validation image ({len(wrong)} in all)",
+        wrong,
+        format_func=label,
+        **ui.keep("cam-mistake", options=wrong),
+    )
+    image, true_label = subject.dataset.val[int(index)]
+    return _picture(subject, image, f"validation #{index}", true_label)
+
+
+def _uploaded_image(subject: Subject) -> Picture | None:
+    upload = st.file_uploader("Upload an image", type=ui.IMAGE_TYPES, key="cam-upload")
+    if upload is None:
+        st.info("Upload an image to see where the model looks.", icon=":material/upload:")
+        return None
+    return _picture(subject, open_image(upload.getvalue(), upload.name), upload.name)
+
+
+def _choose_image(subject: Subject) -> Picture | None:
+    source = st.radio(
+        "Image",
+        SOURCES,
+        horizontal=True,
+        help="Misclassified lists the validation images the run gets wrong (as on the Evaluation page).",
+        **ui.keep("cam-source", SOURCES[0]),
+    )
+    if source == "Validation image":
+        return _validation_image(subject)
+    if source == "Misclassified":
+        return _misclassified_image(subject)
+    return _uploaded_image(subject)
+
+
+# --------------------------------------------------------------------------------------------------
+# Controls and the main view
+
+
+def _controls(subject: Subject, picture: Picture, predicted: int) -> Settings:
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox(
         "Method",
         list(cam.CAM_METHODS),
-        key="cam-method",
-        format_func=lambda m: cam.METHOD_LABELS[m],
+        format_func=cam.METHOD_LABELS.__getitem__,
         help="Grad-CAM: gradient-averaged channel weights (the standard). Grad-CAM++ handles several "
         "objects better. Layer-CAM keeps per-location weights (sharper at early layers). Eigen-CAM ignores "
         "the class. Score-CAM needs no gradients but runs the model once per channel.",
+        **ui.keep("cam-method", DEFAULT_METHOD),
     )
-    if st.session_state.get("cam-layer") not in layer_names:
-        st.session_state["cam-layer"] = default_layer
-    # another run has other layers: drop remembered choices that no longer exist
-    if "cam-compare-layers" in st.session_state:
-        kept = [n for n in st.session_state["cam-compare-layers"] if n in layer_names]
-        st.session_state["cam-compare-layers"] = kept or layer_picks
-    if st.session_state.get("cam-feature-layer", layer_names[0]) not in layer_names:
-        del st.session_state["cam-feature-layer"]
     layer = c2.selectbox(
         "Layer",
-        layer_names,
-        key="cam-layer",
-        format_func=lambda n: (
-            f"{n}  ({layer_by_name[n].kind}, {'×'.join(map(str, layer_by_name[n].output_shape))})"
-            + ("  — default" if n == default_layer else "")
-        ),
+        subject.layer_names,
+        format_func=subject.layer_label,
         help="Late layers: semantic but coarse. Early layers: sharp but low-level (edges, colours).",
+        **ui.keep("cam-layer", subject.default_layer, options=subject.layer_names),
     )
-    target_options = list(range(len(classes)))
-    if st.session_state.get("cam-target-image") != (run_name, caption):
-        # a new image: go back to explaining its prediction
-        st.session_state["cam-target-image"] = (run_name, caption)
+    image_id = (subject.run.name, picture.caption)
+    if st.session_state.get("cam-target-image") != image_id:  # a new image: explain its prediction
+        st.session_state["cam-target-image"] = image_id
         st.session_state["cam-target"] = predicted
     target = c3.selectbox(
         "Explain class",
-        target_options,
-        key="cam-target",
-        format_func=lambda i: f"{classes[i]}" + (" (predicted)" if i == predicted else ""),
+        range(len(subject.classes)),
+        format_func=lambda i: subject.classes[i] + (" (predicted)" if i == predicted else ""),
+        **ui.keep("cam-target"),
     )
     c4, c5 = st.columns(2)
-    cmap = c4.selectbox("Colour map", list(plots_cam.COLORMAPS), key="cam-cmap")
-    alpha = c5.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="cam-opacity")
+    cmap = c4.selectbox("Colour map", plots_cam.COLORMAPS, **ui.keep("cam-cmap", options=plots_cam.COLORMAPS))
+    alpha = c5.slider("Heatmap opacity", 0.0, 1.0, step=0.05, **ui.keep("cam-opacity", DEFAULT_OPACITY))
+    return Settings(method, layer, int(target), cmap, float(alpha))
 
-    # -- prediction and the main view ---------------------------------------------------------------------
+
+def _verdict(classes: list[str], probs: np.ndarray, true_label: int | None) -> str:
+    predicted = int(probs.argmax())
+    text = f"**Prediction:** {classes[predicted]} ({probs[predicted]:.1%})"
+    if true_label is not None:
+        mark = " ✓" if true_label == predicted else " ✗"
+        text += f"  \n**True class:** {classes[true_label]}{mark}"
+    return text
+
+
+def _zoom(size: int, side: int) -> int:
+    """The whole factor that enlarges a ``size`` image to about ``side`` pixels (at least 1)."""
+    return max(1, side // size)
+
+
+def _main_view(subject: Subject, picture: Picture, probs: np.ndarray, settings: Settings) -> None:
     info_col, fig_col = st.columns([1, 2])
     with info_col:
-        verdict = f"**Prediction:** {classes[predicted]} ({probs[predicted]:.1%})"
-        if true_label is not None:
-            verdict += f"  \n**True class:** {classes[true_label]}" + (
-                " ✓" if true_label == predicted else " ✗"
-            )
-        st.markdown(verdict)
-        st.caption(cam.layer_advice(layer_by_name[layer], (size, size)))
-    fig_col.plotly_chart(
-        plots_cam.probability_figure(classes, probs, top=5), key="cam-probabilities", width="stretch"
-    )
+        st.markdown(_verdict(subject.classes, probs, picture.true_label))
+        st.caption(cam.layer_advice(subject.layers[settings.layer], (subject.size, subject.size)))
+    figure = plots_cam.probability_figure(subject.classes, probs, top=TOP_CLASSES)
+    fig_col.plotly_chart(figure, key="cam-probabilities", width="stretch")
 
-    result = cam.compute_cam_result(model, layer, x, target, method)
-    seen = plots_cam.model_view(image, size)
-    heat = plots_cam.heatmap_rgb(result.maps[0], cmap)
-    blended = plots_cam.overlay(seen, result.maps[0], cmap, alpha)
+    result = cam.compute_cam_result(
+        subject.model, settings.layer, picture.x, settings.target, settings.method
+    )
     if result.flat[0]:
         st.warning(result.notes[0], icon=":material/blur_on:")
-    zoom = max(1, 256 // size)
+    zoom = _zoom(subject.size, VIEW_SIDE)
+    blended = plots_cam.upscale(settings.overlay(picture.seen, result.maps[0]), zoom)
+    heat = plots_cam.heatmap_rgb(result.maps[0], settings.cmap)
+    size = subject.size
     cols = st.columns(3)
-    cols[0].image(
-        plots_cam.upscale(seen, zoom),
-        output_format="PNG",
-        caption=f"What the model sees ({caption}, {size}×{size})",
-    )
-    cols[1].image(
-        plots_cam.upscale(heat, zoom),
-        output_format="PNG",
-        caption=f"{cam.METHOD_LABELS[method]} for '{classes[target]}'",
-    )
-    cols[2].image(plots_cam.upscale(blended, zoom), output_format="PNG", caption=f"Overlay at {layer}")
+    seen_caption = f"What the model sees ({picture.caption}, {size}×{size})"
+    cols[0].image(plots_cam.upscale(picture.seen, zoom), output_format="PNG", caption=seen_caption)
+    cam_caption = f"{cam.METHOD_LABELS[settings.method]} for '{subject.classes[settings.target]}'"
+    cols[1].image(plots_cam.upscale(heat, zoom), output_format="PNG", caption=cam_caption)
+    cols[2].image(blended, output_format="PNG", caption=f"Overlay at {settings.layer}")
     st.download_button(
         "Download overlay PNG",
-        plots_cam.png_bytes(plots_cam.upscale(blended, zoom)),
-        file_name=f"{run_name}-{Path(caption).stem or 'image'}-{method}-{layer}.png",
+        plots_cam.png_bytes(blended),
+        file_name=f"{subject.run.name}-{picture.stem}-{settings.method}-{settings.layer}.png",
         mime="image/png",
         key="cam-download",
         icon=":material/download:",
     )
 
-    # -- further views --------------------------------------------------------------------------------------
-    st.divider()
-    view = st.radio(
-        "Explore",
-        [
-            "Compare methods",
-            "Compare layers",
-            "Confident mistakes",
-            "Feature maps",
-            "Filters",
-            "Faithfulness",
-        ],
-        key="cam-explore",
-        horizontal=True,
-    )
-    if view == "Compare methods":
-        chosen = st.multiselect(
-            "Methods",
-            list(cam.CAM_METHODS),
-            default=["gradcam", "gradcam++", "xgradcam", "layercam"],
-            format_func=lambda m: cam.METHOD_LABELS[m],
-            key="cam-compare-methods",
-        )
-        cols = st.columns(max(len(chosen), 1))
-        tiles = []
-        for col, name in zip(cols, chosen, strict=False):
-            r = cam.compute_cam_result(model, layer, x, target, name)
-            tiles.append(plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom))
-            col.image(
-                tiles[-1],
-                output_format="PNG",
-                caption=cam.METHOD_LABELS[name] + (" — flat" if r.flat[0] else ""),
-            )
-        _download_grid(tiles, f"{run_name}-{Path(caption).stem or 'image'}-methods-{layer}.png", "methods")
-    elif view == "Compare layers":
-        chosen = st.multiselect("Layers", layer_names, default=layer_picks, key="cam-compare-layers")
-        cols = st.columns(max(len(chosen), 1))
-        tiles = []
-        for col, name in zip(cols, chosen, strict=False):
-            r = cam.compute_cam_result(model, name, x, target, method)
-            shape = "×".join(map(str, layer_by_name[name].output_shape[1:]))
-            tiles.append(plots_cam.upscale(plots_cam.overlay(seen, r.maps[0], cmap, alpha), zoom))
-            col.image(
-                tiles[-1],
-                output_format="PNG",
-                caption=f"{name} ({shape})" + (" — flat" if r.flat[0] else ""),
-            )
-        _download_grid(tiles, f"{run_name}-{Path(caption).stem or 'image'}-{method}-layers.png", "layers")
-        st.caption(
-            "Late layers are class-specific but coarse (few cells); early layers are sharp but respond to "
-            "edges and colours whatever the class."
-        )
-    elif view == "Confident mistakes":
-        from cnndash.metrics import top_losses
 
-        predictions = _predictions(run_path, mtime)
-        worst = top_losses(predictions, k=16, mistakes_only=True)
-        if worst.empty:
-            st.success("No validation mistakes to show.")
-        else:
-            st.caption(
-                f"The {len(worst)} validation images the run gets most confidently wrong, with the "
-                f"{cam.METHOD_LABELS[method]} map of the (wrong) predicted class at {layer}."
-            )
-            idx = [int(i) for i in worst["index"]]
-            batch = run.preprocess([dataset.val[i][0] for i in idx])
-            r = cam.compute_cam_result(model, layer, batch, [int(p) for p in worst["pred_index"]], method)
-            cols = st.columns(4)
-            tiles = []
-            for k, (row, cam_map) in enumerate(zip(worst.itertuples(), r.maps, strict=True)):
-                tile = plots_cam.overlay(
-                    plots_cam.model_view(dataset.val[int(row.index)][0], size), cam_map, cmap, alpha
-                )
-                tiles.append(plots_cam.upscale(tile, max(1, 128 // size)))
-                cols[k % 4].image(
-                    tiles[-1],
-                    output_format="PNG",
-                    caption=f"#{row.index}: {row.true} → {row.predicted} ({row.prob_pred:.0%})",
-                )
-            _download_grid(tiles, f"{run_name}-confident-mistakes-{method}-{layer}.png", "mistakes")
-    elif view == "Feature maps":
-        fcol1, fcol2 = st.columns(2)
-        flayer = fcol1.selectbox(
-            "Layer", layer_names, index=layer_names.index(layer), key="cam-feature-layer"
+# --------------------------------------------------------------------------------------------------
+# Explore: one view at a time
+
+
+def _download_grid(tiles: list[np.ndarray], file_name: str, what: str) -> None:
+    if tiles:
+        st.download_button(
+            "Download these overlays as one PNG",
+            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=GRID_COLUMNS)),
+            file_name=file_name,
+            mime="image/png",
+            key=f"cam-download-{what}",
+            icon=":material/download:",
         )
-        maps = features.feature_maps(model, flayer, x)
-        count = fcol2.slider(
-            "Channels (strongest first)", 1, min(64, len(maps)), min(16, len(maps)), key="cam-feature-count"
-        )
-        top = features.strongest_channels(maps, count)
-        st.image(
-            plots_cam.feature_map_grid(maps[top], ncols=8, min_side=96),
+
+
+def _compare_methods(subject: Subject, picture: Picture, settings: Settings) -> None:
+    chosen = st.multiselect(
+        "Methods",
+        list(cam.CAM_METHODS),
+        format_func=cam.METHOD_LABELS.__getitem__,
+        **ui.keep("cam-compare-methods", COMPARED_METHODS),
+    )
+    zoom, tiles = _zoom(subject.size, VIEW_SIDE), []
+    for col, method in zip(st.columns(max(len(chosen), 1)), chosen, strict=False):
+        result = cam.compute_cam_result(subject.model, settings.layer, picture.x, settings.target, method)
+        tiles.append(plots_cam.upscale(settings.overlay(picture.seen, result.maps[0]), zoom))
+        caption = cam.METHOD_LABELS[method] + (" — flat" if result.flat[0] else "")
+        col.image(tiles[-1], output_format="PNG", caption=caption)
+    file_name = f"{subject.run.name}-{picture.stem}-methods-{settings.layer}.png"
+    _download_grid(tiles, file_name, "methods")
+
+
+def _compare_layers(subject: Subject, picture: Picture, settings: Settings) -> None:
+    kept = st.session_state.get("cam-compare-layers")
+    if kept is not None:  # another run has other layers: drop the ones it lacks
+        st.session_state["cam-compare-layers"] = [
+            n for n in kept if n in subject.layers
+        ] or subject.layer_picks()
+    chosen = st.multiselect(
+        "Layers", subject.layer_names, **ui.keep("cam-compare-layers", subject.layer_picks())
+    )
+    zoom, tiles = _zoom(subject.size, VIEW_SIDE), []
+    for col, layer in zip(st.columns(max(len(chosen), 1)), chosen, strict=False):
+        result = cam.compute_cam_result(subject.model, layer, picture.x, settings.target, settings.method)
+        tiles.append(plots_cam.upscale(settings.overlay(picture.seen, result.maps[0]), zoom))
+        shape = "×".join(map(str, subject.layers[layer].output_shape[1:]))
+        col.image(
+            tiles[-1],
             output_format="PNG",
-            caption=f"{flayer}: channels {top}",
+            caption=f"{layer} ({shape})" + (" — flat" if result.flat[0] else ""),
         )
-        st.caption("Each tile is one channel's output for this image, scaled on its own (bright = strong).")
-    elif view == "Filters":
-        conv_name, conv = features.first_conv(model)
-        st.image(
-            plots_cam.filter_grid(features.filter_images(model), ncols=8),
-            output_format="PNG",
-            caption=f"{conv_name}: {conv.out_channels} filters of {conv.kernel_size[0]}×{conv.kernel_size[1]}",
+    _download_grid(tiles, f"{subject.run.name}-{picture.stem}-{settings.method}-layers.png", "layers")
+    st.caption(
+        "Late layers are class-specific but coarse (few cells); early layers are sharp but respond to "
+        "edges and colours whatever the class."
+    )
+
+
+def _confident_mistakes(subject: Subject, picture: Picture, settings: Settings) -> None:
+    predictions = _predictions(str(subject.run.path), subject.fingerprint)
+    worst = metrics.top_losses(predictions, k=MISTAKES_SHOWN, mistakes_only=True)
+    if worst.empty:
+        st.success("No validation mistakes to show.")
+        return
+    st.caption(
+        f"The {len(worst)} validation images the run gets most confidently wrong, with the "
+        f"{cam.METHOD_LABELS[settings.method]} map of the (wrong) predicted class at {settings.layer}."
+    )
+    images = [subject.dataset.val[int(i)][0] for i in worst["index"]]
+    batch = subject.run.preprocess(images)
+    targets = [int(p) for p in worst["pred_index"]]
+    result = cam.compute_cam_result(subject.model, settings.layer, batch, targets, settings.method)
+    cols, tiles = st.columns(GRID_COLUMNS), []
+    for k, (row, image, cam_map) in enumerate(zip(worst.itertuples(), images, result.maps, strict=True)):
+        tile = settings.overlay(plots_cam.model_view(image, subject.size), cam_map)
+        tiles.append(plots_cam.upscale(tile, _zoom(subject.size, TILE_SIDE)))
+        caption = f"#{row.index}: {row.true} → {row.predicted} ({row.prob_pred:.0%})"
+        cols[k % GRID_COLUMNS].image(tiles[-1], output_format="PNG", caption=caption)
+    _download_grid(
+        tiles, f"{subject.run.name}-confident-mistakes-{settings.method}-{settings.layer}.png", "mistakes"
+    )
+
+
+def _feature_maps(subject: Subject, picture: Picture, settings: Settings) -> None:
+    fcol1, fcol2 = st.columns(2)
+    layer = fcol1.selectbox(
+        "Layer",
+        subject.layer_names,
+        **ui.keep("cam-feature-layer", settings.layer, options=subject.layer_names),
+    )
+    maps = features.feature_maps(subject.model, layer, picture.x)
+    most = min(MAX_CHANNELS, len(maps))
+    if st.session_state.get("cam-feature-count", 0) > most:  # a kept count from a wider layer
+        st.session_state["cam-feature-count"] = most
+    count = fcol2.slider(
+        "Channels (strongest first)", 1, most, **ui.keep("cam-feature-count", min(DEFAULT_CHANNELS, most))
+    )
+    top = features.strongest_channels(maps, count)
+    grid = plots_cam.feature_map_grid(maps[top], ncols=FEATURE_COLUMNS, min_side=FEATURE_TILE_SIDE)
+    st.image(grid, output_format="PNG", caption=f"{layer}: channels {top}")
+    st.caption("Each tile is one channel's output for this image, scaled on its own (bright = strong).")
+
+
+def _filters(subject: Subject, picture: Picture, settings: Settings) -> None:
+    conv_name, conv = features.first_conv(subject.model)
+    kernel = "×".join(map(str, conv.kernel_size))
+    st.image(
+        plots_cam.filter_grid(features.filter_images(subject.model), ncols=FEATURE_COLUMNS),
+        output_format="PNG",
+        caption=f"{conv_name}: {conv.out_channels} filters of {kernel}",
+    )
+    st.caption(
+        "The first layer's filters, each scaled on its own. Trained filters often look like edge, "
+        "colour-blob or stripe detectors; random-looking ones mean the layer learned little."
+    )
+
+
+def _faithfulness_by_layer(subject: Subject, settings: Settings) -> None:
+    rows = []
+    for layer in dict.fromkeys([*subject.layer_picks(), settings.layer]):
+        score = _faithfulness_score(str(subject.run.path), subject.fingerprint, settings.method, layer)
+        rows.append(
+            {
+                "layer": layer,
+                "map size": "×".join(map(str, subject.layers[layer].output_shape[1:])),
+                "pointing game": score.pointing_accuracy,
+                "energy inside": score.energy_share,
+                "times chance": score.lift,
+            }
         )
-        st.caption(
-            "The first layer's filters, each scaled on its own. Trained filters often look like edge, "
-            "colour-blob or stripe detectors; random-looking ones mean the layer learned little."
+    st.dataframe(
+        rows,
+        key="cam-faithfulness-layers",
+        hide_index=True,
+        column_config={
+            "pointing game": st.column_config.NumberColumn(format="percent"),
+            "energy inside": st.column_config.NumberColumn(format="percent"),
+            "times chance": st.column_config.NumberColumn(format="%.1f×"),
+        },
+    )
+
+
+def _faithfulness(subject: Subject, picture: Picture, settings: Settings) -> None:
+    if subject.dataset.val.masks is None:
+        st.info(
+            "The pointing game needs object masks, which only the built-in **shapes** dataset has. "
+            "Train a run on `shapes` to score how faithfully the maps point at the object.",
+            icon=":material/info:",
         )
-    else:
-        if dataset.val.masks is None:
-            st.info(
-                "The pointing game needs object masks, which only the built-in **shapes** dataset has. "
-                "Train a run on `shapes` to score how faithfully the maps point at the object.",
-                icon=":material/info:",
-            )
-        else:
-            score = _faithfulness(run_path, mtime, method, layer)
-            m1, m2, m3 = st.columns(3)
-            m1.metric(
-                "Pointing game",
-                f"{score.pointing_accuracy:.0%}",
-                f"{score.pointing_accuracy - score.chance:+.0%} vs chance",
-                help="Share of validation images whose map maximum falls inside the object.",
-            )
-            m2.metric(
-                "Energy inside the object",
-                f"{score.energy_share:.0%}",
-                f"{score.energy_share - score.chance:+.0%} vs chance",
-            )
-            m3.metric("Chance level (object area)", f"{score.chance:.0%}")
-            st.caption(
-                f"{cam.METHOD_LABELS[method]} at {layer}, explaining the true class, on {score.n_images} "
-                f"validation images ({int(score.flat.sum())} flat maps count as misses)."
-            )
-            st.markdown("**Which layer's maps point at the object?**")
-            rows = []
-            for name in dict.fromkeys([*layer_picks, layer]):
-                other = _faithfulness(run_path, mtime, method, name)
-                rows.append(
-                    {
-                        "layer": name,
-                        "map size": "×".join(map(str, layer_by_name[name].output_shape[1:])),
-                        "pointing game": other.pointing_accuracy,
-                        "energy inside": other.energy_share,
-                        "times chance": other.lift,
-                    }
-                )
-            st.dataframe(
-                rows,
-                key="cam-faithfulness-layers",
-                hide_index=True,
-                column_config={
-                    "pointing game": st.column_config.NumberColumn(format="percent"),
-                    "energy inside": st.column_config.NumberColumn(format="percent"),
-                    "times chance": st.column_config.NumberColumn(format="%.1f×"),
-                },
-            )
-            st.caption(
-                "A model that has not learned the task, or that decides from the background, points near "
-                "chance: then its maps are not evidence of where the object is."
-            )
+        return
+    score = _faithfulness_score(str(subject.run.path), subject.fingerprint, settings.method, settings.layer)
+    m1, m2, m3 = st.columns(3)
+    m1.metric(
+        "Pointing game",
+        f"{score.pointing_accuracy:.0%}",
+        f"{score.pointing_accuracy - score.chance:+.0%} vs chance",
+        help="Share of validation images whose map maximum falls inside the object.",
+    )
+    m2.metric(
+        "Energy inside the object",
+        f"{score.energy_share:.0%}",
+        f"{score.energy_share - score.chance:+.0%} vs chance",
+    )
+    m3.metric("Chance level (object area)", f"{score.chance:.0%}")
+    st.caption(
+        f"{cam.METHOD_LABELS[settings.method]} at {settings.layer}, explaining the true class, on "
+        f"{score.n_images} validation images ({int(score.flat.sum())} flat maps count as misses)."
+    )
+    st.markdown("**Which layer's maps point at the object?**")
+    _faithfulness_by_layer(subject, settings)
+    st.caption(
+        "A model that has not learned the task, or that decides from the background, points near "
+        "chance: then its maps are not evidence of where the object is."
+    )
+
+
+EXPLORE: dict[str, Callable[[Subject, Picture, Settings], None]] = {
+    "Compare methods": _compare_methods,
+    "Compare layers": _compare_layers,
+    "Confident mistakes": _confident_mistakes,
+    "Feature maps": _feature_maps,
+    "Filters": _filters,
+    "Faithfulness": _faithfulness,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# The page
+
+
+def _no_runs() -> None:
+    st.info(
+        "No trained run with a checkpoint yet. Train one on the **Training** page, then come back.",
+        icon=":material/info:",
+    )
+    st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")
+
+
+def main() -> None:
+    st.title("Grad-CAM")
+    st.caption(
+        "Pick a trained run and an image: the map shows which regions raised the score of the chosen class "
+        "at the chosen layer. Red = strong evidence for the class, blue = none."
+    )
+    runs = {run.name: run for run in _usable_runs()}
+    if not runs:
+        _no_runs()
+        return
+    _apply_handoff(list(runs))
+    run_col, image_col = st.columns([2, 3])
+    run_name = run_col.selectbox("Run", list(runs), **ui.keep("cam-run", options=runs))
+    subject = _load_subject(runs[run_name])
+    with image_col:
+        picture = _choose_image(subject)
+    if picture is None:
+        return
+    probs = cam.predict_probabilities(subject.model, picture.x)[0]
+    settings = _controls(subject, picture, int(probs.argmax()))
+    _main_view(subject, picture, probs, settings)
+    st.divider()
+    view = st.radio("Explore", VIEWS, horizontal=True, **ui.keep("cam-explore", VIEWS[0]))
+    EXPLORE[view](subject, picture, settings)
+
+
+with ui.user_errors():
+    main()

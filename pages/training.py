@@ -12,10 +12,14 @@ from cnndash.device import DEVICE_CHOICES
 from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
 from cnndash.optim import OPTIMIZERS, SCHEDULES
-from cnndash.runs import Run, delete_run, list_runs, load_run
+from cnndash.runs import Run, RunError, delete_run, list_runs, load_run
 from cnndash.train import TrainConfig
 
-DEFAULT_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05}
+# Every setting starts at TrainConfig's default (the dataset at the first built-in).
+DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
+# The learning rate offered when the optimiser changes: TrainConfig's for the Adam family, a larger one
+# for plain SGD with momentum.
+SUGGESTED_LR = {"adam": DEFAULTS.lr, "adamw": DEFAULTS.lr, "sgd": 0.05}
 NO_PIPELINE = "(none)"
 SCHEDULE_LABELS = {
     "onecycle": "one-cycle (warm up, then anneal)",
@@ -29,132 +33,166 @@ TRANSFER_LABELS = {
     "lower_lr": "smaller LR for the backbone",
 }
 POLL_SECONDS = 1.5
+STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
+COMPARED_RUNS = 3  # runs compared by default: the newest ones
 
 
 def _reset_lr() -> None:
-    st.session_state["train-lr"] = DEFAULT_LR[st.session_state["train-optimizer"]]
+    st.session_state["train-lr"] = SUGGESTED_LR[st.session_state["train-optimizer"]]
 
 
-def _settings() -> TrainConfig:
+def _data_and_model() -> tuple[str, str, str]:
     uploaded = list_datasets()
     datasets = [*BUILTIN_DATASETS, *uploaded]
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(
         "Dataset",
         datasets,
-        key="train-dataset",
         format_func=lambda name: f"{name} (uploaded)" if name in uploaded else name,
         help="Built-ins, or datasets uploaded on the Data & augmentation page. "
         + " · ".join(f"{k}: {v}" for k, v in BUILTIN_DATASETS.items()),
+        **ui.keep("train-dataset", DEFAULTS.dataset, options=datasets),
     )
     model = c2.selectbox(
-        "Model", MODEL_NAMES, key="train-model", help=" · ".join(MODEL_DESCRIPTIONS.values())
+        "Model",
+        MODEL_NAMES,
+        help=" · ".join(MODEL_DESCRIPTIONS.values()),
+        **ui.keep("train-model", DEFAULTS.model),
     )
     pipelines = [NO_PIPELINE, *list_pipelines()]
     pipeline = c3.selectbox(
         "Augmentation pipeline",
         pipelines,
-        key="train-pipeline",
         help="Pipelines saved on the Data & augmentation page; applied to training images only.",
+        **ui.keep("train-pipeline", NO_PIPELINE, options=pipelines),
     )
+    return dataset, model, pipeline
 
+
+def _optimisation() -> dict:
     c1, c2, c3, c4, c5 = st.columns(5)
-    epochs = c1.number_input("Epochs", min_value=1, max_value=500, value=10, step=1, key="train-epochs")
-    batch_size = c2.number_input(
-        "Batch size", min_value=1, max_value=4096, value=32, step=8, key="train-batch-size"
-    )
-    optimizer = c3.selectbox("Optimizer", OPTIMIZERS, key="train-optimizer", on_change=_reset_lr)
-    lr = c4.number_input(
-        "Learning rate",
-        min_value=1e-6,
-        max_value=10.0,
-        value=DEFAULT_LR["adam"],
-        step=1e-4,
-        format="%.5f",
-        key="train-lr",
-        help="Peak LR for one-cycle, starting LR otherwise. Adam: ~0.001–0.003; SGD: ~0.01–0.1.",
-    )
-    schedule = c5.selectbox(
-        "LR schedule", SCHEDULES, key="train-schedule", format_func=SCHEDULE_LABELS.__getitem__
-    )
+    return {
+        "epochs": c1.number_input(
+            "Epochs", min_value=1, max_value=500, step=1, **ui.keep("train-epochs", DEFAULTS.epochs)
+        ),
+        "batch_size": c2.number_input(
+            "Batch size",
+            min_value=1,
+            max_value=4096,
+            step=8,
+            **ui.keep("train-batch-size", DEFAULTS.batch_size),
+        ),
+        "optimizer": c3.selectbox(
+            "Optimizer", OPTIMIZERS, on_change=_reset_lr, **ui.keep("train-optimizer", DEFAULTS.optimizer)
+        ),
+        "lr": c4.number_input(
+            "Learning rate",
+            min_value=1e-6,
+            max_value=10.0,
+            step=1e-4,
+            format="%.5f",
+            help="Peak LR for one-cycle, starting LR otherwise. Adam: ~0.001–0.003; SGD: ~0.01–0.1.",
+            **ui.keep("train-lr", DEFAULTS.lr),
+        ),
+        "schedule": c5.selectbox(
+            "LR schedule",
+            SCHEDULES,
+            format_func=SCHEDULE_LABELS.__getitem__,
+            **ui.keep("train-schedule", DEFAULTS.schedule),
+        ),
+    }
 
-    with st.expander("More settings"):
-        c1, c2, c3, c4 = st.columns(4)
-        weight_decay = c1.number_input(
-            "Weight decay", min_value=0.0, max_value=1.0, value=0.0, step=1e-4, format="%.5f",
-            key="train-weight-decay",
-        )  # fmt: skip
-        label_smoothing = c2.number_input(
+
+def _regularisation() -> dict:
+    c1, c2, c3, c4 = st.columns(4)
+    return {
+        "weight_decay": c1.number_input(
+            "Weight decay",
+            min_value=0.0,
+            max_value=1.0,
+            step=1e-4,
+            format="%.5f",
+            **ui.keep("train-weight-decay", DEFAULTS.weight_decay),
+        ),
+        "label_smoothing": c2.number_input(
             "Label smoothing",
             min_value=0.0,
             max_value=0.9,
-            value=0.1,
             step=0.05,
-            key="train-label-smoothing",
             help="Targets become 1 − ε for the true class and ε/K spread over all classes: less over-"
             "confident models. The training loss then cannot reach 0 and can sit above the validation "
             "loss (which is plain cross-entropy).",
-        )
-        grad_clip = c3.number_input(
-            "Gradient clipping (max norm, 0 = off)", min_value=0.0, value=0.0, step=0.5, key="train-grad-clip"
-        )
-        early_stopping = c4.number_input(
+            **ui.keep("train-label-smoothing", DEFAULTS.label_smoothing),
+        ),
+        "grad_clip": c3.number_input(
+            "Gradient clipping (max norm, 0 = off)",
+            min_value=0.0,
+            step=0.5,
+            **ui.keep("train-grad-clip", DEFAULTS.grad_clip),
+        ),
+        "early_stopping": c4.number_input(
             "Early stopping patience (epochs, 0 = off)",
             min_value=0,
-            value=0,
             step=1,
-            key="train-early-stopping",
-        )
-        c1, c2, c3, c4 = st.columns(4)
-        warmup = c1.number_input(
-            "Warm-up epochs", min_value=0.0, value=0.0, step=0.5, key="train-warmup",
-            help="Linear warm-up for cosine/step/constant; for one-cycle, the rising part's length.",
-        )  # fmt: skip
-        image_size = c2.number_input(
-            "Image size (0 = automatic)", min_value=0, max_value=512, value=0, step=4, key="train-image-size"
-        )
-        seed = c3.number_input("Seed", min_value=0, value=0, step=1, key="train-seed")
-        device = c4.selectbox("Device", DEVICE_CHOICES, key="train-device")
-        c1, c2, c3 = st.columns(3)
-        val_fraction = c1.slider(
-            "Validation fraction",
-            min_value=0.05,
-            max_value=0.5,
-            value=0.2,
-            step=0.05,
-            key="train-val-fraction",
-        )
-        pretrained = c2.checkbox(
-            "Pretrained ImageNet weights",
-            key="train-pretrained",
-            help="resnet18 / mobilenet_v2, from the local torch cache",
-        )
-        transfer = c3.selectbox(
-            "Transfer mode", TRANSFER_MODES, key="train-transfer", format_func=TRANSFER_LABELS.__getitem__
-        )
+            **ui.keep("train-early-stopping", DEFAULTS.early_stopping),
+        ),
+    }
 
-    augment = load_pipeline(pipeline) if pipeline != NO_PIPELINE else []
+
+def _input_and_device() -> dict:
+    c1, c2, c3, c4 = st.columns(4)
+    settings = {
+        "warmup_epochs": c1.number_input(
+            "Warm-up epochs",
+            min_value=0.0,
+            step=0.5,
+            help="Linear warm-up for cosine/step/constant; for one-cycle, the rising part's length.",
+            **ui.keep("train-warmup", DEFAULTS.warmup_epochs),
+        ),
+        "image_size": c2.number_input(
+            "Image size (0 = automatic)",
+            min_value=0,
+            max_value=512,
+            step=4,
+            **ui.keep("train-image-size", DEFAULTS.image_size or 0),
+        ),
+        "seed": c3.number_input("Seed", min_value=0, step=1, **ui.keep("train-seed", DEFAULTS.seed)),
+        "device": c4.selectbox("Device", DEVICE_CHOICES, **ui.keep("train-device", DEFAULTS.device)),
+    }
+    c1, c2, c3 = st.columns(3)
+    settings["val_fraction"] = c1.slider(
+        "Validation fraction",
+        min_value=0.05,
+        max_value=0.5,
+        step=0.05,
+        **ui.keep("train-val-fraction", DEFAULTS.val_fraction),
+    )
+    settings["pretrained"] = c2.checkbox(
+        "Pretrained ImageNet weights",
+        help="resnet18 / mobilenet_v2, from the local torch cache",
+        **ui.keep("train-pretrained", DEFAULTS.pretrained),
+    )
+    settings["transfer"] = c3.selectbox(
+        "Transfer mode",
+        TRANSFER_MODES,
+        format_func=TRANSFER_LABELS.__getitem__,
+        **ui.keep("train-transfer", DEFAULTS.transfer),
+    )
+    return settings
+
+
+def _settings() -> TrainConfig:
+    dataset, model, pipeline = _data_and_model()
+    settings = _optimisation()
+    with st.expander("More settings"):
+        settings |= _regularisation() | _input_and_device()
+    settings["image_size"] = int(settings["image_size"]) or None
     return TrainConfig(
         dataset=dataset,
         model=model,
-        epochs=int(epochs),
-        device=device,
-        seed=int(seed),
-        batch_size=int(batch_size),
-        lr=float(lr),
-        optimizer=optimizer,
-        weight_decay=float(weight_decay),
-        label_smoothing=float(label_smoothing),
-        schedule=schedule,
-        warmup_epochs=float(warmup),
-        grad_clip=float(grad_clip),
-        early_stopping=int(early_stopping),
-        image_size=int(image_size) or None,
-        val_fraction=float(val_fraction),
-        augment=augment,
+        augment=load_pipeline(pipeline) if pipeline != NO_PIPELINE else [],
         pipeline="" if pipeline == NO_PIPELINE else pipeline,
-        pretrained=bool(pretrained),
-        transfer=transfer,
+        **settings,
     )
 
 
@@ -205,14 +243,20 @@ def _live(run_name: str) -> None:
         st.rerun()
 
 
+def _saved_run(job: Job) -> Run | None:
+    """The job's run as saved on disk; None when it failed before writing its config."""
+    try:
+        return load_run(job.run_dir)
+    except RunError:
+        return None
+
+
 def _results(job: Job) -> None:
     snap = job.snapshot()
     st.subheader(f"Run `{job.run_name}`")
     if snap.status == "failed":
         st.error(snap.error or "The run failed.", icon=":material/error:")
-    run = None
-    if (job.run_dir / "config.json").is_file():
-        run = load_run(job.run_dir)
+    run = _saved_run(job)
     summary = snap.summary or (run.summary if run else None)
     if snap.status == "stopped":
         st.warning(snap.error or "Stopped by the user.", icon=":material/stop_circle:")
@@ -234,18 +278,25 @@ def _results(job: Job) -> None:
 
 def _downloads_and_links(run: Run) -> None:
     c1, c2, c3, c4 = st.columns(4)
-    best = run.path / "best.pt"
-    if best.is_file():
+    if run.has_checkpoint("best"):
         c1.download_button(
-            "Checkpoint (best.pt)", best.read_bytes(), file_name=f"{run.name}-best.pt",
-            mime="application/octet-stream", key="train-download-checkpoint", icon=":material/download:",
-        )  # fmt: skip
-    metrics_csv = run.path / "metrics.csv"
-    if metrics_csv.is_file():
+            "Checkpoint (best.pt)",
+            run.checkpoint_path("best").read_bytes,  # read when clicked, not on every rerun
+            file_name=f"{run.name}-best.pt",
+            mime="application/octet-stream",
+            key="train-download-checkpoint",
+            icon=":material/download:",
+        )
+    history = run.metrics()
+    if len(history):
         c2.download_button(
-            "Metrics (CSV)", metrics_csv.read_bytes(), file_name=f"{run.name}-metrics.csv", mime="text/csv",
-            key="train-download-metrics", icon=":material/download:",
-        )  # fmt: skip
+            "Metrics (CSV)",
+            history.to_csv(index=False),
+            file_name=f"{run.name}-metrics.csv",
+            mime="text/csv",
+            key="train-download-metrics",
+            icon=":material/download:",
+        )
     if c3.button("Evaluate this run", key="train-goto-evaluation", icon=":material/fact_check:"):
         st.session_state["eval-run"] = run.name
         st.switch_page(ui.PAGES["evaluation"])
@@ -276,7 +327,7 @@ def _train_tab() -> None:
     stop = c2.button("Stop", key="train-stop", icon=":material/stop:", disabled=active is None)
     if stop and active is not None:
         active.stop()
-        active.wait(10)  # stops within one batch
+        active.wait(STOP_WAIT_SECONDS)
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
         with ui.user_errors():
@@ -288,11 +339,7 @@ def _train_tab() -> None:
         _results(latest)
 
 
-def _runs_tab() -> None:
-    runs = list_runs()
-    if not runs:
-        st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
-        return
+def _runs_table(runs: list[Run]) -> None:
     rows = []
     for run in runs:
         summary = run.summary or {}
@@ -322,10 +369,12 @@ def _runs_tab() -> None:
             "seconds": st.column_config.NumberColumn(format="%.1f"),
         },
     )
-    names = [run.name for run in runs]
-    by_name = {run.name: run for run in runs}
+
+
+def _compare_runs(by_name: dict[str, Run]) -> None:
+    names = list(by_name)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Compare runs", names, default=names[: min(3, len(names))], key="runs-compare")
+    chosen = c1.multiselect("Compare runs", names, default=names[:COMPARED_RUNS], key="runs-compare")
     metric = c2.selectbox(
         "Metric",
         list(plots_train.METRIC_LABELS),
@@ -336,30 +385,50 @@ def _runs_tab() -> None:
         curves = {name: by_name[name].metrics() for name in chosen}
         st.plotly_chart(plots_train.compare_runs_figure(curves, metric), key="runs-compare-chart")
 
-    st.divider()
+
+def _manage_run(by_name: dict[str, Run]) -> None:
+    """Resume or delete one run (both in the runs folder, where list_runs found it)."""
     c1, c2, c3 = st.columns([3, 1, 1])
-    target = c1.selectbox("Run", names, key="runs-target")
-    resumable = (
-        by_name[target].status in ("stopped", "failed") and (by_name[target].path / "last.pt").is_file()
-    )
-    if c2.button("Resume", key="runs-resume", disabled=not resumable, icon=":material/replay:",
-                 help="Continue a stopped or failed run from its last checkpoint."):  # fmt: skip
+    target = c1.selectbox("Run", list(by_name), key="runs-target")
+    if c2.button(
+        "Resume",
+        key="runs-resume",
+        disabled=not by_name[target].resumable,
+        icon=":material/replay:",
+        help="Continue a stopped or failed run from its last checkpoint.",
+    ):
         with ui.user_errors():
             config = TrainConfig.from_dict(by_name[target].config)
-            get_registry().start(config, run_name=target, runs_dir=by_name[target].path.parent, resume=True)
+            get_registry().start(config, run_name=target, resume=True)
             st.rerun()
     confirm = c3.checkbox("Really delete", key="runs-delete-confirm")
     if st.button("Delete run", key="runs-delete", disabled=not confirm, icon=":material/delete:"):
         with ui.user_errors():
-            delete_run(by_name[target].path)
+            delete_run(target)
             st.session_state.pop("runs-delete-confirm", None)
             st.toast(f"Deleted {target}")
             st.rerun()
 
 
-st.title("Training")
-train_tab, runs_tab = st.tabs(["Train", "Runs"])
-with train_tab:
-    _train_tab()
-with runs_tab:
-    _runs_tab()
+def _runs_tab() -> None:
+    runs = list_runs()
+    if not runs:
+        st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
+        return
+    _runs_table(runs)
+    by_name = {run.name: run for run in runs}
+    _compare_runs(by_name)
+    st.divider()
+    _manage_run(by_name)
+
+
+def main() -> None:
+    st.title("Training")
+    train_tab, runs_tab = st.tabs(["Train", "Runs"])
+    with train_tab:
+        _train_tab()
+    with runs_tab:
+        _runs_tab()
+
+
+main()

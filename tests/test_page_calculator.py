@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.test_pages import run_page
@@ -176,3 +179,19 @@ def test_next_position_steps_the_window_row_by_row(calculator):
     at.button(key="window-next").click().run()  # wraps around
     assert (at.slider(key="window-row").value, at.slider(key="window-col").value) == (0, 0)
     assert not at.exception
+
+
+def test_kernel_playground_decodes_uploads_or_names_the_bad_file():
+    at = run_page("pages/conv_calculator.py")
+    at.radio(key="kernel-source").set_value("Upload").run()
+    at.get("file_uploader")[0].set_value(("notes.png", b"not an image", "image/png")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("notes.png" in e.value and "not an image" in e.value for e in at.error)
+    buffer = io.BytesIO()
+    Image.new("RGBA", (640, 100), (0, 0, 255, 0)).save(buffer, format="PNG")  # wide and transparent
+    at.get("file_uploader")[0].set_value(("wide.png", buffer.getvalue(), "image/png"))
+    at.number_input(key="kernel-padding").set_value(1).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _image_captions(at) == ["input 50×320", "output 50×320"]  # shrunk to a 320 px long side
+    at.toggle(key="kernel-grayscale").set_value(True).run()
+    assert _image_captions(at) == ["input 50×320", "output 50×320"]
