@@ -13,6 +13,7 @@ from PIL import Image
 
 import ui
 from cnndash import augment, data, paths, plots_data
+from cnndash.models import default_image_size
 from cnndash.preprocess import convert_mode, open_image
 from cnndash.train import TrainConfig
 
@@ -48,8 +49,11 @@ def load_report(name: str) -> data.ValidationReport:
 
 @st.cache_data(show_spinner="Computing mean and std…", max_entries=6)
 def _mean_std(name: str, data_dir: str, stamp: int) -> tuple[list[float], list[float]]:
-    """The statistics training uses: of the training split at TrainConfig's default split."""
-    return data.compute_mean_std(ui.load_dataset(name).train)
+    """The statistics training uses: of the training split at TrainConfig's default split, measured at the
+    size training picks automatically for the default model."""
+    imageset = ui.load_dataset(name)
+    size = default_image_size(TrainConfig.model, imageset.image_size)
+    return data.compute_mean_std(imageset.train, channels=imageset.channels, size=size)
 
 
 @st.cache_resource(show_spinner=False)

@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 
 from cnndash import augment, data
+from cnndash.models import default_image_size
+from cnndash.train import TrainConfig
 from tests.test_pages import run_page
 
 PAGE = "pages/data_augmentation.py"
@@ -114,7 +116,9 @@ def test_normalize_uses_dataset_statistics_and_adds_todtype(aug):
     assert errors(aug) == []
     spec = json.loads(aug.text_area(key="aug-json").value)
     assert [s["op"] for s in spec] == ["RandomHorizontalFlip", "ToDtype", "Normalize"]
-    mean, std = data.compute_mean_std(data.load_dataset("shapes").train)
+    shapes = data.load_dataset("shapes")
+    size = default_image_size(TrainConfig.model, shapes.image_size)  # what training picks by default
+    mean, std = data.compute_mean_std(shapes.train, size=size)
     assert spec[2]["mean"] == pytest.approx(mean) and spec[2]["std"] == pytest.approx(std)
 
 
@@ -188,7 +192,9 @@ def test_normalize_statistics_follow_the_previewed_dataset(aug):
     aug.button(key="aug-add").click().run()
     assert errors(aug) == []  # one mean for the 1-channel digits
     spec = json.loads(aug.text_area(key="aug-json").value)
-    mean, std = data.compute_mean_std(data.load_dataset("digits").train)
+    digits = data.load_dataset("digits")
+    size = default_image_size(TrainConfig.model, digits.image_size)  # 8x8 digits train at 28x28
+    mean, std = data.compute_mean_std(digits.train, size=size)
     assert (
         len(mean) == 1 and spec[-1]["mean"] == pytest.approx(mean) and spec[-1]["std"] == pytest.approx(std)
     )

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnndash import cam, features, metrics
+from cnndash import cam, features, metrics, predict
 from cnndash.runs import load_run
 from tests.conftest import ROOT
 
@@ -108,7 +108,7 @@ def test_every_view_renders(runs_dir, view):
         assert picked[-1] == layers[-1] and set(picked) <= set(layers) and len(picked) == min(4, len(layers))
         assert [c.split(" ")[0] for c in shown] == picked
     if view == "Confident mistakes":
-        worst = metrics.top_losses(metrics.predict_run(run), k=16, mistakes_only=True)
+        worst = metrics.top_losses(predict.predict_run(run), k=16, mistakes_only=True)
         # drawn in a 4-column grid, so read back column by column
         assert sorted(c.split(":")[0] for c in shown) == sorted(f"#{i}" for i in worst["index"])
     if view == "Feature maps":

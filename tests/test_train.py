@@ -320,3 +320,12 @@ def test_pretrained_frozen_backbone_trains_only_the_head(tmp_path, monkeypatch):
     initial = build_model("resnet18", num_classes=3, in_channels=3, image_size=32, pretrained=True)
     assert not torch.allclose(trained["model"]["fc.weight"], initial.fc.weight)
     assert trained["mean"] == [0.485, 0.456, 0.406]  # ImageNet statistics for ImageNet weights
+
+
+def test_training_normalises_with_the_statistics_the_data_page_shows(tmp_path):
+    from cnndash.data import compute_mean_std, load_dataset
+
+    summary = train(TrainConfig(dataset="digits", epochs=1), tmp_path / "run")
+    info = json.loads((tmp_path / "run" / "dataset.json").read_text())
+    digits = load_dataset("digits", val_fraction=TrainConfig.val_fraction, seed=TrainConfig.seed)
+    assert (info["mean"], info["std"]) == compute_mean_std(digits.train, size=summary["image_size"])
