@@ -125,7 +125,10 @@ def apply_event(snap: JobSnapshot, event: TrainEvent) -> JobSnapshot:
             started=time.time(),
         )
     if isinstance(event, BatchEvent):
-        points = (*snap.batch_points, {k: getattr(event, k) for k in ("step", "epoch", "batch", "loss", "acc", "lr")})
+        points = (
+            *snap.batch_points,
+            {k: getattr(event, k) for k in ("step", "epoch", "batch", "loss", "acc", "lr")},
+        )
         if len(points) > MAX_BATCH_POINTS:
             points = points[::2]
         return replace(
@@ -187,7 +190,9 @@ class Job:
             )
             status = summary.get("status", "finished")
             self._update(
-                summary=summary, status=status, error=summary.get("message", "") if status == "stopped" else ""
+                summary=summary,
+                status=status,
+                error=summary.get("message", "") if status == "stopped" else "",
             )
         except ValueError as exc:  # the user's settings or data: show the message as is
             self._update(status="failed", error=str(exc))

@@ -258,13 +258,17 @@ def _pool_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, ch
     return kwargs
 
 
-def _adaptive_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int):
+def _adaptive_kwargs(
+    index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int
+):
     out = _required(_size(row.get("out"), index, kind, "out"), index, kind, "out", "output size")
     _positive(out, index, kind, "out")
     return {"output_size": out}
 
 
-def _batchnorm_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int):
+def _batchnorm_kwargs(
+    index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int
+):
     num = _int(row.get("in"), index, kind, "in")
     if num is None:
         num = _blank_in(x, channels)
@@ -272,7 +276,9 @@ def _batchnorm_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | Non
     return {"num_features": num}
 
 
-def _dropout_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int):
+def _dropout_kwargs(
+    index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int
+):
     p = row.get("p")
     if _blank(p):
         return {}

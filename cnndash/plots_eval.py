@@ -89,7 +89,12 @@ def confusion_matrix_figure(
 
 
 def _cell_markers(
-    labels: list[str], true_labels: list[str], indices: list[int], raw: np.ndarray, values: np.ndarray, hover: str
+    labels: list[str],
+    true_labels: list[str],
+    indices: list[int],
+    raw: np.ndarray,
+    values: np.ndarray,
+    hover: str,
 ) -> go.Scatter:
     """One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
     cell selects its marker, whose customdata is [true_index, pred_index, count, value]."""
@@ -99,7 +104,11 @@ def _cell_markers(
         x=[labels[j] for j in jj.ravel()],
         y=[true_labels[i] for i in ii.ravel()],
         mode="markers",
-        marker={"size": max(MIN_MARKER_PX, min(MAX_MARKER_PX, MARKER_SPAN_PX // max(n, 1))), "opacity": 0, "symbol": "square"},
+        marker={
+            "size": max(MIN_MARKER_PX, min(MAX_MARKER_PX, MARKER_SPAN_PX // max(n, 1))),
+            "opacity": 0,
+            "symbol": "square",
+        },
         customdata=[
             [indices[i], indices[j], int(raw[i, j]), float(values[i, j])]
             for i, j in zip(ii.ravel(), jj.ravel(), strict=True)

@@ -175,8 +175,6 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-
-
 def predict_images(
     run: Run | str | os.PathLike,
     images: Sequence[Image.Image],
@@ -229,5 +227,3 @@ def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best")
         report_path
     )
     return [cm_path, report_path]
-
-

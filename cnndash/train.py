@@ -129,7 +129,9 @@ def evaluate(t: Trainer) -> tuple[float, float]:
 
 def _record_validation(state: TrainState, epoch: int, val_loss: float, val_acc: float) -> bool:
     """Update the best result and the early-stopping count; True when this epoch is the best so far."""
-    improved = val_acc > state.best_val_acc or (val_acc == state.best_val_acc and val_loss < state.best_val_loss)
+    improved = val_acc > state.best_val_acc or (
+        val_acc == state.best_val_acc and val_loss < state.best_val_loss
+    )
     if improved:
         state.best_val_acc, state.best_val_loss, state.best_epoch = val_acc, val_loss, epoch
         state.stale_epochs = 0

@@ -154,15 +154,26 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     channels = imageset.channels
     _seed_everything(config.seed)
     model = build_model(
-        config.model, num_classes=len(imageset.classes), in_channels=channels, image_size=size,
+        config.model,
+        num_classes=len(imageset.classes),
+        in_channels=channels,
+        image_size=size,
         pretrained=config.pretrained and not resume,
     )
     groups = parameter_groups(
-        model, config.model, lr=config.lr, transfer=config.transfer, backbone_lr_factor=config.backbone_lr_factor
+        model,
+        config.model,
+        lr=config.lr,
+        transfer=config.transfer,
+        backbone_lr_factor=config.backbone_lr_factor,
     )
     data = prepare_data(
-        imageset, size=size, spec=config.augment, device=device,
-        memory_budget_mb=config.memory_budget_mb, num_workers=config.num_workers,
+        imageset,
+        size=size,
+        spec=config.augment,
+        device=device,
+        memory_budget_mb=config.memory_budget_mb,
+        num_workers=config.num_workers,
     )
     mean, std = _normalisation(config, channels, data)
     amp = bool(config.amp and device.type == "cuda")
@@ -172,13 +183,22 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         torch.backends.cudnn.benchmark = True
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     optimizer = make_optimizer(
-        config.optimizer, groups, lr=config.lr, weight_decay=config.weight_decay,
-        momentum=config.momentum, device=device,
+        config.optimizer,
+        groups,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        device=device,
     )
     steps = len(batch_indices(len(data.train), config.batch_size, shuffle=True, seed=0))
     scheduler = make_scheduler(
-        optimizer, schedule=config.schedule, epochs=config.epochs, steps_per_epoch=steps,
-        warmup_epochs=config.warmup_epochs, step_size=config.step_size, step_gamma=config.step_gamma,
+        optimizer,
+        schedule=config.schedule,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        warmup_epochs=config.warmup_epochs,
+        step_size=config.step_size,
+        step_gamma=config.step_gamma,
     )
     start = StartEvent(
         run_name=run_dir.name, epochs=config.epochs, start_epoch=0, start_batch=0, steps_per_epoch=steps,
@@ -223,8 +243,6 @@ def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
             "data_path": start.data_path,
         }
     )
-
-
 
 
 def _seed_everything(seed: int) -> None:

@@ -345,7 +345,14 @@ def test_candidate_layers_and_default_for_resnet18():
 
 def test_layer_choice_stays_importable_from_cnndash_cam():
     # The Grad-CAM page imports these from cnndash.cam; they live in cnndash.cam_layers.
-    for name in ("CamError", "LayerInfo", "candidate_layers", "layer_advice", "resolve_layer", "suggest_layer"):
+    for name in (
+        "CamError",
+        "LayerInfo",
+        "candidate_layers",
+        "layer_advice",
+        "resolve_layer",
+        "suggest_layer",
+    ):
         assert getattr(cnndash.cam, name) is getattr(cnndash.cam_layers, name)
 
 

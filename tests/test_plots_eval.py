@@ -103,7 +103,9 @@ def test_learning_curves_figure_plots_each_metric_per_epoch():
     traces = {t.name: t for t in fig.data}
     assert sorted(traces) == ["train acc", "train loss", "val acc", "val loss"]
     assert list(traces["val loss"].y) == [1.1, 0.8, 0.9] and list(traces["val loss"].x) == [1, 2, 3]
-    assert traces["train loss"].xaxis == "x" and traces["train acc"].xaxis == "x2"  # loss left, accuracy right
+    assert (
+        traces["train loss"].xaxis == "x" and traces["train acc"].xaxis == "x2"
+    )  # loss left, accuracy right
     assert [a.text for a in fig.layout.annotations] == ["loss", "accuracy"]
     assert fig.layout.xaxis.title.text == "epoch" and fig.layout.xaxis.dtick == 1
     assert fig.layout.yaxis2.tickformat == ".0%"

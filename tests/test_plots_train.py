@@ -76,7 +76,10 @@ def test_epoch_curves_figure_train_and_val_per_metric():
         ("train", "x2", [1, 2], [0.5, 0.8]),
         ("val", "x2", [1, 2], [0.4, 0.7]),
     ]
-    assert fig.data[0].line.color == plots_train.TRAIN_COLOUR and fig.data[1].line.color == plots_train.VAL_COLOUR
+    assert (
+        fig.data[0].line.color == plots_train.TRAIN_COLOUR
+        and fig.data[1].line.color == plots_train.VAL_COLOUR
+    )
     assert [a.text for a in fig.layout.annotations] == ["Loss per epoch", "Accuracy per epoch"]
     assert fig.layout.xaxis.title.text == "epoch" and fig.layout.xaxis.dtick == 1  # whole epochs
     # A DataFrame works the same; an empty history gives empty panels, not an error.

@@ -40,7 +40,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     parser.set_defaults(handler=_cmd_train)
 
-
     evaluate = sub.add_parser("evaluate", help="confusion matrix and classification report of a run")
     one_line_errors(evaluate)
     evaluate.add_argument("--run", required=True, help="run directory written by `train`")

@@ -55,7 +55,9 @@ class Run:
     status: str  # running | finished | stopped | failed | interrupted | broken
     summary: dict | None
     message: str = ""  # why it stopped, failed or is broken
-    dataset_info: dict = field(default_factory=dict)  # dataset.json: classes, in_channels, image_size, mean, std
+    dataset_info: dict = field(
+        default_factory=dict
+    )  # dataset.json: classes, in_channels, image_size, mean, std
 
     @classmethod
     def from_dir(cls, path: Path) -> Run:
@@ -71,10 +73,13 @@ class Run:
         message = str(status_info.get("message", ""))
         if status == "running" and not owner_alive(status_info, path):
             status = "interrupted"
-            message = "The process training this run ended before the run finished (a restart or a crash); " + (
-                "resume it to continue from its last checkpoint."
-                if (path / "last.pt").is_file()
-                else "it saved no checkpoint, so delete it and train again."
+            message = (
+                "The process training this run ended before the run finished (a restart or a crash); "
+                + (
+                    "resume it to continue from its last checkpoint."
+                    if (path / "last.pt").is_file()
+                    else "it saved no checkpoint, so delete it and train again."
+                )
             )
         classes = dataset_info.get("classes", [])
         return cls(
@@ -91,7 +96,9 @@ class Run:
     @classmethod
     def broken(cls, path: Path, reason: str) -> Run:
         """A folder in the runs directory that cannot be read as a run: listed so it can be deleted."""
-        return cls(path=path, name=path.name, config={}, classes=[], status="broken", summary=None, message=reason)
+        return cls(
+            path=path, name=path.name, config={}, classes=[], status="broken", summary=None, message=reason
+        )
 
     # ---- files
     def metrics(self) -> pd.DataFrame:

@@ -203,7 +203,9 @@ def _server_url(e2e_data_dir, e2e_runs_dir, e2e_home) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         if not ready.wait(SERVER_START_TIMEOUT_S):
-            raise RuntimeError(f"streamlit did not start within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}")
+            raise RuntimeError(
+                f"streamlit did not start within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}"
+            )
         if proc.poll() is not None:
             raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()}")
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as resp:
