@@ -26,6 +26,7 @@ from cnndash.metrics import (
     confusion_matrix_frame,
     softmax,
 )
+from cnndash.modes import eval_mode
 from cnndash.runs import CHECKPOINTS, Run, load_run
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
@@ -67,6 +68,31 @@ def predict_run(
         if cached is not None:
             return cached
 
+    dataset = _run_dataset(run)
+    classes = list(run.classes) or list(dataset.classes)
+    model = run.load_model(checkpoint, device=device)
+    val = dataset.val
+    chunks: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(val), batch_size):
+            stop = min(start + batch_size, len(val))
+            images = [val[i][0] for i in range(start, stop)]
+            chunks.append(_logits(run, model, images, checkpoint, device, len(classes)))
+            if on_progress is not None:
+                on_progress(stop, len(val))
+    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), dtype=np.float32)
+    predictions = Predictions(
+        logits=logits.astype(np.float32),
+        targets=np.asarray(val.targets, dtype=np.int64),
+        classes=classes,
+        checkpoint=checkpoint,
+    )
+    _write_cache(cache, predictions, digest)
+    return predictions
+
+
+def _run_dataset(run: Run):
+    """The run's dataset, refused when it is gone or its classes changed since training."""
     try:
         dataset = run.dataset()
     except ValueError as exc:  # DatasetError: deleted upload, missing torchvision files, …
@@ -80,41 +106,28 @@ def predict_run(
             f"{dataset.name!r} now has {_short(dataset.classes)}; the dataset changed since training. "
             "Restore the original dataset or train a new run."
         )
-    model = run.load_model(checkpoint, device=device)
+    return dataset
 
-    val = dataset.val
-    total = len(val)
-    chunks: list[np.ndarray] = []
-    with torch.inference_mode():
-        for start in range(0, total, batch_size):
-            stop = min(start + batch_size, total)
-            images = [val[i][0] for i in range(start, stop)]
-            batch = run.preprocess(images).to(device)
-            try:
-                logits = model(batch).float().cpu().numpy()
-            except RuntimeError as exc:  # e.g. 3-channel images into a 1-channel model
-                raise EvaluationError(
-                    f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's "
-                    f"preprocessed images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}). "
-                    "The run's files disagree with each other; retrain the run."
-                ) from exc
-            if logits.ndim != 2 or logits.shape[1] != len(classes):
-                raise EvaluationError(
-                    f"The {checkpoint} checkpoint of run {run.name!r} outputs {logits.shape[-1]} classes "
-                    f"but the dataset has {len(classes)}; retrain the run on this dataset."
-                )
-            chunks.append(logits)
-            if on_progress is not None:
-                on_progress(stop, total)
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, len(classes)), dtype=np.float32)
-    predictions = Predictions(
-        logits=logits.astype(np.float32),
-        targets=np.asarray(val.targets, dtype=np.int64),
-        classes=classes,
-        checkpoint=checkpoint,
-    )
-    _write_cache(cache, predictions, digest)
-    return predictions
+
+def _logits(
+    run: Run, model: torch.nn.Module, images: list, checkpoint: str, device: str, num_classes: int
+) -> np.ndarray:
+    """The model's outputs for ``images`` after the run's preprocessing, with clear errors for a mismatch."""
+    batch = run.preprocess(images).to(device)
+    try:
+        logits = model(batch).float().cpu().numpy()
+    except RuntimeError as exc:  # e.g. 3-channel images into a 1-channel model
+        raise EvaluationError(
+            f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's "
+            f"preprocessed images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}). "
+            "The run's files disagree with each other; retrain the run."
+        ) from exc
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise EvaluationError(
+            f"The {checkpoint} checkpoint of run {run.name!r} outputs {logits.shape[-1]} classes "
+            f"but the dataset has {num_classes}; retrain the run on this dataset."
+        )
+    return logits
 
 
 def _as_run(run: Run | str | os.PathLike) -> Run:
@@ -194,17 +207,8 @@ def predict_images(
         return np.zeros((0, len(run.classes)))
     if model is None:
         model = run.load_model(checkpoint, device=device)
-    model.eval()
-    batch = run.preprocess(list(images)).to(device)
-    with torch.inference_mode():
-        try:
-            logits = model(batch).float().cpu().numpy()
-        except RuntimeError as exc:
-            raise EvaluationError(
-                f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's preprocessed "
-                f"images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}); retrain the run."
-            ) from exc
-    return softmax(logits)
+    with eval_mode(model), torch.inference_mode():
+        return softmax(_logits(run, model, list(images), checkpoint, device, len(run.classes)))
 
 
 def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best") -> list[Path]:

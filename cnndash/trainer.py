@@ -19,7 +19,7 @@ from torch import nn
 from cnndash.augment import build_pipeline
 from cnndash.batches import TrainingData, batch_indices, prepare_data
 from cnndash.config import ConfigError, TrainConfig, spec_normalize
-from cnndash.data import load_dataset
+from cnndash.data import ImageSet, load_dataset
 from cnndash.device import describe_device, resolve_device
 from cnndash.events import StartEvent
 from cnndash.models import build_model, count_parameters, default_image_size, parameter_groups
@@ -134,6 +134,56 @@ def _restore(trainer: Trainer, run_dir: Path) -> None:
     torch.manual_seed(trainer.config.seed + RESUME_SEED_STRIDE * (saved.state.epoch + 1) + saved.state.batch)
 
 
+def _load_data(config: TrainConfig, device: torch.device) -> tuple[ImageSet, TrainingData]:
+    """The dataset split as configured and decoded at the run's image size (set on ``config``)."""
+    imageset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    if len(imageset.train) == 0 or len(imageset.val) == 0:
+        raise ConfigError(
+            f"Dataset {config.dataset!r} has {len(imageset.train)} training and {len(imageset.val)} "
+            "validation images; both need at least one (use more images or another val_fraction)."
+        )
+    config.image_size = int(config.image_size or default_image_size(config.model, imageset.image_size))
+    data = prepare_data(
+        imageset,
+        size=config.image_size,
+        spec=config.augment,
+        device=device,
+        memory_budget_mb=config.memory_budget_mb,
+        num_workers=config.num_workers,
+    )
+    return imageset, data
+
+
+def _optimisation(
+    config: TrainConfig, model: nn.Module, steps: int, device: torch.device
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    groups = parameter_groups(
+        model,
+        config.model,
+        lr=config.lr,
+        transfer=config.transfer,
+        backbone_lr_factor=config.backbone_lr_factor,
+    )
+    optimizer = make_optimizer(
+        config.optimizer,
+        groups,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        momentum=config.momentum,
+        device=device,
+    )
+    scheduler = make_scheduler(
+        optimizer,
+        schedule=config.schedule,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        warmup_epochs=config.warmup_epochs,
+        step_size=config.step_size,
+        step_gamma=config.step_gamma,
+    )
+    return optimizer, scheduler
+
+
 def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False) -> Trainer:
     """Validate ``config``, load and decode the data, build model, optimiser and schedule, prepare the run
     folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``."""
@@ -144,37 +194,13 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     device = resolve_device(config.device)
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
-    imageset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-    if len(imageset.train) == 0 or len(imageset.val) == 0:
-        raise ConfigError(
-            f"Dataset {config.dataset!r} has {len(imageset.train)} training and {len(imageset.val)} "
-            "validation images; both need at least one (use more images or another val_fraction)."
-        )
-    size = config.image_size = int(config.image_size or default_image_size(config.model, imageset.image_size))
-    channels = imageset.channels
+    imageset, data = _load_data(config, device)
+    size, channels, classes = config.image_size, imageset.channels, list(imageset.classes)
     _seed_everything(config.seed)
     model = build_model(
-        config.model,
-        num_classes=len(imageset.classes),
-        in_channels=channels,
-        image_size=size,
+        config.model, num_classes=len(classes), in_channels=channels, image_size=size,
         pretrained=config.pretrained and not resume,
-    )
-    groups = parameter_groups(
-        model,
-        config.model,
-        lr=config.lr,
-        transfer=config.transfer,
-        backbone_lr_factor=config.backbone_lr_factor,
-    )
-    data = prepare_data(
-        imageset,
-        size=size,
-        spec=config.augment,
-        device=device,
-        memory_budget_mb=config.memory_budget_mb,
-        num_workers=config.num_workers,
-    )
+    )  # fmt: skip
     mean, std = _normalisation(config, channels, data)
     amp = bool(config.amp and device.type == "cuda")
     # NHWC: faster convolutions with cuDNN and with oneDNN on CPU alike (~25 % for LeNet/VGG on AVX2).
@@ -182,29 +208,13 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = make_optimizer(
-        config.optimizer,
-        groups,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        momentum=config.momentum,
-        device=device,
-    )
     steps = len(batch_indices(len(data.train), config.batch_size, shuffle=True, seed=0))
-    scheduler = make_scheduler(
-        optimizer,
-        schedule=config.schedule,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        warmup_epochs=config.warmup_epochs,
-        step_size=config.step_size,
-        step_gamma=config.step_gamma,
-    )
+    optimizer, scheduler = _optimisation(config, model, steps, device)
     start = StartEvent(
         run_name=run_dir.name, epochs=config.epochs, start_epoch=0, start_batch=0, steps_per_epoch=steps,
         device=device.type, device_description=describe_device(device).description,
         train_images=len(imageset.train), val_images=len(imageset.val), data_path=data.kind,
-        image_size=size, in_channels=channels, classes=list(imageset.classes),
+        image_size=size, in_channels=channels, classes=classes,
         parameters=count_parameters(model), previous_seconds=0.0,
     )  # fmt: skip
     trainer = Trainer(
