@@ -54,6 +54,7 @@ class TrainConfig:
     memory_budget_mb: int = 2048  # decoded-dataset size above which the DataLoader path is used
     num_workers: int = 0  # DataLoader workers (DataLoader path only)
     threads: int = 0  # torch CPU threads while training, 0 = leave torch's setting
+    tensorboard: bool = True  # also write TensorBoard event files into the run folder
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -25,6 +25,7 @@ from torch import nn
 from cnndash.config import ConfigError, TrainConfig
 from cnndash.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
 from cnndash.runs import TrainState
+from cnndash.tblog import SAMPLE_IMAGES, TensorBoardLog
 from cnndash.trainer import Trainer, setup
 
 __all__ = ["ConfigError", "TrainConfig", "Trainer", "TrainingDivergedError", "evaluate", "setup", "train",
@@ -181,6 +182,8 @@ def _train(
     """The epoch loop of :func:`train`, while the run folder is registered as training."""
     config, state, writer = t.config, t.state, t.writer
     writer.write_status("running", f"epoch {state.epoch + 1} of {config.epochs}")
+    tensorboard = _open_tensorboard(t)
+    on_event = _fan_out(on_event, tensorboard.on_event if tensorboard else None)
     _emit(on_event, t.start)
     status, message = "finished", ""
     try:
@@ -215,6 +218,8 @@ def _train(
         text = str(exc) if isinstance(exc, TrainingDivergedError) else f"{type(exc).__name__}: {exc}"
         writer.write_status("failed", text, epoch=state.epoch)
         _emit(on_event, ErrorEvent(text))
+        if tensorboard is not None:
+            tensorboard.close()
         raise
     summary = _summary(t, status, message, seconds=time.perf_counter() - started)
     writer.write_summary(summary)
@@ -266,6 +271,28 @@ def _cpu_threads(threads: int, device: torch.device) -> Iterator[None]:
     finally:
         if change:
             torch.set_num_threads(old)
+
+
+def _open_tensorboard(t: Trainer) -> TensorBoardLog | None:
+    """The run's TensorBoard log (config, graph, augmented samples written now), or None when off."""
+    if not t.config.tensorboard:
+        return None
+    tensorboard = TensorBoardLog(t.writer.path, t.config.to_dict(), purge_step=t.state.step or None)
+    tensorboard.start(t.model, t.sample_batch(SAMPLE_IMAGES), t.state.step)
+    return tensorboard
+
+
+def _fan_out(*callbacks: EventCallback | None) -> EventCallback | None:
+    """One callback that calls each of ``callbacks`` in turn (None when there are none)."""
+    active = [callback for callback in callbacks if callback is not None]
+    if not active:
+        return None
+
+    def emit(event: TrainEvent) -> None:
+        for callback in active:
+            callback(event)
+
+    return emit
 
 
 def _emit(on_event: EventCallback | None, event: TrainEvent) -> None:

@@ -73,6 +73,19 @@ class Trainer:
             xb = xb.contiguous(memory_format=torch.channels_last)
         return xb
 
+    def sample_batch(self, n: int) -> torch.Tensor:
+        """``n`` augmented training images as the model sees them, float 0–1 on the CPU (for people: the
+        normalisation is undone). Torch's random state is left as it was, so training is unaffected."""
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            xb, _ = next(iter(self.data.train.batches(n, shuffle=True, seed=self.config.seed)))
+        if xb.dtype == torch.uint8:
+            return xb.cpu().float() / 255.0
+        xb = xb.cpu().float()
+        if self.spec_normalizes:  # the pipeline's own Normalize ran: undo it
+            return xb * self._std_t.cpu().view(1, -1, 1, 1) + self._mean_t.cpu().view(1, -1, 1, 1)
+        return xb
+
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(
             model={k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()},
