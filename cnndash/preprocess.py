@@ -23,7 +23,6 @@ import io
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from struct import error as struct_error
 from typing import IO
 
@@ -245,7 +244,7 @@ def read_image(source: str | os.PathLike | bytes | IO[bytes], name: str | None =
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(Path(stream) if isinstance(stream, (str, os.PathLike)) else stream) as image:
+            with Image.open(stream) as image:
                 _check_pixels(image, name)
                 image.seek(0)
                 # Leaving the block closes the file only; the decoded pixels stay with the image.
