@@ -145,11 +145,17 @@ class LoaderData:
 
 
 def decode_split(images: ImageList, channels: int, size: int) -> torch.Tensor:
-    """Every image of ``images`` as ``(N, C, size, size)`` uint8 (what the memory path holds)."""
+    """Every image of ``images`` as ``(N, C, size, size)`` uint8 (what the memory path holds).
+
+    Files are decoded one at a time (large photos downscaled while decoding, see
+    :func:`cnndash.preprocess.read_image`) and resized straight into the preallocated output, so peak
+    memory is the output plus one decoded image, whatever the photos' full size.
+    """
     array = images.uint8_array()
     if array is not None and array.shape[-1] == channels:
         return array_to_uint8(array, size=size)
-    return images_to_uint8([images[i][0] for i in range(len(images))], channels=channels, size=size)
+    lazy = (images[i][0] for i in range(len(images)))
+    return images_to_uint8(lazy, channels=channels, size=size, count=len(images))
 
 
 @dataclass
@@ -173,7 +179,12 @@ def prepare_data(
     memory_budget_mb: int,
     num_workers: int,
 ) -> TrainingData:
-    """Both splits ready to batch on ``device``, with the training split's mean/std."""
+    """Both splits ready to batch on ``device``, with the training split's mean/std.
+
+    The memory-or-DataLoader decision budgets the decoded pixels at the training size (what the memory
+    path holds), not the files' size on disk nor their full-size pixels: decoding never holds more than
+    one full image at a time.
+    """
     channels = imageset.channels
     needed_mb = (len(imageset.train) + len(imageset.val)) * channels * size * size / 2**20
     if needed_mb > memory_budget_mb:

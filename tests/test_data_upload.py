@@ -209,10 +209,12 @@ def test_only_non_images_is_rejected(tmp_path):
     assert_rejected(tmp_path, zip_path, "no images")
 
 
-def test_image_that_does_not_decode_is_rejected(tmp_path):
+def test_image_that_does_not_decode_is_rejected_when_bad_images_are_refused(tmp_path):
+    """By default such a file is skipped and reported (tests/test_hostile.py); refusing stays an option."""
     entries = good_entries()
     entries["dog/broken.jpg"] = b"\xff\xd8\xff\xe0 definitely not a jpeg"
-    assert_rejected(tmp_path, write_zip(tmp_path / "broken.zip", entries), r"dog/broken\.jpg does not decode")
+    zip_path = write_zip(tmp_path / "broken.zip", entries)
+    assert_rejected(tmp_path, zip_path, r"dog/broken\.jpg does not decode", bad_images="refuse")
 
 
 def test_one_class_is_rejected(tmp_path):

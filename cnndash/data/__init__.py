@@ -21,21 +21,15 @@ One module per job, all re-exported here (``from cnndash.data import X`` works f
 - :mod:`.builtin`: ``digits``, ``shapes``, the sample photos, torchvision's files;
 - :mod:`.folders`: scanning and loading image-folder datasets;
 - :mod:`.report`: the validation report shown after an upload;
-- :mod:`.archive`: safe extraction of uploaded zips;
+- :mod:`.limits`: what one upload may cost (archive sizes, the data folder's quota, free disk space);
+- :mod:`.entries`: the names inside an uploaded zip, checked before anything is written;
+- :mod:`.archive`: safe extraction of uploaded zips (each image checked as it is written);
 - :mod:`.store`: the stored datasets (names, import, list, delete);
 - :mod:`.registry`: :func:`load_dataset`, from any name or path to an ``ImageSet``;
 - :mod:`.stats`: a split's mean/std, the same numbers training uses.
 """
 
-from cnndash.data.archive import (
-    MAX_IMAGE_PIXELS,
-    MAX_ZIP_ENTRY_BYTES,
-    MAX_ZIP_FILES,
-    MAX_ZIP_RATIO,
-    MAX_ZIP_TOTAL_BYTES,
-    RATIO_FLOOR,
-    extract_image_zip,
-)
+from cnndash.data.archive import extract_image_zip
 from cnndash.data.builtin import (
     BUILTIN_DATASETS,
     MAX_SHAPES_BYTES,
@@ -47,6 +41,25 @@ from cnndash.data.builtin import (
 )
 from cnndash.data.folders import find_dataset_root, load_image_folder, scan_image_folder
 from cnndash.data.images import IMAGE_EXTENSIONS, DatasetError, ImageList, ImageSet, is_image_file
+from cnndash.data.limits import (
+    ARCHIVE_RATIO_FLOOR,
+    DATA_QUOTA_ENV,
+    DATA_QUOTA_MB,
+    MAX_ARCHIVE_RATIO,
+    MAX_ENTRY_DEPTH,
+    MAX_IMAGE_PIXELS,
+    MAX_NAME_BYTES,
+    MAX_PATH_CHARS,
+    MAX_ZIP_ENTRY_BYTES,
+    MAX_ZIP_FILES,
+    MAX_ZIP_RATIO,
+    MAX_ZIP_TOTAL_BYTES,
+    MIN_FREE_ENV,
+    MIN_FREE_MB,
+    RATIO_FLOOR,
+    data_quota_bytes,
+    min_free_bytes,
+)
 from cnndash.data.registry import load_dataset
 from cnndash.data.report import (
     FEW_IMAGES,
@@ -69,17 +82,26 @@ from cnndash.data.store import (
 )
 
 __all__ = [
+    "ARCHIVE_RATIO_FLOOR",
     "BUILTIN_DATASETS",
+    "DATA_QUOTA_ENV",
+    "DATA_QUOTA_MB",
     "FEW_IMAGES",
     "IMAGE_EXTENSIONS",
     "IMBALANCE_RATIO",
     "IMPORT_RECORD",
+    "MAX_ARCHIVE_RATIO",
+    "MAX_ENTRY_DEPTH",
     "MAX_IMAGE_PIXELS",
+    "MAX_NAME_BYTES",
+    "MAX_PATH_CHARS",
     "MAX_SHAPES_BYTES",
     "MAX_ZIP_ENTRY_BYTES",
     "MAX_ZIP_FILES",
     "MAX_ZIP_RATIO",
     "MAX_ZIP_TOTAL_BYTES",
+    "MIN_FREE_ENV",
+    "MIN_FREE_MB",
     "RATIO_FLOOR",
     "SHAPES_DEFAULTS",
     "SHAPE_CLASSES",
@@ -90,6 +112,7 @@ __all__ = [
     "ValidationReport",
     "check_dataset_name",
     "compute_mean_std",
+    "data_quota_bytes",
     "dataset_name_from",
     "dataset_report",
     "datasets_dir",
@@ -102,6 +125,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_image_folder",
+    "min_free_bytes",
     "sample_photos",
     "scan_image_folder",
     "stratified_split",

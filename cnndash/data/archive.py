@@ -1,20 +1,21 @@
 """Safe extraction of uploaded image-folder zips.
 
-The archive is untrusted. Every entry name is checked before anything is written (no absolute paths, no
-``..``, no NUL bytes, no symlinks or special files, no duplicates); every entry is streamed into a
-staging folder with size-limited copies that do not trust the sizes in the zip's headers (total bytes,
-bytes per entry, compression ratio); every image is decoded fully; the dataset layout is checked; and
-only then is the staging folder's content moved into place. On any error nothing is left behind.
+The archive is untrusted. Every entry name is checked before anything is written (:mod:`.entries`); the
+expected size must fit the budget (:mod:`.limits`: expansion, quota, free disk space); every entry is
+streamed into a staging folder with size-limited copies that do not trust the sizes in the zip's headers;
+every image is decoded as soon as it is written — one that does not decode is deleted and reported (or,
+with ``bad_images="refuse"``, rejects the archive) and a wasteful one (BMP, uncompressed PNG) is stored
+re-encoded as PNG, so the bytes kept are honest; the dataset layout is checked; and only then is the
+staging folder's content moved into place. On any error nothing is left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
-import stat
 import tempfile
 import zipfile
 import zlib
@@ -23,67 +24,47 @@ from typing import IO
 
 from PIL import Image
 
+from cnndash.data.entries import Plan, plan_entries, skip_reason
 from cnndash.data.folders import find_dataset_root, scan_image_folder
-from cnndash.data.images import IMAGE_EXTENSIONS, DatasetError, is_image_file, is_visible
+from cnndash.data.images import IMAGE_EXTENSIONS, DatasetError, is_image_file
+from cnndash.data.limits import (
+    MAX_IMAGE_PIXELS,
+    MAX_ZIP_ENTRY_BYTES,
+    MAX_ZIP_FILES,
+    MAX_ZIP_RATIO,
+    MAX_ZIP_TOTAL_BYTES,
+    RATIO_FLOOR,
+    REENCODE_ALWAYS,
+    REENCODE_MIN_BYTES,
+    WASTEFUL_SHARE,
+    Budget,
+    disk_error,
+    plan_budget,
+)
 from cnndash.data.report import IMPORT_RECORD, SkippedFile
+from cnndash.preprocess import ImageDecodeError, read_image
 
-# Limits for untrusted archives (keyword arguments of extract_image_zip override them).
-MAX_ZIP_FILES = 50_000  # entries in the archive
-MAX_ZIP_TOTAL_BYTES = 4 * 2**30  # uncompressed bytes of everything extracted
-MAX_ZIP_ENTRY_BYTES = 256 * 2**20  # uncompressed bytes of one entry
-MAX_ZIP_RATIO = 200  # uncompressed / compressed size of one entry (checked beyond RATIO_FLOOR bytes)
-RATIO_FLOOR = 2**20  # small entries (a flat-colour BMP) may compress well without being a bomb
-MAX_IMAGE_PIXELS = 64_000_000  # one decoded image (phones take 50 MP photos)
+__all__ = [  # the limits stay importable from here, where they used to live
+    "MAX_IMAGE_PIXELS",
+    "MAX_ZIP_ENTRY_BYTES",
+    "MAX_ZIP_FILES",
+    "MAX_ZIP_RATIO",
+    "MAX_ZIP_TOTAL_BYTES",
+    "RATIO_FLOOR",
+    "extract_cached_zip",
+    "extract_image_zip",
+]
+
 _CHUNK = 2**16  # bytes per read when streaming an entry (and the most a limit can be overshot by)
 _HASH_CHUNK = 2**20  # bytes per read when hashing a zip for the extraction cache
 _CACHE_KEY_CHARS = 16  # hex digits of the zip's SHA-256 naming its cache folder (64 bits: no clashes)
 _ENCRYPTED_FLAG = 0x1  # bit 0 of a zip entry's general-purpose flags: the entry is encrypted
+_BAD_IMAGES = ("skip", "refuse")
 _MIB = 2**20
 
 
-def _is_zip_symlink(info: zipfile.ZipInfo) -> bool:
-    return stat.S_ISLNK(info.external_attr >> 16)  # the Unix mode lives in the high 16 bits
-
-
-def _is_special(info: zipfile.ZipInfo) -> bool:
-    kind = stat.S_IFMT(info.external_attr >> 16)
-    return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
-
-
-def _safe_parts(name: str) -> list[str]:
-    """Path components of an archive entry name, or DatasetError for names that could escape."""
-    if "\x00" in name:
-        raise DatasetError(
-            f"Archive entry {name!r} has a NUL byte in its name; the zip is not safe to extract."
-        )
-    normal = name.replace("\\", "/")
-    if normal.startswith("/") or re.match(r"^[A-Za-z]:", normal):
-        raise DatasetError(
-            f"Archive entry {name!r} has an absolute path; refusing to extract it. Zip the folder with "
-            "relative paths (e.g. `zip -r data.zip cats dogs`)."
-        )
-    parts = [p for p in normal.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise DatasetError(
-            f"Archive entry {name!r} contains '..' (it would be written outside the dataset folder); "
-            "refusing to extract it."
-        )
-    return parts
-
-
-def _skip_reason(parts: list[str]) -> str | None:
-    if any(p == "__MACOSX" for p in parts):
-        return "macOS metadata (__MACOSX)"
-    if any(p.startswith(".") for p in parts):
-        return "hidden file"
-    if Path(parts[-1]).suffix.lower() not in IMAGE_EXTENSIONS:
-        suffix = Path(parts[-1]).suffix.lower() or "no extension"
-        return f"not an image ({suffix})"
-    return None
-
-
 def _copy_bounded(
-    source: IO[bytes], target: Path, info: zipfile.ZipInfo, *, budget: int, max_entry: int, max_ratio: float
+    source: IO[bytes], target: Path, info: zipfile.ZipInfo, *, budget: Budget, max_entry: int, max_ratio: float
 ) -> int:
     """Stream one entry to ``target`` without trusting the sizes in its header; return bytes written."""
     written = 0
@@ -96,11 +77,7 @@ def _copy_bounded(
                     f"Archive entry {info.filename!r} unpacks to more than {max_entry // _MIB} MiB; "
                     "refusing it as a possible zip bomb."
                 )
-            if written > budget:
-                raise DatasetError(
-                    "The archive unpacks to more than the allowed total size; refusing it as a possible "
-                    "zip bomb. Split the dataset or remove large files."
-                )
+            budget.check(written)
             if written > RATIO_FLOOR and written / compressed > max_ratio:
                 raise DatasetError(
                     f"Archive entry {info.filename!r} is compressed more than {max_ratio:g}:1, which "
@@ -110,24 +87,59 @@ def _copy_bounded(
     return written
 
 
-def _check_images(root: Path) -> None:
-    """Decode every image fully: a file that does not decode rejects the upload, naming the file."""
-    for path in sorted(root.rglob("*")):
-        if not is_image_file(path) or any(not is_visible(Path(p)) for p in path.relative_to(root).parts):
-            continue
-        rel = path.relative_to(root).as_posix()
-        try:
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise DatasetError(
-                        f"{rel} is {img.width}×{img.height} pixels, more than the "
-                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels allowed; downscale it."
-                    )
-                img.load()
-        except DatasetError:
-            raise
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise DatasetError(f"{rel} does not decode as an image ({exc}); remove or replace it.") from None
+def _wasteful(path: Path, size: int) -> bool:
+    """A file stored much larger than its pixels need: a BMP, or a (nearly) uncompressed PNG."""
+    suffix = path.suffix.lower()
+    if suffix in REENCODE_ALWAYS:
+        return True
+    if suffix != ".png" or size < REENCODE_MIN_BYTES:
+        return False
+    with Image.open(path) as img:
+        raw = img.width * img.height * len(img.getbands())
+    return size > WASTEFUL_SHARE * raw
+
+
+def _reencode_png(path: Path, rel: str, taken: set[str]) -> Path:
+    """Store ``path`` as a lossless PNG when that is smaller; return where the image now is.
+
+    A BMP becomes ``name.png`` (``name.bmp.png`` when the archive has a ``name.png`` too); ``taken`` holds
+    the archive's entry paths, lower-cased, so a later entry never collides with a renamed one.
+    """
+    target = path
+    if path.suffix.lower() != ".png":
+        stem = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+        for name in (path.with_suffix(".png").name, path.name + ".png"):
+            if (stem + name).lower() not in taken and not path.with_name(name).exists():
+                target = path.with_name(name)
+                break
+        else:
+            return path  # no free name: keep the original
+    scratch = path.with_name(f".reencode-{path.name}.png")
+    with Image.open(path) as img:
+        img.save(scratch, format="PNG")
+    if scratch.stat().st_size >= path.stat().st_size:
+        scratch.unlink()
+        return path
+    path.unlink()
+    os.replace(scratch, target)
+    return target
+
+
+def _admit_image(path: Path, rel: str, budget: Budget, *, taken: set[str], bad_images: str) -> SkippedFile | None:
+    """Check an image just written: decode it (delete and report it when it does not), re-encode it when
+    its file is wasteful, and charge the bytes kept to the budget."""
+    try:
+        read_image(path, rel)
+    except ImageDecodeError as exc:
+        if bad_images == "refuse":
+            raise DatasetError(f"{exc} Remove or replace it.") from None
+        path.unlink()
+        return SkippedFile(rel, f"unreadable image: {str(exc).removeprefix(rel + ' ')}")
+    if _wasteful(path, path.stat().st_size):
+        path = _reencode_png(path, rel, taken)
+    budget.stored += path.stat().st_size
+    budget.check()
+    return None
 
 
 def _open_zip(zip_path: Path) -> zipfile.ZipFile:
@@ -141,102 +153,54 @@ def _open_zip(zip_path: Path) -> zipfile.ZipFile:
         raise DatasetError(f"Cannot read {zip_path}: {exc}") from None
 
 
-def _plan(
-    infos: list[zipfile.ZipInfo], *, max_files: int, max_total_bytes: int
-) -> list[tuple[zipfile.ZipInfo, list[str]]]:
-    """Check the archive's declared sizes and every entry name before anything is written."""
-    if len(infos) > max_files:
-        raise DatasetError(
-            f"The archive has {len(infos)} entries, more than the {max_files} allowed; split it into "
-            "smaller datasets."
-        )
-    declared = sum(max(i.file_size, 0) for i in infos)
-    if declared > max_total_bytes:
-        raise DatasetError(
-            f"The archive would unpack to {declared / _MIB:.0f} MiB, more than the "
-            f"{max_total_bytes / _MIB:.0f} MiB allowed; split it or remove large files."
-        )
-    plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
-    seen: set[str] = set()
-    for info in infos:
-        parts = _safe_parts(info.filename)
-        if _is_zip_symlink(info) or _is_special(info):
-            raise DatasetError(
-                f"Archive entry {info.filename!r} is a symbolic link or special file; refusing the "
-                "archive. Zip real files only."
-            )
-        if not parts:
-            continue
-        key = "/".join(parts).lower()
-        if key in seen and not info.is_dir():
-            raise DatasetError(f"Archive entry {info.filename!r} appears twice; remove the duplicate.")
-        seen.add(key)
-        plan.append((info, parts))
-    return plan
-
-
 def _extract_entry(
-    archive: zipfile.ZipFile,
-    info: zipfile.ZipInfo,
-    out_path: Path,
-    *,
-    budget: int,
-    max_entry: int,
-    max_ratio: float,
-) -> int:
-    """Stream one checked file entry to ``out_path``; return the bytes written."""
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, out_path: Path, *, budget: Budget, max_entry: int, max_ratio: float
+) -> None:
+    """Stream one checked file entry to ``out_path``, charging its bytes to ``budget``."""
     if info.flag_bits & _ENCRYPTED_FLAG:
         raise DatasetError(f"Archive entry {info.filename!r} is encrypted; upload an unencrypted zip.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with archive.open(info) as source:
-            return _copy_bounded(
-                source, out_path, info, budget=budget, max_entry=max_entry, max_ratio=max_ratio
-            )
+            written = _copy_bounded(source, out_path, info, budget=budget, max_entry=max_entry, max_ratio=max_ratio)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        raise DatasetError(
-            f"Archive entry {info.filename!r} is corrupt ({exc}); re-create the zip."
-        ) from None
-    except FileExistsError:
+        raise DatasetError(f"Archive entry {info.filename!r} is corrupt ({exc}); re-create the zip.") from None
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
         raise DatasetError(
             f"Archive entry {info.filename!r} collides with another entry; rename one of them."
         ) from None
+    budget.expanded += written
+
+
+def _declared_image_bytes(plan: Plan) -> int:
+    return sum(max(info.file_size, 0) for info, parts in plan if not info.is_dir() and skip_reason(parts) is None)
 
 
 def _extract_to(
-    zip_path: Path,
-    target: Path,
-    *,
-    max_files: int,
-    max_total_bytes: int,
-    max_entry_bytes: int,
-    max_ratio: float,
+    archive: zipfile.ZipFile, plan: Plan, target: Path, budget: Budget, *, limits: dict, bad_images: str
 ) -> list[SkippedFile]:
-    """Extract the archive's image entries under ``target``; return the entries skipped, and why."""
+    """Extract the planned image entries under ``target``; return the entries skipped, and why."""
     skipped: list[SkippedFile] = []
-    with _open_zip(zip_path) as archive:
-        budget = max_total_bytes
-        for info, parts in _plan(archive.infolist(), max_files=max_files, max_total_bytes=max_total_bytes):
-            if info.is_dir():
-                # A folder is kept unless it is hidden or metadata (asked as if it held an image).
-                if _skip_reason([*parts, "x.png"]) is None:
-                    target.joinpath(*parts).mkdir(parents=True, exist_ok=True)
-                continue
-            reason = _skip_reason(parts)
-            if reason is not None:
-                skipped.append(SkippedFile("/".join(parts), reason))
-                if reason.startswith("not an image") and len(parts) > 1:
-                    # Keep its folder, so a class holding only non-images is reported as empty.
-                    target.joinpath(*parts[:-1]).mkdir(parents=True, exist_ok=True)
-                continue
-            budget -= _extract_entry(
-                archive,
-                info,
-                target.joinpath(*parts),
-                budget=budget,
-                max_entry=max_entry_bytes,
-                max_ratio=max_ratio,
-            )
+    taken = {"/".join(parts).lower() for _, parts in plan}
+    for info, parts in plan:
+        if info.is_dir():
+            # A folder is kept unless it is hidden or metadata (asked as if it held an image).
+            if skip_reason([*parts, "x.png"]) is None:
+                target.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+            continue
+        rel = "/".join(parts)
+        reason = skip_reason(parts)
+        if reason is not None:
+            skipped.append(SkippedFile(rel, reason))
+            if reason.startswith("not an image") and len(parts) > 1:
+                # Keep its folder, so a class holding only non-images is reported as empty.
+                target.joinpath(*parts[:-1]).mkdir(parents=True, exist_ok=True)
+            continue
+        path = target.joinpath(*parts)
+        _extract_entry(archive, info, path, budget=budget, **limits)
+        bad = _admit_image(path, rel, budget, taken=taken, bad_images=bad_images)
+        if bad is not None:
+            skipped.append(bad)
     return skipped
 
 
@@ -248,34 +212,56 @@ def extract_image_zip(
     max_total_bytes: int = MAX_ZIP_TOTAL_BYTES,
     max_entry_bytes: int = MAX_ZIP_ENTRY_BYTES,
     max_ratio: float = MAX_ZIP_RATIO,
+    bad_images: str = "skip",
+    quota_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Safely extract an uploaded image-folder archive into ``dest_dir``; return the dataset root.
 
-    The archive is untrusted: entries with absolute paths, ``..`` or symlinks, too many entries, too many
-    bytes or a suspicious compression ratio, a corrupt or non-zip file, images that do not decode, fewer
-    than 2 classes or an empty class raise :class:`DatasetError`. ``__MACOSX/``, hidden files and
-    non-images are skipped (listed in ``<dest_dir>/.cnndash-import.json``). Everything is unpacked into
-    a temporary folder inside ``dest_dir`` and moved into place only once it validates; on error nothing
-    is left behind (``dest_dir`` is removed again if this call created it).
+    The archive is untrusted: entries with absolute paths, ``..``, symlinks, control characters, clashing
+    or over-long names, too many entries, too many bytes (per entry, in all, or relative to the archive's
+    size) or a suspicious compression ratio, a corrupt or non-zip file, fewer than 2 classes or a class
+    with no readable image raise :class:`DatasetError`. So does an archive that would not fit the free
+    disk space or, with ``quota_dir`` (the data folder), its quota. ``__MACOSX/``, hidden files,
+    non-images and — unless ``bad_images="refuse"`` — images that do not decode are skipped (listed in
+    ``<dest_dir>/.cnndash-import.json`` with the reason). Everything is unpacked into a temporary folder
+    inside ``dest_dir`` and moved into place only once it validates; on error nothing is left behind
+    (``dest_dir`` is removed again if this call created it).
     """
+    if bad_images not in _BAD_IMAGES:
+        raise ValueError(f"bad_images must be one of {_BAD_IMAGES}")
     dest = Path(dest_dir)
-    created = not dest.exists()
-    dest.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
     try:
-        skipped = _extract_to(
-            Path(zip_path),
-            staging,
-            max_files=max_files,
-            max_total_bytes=max_total_bytes,
-            max_entry_bytes=max_entry_bytes,
-            max_ratio=max_ratio,
-        )
-        skipped += _validate_staging(staging)
+        dest.mkdir(parents=True)
+        created = True  # this call made it: its to remove on failure, and only then
+    except FileExistsError:
+        created = False
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+    try:
+        limits = {"max_entry": max_entry_bytes, "max_ratio": max_ratio}
+        with _open_zip(Path(zip_path)) as archive:
+            plan = plan_entries(archive.infolist(), max_files=max_files, max_total_bytes=max_total_bytes)
+            budget = plan_budget(
+                Path(zip_path).stat().st_size,
+                _declared_image_bytes(plan),
+                max_total_bytes=max_total_bytes,
+                target=dest,
+                quota_dir=Path(quota_dir) if quota_dir is not None else None,
+            )
+            skipped = _extract_to(archive, plan, staging, budget, limits=limits, bad_images=bad_images)
+        skipped += _validate_staging(staging, skipped)
         root = _move_into_place(staging, dest)
         record = {"zip": Path(zip_path).name, "skipped": [[s.path, s.reason] for s in skipped]}
         (dest / IMPORT_RECORD).write_text(json.dumps(record, indent=1))
         return root
+    except OSError as exc:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise disk_error(exc, f"the upload {Path(zip_path).name}") from None
     except BaseException:
         if created:
             shutil.rmtree(dest, ignore_errors=True)
@@ -284,15 +270,27 @@ def extract_image_zip(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _validate_staging(staging: Path) -> list[SkippedFile]:
+def _validate_staging(staging: Path, skipped: list[SkippedFile]) -> list[SkippedFile]:
     """Check the extracted files form a dataset; return the images outside every class folder."""
+    unreadable = [s.path for s in skipped if s.reason.startswith("unreadable")]
     if not any(is_image_file(p) for p in staging.rglob("*")):
+        found = f" that decode; {len(unreadable)} file(s) did not, e.g. {unreadable[0]}" if unreadable else ""
         raise DatasetError(
-            f"The archive contains no images ({', '.join(IMAGE_EXTENSIONS)}); it needs one "
+            f"The archive contains no images ({', '.join(IMAGE_EXTENSIONS)}){found}; it needs one "
             "folder per class with images inside."
         )
-    _check_images(staging)
-    _, parts = scan_image_folder(staging, shown_as="the archive")
+    try:
+        _, parts = scan_image_folder(staging, shown_as="the archive")
+    except DatasetError as exc:
+        if not unreadable:
+            raise
+        shown = ", ".join(unreadable[:5]) + (", …" if len(unreadable) > 5 else "")
+        raise DatasetError(f"{exc} ({len(unreadable)} unreadable image(s) were skipped: {shown}.)") from None
+    if "all" in parts and len(parts["all"]) <= len({t for _, t in parts["all"]}):
+        raise DatasetError(
+            "Every class of the archive has a single image: there is none left to validate on; add images "
+            "(at least 2 in some class) or a val/ folder."
+        )
     used = {f.resolve() for items in parts.values() for f, _ in items}
     return [
         SkippedFile(path.relative_to(staging).as_posix(), "not inside a class folder")
@@ -313,13 +311,39 @@ def _move_into_place(staging: Path, dest: Path) -> Path:
 
 
 def extract_cached_zip(zip_path: Path, base: Path) -> Path:
-    """Extract a zip given by path (CLI) once, into ``data_dir()/cache/zips/<content hash>``."""
+    """Extract a zip given by path (CLI) once, into ``data_dir()/cache/zips/<content hash>``.
+
+    Race-free across processes: each call extracts into its own staging folder and renames it into place;
+    a cache folder exists only complete, the first rename wins, and later callers use the winner's.
+    """
     digest = hashlib.sha256()
     with open(zip_path, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
             digest.update(chunk)
-    dest = base / "cache" / "zips" / digest.hexdigest()[:_CACHE_KEY_CHARS]
+    cache = base / "cache" / "zips"
+    dest = cache / digest.hexdigest()[:_CACHE_KEY_CHARS]
     if (dest / IMPORT_RECORD).is_file():
         return find_dataset_root(dest)
-    shutil.rmtree(dest, ignore_errors=True)
-    return extract_image_zip(zip_path, dest)
+    cache.mkdir(parents=True, exist_ok=True)
+    if dest.exists():  # left incomplete by an older version: move it aside (atomic), then remove it
+        _discard(dest, cache)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=cache))
+    try:
+        extract_image_zip(zip_path, staging, quota_dir=base)
+        try:
+            os.rename(staging, dest)
+        except OSError:  # another process renamed its complete copy first: use that one
+            if not (dest / IMPORT_RECORD).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return find_dataset_root(dest)
+
+
+def _discard(folder: Path, cache: Path) -> None:
+    """Rename ``folder`` to a private name (one caller wins), then delete that private copy."""
+    aside = Path(tempfile.mkdtemp(prefix=".discard-", dir=cache))
+    with contextlib.suppress(OSError):  # another caller moved it first
+        if not (folder / IMPORT_RECORD).is_file():  # complete after all (renamed in meanwhile): keep it
+            os.rename(folder, aside / "old")
+    shutil.rmtree(aside, ignore_errors=True)

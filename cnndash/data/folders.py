@@ -11,10 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image
-
 from cnndash.data.images import (
-    GRAY_MODES,
     IMAGE_EXTENSIONS,
     DatasetError,
     ImageList,
@@ -23,6 +20,7 @@ from cnndash.data.images import (
     is_visible,
 )
 from cnndash.data.splits import split_images
+from cnndash.preprocess import GRAY_MODES, ImageDecodeError, image_header
 
 VAL_DIR_NAMES = ("val", "valid", "validation")
 MAX_WRAPPER_DEPTH = 8  # single wrapper folders looked through (a zip of a folder of a folder …)
@@ -133,11 +131,11 @@ def image_properties(files: Sequence[Path]) -> tuple[int, tuple[int, int] | None
     sizes: set[tuple[int, int]] = set()
     for path in files:
         try:
-            with Image.open(path) as img:
-                sizes.add((img.height, img.width))
-                gray = gray and img.mode in GRAY_MODES
-        except OSError as exc:
-            raise DatasetError(f"{path} is not a readable image ({exc}); remove or replace it.") from None
+            width, height, mode = image_header(path)
+        except ImageDecodeError as exc:
+            raise DatasetError(f"{exc} Remove or replace it.") from None
+        sizes.add((height, width))
+        gray = gray and mode in GRAY_MODES
     return (1 if gray else 3), (sizes.pop() if len(sizes) == 1 else None)
 
 

@@ -1,8 +1,10 @@
 """Labelled images: :class:`ImageList` (one split) and :class:`ImageSet` (a dataset ready for training).
 
 An :class:`ImageList` holds its images either in memory as one ``(N, H, W, C)`` uint8 array (the
-built-ins) or as files on disk, decoded on access with :func:`cnndash.preprocess.convert_mode`, the one
-rule for turning any PIL mode into ``L`` or ``RGB`` (transparent pixels become white).
+built-ins) or as files on disk, decoded on access — one at a time, size-checked and, when large, downscaled
+while decoding — by :func:`cnndash.preprocess.read_image`, then :func:`cnndash.preprocess.convert_mode`,
+the one rule for turning any PIL mode into ``L`` or ``RGB`` (transparent pixels become white, 16-bit
+grayscale is scaled to 8 bits).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnndash.preprocess import convert_mode
+from cnndash.preprocess import ImageDecodeError, convert_mode, read_image
 
 
 class DatasetError(ValueError):
@@ -22,8 +24,6 @@ class DatasetError(ValueError):
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-# PIL modes without colour: a folder of only these images is loaded as 1-channel (grayscale).
-GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
 def is_visible(path: Path) -> bool:
@@ -37,10 +37,14 @@ def is_image_file(path: Path) -> bool:
 
 
 def open_image_file(path: Path, mode: str) -> Image.Image:
-    """Decode an image file's first frame (animated GIFs) as ``mode`` (``"L"`` or ``"RGB"``)."""
-    with Image.open(path) as img:
-        img.seek(0)
-        return convert_mode(img, mode) if img.mode != mode else img.copy()
+    """Decode an image file's first frame (animated GIFs) as ``mode`` (``"L"`` or ``"RGB"``).
+
+    A file that does not decode, or has more pixels than allowed, raises :class:`DatasetError` naming it.
+    """
+    try:
+        return convert_mode(read_image(path), mode)
+    except ImageDecodeError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 class ImageList:

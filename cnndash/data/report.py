@@ -7,10 +7,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from cnndash.data.folders import Items, find_dataset_root, scan_image_folder
-from cnndash.data.images import GRAY_MODES
+from cnndash.data.images import DatasetError
+from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES, ImageDecodeError, image_header
 
 IMPORT_RECORD = ".cnndash-import.json"  # hidden file in a stored dataset: skipped files from the upload
 FEW_IMAGES = 10  # a class with fewer images than this gets a warning
@@ -74,9 +73,12 @@ def _sizes_and_modes(parts: dict[str, Items]) -> tuple[dict[tuple[int, int], int
     modes: collections.Counter[str] = collections.Counter()
     for items in parts.values():
         for path, _ in items:
-            with Image.open(path) as img:
-                sizes[(img.height, img.width)] += 1
-                modes[img.mode] += 1
+            try:
+                width, height, mode = image_header(path)
+            except ImageDecodeError as exc:
+                raise DatasetError(str(exc)) from None
+            sizes[(height, width)] += 1
+            modes[mode] += 1
     return dict(sizes), dict(modes)
 
 
@@ -110,18 +112,31 @@ def _warnings(counts: dict[str, int], modes: dict[str, int]) -> list[str]:
             f"{counts[smallest]} ({counts[largest] / counts[smallest]:.1f}×); accuracy will favour the "
             "large classes — add images or watch per-class accuracy."
         )
-    families = {_mode_family(m) for m in modes}
-    if len(families) > 1:
-        listed = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
-        warnings.append(
-            f"Mixed image modes ({listed}): every image will be converted to "
-            f"{'RGB' if families != {'grayscale'} else 'grayscale'} (transparent areas become white)."
-        )
+    warnings.extend(_mode_notes(modes))
     return warnings
 
 
+def _mode_notes(modes: dict[str, int]) -> list[str]:
+    """What decoding will do to these modes, worded as :func:`cnndash.preprocess.convert_mode` does it."""
+    notes: list[str] = []
+    # As load_image_folder decides: grayscale only when every image is a grayscale mode.
+    target = "grayscale" if all(m in GRAY_MODES for m in modes) else "RGB"
+    families = {_mode_family(m) for m in modes}
+    if len(families) > 1:
+        listed = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
+        alpha = " (transparent areas become white)" if "with transparency" in families else ""
+        notes.append(f"Mixed image modes ({listed}): every image will be converted to {target}{alpha}.")
+    deep = sum(n for m, n in modes.items() if m in SIXTEEN_BIT_MODES)
+    if deep:
+        notes.append(
+            f"{deep} image(s) are 16-bit grayscale: they are scaled to 8 bits (0–65535 becomes 0–255), "
+            "as the models take 8-bit pixels."
+        )
+    return notes
+
+
 def _mode_family(mode: str) -> str:
-    if mode in ("RGBA", "LA", "PA") or mode.endswith("A"):
+    if "A" in mode.upper():  # RGBA, LA, PA, La, RGBa
         return "with transparency"
     if mode in GRAY_MODES:
         return "grayscale"

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 
 from cnndash.data.images import DatasetError, ImageList
-from cnndash.preprocess import array_to_uint8, channel_stats, images_to_uint8, stats_indices
+from cnndash.preprocess import (
+    ImageDecodeError,
+    array_to_uint8,
+    channel_stats,
+    image_header,
+    images_to_uint8,
+    stats_indices,
+)
 
 
 def compute_mean_std(
@@ -42,7 +48,9 @@ def _decode(images: ImageList, picks: np.ndarray, *, channels: int, size: int) -
     array = images.uint8_array()
     if array is not None and array.shape[-1] == channels:
         return array_to_uint8(array[picks], size=size)
-    return images_to_uint8([images[int(i)][0] for i in picks], channels=channels, size=size)
+    # One file decoded at a time, straight into the output (never the whole list at full size).
+    lazy = (images[int(i)][0] for i in picks)
+    return images_to_uint8(lazy, channels=channels, size=size, count=len(picks))
 
 
 def _own_size(images: ImageList, picks: np.ndarray) -> int:
@@ -54,8 +62,11 @@ def _own_size(images: ImageList, picks: np.ndarray) -> int:
         files = images.files or []
         sizes = set()
         for i in picks:
-            with Image.open(files[int(i)]) as img:  # the header is enough
-                sizes.add((img.height, img.width))
+            try:
+                width, height, _ = image_header(files[int(i)])  # the header is enough
+            except ImageDecodeError as exc:
+                raise DatasetError(str(exc)) from None
+            sizes.add((height, width))
     if len(sizes) > 1:
         shown = " and ".join(f"{h}×{w}" for h, w in sorted(sizes)[:2])
         raise DatasetError(

@@ -12,6 +12,7 @@ from cnndash import paths
 from cnndash.data.archive import extract_image_zip
 from cnndash.data.builtin import BUILTIN_DATASETS
 from cnndash.data.images import DatasetError, is_visible
+from cnndash.data.limits import disk_error
 from cnndash.data.report import ValidationReport, validate_image_folder
 
 NAME_MAX_CHARS = 64  # longest dataset name (a folder name on every filesystem)
@@ -63,14 +64,20 @@ def import_dataset_zip(
 
     ``name`` defaults to the zip's file name. When a dataset of that name exists, ``on_exists="error"``
     raises :class:`DatasetError` and ``"suffix"`` stores it as ``<name>-2``, ``<name>-3``, …
-    (never overwriting).
+    (never overwriting). The data folder's quota and the free disk space bound what it may store
+    (:mod:`cnndash.data.limits`).
     """
     if on_exists not in ("error", "suffix"):
         raise ValueError("on_exists must be 'error' or 'suffix'")
     name = check_dataset_name(name if name is not None else dataset_name_from(Path(zip_path).name))
-    target = _claim_name(datasets_dir(data_dir), name, suffix=on_exists == "suffix")
+    folder = datasets_dir(data_dir)
     try:
-        extract_image_zip(zip_path, target)
+        target = _claim_name(folder, name, suffix=on_exists == "suffix")
+    except OSError as exc:
+        raise disk_error(exc, f"the dataset folder {name!r}") from None
+    try:
+        # The claimed folder is this call's alone: extraction stages inside it and moves into place there.
+        extract_image_zip(zip_path, target, quota_dir=folder.parent)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # the folder this call created, never another's
         raise
