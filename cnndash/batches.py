@@ -127,7 +127,14 @@ class LoaderData:
     kind = "dataloader"
 
     def __init__(
-        self, images: ImageList, channels: int, size: int, *, spec: list[dict], num_workers: int, pin_memory: bool
+        self,
+        images: ImageList,
+        channels: int,
+        size: int,
+        *,
+        spec: list[dict],
+        num_workers: int,
+        pin_memory: bool,
     ) -> None:
         self.dataset = _FileImages(images, channels, size, spec)
         self.num_workers, self.pin_memory = num_workers, pin_memory
@@ -138,7 +145,10 @@ class LoaderData:
     def batches(self, batch_size: int, *, shuffle: bool, seed: int, start: int = 0) -> Iterator[Batch]:
         order = [idx.tolist() for idx in batch_indices(len(self), batch_size, shuffle=shuffle, seed=seed)]
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=order[start:], num_workers=self.num_workers, pin_memory=self.pin_memory
+            self.dataset,
+            batch_sampler=order[start:],
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
         )
         for xb, yb in loader:
             yield xb, yb.long()

@@ -8,15 +8,16 @@ with the same kernel (a depthwise convolution, ``groups = channels``). Output si
 from __future__ import annotations
 
 import importlib.util
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from cnndash import arith
+from cnndash.preprocess import convert_mode, open_image
 
 __all__ = [
     "KERNELS",
@@ -64,8 +65,6 @@ def kernel_array(kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
 
 
 def _shrink(image, max_side: int):
-    from PIL import Image
-
     if max(image.size) > max_side:
         scale = max_side / max(image.size)
         image = image.resize(
@@ -79,8 +78,6 @@ def sample_photo(name: str = "china.jpg", max_side: int = 320) -> np.ndarray:
 
     The JPEG is read straight from scikit-learn's package folder: importing scikit-learn takes seconds.
     """
-    from PIL import Image
-
     if name not in SAMPLE_PHOTOS:
         raise KernelError(f"unknown sample photo {name!r}; choose one of {', '.join(SAMPLE_PHOTOS)}")
     spec = importlib.util.find_spec("sklearn")
@@ -95,19 +92,12 @@ def sample_photo(name: str = "china.jpg", max_side: int = 320) -> np.ndarray:
     return np.asarray(_shrink(photo, max_side))
 
 
-def load_image(data: bytes, max_side: int = 320) -> np.ndarray:
-    """An uploaded image file as an RGB ``uint8`` array, downscaled to at most ``max_side`` pixels."""
-    from PIL import Image, UnidentifiedImageError
+def load_image(data: bytes, max_side: int = 320, name: str = "upload") -> np.ndarray:
+    """An uploaded image file as an RGB ``uint8`` array, downscaled to at most ``max_side`` pixels.
 
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise KernelError(
-            f"the uploaded file is not an image that can be read ({exc}); upload a PNG or JPEG"
-        ) from None
-    return np.asarray(_shrink(rgb, max_side))
+    Decoded by :func:`cnndash.preprocess.open_image` (pixel limit, bombs and truncated files refused with
+    an :class:`~cnndash.preprocess.ImageDecodeError` naming the file)."""
+    return np.asarray(_shrink(convert_mode(open_image(data, name), "RGB"), max_side))
 
 
 def apply_kernel(

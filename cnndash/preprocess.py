@@ -55,7 +55,9 @@ DECODE_MIN_SIDE = 1024
 # PIL modes without colour: a folder of only these images is loaded as 1-channel (grayscale).
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})  # scaled to 8 bits (>> 8)
-_REDUCIBLE_MODES = frozenset({"L", "RGB", "RGBA", "LA", "I", "F", "CMYK", "YCbCr"})  # Image.reduce takes these
+_REDUCIBLE_MODES = frozenset(
+    {"L", "RGB", "RGBA", "LA", "I", "F", "CMYK", "YCbCr"}
+)  # Image.reduce takes these
 
 
 def limit_from_env(name: str, default: int) -> int:
@@ -68,7 +70,9 @@ def limit_from_env(name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ValueError(f"{name}={text!r} is not a positive whole number; fix or unset it (default {default}).")
+        raise ValueError(
+            f"{name}={text!r} is not a positive whole number; fix or unset it (default {default})."
+        )
     return value
 
 

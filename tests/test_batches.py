@@ -47,10 +47,14 @@ def test_memory_and_dataloader_paths_give_the_same_batches_and_statistics():
     loader = prepare_data(imageset, size=20, spec=[], device=cpu, memory_budget_mb=0, num_workers=0)
     assert isinstance(memory.train, MemoryData) and isinstance(loader.train, LoaderData)
     for (xm, ym), (xl, yl) in zip(
-        memory.train.batches(16, shuffle=True, seed=3), loader.train.batches(16, shuffle=True, seed=3), strict=True
+        memory.train.batches(16, shuffle=True, seed=3),
+        loader.train.batches(16, shuffle=True, seed=3),
+        strict=True,
     ):
         assert torch.equal(xm, xl) and torch.equal(ym, yl)
     assert (memory.mean, memory.std) == (loader.mean, loader.std)
     # The statistics are those of the whole (small) training split at the training size.
     assert (memory.mean, memory.std) == channel_stats(decode_split(imageset.train, 3, 20))
-    assert (memory.mean, memory.std) == compute_mean_std(imageset.train, channels=3, size=20)  # the Data page's
+    assert (memory.mean, memory.std) == compute_mean_std(
+        imageset.train, channels=3, size=20
+    )  # the Data page's

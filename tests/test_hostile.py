@@ -75,7 +75,12 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def truncated_jpeg(seed: int = 0) -> bytes:
@@ -205,14 +210,26 @@ def test_flat_bmps_are_stored_as_png_so_the_stored_size_is_honest(tmp_path):
     report = import_dataset_zip(zip_path, "flat", data_dir=tmp_path / "data")
     assert report.counts == {"cat": 4, "dog": 3} and report.sizes[(500, 500)] == 6
     files = sorted(p.relative_to(report.root).as_posix() for p in report.root.rglob("*.png"))
-    assert files == ["cat/0.bmp.png", "cat/0.png", "cat/1.png", "cat/2.png", "dog/0.png", "dog/1.png", "dog/2.png"]
+    assert files == [
+        "cat/0.bmp.png",
+        "cat/0.png",
+        "cat/1.png",
+        "cat/2.png",
+        "dog/0.png",
+        "dog/1.png",
+        "dog/2.png",
+    ]
     stored = sum(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert stored < 30_000  # 4.5 MB of BMPs
-    assert np.array_equal(np.asarray(read_image(report.root / "dog" / "1.png")), np.asarray(Image.open(io.BytesIO(flat))))
+    assert np.array_equal(
+        np.asarray(read_image(report.root / "dog" / "1.png")), np.asarray(Image.open(io.BytesIO(flat)))
+    )
 
 
 def test_the_data_folder_quota_and_free_space_are_enforced_with_messages_naming_them(tmp_path, monkeypatch):
-    big = {f"{c}/{i}.png": noise_png(i + 7 * k, size=400) for k, c in enumerate(("cat", "dog")) for i in range(3)}
+    big = {
+        f"{c}/{i}.png": noise_png(i + 7 * k, size=400) for k, c in enumerate(("cat", "dog")) for i in range(3)
+    }
     zip_path = write_zip(tmp_path / "big.zip", big)  # ~2.8 MB of noise
     monkeypatch.setenv(DATA_QUOTA_ENV, "2")
     with pytest.raises(DatasetError, match=rf"quota of 2 MiB \({DATA_QUOTA_ENV}"):
@@ -334,7 +351,9 @@ def test_fully_transparent_images_are_white_in_every_mode_and_on_every_path(tmp_
         data = image_bytes(image, transparency=0 if base != "RGB" else (0, 0, 0))
     elif base != "PA":
         data = image_bytes(Image.new("RGBA", (6, 6), (0, 0, 0, 0)).convert(base))
-    image = Image.new("RGBA", (6, 6), (0, 0, 0, 0)).convert(base) if base == "PA" else open_image(data, "c.png")
+    image = (
+        Image.new("RGBA", (6, 6), (0, 0, 0, 0)).convert(base) if base == "PA" else open_image(data, "c.png")
+    )
     for target in ("L", "RGB"):
         assert np.asarray(convert_mode(image, target)).min() == 255
     if base == "PA":
@@ -360,7 +379,9 @@ def test_the_mixed_modes_warning_names_the_mode_the_loader_picks(tmp_path):
 
 def test_a_truncated_jpeg_is_skipped_and_reported_as_truncated(tmp_path):
     entries = {**good_entries(), "dog/IMG_0001.jpg": truncated_jpeg()}
-    report = import_dataset_zip(write_zip(tmp_path / "phone.zip", entries), "phone", data_dir=tmp_path / "data")
+    report = import_dataset_zip(
+        write_zip(tmp_path / "phone.zip", entries), "phone", data_dir=tmp_path / "data"
+    )
     assert report.counts == {"cat": 3, "dog": 3}
     (skipped,) = [s for s in report.skipped if s.path == "dog/IMG_0001.jpg"]
     assert "truncated" in skipped.reason
@@ -371,7 +392,9 @@ def test_a_truncated_jpeg_is_skipped_and_reported_as_truncated(tmp_path):
 
 def test_an_archive_is_refused_only_when_a_class_ends_up_empty_or_too_small(tmp_path):
     entries = {**good_entries(classes=("cat",)), "dog/only.jpg": truncated_jpeg()}
-    with pytest.raises(DatasetError, match=r"dog.*no images.*unreadable image\(s\) were skipped: dog/only\.jpg"):
+    with pytest.raises(
+        DatasetError, match=r"dog.*no images.*unreadable image\(s\) were skipped: dog/only\.jpg"
+    ):
         import_dataset_zip(write_zip(tmp_path / "a.zip", entries), "a", data_dir=tmp_path / "data")
     singles = {"cat/1.png": noise_png(1), "dog/1.png": noise_png(2), "dog/2.jpg": truncated_jpeg()}
     with pytest.raises(DatasetError, match="single image"):

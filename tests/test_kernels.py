@@ -10,6 +10,7 @@ from PIL import Image
 
 from cnndash.arith import ShapeError, conv_output_size
 from cnndash.kernels import KERNELS, KernelError, apply_kernel, load_image, sample_photo, to_display
+from cnndash.preprocess import ImageDecodeError
 
 
 def _reference(plane: np.ndarray, kernel: np.ndarray, stride: int, padding: int, dilation: int) -> np.ndarray:
@@ -69,7 +70,7 @@ def test_sample_photo_and_upload():
     buffer = io.BytesIO()
     Image.fromarray(photo).save(buffer, format="PNG")
     assert load_image(buffer.getvalue(), max_side=32).shape[2] == 3
-    with pytest.raises(KernelError, match="not an image"):
+    with pytest.raises(ImageDecodeError, match="not an image"):
         load_image(b"definitely not a picture")
     with pytest.raises(KernelError, match="sample photo"):
         sample_photo("nope.jpg")

@@ -61,8 +61,9 @@ def test_list_and_load_by_name_under_runs_dir(tiny_run, tmp_path, monkeypatch):
     older = copy_run(tiny_run, runs_dir, "older")
     newer = copy_run(tiny_run, runs_dir, "newer")
     (runs_dir / "not-a-run").mkdir()
-    past = time.time() - 100
-    os.utime(older / "config.json", (past, past))
+    now = time.time()  # copytree keeps the source's times: set both, so the order does not depend on when
+    os.utime(older / "config.json", (now - 100, now - 100))  # the shared tiny run was made
+    os.utime(newer / "config.json", (now, now))
     assert [run.name for run in list_runs()] == ["newer", "older"]
     assert load_run("older").path == older
     assert new_run_name("lenet", "shapes:count=300,size=32") != ""

@@ -77,6 +77,7 @@ from cnndash.data.store import (
     dataset_report,
     datasets_dir,
     delete_dataset,
+    import_dataset,
     import_dataset_zip,
     list_datasets,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "extract_image_zip",
     "find_dataset_root",
     "generate_shapes",
+    "import_dataset",
     "import_dataset_zip",
     "is_image_file",
     "list_datasets",

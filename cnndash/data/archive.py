@@ -64,7 +64,13 @@ _MIB = 2**20
 
 
 def _copy_bounded(
-    source: IO[bytes], target: Path, info: zipfile.ZipInfo, *, budget: Budget, max_entry: int, max_ratio: float
+    source: IO[bytes],
+    target: Path,
+    info: zipfile.ZipInfo,
+    *,
+    budget: Budget,
+    max_entry: int,
+    max_ratio: float,
 ) -> int:
     """Stream one entry to ``target`` without trusting the sizes in its header; return bytes written."""
     written = 0
@@ -125,7 +131,9 @@ def _reencode_png(path: Path, rel: str, taken: set[str]) -> Path:
     return target
 
 
-def _admit_image(path: Path, rel: str, budget: Budget, *, taken: set[str], bad_images: str) -> SkippedFile | None:
+def _admit_image(
+    path: Path, rel: str, budget: Budget, *, taken: set[str], bad_images: str
+) -> SkippedFile | None:
     """Check an image just written: decode it (delete and report it when it does not), re-encode it when
     its file is wasteful, and charge the bytes kept to the budget."""
     try:
@@ -154,7 +162,13 @@ def _open_zip(zip_path: Path) -> zipfile.ZipFile:
 
 
 def _extract_entry(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, out_path: Path, *, budget: Budget, max_entry: int, max_ratio: float
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    out_path: Path,
+    *,
+    budget: Budget,
+    max_entry: int,
+    max_ratio: float,
 ) -> None:
     """Stream one checked file entry to ``out_path``, charging its bytes to ``budget``."""
     if info.flag_bits & _ENCRYPTED_FLAG:
@@ -162,9 +176,13 @@ def _extract_entry(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with archive.open(info) as source:
-            written = _copy_bounded(source, out_path, info, budget=budget, max_entry=max_entry, max_ratio=max_ratio)
+            written = _copy_bounded(
+                source, out_path, info, budget=budget, max_entry=max_entry, max_ratio=max_ratio
+            )
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        raise DatasetError(f"Archive entry {info.filename!r} is corrupt ({exc}); re-create the zip.") from None
+        raise DatasetError(
+            f"Archive entry {info.filename!r} is corrupt ({exc}); re-create the zip."
+        ) from None
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         raise DatasetError(
             f"Archive entry {info.filename!r} collides with another entry; rename one of them."
@@ -173,7 +191,9 @@ def _extract_entry(
 
 
 def _declared_image_bytes(plan: Plan) -> int:
-    return sum(max(info.file_size, 0) for info, parts in plan if not info.is_dir() and skip_reason(parts) is None)
+    return sum(
+        max(info.file_size, 0) for info, parts in plan if not info.is_dir() and skip_reason(parts) is None
+    )
 
 
 def _extract_to(

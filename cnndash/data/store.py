@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 
 from cnndash import paths
 from cnndash.data.archive import extract_image_zip
 from cnndash.data.builtin import BUILTIN_DATASETS
 from cnndash.data.images import DatasetError, is_visible
-from cnndash.data.limits import disk_error
+from cnndash.data.limits import MAX_ZIP_FILES, disk_error
 from cnndash.data.report import ValidationReport, validate_image_folder
 
 NAME_MAX_CHARS = 64  # longest dataset name (a folder name on every filesystem)
@@ -82,6 +84,56 @@ def import_dataset_zip(
         shutil.rmtree(target, ignore_errors=True)  # the folder this call created, never another's
         raise
     return validate_image_folder(target, name=target.name)
+
+
+def import_dataset(
+    source: str | os.PathLike,
+    name: str | None = None,
+    *,
+    data_dir: Path | None = None,
+    on_exists: str = "error",
+) -> ValidationReport:
+    """Store an image-folder zip or directory as a dataset (what ``cnndash data import`` does).
+
+    A directory goes through exactly the checks of an upload: it is packed into a temporary zip (stored,
+    not compressed) next to the data folder and imported with :func:`import_dataset_zip`, so limits,
+    skipped files, re-encoding and name claiming are the same whatever the source.
+    """
+    source = Path(source)
+    if name is not None:
+        check_dataset_name(name)  # a bad name is refused before anything is read
+    if source.is_file():
+        return import_dataset_zip(source, name, data_dir=data_dir, on_exists=on_exists)
+    if not source.is_dir():
+        raise DatasetError(
+            f"{str(source)!r} is neither a zip file nor a folder; pass an image-folder zip or directory."
+        )
+    folder = datasets_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder.parent, prefix=".import-", suffix=".zip")
+    os.close(fd)
+    try:
+        _zip_folder(source, Path(tmp))
+        return import_dataset_zip(
+            tmp, name or dataset_name_from(source.name), data_dir=data_dir, on_exists=on_exists
+        )
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _zip_folder(source: Path, zip_path: Path) -> None:
+    """Pack ``source``'s regular files (no symlinks) into ``zip_path``, bounded like an upload."""
+    count = 0
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            count += 1
+            if count > MAX_ZIP_FILES:
+                raise DatasetError(
+                    f"{source} holds more than {MAX_ZIP_FILES} files; import a smaller folder."
+                )
+            archive.write(path, path.relative_to(source).as_posix())
 
 
 def _claim_name(folder: Path, name: str, *, suffix: bool) -> Path:
