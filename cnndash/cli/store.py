@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cnndash import data
@@ -43,6 +44,10 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
     source = Path(args.source)
     name = args.name if args.name is not None else data.dataset_name_from(source.name)
     report = data.import_dataset(source, name, on_exists="suffix")
+    for skipped in report.skipped:  # what was left out and why, for the person importing (stderr)
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(report.name)
     return 0
 
