@@ -168,6 +168,8 @@ def norm_lesson(
         raise LessonError(
             f"GroupNorm needs the channels ({c}) to split evenly into groups; {groups} does not."
         )
+    if kind == "InstanceNorm" and size == 1:
+        raise LessonError("InstanceNorm needs more than one pixel per channel; make H = W at least 2.")
     if kind == "BatchNorm" and n * size * size == 1:
         raise LessonError(
             "BatchNorm needs more than one value per channel; use a batch of 2 or a larger size."
