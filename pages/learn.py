@@ -64,9 +64,10 @@ def cross_correlation() -> None:
     x0, k0 = CORR_STARTS[start]
     left, right = st.columns(2)
     left.caption("Input X — edit any cell")
-    x = left.data_editor(_frame(x0), key=f"learn-corr-x-{start}", hide_index=True)
+    number = list(CORR_STARTS).index(start)  # each start gets fresh editors
+    x = left.data_editor(_frame(x0), key=f"learn-corr-x-{number}", hide_index=True)
     right.caption("Kernel K — edit any cell")
-    k = right.data_editor(_frame(k0), key=f"learn-corr-k-{start}", hide_index=True)
+    k = right.data_editor(_frame(k0), key=f"learn-corr-k-{number}", hide_index=True)
     lesson = convolution.correlation_lesson(x.to_numpy(dtype=float), k.to_numpy(dtype=float))
     steps = lesson.steps
     if st.session_state.get("learn-corr-step", 0) >= len(steps):
