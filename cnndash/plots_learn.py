@@ -140,9 +140,11 @@ def norm_figure(stat_ids: np.ndarray, means: np.ndarray, selected: int, title: s
             hovertemplate="sample %{y}, channel %{x}: %{text}<extra></extra>",
         )
     )
-    fig.update_xaxes(side="top", title="channel C")
-    fig.update_yaxes(autorange="reversed", title="sample N")
-    fig.update_layout(title=title, height=90 + 56 * n, margin={**MARGIN, "t": 70})
+    fig.update_xaxes(side="top")  # ticks c0, c1, … and n0, n1, … name the axes
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title={"text": title, "y": 0.98, "yanchor": "top"}, height=110 + 56 * n, margin={**MARGIN, "t": 80}
+    )
     return fig
 
 

@@ -445,7 +445,7 @@ def classic_networks() -> None:
     cols[2].metric("Parameters", f"{result.trace.total_params:,}")
     cols[3].metric("MACs", f"{result.total_macs / 1e6:,.1f} M")
     st.caption(network.reference)
-    st.dataframe(_trace_frame(result), hide_index=True, height=min(38 + 35 * len(result.trace.rows), 420))
+    st.dataframe(_trace_frame(result), hide_index=True, height=min(38 + 35 * len(result.trace.rows), 480))
     if network.correction:
         st.warning(f"**The tutorial's mistake.** {network.correction}", icon=":material/rule:")
     if network.mistake is not None:
@@ -486,13 +486,12 @@ def trained_network() -> None:
     maps = features.feature_maps(model, conv_name, run.preprocess([image]))
     cols = st.columns([1, 2, 3])
     cols[0].image(plots_cam.model_view(image, run.image_size), caption="the image", width=140)
+    filters = plots_cam.filter_grid(features.filter_images(model), ncols=4, min_side=64)
     cols[1].image(
-        plots_cam.filter_grid(features.filter_images(model)),
-        caption=f"{conv_name}: {conv.out_channels} filters",
+        filters, caption=f"{conv_name}: {conv.out_channels} filters (colour = RGB weights)", width="stretch"
     )
-    cols[2].image(
-        plots_cam.feature_map_grid(maps, ncols=8, min_side=48), caption=f"{conv_name}: feature maps"
-    )
+    tiles = plots_cam.feature_map_grid(maps, ncols=6, min_side=64)
+    cols[2].image(tiles, caption=f"{conv_name}: its feature maps for this image", width="stretch")
     st.page_link(ui.PAGES["gradcam"], label="See where it looks in Grad-CAM", icon=":material/visibility:")
     notice(
         "First-layer filters are small edge and colour detectors; each feature map lights up where its filter "
