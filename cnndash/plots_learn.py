@@ -72,7 +72,13 @@ def grid_figure(
         showgrid=False, zeroline=False, tickmode="linear", dtick=1, side="top", constrain="domain"
     )
     fig.update_yaxes(
-        showgrid=False, zeroline=False, tickmode="linear", dtick=1, autorange="reversed", scaleanchor="x"
+        showgrid=False,
+        zeroline=False,
+        tickmode="linear",
+        dtick=1,
+        autorange="reversed",
+        scaleanchor="x",
+        constrain="domain",  # square cells shrink the plot instead of padding the axis with empty rows
     )
     fig.update_layout(
         title={"text": title, "font": {"size": 14}, "y": 0.99, "yanchor": "top"},

@@ -123,6 +123,12 @@ def learning_a_kernel() -> None:
             f"{lesson.critical_rate:.4f} overshoot the minimum by more each time; lower the learning rate.",
             icon=":material/trending_up:",
         )
+    elif lesson.diverging:
+        st.error(
+            f"Diverging: η = {rate} is above 2/λ_max = {lesson.critical_rate:.4f}, so every step overshoots "
+            f"and the loss grows about ×{lesson.growth_per_step:.3g} per step; lower the learning rate.",
+            icon=":material/trending_up:",
+        )
     metrics = st.columns(3)
     metrics[0].metric("Loss after the last step shown", f"{lesson.losses[-1]:.4g}")
     metrics[1].metric("Learned kernel", f"[{kernel[0]:.3f}, {kernel[1]:.3f}]")
@@ -276,6 +282,7 @@ def pooling() -> None:
     kernel = cols[1].slider("Kernel", 1, 4, **ui.keep("learn-pool-kernel", 2))
     stride = cols[2].slider("Stride", 1, 4, **ui.keep("learn-pool-stride", 1))
     padding = cols[3].slider("Padding", 0, 2, **ui.keep("learn-pool-padding", 0))
+    st.caption("Input X — edit any cell")
     x = st.data_editor(_frame(np.arange(16.0).reshape(4, 4)), key="learn-pool-x", hide_index=True)
     lesson = lesson_layers.pool_lesson(x.to_numpy(dtype=float), kernel, stride, padding, mode)
     oh, ow = lesson.output.shape

@@ -7,13 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from cnndash import arith
 from cnndash.lessons import LessonError, convolution, learn_kernel, networks
 from cnndash.lessons import layers as lesson_layers
+
+# The 2-core box is shared: a slow example is not a failure, a wrong number is.
+relaxed = settings(deadline=None)
 
 
 def torch_corr(x: np.ndarray, k: np.ndarray, **options) -> np.ndarray:
@@ -40,6 +43,7 @@ def test_tutorial_example_gives_the_printed_output():
     np.testing.assert_array_equal(lesson.steps[0].products, [[0, 1], [6, 12]])
 
 
+@relaxed
 @given(grid_and_kernel())
 def test_corr2d_and_its_steps_equal_conv2d(pair):
     x, k = pair
@@ -51,6 +55,7 @@ def test_corr2d_and_its_steps_equal_conv2d(pair):
     np.testing.assert_allclose([s.products.sum() for s in lesson.steps], expected.ravel(), atol=1e-12)
 
 
+@relaxed
 @given(grid_and_kernel())
 def test_true_convolution_flips_the_kernel(pair):
     """A true convolution (scipy's convolve2d 'valid', written out here) equals corr2d with K turned 180°."""
@@ -127,6 +132,8 @@ def test_rate_above_the_critical_one_diverges_without_infinities():
     assert lesson.diverged_at is not None
     assert np.isfinite(lesson.losses).all() and np.isfinite(lesson.kernels).all()
     assert len(lesson.losses) == lesson.diverged_at
+    assert lesson.diverging and lesson.growth_per_step == pytest.approx((1 - 0.1 * 60) ** 2)
+    assert not learn_kernel.learn_kernel(0.03, 5).diverging
     # just under the limit it still converges, just over it does not
     assert learn_kernel.learn_kernel(lesson.critical_rate * 0.99, 200).diverged_at is None
     assert learn_kernel.learn_kernel(lesson.critical_rate * 1.05, 200).diverged_at is not None
@@ -146,6 +153,7 @@ def test_tutorial_padding_examples_match_their_printed_shapes():
     assert all(e.output == e.torch_output for e in convolution.padding_examples())
 
 
+@relaxed
 @given(st.integers(1, 16), st.integers(1, 7), st.integers(0, 4), st.integers(1, 4))
 def test_padding_lesson_equals_conv2d(size, k, p, s):
     if size + 2 * p < k:
@@ -170,6 +178,7 @@ def test_tutorial_multi_input_example():
     ]
 
 
+@relaxed
 @given(st.integers(1, 4), st.integers(1, 4), st.integers(2, 5), st.integers(0, 99))
 def test_channels_equal_conv2d(c_in, c_out, size, seed):
     lesson = convolution.channels_lesson(c_in, c_out, size, 2, seed)
@@ -188,6 +197,7 @@ def test_channels_equal_conv2d(c_in, c_out, size, seed):
     np.testing.assert_allclose(pointwise.product, per_pixel, atol=1e-12)
 
 
+@relaxed
 @given(
     st.integers(2, 6),
     st.integers(1, 4),
@@ -213,6 +223,7 @@ def test_unfold_times_kernel_rows_equals_conv2d(size, k, stride, padding, c_in, 
 # -- lesson 6 -----------------------------------------------------------------------------------------------
 
 
+@relaxed
 @given(grid_and_kernel(), st.integers(1, 3), st.integers(0, 2), st.sampled_from(["max", "avg"]))
 def test_pool2d_equals_nn_pools(pair, stride, padding, mode):
     x, k = pair
@@ -252,6 +263,7 @@ def test_max_pooling_makes_a_one_pixel_shift_matter_less():
 # -- lesson 7 -----------------------------------------------------------------------------------------------
 
 
+@relaxed
 @given(
     st.sampled_from(list(lesson_layers.NORMS)),
     st.integers(2, 4),

@@ -104,6 +104,9 @@ def test_learning_rate_too_high_diverges_visibly(learn):
     diverged = learn_kernel.learn_kernel(0.1, 10).diverged_at
     assert "Diverged" in message and f"step {diverged}" in message and "0.0333" in message
     assert "nan" not in " ".join(m.value for m in at.metric).lower()
+    at.select_slider(key="learn-kernel-lr").set_value(0.034).run()  # just over the limit: grows slowly
+    (message,) = errors(at)
+    assert message.startswith("Diverging") and "×1.0" in message
     at.select_slider(key="learn-kernel-lr").set_value(0.03).run()
     at.slider(key="learn-kernel-steps").set_value(60).run()
     assert not at.error

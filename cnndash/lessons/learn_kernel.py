@@ -45,6 +45,16 @@ class KernelLesson:
     def final_kernel(self) -> np.ndarray:
         return self.kernels[-1]
 
+    @property
+    def diverging(self) -> bool:
+        """Above the critical rate the loss grows step after step, even before it passes DIVERGED_LOSS."""
+        return self.learning_rate > self.critical_rate
+
+    @property
+    def growth_per_step(self) -> float:
+        """How much the loss along the steepest direction is multiplied by per step: (1 − η·λ_max)²."""
+        return (1 - 2 * self.learning_rate / self.critical_rate) ** 2
+
 
 def _windows(x: np.ndarray) -> np.ndarray:
     """Every 1×2 window of ``x`` as a row: (positions, 2)."""
