@@ -97,7 +97,7 @@ def cross_correlation() -> None:
     with cols[0]:
         grid(lesson.flipped, "K turned by 180°")
     with cols[1]:
-        grid(lesson.convolution, "true convolution of X with K")
+        grid(lesson.convolution, "true convolution")
     notice(
         "Each output cell is one window of the input multiplied cell by cell with the kernel and summed; "
         "`nn.Conv2d` computes exactly this cross-correlation, it does not flip the kernel. A true "

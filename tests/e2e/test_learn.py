@@ -67,4 +67,11 @@ def test_every_lesson_renders_and_the_window_steps(page, app_url, artifacts_dir,
         page.get_by_text("What to notice.").first.wait_for(state="visible")
         assert_no_exception(page)
         assert page.locator("[data-testid='stAlertContentError']").count() == 0, lesson
+        if number == len(LESSONS):  # the image, its filters and its feature maps arrive after the run
+            page.locator("[data-testid='stImage'] img").nth(2).wait_for(state="visible")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+                ".every(i => i.complete && i.naturalWidth > 0)"
+            )
         page.screenshot(path=str(artifacts_dir / f"learn-{number}.png"), full_page=True)
+    assert page.locator("[data-testid='stImage'] img").count() == 3  # the image, its filters, its maps
