@@ -26,6 +26,22 @@ def _cell_text(values: np.ndarray, decimals: int) -> np.ndarray:
     return np.vectorize(lambda v: f"{v:g}")(rounded) if rounded.size else rounded.astype(str)
 
 
+def _matrix_axes(fig: go.Figure) -> None:
+    """Row 0 on top, one tick per cell, square cells that shrink the plot rather than pad the axes."""
+    fig.update_xaxes(
+        showgrid=False, zeroline=False, tickmode="linear", dtick=1, side="top", constrain="domain"
+    )
+    fig.update_yaxes(
+        showgrid=False,
+        zeroline=False,
+        tickmode="linear",
+        dtick=1,
+        autorange="reversed",
+        scaleanchor="x",
+        constrain="domain",  # square cells shrink the plot instead of padding the axis with empty rows
+    )
+
+
 def grid_figure(
     values: np.ndarray,
     title: str = "",
@@ -68,18 +84,7 @@ def grid_figure(
             y1=row + height - 0.5,
             line={"color": HIGHLIGHT, "width": 4},
         )
-    fig.update_xaxes(
-        showgrid=False, zeroline=False, tickmode="linear", dtick=1, side="top", constrain="domain"
-    )
-    fig.update_yaxes(
-        showgrid=False,
-        zeroline=False,
-        tickmode="linear",
-        dtick=1,
-        autorange="reversed",
-        scaleanchor="x",
-        constrain="domain",  # square cells shrink the plot instead of padding the axis with empty rows
-    )
+    _matrix_axes(fig)
     fig.update_layout(
         title={"text": title, "font": {"size": 14}, "y": 0.99, "yanchor": "top"},
         width=max(cols * CELL_PX + 60, 160),

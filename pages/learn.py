@@ -65,7 +65,7 @@ def cross_correlation() -> None:
     left, right = st.columns(2)
     left.caption("Input X — edit any cell")
     number = list(CORR_STARTS).index(start)  # each start gets fresh editors
-    x = left.data_editor(_frame(x0), key=f"learn-corr-x-{number}", hide_index=True)
+    x = left.data_editor(_frame(x0), key=f"learn-corr-x-{number}", hide_index=True, num_rows="dynamic")
     right.caption("Kernel K — edit any cell")
     k = right.data_editor(_frame(k0), key=f"learn-corr-k-{number}", hide_index=True)
     lesson = convolution.correlation_lesson(x.to_numpy(dtype=float), k.to_numpy(dtype=float))

@@ -84,6 +84,14 @@ def test_editing_a_cell_changes_the_sum_and_an_empty_cell_is_explained(learn):
     at.run()
     assert not at.exception
     assert any("row 0, column 1" in text for text in errors(at))
+    added = {"edited_rows": {}, "added_rows": [{"0": 9.0, "1": 10.0, "2": 11.0}], "deleted_rows": []}
+    at.session_state["learn-corr-x-0"] = added  # a fourth row: Y grows to 3×2, six windows
+    at.run()
+    assert not at.error
+    assert at.slider(key="learn-corr-step").max == 5
+    at.session_state["learn-corr-x-0"] = {"edited_rows": {}, "added_rows": [{"0": 9.0}], "deleted_rows": []}
+    at.run()
+    assert any("row 3, column 1" in text for text in errors(at))
     at.session_state["learn-corr-x-0"] = {"edited_rows": {}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.error
