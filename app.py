@@ -15,7 +15,7 @@ st.set_page_config(
 
 PAGES = {
     "Start": [ui.PAGES["home"]],
-    "Learn": [ui.PAGES["calculator"]],
+    "Learn": [ui.PAGES["calculator"], ui.PAGES["learn"]],
     "Build": [ui.PAGES["data"], ui.PAGES["training"]],
     "Inspect": [ui.PAGES["evaluation"], ui.PAGES["gradcam"]],
 }

@@ -29,6 +29,7 @@ log = logging.getLogger("cnndash.ui")
 # One st.Page per file, created once so that st.page_link / st.switch_page can refer to them.
 PAGES = {
     "home": st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    "learn": st.Page("pages/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
     "calculator": st.Page(
         "pages/conv_calculator.py",
         title="Conv calculator",
