@@ -9,6 +9,7 @@ from tests.e2e.conftest import assert_no_exception, wait_for_app
 PAGES = [
     ("Home", "cnndash"),
     ("Conv calculator", "Conv calculator"),
+    ("Learn", "Learn"),
     ("Data & augmentation", "Data & augmentation"),
     ("Training", "Training"),
     ("Evaluation", "Evaluation"),
