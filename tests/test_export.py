@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from cnndash import export, predict, preprocess
+from cnndash import export, predict, predict_files, preprocess
 from cnndash.cli import main as cli_main
 from cnndash.data import IMAGE_EXTENSIONS
 from cnndash.data.builtin import generate_shapes
@@ -111,7 +111,7 @@ def test_bundle_preprocessing_equals_cnndash_preprocessing(bundle_predict, tmp_p
 
 def test_bundle_recipe_constants_match_cnndash(bundle_predict):
     assert set(IMAGE_EXTENSIONS) <= bundle_predict.IMAGE_SUFFIXES
-    assert set(predict.PREDICT_EXTENSIONS) == bundle_predict.IMAGE_SUFFIXES
+    assert set(predict_files.PREDICT_EXTENSIONS) == bundle_predict.IMAGE_SUFFIXES
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash import predict
+from cnndash import predict, predict_files
 from cnndash.cli import main
 from cnndash.preprocess import open_image
 from cnndash.runs import load_run
@@ -79,7 +79,7 @@ def test_top_k_adds_ranked_columns(tiny_run, tmp_path, capsys):
 
 
 def test_predictions_csv_is_the_bundle_format():
-    text = predict.predictions_csv(
+    text = predict_files.predictions_csv(
         ["x.png", "a,b.png"], np.array([[0.2, 0.8], [0.6, 0.4]]), ["cat", "dog"], 5
     )
     assert text == "path,predicted,probability,top2,p2\nx.png,dog,0.800000,cat,0.200000\n" + (
@@ -148,3 +148,30 @@ def test_export_command_bad_input_exits_2(tmp_path):
     assert "no best.pt" in done.stderr and not (tmp_path / "b").exists()
     done = _cli(["export", "--run", str(run), "--out", str(tmp_path / "b"), "--formats", "tflite"])
     assert done.returncode == 2 and "Unknown export format 'tflite'" in done.stderr
+
+
+def test_upload_sources_open_zips_in_memory(tmp_path):
+    files = _images(tmp_path / "a", 2)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.write(files[0], "x/one.png")
+        zf.writestr("x/.hidden.png", b"")
+    sources = predict_files.upload_sources([("b.zip", buffer.getvalue()), ("two.png", files[1].read_bytes())])
+    assert [s.name for s in sources] == ["b.zip/x/one.png", "two.png"]
+    assert sources[0].open().size == Image.open(files[0]).size
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("notes.txt", "x")
+    with pytest.raises(ValueError, match="contains no images"):
+        predict_files.upload_sources([("e.zip", empty.getvalue())])
+
+
+def test_prediction_flags_low_confidence_and_channels():
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.45, 0.55], [0.95, 0.05]])
+    flags = predict_files.prediction_flags(probs, ["RGB", "RGB", "L", "I;16"], channels=3, threshold=0.65)
+    assert flags[0] == ""
+    assert flags[1] == "low confidence (< 65%)"
+    assert "grayscale image, colour model" in flags[2] and "low confidence" in flags[2]
+    assert flags[3] == "grayscale image, colour model"
+    gray = predict_files.prediction_flags(probs[:1], ["CMYK"], channels=1)
+    assert gray == ["colour image, grayscale model"]

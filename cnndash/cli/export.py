@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndash import export, predict
+from cnndash import export, predict_files
 from cnndash.cli.common import one_line_errors
 from cnndash.metrics import EvaluationError
 from cnndash.runs import load_run
@@ -44,7 +44,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise EvaluationError(f"--top-k must be at least 1, got {args.top_k}.")
     run = load_run(args.run)
-    sources = predict.image_sources(args.paths)  # bad paths fail before the model is loaded
-    probs = predict.predict_sources(run, sources, checkpoint=args.checkpoint)
-    sys.stdout.write(predict.predictions_csv([s.name for s in sources], probs, run.classes, args.top_k))
+    sources = predict_files.image_sources(args.paths)  # bad paths fail before the model is loaded
+    probs = predict_files.predict_sources(run, sources, checkpoint=args.checkpoint)
+    sys.stdout.write(predict_files.predictions_csv([s.name for s in sources], probs, run.classes, args.top_k))
     return 0
