@@ -266,6 +266,9 @@ def export_run(
         out.mkdir(parents=True, exist_ok=True)
         for item in staging.iterdir():
             os.replace(item, out / item.name)
+        for fmt in FORMATS:  # a format left out this time must not linger from an earlier build
+            if fmt not in formats:
+                (out / FILES[fmt]).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     progress("Done", 1.0)
