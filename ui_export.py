@@ -109,7 +109,7 @@ def render_export(run: Run, checkpoint: str = "best", *, key: str = "export") ->
         return
     st.download_button(
         "Download bundle (.zip)",
-        export.bundle_zip(folder),
+        export.bundle_zip(folder, f"{run.name}-bundle"),
         file_name=f"{run.name}-bundle.zip",
         mime="application/zip",
         key=_key(key, run, "download"),

@@ -319,14 +319,15 @@ def _build_files(
     return parity, variants
 
 
-def bundle_zip(bundle_dir: str | os.PathLike) -> bytes:
-    """The bundle folder as one zip (files at the top level of a folder named after it)."""
+def bundle_zip(bundle_dir: str | os.PathLike, root: str | None = None) -> bytes:
+    """The bundle folder as one zip, its files inside one folder ``root`` (default: the folder's name)."""
     folder = Path(bundle_dir)
+    root = root or folder.name
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.iterdir()):
             if path.is_file():
-                archive.write(path, f"{folder.name}/{path.name}")
+                archive.write(path, f"{root}/{path.name}")
     return buffer.getvalue()
 
 
