@@ -10,20 +10,15 @@ checkpoint; a changed checkpoint (resumed training, a new best epoch) invalidate
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from cnndash.data import IMAGE_EXTENSIONS
 from cnndash.metrics import (
     EvaluationError,
     Predictions,
@@ -32,7 +27,6 @@ from cnndash.metrics import (
     softmax,
 )
 from cnndash.modes import eval_mode
-from cnndash.preprocess import open_image
 from cnndash.runs import CHECKPOINTS, Run, load_run
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
@@ -237,120 +231,3 @@ def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best")
         report_path
     )
     return [cm_path, report_path]
-
-
-# --------------------------------------------------------------------------------------------------
-# New image files: paths of images, folders and zips -> probabilities -> CSV (the `predict` command and
-# the Evaluation page's Predict tab).
-
-PREDICT_EXTENSIONS = (*IMAGE_EXTENSIONS, ".tif", ".tiff")
-MAX_MEMBER_BYTES = 256 * 1024 * 1024  # one image inside a zip; bigger members are refused, not read
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """One image to classify: ``name`` for the CSV (``a.zip/dir/b.png`` inside a zip) and its bytes."""
-
-    name: str
-    read: Callable[[], bytes]
-
-    def open(self) -> Image.Image:
-        return open_image(self.read(), self.name)
-
-
-def _is_image_name(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return name.lower().endswith(PREDICT_EXTENSIONS) and not base.startswith(".") and "__MACOSX/" not in name
-
-
-def _zip_sources(path: Path) -> list[ImageSource]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir() and _is_image_name(m.filename)]
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise EvaluationError(f"{str(path)!r} is not a readable zip file ({_first_line(exc)}).") from exc
-    for member in members:
-        if member.file_size > MAX_MEMBER_BYTES:
-            raise EvaluationError(
-                f"{member.filename!r} in {str(path)!r} is {member.file_size / 2**20:.0f} MiB uncompressed; "
-                f"images up to {MAX_MEMBER_BYTES // 2**20} MiB are read. Remove it from the zip."
-            )
-
-    def reader(name: str) -> Callable[[], bytes]:
-        def read() -> bytes:
-            with zipfile.ZipFile(path) as archive:
-                return archive.read(name)
-
-        return read
-
-    members.sort(key=lambda m: m.filename)
-    return [ImageSource(f"{path}/{m.filename}", reader(m.filename)) for m in members]
-
-
-def image_sources(paths: Sequence[str | os.PathLike]) -> list[ImageSource]:
-    """Images named by ``paths``: image files as given, folders searched recursively, zips opened.
-
-    Raises :class:`EvaluationError` for a path that does not exist and for a folder or zip with no image.
-    Whether each file decodes is checked when it is opened (:class:`ImageDecodeError`).
-    """
-    sources: list[ImageSource] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p.as_posix()))
-            found_sources = [ImageSource(str(p), p.read_bytes) for p in found]
-        elif path.is_file() and zipfile.is_zipfile(path):
-            found_sources = _zip_sources(path)
-        elif path.is_file():
-            sources.append(ImageSource(str(path), path.read_bytes))
-            continue
-        else:
-            raise EvaluationError(f"{str(path)!r} does not exist; pass image files, folders or zips.")
-        if not found_sources:
-            kind = "folder" if path.is_dir() else "zip"
-            raise EvaluationError(
-                f"The {kind} {str(path)!r} contains no images ({', '.join(PREDICT_EXTENSIONS)})."
-            )
-        sources.extend(found_sources)
-    if not sources:
-        raise EvaluationError("No images given; pass image files, folders or zips.")
-    return sources
-
-
-def predict_sources(
-    run: Run | str | os.PathLike,
-    sources: Sequence[ImageSource],
-    *,
-    checkpoint: str = "best",
-    batch_size: int = 64,
-    on_progress: ProgressCallback | None = None,
-    model=None,
-) -> np.ndarray:
-    """Probabilities ``(N, K)`` for ``sources``, decoded ``batch_size`` at a time (bounded memory)."""
-    run = _as_run(run)
-    if model is None:
-        model = run.load_model(checkpoint)
-    chunks = []
-    for start in range(0, len(sources), batch_size):
-        images = [source.open() for source in sources[start : start + batch_size]]
-        chunks.append(predict_images(run, images, checkpoint=checkpoint, model=model))
-        if on_progress is not None:
-            on_progress(min(start + batch_size, len(sources)), len(sources))
-    return np.concatenate(chunks) if chunks else np.zeros((0, len(run.classes)))
-
-
-def predictions_csv(names: Sequence[str], probs: np.ndarray, classes: Sequence[str], top_k: int = 1) -> str:
-    """CSV ``path,predicted,probability[,top2,p2,…]``: the format of the CLI and of a bundle's predict.py."""
-    top_k = max(1, min(int(top_k), len(classes)))
-    header = ["path", "predicted", "probability"]
-    for rank in range(2, top_k + 1):
-        header += [f"top{rank}", f"p{rank}"]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for name, row in zip(names, np.asarray(probs), strict=True):
-        cells = [str(name)]
-        for idx in np.argsort(-row, kind="stable")[:top_k]:
-            cells += [str(classes[idx]), f"{float(row[idx]):.6f}"]
-        writer.writerow(cells)
-    return out.getvalue()
