@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnndash.data.images import GRAY_MODES, IMAGE_EXTENSIONS
+from cnndash.data.images import IMAGE_EXTENSIONS
 from cnndash.metrics import EvaluationError
 from cnndash.predict import ProgressCallback, predict_images
-from cnndash.preprocess import open_image
+from cnndash.preprocess import GRAY_MODES, open_image
 from cnndash.runs import Run, load_run
 
 # the Evaluation page's Predict tab).

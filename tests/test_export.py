@@ -87,6 +87,9 @@ def _fresh_images() -> dict[str, Image.Image]:
         "la.png": rgba.convert("LA"),
         "palette.png": palette,
         "tiny.png": rgb.resize((3, 2)),
+        # Shorter side >= 2 * DECODE_MIN_SIDE: both decoders reduce it while decoding (JPEG draft, PNG reduce).
+        "large.jpg": rgb.resize((2600, 2100)),
+        "large.png": gray.resize((2100, 2300)),
     }
 
 
@@ -111,6 +114,11 @@ def test_bundle_preprocessing_equals_cnndash_preprocessing(bundle_predict, tmp_p
 
 def test_bundle_recipe_constants_match_cnndash(bundle_predict):
     assert set(IMAGE_EXTENSIONS) <= bundle_predict.IMAGE_SUFFIXES
+    # predict.py cannot import cnndash: its copies of the decoding rules must stay equal to preprocess's.
+    assert bundle_predict.GRAY_MODES == preprocess.GRAY_MODES
+    assert bundle_predict.SIXTEEN_BIT_MODES == preprocess.SIXTEEN_BIT_MODES
+    assert bundle_predict.REDUCIBLE_MODES == preprocess._REDUCIBLE_MODES
+    assert bundle_predict.DECODE_MIN_SIDE == preprocess.DECODE_MIN_SIDE
     assert set(predict_files.PREDICT_EXTENSIONS) == bundle_predict.IMAGE_SUFFIXES
 
 

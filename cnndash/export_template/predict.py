@@ -32,15 +32,44 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 HERE = Path(__file__).resolve().parent
 
 
+# The same decoding rules as cnndash.preprocess (kept in step by cnndash's tests):
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})  # scaled to 8 bits (>> 8)
+REDUCIBLE_MODES = frozenset({"L", "RGB", "RGBA", "LA", "I", "F", "CMYK", "YCbCr"})  # Image.reduce takes these
+DECODE_MIN_SIDE = 1024  # large images are reduced while decoding to a shorter side of 1024..2047 px
+
+
 def convert_mode(image: Image.Image, mode: str) -> Image.Image:
-    """``image`` as ``mode`` (``"L"`` or ``"RGB"``); transparency is composited on white in every mode."""
-    if image.mode == mode:
-        return image
-    if "A" in image.mode or (image.mode == "P" and "transparency" in image.info):
+    """``image`` as ``mode`` (``"L"`` or ``"RGB"``): 16-bit grayscale scaled to 8 bits, transparent pixels
+    (alpha channel or transparent colour) composited on white, everything else Pillow's own conversion."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        pixels = np.asarray(image)
+        if pixels.dtype != np.uint16:
+            pixels = np.clip(pixels, 0, 65535)
+        image = Image.fromarray((pixels >> 8).astype(np.uint8), "L")
+    if "A" in image.mode.upper() or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert(mode)
+    return image if image.mode == mode else image.convert(mode)
+
+
+def _reduction(width: int, height: int) -> int:
+    return max(1, min(width, height) // DECODE_MIN_SIDE)
+
+
+def decode_reduced(image: Image.Image) -> Image.Image:
+    """Load ``image``, downscaled while decoding when it is large (JPEG draft, then Image.reduce)."""
+    factor = _reduction(image.width, image.height)
+    if factor > 1:
+        image.draft(image.mode, (image.width // factor, image.height // factor))
+    image.load()
+    factor = _reduction(image.width, image.height)
+    if factor == 1:
+        return image
+    if image.mode not in REDUCIBLE_MODES:
+        image = convert_mode(image, "L" if image.mode in GRAY_MODES else "RGB")
+    return image.reduce(factor)
 
 
 def _int16_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -107,11 +136,11 @@ def image_to_array(image: Image.Image, channels: int, size: tuple[int, int]) -> 
 def load_image(path: Path) -> Image.Image:
     """Decode ``path``; an unreadable file raises ValueError naming it."""
     try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        with Image.open(path) as image:
+            image.seek(0)  # first frame, as cnndash reads it
+            return decode_reduced(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as exc:
         raise ValueError(f"{str(path)!r} is not an image Pillow can read ({exc})") from exc
-    return image
 
 
 def image_paths(inputs: list[str]) -> list[Path]:
