@@ -133,7 +133,7 @@ class Distributed:
             names = ", ".join(f"rank {r} (pid {pid} on {host})" for r, host, pid in gone)
             return (
                 f"Worker {names} died without a Python error (killed by a signal: out of memory, kill -9 or a "
-                f"lost node), so the group stopped; rank 0 saw: {text}"
+                f"lost node), so the group stopped; rank 0 saw: {_shorten(text)}"
             )
         return f"rank 0: {text}"
 
@@ -149,6 +149,10 @@ class Distributed:
             if gone or time.monotonic() > deadline:
                 return gone
             time.sleep(0.1)
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _process_gone(pid: int) -> bool:

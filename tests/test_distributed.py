@@ -185,3 +185,27 @@ def test_torchrun_max_restarts_resumes_from_the_last_checkpoint_and_finishes(tmp
     assert summary["status"] == "finished" and summary["epochs"] == 3 and summary["world_size"] == 2
     assert pd.read_csv(run / "metrics.csv")["epoch"].tolist() == [1, 2, 3]  # epoch 2 redone once, not twice
     assert read_json(run / "status.json")["status"] == "finished"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
+def test_a_stop_on_one_worker_stops_every_rank_after_the_same_batch(tmp_path):
+    # SIGTERM to rank 1 alone (what the app's Stop or a preemption sends): the stop flag is all-reduced before
+    # every batch, so rank 0 stops too, saves last.pt and reports "stopped"; a resume finishes the run.
+    run = tmp_path / "run"
+    agent = subprocess.Popen(
+        torchrun_command(run, "--epochs", "3", "--batch-size", "16", "--no-tensorboard"),
+        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
+    while (read_json(run / "status.json") or {}).get("status") != "running":
+        assert agent.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the first epoch
+    os.kill(_worker_pid(agent, 1), signal.SIGTERM)
+    _, stderr = agent.communicate(timeout=TORCHRUN_TIMEOUT_S)
+    assert agent.returncode == 0, stderr[-3000:]
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "stopped" and "resume" in summary["message"], summary
+    assert (run / "last.pt").is_file() and (run / "best.pt").is_file()
+    torchrun(run, "--epochs", "3", "--resume")
+    assert read_json(run / "summary.json")["status"] == "finished"
