@@ -311,6 +311,11 @@ def _run_folder(
             f"Batch size {resolved.batch_size} is smaller than the {dist.world_size} processes: the batch "
             f"size is the global batch, split across processes; use at least {dist.world_size}."
         )
+    if resolved.sync_batchnorm and dist.device.type != "cuda":
+        raise ConfigError(
+            "sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); turn it off for "
+            "a CPU run (each process then normalises with its own share's statistics)."
+        )
     return resolved, RunWriter(run_dir) if dist.is_main else NullRunWriter(run_dir)
 
 
