@@ -67,20 +67,38 @@ class BatchAugmenter:
         return torch.stack(outs)
 
 
-def batch_indices(n: int, batch_size: int, *, shuffle: bool, seed: int) -> list[torch.Tensor]:
-    """The index batches of one epoch; the same ``seed`` gives the same order on every path."""
+def batch_indices(
+    n: int, batch_size: int, *, shuffle: bool, seed: int, min_last: int = 2
+) -> list[torch.Tensor]:
+    """The index batches of one epoch; the same ``seed`` gives the same order on every path.
+
+    A shuffled epoch's last batch shorter than ``min_last`` is folded into the one before: a batch of one
+    breaks BatchNorm in train mode, and a distributed run (``min_last`` = its number of processes) needs at
+    least one image per process in every batch.
+    """
     if shuffle:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     else:
         order = torch.arange(n)
     batches = list(order.split(batch_size))
-    # A batch of one breaks BatchNorm in train mode; fold it into the previous one. (Pop first: in
-    # ``batches[-2] = cat(..., batches.pop())`` the target index is taken after the pop, which silently
-    # replaced a different batch and dropped its images from the epoch.)
-    if shuffle and len(batches) > 1 and len(batches[-1]) == 1:
+    # (Pop first: in ``batches[-2] = cat(..., batches.pop())`` the target index is taken after the pop, which
+    # silently replaced a different batch and dropped its images from the epoch.)
+    if shuffle and len(batches) > 1 and len(batches[-1]) < min_last:
         last = batches.pop()
         batches[-1] = torch.cat([batches[-1], last])
     return batches
+
+
+def shard_batches(batches: list[torch.Tensor], shard: tuple[int, int] | None) -> list[torch.Tensor]:
+    """Rank ``r`` of ``w`` (``shard = (r, w)``) takes its contiguous share of every global batch.
+
+    Shares differ by at most one image (the first ``len % w`` ranks take one more); a share can be empty
+    only when a batch has fewer images than ranks (validation's last batch). ``None`` = the whole batches.
+    """
+    if shard is None:
+        return batches
+    rank, world = shard
+    return [batch.tensor_split(world)[rank] for batch in batches]
 
 
 class MemoryData:
@@ -94,8 +112,21 @@ class MemoryData:
     def __len__(self) -> int:
         return len(self.y)
 
-    def batches(self, batch_size: int, *, shuffle: bool, seed: int, start: int = 0) -> Iterator[Batch]:
-        for idx in batch_indices(len(self.y), batch_size, shuffle=shuffle, seed=seed)[start:]:
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        start: int = 0,
+        shard: tuple[int, int] | None = None,
+    ) -> Iterator[Batch]:
+        """Batches of ``batch_size`` from batch ``start`` on; with ``shard=(rank, world)`` this rank's share of
+        each (empty shares skipped)."""
+        order = batch_indices(len(self.y), batch_size, shuffle=shuffle, seed=seed, min_last=_min_last(shard))
+        for idx in shard_batches(order[start:], shard):
+            if len(idx) == 0:
+                continue
             idx = idx.to(self.x.device)
             xb = self.x.index_select(0, idx)
             if self.augment is not None:
@@ -142,16 +173,34 @@ class LoaderData:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def batches(self, batch_size: int, *, shuffle: bool, seed: int, start: int = 0) -> Iterator[Batch]:
-        order = [idx.tolist() for idx in batch_indices(len(self), batch_size, shuffle=shuffle, seed=seed)]
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        start: int = 0,
+        shard: tuple[int, int] | None = None,
+    ) -> Iterator[Batch]:
+        order = batch_indices(len(self), batch_size, shuffle=shuffle, seed=seed, min_last=_min_last(shard))
+        shares = [idx.tolist() for idx in shard_batches(order[start:], shard) if len(idx)]
         loader = torch.utils.data.DataLoader(
             self.dataset,
-            batch_sampler=order[start:],
+            batch_sampler=shares,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
         )
         for xb, yb in loader:
             yield xb, yb.long()
+
+
+def _min_last(shard: tuple[int, int] | None) -> int:
+    return 2 if shard is None else max(2, shard[1])
+
+
+def global_batch_sizes(n: int, batch_size: int, *, world: int = 1) -> list[int]:
+    """The images in each global batch of a shuffled epoch (the same for every seed)."""
+    return [len(idx) for idx in batch_indices(n, batch_size, shuffle=True, seed=0, min_last=max(2, world))]
 
 
 def decode_split(images: ImageList, channels: int, size: int) -> torch.Tensor:

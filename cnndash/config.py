@@ -30,7 +30,10 @@ class TrainConfig:
     epochs: int = 10
     device: str = "auto"  # auto | cpu | cuda | mps
     seed: int = 0  # model init, shuffling and augmentation; same seed + same data = same run on CPU
-    batch_size: int = 32  # small batches = more updates per epoch, which matters most on small datasets
+    # The global batch: with N processes (torchrun) each takes its share (batch_size / N; when it does not
+    # divide, the first batch_size % N processes take one image more), so a run's updates are the same
+    # whatever N. Small batches = more updates per epoch, which matters most on small datasets.
+    batch_size: int = 32
     lr: float = 3e-3  # peak learning rate (one-cycle) / base learning rate (other schedules)
     optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
     momentum: float = 0.9  # SGD only
@@ -55,6 +58,11 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader workers (DataLoader path only)
     threads: int = 0  # torch CPU threads while training, 0 = leave torch's setting
     tensorboard: bool = True  # also write TensorBoard event files into the run folder
+    sync_batchnorm: bool = False  # distributed: BatchNorm statistics over the global batch (SyncBatchNorm)
+    # Distributed: lr × number of processes, the linear scaling rule (Goyal et al. 2017) for when batch_size
+    # was also multiplied by it (each process keeps the batch the lr was tuned for). Off: the lr is never
+    # rescaled behind your back; a large scaled lr usually wants warm-up too.
+    scale_lr: bool = False
 
     def to_dict(self) -> dict:
         data = asdict(self)

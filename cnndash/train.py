@@ -17,12 +17,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnndash.batches import global_batch_sizes
 from cnndash.config import ConfigError, TrainConfig
+from cnndash.distributed import Distributed
 from cnndash.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
 from cnndash.runs import TrainState
 from cnndash.tblog import SAMPLE_IMAGES, TensorBoardLog
@@ -74,17 +77,23 @@ def train_one_epoch(
     seen = 0
     log_every = CPU_LOG_EVERY if t.device.type == "cpu" else GPU_LOG_EVERY
     batches = t.data.train.batches(
-        config.batch_size, shuffle=True, seed=config.seed * EPOCH_SEED_STRIDE + epoch, start=state.batch
-    )
+        config.batch_size, shuffle=True, seed=config.seed * EPOCH_SEED_STRIDE + epoch, start=state.batch,
+        shard=t.shard,
+    )  # fmt: skip
+    # Distributed: every rank takes its share of the same global batches (sizes known to all ranks).
+    sizes = global_batch_sizes(len(t.data.train), config.batch_size, world=t.world_size) if t.dist else []
     for b, (xb, yb) in enumerate(batches, start=state.batch + 1):
-        if stop_event is not None and stop_event.is_set():
+        if _stop_requested(t, stop_event):
             return EpochResult(math.nan, math.nan, seen, time.perf_counter() - started, stopped=True)
         xb, yb = t.model_input(xb, augmented=True), yb.to(t.device, non_blocking=True)
         with torch.autocast(device_type=t.device.type, dtype=torch.float16, enabled=t.amp):
             logits = t.model(xb)
             loss = t.criterion(logits.float(), yb)
         t.optimizer.zero_grad(set_to_none=True)
-        t.scaler.scale(loss).backward()
+        if t.dist is None:
+            t.scaler.scale(loss).backward()
+        else:  # DDP averages the ranks' gradients: weighted by each share, that is the global batch's mean
+            t.scaler.scale(loss * (yb.shape[0] * t.world_size / sizes[b - 1])).backward()
         if config.grad_clip > 0:
             t.scaler.unscale_(t.optimizer)
             nn.utils.clip_grad_norm_(t.model.parameters(), config.grad_clip)
@@ -92,39 +101,66 @@ def train_one_epoch(
         t.scaler.update()
         t.scheduler.step()
         state.step, state.batch = state.step + 1, b
-        seen += yb.shape[0]
+        seen += sizes[b - 1] if t.dist else yb.shape[0]
         loss_sum += loss.detach() * yb.shape[0]
         correct += (logits.detach().argmax(1) == yb).sum()
         if b % log_every == 0 or b == t.steps_per_epoch:  # reading the loss syncs the GPU: not every batch
-            batch_loss = float(loss.detach())
+            batch_loss, batch_acc = _batch_metrics(t, loss, logits, yb)
             if not math.isfinite(batch_loss):
                 raise _diverged(batch_loss, config.lr, f"at epoch {epoch}, batch {b}")
             elapsed = time.perf_counter() - started
             _emit(on_event, BatchEvent(
                 epoch=epoch, epochs=config.epochs, batch=b, batches=t.steps_per_epoch, step=state.step,
-                loss=batch_loss, acc=float((logits.argmax(1) == yb).float().mean()),
+                loss=batch_loss, acc=batch_acc,
                 lr=t.optimizer.param_groups[-1]["lr"], images_per_sec=seen / elapsed if elapsed > 0 else 0.0,
             ))  # fmt: skip
-    train_loss = float(loss_sum) / max(seen, 1)
+    loss_total, correct_total = float(loss_sum), float(correct)
+    if t.dist is not None:  # the whole epoch's figures, not this rank's share
+        loss_total, correct_total = t.dist.sum_values(loss_sum, correct)
+    train_loss = loss_total / max(seen, 1)
     if not math.isfinite(train_loss):
         raise _diverged(train_loss, config.lr, f"in epoch {epoch}")
     state.batch = 0
-    return EpochResult(train_loss, float(correct) / max(seen, 1), seen, time.perf_counter() - started, False)
+    return EpochResult(train_loss, correct_total / max(seen, 1), seen, time.perf_counter() - started, False)
+
+
+def _stop_requested(t: Trainer, stop_event: threading.Event | None) -> bool:
+    """The stop event is set (distributed: on any rank, so every rank stops after the same batch)."""
+    requested = stop_event is not None and stop_event.is_set()
+    return requested if t.dist is None else t.dist.any(requested)
+
+
+def _batch_metrics(
+    t: Trainer, loss: torch.Tensor, logits: torch.Tensor, yb: torch.Tensor
+) -> tuple[float, float]:
+    """The batch's loss and accuracy (distributed: of the global batch, the same on every rank, so a
+    diverging loss stops every rank at the same batch)."""
+    if t.dist is None:
+        return float(loss.detach()), float((logits.argmax(1) == yb).float().mean())
+    n = yb.shape[0]
+    loss_sum, correct, total = t.dist.sum_values(loss.detach() * n, (logits.argmax(1) == yb).sum(), n)
+    return loss_sum / total, correct / total
 
 
 def evaluate(t: Trainer) -> tuple[float, float]:
-    """Mean loss (no label smoothing) and accuracy of ``t.model`` on the validation split."""
-    t.model.eval()
+    """Mean loss (no label smoothing) and accuracy of the model on the validation split (distributed: each
+    rank its share of every batch, without DDP, which has nothing to synchronise here; summed at the end)."""
+    model = t.module
+    model.eval()
     loss_sum = torch.zeros((), device=t.device)
     correct = torch.zeros((), device=t.device, dtype=torch.long)
+    batch_size = max(t.config.batch_size, EVAL_BATCH_SIZE)
     with torch.no_grad():
-        for xb, yb in t.data.val.batches(max(t.config.batch_size, EVAL_BATCH_SIZE), shuffle=False, seed=0):
+        for xb, yb in t.data.val.batches(batch_size, shuffle=False, seed=0, shard=t.shard):
             xb, yb = t.model_input(xb, augmented=False), yb.to(t.device, non_blocking=True)
             with torch.autocast(device_type=t.device.type, dtype=torch.float16, enabled=t.amp):
-                logits = t.model(xb)
+                logits = model(xb)
             loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
             correct += (logits.argmax(1) == yb).sum()
     n = max(len(t.data.val), 1)
+    if t.dist is not None:
+        loss_total, correct_total = t.dist.sum_values(loss_sum, correct)
+        return loss_total / n, correct_total / n
     return float(loss_sum) / n, float(correct) / n
 
 
@@ -144,7 +180,9 @@ def _record_validation(state: TrainState, epoch: int, val_loss: float, val_acc: 
 def _finish_stopped_epoch(t: Trainer, epoch: int) -> str:
     """Save what a stop leaves: ``last.pt`` to resume, and a ``best.pt`` if none exists yet."""
     which = ["last"]
-    if not t.writer.has_checkpoint("best"):  # so the run can be evaluated right away
+    has_best = partial(t.writer.has_checkpoint, "best")
+    # Distributed: rank 0's answer for every rank (evaluate() below is a collective all ranks must enter).
+    if not (has_best() if t.dist is None else t.dist.from_rank0(has_best)):  # so it can be evaluated now
         t.state.best_val_loss, t.state.best_val_acc = evaluate(t)
         which.append("best")
     t.writer.save_checkpoint(t.checkpoint(), *which)
@@ -161,6 +199,7 @@ def train(
     resume: bool = False,
     on_event: EventCallback | None = None,
     stop_event: threading.Event | None = None,
+    dist: Distributed | None = None,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and return the summary (also written to ``summary.json``).
 
@@ -169,9 +208,13 @@ def train(
     batch, saving ``last.pt`` (and ``best.pt`` if none exists yet) so the run can be evaluated or resumed.
     Raises :class:`ConfigError`, ``DatasetError``, ``ModelError``, ``RunError`` for bad input and
     :class:`TrainingDivergedError` when the loss stops being finite.
+
+    ``dist`` (from :func:`cnndash.distributed.session`, in a torchrun worker) trains this rank's share of a
+    data-parallel run: metrics are of the whole epoch, only rank 0 writes ``run_dir``, and the summary says
+    ``world_size``. Give ``on_event`` on rank 0 only unless every rank should report.
     """
     started = time.perf_counter()
-    t = setup(config, run_dir, resume=resume)
+    t = setup(config, run_dir, resume=resume, dist=dist)
     with t.writer.training():
         return _train(t, on_event, stop_event, started)
 
@@ -216,6 +259,8 @@ def _train(
                     break
     except BaseException as exc:
         text = str(exc) if isinstance(exc, TrainingDivergedError) else f"{type(exc).__name__}: {exc}"
+        if t.dist is not None:  # which rank failed, and why
+            text = t.dist.failure_text(exc, text)
         writer.write_status("failed", text, epoch=state.epoch)
         _emit(on_event, ErrorEvent(text))
         if tensorboard is not None:
@@ -253,7 +298,10 @@ def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
         "val_images": start.val_images,
         "data_path": start.data_path,
         "amp": t.amp,
+        "world_size": t.world_size,
     }
+    if t.config.scale_lr and t.world_size > 1:
+        summary["lr_scaled"] = t.config.lr * t.world_size  # the linear scaling rule, asked for in the config
     if state.last_val_acc >= 0:
         summary["final_val_accuracy"] = state.last_val_acc
     return summary
@@ -275,10 +323,10 @@ def _cpu_threads(threads: int, device: torch.device) -> Iterator[None]:
 
 def _open_tensorboard(t: Trainer) -> TensorBoardLog | None:
     """The run's TensorBoard log (config, graph, augmented samples written now), or None when off."""
-    if not t.config.tensorboard:
+    if not t.config.tensorboard or not (t.dist is None or t.dist.is_main):  # only rank 0 writes the folder
         return None
     tensorboard = TensorBoardLog(t.writer.path, t.config.to_dict(), purge_step=t.state.step or None)
-    tensorboard.start(t.model, t.sample_batch(SAMPLE_IMAGES), t.state.step)
+    tensorboard.start(t.module, t.sample_batch(SAMPLE_IMAGES), t.state.step)
     return tensorboard
 
 

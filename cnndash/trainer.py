@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from cnndash.augment import build_pipeline
-from cnndash.batches import TrainingData, batch_indices, prepare_data
+from cnndash.batches import TrainingData, global_batch_sizes, prepare_data
 from cnndash.config import ConfigError, TrainConfig, spec_normalize
 from cnndash.data import ImageSet, load_dataset
 from cnndash.device import describe_device, resolve_device
+from cnndash.distributed import RANK_SEED_STRIDE, Distributed, restart_count
 from cnndash.events import StartEvent
 from cnndash.models import build_model, count_parameters, default_image_size, parameter_groups
 from cnndash.optim import make_optimizer, make_scheduler
@@ -32,6 +33,7 @@ from cnndash.preprocess import (
     normalize_batch,
 )
 from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, read_json
+from cnndash.runs.writer import NullRunWriter
 
 # A resumed run reseeds torch's RNG (augmentation, dropout) from its resume point:
 # seed + RESUME_SEED_STRIDE * (epoch + 1) + batch, a prime stride so resume points get distinct streams.
@@ -61,6 +63,23 @@ class Trainer:
     start: StartEvent
     _mean_t: torch.Tensor = field(repr=False)  # on the device once, not copied for every batch
     _std_t: torch.Tensor = field(repr=False)
+    dist: Distributed | None = None  # this process's place in a torchrun group; None = single process
+
+    @property
+    def module(self) -> nn.Module:
+        """The model itself (``model`` is its DDP wrapper in a distributed run): checkpoints, evaluation."""
+        return (
+            self.model.module if isinstance(self.model, nn.parallel.DistributedDataParallel) else self.model
+        )
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self.dist is None else self.dist.world_size
+
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        """(rank, world size) for the data path: each rank takes its share of every global batch."""
+        return None if self.dist is None else self.dist.shard
 
     def model_input(self, xb: torch.Tensor, *, augmented: bool) -> torch.Tensor:
         """A batch from the data path -> the float tensor the model takes, on the device."""
@@ -88,7 +107,7 @@ class Trainer:
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(
-            model={k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()},
+            model={k: v.detach().to("cpu").contiguous() for k, v in self.module.state_dict().items()},
             config=self.config.to_dict(),
             classes=self.start.classes,
             in_channels=self.start.in_channels,
@@ -102,12 +121,15 @@ class Trainer:
         )
 
 
-def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool, restarted: bool = False) -> TrainConfig:
     config.validate()
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a folder; choose another output folder for the run.")
     if not resume:
-        if (run_dir / "config.json").exists():
+        # A group torchrun restarted before the first checkpoint starts over in the folder its failed
+        # attempt created (a folder without last.pt holds no training to lose).
+        started_over = restarted and not (run_dir / "last.pt").exists()
+        if (run_dir / "config.json").exists() and not started_over:
             raise RunError(f"{run_dir} already holds a run; choose another output folder or resume it.")
         return TrainConfig.from_dict(config.to_dict())
     saved = read_json(run_dir / "config.json")
@@ -128,23 +150,39 @@ def _normalisation(config: TrainConfig, channels: int, data: TrainingData) -> tu
     return data.mean, data.std
 
 
-def _restore(trainer: Trainer, run_dir: Path) -> None:
-    """Load ``last.pt`` into a freshly set-up trainer (weights, optimiser, schedule, scaler, state)."""
-    writer = trainer.writer
+def _read_checkpoint(run_dir: Path) -> Checkpoint:
     try:
-        saved = Checkpoint.from_dict(torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True))
-        trainer.model.load_state_dict(saved.model)
+        return Checkpoint.from_dict(torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True))
+    except Exception as exc:  # truncated, foreign or another model's file: torch raises many types
+        raise _cannot_resume(run_dir, exc) from exc
+
+
+def _cannot_resume(run_dir: Path, exc: Exception) -> RunError:
+    return RunError(
+        f"{run_dir / 'last.pt'} cannot be resumed: it is damaged or not this run's checkpoint "
+        f"({type(exc).__name__}). Start a new run instead."
+    )
+
+
+def _restore(trainer: Trainer, run_dir: Path) -> None:
+    """Load ``last.pt`` into a freshly set-up trainer (weights, optimiser, schedule, scaler, state); in a
+    distributed run rank 0 reads it and hands it to the others, so every rank resumes from the same file."""
+    writer, dist = trainer.writer, trainer.dist
+    saved = _read_checkpoint(run_dir) if dist is None else dist.from_rank0(lambda: _read_checkpoint(run_dir))
+    try:
+        trainer.module.load_state_dict(saved.model)
         trainer.optimizer.load_state_dict(saved.optimizer)
         trainer.scheduler.load_state_dict(saved.scheduler)
         trainer.scaler.load_state_dict(saved.scaler)
-    except Exception as exc:  # truncated, foreign or another model's file: torch raises many types
-        raise RunError(
-            f"{run_dir / 'last.pt'} cannot be resumed: it is damaged or not this run's checkpoint "
-            f"({type(exc).__name__}). Start a new run instead."
-        ) from exc
+    except Exception as exc:  # another model's weights, a foreign optimiser state: torch raises many types
+        raise _cannot_resume(run_dir, exc) from exc
     trainer.state = saved.state
     writer.truncate_metrics(saved.state.epoch)
-    torch.manual_seed(trainer.config.seed + RESUME_SEED_STRIDE * (saved.state.epoch + 1) + saved.state.batch)
+    rank = 0 if dist is None else dist.rank
+    torch.manual_seed(
+        trainer.config.seed + RESUME_SEED_STRIDE * (saved.state.epoch + 1) + saved.state.batch
+        + RANK_SEED_STRIDE * rank
+    )  # fmt: skip
 
 
 def _load_data(config: TrainConfig, device: torch.device) -> tuple[ImageSet, TrainingData]:
@@ -168,19 +206,19 @@ def _load_data(config: TrainConfig, device: torch.device) -> tuple[ImageSet, Tra
 
 
 def _optimisation(
-    config: TrainConfig, model: nn.Module, steps: int, device: torch.device
+    config: TrainConfig, model: nn.Module, steps: int, device: torch.device, lr: float
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     groups = parameter_groups(
         model,
         config.model,
-        lr=config.lr,
+        lr=lr,
         transfer=config.transfer,
         backbone_lr_factor=config.backbone_lr_factor,
     )
     optimizer = make_optimizer(
         config.optimizer,
         groups,
-        lr=config.lr,
+        lr=lr,
         weight_decay=config.weight_decay,
         momentum=config.momentum,
         device=device,
@@ -197,23 +235,28 @@ def _optimisation(
     return optimizer, scheduler
 
 
-def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False) -> Trainer:
+def setup(
+    config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, dist: Distributed | None = None
+) -> Trainer:
     """Validate ``config``, load and decode the data, build model, optimiser and schedule, prepare the run
-    folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``."""
+    folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``.
+
+    With ``dist`` (a torchrun worker) the model is wrapped in DDP on ``dist.device`` and only rank 0 touches
+    the run folder; the other ranks get its config and checkpoint from rank 0."""
     run_dir = Path(run_dir)
-    config = _resolve_config(config, run_dir, resume)
-    writer = RunWriter(run_dir)
-    writer.create()  # an unwritable folder fails now, before the data is decoded
-    device = resolve_device(config.device)
+    config, writer = _run_folder(config, run_dir, resume, dist)
+    device = resolve_device(config.device) if dist is None else dist.device
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
     imageset, data = _load_data(config, device)
     size, channels, classes = config.image_size, imageset.channels, list(imageset.classes)
-    _seed_everything(config.seed)
+    _seed_everything(config.seed)  # every rank: the same initial weights
     model = build_model(
         config.model, num_classes=len(classes), in_channels=channels, image_size=size,
         pretrained=config.pretrained and not resume,
     )  # fmt: skip
+    if dist is not None and config.sync_batchnorm:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     mean, std = _normalisation(config, channels, data)
     amp = bool(config.amp and device.type == "cuda")
     # NHWC: faster convolutions with cuDNN and with oneDNN on CPU alike (~25 % for LeNet/VGG on AVX2).
@@ -221,8 +264,10 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    steps = len(batch_indices(len(data.train), config.batch_size, shuffle=True, seed=0))
-    optimizer, scheduler = _optimisation(config, model, steps, device)
+    world = 1 if dist is None else dist.world_size
+    steps = len(global_batch_sizes(len(data.train), config.batch_size, world=world))
+    lr = config.lr * world if config.scale_lr else config.lr
+    optimizer, scheduler = _optimisation(config, model, steps, device, lr)
     start = StartEvent(
         run_name=run_dir.name, epochs=config.epochs, start_epoch=0, start_batch=0, steps_per_epoch=steps,
         device=device.type, device_description=describe_device(device).description,
@@ -230,6 +275,10 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         image_size=size, in_channels=channels, classes=classes,
         parameters=count_parameters(model), previous_seconds=0.0,
     )  # fmt: skip
+    if dist is not None:
+        model = dist.wrap(model)
+        if dist.rank > 0:  # after the identical init: each rank its own augmentation and dropout
+            torch.manual_seed(config.seed + RANK_SEED_STRIDE * dist.rank)
     trainer = Trainer(
         config=config, writer=writer, device=device, model=model, optimizer=optimizer,
         scheduler=scheduler, scaler=torch.amp.GradScaler("cuda", enabled=amp),
@@ -237,10 +286,37 @@ def setup(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         spec_normalizes=spec_normalize(config.augment) is not None, amp=amp, channels_last=channels_last,
         steps_per_epoch=steps, state=TrainState(), start=start,
         _mean_t=torch.tensor(mean, dtype=torch.float32, device=device),
-        _std_t=torch.tensor(std, dtype=torch.float32, device=device),
+        _std_t=torch.tensor(std, dtype=torch.float32, device=device), dist=dist,
     )  # fmt: skip
     _prepare_run_folder(trainer, run_dir, resume)
     return trainer
+
+
+def _run_folder(
+    config: TrainConfig, run_dir: Path, resume: bool, dist: Distributed | None
+) -> tuple[TrainConfig, RunWriter]:
+    """The resolved config and the run's writer; an unwritable folder fails now, before the data is decoded.
+    Distributed: rank 0 resolves and creates, the others get its config and a writer that writes nothing."""
+
+    def resolve() -> TrainConfig:
+        resolved = _resolve_config(config, run_dir, resume, restarted=restart_count() > 0)
+        RunWriter(run_dir).create()
+        return resolved
+
+    if dist is None:
+        return resolve(), RunWriter(run_dir)
+    resolved = dist.from_rank0(resolve)
+    if resolved.batch_size < dist.world_size:
+        raise ConfigError(
+            f"Batch size {resolved.batch_size} is smaller than the {dist.world_size} processes: the batch "
+            f"size is the global batch, split across processes; use at least {dist.world_size}."
+        )
+    if resolved.sync_batchnorm and dist.device.type != "cuda":
+        raise ConfigError(
+            "sync_batchnorm needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); turn it off for "
+            "a CPU run (each process then normalises with its own share's statistics)."
+        )
+    return resolved, RunWriter(run_dir) if dist.is_main else NullRunWriter(run_dir)
 
 
 def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from contextlib import nullcontext
+from pathlib import Path
 
 from cnndash.augment import load_pipeline
 from cnndash.cli.common import one_line_errors
 from cnndash.device import DEVICE_CHOICES
+from cnndash.distributed import Distributed, restart_count, session, stop_on_signals
 from cnndash.events import EpochEvent, TrainEvent
 from cnndash.predict import write_evaluation_files
 from cnndash.train import TrainConfig, train
@@ -38,6 +42,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--pretrained", action="store_true", help="ImageNet weights from the torch cache")
     parser.add_argument("--transfer", default=None, help="all, freeze or lower_lr (with --pretrained)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard event files")
+    parser.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="under torchrun: BatchNorm statistics over all processes",
+    )
+    parser.add_argument(
+        "--scale-lr", action="store_true", help="under torchrun: lr × processes (linear scaling rule)"
+    )
     parser.set_defaults(handler=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="confusion matrix and classification report of a run")
@@ -71,11 +84,33 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         pretrained=args.pretrained,
+        tensorboard=not args.no_tensorboard,
+        sync_batchnorm=args.sync_batchnorm,
+        scale_lr=args.scale_lr,
         **overrides,
     )
-    summary = train(config, args.out, resume=args.resume, on_event=_print_progress)
-    print(json.dumps(summary, indent=2))
+    # Under torchrun (more than one process) this is one rank of a data-parallel run: SIGTERM/SIGINT stop
+    # every rank cleanly, and only rank 0 reports.
+    with session(args.device) as dist:
+        main = dist is None or dist.is_main
+        resume = args.resume or _resume_after_restart(Path(args.out), dist)
+        stop = threading.Event()
+        with stop_on_signals(stop) if dist is not None else nullcontext():
+            summary = train(
+                config, args.out, resume=resume, on_event=_print_progress if main else None,
+                stop_event=stop if dist is not None else None, dist=dist,
+            )  # fmt: skip
+    if main:
+        print(json.dumps(summary, indent=2))
     return 0
+
+
+def _resume_after_restart(out: Path, dist: Distributed | None) -> bool:
+    """A group torchrun restarted (``--max-restarts``) resumes from the last checkpoint, if there is one."""
+    if restart_count() == 0:
+        return False
+    has_checkpoint = (out / "last.pt").is_file
+    return has_checkpoint() if dist is None else dist.from_rank0(has_checkpoint)
 
 
 def _print_progress(event: TrainEvent) -> None:

@@ -84,3 +84,39 @@ class RunWriter:
         lines = path.read_text().splitlines()
         kept = lines[:1] + [line for line in lines[1:] if line and int(line.split(",")[0]) <= last_epoch]
         path.write_text("\n".join(kept) + "\n")
+
+
+class NullRunWriter(RunWriter):
+    """The writer of a distributed run's ranks other than 0: the same calls, nothing written.
+
+    Only rank 0 writes the run folder, so the folder needs to be on storage rank 0 can write, and two
+    processes never race for one file.
+    """
+
+    def create(self) -> None:
+        pass
+
+    @contextmanager
+    def training(self) -> Iterator[RunWriter]:
+        yield self
+
+    def write_config(self, config: dict) -> None:
+        pass
+
+    def write_dataset_info(self, info: dict) -> None:
+        pass
+
+    def write_status(self, status: str, message: str = "", **extra: Any) -> None:
+        pass
+
+    def write_summary(self, summary: dict) -> None:
+        pass
+
+    def save_checkpoint(self, checkpoint: Checkpoint, *which: str) -> None:
+        pass
+
+    def append_metrics(self, row: dict) -> None:
+        pass
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        pass
