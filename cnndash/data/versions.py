@@ -269,6 +269,24 @@ def edit_version(name: str, edits: list[dict], *, data_dir: Path | None = None) 
     return len(record.steps)
 
 
+def edit_from_parent(name: str, edits: list[dict], *, data_dir: Path | None = None) -> int:
+    """:func:`edit_version` with images named by their path in the version's *parent* (what a run
+    trained on the parent calls them), wherever earlier edits of this version have moved them."""
+    record = read_version(name, data_dir=data_dir)
+    parent_manifest = manifest_of(record.parent, data_dir=data_dir)[1]
+    by_parent_path = {current_path(e): o for o, e in parent_manifest.items()}
+    manifest = manifest_of(name, data_dir=data_dir)[1]
+    resolved = []
+    for edit in edits:
+        if "path" in edit:
+            origin = by_parent_path.get(str(edit["path"]))
+            if origin is None or origin not in manifest:
+                raise DatasetError(f"Image {edit['path']!r} is not in version {name!r} (removed already?).")
+            edit = {**edit, "path": current_path(manifest[origin])}
+        resolved.append(edit)
+    return edit_version(name, resolved, data_dir=data_dir)
+
+
 def relabel(name: str, path: str, to: str, *, data_dir: Path | None = None) -> int:
     return edit_version(name, [{"op": "relabel", "path": path, "to": to}], data_dir=data_dir)
 

@@ -1,0 +1,101 @@
+"""The Data view (ui_datacentric.render_data_view) through AppTest on a real trained digits run."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnndash import paths
+from cnndash.data import datasets_dir, versions
+from cnndash.embeddings import embed_run, penultimate_layer
+from cnndash.jobs import get_registry
+from cnndash.labels import run_label_issues
+from cnndash.runs import load_run
+from cnndash.train import TrainConfig, train
+from tests.conftest import ROOT
+from tests.test_page_evaluation import _array
+
+PAGE = textwrap.dedent(
+    f"""
+    import sys
+    sys.path.insert(0, {str(ROOT)!r})
+    import streamlit as st
+    from cnndash.runs import load_run
+    from ui_datacentric import render_data_view
+    render_data_view(load_run(st.session_state.get("run", "digits-run")))
+    """
+)
+
+
+@pytest.fixture
+def digits_run():
+    """A one-epoch LeNet run on 16 px digits, named "digits-run" in the test's runs folder."""
+    run_dir = paths.runs_dir() / "digits-run"
+    config = TrainConfig(
+        dataset="digits", model="lenet", epochs=1, image_size=16, tensorboard=False, threads=1
+    )
+    train(config, run_dir)
+    return run_dir
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _app(tmp_path) -> AppTest:
+    """The tiny page as a script; ``ui`` resolves its page files next to the script, so link pages/."""
+    script = tmp_path / "data_view.py"
+    script.write_text(PAGE)
+    (tmp_path / "pages").symlink_to(ROOT / "pages")
+    return AppTest.from_file(str(script), default_timeout=120)
+
+
+def test_gallery_relabel_undo_and_retrain(digits_run, tmp_path):
+    at = _app(tmp_path)
+    at.run()
+    _ok(at)
+    frame = run_label_issues(digits_run).frame()
+    top = frame[frame["suggested"] != frame["given"]].iloc[0]
+    # The embedding scatter: one point per validation image, suspects drawn in their own trace.
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert sum(len(_array(trace["x"])) for trace in spec["data"]) == len(frame)
+    assert any(trace["name"] == "suspicious label" for trace in spec["data"])
+
+    at.button(key=f"data-relabel-{top['path']}").click().run()
+    _ok(at)
+    version = at.session_state["data-version::digits-run"]
+    changes = versions.diff("digits", version)
+    assert list(changes["path_a"]) == [top["path"]] and list(changes["class_b"]) == [top["suggested"]]
+    assert (datasets_dir() / version / changes["path_b"].iloc[0]).is_file()
+
+    at.button(key="data-undo").click().run()
+    _ok(at)
+    assert versions.diff("digits", version).empty
+
+    at.button(key="data-accept-all").click().run()  # threshold 0.9 by default
+    _ok(at)
+    assert not versions.diff("digits", version).empty
+    at.button(key="data-retrain").click().run()
+    _ok(at)
+    job = get_registry().get(at.session_state["data-retrained"])
+    assert job is not None and job.wait(120)
+    retrained = load_run(job.run_name)
+    assert retrained.status == "finished" and retrained.config["dataset"] == version
+    assert retrained.config["model"] == "lenet" and retrained.config["image_size"] == 16
+
+
+def test_embedding_is_penultimate_and_cached(digits_run):
+    run = load_run(digits_run)
+    emb = embed_run(run)
+    model = run.load_model()
+    assert emb.features.shape == (len(run.dataset().val), penultimate_layer(model)[1].in_features)
+    assert emb.tsne.shape == emb.pca.shape == (len(emb.features), 2)
+    assert not any(m._forward_hooks for m in model.modules())
+    assert (emb.preds == emb.targets).mean() > 0.5
+    assert (digits_run / "embeddings_best.npz").is_file()
+    again = embed_run(run)
+    assert (again.tsne == emb.tsne).all()
