@@ -88,7 +88,7 @@ def test_uploaded_zip_with_flipped_labels_via_cli(tmp_path, capsys):
     zip_path, truth = _write_zip(tmp_path)
     out = tmp_path / "issues"
     args = ["find-label-issues", "--dataset", str(zip_path), "--model", "lenet", "--epochs", "5"]
-    code = main([*args, "--folds", "4", "--out", str(out), "--image-size", "16"])
+    code = main([*args, "--folds", "4", "--out", str(out), "--image-size", "16", "--threads", "1"])
     assert code == 0, capsys.readouterr().err
     recall, right = _check_found(out / "label_issues.csv", truth)
     assert recall >= 0.7, recall

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnndash import paths
+from cnndash import paths, plots_labels
 from cnndash.data import datasets_dir, versions
 from cnndash.embeddings import embed_run, penultimate_layer
 from cnndash.jobs import get_registry
@@ -99,3 +100,22 @@ def test_embedding_is_penultimate_and_cached(digits_run):
     assert (digits_run / "embeddings_best.npz").is_file()
     again = embed_run(run)
     assert (again.tsne == emb.tsne).all()
+
+
+def test_embedding_figure_one_trace_per_class_plus_suspects():
+    points = pd.DataFrame(
+        {
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "y": [0.0, 1.0, 0.0, 1.0],
+            "path": ["a/1.png", "a/2.png", "b/3.png", "b/4.png"],
+            "given": ["a", "a", "b", "b"],
+            "score": [0.1, 0.2, 0.95, 0.3],
+            "suspect": [False, False, True, False],
+        }
+    )
+    fig = plots_labels.embedding_figure(points)
+    assert [t.name for t in fig.data] == ["a", "b", "suspicious label"]
+    assert [len(t.x) for t in fig.data] == [2, 1, 1]
+    assert fig.data[2].customdata[0][0] == "b/3.png" and fig.data[2].marker.symbol == "x"
+    hist = plots_labels.score_histogram(points["score"], 0.9)
+    assert hist.layout.shapes[0].x0 == 0.9

@@ -98,5 +98,10 @@ def test_version_of_builtin_uses_builtin_paths_and_cli(capsys):
     out = capsys.readouterr().out
     assert "relabelled,3/3.png,3/3.png,8/3.png,3,8" in out
     assert main(["data", "undo", name]) == 0
+    assert main(["data", "merge", name, "1", "7", "--into", "1or7"]) == 0
+    assert main(["data", "rename", name, "0", "zero"]) == 0
+    assert load_dataset(name).classes == ["1or7", "2", "3", "4", "5", "6", "8", "9", "zero"]
+    assert main(["data", "versions", "--json"]) == 0
+    assert '"steps": 2' in capsys.readouterr().out
     assert main(["data", "relabel", name, "3/99999.png", "8"]) == 2
     assert "No image" in capsys.readouterr().err

@@ -31,6 +31,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--image-size", type=int, default=None, help="square input side (default: auto)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads per fold (default: torch's)"
+    )
     parser.set_defaults(handler=_cmd_find)
 
     for name, help_text, handler, add in (
@@ -38,6 +41,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         ("versions", "list dataset versions", _cmd_versions, _versions_args),
         ("relabel", "move an image of a version to another class", _cmd_relabel, _relabel_args),
         ("remove", "leave an image out of a version", _cmd_remove, _path_args),
+        ("merge", "merge classes of a version into one", _cmd_merge, _merge_args),
+        ("rename", "rename a class of a version", _cmd_rename, _rename_args),
         ("diff", "what differs between two datasets of the same base", _cmd_diff, _diff_args),
         ("undo", "undo a version's last edit", _cmd_undo, _name_args),
     ):
@@ -77,13 +82,30 @@ def _relabel_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("to", help="the class it belongs to")
 
 
+def _merge_args(p: argparse.ArgumentParser) -> None:
+    _name_args(p)
+    p.add_argument("classes", nargs="+", help="two or more classes")
+    p.add_argument("--into", required=True, help="the merged class's name")
+
+
+def _rename_args(p: argparse.ArgumentParser) -> None:
+    _name_args(p)
+    p.add_argument("old")
+    p.add_argument("new")
+
+
 def _diff_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("a")
     p.add_argument("b")
 
 
 def _cmd_find(args: argparse.Namespace) -> int:
-    options = {"image_size": args.image_size, "batch_size": args.batch_size, "lr": args.lr}
+    options = {
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "threads": args.threads,
+    }
     template = TrainConfig(
         dataset=args.dataset, model=args.model, epochs=args.epochs, device=args.device, seed=args.seed,
         tensorboard=False, **{k: v for k, v in options.items() if v is not None},
@@ -136,6 +158,18 @@ def _cmd_relabel(args: argparse.Namespace) -> int:
 def _cmd_remove(args: argparse.Namespace) -> int:
     versions.remove(args.name, args.path)
     print(f"removed {args.path}")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    versions.merge_classes(args.name, args.classes, args.into)
+    print(f"{', '.join(args.classes)} -> {args.into}")
+    return 0
+
+
+def _cmd_rename(args: argparse.Namespace) -> int:
+    versions.rename_class(args.name, args.old, args.new)
+    print(f"{args.old} -> {args.new}")
     return 0
 
 
