@@ -21,8 +21,8 @@ from cnndash.data import folds, versions
 from cnndash.data.builtin import parse_builtin
 from cnndash.embeddings import embed_run
 from cnndash.jobs import get_registry
-from cnndash.labels import LabelIssues, run_label_issues
-from cnndash.runs import Run
+from cnndash.labels import LabelIssues, run_label_issues, val_paths
+from cnndash.runs import Run, load_run
 from cnndash.train import TrainConfig
 
 THUMB = 96
@@ -74,6 +74,32 @@ def _edited_paths(run: Run) -> set[str]:
         return set()
     changes = versions.diff(str(run.config["dataset"]), version)
     return set(changes["path_a"].dropna())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _val_paths(run_path: str, fingerprint: str) -> list[str]:
+    return val_paths(load_run(run_path))
+
+
+def render_label_actions(run: Run, val_index: int, suggested: str | None = None, *, key: str) -> None:
+    """ "Relabel as …" and "Remove" buttons for validation image ``val_index`` of ``run`` — for the
+    confusion-cell and top-losses galleries. Edits go to the same working version as the Data view's;
+    ``key`` makes the widget keys unique on the page (e.g. ``"eval-cell-3"``)."""
+    with ui.user_errors():
+        path = _val_paths(str(run.path), run.fingerprint("best"))[val_index]
+        if path in _edited_paths(run):
+            st.caption("edited in the working version")
+            return
+        options = list(run.classes)
+        target = st.selectbox("Relabel as", options, index=options.index(suggested) if suggested in options
+                              else 0, key=f"{key}-to", label_visibility="collapsed")  # fmt: skip
+        left, right = st.columns(2)
+        if left.button("Relabel", key=f"{key}-relabel"):
+            _edit(run, [{"op": "relabel", "path": path, "to": target}])
+            st.rerun()
+        if right.button("Remove", key=f"{key}-remove"):
+            _edit(run, [{"op": "remove", "path": path}])
+            st.rerun()
 
 
 def render_data_view(run: Run) -> None:

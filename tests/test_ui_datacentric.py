@@ -25,8 +25,12 @@ PAGE = textwrap.dedent(
     sys.path.insert(0, {str(ROOT)!r})
     import streamlit as st
     from cnndash.runs import load_run
-    from ui_datacentric import render_data_view
-    render_data_view(load_run(st.session_state.get("run", "digits-run")))
+    from ui_datacentric import render_data_view, render_label_actions
+    run = load_run("digits-run")
+    if st.session_state.get("actions"):
+        render_label_actions(run, 0, key="cell")
+    else:
+        render_data_view(run)
     """
 )
 
@@ -119,3 +123,19 @@ def test_embedding_figure_one_trace_per_class_plus_suspects():
     assert fig.data[2].customdata[0][0] == "b/3.png" and fig.data[2].marker.symbol == "x"
     hist = plots_labels.score_histogram(points["score"], 0.9)
     assert hist.layout.shapes[0].x0 == 0.9
+
+
+def test_label_actions_for_other_galleries(digits_run, tmp_path):
+    issues = run_label_issues(digits_run)
+    path, given = issues.paths[0], issues.classes[issues.given[0]]
+    other = next(c for c in issues.classes if c != given)
+    at = _app(tmp_path)
+    at.session_state["actions"] = True
+    at.run()
+    _ok(at)
+    at.selectbox(key="cell-to").select(other).run()
+    at.button(key="cell-relabel").click().run()
+    _ok(at)
+    changes = versions.diff("digits", at.session_state["data-version::digits-run"])
+    assert list(zip(changes["path_a"], changes["class_b"], strict=True)) == [(path, other)]
+    assert at.caption[0].value == "edited in the working version"
