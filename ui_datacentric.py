@@ -16,12 +16,13 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnndash import plots_eval, plots_labels
+from cnndash import paths, plots_eval, plots_labels
 from cnndash.data import folds, versions
 from cnndash.data.builtin import parse_builtin
 from cnndash.embeddings import embed_run
 from cnndash.jobs import get_registry
-from cnndash.labels import LabelIssues, run_label_issues, val_paths
+from cnndash.labels import PROBS_FILE, LabelIssues, read_label_issues, run_label_issues, val_paths
+from cnndash.labels_job import label_issues_job, start_label_issues
 from cnndash.runs import Run, load_run
 from cnndash.train import TrainConfig
 
@@ -111,13 +112,65 @@ def render_data_view(run: Run) -> None:
         "`python -m cnndash find-label-issues` (K-fold). See docs/data-centric.md."
     )
     with ui.user_errors():
-        issues = _issues(str(run.path), run.fingerprint("best"))
+        val_issues = _issues(str(run.path), run.fingerprint("best"))
+        kfold = _render_kfold(run)
+        issues = val_issues
+        if kfold is not None:
+            sources = ["K-fold: every image", "This run: validation images"]
+            if (
+                st.radio("Scores from", sources, horizontal=True, **ui.keep("data-source", sources[0]))
+                == sources[0]
+            ):
+                issues = kfold
         frame = issues.frame()
         root = _image_root(run)
         edited = _edited_paths(run)
         _render_gallery(run, frame, root, edited)
         _render_version(run)
-        _render_embedding(run, issues, frame, root)
+        _render_embedding(run, val_issues, frame, root)
+
+
+def _kfold_dir(run: Run) -> Path:
+    return paths.data_dir() / "label-issues" / run.name
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _read_kfold(out_dir: str, stamp: int, dataset: str) -> LabelIssues | None:
+    return read_label_issues(out_dir, dataset)
+
+
+@st.fragment(run_every=2)
+def _kfold_progress(key: str) -> None:
+    job = label_issues_job(key)
+    if job is None:
+        return
+    snap = job.snapshot()
+    st.progress(snap.fraction, text=f"K-fold label check: {snap.text()}")
+    if st.button("Stop", key="data-kfold-stop"):
+        job.stop()
+    if not job.alive:
+        st.rerun()
+
+
+def _render_kfold(run: Run) -> LabelIssues | None:
+    """Start / follow K-fold training over every image; the finished result, if any."""
+    out, dataset = _kfold_dir(run), str(run.config["dataset"])
+    job = label_issues_job(run.name)
+    if job is not None and job.alive:
+        _kfold_progress(run.name)
+        return None
+    if job is not None and job.snapshot().status in ("failed", "stopped"):
+        st.warning(job.snapshot().text())
+    probs = out / PROBS_FILE
+    result = _read_kfold(str(out), probs.stat().st_mtime_ns if probs.is_file() else 0, dataset)
+    left, right = st.columns([1, 3])
+    folds = int(left.number_input("Folds", 2, 10, step=1, **ui.keep("data-folds", 5)))
+    again = "again " if result is not None else ""
+    if right.button(f"Check every image {again}({folds} training runs)", key="data-kfold-start"):
+        template = TrainConfig.from_dict({**run.config, "tensorboard": False})
+        start_label_issues(run.name, dataset, template, out, folds)
+        st.rerun()
+    return result
 
 
 def _render_gallery(run: Run, frame: pd.DataFrame, root: Path, edited: set[str]) -> None:

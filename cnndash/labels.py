@@ -195,6 +195,17 @@ def find_dataset_label_issues(
     return issues
 
 
+def read_label_issues(out_dir: str | os.PathLike, dataset: str = "") -> LabelIssues | None:
+    """The :class:`LabelIssues` that :meth:`LabelIssues.write` left in ``out_dir`` (None if none)."""
+    path = Path(out_dir) / PROBS_FILE
+    if not path.is_file():
+        return None
+    probs = pd.read_csv(path, dtype={"path": str, "given": str})
+    classes = [str(c) for c in probs.columns[2:]]
+    given = np.array([classes.index(g) for g in probs["given"]], dtype=np.int64)
+    return LabelIssues(dataset, classes, list(probs["path"]), given, probs[classes].to_numpy(), runs=[])
+
+
 # --------------------------------------------------------------------------------------------------
 # One run's validation images
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -13,7 +14,8 @@ from cnndash import paths, plots_labels
 from cnndash.data import datasets_dir, versions
 from cnndash.embeddings import embed_run, penultimate_layer
 from cnndash.jobs import get_registry
-from cnndash.labels import run_label_issues
+from cnndash.labels import read_label_issues, run_label_issues
+from cnndash.labels_job import label_issues_job
 from cnndash.runs import load_run
 from cnndash.train import TrainConfig, train
 from tests.conftest import ROOT
@@ -139,3 +141,20 @@ def test_label_actions_for_other_galleries(digits_run, tmp_path):
     changes = versions.diff("digits", at.session_state["data-version::digits-run"])
     assert list(zip(changes["path_a"], changes["class_b"], strict=True)) == [(path, other)]
     assert at.caption[0].value == "edited in the working version"
+
+
+def test_kfold_every_image_in_the_background(digits_run, tmp_path):
+    at = _app(tmp_path)
+    at.run()
+    at.number_input(key="data-folds").set_value(2).run()
+    at.button(key="data-kfold-start").click().run()
+    _ok(at)
+    job = label_issues_job("digits-run")
+    assert job is not None and job.wait(180), job.snapshot()
+    assert job.snapshot().status == "finished" and job.snapshot().fraction == 1.0
+    at.run()
+    _ok(at)
+    assert at.radio(key="data-source").value.startswith("K-fold")
+    kfold = read_label_issues(paths.data_dir() / "label-issues" / "digits-run")
+    assert len(kfold.paths) == 1797 and not np.isnan(kfold.pred_probs).any()
+    assert any("of 1797" in m.value for m in at.markdown)  # the gallery now ranks every image
