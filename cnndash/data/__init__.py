@@ -29,6 +29,7 @@ One module per job, all re-exported here (``from cnndash.data import X`` works f
 - :mod:`.stats`: a split's mean/std, the same numbers training uses.
 """
 
+from cnndash.data import folds, versions  # noqa: F401  K-fold files and dataset versions (data-centric)
 from cnndash.data.archive import extract_image_zip
 from cnndash.data.builtin import (
     BUILTIN_DATASETS,

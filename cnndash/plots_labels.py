@@ -1,0 +1,55 @@
+"""Figures of the data-centric view: the embedding scatter and the distribution of label-issue scores.
+
+Pure functions: data in, Plotly figure out (no Streamlit), testable without a browser.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+SUSPECT_SYMBOL = "x"  # suspicious points are crosses on top of the class-coloured dots
+
+
+def embedding_figure(points: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Scatter of ``points`` (columns ``x``, ``y``, ``given``, ``path``, ``score``, ``suspect``): one trace
+    per given class, suspicious points (``suspect``) drawn as black-edged crosses in a trace of their own.
+    ``customdata`` holds each point's path, so a selection names the images."""
+    fig = go.Figure()
+    for cls, group in points[~points["suspect"]].groupby("given", sort=True):
+        fig.add_trace(_trace(group, str(cls), "circle", 7))
+    suspects = points[points["suspect"]]
+    if len(suspects):
+        trace = _trace(suspects, "suspicious label", SUSPECT_SYMBOL, 11)
+        trace.marker.line = {"width": 1.5, "color": "black"}
+        trace.marker.color = "crimson"
+        fig.add_trace(trace)
+    fig.update_layout(
+        title=title or None, dragmode="lasso", legend_title_text="given label", height=520,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+    )  # fmt: skip
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    return fig
+
+
+def _trace(group: pd.DataFrame, name: str, symbol: str, size: int) -> go.Scatter:
+    return go.Scatter(
+        x=group["x"],
+        y=group["y"],
+        mode="markers",
+        name=name,
+        marker={"symbol": symbol, "size": size, "opacity": 0.85},
+        customdata=group[["path", "given", "score"]].to_numpy(),
+        hovertemplate="%{customdata[0]}<br>given: %{customdata[1]}<br>score: %{customdata[2]:.2f}<extra></extra>",
+    )
+
+
+def score_histogram(scores: pd.Series, threshold: float) -> go.Figure:
+    """Histogram of label-issue scores with the acceptance threshold as a vertical line."""
+    fig = go.Figure(go.Histogram(x=scores, nbinsx=40, marker_color="steelblue"))
+    fig.add_vline(x=threshold, line_dash="dash", line_color="crimson", annotation_text="threshold")
+    fig.update_layout(
+        height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10}, xaxis_title="score", yaxis_title="images"
+    )
+    return fig

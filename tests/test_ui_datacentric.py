@@ -1,0 +1,160 @@
+"""The Data view (ui_datacentric.render_data_view) through AppTest on a real trained digits run."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnndash import paths, plots_labels
+from cnndash.data import datasets_dir, versions
+from cnndash.embeddings import embed_run, penultimate_layer
+from cnndash.jobs import get_registry
+from cnndash.labels import read_label_issues, run_label_issues
+from cnndash.labels_job import label_issues_job
+from cnndash.runs import load_run
+from cnndash.train import TrainConfig, train
+from tests.conftest import ROOT
+from tests.test_page_evaluation import _array
+
+PAGE = textwrap.dedent(
+    f"""
+    import sys
+    sys.path.insert(0, {str(ROOT)!r})
+    import streamlit as st
+    from cnndash.runs import load_run
+    from ui_datacentric import render_data_view, render_label_actions
+    run = load_run("digits-run")
+    if st.session_state.get("actions"):
+        render_label_actions(run, 0, key="cell")
+    else:
+        render_data_view(run)
+    """
+)
+
+
+@pytest.fixture
+def digits_run():
+    """A one-epoch LeNet run on 16 px digits, named "digits-run" in the test's runs folder."""
+    run_dir = paths.runs_dir() / "digits-run"
+    config = TrainConfig(
+        dataset="digits", model="lenet", epochs=1, image_size=16, tensorboard=False, threads=1
+    )
+    train(config, run_dir)
+    return run_dir
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _app(tmp_path) -> AppTest:
+    """The tiny page as a script; ``ui`` resolves its page files next to the script, so link pages/."""
+    script = tmp_path / "data_view.py"
+    script.write_text(PAGE)
+    (tmp_path / "pages").symlink_to(ROOT / "pages")
+    return AppTest.from_file(str(script), default_timeout=120)
+
+
+def test_gallery_relabel_undo_and_retrain(digits_run, tmp_path):
+    at = _app(tmp_path)
+    at.run()
+    _ok(at)
+    frame = run_label_issues(digits_run).frame()
+    top = frame[frame["suggested"] != frame["given"]].iloc[0]
+    # The embedding scatter: one point per validation image, suspects drawn in their own trace.
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert sum(len(_array(trace["x"])) for trace in spec["data"]) == len(frame)
+    assert any(trace["name"] == "suspicious label" for trace in spec["data"])
+
+    at.button(key=f"data-relabel-{top['path']}").click().run()
+    _ok(at)
+    version = at.session_state["data-version::digits-run"]
+    changes = versions.diff("digits", version)
+    assert list(changes["path_a"]) == [top["path"]] and list(changes["class_b"]) == [top["suggested"]]
+    assert (datasets_dir() / version / changes["path_b"].iloc[0]).is_file()
+
+    at.button(key="data-undo").click().run()
+    _ok(at)
+    assert versions.diff("digits", version).empty
+
+    at.button(key="data-accept-all").click().run()  # threshold 0.9 by default
+    _ok(at)
+    assert not versions.diff("digits", version).empty
+    at.button(key="data-retrain").click().run()
+    _ok(at)
+    job = get_registry().get(at.session_state["data-retrained"])
+    assert job is not None and job.wait(120)
+    retrained = load_run(job.run_name)
+    assert retrained.status == "finished" and retrained.config["dataset"] == version
+    assert retrained.config["model"] == "lenet" and retrained.config["image_size"] == 16
+
+
+def test_embedding_is_penultimate_and_cached(digits_run):
+    run = load_run(digits_run)
+    emb = embed_run(run)
+    model = run.load_model()
+    assert emb.features.shape == (len(run.dataset().val), penultimate_layer(model)[1].in_features)
+    assert emb.tsne.shape == emb.pca.shape == (len(emb.features), 2)
+    assert not any(m._forward_hooks for m in model.modules())
+    assert (emb.preds == emb.targets).mean() > 0.5
+    assert (digits_run / "embeddings_best.npz").is_file()
+    again = embed_run(run)
+    assert (again.tsne == emb.tsne).all()
+
+
+def test_embedding_figure_one_trace_per_class_plus_suspects():
+    points = pd.DataFrame(
+        {
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "y": [0.0, 1.0, 0.0, 1.0],
+            "path": ["a/1.png", "a/2.png", "b/3.png", "b/4.png"],
+            "given": ["a", "a", "b", "b"],
+            "score": [0.1, 0.2, 0.95, 0.3],
+            "suspect": [False, False, True, False],
+        }
+    )
+    fig = plots_labels.embedding_figure(points)
+    assert [t.name for t in fig.data] == ["a", "b", "suspicious label"]
+    assert [len(t.x) for t in fig.data] == [2, 1, 1]
+    assert fig.data[2].customdata[0][0] == "b/3.png" and fig.data[2].marker.symbol == "x"
+    hist = plots_labels.score_histogram(points["score"], 0.9)
+    assert hist.layout.shapes[0].x0 == 0.9
+
+
+def test_label_actions_for_other_galleries(digits_run, tmp_path):
+    issues = run_label_issues(digits_run)
+    path, given = issues.paths[0], issues.classes[issues.given[0]]
+    other = next(c for c in issues.classes if c != given)
+    at = _app(tmp_path)
+    at.session_state["actions"] = True
+    at.run()
+    _ok(at)
+    at.selectbox(key="cell-to").select(other).run()
+    at.button(key="cell-relabel").click().run()
+    _ok(at)
+    changes = versions.diff("digits", at.session_state["data-version::digits-run"])
+    assert list(zip(changes["path_a"], changes["class_b"], strict=True)) == [(path, other)]
+    assert at.caption[0].value == "edited in the working version"
+
+
+def test_kfold_every_image_in_the_background(digits_run, tmp_path):
+    at = _app(tmp_path)
+    at.run()
+    at.number_input(key="data-folds").set_value(2).run()
+    at.button(key="data-kfold-start").click().run()
+    _ok(at)
+    job = label_issues_job("digits-run")
+    assert job is not None and job.wait(180), job.snapshot()
+    assert job.snapshot().status == "finished" and job.snapshot().fraction == 1.0
+    at.run()
+    _ok(at)
+    assert at.radio(key="data-source").value.startswith("K-fold")
+    kfold = read_label_issues(paths.data_dir() / "label-issues" / "digits-run")
+    assert len(kfold.paths) == 1797 and not np.isnan(kfold.pred_probs).any()
+    assert any("of 1797" in m.value for m in at.markdown)  # the gallery now ranks every image
