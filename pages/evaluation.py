@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+import ui_datacentric
 import ui_export
 from cnndash import metrics, plots_eval, predict, predict_files
 from cnndash.data import ImageSet
@@ -36,7 +37,7 @@ PREDICT_LIMIT = 1000  # uploaded images classified at once
 PREDICT_TYPES = [*ui.IMAGE_TYPES, "tif", "tiff", "zip"]
 PREDICT_ORDERS = {"as uploaded": None, "least confident first": True, "most confident first": False}
 CHECKPOINTS = ["best", "last"]
-TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"]
+TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict", "Data"]
 
 
 def _run_label(run: Run) -> str:
@@ -98,6 +99,8 @@ def _image_gallery(run: Run, dataset, predictions: metrics.Predictions, indices,
             if st.button("Grad-CAM", key=f"{key}-gradcam-{index}", icon=":material/visibility:"):
                 st.session_state["gradcam-image"] = {"run": run.name, "index": index}
                 st.switch_page(ui.PAGES["gradcam"])
+            predicted = predictions.classes[int(predictions.preds[index])]
+            ui_datacentric.render_label_actions(run, index, predicted, key=f"{key}-label-{index}")
 
 
 def _heatmap(predictions: metrics.Predictions) -> tuple[pd.DataFrame, str | None]:
@@ -467,6 +470,8 @@ def _tab(label: str, run: Run, checkpoint: str, results) -> None:
         _curves_section(run)
     elif label == "Predict":
         _predict_section(run, checkpoint)
+    elif label == "Data":
+        ui_datacentric.render_data_view(run)
     elif results is None:
         st.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
     elif label == "Confusion matrix":

@@ -68,6 +68,7 @@ def test_renders_all_sections_for_a_trained_run(runs_home):
         "Top losses",
         "Learning curves",
         "Predict",
+        "Data",
     ]
 
     heatmap = _heatmap(at)
