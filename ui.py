@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from cnndash import data, paths
 from cnndash.device import describe_device
@@ -54,6 +55,27 @@ PAGES = {
 
 # What st.file_uploader accepts for a single image: the formats the datasets accept.
 IMAGE_TYPES = [extension.lstrip(".") for extension in data.IMAGE_EXTENSIONS]
+
+
+# --------------------------------------------------------------------------------------------------
+# Routing
+
+
+def route_guard() -> None:
+    """Re-route a page that Streamlit ran in its legacy ``pages/`` mode through ``app.py``.
+
+    A fresh server whose first request is a deep link (``/training``) has not run ``app.py`` yet, so
+    Streamlit still assumes the old multipage layout: it runs ``pages/training.py`` on its own, with file
+    names in the sidebar, no device panel and the narrow layout — for every visitor until someone opens
+    ``/``. Called first thing on every page: in that mode it switches Streamlit to ``st.navigation`` (what
+    ``app.py``'s first run does, server-wide) and reruns, so this very request renders the real app on
+    the same page (the legacy page and ``app.py``'s page share the URL path, hence the page id).
+    Streamlit offers no public test for the mode; ``PagesManager.uses_pages_directory`` is what it checks.
+    """
+    if PagesManager.uses_pages_directory:
+        log.info("first request was a deep link in legacy pages/ mode: re-routing through app.py")
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from cnndash import arith, kernels, layers, plots_arith
 from cnndash.preprocess import convert_mode, open_image
 from cnndash.trace import ShapeTrace
 
+ui.route_guard()
+
 KINDS = ("Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d")
 # ShapeError.argument -> the control a person should change.
 CONTROLS = {

@@ -17,6 +17,8 @@ from cnndash.models import default_image_size
 from cnndash.preprocess import convert_mode, open_image
 from cnndash.train import TrainConfig
 
+ui.route_guard()
+
 GALLERY_CELL = 72  # px per gallery thumbnail
 PREVIEW_WIDTH = 120  # px per augmented sample on screen
 SAMPLE_PHOTO_SIDE = 256  # sample photos are previewed at this short side (they are 427×640)

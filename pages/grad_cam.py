@@ -22,6 +22,8 @@ from cnndash.models import default_cam_layer
 from cnndash.preprocess import open_image
 from cnndash.runs import Run, list_runs, load_run
 
+ui.route_guard()
+
 SOURCES = ["Validation image", "Misclassified", "Upload"]
 VIEWS = ["Compare methods", "Compare layers", "Confident mistakes", "Feature maps", "Filters", "Faithfulness"]
 DEFAULT_METHOD = "gradcam"

@@ -4,6 +4,8 @@ import streamlit as st
 
 import ui
 
+ui.route_guard()
+
 st.title("cnndash")
 st.markdown(
     "Learn and use **convolutional neural networks** end to end, in the browser: work out every shape, "

@@ -15,6 +15,8 @@ from cnndash.optim import OPTIMIZERS, SCHEDULES
 from cnndash.runs import Run, RunError, delete_run, list_runs, load_run
 from cnndash.train import TrainConfig
 
+ui.route_guard()
+
 # Every setting starts at TrainConfig's default (the dataset at the first built-in).
 DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
 # The learning rate offered when the optimiser changes: TrainConfig's for the Adam family, a larger one
