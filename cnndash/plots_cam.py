@@ -7,6 +7,7 @@ visible on them.
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Sequence
 
@@ -134,7 +135,7 @@ def probability_figure(classes: Sequence[str], probabilities: Sequence[float], t
     fig = go.Figure(
         go.Bar(
             x=probs[order],
-            y=[str(classes[i]) for i in order],
+            y=[html.escape(str(classes[i])) for i in order],
             orientation="h",
             text=[f"{p:.1%}" for p in probs[order]],
             textposition="auto",

@@ -273,10 +273,10 @@ def _controls(subject: Subject, picture: Picture, predicted: int) -> Settings:
 
 def _verdict(classes: list[str], probs: np.ndarray, true_label: int | None) -> str:
     predicted = int(probs.argmax())
-    text = f"**Prediction:** {classes[predicted]} ({probs[predicted]:.1%})"
+    text = f"**Prediction:** {ui.text(classes[predicted])} ({probs[predicted]:.1%})"
     if true_label is not None:
         mark = " ✓" if true_label == predicted else " ✗"
-        text += f"  \n**True class:** {classes[true_label]}{mark}"
+        text += f"  \n**True class:** {ui.text(classes[true_label])}{mark}"
     return text
 
 
@@ -303,9 +303,9 @@ def _main_view(subject: Subject, picture: Picture, probs: np.ndarray, settings: 
     heat = plots_cam.heatmap_rgb(result.maps[0], settings.cmap)
     size = subject.size
     cols = st.columns(3)
-    seen_caption = f"What the model sees ({picture.caption}, {size}×{size})"
+    seen_caption = f"What the model sees ({ui.text(picture.caption)}, {size}×{size})"
     cols[0].image(plots_cam.upscale(picture.seen, zoom), output_format="PNG", caption=seen_caption)
-    cam_caption = f"{cam.METHOD_LABELS[settings.method]} for '{subject.classes[settings.target]}'"
+    cam_caption = f"{cam.METHOD_LABELS[settings.method]} for '{ui.text(subject.classes[settings.target])}'"
     cols[1].image(plots_cam.upscale(heat, zoom), output_format="PNG", caption=cam_caption)
     cols[2].image(blended, output_format="PNG", caption=f"Overlay at {settings.layer}")
     st.download_button(
@@ -395,7 +395,7 @@ def _confident_mistakes(subject: Subject, picture: Picture, settings: Settings) 
     for k, (row, image, cam_map) in enumerate(zip(worst.itertuples(), images, result.maps, strict=True)):
         tile = settings.overlay(plots_cam.model_view(image, subject.size), cam_map)
         tiles.append(plots_cam.upscale(tile, _zoom(subject.size, TILE_SIDE)))
-        caption = f"#{row.index}: {row.true} → {row.predicted} ({row.prob_pred:.0%})"
+        caption = f"#{row.index}: {ui.text(row.true)} → {ui.text(row.predicted)} ({row.prob_pred:.0%})"
         cols[k % GRID_COLUMNS].image(tiles[-1], output_format="PNG", caption=caption)
     _download_grid(
         tiles, f"{subject.run.name}-confident-mistakes-{settings.method}-{settings.layer}.png", "mistakes"
