@@ -61,6 +61,9 @@ IMAGE_TYPES = [extension.lstrip(".") for extension in data.IMAGE_EXTENSIONS]
 # Routing
 
 
+_REROUTED = "cnndash-rerouted"
+
+
 def route_guard() -> None:
     """Re-route a page that Streamlit ran in its legacy ``pages/`` mode through ``app.py``.
 
@@ -71,9 +74,11 @@ def route_guard() -> None:
     ``app.py``'s first run does, server-wide) and reruns, so this very request renders the real app on
     the same page (the legacy page and ``app.py``'s page share the URL path, hence the page id).
     Streamlit offers no public test for the mode; ``PagesManager.uses_pages_directory`` is what it checks.
+    A server sets it back only on restart, but AppTest does so before every run, hence once per session.
     """
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not st.session_state.get(_REROUTED):
         log.info("first request was a deep link in legacy pages/ mode: re-routing through app.py")
+        st.session_state[_REROUTED] = True  # once per session: a rerun drops the run's button clicks
         PagesManager.uses_pages_directory = False
         st.rerun()
 
@@ -95,14 +100,24 @@ def render_sidebar() -> None:
         render_active_run()
 
 
+SIDEBAR_POLL_SECONDS = 1.5  # the Training page's live view refreshes at the same pace
+
+
 def render_active_run() -> None:
-    """Show the training run in progress, if any."""
-    job = get_registry().active()
+    """Show the training run in progress, if any, refreshed as the Training page's live view is."""
+    if get_registry().active() is None:
+        return
+    st.fragment(_active_run_panel, run_every=SIDEBAR_POLL_SECONDS)()
+
+
+def _active_run_panel() -> None:
+    job = get_registry().active() or get_registry().latest()
     if job is None:
         return
-    st.caption("Active training run")
-    st.markdown(f"`{job.run_name}` — {job.status_text()}")
-    st.progress(min(max(job.fraction_done(), 0.0), 1.0))
+    snap = job.snapshot()  # one snapshot for the text and the bar, as on the Training page
+    st.caption("Active training run" if job.alive else "Last training run")
+    st.markdown(f"`{job.run_name}` — {text(snap.status_text())}")
+    st.progress(min(max(snap.fraction, 0.0), 1.0))
 
 
 # --------------------------------------------------------------------------------------------------
