@@ -6,6 +6,7 @@ Flow (``main``): pick a run (:class:`Subject`: its model, dataset and CAM layers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 
 import ui
 from cnndash import cam, features, metrics, plots_cam, predict
+from cnndash.cam_layers import informative_layer
 from cnndash.data import ImageSet
 from cnndash.models import default_cam_layer
 from cnndash.preprocess import open_image
@@ -30,8 +32,7 @@ DEFAULT_METHOD = "gradcam"
 COMPARED_METHODS = ["gradcam", "gradcam++", "xgradcam", "layercam"]  # "Compare methods" starts with these
 DEFAULT_OPACITY = 0.5
 LAYER_PICKS = 4  # layers compared by default, spread from early to late and ending with the last one
-# The model's usual CAM layer is the default only while its map has at least 2×2 cells at this input size.
-MIN_DEFAULT_LAYER_CELLS = 4
+DEFAULT_LAYER_IMAGES = 8  # validation images the default layer's maps are checked on
 VIEW_SIDE = 256  # px: the main images are enlarged by a whole factor to about this side
 TILE_SIDE = 128  # px: the same for the confident-mistakes tiles
 TOP_CLASSES = 5  # bars in the probability chart
@@ -54,6 +55,7 @@ class Subject:
     classes: list[str]
     layers: dict[str, cam.LayerInfo]  # candidate CAM layers by name, in execution order
     default_layer: str
+    default_reason: str = ""  # why the default layer was chosen
 
     @property
     def size(self) -> int:
@@ -85,7 +87,8 @@ class Picture:
 
     @property
     def stem(self) -> str:
-        return Path(self.caption).stem or "image"
+        """The caption as a file-name part: letters, digits, '.', '_' and '-' only."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.caption).stem).strip("-.") or "image"
 
 
 @dataclass
@@ -136,15 +139,21 @@ def _apply_handoff(run_names: list[str]) -> None:
         st.session_state["cam-index"] = int(handoff.get("index", 0))
 
 
-def _default_layer(run: Run, layers: dict[str, cam.LayerInfo]) -> str:
+@st.cache_resource(show_spinner="Choosing an informative layer…", max_entries=8)
+def _default_layer(run_path: str, fingerprint: str, _run: Run, _model, _dataset, _layers: tuple) -> tuple:
+    """The last spatial layer whose Grad-CAM for the predicted class is not flat on a few validation
+    images, and why; computed once per checkpoint (a handful of forward/backward passes)."""
     try:
-        preferred = default_cam_layer(run.config.get("model", ""))
-    except ValueError:  # a model this version does not know: fall back on the suggestion
+        preferred = default_cam_layer(_run.config.get("model", ""))
+    except ValueError:  # a model this version does not know: no preference
         preferred = ""
-    if preferred in layers and layers[preferred].cells >= MIN_DEFAULT_LAYER_CELLS:
-        return preferred
-    suggested = cam.suggest_layer(list(layers.values()))
-    return suggested if suggested in layers else list(layers)[-1]
+    count = min(DEFAULT_LAYER_IMAGES, len(_dataset.val))
+    batch = _run.preprocess([_dataset.val[i][0] for i in range(count)])
+
+    def flat_share(name: str) -> float:
+        return float(cam.compute_cam_result(_model, name, batch, None, DEFAULT_METHOD).flat.mean())
+
+    return informative_layer(list(_layers), flat_share, preferred)
 
 
 def _load_subject(run: Run) -> Subject:
@@ -153,6 +162,7 @@ def _load_subject(run: Run) -> Subject:
     fingerprint = run.fingerprint("best")
     input_shape = (run.in_channels, run.image_size, run.image_size)
     layers = {info.name: info for info in _layers(str(run.path), fingerprint, input_shape, model)}
+    default, reason = _default_layer(str(run.path), fingerprint, run, model, dataset, tuple(layers.values()))
     return Subject(
         run=run,
         fingerprint=fingerprint,
@@ -160,7 +170,8 @@ def _load_subject(run: Run) -> Subject:
         dataset=dataset,
         classes=list(run.classes or dataset.classes),
         layers=layers,
-        default_layer=_default_layer(run, layers),
+        default_layer=default,
+        default_reason=reason,
     )
 
 
@@ -255,6 +266,8 @@ def _controls(subject: Subject, picture: Picture, predicted: int) -> Settings:
         help="Late layers: semantic but coarse. Early layers: sharp but low-level (edges, colours).",
         **ui.keep("cam-layer", subject.default_layer, options=subject.layer_names),
     )
+    if layer == subject.default_layer and subject.default_reason:
+        c2.caption(f"Default: {subject.default_reason}")
     image_id = (subject.run.name, picture.caption)
     if st.session_state.get("cam-target-image") != image_id:  # a new image: explain its prediction
         st.session_state["cam-target-image"] = image_id
