@@ -304,9 +304,11 @@ def _charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
         st.plotly_chart(plots_train.epoch_curves_figure(metrics), key=f"{key}-epoch-chart")
 
 
-def _progress(snap: JobSnapshot, job: Job) -> None:
-    st.progress(min(max(snap.fraction, 0.0), 1.0), text=job.status_text())
-    best = max((row["val_acc"] for row in snap.epoch_rows), default=None)
+def _progress(snap: JobSnapshot, run: Run | None) -> None:
+    st.progress(min(max(snap.fraction, 0.0), 1.0), text=snap.status_text())
+    history = run.metrics() if run is not None else None  # every epoch, also those before a resume
+    rows = history.to_dict("records") if history is not None and len(history) else snap.epoch_rows
+    best = max((row["val_acc"] for row in rows), default=None)
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Epoch", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "—")
     c2.metric("Batch", f"{snap.batch}/{snap.batches}" if snap.batches else "—")
@@ -329,8 +331,9 @@ def _live(run_name: str) -> None:
     if job is None:
         return
     snap = job.snapshot()
+    run = _saved_run(job)
     st.subheader(f"Training `{run_name}`")
-    _progress(snap, job)
+    _progress(snap, run)
     if not snap.batch_points:
         st.info("Preparing the data and the model…", icon=":material/hourglass_top:")
     if snap.start_fraction > 0:
@@ -338,7 +341,7 @@ def _live(run_name: str) -> None:
             f"Resumed after epoch {round(snap.start_fraction * snap.epochs)}: "
             "the per-epoch chart covers the whole run, the per-batch chart the part since the resume."
         )
-    _charts(snap, _saved_run(job), "live")  # metrics.csv holds every epoch, also those before a resume
+    _charts(snap, run, "live")  # metrics.csv holds every epoch, also those before a resume
     if not job.alive:
         st.rerun()
 
