@@ -8,6 +8,7 @@ test therefore needs its own unwarmed server: the session's shared one has alrea
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -77,7 +78,9 @@ def fresh_server(home: Path) -> Iterator[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize(("path", "title"), [("training", "Training"), ("evaluation", "Evaluation")])
+@pytest.mark.parametrize(
+    ("path", "title"), [("training", "Training"), ("evaluation", "Evaluation"), ("", "cnndash")]
+)
 def test_first_request_is_a_deep_link(browser, tmp_path, artifacts_dir, path, title):
     with fresh_server(tmp_path) as url:
         context = new_context(browser, viewport={"width": 1400, "height": 1000})
@@ -95,8 +98,11 @@ def test_first_request_is_a_deep_link(browser, tmp_path, artifacts_dir, path, ti
                 assert nav.get_by_role("link", name=name, exact=True).count() == 0, name
             sidebar = page.get_by_test_id("stSidebar")
             assert "Compute device" in sidebar.inner_text()
-            assert page.url.rstrip("/").endswith(f"/{path}")
+            # Home paints before the engine is imported; the device line follows without a reload.
+            sidebar.get_by_text(re.compile(r"^(CPU|CUDA|MPS) — ")).wait_for(timeout=120_000)
+            assert page.url.rstrip("/").endswith(f"/{path}".rstrip("/"))
             assert_no_exception(page)
-            page.screenshot(path=str(artifacts_dir / f"deeplink-first-{path}.png"), full_page=True)
+            shot = artifacts_dir / f"deeplink-first-{path or 'home'}.png"
+            page.screenshot(path=str(shot), full_page=True)
         finally:
             context.close()
