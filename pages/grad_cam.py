@@ -181,7 +181,9 @@ def _load_subject(run: Run) -> Subject:
 
 def _picture(subject: Subject, image: Image.Image, caption: str, true_label: int | None = None) -> Picture:
     x = subject.run.preprocess([image])
-    return Picture(image, caption, true_label, x, plots_cam.model_view(image, subject.size))
+    return Picture(
+        image, caption, true_label, x, plots_cam.model_view(image, subject.size, subject.run.in_channels)
+    )
 
 
 def _validation_image(subject: Subject) -> Picture:
@@ -335,11 +337,13 @@ def _main_view(subject: Subject, picture: Picture, probs: np.ndarray, settings: 
 # Explore: one view at a time
 
 
-def _download_grid(tiles: list[np.ndarray], file_name: str, what: str) -> None:
+def _download_grid(
+    tiles: list[np.ndarray], file_name: str, what: str, labels: list[str] | None = None
+) -> None:
     if tiles:
         st.download_button(
             "Download these overlays as one PNG",
-            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=GRID_COLUMNS)),
+            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=GRID_COLUMNS, labels=labels)),
             file_name=file_name,
             mime="image/png",
             key=f"cam-download-{what}",
@@ -361,7 +365,7 @@ def _compare_methods(subject: Subject, picture: Picture, settings: Settings) -> 
         caption = cam.METHOD_LABELS[method] + (" — flat" if result.flat[0] else "")
         col.image(tiles[-1], output_format="PNG", caption=caption)
     file_name = f"{subject.run.name}-{picture.stem}-methods-{settings.layer}.png"
-    _download_grid(tiles, file_name, "methods")
+    _download_grid(tiles, file_name, "methods", labels=[cam.METHOD_LABELS[m] for m in chosen])
 
 
 def _compare_layers(subject: Subject, picture: Picture, settings: Settings) -> None:
@@ -383,7 +387,12 @@ def _compare_layers(subject: Subject, picture: Picture, settings: Settings) -> N
             output_format="PNG",
             caption=f"{layer} ({shape})" + (" — flat" if result.flat[0] else ""),
         )
-    _download_grid(tiles, f"{subject.run.name}-{picture.stem}-{settings.method}-layers.png", "layers")
+    _download_grid(
+        tiles,
+        f"{subject.run.name}-{picture.stem}-{settings.method}-layers.png",
+        "layers",
+        labels=list(chosen),
+    )
     st.caption(
         "Late layers are class-specific but coarse (few cells); early layers are sharp but respond to "
         "edges and colours whatever the class."
@@ -406,7 +415,7 @@ def _confident_mistakes(subject: Subject, picture: Picture, settings: Settings) 
     result = cam.compute_cam_result(subject.model, settings.layer, batch, targets, settings.method)
     cols, tiles = st.columns(GRID_COLUMNS), []
     for k, (row, image, cam_map) in enumerate(zip(worst.itertuples(), images, result.maps, strict=True)):
-        tile = settings.overlay(plots_cam.model_view(image, subject.size), cam_map)
+        tile = settings.overlay(plots_cam.model_view(image, subject.size, subject.run.in_channels), cam_map)
         tiles.append(plots_cam.upscale(tile, _zoom(subject.size, TILE_SIDE)))
         caption = f"#{row.index}: {ui.text(row.true)} → {ui.text(row.predicted)} ({row.prob_pred:.0%})"
         cols[k % GRID_COLUMNS].image(tiles[-1], output_format="PNG", caption=caption)
