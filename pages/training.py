@@ -459,7 +459,6 @@ def _train_tab() -> None:
         type="primary",
         icon=":material/play_arrow:",
         disabled=active is not None or pre is None or not pre.ok,
-        help="A run is training: stop it first." if active is not None else None,
     )
     stop = c2.button("Stop", key="train-stop", icon=":material/stop:", disabled=active is None)
     if stop and active is not None:
