@@ -7,24 +7,58 @@ This is the only place besides ``pages/`` and ``app.py`` that imports Streamlit;
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
+import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
-from cnndash import data, paths
-from cnndash.device import describe_device
-from cnndash.jobs import get_registry
-from cnndash.runs import Run, load_run
-from cnndash.train import TrainConfig
+from cnndash import paths
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from cnndash.data import ImageSet
+    from cnndash.runs import Run
+
 log = logging.getLogger("cnndash.ui")
+
+# --------------------------------------------------------------------------------------------------
+# The engine, imported in the background
+#
+# Importing the engine costs seconds (torch, torchvision); the Home page and the calculator's first paint
+# need none of it. So this module imports no engine module at load time: a thread imports them as soon as
+# the server loads ``ui``, and the few functions here that need one get it through :func:`_engine`, which
+# waits for that import only when it is actually needed (a page that needs the engine imports it itself
+# anyway). The sidebar shows "detecting…" for the device until the thread is done.
+_ENGINE_MODULES = ("cnndash.device", "cnndash.jobs", "cnndash.runs", "cnndash.data", "cnndash.train")
+_engine_ready = threading.Event()
+
+
+def _import_engine() -> None:
+    try:
+        for name in _ENGINE_MODULES:
+            importlib.import_module(name)
+    except Exception:  # the pages import the same modules and will show the error
+        log.exception("background import of the engine failed")
+    finally:
+        _engine_ready.set()
+
+
+threading.Thread(target=_import_engine, name="cnndash-import-engine", daemon=True).start()
+
+
+def _engine(name: str) -> ModuleType:
+    """The engine module ``cnndash.<name>`` (imported now if the background import has not got there)."""
+    return importlib.import_module(f"cnndash.{name}")
+
 
 # One st.Page per file, created once so that st.page_link / st.switch_page can refer to them.
 PAGES = {
@@ -53,8 +87,39 @@ PAGES = {
     ),
 }
 
-# What st.file_uploader accepts for a single image: the formats the datasets accept.
-IMAGE_TYPES = [extension.lstrip(".") for extension in data.IMAGE_EXTENSIONS]
+
+def __getattr__(name: str) -> Any:
+    """``ui.IMAGE_TYPES``: what st.file_uploader accepts for a single image, the formats the datasets
+    accept (computed on first use, so that importing ``ui`` does not import the data package)."""
+    if name == "IMAGE_TYPES":
+        return [extension.lstrip(".") for extension in _engine("data").IMAGE_EXTENSIONS]
+    raise AttributeError(f"module 'ui' has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Routing
+
+
+_REROUTED = "cnndash-rerouted"
+
+
+def route_guard() -> None:
+    """Re-route a page that Streamlit ran in its legacy ``pages/`` mode through ``app.py``.
+
+    A fresh server whose first request is a deep link (``/training``) has not run ``app.py`` yet, so
+    Streamlit still assumes the old multipage layout: it runs ``pages/training.py`` on its own, with file
+    names in the sidebar, no device panel and the narrow layout — for every visitor until someone opens
+    ``/``. Called first thing on every page: in that mode it switches Streamlit to ``st.navigation`` (what
+    ``app.py``'s first run does, server-wide) and reruns, so this very request renders the real app on
+    the same page (the legacy page and ``app.py``'s page share the URL path, hence the page id).
+    Streamlit offers no public test for the mode; ``PagesManager.uses_pages_directory`` is what it checks.
+    A server sets it back only on restart, but AppTest does so before every run, hence once per session.
+    """
+    if PagesManager.uses_pages_directory and not st.session_state.get(_REROUTED):
+        log.info("first request was a deep link in legacy pages/ mode: re-routing through app.py")
+        st.session_state[_REROUTED] = True  # once per session: a rerun drops the run's button clicks
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -63,25 +128,75 @@ IMAGE_TYPES = [extension.lstrip(".") for extension in data.IMAGE_EXTENSIONS]
 
 @st.cache_resource(show_spinner=False)
 def _device_text() -> str:
-    info = describe_device()
+    info = _engine("device").describe_device()
     return f"**{info.kind.upper()}** — {info.description}"
 
 
 def render_sidebar() -> None:
     with st.sidebar:
         st.caption("Compute device")
-        st.markdown(_device_text())
-        render_active_run()
+        if _engine_ready.is_set():
+            st.markdown(_device_text())
+            render_active_run()
+        else:  # the first paint after a start: fill the panel in once the engine is imported
+            st.fragment(_device_pending, run_every=SIDEBAR_POLL_SECONDS)()
+
+
+def _device_pending() -> None:
+    if not _engine_ready.is_set():
+        st.markdown("detecting…")
+        return
+    st.rerun(scope="app")  # redraw the whole sidebar (device and active run) without polling
+
+
+SIDEBAR_POLL_SECONDS = 1.5  # the Training page's live view refreshes at the same pace
 
 
 def render_active_run() -> None:
-    """Show the training run in progress, if any."""
-    job = get_registry().active()
+    """Show the training run in progress, if any, refreshed as the Training page's live view is."""
+    jobs = sys.modules.get("cnndash.jobs")
+    if jobs is None or jobs.get_registry().active() is None:  # no jobs module: no job was ever started
+        return
+    st.fragment(_active_run_panel, run_every=SIDEBAR_POLL_SECONDS)()
+
+
+def _active_run_panel() -> None:
+    registry = _engine("jobs").get_registry()
+    job = registry.active() or registry.latest()
     if job is None:
         return
-    st.caption("Active training run")
-    st.markdown(f"`{job.run_name}` — {job.status_text()}")
-    st.progress(min(max(job.fraction_done(), 0.0), 1.0))
+    snap = job.snapshot()  # one snapshot for the text and the bar, as on the Training page
+    st.caption("Active training run" if job.alive else "Last training run")
+    st.markdown(f"`{job.run_name}` — {text(snap.status_text())}")
+    st.progress(min(max(snap.fraction, 0.0), 1.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Text from uploads
+
+# What Streamlit's Markdown (in st.markdown, alerts, captions and widget labels) gives a meaning inline:
+# CommonMark's emphasis, code, links and images ('[' starts both, so '(' and ')' are harmless), HTML and
+# entities, GFM's strikethrough and tables, and '$' (LaTeX). A ':' followed by a non-space can open an
+# emoji, a :material/…: icon or a :red[…] directive. At the start of a line '#', '+', '-', '>', '=' and
+# '.' after digits also count (headings, lists, quotes), so a leading one is escaped as well.
+_MARKDOWN_SPECIALS = frozenset("\\`*_{}[]<>|~$&")
+_LINE_START_SPECIALS = frozenset("#+->=")
+
+
+def text(value: object) -> str:
+    """``value`` as literal text inside Markdown: class names, file names and other strings from uploads
+    are shown as they are, never read as Markdown, HTML, icons or LaTeX. Newlines become spaces."""
+    plain = " ".join(str(value).splitlines())
+    out = []
+    for k, ch in enumerate(plain):
+        opens_colon = ch == ":" and k + 1 < len(plain) and not plain[k + 1].isspace()
+        out.append("\\" + ch if ch in _MARKDOWN_SPECIALS or opens_colon else ch)
+    escaped = "".join(out)
+    if escaped[:1] in _LINE_START_SPECIALS:
+        escaped = "\\" + escaped
+    elif escaped.split(".", 1)[0].isdigit():
+        escaped = escaped.replace(".", "\\.", 1)
+    return escaped
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,7 +210,7 @@ def user_errors() -> Iterator[None]:
         yield
     except ValueError as exc:
         log.info("user error: %s", exc)
-        st.error(str(exc), icon=":material/error:")
+        st.error(text(exc), icon=":material/error:")
 
 
 def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:
@@ -122,7 +237,7 @@ def keep(key: str, default: Any = None, *, options: Collection | None = None) ->
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _model(run_path: str, which: str, fingerprint: str) -> nn.Module:
-    return load_run(run_path).load_model(which, device="cpu")
+    return _engine("runs").load_run(run_path).load_model(which, device="cpu")
 
 
 def load_model(run: Run, which: str = "best") -> nn.Module:
@@ -135,6 +250,7 @@ def load_model(run: Run, which: str = "best") -> nn.Module:
 
 def dataset_stamp(name: str) -> int:
     """Changes when the stored dataset behind ``name`` is replaced (0 for a built-in): a cache-key part."""
+    data = _engine("data")
     if name in data.BUILTIN_DATASETS:
         return 0
     for path in (data.datasets_dir() / name, Path(name)):
@@ -144,22 +260,23 @@ def dataset_stamp(name: str) -> int:
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
-def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: int) -> data.ImageSet:
-    return data.load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=seed)
+def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: int) -> ImageSet:
+    return _engine("data").load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=seed)
 
 
-def load_dataset(
-    name: str, val_fraction: float = TrainConfig.val_fraction, seed: int = TrainConfig.seed
-) -> data.ImageSet:
+def load_dataset(name: str, val_fraction: float | None = None, seed: int | None = None) -> ImageSet:
     """The dataset split as training splits it (same defaults), cached until the stored dataset changes."""
+    defaults = _engine("train").TrainConfig
+    val_fraction = defaults.val_fraction if val_fraction is None else val_fraction
+    seed = defaults.seed if seed is None else seed
     return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))
 
 
-def run_dataset(run: Run) -> data.ImageSet:
+def run_dataset(run: Run) -> ImageSet:
     """``run``'s dataset, split exactly as in its training (its validation fraction and seed)."""
     config = run.config
     return load_dataset(
         str(config["dataset"]),
-        config.get("val_fraction", TrainConfig.val_fraction),
-        config.get("seed", TrainConfig.seed),
+        config.get("val_fraction"),
+        config.get("seed"),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -151,6 +151,45 @@ def suggest_layer(layers: Sequence[LayerInfo]) -> str:
         raise CamError("This model has no convolutional layer, so there is nothing to compute a CAM on.")
     usable = [info for info in layers if info.cells >= MIN_SUGGESTED_CELLS] or list(layers)
     return usable[-1].name
+
+
+# informative_layer: a layer is informative when at most this share of the sample's maps is flat, and it
+# tries at most this many layers (late to early) before falling back on suggest_layer.
+MAX_FLAT_SHARE = 0.5
+MAX_LAYERS_TRIED = 6
+
+
+def informative_layer(
+    layers: Sequence[LayerInfo], flat_share: Callable[[str], float], preferred: str = ""
+) -> tuple[str, str]:
+    """The default layer for a run's CAMs: the last spatial layer (at least 2x2 cells) whose maps are not
+    flat, and one sentence on why it was chosen.
+
+    ``flat_share(name)`` is the share of flat maps at that layer for the predicted class on a few
+    validation images (the caller computes them: :mod:`cnndash.cam` builds on this module). ``preferred``
+    (the model's usual CAM layer) is tried first when it is spatial.
+    """
+    if not layers:
+        raise CamError("This model has no convolutional layer, so there is nothing to compute a CAM on.")
+    usable = [info for info in layers if info.cells >= MIN_SUGGESTED_CELLS]
+    order = [info.name for info in reversed(usable)]
+    if preferred in order:
+        order.remove(preferred)
+        order.insert(0, preferred)
+    flat_ones = []
+    for name in order[:MAX_LAYERS_TRIED]:
+        share = flat_share(name)
+        if share <= MAX_FLAT_SHARE:
+            why = f"the last layer with at least {MIN_SUGGESTED_CELLS} cells whose map is not flat"
+            if flat_ones:
+                why += f" ({', '.join(flat_ones)} gave flat maps)"
+            return name, f"{name} is {why} for the predicted class on a few validation images."
+        flat_ones.append(f"{name}: {share:.0%} flat")
+    fallback = suggest_layer(layers)
+    return fallback, (
+        f"{fallback} is the last layer with at least {MIN_SUGGESTED_CELLS} cells; every layer tried gave "
+        "mostly flat maps on a few validation images, so expect little contrast (try another method)."
+    )
 
 
 def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:

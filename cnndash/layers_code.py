@@ -3,6 +3,7 @@ shape, with every inferred ``in`` value written out explicitly."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,19 +34,25 @@ def stack_code(
     *,
     residual: bool = False,
     title: str = "Layer stack",
+    failure: str = "",
 ) -> str:
     """Standalone Python source defining ``model`` (and ``input_shape``) for the stack; running it as a
-    script prints the output shape. Inferred ``in`` values are written out explicitly."""
+    script prints the output shape. Inferred ``in`` values are written out explicitly.
+
+    ``failure``: why the stack does not run on ``input_shape`` (the shape trace's diagnosis). The code is
+    then marked as broken in its docstring and in a comment, so nobody mistakes it for a working model.
+    """
     resolved = resolve_stack(layers, input_shape)
     shape = tuple(int(v) for v in input_shape)
     body = "".join(f"    {_layer_code(kind, kwargs)},\n" for kind, kwargs in resolved)
-    lines = [
-        f'"""{title} — exported from cnndash."""',
-        "",
-        "import torch",
-        "from torch import nn",
-        "",
-    ]
+    safe_title = " ".join(str(title).replace('"', "'").split())
+    if failure:
+        warning = "WARNING: this stack fails with a shape error: " + " ".join(str(failure).split())
+        lines = [f'"""{safe_title} — exported from cnndash. DOES NOT RUN on input {shape}."""', ""]
+        lines += [f"# {part}" for part in textwrap.wrap(warning, width=98)] + [""]
+    else:
+        lines = [f'"""{safe_title} — exported from cnndash."""', ""]
+    lines += ["import torch", "from torch import nn", ""]
     if residual:
         lines += [
             "",

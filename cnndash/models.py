@@ -66,6 +66,70 @@ def default_image_size(model_name: str, dataset_size: tuple[int, int] | int | No
     return int(min(max(side, DEFAULT_MIN_SIZE[name]), DEFAULT_MAX_SIZE[name]))
 
 
+# Pipeline steps whose ``size`` fixes the side of what they output (a crop, or a resize to a pair).
+SIZED_STEPS = ("RandomResizedCrop", "CenterCrop", "RandomCrop", "Resize")
+
+
+def pipeline_output_size(spec: list[dict]) -> int | None:
+    """The square side an augmentation pipeline's images come out at, or None when it leaves the size
+    alone (the last sized step decides; ``Resize`` to one int sets only the shorter side: None)."""
+    side = None
+    for step in spec:
+        if step.get("op") not in SIZED_STEPS or "size" not in step:
+            continue
+        size = step["size"]
+        if isinstance(size, int | float):
+            side = None if step["op"] == "Resize" else int(size)
+        elif isinstance(size, list | tuple) and size:
+            side = int(max(size))
+    return side
+
+
+def auto_image_size(
+    model_name: str, dataset_size: tuple[int, int] | int | None, spec: list[dict] | None = None
+) -> tuple[int, str]:
+    """The side training uses when the user leaves the image size automatic, and why, in one sentence.
+
+    A pipeline that crops or resizes to a fixed size decides (the crop is what the user asked the model
+    to see), raised to the model's minimum; otherwise :func:`default_image_size` from the dataset.
+    """
+    name = _check_name(model_name)
+    crop = pipeline_output_size(spec or [])
+    if crop is not None:
+        side = max(crop, MIN_IMAGE_SIZE[name])
+        if side != crop:
+            return side, f"the pipeline crops to {crop} px, raised to {name}'s minimum of {side} px"
+        return side, f"the augmentation pipeline outputs {crop}×{crop} px"
+    side = default_image_size(name, dataset_size)
+    if dataset_size is None:
+        return side, f"the images have mixed sizes, so {name}'s default of {side} px is used"
+    own = max(dataset_size) if isinstance(dataset_size, tuple | list) else int(dataset_size)
+    if own == side:
+        return side, f"the dataset's images are {own} px"
+    direction = "upsampled" if own < side else "downscaled"
+    return side, f"the dataset's {own} px images are {direction} to {name}'s range ({side} px)"
+
+
+def suggest_model(
+    dataset_size: tuple[int, int] | int | None, channels: int, num_images: int
+) -> tuple[str, str]:
+    """A model that suits the data, and why: tiny grayscale sets -> LeNet; small colour images -> the
+    small VGG, or ResNet-18 with its small-input stem when there are enough of them; larger photos ->
+    ResNet-18 (pretrained weights help most there)."""
+    side = None
+    if dataset_size is not None:
+        side = max(dataset_size) if isinstance(dataset_size, tuple | list) else int(dataset_size)
+    if channels == 1 and side is not None and side <= 32:
+        return "lenet", f"small grayscale images ({side} px): LeNet is enough and trains in seconds"
+    if side is not None and side <= 40:
+        if num_images >= 5000:
+            return "resnet18", f"many small images ({side} px): ResNet-18 with its small stem"
+        return "vgg", f"small colour images ({side} px): the small VGG"
+    if side is None or side <= SMALL_INPUT_MAX * 2:
+        return "resnet18", "photos: ResNet-18 (at 64 px or less it uses its small-input stem)"
+    return "resnet18", f"larger photos ({side} px): ResNet-18 (tick 'pretrained' if its weights are cached)"
+
+
 class LeNet(nn.Module):
     """LeNet-5 with ReLU and max-pooling (padding 2 on the first conv, as for 28×28 MNIST)."""
 

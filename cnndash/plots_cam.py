@@ -7,13 +7,14 @@ visible on them.
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from matplotlib import colormaps
-from PIL import Image
+from PIL import Image, ImageDraw
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "gray")
 
@@ -37,10 +38,15 @@ def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr
 
 
-def model_view(image: Image.Image, size: int | tuple[int, int]) -> np.ndarray:
-    """The image at the size the model sees it (bilinear resize), as ``(H, W, 3)`` uint8 RGB."""
+LABEL_STRIP = 14  # px above each tile of a labelled grid (PIL's default font is ~11 px high)
+
+
+def model_view(image: Image.Image, size: int | tuple[int, int], channels: int = 3) -> np.ndarray:
+    """The image at the size the model sees it (bilinear resize), as ``(H, W, 3)`` uint8 RGB; with
+    ``channels=1`` (a grayscale model) in grey, as the model sees it, not in colour."""
     h, w = (size, size) if isinstance(size, int) else size
-    return to_rgb_uint8(image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))
+    mode = "L" if channels == 1 else "RGB"
+    return to_rgb_uint8(image.convert(mode).resize((w, h), Image.Resampling.BILINEAR).convert("RGB"))
 
 
 def heatmap_rgb(cam: np.ndarray, cmap: str = "jet") -> np.ndarray:
@@ -76,21 +82,40 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def image_grid(
-    images: Sequence[np.ndarray], ncols: int = 8, pad: int = 2, background: int = 255
+    images: Sequence[np.ndarray],
+    ncols: int = 8,
+    pad: int = 2,
+    background: int = 255,
+    labels: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Tile equally sized ``(h, w, 3)`` uint8 images into one ``uint8`` image, ``ncols`` per row."""
+    """Tile equally sized ``(h, w, 3)`` uint8 images into one ``uint8`` image, ``ncols`` per row; with
+    ``labels``, each tile gets its label written in a strip above it (so a downloaded grid says what
+    each tile is)."""
     if not images:
         raise ValueError("No images to put in a grid.")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(labels)} labels for {len(images)} images; give one label per image.")
     tiles = [to_rgb_uint8(im) for im in images]
     h, w = tiles[0].shape[:2]
+    label_h = LABEL_STRIP if labels is not None else 0
     ncols = max(1, min(ncols, len(tiles)))
     nrows = -(-len(tiles) // ncols)
-    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), background, dtype=np.uint8)
+    cell_h = h + label_h
+    grid = np.full((nrows * (cell_h + pad) + pad, ncols * (w + pad) + pad, 3), background, dtype=np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, ncols)
-        y, x = pad + r * (h + pad), pad + c * (w + pad)
-        grid[y : y + h, x : x + w] = tile
-    return grid
+        y, x = pad + r * (cell_h + pad), pad + c * (w + pad)
+        grid[y + label_h : y + cell_h, x : x + w] = tile
+    if labels is None:
+        return grid
+    canvas = Image.fromarray(grid)
+    draw = ImageDraw.Draw(canvas)
+    for i, label in enumerate(labels):
+        r, c = divmod(i, ncols)
+        draw.text(
+            (pad + c * (w + pad) + 2, pad + r * (cell_h + pad) + 1), str(label)[: max(4, w // 6)], fill=0
+        )
+    return np.asarray(canvas)
 
 
 def feature_map_grid(
@@ -134,7 +159,7 @@ def probability_figure(classes: Sequence[str], probabilities: Sequence[float], t
     fig = go.Figure(
         go.Bar(
             x=probs[order],
-            y=[str(classes[i]) for i in order],
+            y=[html.escape(str(classes[i])) for i in order],
             orientation="h",
             text=[f"{p:.1%}" for p in probs[order]],
             textposition="auto",

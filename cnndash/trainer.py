@@ -23,7 +23,7 @@ from cnndash.data import ImageSet, load_dataset
 from cnndash.device import describe_device, resolve_device
 from cnndash.distributed import RANK_SEED_STRIDE, Distributed, restart_count
 from cnndash.events import StartEvent
-from cnndash.models import build_model, count_parameters, default_image_size, parameter_groups
+from cnndash.models import auto_image_size, build_model, count_parameters, parameter_groups
 from cnndash.optim import make_optimizer, make_scheduler
 from cnndash.preprocess import (
     IMAGENET_GRAY_MEAN,
@@ -193,7 +193,9 @@ def _load_data(config: TrainConfig, device: torch.device) -> tuple[ImageSet, Tra
             f"Dataset {config.dataset!r} has {len(imageset.train)} training and {len(imageset.val)} "
             "validation images; both need at least one (use more images or another val_fraction)."
         )
-    config.image_size = int(config.image_size or default_image_size(config.model, imageset.image_size))
+    config.image_size = int(
+        config.image_size or auto_image_size(config.model, imageset.image_size, config.augment)[0]
+    )
     data = prepare_data(
         imageset,
         size=config.image_size,

@@ -24,6 +24,8 @@ from cnndash import arith, kernels, layers, plots_arith
 from cnndash.preprocess import convert_mode, open_image
 from cnndash.trace import ShapeTrace
 
+ui.route_guard()
+
 KINDS = ("Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d")
 # ShapeError.argument -> the control a person should change.
 CONTROLS = {
@@ -316,8 +318,22 @@ def _trace(records_json: str, input_shape: tuple[int, int, int], residual: bool)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _code(records_json: str, input_shape: tuple[int, int, int], residual: bool, title: str) -> str:
-    return layers.stack_code(json.loads(records_json), input_shape, residual=residual, title=title)
+def _code(
+    records_json: str, input_shape: tuple[int, int, int], residual: bool, title: str, failure: str = ""
+) -> str:
+    return layers.stack_code(
+        json.loads(records_json), input_shape, residual=residual, title=title, failure=failure
+    )
+
+
+def _title(preset_name: str, preset: layers.Preset, records: list[dict]) -> str:
+    """The preset's name while the stack is the preset; otherwise say it was edited."""
+    if not records:
+        return "Layer stack"
+    original = json.dumps(_frame(preset).to_dict("records"), default=str)
+    if json.dumps(records, default=str) == original:
+        return preset_name
+    return f"Layer stack (edited from {preset_name})"
 
 
 def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
@@ -368,7 +384,7 @@ COLUMN_CONFIG = {
     ),
     "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=75),
     "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=70),
-    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=115),
+    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=135),
     "ceil_mode": st.column_config.CheckboxColumn("ceil_mode", help="pools only", width=90),
     "bias": st.column_config.CheckboxColumn("bias", help="Conv/Linear; blank in a new row: on", width=60),
     "p": st.column_config.NumberColumn(
@@ -431,10 +447,26 @@ def layer_stack() -> None:
         )
         if trace.rows:
             st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape), key="stack-chart")
-        code = _code(records_json, input_shape, residual, preset_name if records else "Layer stack")
+        failure = "" if trace.ok else (trace.diagnosis or "the shape trace fails")
+        title = _title(preset_name, preset, records)
+        code = _code(records_json, input_shape, residual, title, failure)
         with st.expander("PyTorch code", expanded=False):
+            if failure:
+                st.warning(
+                    "This stack does not run on the input above (see the shape error), so the code is marked "
+                    "as broken and the download is off until the trace succeeds.",
+                    icon=":material/warning:",
+                )
             st.code(code, language="python")
-            st.download_button("Download model.py", code, "model.py", "text/x-python", key="stack-download")
+            st.download_button(
+                "Download model.py",
+                code,
+                "model.py",
+                "text/x-python",
+                key="stack-download",
+                disabled=bool(failure),
+                help="Fix the shape error first." if failure else None,
+            )
 
 
 # ----------------------------------------------------------------------------------------- kernel playground

@@ -4,7 +4,9 @@ with a seeded preview grid, code export and saving by name (the Training page li
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ from cnndash import augment, data, paths, plots_data
 from cnndash.models import default_image_size
 from cnndash.preprocess import convert_mode, open_image
 from cnndash.train import TrainConfig
+
+ui.route_guard()
+
+log = logging.getLogger("cnndash.pages.data")
 
 GALLERY_CELL = 72  # px per gallery thumbnail
 PREVIEW_WIDTH = 120  # px per augmented sample on screen
@@ -90,41 +96,107 @@ def enlarge(image: Image.Image, side: int) -> Image.Image:
 # Datasets tab
 
 
-def import_upload() -> None:
-    """Import a freshly uploaded zip once (the uploader keeps the file across reruns)."""
-    uploaded = st.session_state.get("data-upload")
-    if uploaded is None or st.session_state.get("data-upload-done") == uploaded.file_id:
-        return
-    st.session_state["data-upload-done"] = uploaded.file_id
+# Errors an upload can cause. The engine raises ValueError subclasses (DatasetError) for everything it
+# checks; OSError (a full disk, a name the file system refuses) and a zip the zipfile module cannot read
+# are caught too, so an upload never ends in a traceback.
+UPLOAD_ERRORS = (ValueError, OSError, zipfile.BadZipFile, EOFError)
+EXISTS_CHOICES = {
+    "replace": "Replace it",
+    "keep": "Keep both",
+    "cancel": "Cancel",
+}
+
+
+def _import_zip(uploaded: Any, name: str, on_exists: str) -> data.ValidationReport:
     with tempfile.TemporaryDirectory() as tmp:
         zip_path = Path(tmp) / "upload.zip"
         zip_path.write_bytes(uploaded.getvalue())
-        try:
-            report = data.import_dataset_zip(
-                zip_path, data.dataset_name_from(uploaded.name), on_exists="suffix"
-            )
-        except ValueError as exc:
-            st.session_state["data-upload-result"] = ("error", str(exc))
-            return
+        return data.import_dataset_zip(zip_path, name, on_exists=on_exists)
+
+
+def _replace_dataset(uploaded: Any, name: str) -> data.ValidationReport:
+    """Store the upload as ``name`` in place of the dataset of that name — only once the upload has been
+    imported and validated (as a numbered copy), so a bad zip never costs the old dataset."""
+    trial = _import_zip(uploaded, name, "suffix")
+    try:
+        data.delete_dataset(name)
+        return _import_zip(uploaded, name, "error")
+    finally:
+        data.delete_dataset(trial.name)
+
+
+def import_upload(choice: str | None = None) -> None:
+    """Import a freshly uploaded zip once (the uploader keeps the file across reruns). A name that is
+    already taken waits for ``choice`` (one of :data:`EXISTS_CHOICES`), asked for by :func:`ask_exists`."""
+    uploaded = st.session_state.get("data-upload")
+    if uploaded is None or st.session_state.get("data-upload-done") == uploaded.file_id:
+        return
     wanted = data.dataset_name_from(uploaded.name)
-    note = f" (a dataset named '{wanted}' already existed)" if report.name != wanted else ""
+    if choice is None and wanted in data.list_datasets():
+        st.session_state["data-upload-exists"] = uploaded.file_id
+        return
+    st.session_state.pop("data-upload-exists", None)
+    st.session_state["data-upload-done"] = uploaded.file_id
+    if choice == "cancel":
+        st.session_state["data-upload-result"] = (
+            "ok",
+            f"Upload cancelled: '{ui.text(wanted)}' is unchanged.",
+        )
+        return
+    try:
+        if choice == "replace":
+            report = _replace_dataset(uploaded, wanted)
+        else:
+            report = _import_zip(uploaded, wanted, "suffix")
+    except UPLOAD_ERRORS as exc:
+        log.info("upload %r refused: %s", uploaded.name, exc)
+        st.session_state["data-upload-result"] = ("error", ui.text(exc))
+        return
+    verb = "Replaced" if choice == "replace" else "Stored as"
+    note = " (next to the existing one)" if report.name != wanted else ""
+    skipped = f"; {len(report.skipped)} files skipped (listed below)" if report.skipped else ""
     st.session_state["data-upload-result"] = (
         "ok",
-        f"Stored as '{report.name}'{note}: {report.num_images} images.",
+        f"{verb} '{ui.text(report.name)}'{note}: {report.num_images} images{skipped}.",
     )
+    st.session_state["data-upload-name"] = report.name
     st.session_state["data-dataset"] = report.name
+
+
+def ask_exists() -> None:
+    """Ask what to do with an upload whose dataset name is taken: replace, keep both, or cancel."""
+    uploaded = st.session_state.get("data-upload")
+    if uploaded is None or st.session_state.get("data-upload-exists") != uploaded.file_id:
+        return
+    wanted = data.dataset_name_from(uploaded.name)
+    with st.container(border=True):
+        st.warning(f"A dataset named '{ui.text(wanted)}' already exists.", icon=":material/warning:")
+        cols = st.columns(len(EXISTS_CHOICES))
+        for col, (choice, label) in zip(cols, EXISTS_CHOICES.items(), strict=True):
+            col.button(
+                label,
+                key=f"data-upload-{choice}",
+                on_click=import_upload,
+                args=(choice,),
+                type="primary" if choice == "keep" else "secondary",
+                help=f"Keep both: stores the upload as '{ui.text(wanted)}-2' (or the next free number)."
+                if choice == "keep"
+                else None,
+            )
 
 
 def delete_selected() -> None:
     name = st.session_state.get("data-dataset")
     try:
         data.delete_dataset(name)
-    except ValueError as exc:
-        st.session_state["data-message"] = ("error", str(exc))
+    except UPLOAD_ERRORS as exc:
+        st.session_state["data-message"] = ("error", ui.text(exc))
         return
-    st.session_state["data-message"] = ("ok", f"Deleted dataset '{name}'.")
+    st.session_state["data-message"] = ("ok", f"Deleted dataset '{ui.text(name)}'.")
     st.session_state["data-dataset"] = DEFAULT_DATASET
     st.session_state["data-delete-confirm"] = False
+    if st.session_state.get("data-upload-name") == name:  # the upload message no longer holds
+        st.session_state.pop("data-upload-result", None)
 
 
 def show_message(key: str) -> None:
@@ -153,7 +225,7 @@ def class_table(ds: data.ImageSet) -> None:
 
 def render_report(report: data.ValidationReport) -> None:
     for warning in report.warnings:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(ui.text(warning), icon=":material/warning:")
     by_count = sorted(report.sizes.items(), key=lambda kv: -kv[1])
     sizes = ", ".join(f"{w}×{h} ({n})" for (h, w), n in by_count[:SIZES_LISTED])
     more = f" and {len(report.sizes) - SIZES_LISTED} more" if len(report.sizes) > SIZES_LISTED else ""
@@ -189,7 +261,7 @@ def render_gallery(ds: data.ImageSet) -> None:
             [ds.train[k][0] for k in by_class[i]], columns=per_class, cell=GALLERY_CELL
         )
         with cols[slot % 2]:
-            st.image(sheet, caption=f"{ds.classes[i]} ({counts[i]} train images)")
+            st.image(sheet, caption=f"{ui.text(ds.classes[i])} ({counts[i]} train images)")
 
 
 def datasets_tab() -> None:
@@ -201,8 +273,13 @@ def datasets_tab() -> None:
         "optionally inside one top-level folder. __MACOSX and hidden files are ignored.",
     )
     import_upload()
+    ask_exists()
     uploaded = st.session_state.get("data-upload")
     result = st.session_state.get("data-upload-result")
+    stored = st.session_state.get("data-upload-name")
+    if result is not None and result[0] == "ok" and stored and stored not in data.list_datasets():
+        st.session_state.pop("data-upload-result")  # the dataset was deleted since (e.g. by the CLI)
+        result = None
     if uploaded is not None and result is not None:
         (st.success if result[0] == "ok" else st.error)(result[1])
     show_message("data-message")
@@ -244,7 +321,10 @@ def datasets_tab() -> None:
 
     if name not in data.BUILTIN_DATASETS:
         with st.expander("Delete this dataset"):
-            st.checkbox(f"Yes, delete '{name}' from {data.datasets_dir()}", key="data-delete-confirm")
+            st.checkbox(
+                f"Yes, delete '{ui.text(name)}' from {ui.text(data.datasets_dir())}",
+                key="data-delete-confirm",
+            )
             st.button(
                 "Delete dataset",
                 key="data-delete",
@@ -519,7 +599,7 @@ def dataset_image() -> tuple[Image.Image, str]:
         st.session_state["aug-index"] = 0
     index = b.number_input("Image index (train split)", 0, last, **ui.keep("aug-index", 0))
     image, target = ds.train[int(index)]
-    return image, f"{name} train image {index}: class '{ds.classes[target]}'"
+    return image, f"{ui.text(name)} train image {index}: class '{ui.text(ds.classes[target])}'"
 
 
 def uploaded_image() -> tuple[Image.Image | None, str]:
@@ -532,7 +612,7 @@ def uploaded_image() -> tuple[Image.Image | None, str]:
         image = convert_mode(image, "RGB")
     if max(image.size) > MAX_UPLOAD_SIDE:
         image.thumbnail((MAX_UPLOAD_SIDE, MAX_UPLOAD_SIDE))
-    return image, f"{file.name} ({image.width}×{image.height})"
+    return image, f"{ui.text(file.name)} ({image.width}×{image.height})"
 
 
 def augmentation_tab() -> None:

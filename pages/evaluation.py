@@ -17,6 +17,8 @@ from cnndash.data import ImageSet
 from cnndash.preprocess import convert_mode
 from cnndash.runs import Run, list_runs
 
+ui.route_guard()
+
 GALLERY_LIMIT = 24  # images shown for one confusion-matrix cell
 THUMB = 96  # gallery thumbnail side in pixels
 NORMALIZE_OPTIONS = {

@@ -6,6 +6,7 @@ Flow (``main``): pick a run (:class:`Subject`: its model, dataset and CAM layers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,13 @@ from PIL import Image
 
 import ui
 from cnndash import cam, features, metrics, plots_cam, predict
+from cnndash.cam_layers import informative_layer
 from cnndash.data import ImageSet
 from cnndash.models import default_cam_layer
 from cnndash.preprocess import open_image
 from cnndash.runs import Run, list_runs, load_run
+
+ui.route_guard()
 
 SOURCES = ["Validation image", "Misclassified", "Upload"]
 VIEWS = ["Compare methods", "Compare layers", "Confident mistakes", "Feature maps", "Filters", "Faithfulness"]
@@ -28,8 +32,7 @@ DEFAULT_METHOD = "gradcam"
 COMPARED_METHODS = ["gradcam", "gradcam++", "xgradcam", "layercam"]  # "Compare methods" starts with these
 DEFAULT_OPACITY = 0.5
 LAYER_PICKS = 4  # layers compared by default, spread from early to late and ending with the last one
-# The model's usual CAM layer is the default only while its map has at least 2×2 cells at this input size.
-MIN_DEFAULT_LAYER_CELLS = 4
+DEFAULT_LAYER_IMAGES = 8  # validation images the default layer's maps are checked on
 VIEW_SIDE = 256  # px: the main images are enlarged by a whole factor to about this side
 TILE_SIDE = 128  # px: the same for the confident-mistakes tiles
 TOP_CLASSES = 5  # bars in the probability chart
@@ -52,6 +55,7 @@ class Subject:
     classes: list[str]
     layers: dict[str, cam.LayerInfo]  # candidate CAM layers by name, in execution order
     default_layer: str
+    default_reason: str = ""  # why the default layer was chosen
 
     @property
     def size(self) -> int:
@@ -83,7 +87,8 @@ class Picture:
 
     @property
     def stem(self) -> str:
-        return Path(self.caption).stem or "image"
+        """The caption as a file-name part: letters, digits, '.', '_' and '-' only."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(self.caption).stem).strip("-.") or "image"
 
 
 @dataclass
@@ -134,15 +139,21 @@ def _apply_handoff(run_names: list[str]) -> None:
         st.session_state["cam-index"] = int(handoff.get("index", 0))
 
 
-def _default_layer(run: Run, layers: dict[str, cam.LayerInfo]) -> str:
+@st.cache_resource(show_spinner="Choosing an informative layer…", max_entries=8)
+def _default_layer(run_path: str, fingerprint: str, _run: Run, _model, _dataset, _layers: tuple) -> tuple:
+    """The last spatial layer whose Grad-CAM for the predicted class is not flat on a few validation
+    images, and why; computed once per checkpoint (a handful of forward/backward passes)."""
     try:
-        preferred = default_cam_layer(run.config.get("model", ""))
-    except ValueError:  # a model this version does not know: fall back on the suggestion
+        preferred = default_cam_layer(_run.config.get("model", ""))
+    except ValueError:  # a model this version does not know: no preference
         preferred = ""
-    if preferred in layers and layers[preferred].cells >= MIN_DEFAULT_LAYER_CELLS:
-        return preferred
-    suggested = cam.suggest_layer(list(layers.values()))
-    return suggested if suggested in layers else list(layers)[-1]
+    count = min(DEFAULT_LAYER_IMAGES, len(_dataset.val))
+    batch = _run.preprocess([_dataset.val[i][0] for i in range(count)])
+
+    def flat_share(name: str) -> float:
+        return float(cam.compute_cam_result(_model, name, batch, None, DEFAULT_METHOD).flat.mean())
+
+    return informative_layer(list(_layers), flat_share, preferred)
 
 
 def _load_subject(run: Run) -> Subject:
@@ -151,6 +162,7 @@ def _load_subject(run: Run) -> Subject:
     fingerprint = run.fingerprint("best")
     input_shape = (run.in_channels, run.image_size, run.image_size)
     layers = {info.name: info for info in _layers(str(run.path), fingerprint, input_shape, model)}
+    default, reason = _default_layer(str(run.path), fingerprint, run, model, dataset, tuple(layers.values()))
     return Subject(
         run=run,
         fingerprint=fingerprint,
@@ -158,7 +170,8 @@ def _load_subject(run: Run) -> Subject:
         dataset=dataset,
         classes=list(run.classes or dataset.classes),
         layers=layers,
-        default_layer=_default_layer(run, layers),
+        default_layer=default,
+        default_reason=reason,
     )
 
 
@@ -168,7 +181,9 @@ def _load_subject(run: Run) -> Subject:
 
 def _picture(subject: Subject, image: Image.Image, caption: str, true_label: int | None = None) -> Picture:
     x = subject.run.preprocess([image])
-    return Picture(image, caption, true_label, x, plots_cam.model_view(image, subject.size))
+    return Picture(
+        image, caption, true_label, x, plots_cam.model_view(image, subject.size, subject.run.in_channels)
+    )
 
 
 def _validation_image(subject: Subject) -> Picture:
@@ -253,6 +268,8 @@ def _controls(subject: Subject, picture: Picture, predicted: int) -> Settings:
         help="Late layers: semantic but coarse. Early layers: sharp but low-level (edges, colours).",
         **ui.keep("cam-layer", subject.default_layer, options=subject.layer_names),
     )
+    if layer == subject.default_layer and subject.default_reason:
+        c2.caption(f"Default: {subject.default_reason}")
     image_id = (subject.run.name, picture.caption)
     if st.session_state.get("cam-target-image") != image_id:  # a new image: explain its prediction
         st.session_state["cam-target-image"] = image_id
@@ -271,10 +288,10 @@ def _controls(subject: Subject, picture: Picture, predicted: int) -> Settings:
 
 def _verdict(classes: list[str], probs: np.ndarray, true_label: int | None) -> str:
     predicted = int(probs.argmax())
-    text = f"**Prediction:** {classes[predicted]} ({probs[predicted]:.1%})"
+    text = f"**Prediction:** {ui.text(classes[predicted])} ({probs[predicted]:.1%})"
     if true_label is not None:
         mark = " ✓" if true_label == predicted else " ✗"
-        text += f"  \n**True class:** {classes[true_label]}{mark}"
+        text += f"  \n**True class:** {ui.text(classes[true_label])}{mark}"
     return text
 
 
@@ -301,9 +318,9 @@ def _main_view(subject: Subject, picture: Picture, probs: np.ndarray, settings: 
     heat = plots_cam.heatmap_rgb(result.maps[0], settings.cmap)
     size = subject.size
     cols = st.columns(3)
-    seen_caption = f"What the model sees ({picture.caption}, {size}×{size})"
+    seen_caption = f"What the model sees ({ui.text(picture.caption)}, {size}×{size})"
     cols[0].image(plots_cam.upscale(picture.seen, zoom), output_format="PNG", caption=seen_caption)
-    cam_caption = f"{cam.METHOD_LABELS[settings.method]} for '{subject.classes[settings.target]}'"
+    cam_caption = f"{cam.METHOD_LABELS[settings.method]} for '{ui.text(subject.classes[settings.target])}'"
     cols[1].image(plots_cam.upscale(heat, zoom), output_format="PNG", caption=cam_caption)
     cols[2].image(blended, output_format="PNG", caption=f"Overlay at {settings.layer}")
     st.download_button(
@@ -320,11 +337,13 @@ def _main_view(subject: Subject, picture: Picture, probs: np.ndarray, settings: 
 # Explore: one view at a time
 
 
-def _download_grid(tiles: list[np.ndarray], file_name: str, what: str) -> None:
+def _download_grid(
+    tiles: list[np.ndarray], file_name: str, what: str, labels: list[str] | None = None
+) -> None:
     if tiles:
         st.download_button(
             "Download these overlays as one PNG",
-            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=GRID_COLUMNS)),
+            plots_cam.png_bytes(plots_cam.image_grid(tiles, ncols=GRID_COLUMNS, labels=labels)),
             file_name=file_name,
             mime="image/png",
             key=f"cam-download-{what}",
@@ -346,7 +365,7 @@ def _compare_methods(subject: Subject, picture: Picture, settings: Settings) -> 
         caption = cam.METHOD_LABELS[method] + (" — flat" if result.flat[0] else "")
         col.image(tiles[-1], output_format="PNG", caption=caption)
     file_name = f"{subject.run.name}-{picture.stem}-methods-{settings.layer}.png"
-    _download_grid(tiles, file_name, "methods")
+    _download_grid(tiles, file_name, "methods", labels=[cam.METHOD_LABELS[m] for m in chosen])
 
 
 def _compare_layers(subject: Subject, picture: Picture, settings: Settings) -> None:
@@ -368,7 +387,12 @@ def _compare_layers(subject: Subject, picture: Picture, settings: Settings) -> N
             output_format="PNG",
             caption=f"{layer} ({shape})" + (" — flat" if result.flat[0] else ""),
         )
-    _download_grid(tiles, f"{subject.run.name}-{picture.stem}-{settings.method}-layers.png", "layers")
+    _download_grid(
+        tiles,
+        f"{subject.run.name}-{picture.stem}-{settings.method}-layers.png",
+        "layers",
+        labels=list(chosen),
+    )
     st.caption(
         "Late layers are class-specific but coarse (few cells); early layers are sharp but respond to "
         "edges and colours whatever the class."
@@ -391,9 +415,9 @@ def _confident_mistakes(subject: Subject, picture: Picture, settings: Settings) 
     result = cam.compute_cam_result(subject.model, settings.layer, batch, targets, settings.method)
     cols, tiles = st.columns(GRID_COLUMNS), []
     for k, (row, image, cam_map) in enumerate(zip(worst.itertuples(), images, result.maps, strict=True)):
-        tile = settings.overlay(plots_cam.model_view(image, subject.size), cam_map)
+        tile = settings.overlay(plots_cam.model_view(image, subject.size, subject.run.in_channels), cam_map)
         tiles.append(plots_cam.upscale(tile, _zoom(subject.size, TILE_SIDE)))
-        caption = f"#{row.index}: {row.true} → {row.predicted} ({row.prob_pred:.0%})"
+        caption = f"#{row.index}: {ui.text(row.true)} → {ui.text(row.predicted)} ({row.prob_pred:.0%})"
         cols[k % GRID_COLUMNS].image(tiles[-1], output_format="PNG", caption=caption)
     _download_grid(
         tiles, f"{subject.run.name}-confident-mistakes-{settings.method}-{settings.layer}.png", "mistakes"

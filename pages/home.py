@@ -4,6 +4,10 @@ import streamlit as st
 
 import ui
 
+ui.route_guard()
+
+CARD_HEIGHT = 190  # px: the workflow cards share one height whatever their text's length
+
 st.title("cnndash")
 st.markdown(
     "Learn and use **convolutional neural networks** end to end, in the browser: work out every shape, "
@@ -37,7 +41,7 @@ steps = [
 ]
 columns = st.columns(len(steps))
 for column, (key, title, text) in zip(columns, steps, strict=True):
-    with column.container(border=True):
+    with column.container(border=True, height=CARD_HEIGHT):  # one height: cards line up
         st.markdown(f"**{title}**")
         st.caption(text)
         st.page_link(ui.PAGES[key], label="Open", icon=":material/arrow_forward:")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
+from PIL import Image
 
 import ui
-from cnndash import plots_train
+from cnndash import plots_data, plots_train
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
 from cnndash.device import DEVICE_CHOICES
 from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
 from cnndash.optim import OPTIMIZERS, SCHEDULES
+from cnndash.preflight import Preflight, preflight, preview_batch
 from cnndash.runs import Run, RunError, delete_run, list_runs, load_run
 from cnndash.train import TrainConfig
+
+ui.route_guard()
 
 # Every setting starts at TrainConfig's default (the dataset at the first built-in).
 DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
@@ -35,6 +41,29 @@ TRANSFER_LABELS = {
 POLL_SECONDS = 1.5
 STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
 COMPARED_RUNS = 3  # runs compared by default: the newest ones
+PREVIEW_CELL = 72  # px per thumbnail of the augmented training batch
+# The form's widgets and the TrainConfig field each one edits (also how an active run's settings are
+# shown after a reload).
+FORM_FIELDS = {
+    "train-dataset": "dataset",
+    "train-model": "model",
+    "train-epochs": "epochs",
+    "train-batch-size": "batch_size",
+    "train-optimizer": "optimizer",
+    "train-lr": "lr",
+    "train-schedule": "schedule",
+    "train-weight-decay": "weight_decay",
+    "train-label-smoothing": "label_smoothing",
+    "train-grad-clip": "grad_clip",
+    "train-early-stopping": "early_stopping",
+    "train-warmup": "warmup_epochs",
+    "train-image-size": "image_size",
+    "train-seed": "seed",
+    "train-device": "device",
+    "train-val-fraction": "val_fraction",
+    "train-pretrained": "pretrained",
+    "train-transfer": "transfer",
+}
 
 
 def _reset_lr() -> None:
@@ -196,6 +225,72 @@ def _settings() -> TrainConfig:
     )
 
 
+def _show_run_settings(job: Job) -> None:
+    """Once per run and session: the form shows the settings of the run that trains (after a reload, or
+    in a second tab), not the defaults."""
+    if st.session_state.get("train-form-run") == job.run_name:
+        return
+    st.session_state["train-form-run"] = job.run_name
+    config = job.config
+    for key, name in FORM_FIELDS.items():
+        value = getattr(config, name)
+        st.session_state[key] = (value or 0) if name == "image_size" else value
+    st.session_state["train-pipeline"] = config.pipeline or NO_PIPELINE
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _preview(name: str, val_fraction: float, seed: int, stamp: int, spec_json: str, size: int) -> list:
+    imageset = ui.load_dataset(name, val_fraction, seed)
+    return preview_batch(imageset, json.loads(spec_json), size, seed=seed)
+
+
+def _use_model(name: str) -> None:
+    st.session_state["train-model"] = name
+
+
+def _what_the_model_sees(config: TrainConfig) -> Preflight | None:
+    """The resolution, channels and a training batch after augmentation, before Train; the reason the run
+    cannot start, and warnings about settings that would train badly."""
+    with ui.user_errors():
+        imageset = ui.load_dataset(config.dataset, config.val_fraction, config.seed)
+        pre = preflight(config, imageset)
+        colour = "RGB, 3 channels" if pre.channels == 3 else "grayscale, 1 channel"
+        with st.container(border=True):
+            st.markdown(
+                f"**The model will see {pre.image_size}×{pre.image_size} px · {colour}** — "
+                f"{pre.size_reason}. {pre.n_train} training and {pre.n_val} validation images, "
+                f"{pre.num_classes} classes."
+            )
+            if pre.suggested_model != config.model:
+                c1, c2 = st.columns([4, 1])
+                c1.caption(f"Suggested model: **{pre.suggested_model}** — {pre.suggestion_reason}.")
+                c2.button(
+                    f"Use {pre.suggested_model}",
+                    key="train-use-suggested",
+                    on_click=_use_model,
+                    args=(pre.suggested_model,),
+                )
+            if pre.ok:
+                spec = json.dumps(config.augment, sort_keys=True)
+                stamp = ui.dataset_stamp(config.dataset)
+                images = _preview(
+                    config.dataset, config.val_fraction, config.seed, stamp, spec, pre.image_size
+                )
+                sheet = plots_data.contact_sheet(
+                    [Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a) for a in images],
+                    columns=len(images),
+                    cell=PREVIEW_CELL,
+                )
+                what = "after augmentation" if config.augment else "(no augmentation)"
+                st.image(sheet, caption=f"A training batch {what}, as the model gets it")
+        for warning in pre.warnings:
+            st.warning(warning, icon=":material/warning:")
+        if not pre.ok:
+            st.error(f"Train is disabled: {pre.error}", icon=":material/block:")
+        return pre
+    return None
+
+
 def _charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
     if snap.batch_points:
         st.plotly_chart(
@@ -209,9 +304,11 @@ def _charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
         st.plotly_chart(plots_train.epoch_curves_figure(metrics), key=f"{key}-epoch-chart")
 
 
-def _progress(snap: JobSnapshot, job: Job) -> None:
-    st.progress(min(max(snap.fraction, 0.0), 1.0), text=job.status_text())
-    best = max((row["val_acc"] for row in snap.epoch_rows), default=None)
+def _progress(snap: JobSnapshot, run: Run | None) -> None:
+    st.progress(min(max(snap.fraction, 0.0), 1.0), text=snap.status_text())
+    history = run.metrics() if run is not None else None  # every epoch, also those before a resume
+    rows = history.to_dict("records") if history is not None and len(history) else snap.epoch_rows
+    best = max((row["val_acc"] for row in rows), default=None)
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Epoch", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "—")
     c2.metric("Batch", f"{snap.batch}/{snap.batches}" if snap.batches else "—")
@@ -234,11 +331,17 @@ def _live(run_name: str) -> None:
     if job is None:
         return
     snap = job.snapshot()
+    run = _saved_run(job)
     st.subheader(f"Training `{run_name}`")
-    _progress(snap, job)
+    _progress(snap, run)
     if not snap.batch_points:
         st.info("Preparing the data and the model…", icon=":material/hourglass_top:")
-    _charts(snap, None, "live")
+    if snap.start_fraction > 0:
+        st.caption(
+            f"Resumed after epoch {round(snap.start_fraction * snap.epochs)}: "
+            "the per-epoch chart covers the whole run, the per-batch chart the part since the resume."
+        )
+    _charts(snap, run, "live")  # metrics.csv holds every epoch, also those before a resume
     if not job.alive:
         st.rerun()
 
@@ -251,15 +354,44 @@ def _saved_run(job: Job) -> Run | None:
         return None
 
 
-def _results(job: Job) -> None:
-    snap = job.snapshot()
-    st.subheader(f"Run `{job.run_name}`")
-    if snap.status == "failed":
-        st.error(snap.error or "The run failed.", icon=":material/error:")
-    run = _saved_run(job)
-    summary = snap.summary or (run.summary if run else None)
-    if snap.status == "stopped":
-        st.warning(snap.error or "Stopped by the user.", icon=":material/stop_circle:")
+def _resume(run: Run) -> None:
+    with ui.user_errors():
+        config = TrainConfig.from_dict(run.config)
+        get_registry().start(config, run_name=run.name, resume=True)
+        st.rerun()
+
+
+def _ended_early(status: str, message: str, run: Run | None) -> None:
+    """The stop or failure message, with the Resume button right there when the run can continue."""
+    if status == "failed":
+        st.error(message or "The run failed.", icon=":material/error:")
+    elif status in ("stopped", "interrupted"):
+        default = "Stopped by the user." if status == "stopped" else "Interrupted (the server stopped)."
+        st.warning(message or default, icon=":material/stop_circle:")
+    if (
+        run is not None
+        and run.resumable
+        and get_registry().active() is None
+        and st.button(
+            "Resume this run",
+            key="train-resume",
+            type="primary",
+            icon=":material/replay:",
+            help="Continue from its last checkpoint; time and charts cover the whole run.",
+        )
+    ):
+        _resume(run)
+
+
+def _results(snap: JobSnapshot | None, run: Run | None) -> None:
+    """A run's outcome: from the job of this server process, or (after a restart) from the run store."""
+    name = snap.run_name if snap is not None else run.name
+    status = snap.status if snap is not None else run.status
+    st.subheader(f"Run `{name}`")
+    message = (snap.error if snap is not None else run.message) or ""
+    _ended_early(status, message, run)
+    summary = (snap.summary if snap is not None else None) or (run.summary if run else None)
+    snap = snap or JobSnapshot(run_name=name, run_dir=run.path, device="", status=status)
     if summary:
         c1, c2, c3, c4, c5 = st.columns(5)
         c1.metric("Best val accuracy", f"{summary['val_accuracy']:.1%}")
@@ -269,7 +401,7 @@ def _results(job: Job) -> None:
         c3.metric("Images/sec", f"{summary['images_per_sec']:,.0f}")
         c4.metric("Time", f"{summary['seconds']:.1f} s")
         c5.metric("Device", summary["device"].upper(), help=summary.get("device_description"))
-        if summary.get("message") and snap.status == "finished":
+        if summary.get("message") and status == "finished":
             st.info(summary["message"], icon=":material/info:")
     _charts(snap, run, "final")
     if run is not None and summary:
@@ -311,18 +443,22 @@ def _train_tab() -> None:
         "reload the page or open it in a second tab and still follow it. The defaults (digits + LeNet, "
         "10 epochs) train a ~98 % model in well under a minute on a CPU."
     )
-    config = None
-    with ui.user_errors():
-        config = _settings()
     registry = get_registry()
     active = registry.active()
+    if active is not None:
+        _show_run_settings(active)
+    config = pre = None
+    with ui.user_errors():
+        config = _settings()
+    if config is not None:
+        pre = _what_the_model_sees(config)
     c1, c2, _ = st.columns([1, 1, 4])
     start = c1.button(
         "Train",
         key="train-start",
         type="primary",
         icon=":material/play_arrow:",
-        disabled=active is not None or config is None,
+        disabled=active is not None or pre is None or not pre.ok,
     )
     stop = c2.button("Stop", key="train-stop", icon=":material/stop:", disabled=active is None)
     if stop and active is not None:
@@ -336,7 +472,9 @@ def _train_tab() -> None:
     if active is not None:
         _live(active.run_name)
     elif (latest := registry.latest()) is not None:
-        _results(latest)
+        _results(latest.snapshot(), _saved_run(latest))
+    elif runs := list_runs():  # a restarted server: the newest run on disk
+        _results(None, runs[0])
 
 
 def _runs_table(runs: list[Run]) -> None:
@@ -397,10 +535,7 @@ def _manage_run(by_name: dict[str, Run]) -> None:
         icon=":material/replay:",
         help="Continue a stopped or failed run from its last checkpoint.",
     ):
-        with ui.user_errors():
-            config = TrainConfig.from_dict(by_name[target].config)
-            get_registry().start(config, run_name=target, resume=True)
-            st.rerun()
+        _resume(by_name[target])
     confirm = c3.checkbox("Really delete", key="runs-delete-confirm")
     if st.button("Delete run", key="runs-delete", disabled=not confirm, icon=":material/delete:"):
         with ui.user_errors():

@@ -137,6 +137,26 @@ def test_layer_stack_presets_trace_and_breaking_input_is_diagnosed(calculator):
     assert list(table["layer"])[-1] == "7" and "fails" in list(table["output shape"])[-1]
     assert list(table["output shape"])[:7] == ["1×6×32×32", "1×6×32×32", "1×6×16×16", "1×16×12×12",
                                                "1×16×12×12", "1×16×6×6", "1×576"]  # fmt: skip
+    # The export is refused while the trace fails, and the code says it does not run.
+    download = at.tabs[1].get("download_button")[0]
+    assert download.proto.disabled
+    code = at.tabs[1].code[0].value
+    assert "DOES NOT RUN" in code and "WARNING: this stack fails with a shape error" in code
+    at.number_input(key="stack-in-h").set_value(28)
+    at.number_input(key="stack-in-w").set_value(28).run()
+    assert not at.tabs[1].get("download_button")[0].proto.disabled
+    code = at.tabs[1].code[0].value
+    assert "DOES NOT RUN" not in code and code.startswith('"""LeNet-5 (1×28×28) — exported')
+
+
+def test_an_exported_stack_carries_a_working_title_or_says_it_is_edited():
+    from cnndash import layers
+
+    stack = [{"layer": "Conv2d", "out": 4, "kernel": "3"}]
+    code = layers.stack_code(stack, (1, 8, 8), title='My "net"')
+    assert code.startswith('"""My \'net\' — exported from cnndash."""')
+    broken = layers.stack_code(stack, (1, 2, 2), title="x", failure="kernel 3 > input 2")
+    assert "DOES NOT RUN on input (1, 2, 2)" in broken and "# WARNING" in broken
 
 
 def _image_captions(at: AppTest) -> list[str]:

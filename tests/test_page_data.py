@@ -198,3 +198,64 @@ def test_normalize_statistics_follow_the_previewed_dataset(aug):
     assert (
         len(mean) == 1 and spec[-1]["mean"] == pytest.approx(mean) and spec[-1]["std"] == pytest.approx(std)
     )
+
+
+def upload(at, name: str, payload: bytes):
+    at.get("file_uploader")[0].set_value((name, payload, "application/zip")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def zip_bytes(tmp_path: Path, counts: dict[str, int]) -> bytes:
+    return make_zip(tmp_path / "upload.zip", counts).read_bytes()
+
+
+MARKUP_CLASS = "**bold** <b>x :red[y] $z$"  # a folder name: no '/'
+
+
+def test_upload_names_are_text_and_a_taken_name_asks(tmp_path):
+    at = run_page(PAGE, timeout=120)
+    payload = zip_bytes(tmp_path, {MARKUP_CLASS: 6, "plain": 6})
+    upload(at, "my-set.zip", payload)
+    assert errors(at) == []
+    assert any("Stored as 'my-set'" in s.value for s in at.success)
+    assert at.selectbox(key="data-dataset").value == "my-set"
+    captions = [img.caption for image in at.get("image") for img in image.proto.imgs]
+    escaped = r"\*\*bold\*\* \<b\>x \:red\[y\] \$z\$"  # literal text, not Markdown
+    assert any(c.startswith(escaped) for c in captions), captions
+    assert not any("**bold**" in c for c in captions)
+
+    # The same name again: nothing happens until the user chooses.
+    again = zip_bytes(tmp_path, {"a": 6, "b": 6, "c": 6})
+    upload(at, "my-set.zip", again)
+    assert any("already exists" in w.value for w in at.warning)
+    assert data.list_datasets() == ["my-set"]
+    at.button(key="data-upload-keep").click().run()
+    assert data.list_datasets() == ["my-set", "my-set-2"]
+    assert any("Stored as 'my-set-2' (next to the existing one)" in s.value for s in at.success)
+
+    upload(at, "my-set.zip", zip_bytes(tmp_path, {"x": 6, "y": 6}))
+    at.button(key="data-upload-replace").click().run()
+    assert errors(at) == []
+    assert data.list_datasets() == ["my-set", "my-set-2"]
+    assert data.dataset_report("my-set").classes == ["x", "y"]
+
+    upload(at, "my-set.zip", zip_bytes(tmp_path, {"p": 6, "q": 6}))
+    at.button(key="data-upload-cancel").click().run()
+    assert data.dataset_report("my-set").classes == ["x", "y"]
+    assert any("cancelled" in s.value for s in at.success)
+
+    # Deleting the dataset the message names removes the message.
+    upload(at, "other.zip", payload)
+    assert any("Stored as 'other'" in s.value for s in at.success)
+    at.checkbox(key="data-delete-confirm").check().run()
+    at.button(key="data-delete").click().run()
+    assert not any("Stored as 'other'" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("payload", [b"not a zip at all", b"PK\x03\x04" + b"\0" * 40])
+def test_a_broken_upload_is_a_message(payload):
+    at = run_page(PAGE, timeout=120)
+    upload(at, "broken.zip", payload)
+    assert errors(at), "a broken zip must be reported"
+    assert data.list_datasets() == []

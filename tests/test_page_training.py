@@ -150,3 +150,71 @@ def test_a_saved_pipeline_is_used_for_training():
     job = get_registry().latest()
     assert job.config.pipeline == "flip" and job.config.augment == spec
     assert job.wait(120) and job.snapshot().status == "finished", job.snapshot().error
+
+
+def test_the_page_says_what_the_model_will_see_before_train():
+    at = run_page(PAGE)
+    seen = [m.value for m in at.markdown if "The model will see" in m.value]
+    assert seen and "28×28 px · grayscale, 1 channel" in seen[0] and "8 px images are upsampled" in seen[0]
+    assert at.get("imgs") or at.get("image")  # the training batch strip
+    at.selectbox(key="train-dataset").set_value("shapes").run()
+    seen = [m.value for m in at.markdown if "The model will see" in m.value]
+    assert "RGB, 3 channels" in seen[0]
+    assert any("Suggested model" in c.value for c in at.caption)
+    suggested = at.button(key="train-use-suggested").label.removeprefix("Use ")
+    assert suggested != "lenet"
+    at.button(key="train-use-suggested").click().run()
+    assert at.selectbox(key="train-model").value == suggested
+
+
+def test_settings_that_cannot_work_disable_train_or_warn():
+    at = run_page(PAGE)
+    at.number_input(key="train-batch-size").set_value(4096).run()
+    assert any("Batch size 4096" in w.value for w in at.warning)
+    assert not at.button(key="train-start").disabled  # it can train, badly: a warning
+    at.number_input(key="train-batch-size").set_value(64).run()
+    at.number_input(key="train-image-size").set_value(8).run()
+    assert at.button(key="train-start").disabled
+    assert any("Train is disabled" in e.value and "at least 12" in e.value for e in at.error)
+    at.number_input(key="train-image-size").set_value(0).run()
+    at.slider(key="train-val-fraction").set_value(0.05).run()
+    assert not any("validation images" in w.value for w in at.warning)  # 90 images: fine
+    at.selectbox(key="train-dataset").set_value("shapes").run()
+    assert not at.button(key="train-start").disabled
+
+
+def test_a_reload_mid_run_shows_the_runs_settings():
+    config = TrainConfig(dataset="shapes:count=120,size=32", model="simplecnn", epochs=500, batch_size=8)
+    job = get_registry().start(config)
+    at = run_page(PAGE)  # a reload: a new session while the run trains
+    assert at.selectbox(key="train-model").value == "simplecnn"
+    assert at.number_input(key="train-epochs").value == 500
+    assert at.number_input(key="train-batch-size").value == 8
+    job.stop()
+    assert job.wait(30)
+
+
+def test_stop_then_resume_in_place_and_results_after_a_restart(monkeypatch):
+    from cnndash import jobs
+
+    job = get_registry().start(TrainConfig(dataset="shapes:count=120,size=32", epochs=500, batch_size=8))
+    deadline = time.monotonic() + 60
+    while not job.snapshot().batch_points and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at = run_page(PAGE)
+    at.button(key="train-stop").click().run()
+    assert job.wait(30)
+    at.run()
+    assert any("Stopped by the user" in w.value for w in at.warning)
+    at.button(key="train-resume").click().run()  # right under the stop message
+    assert not at.exception, [e.value for e in at.exception]
+    resumed = get_registry().active()
+    assert resumed is not None and resumed.run_name == job.run_name
+    resumed.stop()
+    assert resumed.wait(30)
+
+    monkeypatch.setattr(jobs, "_REGISTRY", jobs.JobRegistry())  # a restarted server knows no jobs
+    at = run_page(PAGE)
+    assert any(job.run_name in s.value for s in at.subheader)
+    assert any("Stopped" in w.value or "stopped" in w.value for w in at.warning)
+    assert at.button(key="train-resume") is not None

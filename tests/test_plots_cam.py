@@ -114,3 +114,20 @@ def test_probability_figure_labels_colours_and_height():
     assert list(bar.marker.color) == ["#1f77b4", "#1f77b4", "#d62728"]  # the prediction stands out
     assert fig.layout.xaxis.title.text == "probability" and tuple(fig.layout.xaxis.range) == (0, 1)
     assert fig.layout.height == max(160, 28 * 3 + 60)
+
+
+def test_labelled_grid_and_grayscale_model_view():
+    import numpy as np
+    from PIL import Image
+
+    from cnndash import plots_cam
+
+    tiles = [np.full((20, 30, 3), 128, np.uint8)] * 3
+    plain = plots_cam.image_grid(tiles, ncols=3)
+    labelled = plots_cam.image_grid(tiles, ncols=3, labels=["features.0", "features.3", "x"])
+    assert labelled.shape[0] == plain.shape[0] + plots_cam.LABEL_STRIP
+    assert (labelled[2 : 2 + plots_cam.LABEL_STRIP] < 128).any()  # the labels are drawn
+    red = Image.new("RGB", (8, 8), (255, 0, 0))
+    grey = plots_cam.model_view(red, 8, channels=1)
+    assert grey.shape == (8, 8, 3) and (grey[..., 0] == grey[..., 1]).all()
+    assert (plots_cam.model_view(red, 8)[..., 0] == 255).all()

@@ -109,7 +109,8 @@ def test_upload_an_image_and_download_the_overlay(page, app_url, e2e_tiny_run, t
         page.locator(".st-key-cam-download button").click()
     download = info.value
     assert download.suggested_filename.endswith(".png")
-    assert "my shape" in download.suggested_filename
+    # the image's name in the file name, made safe for a file system (no spaces, no "#", issue 13.9)
+    assert "my-shape" in download.suggested_filename and " " not in download.suggested_filename
     data = Path(download.path()).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(download.path()).size[0] >= 32

@@ -1,0 +1,124 @@
+"""Time to first paint per page in Chromium: from ``page.goto`` to the server's first finished script run
+(the app root then says ``notRunning``), cold and warm.
+
+- cold: the page is the FIRST request of a freshly started ``streamlit run app.py`` (imports, caches and
+  the legacy-mode re-route all count);
+- warm: the same page opened again in a new browser session of that server.
+
+Usage: ``python benchmarks/first_paint.py [--repo PATH] [--pages home,training] [--repeats N]``; ``--repo``
+measures another checkout (e.g. an older commit in a git worktree) with this script. Prints one row per
+page with the median seconds; needs Debian's chromium (``CNNDASH_CHROMIUM``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import (  # noqa: E402 - after the path set-up above
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RUN_TRACKER,
+    SERVER_READY_LINE,
+    _free_port,
+)
+
+PAGES = {
+    "home": "",
+    "calculator": "calculator",
+    "data": "data",
+    "training": "training",
+    "evaluation": "evaluation",
+    "gradcam": "gradcam",
+}
+FIRST_RUN_FINISHED = "() => window.__cnndashRuns && window.__cnndashRuns.finished > 0"
+
+
+def start_server(repo: Path, home: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = dict(os.environ, CNNDASH_DATA_DIR=str(home / "data"), CNNDASH_RUNS_DIR=str(home / "runs"))
+    env["PYTHONUNBUFFERED"] = "1"
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    cmd += ["--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(
+        cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    ready = threading.Event()
+
+    def drain() -> None:
+        for line in proc.stdout:
+            if SERVER_READY_LINE in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not ready.wait(90) or proc.poll() is not None:
+        proc.kill()
+        raise RuntimeError("streamlit did not start")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def first_paint(browser, url: str) -> float:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script(script=RUN_TRACKER)
+    try:
+        page = context.new_page()
+        start = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(FIRST_RUN_FINISHED, timeout=180_000, polling=20)
+        return time.perf_counter() - start
+    finally:
+        context.close()
+
+
+def measure(repo: Path, pages: list[str], repeats: int) -> dict[str, tuple[float, float]]:
+    from playwright.sync_api import sync_playwright
+
+    out = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for name in pages:
+            cold, warm = [], []
+            for _ in range(repeats):
+                with tempfile.TemporaryDirectory() as tmp:
+                    proc, base = start_server(repo, Path(tmp))
+                    try:
+                        url = f"{base}/{PAGES[name]}"
+                        cold.append(first_paint(browser, url))
+                        warm.append(first_paint(browser, url))
+                    finally:
+                        proc.terminate()
+                        proc.wait(15)
+            out[name] = (statistics.median(cold), statistics.median(warm))
+            print(f"{name:<12} cold {out[name][0]:6.2f} s   warm {out[name][1]:6.2f} s", flush=True)
+        browser.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repo", type=Path, default=ROOT, help="checkout to serve (default: this one)")
+    parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated: " + ", ".join(PAGES))
+    parser.add_argument("--repeats", type=int, default=1, help="fresh servers per page (median)")
+    args = parser.parse_args()
+    pages = [p for p in args.pages.split(",") if p]
+    unknown = sorted(set(pages) - set(PAGES))
+    if unknown:
+        parser.error(f"unknown page(s) {', '.join(unknown)}; choose from {', '.join(PAGES)}")
+    print(f"first paint of {args.repo} (time to the first finished script run, Chromium)")
+    measure(args.repo.resolve(), pages, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
