@@ -17,6 +17,8 @@ from cnndash.lessons import convolution, learn_kernel, networks
 from cnndash.lessons import layers as lesson_layers
 from cnndash.runs import list_runs
 
+ui.route_guard()
+
 FIT = {"config": {"displayModeBar": False}}
 TOLERANCE = 1e-9
 CORR_STARTS = {

@@ -8,6 +8,7 @@ import streamlit as st
 from PIL import Image
 
 import ui
+import ui_export
 from cnndash import plots_data, plots_train
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
@@ -435,6 +436,8 @@ def _downloads_and_links(run: Run) -> None:
     if c4.button("Grad-CAM for this run", key="train-goto-gradcam", icon=":material/visibility:"):
         st.session_state["gradcam-image"] = {"run": run.name, "index": 0}
         st.switch_page(ui.PAGES["gradcam"])
+    with st.expander("Export: TorchScript, ONNX and predict.py", icon=":material/deployed_code:"):
+        ui_export.render_export(run, key="train-export")
 
 
 def _train_tab() -> None:
@@ -543,6 +546,8 @@ def _manage_run(by_name: dict[str, Run]) -> None:
             st.session_state.pop("runs-delete-confirm", None)
             st.toast(f"Deleted {target}")
             st.rerun()
+    with st.expander(f"Export {target}", icon=":material/deployed_code:"):
+        ui_export.render_export(by_name[target], key="runs-export")
 
 
 def _runs_tab() -> None:
