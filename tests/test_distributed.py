@@ -40,6 +40,20 @@ def worker_env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
+_AGENTS: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_torchrun_left_behind():
+    """A failed or hung test must not leave a torchrun group running for the tests after it."""
+    _AGENTS.clear()
+    yield
+    for agent in _AGENTS:
+        if agent.poll() is None:
+            os.killpg(agent.pid, signal.SIGKILL)
+            agent.wait(30)
+
+
 def torchrun(out: Path, *train_args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
         torchrun_command(out, *train_args), cwd=ROOT, env=worker_env(), capture_output=True, text=True,
@@ -149,8 +163,9 @@ def _kill_rank1_mid_epoch_2(out: Path, *torchrun_args: str) -> subprocess.Popen:
     """Start a 3-epoch run, SIGKILL rank 1 just after epoch 1 is saved (in epoch 2), return torchrun."""
     agent = subprocess.Popen(
         torchrun_command(out, "--epochs", "3", "--batch-size", "16", torchrun_args=torchrun_args),
-        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    _AGENTS.append(agent)
     deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
     metrics = out / "metrics.csv"
     while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
@@ -176,9 +191,12 @@ def test_a_killed_worker_fails_the_run_naming_its_rank_and_a_resume_finishes_it(
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
+@pytest.mark.elastic_restart
 def test_torchrun_max_restarts_resumes_from_the_last_checkpoint_and_finishes(tmp_path):
     run = tmp_path / "run"
-    agent = _kill_rank1_mid_epoch_2(run, "--max-restarts", "1")
+    # Two restarts allowed: on a loaded machine a restarted gloo group occasionally fails to connect its
+    # mesh once (connection refused); torchrun then restarts it again, which is what restarts are for.
+    agent = _kill_rank1_mid_epoch_2(run, "--max-restarts", "2")
     _, stderr = agent.communicate(timeout=TORCHRUN_TIMEOUT_S)
     assert agent.returncode == 0, stderr[-3000:]
     summary = read_json(run / "summary.json")
@@ -194,8 +212,9 @@ def test_a_stop_on_one_worker_stops_every_rank_after_the_same_batch(tmp_path):
     run = tmp_path / "run"
     agent = subprocess.Popen(
         torchrun_command(run, "--epochs", "3", "--batch-size", "16", "--no-tensorboard"),
-        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    _AGENTS.append(agent)
     deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
     while (read_json(run / "status.json") or {}).get("status") != "running":
         assert agent.poll() is None and time.monotonic() < deadline
