@@ -289,12 +289,20 @@ def top_k_table(probs: np.ndarray, classes: Sequence[str], k: int = 3) -> list[p
     return tables
 
 
-def overfitting_hint(metrics: pd.DataFrame, *, patience: int = 2) -> str | None:
-    """A plain-language warning when validation loss rises while training loss keeps falling.
+# Validation loss must rise by more than this share of its best value to count as overfitting: a rise
+# of a few per cent (0.47 -> 0.51) is noise on a small validation set.
+OVERFIT_MIN_RISE = 0.15
+
+
+def overfitting_hint(
+    metrics: pd.DataFrame, *, patience: int = 2, augmented: bool = False, weight_decay: float = 0.0
+) -> str | None:
+    """A plain-language warning when validation loss rises clearly while training loss keeps falling.
 
     Looks at the last ``patience`` epochs after the epoch with the lowest validation loss: if validation
-    loss went up over them while training loss went down, the model is memorising the training set.
-    Returns None when there is no sign of it (or too few epochs to tell).
+    loss went up by more than ``OVERFIT_MIN_RISE`` of its best value, ended above the training loss, and
+    training loss went down, the model is memorising the training set. The advice leaves out what the run
+    already does (``augmented``, ``weight_decay``). Returns None when there is no sign of it.
     """
     needed = {"epoch", "train_loss", "val_loss"}
     if metrics is None or not needed <= set(metrics.columns) or len(metrics) < patience + 1:
@@ -307,15 +315,21 @@ def overfitting_hint(metrics: pd.DataFrame, *, patience: int = 2) -> str | None:
     if epochs_after < patience:
         return None
     tail = frame.iloc[best_pos:]
-    val_up = tail["val_loss"].iloc[-1] > tail["val_loss"].iloc[0]
+    best_val, last_val = tail["val_loss"].iloc[0], tail["val_loss"].iloc[-1]
+    val_up = last_val > best_val * (1 + OVERFIT_MIN_RISE) and last_val > tail["train_loss"].iloc[-1]
     train_down = tail["train_loss"].iloc[-1] < tail["train_loss"].iloc[0]
     if not (val_up and train_down):
         return None
     best_epoch = int(frame["epoch"].iloc[best_pos])
+    remedies = ["use the best checkpoint"]
+    remedies += [] if augmented else ["add augmentation"]
+    remedies += [] if weight_decay > 0 else ["add weight decay"]
+    remedies += ["stop training earlier"]
     return (
         f"Validation loss has risen for {epochs_after} epochs since epoch {best_epoch} while training loss "
-        "kept falling: the model is starting to overfit (memorise the training images). Use the best "
-        "checkpoint, add augmentation or weight decay, or stop training earlier."
+        "kept falling: the model is starting to overfit (memorise the training images). "
+        + ", ".join(remedies[:-1]).capitalize()
+        + f" or {remedies[-1]}."
     )
 
 

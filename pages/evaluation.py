@@ -275,7 +275,11 @@ def _curves_section(run: Run) -> None:
         st.info("No finished epoch yet.", icon=":material/hourglass_empty:")
         return
     st.plotly_chart(plots_eval.learning_curves_figure(history), key="eval-curves")
-    hint = metrics.overfitting_hint(history)
+    hint = metrics.overfitting_hint(
+        history,
+        augmented=bool(run.config.get("augment")),
+        weight_decay=float(run.config.get("weight_decay") or 0.0),
+    )
     if hint:
         st.warning(hint, icon=":material/trending_up:")
     else:
@@ -463,7 +467,8 @@ def _summary(predictions: metrics.Predictions) -> None:
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Validation images", f"{numbers['images']}")
     m2.metric("Accuracy", f"{numbers['accuracy']:.1%}")
-    m3.metric(f"Top-{numbers['top_k']} accuracy", f"{numbers['top_k_accuracy']:.1%}")
+    if numbers["top_k"] >= 2:  # with 2 classes top-1 would only repeat the accuracy
+        m3.metric(f"Top-{numbers['top_k']} accuracy", f"{numbers['top_k_accuracy']:.1%}")
     m4.metric("Mean loss", f"{numbers['mean_loss']:.3f}")
 
 
