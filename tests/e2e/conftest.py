@@ -102,6 +102,26 @@ def new_context(browser, **options):
     return context
 
 
+def stop_training_and_remove_new_runs(browser, app_url: str, runs_dir: Path, before: set[str]) -> None:
+    """Teardown for tests that start runs: stop a run still training (through a page of its own, so the
+    test's page stays as it was for the failure screenshot), then delete every run folder not in
+    ``before``, so the other browser tests find the runs folder as they expect it."""
+    context = new_context(browser)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_url}/training")
+        wait_for_app(page, timeout=90_000)
+        stop = page.locator(".st-key-train-stop button")
+        if stop.count() and stop.is_visible() and stop.is_enabled():
+            stop.click()
+            page.locator(".st-key-train-start button:enabled").wait_for(timeout=60_000)
+    finally:
+        context.close()
+    for path in runs_dir.iterdir():
+        if path.name not in before:
+            shutil.rmtree(path)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,11 @@ import pytest
 from PIL import Image
 
 from cnndash import augment, data
-from tests.e2e.conftest import assert_no_exception, new_context, wait_for_app
+from tests.e2e.conftest import (
+    assert_no_exception,
+    stop_training_and_remove_new_runs,
+    wait_for_app,
+)
 from tests.e2e.test_evaluation import _choose
 from tests.e2e.test_training import set_number
 
@@ -86,20 +89,7 @@ def journey(browser, app_url, e2e_data_dir, e2e_runs_dir) -> Iterator[Path]:
     runs_before = {p.name for p in e2e_runs_dir.iterdir()}
     augment.save_pipeline(PIPELINE, CROP64, data_dir=e2e_data_dir)
     yield e2e_runs_dir
-    context = new_context(browser)
-    try:
-        page = context.new_page()
-        page.goto(f"{app_url}/training")
-        wait_for_app(page, timeout=90_000)
-        stop = page.locator(".st-key-train-stop button")
-        if stop.count() and stop.is_enabled():
-            stop.click()
-            page.locator(".st-key-train-start button").wait_for(timeout=60_000)
-    finally:
-        context.close()
-    for path in e2e_runs_dir.iterdir():
-        if path.name not in runs_before:
-            shutil.rmtree(path, ignore_errors=True)
+    stop_training_and_remove_new_runs(browser, app_url, e2e_runs_dir, runs_before)
     augment.delete_pipeline(PIPELINE, data_dir=e2e_data_dir)
     for name in data.list_datasets(e2e_data_dir):
         if name.startswith(DATASET):

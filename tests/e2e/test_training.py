@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, new_context, wait_for_app
+from tests.e2e.conftest import (
+    assert_no_exception,
+    stop_training_and_remove_new_runs,
+    wait_for_app,
+)
 
 BATCH_CHART = ".st-key-live-batch-chart .js-plotly-plot"
 # Number of per-batch points drawn in the live chart (the smoothed loss trace).
@@ -30,20 +33,7 @@ def new_runs(browser, app_url, e2e_runs_dir) -> Iterator[Path]:
     page of its own, so the test's page stays as it was for the failure screenshot."""
     before = {p.name for p in e2e_runs_dir.iterdir()}
     yield e2e_runs_dir
-    context = new_context(browser)
-    try:
-        page = context.new_page()
-        page.goto(f"{app_url}/training")
-        wait_for_app(page, timeout=90_000)
-        stop = page.locator(".st-key-train-stop button")
-        if stop.count() and stop.is_visible():
-            stop.click()
-            page.locator(".st-key-train-start button:enabled").wait_for(timeout=60_000)
-    finally:
-        context.close()
-    for path in e2e_runs_dir.iterdir():
-        if path.name not in before:
-            shutil.rmtree(path)
+    stop_training_and_remove_new_runs(browser, app_url, e2e_runs_dir, before)
 
 
 def set_number(page, key: str, value: int) -> None:
