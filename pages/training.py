@@ -9,6 +9,7 @@ from PIL import Image
 
 import ui
 import ui_export
+import ui_runs
 from cnndash import plots_data, plots_train
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
@@ -17,7 +18,7 @@ from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
 from cnndash.optim import OPTIMIZERS, SCHEDULES
 from cnndash.preflight import Preflight, preflight, preview_batch
-from cnndash.runs import Run, RunError, delete_run, list_runs, load_run
+from cnndash.runs import Run, RunError, list_runs, load_run
 from cnndash.train import TrainConfig
 
 ui.route_guard()
@@ -41,7 +42,6 @@ TRANSFER_LABELS = {
 }
 POLL_SECONDS = 1.5
 STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
-COMPARED_RUNS = 3  # runs compared by default: the newest ones
 PREVIEW_CELL = 72  # px per thumbnail of the augmented training batch
 # The form's widgets and the TrainConfig field each one edits (also how an active run's settings are
 # shown after a reload).
@@ -355,13 +355,6 @@ def _saved_run(job: Job) -> Run | None:
         return None
 
 
-def _resume(run: Run) -> None:
-    with ui.user_errors():
-        config = TrainConfig.from_dict(run.config)
-        get_registry().start(config, run_name=run.name, resume=True)
-        st.rerun()
-
-
 def _ended_early(status: str, message: str, run: Run | None) -> None:
     """The stop or failure message, with the Resume button right there when the run can continue."""
     if status == "failed":
@@ -381,7 +374,7 @@ def _ended_early(status: str, message: str, run: Run | None) -> None:
             help="Continue from its last checkpoint; time and charts cover the whole run.",
         )
     ):
-        _resume(run)
+        ui_runs.resume(run)
 
 
 def _results(snap: JobSnapshot | None, run: Run | None) -> None:
@@ -480,95 +473,13 @@ def _train_tab() -> None:
         _results(None, runs[0])
 
 
-def _runs_table(runs: list[Run]) -> None:
-    rows = []
-    for run in runs:
-        summary = run.summary or {}
-        rows.append(
-            {
-                "run": run.name,
-                "status": run.status,
-                "model": run.config.get("model"),
-                "dataset": run.config.get("dataset"),
-                "val accuracy": summary.get("val_accuracy"),
-                "best epoch": summary.get("best_epoch"),
-                "epochs": summary.get("epochs"),
-                "images/sec": summary.get("images_per_sec"),
-                "seconds": summary.get("seconds"),
-                "device": summary.get("device"),
-            }
-        )
-    st.dataframe(
-        rows,
-        key="runs-table",
-        hide_index=True,
-        column_config={
-            "val accuracy": st.column_config.ProgressColumn(
-                "val accuracy", min_value=0.0, max_value=1.0, format="percent"
-            ),
-            "images/sec": st.column_config.NumberColumn(format="%.0f"),
-            "seconds": st.column_config.NumberColumn(format="%.1f"),
-        },
-    )
-
-
-def _compare_runs(by_name: dict[str, Run]) -> None:
-    names = list(by_name)
-    c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Compare runs", names, default=names[:COMPARED_RUNS], key="runs-compare")
-    metric = c2.selectbox(
-        "Metric",
-        list(plots_train.METRIC_LABELS),
-        key="runs-metric",
-        format_func=plots_train.METRIC_LABELS.get,
-    )
-    if chosen:
-        curves = {name: by_name[name].metrics() for name in chosen}
-        st.plotly_chart(plots_train.compare_runs_figure(curves, metric), key="runs-compare-chart")
-
-
-def _manage_run(by_name: dict[str, Run]) -> None:
-    """Resume or delete one run (both in the runs folder, where list_runs found it)."""
-    c1, c2, c3 = st.columns([3, 1, 1])
-    target = c1.selectbox("Run", list(by_name), key="runs-target")
-    if c2.button(
-        "Resume",
-        key="runs-resume",
-        disabled=not by_name[target].resumable,
-        icon=":material/replay:",
-        help="Continue a stopped or failed run from its last checkpoint.",
-    ):
-        _resume(by_name[target])
-    confirm = c3.checkbox("Really delete", key="runs-delete-confirm")
-    if st.button("Delete run", key="runs-delete", disabled=not confirm, icon=":material/delete:"):
-        with ui.user_errors():
-            delete_run(target)
-            st.session_state.pop("runs-delete-confirm", None)
-            st.toast(f"Deleted {target}")
-            st.rerun()
-    with st.expander(f"Export {target}", icon=":material/deployed_code:"):
-        ui_export.render_export(by_name[target], key="runs-export")
-
-
-def _runs_tab() -> None:
-    runs = list_runs()
-    if not runs:
-        st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
-        return
-    _runs_table(runs)
-    by_name = {run.name: run for run in runs}
-    _compare_runs(by_name)
-    st.divider()
-    _manage_run(by_name)
-
-
 def main() -> None:
     st.title("Training")
     train_tab, runs_tab = st.tabs(["Train", "Runs"])
     with train_tab:
         _train_tab()
     with runs_tab:
-        _runs_tab()
+        ui_runs.render_runs_tab()
 
 
 main()
