@@ -138,6 +138,7 @@ def render_sidebar() -> None:
         if _engine_ready.is_set():
             st.markdown(_device_text())
             render_active_run()
+            (data_view := sys.modules.get("ui_datacentric")) and data_view.render_label_job_sidebar()
         else:  # the first paint after a start: fill the panel in once the engine is imported
             st.fragment(_device_pending, run_every=SIDEBAR_POLL_SECONDS)()
 

@@ -22,13 +22,17 @@ from cnndash.data.builtin import parse_builtin
 from cnndash.embeddings import embed_run
 from cnndash.jobs import get_registry
 from cnndash.labels import PROBS_FILE, LabelIssues, read_label_issues, run_label_issues, val_paths
-from cnndash.labels_job import label_issues_job, start_label_issues
+from cnndash.labels_job import active_label_job, check_no_label_job, label_issues_job, start_label_issues
 from cnndash.runs import Run, load_run
 from cnndash.train import TrainConfig
 
 THUMB = 96
 GALLERY_COLUMNS = 4
 MAX_SELECTED_SHOWN = 24
+SIDEBAR_POLL_SECONDS = 2
+# Keyboard shortcuts of the suspicious-label gallery: they act on its first image (the most suspicious one
+# not yet edited), so pressing them repeatedly walks down the list. "C" and "R" are Streamlit's own.
+SHORTCUT_RELABEL, SHORTCUT_REMOVE, SHORTCUT_UNDO = "A", "X", "U"
 
 
 @st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=8)
@@ -194,15 +198,24 @@ def _render_gallery(run: Run, frame: pd.DataFrame, root: Path, edited: set[str])
         st.rerun()
     shown = st.number_input("Images shown", 4, 96, step=4, **ui.keep("data-top", 12))
     rows = list(disagree.head(int(shown)).itertuples(index=False))
+    if rows:
+        st.caption(
+            f"Keys: **{SHORTCUT_RELABEL}** relabels the first image as suggested, **{SHORTCUT_REMOVE}** removes "
+            f"it, **{SHORTCUT_UNDO}** undoes the last edit; the next image then moves up."
+        )
     for start in range(0, len(rows), GALLERY_COLUMNS):
         for col, row in zip(st.columns(GALLERY_COLUMNS), rows[start : start + GALLERY_COLUMNS], strict=False):
             with col:
+                first = row is rows[0]
                 st.image(_thumb(root, row.path), caption=f"{row.given} → {row.suggested} · {row.score:.2f}")
                 st.caption(row.path)
-                if st.button(f"Relabel as {row.suggested}", key=f"data-relabel-{row.path}"):
+                if st.button(f"Relabel as {row.suggested}", key=f"data-relabel-{row.path}",
+                             shortcut=SHORTCUT_RELABEL if first else None):  # fmt: skip
                     _edit(run, [{"op": "relabel", "path": row.path, "to": row.suggested}])
                     st.rerun()
-                if st.button("Remove", key=f"data-remove-{row.path}"):
+                if st.button(
+                    "Remove", key=f"data-remove-{row.path}", shortcut=SHORTCUT_REMOVE if first else None
+                ):
                     _edit(run, [{"op": "remove", "path": row.path}])
                     st.rerun()
 
@@ -218,12 +231,13 @@ def _render_version(run: Run) -> None:
     with st.expander("Changes (diff against the run's dataset)"):
         st.dataframe(changes, hide_index=True)
     left, right = st.columns(2)
-    if left.button("Undo last edit", key="data-undo", disabled=changes.empty):
+    if left.button("Undo last edit", key="data-undo", disabled=changes.empty, shortcut=SHORTCUT_UNDO):
         versions.undo(version)
         st.rerun()
     if right.button(
         "Retrain on the edited version", key="data-retrain", type="primary", disabled=changes.empty
     ):
+        check_no_label_job()
         config = TrainConfig.from_dict({**run.config, "dataset": version})
         job = get_registry().start(config)
         st.session_state["data-retrained"] = job.run_name
@@ -254,3 +268,23 @@ def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: 
         cols = st.columns(8)
         for i, path in enumerate(selected[:MAX_SELECTED_SHOWN]):
             cols[i % 8].image(_thumb(root, path), caption=path)
+
+
+def render_label_job_sidebar() -> None:
+    """The K-fold label check in the sidebar while it trains (it runs outside the training job registry,
+    so the sidebar's training panel cannot show it); ``ui.render_sidebar`` calls this once this module
+    is loaded (no job can exist before)."""
+    if active_label_job() is not None:
+        st.fragment(_label_job_panel, run_every=SIDEBAR_POLL_SECONDS)()
+
+
+def _label_job_panel() -> None:
+    running = active_label_job()
+    if running is None:
+        st.caption("Label check finished")
+        return
+    key, job = running
+    snap = job.snapshot()
+    st.caption("Label check (K-fold training)")
+    st.markdown(f"**{ui.text(key)}** — {ui.text(snap.text())}")
+    st.progress(snap.fraction)

@@ -1,4 +1,10 @@
-"""The Training page's Runs tab: every run in a table, their curves compared, resume / delete / export one."""
+"""The Training page's Runs tab: every run in a table with its hyperparameters, their curves compared
+(smoothing, epoch or time axis), two runs compared on their validation images, resume / delete / export.
+
+The two-run comparison evaluates each run's best checkpoint on its own validation split
+(:func:`cnndash.predict.predict_run`, cached on disk and here by the checkpoint's fingerprint) and hands
+the predictions to :mod:`cnndash.compare`; the figures come from :mod:`cnndash.plots_compare`.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +12,59 @@ import streamlit as st
 
 import ui
 import ui_export
-from cnndash import plots_train
+from cnndash import compare, metrics, paths, plots_compare, plots_train, predict
+from cnndash.data import versions
 from cnndash.jobs import get_registry
+from cnndash.labels_job import check_no_label_job
 from cnndash.runs import Run, delete_run, list_runs
 from cnndash.train import TrainConfig
 
-COMPARED_RUNS = 3  # runs compared by default: the newest ones
+COMPARED_RUNS = 3  # runs whose curves are overlaid by default: the newest ones
+NORMALIZE = {"share of each true class": "true", "images": None}
+PER_CLASS_LABELS = {"f1-score": "F1", "precision": "precision", "recall": "recall"}
 
 
 def resume(run: Run) -> None:
     """Continue a stopped or failed run from its last checkpoint, in the background."""
     with ui.user_errors():
+        check_no_label_job()
         config = TrainConfig.from_dict(run.config)
         get_registry().start(config, run_name=run.name, resume=True)
         st.rerun()
 
 
+def refuse_during_label_check() -> None:
+    """Raise a clear ``ValueError`` while Evaluation → Data's K-fold check trains (it runs outside the
+    job registry): call before starting a training run."""
+    check_no_label_job()
+
+
 def _runs_table(runs: list[Run]) -> None:
-    rows = []
-    for run in runs:
-        summary = run.summary or {}
-        rows.append(
-            {
-                "run": run.name,
-                "status": run.status,
-                "model": run.config.get("model"),
-                "dataset": run.config.get("dataset"),
-                "val accuracy": summary.get("val_accuracy"),
-                "best epoch": summary.get("best_epoch"),
-                "epochs": summary.get("epochs"),
-                "images/sec": summary.get("images_per_sec"),
-                "seconds": summary.get("seconds"),
-                "device": summary.get("device"),
-            }
-        )
     st.dataframe(
-        rows,
+        compare.runs_table(runs),
         key="runs-table",
         hide_index=True,
         column_config={
             "val accuracy": st.column_config.ProgressColumn(
                 "val accuracy", min_value=0.0, max_value=1.0, format="percent"
             ),
+            "LR": st.column_config.NumberColumn(format="%.2g", help="Peak / base learning rate"),
+            "batch size": st.column_config.NumberColumn(format="%d", help="The global batch"),
+            "image size": st.column_config.NumberColumn(format="%d", help="Side in px the model sees"),
+            "world size": st.column_config.NumberColumn(format="%d", help="Processes (torchrun)"),
+            "best epoch": st.column_config.NumberColumn(format="%d"),
+            "epochs": st.column_config.NumberColumn(format="%d"),
             "images/sec": st.column_config.NumberColumn(format="%.0f"),
             "seconds": st.column_config.NumberColumn(format="%.1f"),
         },
     )
+    st.caption(
+        "Every run also writes TensorBoard event files into its folder: "
+        f"`tensorboard --logdir {paths.runs_dir()}` shows them side by side (HPARAMS tab included)."
+    )
 
 
-def _compare_runs(by_name: dict[str, Run]) -> None:
+def _compare_curves(by_name: dict[str, Run]) -> None:
     names = list(by_name)
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect("Compare runs", names, default=names[:COMPARED_RUNS], key="runs-compare")
@@ -64,9 +74,163 @@ def _compare_runs(by_name: dict[str, Run]) -> None:
         key="runs-metric",
         format_func=plots_train.METRIC_LABELS.get,
     )
+    c1, c2 = st.columns([3, 1])
+    smoothing = c1.slider(
+        "Smoothing",
+        min_value=0.0,
+        max_value=0.99,
+        step=0.01,
+        help="TensorBoard's exponential moving average, debiased so early epochs are not pulled to 0; "
+        "0 draws the raw values. The raw curve stays faint behind a smoothed one.",
+        **ui.keep("runs-smoothing", 0.0),
+    )
+    x_axis = c2.radio(
+        "X axis",
+        list(plots_train.X_AXES),
+        format_func=plots_train.X_AXES.get,
+        horizontal=True,
+        help="Training time: seconds of training since the run started (the sum of the epochs' training "
+        "times; validation and any pause before a resume are not counted).",
+        **ui.keep("runs-x-axis", "epoch"),
+    )
     if chosen:
         curves = {name: by_name[name].metrics() for name in chosen}
-        st.plotly_chart(plots_train.compare_runs_figure(curves, metric), key="runs-compare-chart")
+        fig = plots_train.compare_runs_figure(curves, metric, smoothing=smoothing, x=x_axis)
+        st.plotly_chart(fig, key="runs-compare-chart")
+        if fig.layout.meta and fig.layout.meta["no_time"]:
+            st.caption(f"Not drawn (no per-epoch times recorded): {', '.join(fig.layout.meta['no_time'])}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Two runs, class by class
+
+
+@st.cache_data(show_spinner="Evaluating the best checkpoint on its validation images…", max_entries=16)
+def _predictions(run_path: str, fingerprint: str) -> metrics.Predictions:
+    """The run's best checkpoint on its own validation split (also cached on disk by predict_run)."""
+    return predict.predict_run(run_path, "best")
+
+
+def _parent_dataset(name: str) -> str | None:
+    try:
+        return versions.read_version(name).parent if versions.is_version(name) else None
+    except ValueError:
+        return None
+
+
+def _choose_pair(candidates: list[Run]) -> tuple[Run, Run] | None:
+    """Run A and run B; the default pair is chosen again whenever the set of runs changes."""
+    names = [run.name for run in candidates]
+    if st.session_state.get("runs-pair-for") != names:
+        st.session_state["runs-pair-for"] = names
+        default = compare.default_pair(candidates, _parent_dataset) or (names[1], names[0])
+        st.session_state["runs-a"], st.session_state["runs-b"] = default
+    by_name = {run.name: run for run in candidates}
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Run A (reference)", names, **ui.keep("runs-a", names[-1], options=names))
+    b = c2.selectbox("Run B (compared with A)", names, **ui.keep("runs-b", names[0], options=names))
+    if a == b:
+        st.info("Pick two different runs to compare.", icon=":material/info:")
+        return None
+    return by_name[a], by_name[b]
+
+
+def _validation_note(a: Run, b: Run) -> None:
+    """Say so when the two accuracies come from different validation images."""
+    da, db = str(a.config.get("dataset")), str(b.config.get("dataset"))
+    split = [k for k in ("val_fraction", "seed") if a.config.get(k) != b.config.get(k)]
+    if da == db and not split:
+        st.caption(f"Both runs are evaluated on the same validation images of **{ui.text(da)}**.")
+        return
+    if da != db:
+        related = _parent_dataset(db) == da or _parent_dataset(da) == db
+        why = (
+            " One dataset is an edited version of the other: relabelled images count with their new label "
+            "and removed images are gone, and the split itself can differ."
+            if related
+            else ""
+        )
+        text = f"A was trained on **{ui.text(da)}**, B on **{ui.text(db)}**.{why}"
+    else:
+        text = f"The runs split the data differently ({', '.join(split)})."
+    st.warning(
+        "The two validation sets differ: each run is evaluated on its own validation images. " + text,
+        icon=":material/compare_arrows:",
+    )
+
+
+def _accuracies(result: compare.RunComparison, a: Run, b: Run) -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric(
+        f"Accuracy A · {a.name}", f"{result.accuracy_a:.1%}", help=f"{result.images_a} validation images"
+    )
+    c2.metric(
+        f"Accuracy B · {b.name}",
+        f"{result.accuracy_b:.1%}",
+        delta=f"{result.accuracy_change:+.1%}",
+        help=f"{result.images_b} validation images",
+    )
+    c3.metric("Difference (B − A)", f"{result.accuracy_change * 100:+.1f} points")
+
+
+def _confusion_change(result: compare.RunComparison) -> None:
+    shown = st.radio(
+        "Confusion difference in",
+        list(NORMALIZE),
+        horizontal=True,
+        help="Shares of each true class compare validation sets of different sizes; image counts only "
+        "make sense when both runs saw the same validation images.",
+        **ui.keep("runs-diff-normalize", next(iter(NORMALIZE))),
+    )
+    normalize = NORMALIZE[shown]
+    fig = plots_compare.confusion_change_figure(
+        result.confusion_change(normalize), result.classes, fraction=normalize is not None
+    )
+    st.plotly_chart(fig, key="runs-diff-chart")
+    st.caption(
+        "Blue: B has more of that cell than A, red: fewer. On the diagonal blue is better (more right); "
+        "off the diagonal blue is worse (more of that mistake)."
+    )
+
+
+def _per_class_change(result: compare.RunComparison, names: tuple[str, str]) -> None:
+    metric = st.selectbox(
+        "Per-class metric",
+        list(PER_CLASS_LABELS),
+        format_func=PER_CLASS_LABELS.get,
+        **ui.keep("runs-per-class-metric", "f1-score"),
+    )
+    fig = plots_compare.per_class_change_figure(result.per_class, metric, names=names)
+    st.plotly_chart(fig, key="runs-per-class-chart")
+    table = result.per_class.reset_index()
+    percent = {
+        col: st.column_config.NumberColumn(format="percent")
+        for col in table.columns
+        if not col.startswith(("class", "support"))
+    }
+    st.dataframe(table, hide_index=True, key="runs-per-class-table", column_config=percent)
+
+
+def _compare_two(runs: list[Run]) -> None:
+    st.subheader("Compare two runs")
+    candidates = [run for run in runs if run.has_checkpoint("best")]
+    if len(candidates) < 2:
+        st.info("Two runs with a checkpoint are needed to compare them.", icon=":material/info:")
+        return
+    pair = _choose_pair(candidates)
+    if pair is None:
+        return
+    a, b = pair
+    with ui.user_errors():
+        pa = _predictions(str(a.path), a.fingerprint("best"))
+        pb = _predictions(str(b.path), b.fingerprint("best"))
+        result = compare.compare_predictions(pa, pb, names=(a.name, b.name))
+        if "running" in (a.status, b.status):
+            st.caption("A run still training is compared through its best checkpoint so far.")
+        _validation_note(a, b)
+        _accuracies(result, a, b)
+        _confusion_change(result)
+        _per_class_change(result, (f"A: {a.name}", f"B: {b.name}"))
 
 
 def _manage_run(by_name: dict[str, Run]) -> None:
@@ -99,6 +263,8 @@ def render_runs_tab() -> None:
         return
     _runs_table(runs)
     by_name = {run.name: run for run in runs}
-    _compare_runs(by_name)
+    _compare_curves(by_name)
+    st.divider()
+    _compare_two(runs)
     st.divider()
     _manage_run(by_name)

@@ -3,6 +3,10 @@
 Like :mod:`cnndash.jobs` for one run: the work runs in a thread that checks a stop flag between batches
 (through :func:`cnndash.train.train`), and the page reads an immutable :class:`LabelJobSnapshot`.
 Jobs are keyed (by the page: one per run), process-wide, one at a time per key.
+
+The job trains with :func:`cnndash.train.train` directly, outside :mod:`cnndash.jobs`' registry, so the
+two refuse each other here: :func:`start_label_issues` refuses while a training run of the registry is
+alive, and :func:`check_no_label_job` is what the pages call before starting a training run.
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from pathlib import Path
 
 from cnndash.config import TrainConfig
 from cnndash.events import EpochEvent, TrainEvent
+from cnndash.jobs import get_registry
 from cnndash.labels import LabelIssuesStopped, find_dataset_label_issues
 
 log = logging.getLogger("cnndash.labels")
+
+
+class LabelJobBusyError(ValueError):
+    """A K-fold job and a training run would train at the same time."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +107,22 @@ _JOBS_LOCK = threading.Lock()
 def start_label_issues(
     key: str, dataset: str, template: TrainConfig, out_dir: Path, folds: int
 ) -> LabelIssuesJob:
-    """Start K-fold label-issue finding for ``key`` unless one is already running for it."""
+    """Start K-fold label-issue finding for ``key`` unless one is already running (for any run: one
+    at a time, as training runs) or a training run is in progress."""
     template.validate()
+    training = get_registry().active()
+    if training is not None:
+        raise LabelJobBusyError(
+            f"Run {training.run_name!r} is training; checking every image trains {folds} more runs. Wait "
+            "for it to finish or stop it on the Training page, then start the check again."
+        )
     with _JOBS_LOCK:
-        job = _JOBS.get(key)
-        if job is not None and job.alive:
-            raise ValueError("Label issues are already being computed for this run; wait or stop them.")
+        running = _running()
+        if running is not None:
+            raise LabelJobBusyError(
+                f"Label issues are already being computed (for run {running[0]!r}); wait for them or stop "
+                "them first."
+            )
         job = _JOBS[key] = LabelIssuesJob(dataset, template, out_dir, folds)
         job._thread.start()
     return job
@@ -112,3 +131,24 @@ def start_label_issues(
 def label_issues_job(key: str) -> LabelIssuesJob | None:
     with _JOBS_LOCK:
         return _JOBS.get(key)
+
+
+def _running() -> tuple[str, LabelIssuesJob] | None:
+    return next(((key, job) for key, job in reversed(_JOBS.items()) if job.alive), None)
+
+
+def active_label_job() -> tuple[str, LabelIssuesJob] | None:
+    """(key, job) of the K-fold job running now, if any (there is at most one)."""
+    with _JOBS_LOCK:
+        return _running()
+
+
+def check_no_label_job() -> None:
+    """Raise :class:`LabelJobBusyError` while a K-fold job trains: call before starting a training run."""
+    running = active_label_job()
+    if running is not None:
+        snap = running[1].snapshot()
+        raise LabelJobBusyError(
+            f"The label check of run {running[0]!r} is training its folds ({snap.text()}); wait for it to "
+            "finish or stop it on Evaluation → Data, then start this run."
+        )

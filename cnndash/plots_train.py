@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 TRAIN_COLOUR = "#E4572E"
 VAL_COLOUR = "#2E86AB"
 RAW_COLOUR = "rgba(228, 87, 46, 0.25)"
+RUN_COLOURS = ("#2E86AB", "#E4572E", "#76B041", "#7E52A0", "#F2A541", "#17BEBB", "#8C564B", "#D62728")
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
@@ -129,17 +130,51 @@ METRIC_LABELS = {
 }
 
 
-def compare_runs_figure(runs: Mapping[str, pd.DataFrame], metric: str = "val_acc") -> go.Figure:
-    """One line per run of ``metric`` against the epoch."""
+X_AXES = {"epoch": "epoch", "time": "training time (s)"}
+
+
+def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
+    """Seconds since the run's start at the end of each epoch: the cumulative sum of ``metrics.csv``'s
+    per-epoch ``seconds`` (training time; validation and any pause before a resume are not counted).
+    None for a run whose metrics have no ``seconds`` column (older runs)."""
+    if "seconds" not in frame or frame["seconds"].isna().any():
+        return None
+    return frame["seconds"].astype(float).cumsum()
+
+
+def compare_runs_figure(
+    runs: Mapping[str, pd.DataFrame], metric: str = "val_acc", *, smoothing: float = 0.0, x: str = "epoch"
+) -> go.Figure:
+    """One line per run of ``metric`` against the epoch or the training time (``x="time"``).
+
+    ``smoothing`` > 0 draws TensorBoard's debiased exponential moving average (:func:`smooth`) as the
+    line, with the raw values faint behind it; 0 draws the raw values only. Runs without a time axis are
+    left out of a time plot (listed in the figure's ``meta["no_time"]``).
+    """
     if metric not in METRIC_LABELS:
         raise ValueError(f"metric must be one of {', '.join(METRIC_LABELS)}, got {metric!r}")
-    fig = go.Figure()
-    for name, frame in runs.items():
-        if len(frame):
-            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], mode="lines+markers", name=name))
-    fig.update_xaxes(title_text="epoch")
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {', '.join(X_AXES)}, got {x!r}")
+    fig, skipped = go.Figure(), []
+    for i, (name, frame) in enumerate(runs.items()):
+        if not len(frame):
+            continue
+        xs = frame["epoch"] if x == "epoch" else run_time_axis(frame)
+        if xs is None:
+            skipped.append(name)
+            continue
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        values = frame[metric].astype(float).tolist()
+        if smoothing > 0:
+            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=f"{name} (raw)", legendgroup=name,
+                                     showlegend=False, opacity=0.3, line=dict(color=colour, width=1)))  # fmt: skip
+            values = smooth(values, smoothing)
+        fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines+markers", name=name, legendgroup=name,
+                                 line=dict(color=colour)))  # fmt: skip
+    fig.update_xaxes(title_text=X_AXES[x])
     fig.update_yaxes(title_text=METRIC_LABELS[metric])
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
-    fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} by epoch")
+    by = "by epoch" if x == "epoch" else "over training time"
+    fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
     return _layout(fig, 360)

@@ -463,6 +463,7 @@ def _train_tab() -> None:
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
         with ui.user_errors():
+            ui_runs.refuse_during_label_check()
             registry.start(config)
             st.rerun()  # redraw with Train disabled and the live view
     if active is not None:

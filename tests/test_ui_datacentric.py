@@ -15,11 +15,12 @@ from cnndash.data import datasets_dir, versions
 from cnndash.embeddings import embed_run, penultimate_layer
 from cnndash.jobs import get_registry
 from cnndash.labels import read_label_issues, run_label_issues
-from cnndash.labels_job import label_issues_job
+from cnndash.labels_job import LabelJobBusyError, active_label_job, label_issues_job, start_label_issues
 from cnndash.runs import load_run
 from cnndash.train import TrainConfig, train
 from tests.conftest import ROOT
 from tests.test_page_evaluation import _array
+from tests.test_pages import run_page
 
 PAGE = textwrap.dedent(
     f"""
@@ -72,8 +73,17 @@ def test_gallery_relabel_undo_and_retrain(digits_run, tmp_path):
     assert sum(len(_array(trace["x"])) for trace in spec["data"]) == len(frame)
     assert any(trace["name"] == "suspicious label" for trace in spec["data"])
 
-    at.button(key=f"data-relabel-{top['path']}").click().run()
+    # Keyboard shortcuts (Streamlit stores them lower-case) act on the first, most suspicious image and on
+    # undo; the others have none.
+    relabel = at.button(key=f"data-relabel-{top['path']}")
+    assert (relabel.proto.shortcut, at.button(key=f"data-remove-{top['path']}").proto.shortcut) == ("a", "x")
+    second = frame[frame["suggested"] != frame["given"]].iloc[1]
+    assert at.button(key=f"data-relabel-{second['path']}").proto.shortcut == ""
+    relabel.click().run()
     _ok(at)
+    assert at.button(key="data-undo").proto.shortcut == "u"
+    # The next image moved up and took the shortcuts over.
+    assert at.button(key=f"data-relabel-{second['path']}").proto.shortcut == "a"
     version = at.session_state["data-version::digits-run"]
     changes = versions.diff("digits", version)
     assert list(changes["path_a"]) == [top["path"]] and list(changes["class_b"]) == [top["suggested"]]
@@ -158,3 +168,35 @@ def test_kfold_every_image_in_the_background(digits_run, tmp_path):
     kfold = read_label_issues(paths.data_dir() / "label-issues" / "digits-run")
     assert len(kfold.paths) == 1797 and not np.isnan(kfold.pred_probs).any()
     assert any("of 1797" in m.value for m in at.markdown)  # the gallery now ranks every image
+
+
+def test_kfold_and_training_refuse_each_other_and_the_sidebar_shows_the_check(digits_run, tmp_path):
+    """The K-fold job trains outside the job registry: it is shown in the sidebar, and neither it nor a
+    training run starts while the other trains."""
+    import ui_datacentric  # noqa: F401 - loaded as the Evaluation page loads it: the sidebar then asks it
+
+    template = TrainConfig(dataset="digits", model="lenet", epochs=200, image_size=16, tensorboard=False,
+                           threads=1)  # fmt: skip
+    job = start_label_issues("digits-run", "digits", template, tmp_path / "issues", 2)
+    try:
+        with pytest.raises(LabelJobBusyError, match="already being computed"):
+            start_label_issues("other-run", "digits", template, tmp_path / "other", 2)
+        assert active_label_job()[1] is job
+        home = run_page("pages/home.py")
+        assert "Label check (K-fold training)" in [c.value for c in home.sidebar.caption]
+        assert any("digits-run" in m.value for m in home.sidebar.markdown)
+        training = run_page("pages/training.py")
+        training.button(key="train-start").click().run()
+        assert any("label check of run 'digits-run'" in e.value for e in training.error)
+        assert get_registry().active() is None
+    finally:
+        job.stop()
+        assert job.wait(120)
+    assert active_label_job() is None
+    running = get_registry().start(TrainConfig(dataset="digits", epochs=200, image_size=16, threads=1))
+    try:
+        with pytest.raises(LabelJobBusyError, match=f"Run '{running.run_name}' is training"):
+            start_label_issues("digits-run", "digits", template, tmp_path / "issues", 2)
+    finally:
+        running.stop()
+        assert running.wait(60)

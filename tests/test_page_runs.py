@@ -1,0 +1,130 @@
+"""The Training page's Runs tab (ui_runs) through AppTest: hyperparameter columns, smoothing and the time
+axis, and two runs compared on their own validation images (real checkpoints, real predictions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnndash import compare, paths, predict
+from cnndash.data import versions
+from cnndash.jobs import get_registry
+from cnndash.runs import load_run
+from cnndash.train import TrainConfig, train
+from tests.test_page_evaluation import _array
+from tests.test_pages import run_page
+
+PAGE = "pages/training.py"
+
+
+@pytest.fixture(autouse=True)
+def _no_job_left_running():
+    yield
+    get_registry().stop_all(timeout=60)
+
+
+def _copy(tiny_run: Path, name: str, when: float, **config) -> Path:
+    """A copy of the tiny run named ``name`` (config changed as given), started at ``when`` (list order)."""
+    target = paths.runs_dir() / name
+    shutil.copytree(tiny_run, target)
+    path = target / "config.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | config))
+    os.utime(path, (when, when))
+    return target
+
+
+def _chart(at, key: str) -> dict:
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert len(charts) == 1, [c.proto.id for c in at.get("plotly_chart")]
+    return json.loads(charts[0].proto.spec)
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_table_has_hyperparameters_and_curves_smooth_and_use_time(tiny_run):
+    _copy(tiny_run, "alpha", 1_000, lr=0.01, pipeline="flip")
+    _copy(tiny_run, "beta", 2_000)
+    at = run_page(PAGE)
+    _ok(at)
+    table = at.dataframe[0].value.set_index("run")
+    for column in ("LR", "batch size", "pipeline", "image size", "model", "world size"):
+        assert column in table.columns
+    assert table.loc["alpha", "LR"] == 0.01 and table.loc["alpha", "pipeline"] == "flip"
+    assert table.loc["beta", "batch size"] == 32 and table.loc["beta", "world size"] == 1
+    assert any("tensorboard --logdir" in c.value for c in at.caption)
+
+    raw = _chart(at, "runs-compare-chart")
+    assert sorted(t["name"] for t in raw["data"]) == ["alpha", "beta"]
+    at.slider(key="runs-smoothing").set_value(0.5).run()
+    smoothed = _chart(at, "runs-compare-chart")
+    assert sorted(t["name"] for t in smoothed["data"]) == ["alpha", "alpha (raw)", "beta", "beta (raw)"]
+    at.radio(key="runs-x-axis").set_value("time").run()
+    _ok(at)
+    timed = _chart(at, "runs-compare-chart")
+    assert timed["layout"]["xaxis"]["title"]["text"] == "training time (s)"
+    seconds = load_run("beta").metrics()["seconds"].cumsum().tolist()
+    beta = next(t for t in timed["data"] if t["name"] == "beta")
+    assert _array(beta["x"]).tolist() == pytest.approx(seconds)
+
+
+def test_a_retrain_is_compared_with_its_parent_by_default(tiny_run):
+    """The newest run trained on a version of an older run's dataset: that pair is the default, and the
+    numbers are each run's best checkpoint on its own validation images."""
+    parent = _copy(tiny_run, "parent", 1_000)
+    dataset = load_run(parent).config["dataset"]
+    version = versions.create_version(dataset)
+    first = sorted(versions.base_manifest(dataset)[1])[0]
+    other_class = next(c for c in load_run(parent).classes if not first.startswith(c + "/"))
+    versions.relabel(version, first, other_class)
+    _copy(tiny_run, "other", 2_000, lr=0.1)
+    retrain = _copy(tiny_run, "retrain", 3_000, dataset=version)
+    at = run_page(PAGE)
+    _ok(at)
+    assert (at.selectbox(key="runs-a").value, at.selectbox(key="runs-b").value) == ("parent", "retrain")
+    expected = compare.compare_predictions(predict.predict_run(parent), predict.predict_run(retrain))
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Accuracy A · parent"] == f"{expected.accuracy_a:.1%}"
+    assert shown["Accuracy B · retrain"] == f"{expected.accuracy_b:.1%}"
+    assert any("validation sets differ" in w.value and "edited version" in w.value for w in at.warning)
+    heat = _chart(at, "runs-diff-chart")["data"][0]
+    z = np.array([_array(row) if isinstance(row, dict) else row for row in _array(heat["z"])], dtype=float)
+    np.testing.assert_allclose(z, expected.confusion_change("true"))
+    assert list(heat["x"]) == list(heat["y"]) == expected.classes
+    bars = _chart(at, "runs-per-class-chart")["data"]
+    assert [b["name"] for b in bars] == ["A: parent", "B: retrain"]
+    np.testing.assert_allclose(_array(bars[1]["y"]), expected.per_class["f1-score_b"])
+    table = next(d.value for d in at.dataframe if "recall_change" in d.value.columns)
+    np.testing.assert_allclose(table["recall_change"], expected.per_class["recall_change"])
+
+    at.radio(key="runs-diff-normalize").set_value("images").run()
+    heat = _chart(at, "runs-diff-chart")["data"][0]
+    z = np.array([_array(row) if isinstance(row, dict) else row for row in _array(heat["z"])], dtype=float)
+    np.testing.assert_array_equal(z, expected.confusion_change())
+
+    at.selectbox(key="runs-b").set_value("other").run()  # the same dataset: no warning
+    _ok(at)
+    assert not any("validation sets differ" in w.value for w in at.warning)
+    assert any("same validation images" in c.value for c in at.caption)
+
+
+def test_runs_with_different_classes_are_refused_clearly(tiny_run):
+    _copy(tiny_run, "shapes-run", 1_000)
+    config = TrainConfig(
+        dataset="digits", model="lenet", epochs=1, image_size=16, tensorboard=False, threads=1
+    )
+    train(config, paths.runs_dir() / "digits-run")
+    at = run_page(PAGE)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("different classes" in e and "Pick two runs with the same classes" in e for e in errors), (
+        errors
+    )
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("runs-diff-chart")]
