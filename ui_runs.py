@@ -160,17 +160,15 @@ def _validation_note(a: Run, b: Run) -> None:
 
 
 def _accuracies(result: compare.RunComparison, a: Run, b: Run) -> None:
+    change = result.accuracy_change * 100
     c1, c2, c3 = st.columns(3)
-    c1.metric(
-        f"Accuracy A · {a.name}", f"{result.accuracy_a:.1%}", help=f"{result.images_a} validation images"
+    c1.metric(f"Accuracy A · {a.name}", f"{result.accuracy_a:.1%}")
+    c2.metric(f"Accuracy B · {b.name}", f"{result.accuracy_b:.1%}", delta=f"{change:+.1f} points vs A")
+    c3.metric(
+        "Validation images (A · B)",
+        f"{result.images_a} · {result.images_b}",
+        help="Each run's own validation split: the accuracies are of these images.",
     )
-    c2.metric(
-        f"Accuracy B · {b.name}",
-        f"{result.accuracy_b:.1%}",
-        delta=f"{result.accuracy_change:+.1%}",
-        help=f"{result.images_b} validation images",
-    )
-    c3.metric("Difference (B − A)", f"{result.accuracy_change * 100:+.1f} points")
 
 
 def _confusion_change(result: compare.RunComparison) -> None:

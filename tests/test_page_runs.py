@@ -93,6 +93,9 @@ def test_a_retrain_is_compared_with_its_parent_by_default(tiny_run):
     shown = {m.label: m.value for m in at.metric}
     assert shown["Accuracy A · parent"] == f"{expected.accuracy_a:.1%}"
     assert shown["Accuracy B · retrain"] == f"{expected.accuracy_b:.1%}"
+    delta = next(m.delta for m in at.metric if m.label == "Accuracy B · retrain")
+    assert delta == f"{expected.accuracy_change * 100:+.1f} points vs A"
+    assert shown["Validation images (A · B)"] == f"{expected.images_a} · {expected.images_b}"
     assert any("validation sets differ" in w.value and "edited version" in w.value for w in at.warning)
     heat = _chart(at, "runs-diff-chart")["data"][0]
     z = np.array([_array(row) if isinstance(row, dict) else row for row in _array(heat["z"])], dtype=float)
