@@ -22,6 +22,9 @@ from cnndash.train import TrainConfig
 COMPARED_RUNS = 3  # runs whose curves are overlaid by default: the newest ones
 NORMALIZE = {"share of each true class": "true", "images": None}
 PER_CLASS_LABELS = {"f1-score": "F1", "precision": "precision", "recall": "recall"}
+# Validation images (both runs together) evaluated without asking: the Runs tab is drawn with the
+# Training page, so a large evaluation waits for a click instead of delaying every visit.
+AUTO_COMPARE_IMAGES = 5_000
 
 
 def resume(run: Run) -> None:
@@ -209,6 +212,25 @@ def _per_class_change(result: compare.RunComparison, names: tuple[str, str]) -> 
     st.dataframe(table, hide_index=True, key="runs-per-class-table", column_config=percent)
 
 
+def _may_evaluate(a: Run, b: Run) -> bool:
+    """Small validation sets, or predictions already on disk, are compared at once; larger ones when asked
+    (the answer is kept for the pair)."""
+    uncached = [r for r in (a, b) if not predict.predictions_cache_path(r.path).is_file()]
+    images = sum(int((r.summary or {}).get("val_images") or 0) for r in uncached)
+    asked = st.session_state.setdefault("runs-evaluated-pairs", set())
+    if images <= AUTO_COMPARE_IMAGES or (a.name, b.name) in asked:
+        return True
+    if st.button(
+        f"Evaluate both runs ({images:,} validation images)",
+        key="runs-evaluate",
+        icon=":material/play_arrow:",
+    ):
+        asked.add((a.name, b.name))
+        return True
+    st.caption("Comparing needs each run's predictions on its validation images, computed once and cached.")
+    return False
+
+
 def _compare_two(runs: list[Run]) -> None:
     st.subheader("Compare two runs")
     candidates = [run for run in runs if run.has_checkpoint("best")]
@@ -219,6 +241,8 @@ def _compare_two(runs: list[Run]) -> None:
     if pair is None:
         return
     a, b = pair
+    if not _may_evaluate(a, b):
+        return
     with ui.user_errors():
         pa = _predictions(str(a.path), a.fingerprint("best"))
         pb = _predictions(str(b.path), b.fingerprint("best"))

@@ -131,3 +131,21 @@ def test_runs_with_different_classes_are_refused_clearly(tiny_run):
         errors
     )
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("runs-diff-chart")]
+
+
+def test_large_validation_sets_are_evaluated_when_asked(tiny_run, monkeypatch):
+    import ui_runs
+
+    for name, when in (("one", 1_000), ("two", 2_000)):
+        for cache in _copy(tiny_run, name, when).glob("predictions_*.npz"):
+            cache.unlink()
+    monkeypatch.setattr(ui_runs, "AUTO_COMPARE_IMAGES", 10)  # the tiny run has 60 validation images
+    at = run_page(PAGE)
+    _ok(at)
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("runs-diff-chart")]
+    at.button(key="runs-evaluate").click().run()
+    _ok(at)
+    _chart(at, "runs-diff-chart")
+    at.run()  # the pair stays evaluated (and its predictions are now cached on disk)
+    _chart(at, "runs-diff-chart")
+    assert (paths.runs_dir() / "one" / "predictions_best.npz").is_file()
