@@ -67,10 +67,24 @@ def _runs_table(runs: list[Run]) -> None:
     )
 
 
+def _update_selection(names: list[str]) -> None:
+    """The runs whose curves are drawn: the newest at first; later, runs that appear join the choice."""
+    before = st.session_state.get("runs-compare-for")
+    if before == names:
+        return
+    st.session_state["runs-compare-for"] = names
+    if before is None:
+        st.session_state["runs-compare"] = names[:COMPARED_RUNS]
+        return
+    kept = [name for name in st.session_state.get("runs-compare", []) if name in names]
+    st.session_state["runs-compare"] = [name for name in names if name not in before] + kept
+
+
 def _compare_curves(by_name: dict[str, Run]) -> None:
     names = list(by_name)
+    _update_selection(names)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Compare runs", names, default=names[:COMPARED_RUNS], key="runs-compare")
+    chosen = c1.multiselect("Compare runs", names, key="runs-compare")
     metric = c2.selectbox(
         "Metric",
         list(plots_train.METRIC_LABELS),
@@ -204,12 +218,19 @@ def _per_class_change(result: compare.RunComparison, names: tuple[str, str]) -> 
     fig = plots_compare.per_class_change_figure(result.per_class, metric, names=names)
     st.plotly_chart(fig, key="runs-per-class-chart")
     table = result.per_class.reset_index()
-    percent = {
-        col: st.column_config.NumberColumn(format="percent")
-        for col in table.columns
-        if not col.startswith(("class", "support"))
-    }
-    st.dataframe(table, hide_index=True, key="runs-per-class-table", column_config=percent)
+    labels, config = {}, {}
+    for metric_name in compare.PER_CLASS_METRICS:
+        short = PER_CLASS_LABELS[metric_name]
+        for side in ("a", "b"):
+            labels[f"{metric_name}_{side}"] = f"{short} {side.upper()}"
+            config[labels[f"{metric_name}_{side}"]] = st.column_config.NumberColumn(format="percent")
+        labels[f"{metric_name}_change"] = f"Δ {short}"
+        table[f"{metric_name}_change"] = table[f"{metric_name}_change"] * 100  # percentage points
+        config[f"Δ {short}"] = st.column_config.NumberColumn(format="%+.1f", help="B − A, percentage points")
+    labels |= {"support_a": "images A", "support_b": "images B"}
+    st.dataframe(
+        table.rename(columns=labels), hide_index=True, key="runs-per-class-table", column_config=config
+    )
 
 
 def _may_evaluate(a: Run, b: Run) -> bool:

@@ -63,9 +63,16 @@ def test_table_has_hyperparameters_and_curves_smooth_and_use_time(tiny_run):
 
     raw = _chart(at, "runs-compare-chart")
     assert sorted(t["name"] for t in raw["data"]) == ["alpha", "beta"]
+    # A run that appears later (a retrain finishing) joins the chosen runs; the user's choice stays.
+    at.multiselect(key="runs-compare").unselect("alpha").run()
+    _copy(tiny_run, "gamma", 3_000)
+    at.run()
+    assert at.multiselect(key="runs-compare").value == ["gamma", "beta"]
+    at.multiselect(key="runs-compare").select("alpha").run()
     at.slider(key="runs-smoothing").set_value(0.5).run()
     smoothed = _chart(at, "runs-compare-chart")
-    assert sorted(t["name"] for t in smoothed["data"]) == ["alpha", "alpha (raw)", "beta", "beta (raw)"]
+    names = sorted(t["name"] for t in smoothed["data"])
+    assert names == ["alpha", "alpha (raw)", "beta", "beta (raw)", "gamma", "gamma (raw)"]
     at.radio(key="runs-x-axis").set_value("time").run()
     _ok(at)
     timed = _chart(at, "runs-compare-chart")
@@ -104,8 +111,10 @@ def test_a_retrain_is_compared_with_its_parent_by_default(tiny_run):
     bars = _chart(at, "runs-per-class-chart")["data"]
     assert [b["name"] for b in bars] == ["A: parent", "B: retrain"]
     np.testing.assert_allclose(_array(bars[1]["y"]), expected.per_class["f1-score_b"])
-    table = next(d.value for d in at.dataframe if "recall_change" in d.value.columns)
-    np.testing.assert_allclose(table["recall_change"], expected.per_class["recall_change"])
+    table = next(d.value for d in at.dataframe if "Δ recall" in d.value.columns)
+    np.testing.assert_allclose(table["Δ recall"], expected.per_class["recall_change"] * 100)  # points
+    np.testing.assert_allclose(table["F1 B"], expected.per_class["f1-score_b"])
+    assert list(table["class"]) == expected.classes
 
     at.radio(key="runs-diff-normalize").set_value("images").run()
     heat = _chart(at, "runs-diff-chart")["data"][0]

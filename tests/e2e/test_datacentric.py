@@ -42,6 +42,8 @@ def digits_run(browser, app_url, e2e_data_dir, e2e_runs_dir) -> Iterator[Path]:
             data.delete_dataset(name, data_dir=e2e_data_dir)
     if not had_builtin_files:
         shutil.rmtree(builtin_files, ignore_errors=True)
+    assert set(data.list_datasets(e2e_data_dir)) == datasets_before
+    assert {p.name for p in e2e_runs_dir.iterdir()} == runs_before
 
 
 def _shot(page, artifacts_dir: Path, step: str) -> None:
@@ -101,6 +103,14 @@ def test_relabel_retrain_and_compare_both_runs(page, app_url, digits_run, artifa
     page.get_by_role("tab", name="Runs").click()
     page.locator(".st-key-runs-diff-chart .heatmaplayer").wait_for(timeout=60_000)
     assert_no_exception(page)
+    # Both runs' curves are overlaid (the retrain joined the chosen runs when it appeared).
+    page.wait_for_function(
+        "() => { const el = document.querySelector('.st-key-runs-compare-chart .js-plotly-plot');"
+        " return el && el.data && el.data.length === 2; }"
+    )
+    runs_tab = page.get_by_role("tabpanel", name="Runs")
+    runs_tab.locator("[data-testid='stDataFrame']").first.scroll_into_view_if_needed()
+    _shot(page, artifacts_dir, "3-runs-table")
 
     # The default pair: the run and its retrain on the edited version.
     assert (_value(page, "runs-a"), _value(page, "runs-b")) == (RUN, retrained)
@@ -114,4 +124,4 @@ def test_relabel_retrain_and_compare_both_runs(page, app_url, digits_run, artifa
     )
     assert page.locator(".st-key-runs-per-class-chart .bars .point").count() == 20
     page.locator(".st-key-runs-diff-chart").scroll_into_view_if_needed()
-    _shot(page, artifacts_dir, "3-runs-compared")
+    _shot(page, artifacts_dir, "4-runs-compared")
