@@ -8,6 +8,8 @@ the predictions to :mod:`cnndash.compare`; the figures come from :mod:`cnndash.p
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
 import ui
@@ -15,7 +17,6 @@ import ui_export
 from cnndash import compare, metrics, paths, plots_compare, plots_train, predict
 from cnndash.data import versions
 from cnndash.jobs import get_registry
-from cnndash.labels_job import check_no_label_job
 from cnndash.runs import Run, delete_run, list_runs
 from cnndash.train import TrainConfig
 
@@ -30,7 +31,7 @@ AUTO_COMPARE_IMAGES = 5_000
 def resume(run: Run) -> None:
     """Continue a stopped or failed run from its last checkpoint, in the background."""
     with ui.user_errors():
-        check_no_label_job()
+        refuse_during_label_check()
         config = TrainConfig.from_dict(run.config)
         get_registry().start(config, run_name=run.name, resume=True)
         st.rerun()
@@ -38,8 +39,12 @@ def resume(run: Run) -> None:
 
 def refuse_during_label_check() -> None:
     """Raise a clear ``ValueError`` while Evaluation → Data's K-fold check trains (it runs outside the
-    job registry): call before starting a training run."""
-    check_no_label_job()
+    job registry): call before starting a training run. Only the Data view starts such a check, so
+    while ``cnndash.labels_job`` is not loaded there is none (and the Training page does not pay for
+    importing cleanlab)."""
+    labels_job = sys.modules.get("cnndash.labels_job")
+    if labels_job is not None:
+        labels_job.check_no_label_job()
 
 
 def _runs_table(runs: list[Run]) -> None:

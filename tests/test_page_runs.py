@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -143,13 +144,13 @@ def test_runs_with_different_classes_are_refused_clearly(tiny_run):
 
 
 def test_large_validation_sets_are_evaluated_when_asked(tiny_run, monkeypatch):
-    import ui_runs
-
+    at = run_page(PAGE)  # loads ui_runs inside a script run, as the app does
+    ui_runs = sys.modules["ui_runs"]
+    monkeypatch.setattr(ui_runs, "AUTO_COMPARE_IMAGES", 10)  # the tiny run has 60 validation images
     for name, when in (("one", 1_000), ("two", 2_000)):
         for cache in _copy(tiny_run, name, when).glob("predictions_*.npz"):
             cache.unlink()
-    monkeypatch.setattr(ui_runs, "AUTO_COMPARE_IMAGES", 10)  # the tiny run has 60 validation images
-    at = run_page(PAGE)
+    at.run()
     _ok(at)
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("runs-diff-chart")]
     at.button(key="runs-evaluate").click().run()

@@ -173,8 +173,12 @@ def test_kfold_every_image_in_the_background(digits_run, tmp_path):
 def test_kfold_and_training_refuse_each_other_and_the_sidebar_shows_the_check(digits_run, tmp_path):
     """The K-fold job trains outside the job registry: it is shown in the sidebar, and neither it nor a
     training run starts while the other trains."""
-    import ui_datacentric  # noqa: F401 - loaded as the Evaluation page loads it: the sidebar then asks it
-
+    # Load ui_datacentric (and ui) inside a script run, as the Evaluation page does: the sidebar then asks
+    # it. (Importing ``ui`` outside a script run would leave its st.Page objects unusable.)
+    loader = _app(tmp_path)
+    loader.session_state["actions"] = True
+    loader.run()
+    _ok(loader)
     template = TrainConfig(dataset="digits", model="lenet", epochs=200, image_size=16, tensorboard=False,
                            threads=1)  # fmt: skip
     job = start_label_issues("digits-run", "digits", template, tmp_path / "issues", 2)
