@@ -224,13 +224,11 @@ def _window_figure(
     out_grid[row - out_r[0], col - out_c[0]] = SELECTED_OUTPUT
     out_hover = [[f"output ({r}, {c})" for c in out_c] for r in out_r]
     if zoomed:
-        title += (
-            f" — zoomed: rows {view_r[0]}–{view_r[-1]}, columns {view_c[0]}–{view_c[-1]} around the window"
-        )
+        title += f"<br>zoomed: rows {view_r[0]}–{view_r[-1]}, columns {view_c[0]}–{view_c[-1]}"
     cropped_out = len(out_r) < oh or len(out_c) < ow
     titles = (
         title,
-        f"output {oh}×{ow} — cell ({row}, {col})" + (" (part shown)" if cropped_out else ""),
+        f"output {oh}×{ow} — cell ({row}, {col})" + ("<br>(part shown)" if cropped_out else ""),
     )
     views = ((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c))
     return _grids_figure(views, titles, height=ZOOM_HEIGHT_PX if zoomed else None)
@@ -283,7 +281,7 @@ def _grids_figure(views: Sequence[tuple], titles: tuple[str, str], height: int |
         )
     fig.update_layout(
         height=height or min(MAX_HEIGHT_PX, max(MIN_HEIGHT_PX, ROW_PX * view_rows + EXTRA_PX)),
-        margin=dict(l=10, r=10, t=40, b=10),
+        margin=dict(l=10, r=10, t=60 if "<br>" in titles[0] else 40, b=10),  # two-line titles
         plot_bgcolor="white",
     )
     return fig

@@ -408,16 +408,16 @@ COLUMN_CONFIG = {
         step=1,
         width=70,
     ),
-    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=70),
-    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=70),
+    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=80),
+    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=80),
     "padding": st.column_config.TextColumn(
-        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=80
+        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=92
     ),
-    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=75),
-    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=70),
+    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=90),
+    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=85),
     "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=135),
     "ceil_mode": st.column_config.SelectboxColumn(
-        "ceil_mode", options=["yes", "no"], help="MaxPool2d / AvgPool2d only; blank: no", width=90
+        "ceil_mode", options=["yes", "no"], help="MaxPool2d / AvgPool2d only; blank: no", width=110
     ),
     "bias": st.column_config.SelectboxColumn(
         "bias", options=["yes", "no"], help="Conv2d / ConvTranspose2d / Linear only; blank: yes", width=70
@@ -427,6 +427,9 @@ COLUMN_CONFIG = {
     ),
 }
 ROW_HEIGHT = 35  # px; the browser test computes cell positions from it
+# Widths fit each header with its edit icon; bias and ceil_mode come before the rarely used output_padding
+# and p, so that at 1400 px (sidebar open) every column a common layer uses is in view without scrolling.
+COLUMN_ORDER = [c for c in layers.COLUMNS if c not in ("output_padding", "p")] + ["output_padding", "p"]
 
 
 @st.fragment
@@ -452,6 +455,7 @@ def layer_stack() -> None:
         key=f"stack-editor-{st.session_state['stack-version']}",
         num_rows="dynamic",
         column_config=COLUMN_CONFIG,
+        column_order=COLUMN_ORDER,
         hide_index=True,
         row_height=ROW_HEIGHT,
         placeholder="",
