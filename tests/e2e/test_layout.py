@@ -112,3 +112,16 @@ def test_plotly_toolbar_leaves_legends_readable(page, app_url, e2e_tiny_run, art
     assert chart.locator(".legend").first.is_visible()
     assert not chart.locator(".modebar-container").first.is_visible()  # nothing drawn over the legend
     assert_no_exception(page)
+
+
+def test_home_cards_line_up(page, app_url, artifacts_dir):
+    _open(page, app_url)
+    cards = page.locator("[class*='st-key-home-card-']")
+    heights = {round(cards.nth(i).bounding_box()["height"]) for i in range(cards.count())}
+    page.screenshot(path=str(artifacts_dir / "layout-home.png"), full_page=True)
+    assert cards.count() == 5 and len(heights) == 1, heights
+    for i in range(5):  # nothing cut: every card shows its whole text and its Open link
+        card = cards.nth(i)
+        link = card.get_by_text("Open", exact=True)
+        assert link.is_visible() and link.bounding_box()["y"] + 10 < card.bounding_box()["y"] + max(heights)
+    assert_no_exception(page)
