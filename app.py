@@ -21,5 +21,7 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
+ui.page_style()
 ui.render_sidebar()
 navigation.run()
+ui.warm_up()  # after the page: see ui._WARM_UP_MODULES

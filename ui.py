@@ -54,6 +54,39 @@ def _import_engine() -> None:
 
 threading.Thread(target=_import_engine, name="cnndash-import-engine", daemon=True).start()
 
+# What the heavier pages import first and the sidebar does not: the Training page's preflight, predictions
+# and Grad-CAM, the export panel (onnx), scikit-learn's metrics (Evaluation) and datasets (the built-in
+# digits). :func:`warm_up` imports them in the background after the first page has been drawn, so that a
+# visitor who opens Home and then another page finds them loaded. Started after, not at import, because a
+# second thread importing during the first run takes the GIL from it (Home's cold paint went from 1.6 to
+# 2.8 s when these were imported alongside). A warm-up, not a cache: a page that needs a module before the
+# thread got there imports it itself (Python's per-module import lock: nothing is imported twice).
+_WARM_UP_MODULES = (
+    "cnndash.preflight",
+    "cnndash.predict",
+    "cnndash.cam",
+    "cnndash.export",
+    "sklearn.metrics",
+    "sklearn.datasets",
+)
+_warm_up_started = threading.Lock()
+
+
+def _import_warm_up() -> None:
+    _engine_ready.wait()
+    for name in _WARM_UP_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # an optional package missing: the page that needs it says so
+            log.warning("warm-up import of %s failed", name, exc_info=True)
+
+
+def warm_up() -> None:
+    """Start importing the heavier pages' modules in the background (once per server; app.py calls this
+    after the page has run)."""
+    if _warm_up_started.acquire(blocking=False):  # never released: one warm-up per process
+        threading.Thread(target=_import_warm_up, name="cnndash-warm-up", daemon=True).start()
+
 
 def _engine(name: str) -> ModuleType:
     """The engine module ``cnndash.<name>`` (imported now if the background import has not got there)."""
@@ -130,6 +163,22 @@ def route_guard() -> None:
 def _device_text() -> str:
     info = _engine("device").describe_device()
     return f"**{info.kind.upper()}** — {info.description}"
+
+
+# Plotly draws its toolbar (the modebar) over the top-right corner of the figure, where the figures put
+# their legends (and a user clicks a legend item to hide a trace). One rule for every chart of every page,
+# instead of a config or a legend position per figure: the modebar is not drawn. What it offered stays:
+# drag to zoom, double-click to reset, Streamlit's own full-screen button; the figures worth keeping have
+# download buttons of their own (confusion matrix, Grad-CAM overlays). Moving it into a strip above the
+# figure was tried: Streamlit clips it there.
+_PAGE_STYLE = """<style>
+.stPlotlyChart .modebar-container { display: none !important; }
+</style>"""
+
+
+def page_style() -> None:
+    """The app's CSS (app.py calls this once per run, before the page)."""
+    st.html(_PAGE_STYLE)
 
 
 def render_sidebar() -> None:

@@ -5,6 +5,28 @@
   the legacy-mode re-route all count);
 - warm: the same page opened again in a new browser session of that server.
 
+Besides the wall-clock seconds, each row gives the CPU seconds the server process spent from its start to
+the cold first paint (Linux: ``/proc/<pid>/stat``): on a machine shared with other work the wall clock
+swings by seconds from one run to the next, the server's own CPU time much less.
+
+Figures (2 cores shared with other jobs, load average 5-7; no runs on disk; two rounds, base = the commit
+before the first-paint changes of issue 13 point 10, served by this script with ``--repo``, alternated with
+the new one; cold wall s / server CPU s to the cold paint, per round):
+
+    page        base round 1   base round 2   new round 1    new round 2
+    home         1.7 / 1.5      2.8 / 1.7      2.1 / 1.3      1.9 / 1.5
+    training    13.6 / 7.1     10.5 / 8.0      8.1 / 5.7     11.1 / 7.9
+    evaluation  19.3 / 8.4      8.7 / 8.3      8.1 / 6.0     13.0 / 8.2
+    gradcam      9.6 / 6.6      7.1 / 6.3      6.5 / 4.4     10.4 / 5.2
+
+Warm first paints were 1.4-3.6 s in both. What changed: no ``gc.collect(2)`` after every script run
+(``runner.postScriptGC = false``; 0.3-1 s with torch loaded, paid twice by a deep link's re-route), and
+scikit-learn (1.2 s) imported only where the classification report is built, not by every page that
+imports ``cnndash.metrics``; after the first page, ``ui.warm_up`` imports the heavier pages' modules in the
+background (helps the second page a visitor opens, not these cold figures). What remains on the cold
+path: torch (~2 s), torchvision (~2 s, half of it ``torch._dynamo`` imported by ``torchvision.ops``),
+onnx (0.8 s, the export panel) and, on Training, scikit-learn for the built-in digits (1.2 s).
+
 Usage: ``python benchmarks/first_paint.py [--repo PATH] [--pages home,training] [--repeats N]``; ``--repo``
 measures another checkout (e.g. an older commit in a git worktree) with this script. Prints one row per
 page with the median seconds; needs Debian's chromium (``CNNDASH_CHROMIUM``).
@@ -69,6 +91,15 @@ def start_server(repo: Path, home: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0.0 where /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def first_paint(browser, url: str) -> float:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.add_init_script(script=RUN_TRACKER)
@@ -82,26 +113,28 @@ def first_paint(browser, url: str) -> float:
         context.close()
 
 
-def measure(repo: Path, pages: list[str], repeats: int) -> dict[str, tuple[float, float]]:
+def measure(repo: Path, pages: list[str], repeats: int) -> dict[str, tuple[float, float, float]]:
     from playwright.sync_api import sync_playwright
 
     out = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for name in pages:
-            cold, warm = [], []
+            cold, warm, cpu = [], [], []
             for _ in range(repeats):
                 with tempfile.TemporaryDirectory() as tmp:
                     proc, base = start_server(repo, Path(tmp))
                     try:
                         url = f"{base}/{PAGES[name]}"
                         cold.append(first_paint(browser, url))
+                        cpu.append(cpu_seconds(proc.pid))
                         warm.append(first_paint(browser, url))
                     finally:
                         proc.terminate()
                         proc.wait(15)
-            out[name] = (statistics.median(cold), statistics.median(warm))
-            print(f"{name:<12} cold {out[name][0]:6.2f} s   warm {out[name][1]:6.2f} s", flush=True)
+            out[name] = (statistics.median(cold), statistics.median(warm), statistics.median(cpu))
+            row = f"{name:<12} cold {out[name][0]:6.2f} s   warm {out[name][1]:6.2f} s"
+            print(f"{row}   server CPU to cold paint {out[name][2]:6.2f} s", flush=True)
         browser.close()
     return out
 

@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import classification_report
 
 Normalize = Literal["true", "pred"] | None
 
@@ -134,6 +133,10 @@ def classification_report_frame(
     y_pred = _labels(y_pred, len(classes), "y_pred")
     if len(y_true) == 0:
         raise EvaluationError("Cannot build a classification report from zero images.")
+    # Imported here, not at the top: scikit-learn (with scipy) costs ~1.3 s to import, and every page that
+    # shows predictions imports this module (Grad-CAM's first paint needs none of sklearn).
+    from sklearn.metrics import classification_report
+
     report = classification_report(
         y_true,
         y_pred,

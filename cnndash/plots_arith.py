@@ -29,12 +29,15 @@ INPUT, PADDING, TAP, HOLE, ZERO = 0, 1, 2, 3, 4
 # input, padding, kernel tap, dilation hole, zero inserted by a transposed convolution's stride
 COLOURS = ("#d6e6f5", "#e9e9e9", "#f28e2b", "#fde3c8", "#ffffff")
 SELECTED_OUTPUT = TAP
-MAX_GRID = 48  # cells per axis drawn; a larger grid is shown zoomed on the window
+WHOLE_GRID = 64  # a grid up to this many cells per axis is drawn whole; a larger one is zoomed on the window
+# A zoomed view: the window plus ZOOM_MARGIN cells on each side, at least ZOOM_CELLS, at most MAX_GRID per
+# axis, drawn ZOOM_HEIGHT_PX high (about 20 px cells instead of 12), so the picture really is magnified.
+MAX_GRID, ZOOM_CELLS, ZOOM_MARGIN, ZOOM_HEIGHT_PX = 48, 24, 6, 560
 
 
-def _view(length: int, centre: int) -> np.ndarray:
-    """Indices of at most MAX_GRID consecutive cells of ``range(length)`` around ``centre``."""
-    size = min(length, MAX_GRID)
+def _view(length: int, centre: int, size: int) -> np.ndarray:
+    """Indices of at most ``size`` consecutive cells of ``range(length)`` around ``centre``."""
+    size = min(length, size)
     start = min(max(centre - size // 2, 0), length - size)
     return np.arange(start, start + size)
 
@@ -203,10 +206,12 @@ def _window_figure(
     rows, cols = grid_size
     oh, ow = output_size
     row, col = min(max(position[0], 0), oh - 1), min(max(position[1], 0), ow - 1)
-    # Draw at most MAX_GRID cells per axis: a view centred on the window (big inputs stay fast and legible).
+    # A grid over WHOLE_GRID cells is zoomed: a view of about ZOOM_CELLS centred on the window, drawn larger.
     r0, c0 = row * stride[0], col * stride[1]
-    view_r = _view(rows, r0 + extent[0] // 2)
-    view_c = _view(cols, c0 + extent[1] // 2)
+    zoomed = max(rows, cols) > WHOLE_GRID
+    span = min(MAX_GRID, max(ZOOM_CELLS, max(extent) + 2 * ZOOM_MARGIN)) if zoomed else WHOLE_GRID
+    view_r = _view(rows, r0 + extent[0] // 2, span)
+    view_c = _view(cols, c0 + extent[1] // 2, span)
     rr, cc = np.meshgrid(view_r, view_c, indexing="ij")
     grid = codes(rr, cc)
     inside = (rr >= r0) & (rr < r0 + extent[0]) & (cc >= c0) & (cc < c0 + extent[1])
@@ -214,16 +219,19 @@ def _window_figure(
     grid[inside] = HOLE
     grid[tap] = TAP
     hover = [[describe(int(r), int(c)) for c in view_c] for r in view_r]
-    out_r, out_c = _view(oh, row), _view(ow, col)
+    out_r, out_c = _view(oh, row, span), _view(ow, col, span)
     out_grid = np.full((len(out_r), len(out_c)), INPUT, dtype=np.int8)
     out_grid[row - out_r[0], col - out_c[0]] = SELECTED_OUTPUT
     out_hover = [[f"output ({r}, {c})" for c in out_c] for r in out_r]
-    cropped = len(view_r) < rows or len(view_c) < cols or len(out_r) < oh or len(out_c) < ow
+    if zoomed:
+        title += f"<br>zoomed: rows {view_r[0]}–{view_r[-1]}, columns {view_c[0]}–{view_c[-1]}"
+    cropped_out = len(out_r) < oh or len(out_c) < ow
     titles = (
-        title + (" — zoomed on the window" if cropped else ""),
-        f"output {oh}×{ow} — cell ({row}, {col})",
+        title,
+        f"output {oh}×{ow} — cell ({row}, {col})" + ("<br>(part shown)" if cropped_out else ""),
     )
-    return _grids_figure(((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c)), titles)
+    views = ((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c))
+    return _grids_figure(views, titles, height=ZOOM_HEIGHT_PX if zoomed else None)
 
 
 # Cells are drawn with 1 px gaps up to this many per axis; beyond, gaps would hide the colours.
@@ -232,9 +240,10 @@ GAP_MAX_CELLS = 64
 ROW_PX, EXTRA_PX, MIN_HEIGHT_PX, MAX_HEIGHT_PX = 12, 80, 260, 640
 
 
-def _grids_figure(views: Sequence[tuple], titles: tuple[str, str]) -> go.Figure:
+def _grids_figure(views: Sequence[tuple], titles: tuple[str, str], height: int | None = None) -> go.Figure:
     """The input grid (left) and the output grid (right) side by side, as category-coloured heatmaps;
-    each view is ``(codes, hover texts, row indices, column indices)``."""
+    each view is ``(codes, hover texts, row indices, column indices)``; ``height`` in px, or sized to
+    the rows."""
     (_, _, view_r, view_c), (_, _, _, out_c) = views
     view_rows, view_cols, out_cols = len(view_r), len(view_c), len(out_c)
     scale = []
@@ -271,8 +280,8 @@ def _grids_figure(views: Sequence[tuple], titles: tuple[str, str]) -> go.Figure:
             showticklabels=False, scaleanchor=f"y{'' if index == 1 else index}", row=1, col=index
         )
     fig.update_layout(
-        height=min(MAX_HEIGHT_PX, max(MIN_HEIGHT_PX, ROW_PX * view_rows + EXTRA_PX)),
-        margin=dict(l=10, r=10, t=40, b=10),
+        height=height or min(MAX_HEIGHT_PX, max(MIN_HEIGHT_PX, ROW_PX * view_rows + EXTRA_PX)),
+        margin=dict(l=10, r=10, t=60 if "<br>" in titles[0] else 40, b=10),  # two-line titles
         plot_bgcolor="white",
     )
     return fig

@@ -39,6 +39,7 @@ def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
 
 
 LABEL_STRIP = 14  # px above each tile of a labelled grid (PIL's default font is ~11 px high)
+FILTER_GAP_PX = 8  # white space between filter tiles: enlarged weights of neighbouring filters would merge
 
 
 def model_view(image: Image.Image, size: int | tuple[int, int], channels: int = 3) -> np.ndarray:
@@ -135,14 +136,17 @@ def feature_map_grid(
     return image_grid(tiles, ncols=ncols)
 
 
-def filter_grid(filters: np.ndarray, ncols: int = 8, min_side: int = 48) -> np.ndarray:
-    """First-layer filters ``(n, kh, kw, 1|3)`` in ``[0, 1]`` as one enlarged image grid."""
+def filter_grid(
+    filters: np.ndarray, ncols: int = 8, min_side: int = 48, labels: Sequence[str] | None = None
+) -> np.ndarray:
+    """First-layer filters ``(n, kh, kw, 1|3)`` in ``[0, 1]`` as one enlarged image grid (tiles of at least
+    ``min_side`` px, pixels kept square and sharp), each tile under its label when ``labels`` are given."""
     filters = np.asarray(filters, dtype=np.float32)
     if filters.ndim != 4 or filters.shape[-1] not in (1, 3):
         raise ValueError(f"Expected filters of shape (n, kh, kw, 1|3); got {filters.shape}.")
     factor = max(1, -(-min_side // max(filters.shape[1:3])))
     tiles = [upscale(to_rgb_uint8(np.clip(f, 0, 1)), factor) for f in filters]
-    return image_grid(tiles, ncols=ncols)
+    return image_grid(tiles, ncols=ncols, pad=FILTER_GAP_PX, labels=labels)
 
 
 def png_bytes(image: np.ndarray) -> bytes:

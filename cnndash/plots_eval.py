@@ -20,6 +20,8 @@ MAX_ANNOTATED_CLASSES = 30
 MARKER_SPAN_PX, MIN_MARKER_PX, MAX_MARKER_PX = 700, 6, 60
 # Heatmap height: 28 px per class plus 90 px of axes and titles, within [380, 1100] px.
 CELL_PX, AXES_PX, MIN_SIDE_PX, MAX_SIDE_PX = 28, 90, 380, 1100
+# Outline of the selected cell: the app's primary orange, which no shade of the Blues scale comes near.
+SELECTED_CELL_COLOUR = "#E4572E"
 
 
 def confusion_matrix_figure(
@@ -29,12 +31,15 @@ def confusion_matrix_figure(
     normalized: bool = False,
     class_indices: list[int] | None = None,
     title: str | None = None,
+    selected: tuple[int, int] | None = None,
 ) -> go.Figure:
     """Interactive heatmap of a confusion matrix: rows = true class (top to bottom), columns = predicted.
 
     ``cm`` holds the values to colour (counts, or fractions when ``normalized``); ``counts`` the raw
     counts shown alongside fractions. ``class_indices`` are the original class indices of ``cm``'s rows
     and columns when it is a sub-matrix (top-N view); they go into the click points' ``customdata``.
+    ``selected`` = (true index, predicted index), in those original indices, gets an outline (the cell whose
+    images the page shows); a cell outside a top-N view gets none.
     """
     n = len(cm)
     if cm.shape != (n, n):
@@ -70,6 +75,21 @@ def confusion_matrix_figure(
         )
     )
     fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover))
+    if selected is not None and selected[0] in indices and selected[1] in indices:
+        i, j = indices.index(selected[0]), indices.index(selected[1])
+        # Category axes place cell k at k: the outline spans k ± 0.5 (y is reversed, which shapes follow).
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="y",
+            x0=j - 0.5,
+            x1=j + 0.5,
+            y0=i - 0.5,
+            y1=i + 0.5,
+            line={"color": SELECTED_CELL_COLOUR, "width": 3},
+            fillcolor="rgba(0,0,0,0)",
+            name="selected cell",
+        )
     side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
     fig.update_layout(
         title=title,

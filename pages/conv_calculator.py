@@ -299,12 +299,22 @@ def _load_preset() -> None:
     st.session_state["stack-version"] = st.session_state.get("stack-version", 0) + 1
 
 
+# The editor's columns are shared by all rows, so a flag cannot be a checkbox on some rows only: bias and
+# ceil_mode are yes/no choices, filled in on the rows whose layer reads them and blank on the others.
+FLAGS = {"bias": True, "ceil_mode": False}  # the default of a blank cell
+
+
+def _flag(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def _frame(preset: layers.Preset) -> pd.DataFrame:
     rows = []
     for row in preset.layers:
         full = {column: row.get(column) for column in layers.COLUMNS}
-        full["bias"] = bool(row.get("bias", True))
-        full["ceil_mode"] = bool(row.get("ceil_mode", False))
+        uses = layers.USES.get(row.get("layer"), ())
+        for flag, default in FLAGS.items():
+            full[flag] = _flag(bool(row.get(flag, default))) if flag in uses else None
         rows.append(full)
     frame = pd.DataFrame(rows, columns=list(layers.COLUMNS))
     for column in ("kernel", "stride", "padding", "dilation", "output_padding"):
@@ -363,6 +373,27 @@ def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
     )
 
 
+def _ignored_cells(records: list[dict]) -> str:
+    """Cells filled in on rows whose layer does not read that column, as "row 3 (MaxPool2d): bias"."""
+    notes = []
+    for number, record in enumerate(records, start=1):
+        uses = layers.USES.get(record.get("layer"), None)
+        if uses is None:
+            continue
+        extra = [
+            column
+            for column in layers.COLUMNS
+            if column != "layer" and column not in uses and not _blank(record.get(column))
+        ]
+        if extra:
+            notes.append(f"row {number} ({record['layer']}): {', '.join(extra)}")
+    return "; ".join(notes)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or bool(pd.isna(value))
+
+
 COLUMN_CONFIG = {
     "layer": st.column_config.SelectboxColumn(
         "layer", options=list(layers.LAYER_TYPES), required=True, width=150
@@ -377,21 +408,28 @@ COLUMN_CONFIG = {
         step=1,
         width=70,
     ),
-    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=70),
-    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=70),
+    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=80),
+    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=80),
     "padding": st.column_config.TextColumn(
-        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=80
+        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=92
     ),
-    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=75),
-    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=70),
+    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=90),
+    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=85),
     "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=135),
-    "ceil_mode": st.column_config.CheckboxColumn("ceil_mode", help="pools only", width=90),
-    "bias": st.column_config.CheckboxColumn("bias", help="Conv/Linear; blank in a new row: on", width=60),
+    "ceil_mode": st.column_config.SelectboxColumn(
+        "ceil_mode", options=["yes", "no"], help="MaxPool2d / AvgPool2d only; blank: no", width=110
+    ),
+    "bias": st.column_config.SelectboxColumn(
+        "bias", options=["yes", "no"], help="Conv2d / ConvTranspose2d / Linear only; blank: yes", width=70
+    ),
     "p": st.column_config.NumberColumn(
         "p", min_value=0.0, max_value=1.0, help="Dropout probability", width=60
     ),
 }
 ROW_HEIGHT = 35  # px; the browser test computes cell positions from it
+# Widths fit each header with its edit icon; bias and ceil_mode come before the rarely used output_padding
+# and p, so that at 1400 px (sidebar open) every column a common layer uses is in view without scrolling.
+COLUMN_ORDER = [c for c in layers.COLUMNS if c not in ("output_padding", "p")] + ["output_padding", "p"]
 
 
 @st.fragment
@@ -417,12 +455,15 @@ def layer_stack() -> None:
         key=f"stack-editor-{st.session_state['stack-version']}",
         num_rows="dynamic",
         column_config=COLUMN_CONFIG,
+        column_order=COLUMN_ORDER,
         hide_index=True,
         row_height=ROW_HEIGHT,
         placeholder="",
         width="stretch",
     )
     records = edited.to_dict("records")
+    if ignored := _ignored_cells(records):
+        st.caption(f":material/info: Ignored (the layer has no such argument): {ignored}.")
     records_json = json.dumps(records, default=str)
     input_shape = (int(in_c), int(in_h), int(in_w))
     with ui.user_errors():

@@ -522,9 +522,19 @@ def step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
         if not args:
             st.caption("No parameters.")
             return new
-        cols = st.columns(min(len(args), 3))
-        for k, (arg, value) in enumerate(args):
-            new[arg] = arg_widget(arg, value, f"aug-{uid}-{arg}", cols[k % len(cols)])
+        # Single values share a row of up to three columns; a (min, max) or (h, w) pair gets a row of its own,
+        # so that its two inputs are wide enough for their labels and steppers (RandomResizedCrop's scale
+        # and ratio were unreadable at a sixth of the page).
+        singles = [(arg, value) for arg, value in args if not is_number_pair(arg, value)]
+        values = {}
+        if singles:
+            cols = st.columns(min(len(singles), 3))
+            for k, (arg, value) in enumerate(singles):
+                values[arg] = arg_widget(arg, value, f"aug-{uid}-{arg}", cols[k % len(cols)])
+        for arg, value in args:
+            if is_number_pair(arg, value):
+                values[arg] = arg_widget(arg, value, f"aug-{uid}-{arg}", st.container())
+        new.update((arg, values[arg]) for arg, _ in args)
         if op == "Normalize":
             name = stats_dataset()
             st.button(

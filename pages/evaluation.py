@@ -105,9 +105,9 @@ def _image_gallery(run: Run, dataset, predictions: metrics.Predictions, indices,
             ui_datacentric.render_label_actions(run, index, predicted, key=f"{key}-label-{index}")
 
 
-def _heatmap(predictions: metrics.Predictions) -> tuple[pd.DataFrame, str | None]:
-    """The confusion-matrix heatmap (top-N classes when there are many); returns the shown frame and
-    the normalisation."""
+def _heatmap(predictions: metrics.Predictions, selected: tuple[int, int]) -> tuple[pd.DataFrame, str | None]:
+    """The confusion-matrix heatmap (top-N classes when there are many), the ``selected`` (true, predicted)
+    cell outlined; returns the shown frame and the normalisation."""
     classes = predictions.classes
     k = len(classes)
     left, right = st.columns([2, 1])
@@ -140,6 +140,7 @@ def _heatmap(predictions: metrics.Predictions) -> tuple[pd.DataFrame, str | None
         counts=counts.loc[names, names],
         normalized=normalize is not None,
         class_indices=subset,
+        selected=selected,
     )
     st.plotly_chart(fig, key="eval-cm-chart", on_select="rerun", selection_mode="points")
     st.caption("Click a cell (or pick it below) to see its images.")
@@ -167,8 +168,9 @@ def _matrix_downloads(run: Run, shown: pd.DataFrame, normalize: str | None) -> N
     )
 
 
-def _cell_images(run: Run, dataset, predictions: metrics.Predictions, confused) -> None:
-    """The images of one (true, predicted) cell, chosen with the selectors or by clicking the heatmap."""
+def _select_cell(run: Run, predictions: metrics.Predictions, confused) -> tuple[int, int]:
+    """The (true, predicted) cell whose images are shown: the selectors' values, after a new click on the
+    heatmap (read before the heatmap is drawn, so that it can outline the cell)."""
     classes = predictions.classes
     cell_owner = (run.name, predictions.checkpoint)
     if (
@@ -181,6 +183,13 @@ def _cell_images(run: Run, dataset, predictions: metrics.Predictions, confused) 
         st.session_state["eval-pred"] = confused["predicted"].iloc[0] if len(confused) else classes[0]
         st.session_state.pop("eval-last-click", None)
     _apply_heatmap_click(classes)
+    pred = st.session_state.get("eval-pred")
+    return classes.index(st.session_state["eval-true"]), classes.index(pred) if pred in classes else 0
+
+
+def _cell_images(run: Run, dataset, predictions: metrics.Predictions) -> None:
+    """The images of one (true, predicted) cell, chosen with the selectors or by clicking the heatmap."""
+    classes = predictions.classes
     c1, c2 = st.columns(2)
     true_name = c1.selectbox("True class", classes, **ui.keep("eval-true"))
     pred_name = c2.selectbox("Predicted class", classes, **ui.keep("eval-pred", options=classes))
@@ -213,13 +222,14 @@ def _confused_pairs(confused) -> None:
 
 
 def _confusion_section(run: Run, dataset, predictions: metrics.Predictions) -> None:
-    shown, normalize = _heatmap(predictions)
-    _matrix_downloads(run, shown, normalize)
     confused = metrics.most_confused(
         predictions.targets, predictions.preds, predictions.classes, top=CONFUSED_PAIRS
     )
+    selected = _select_cell(run, predictions, confused)
+    shown, normalize = _heatmap(predictions, selected)
+    _matrix_downloads(run, shown, normalize)
     st.subheader("Images of one cell")
-    _cell_images(run, dataset, predictions, confused)
+    _cell_images(run, dataset, predictions)
     st.subheader("Most confused pairs")
     _confused_pairs(confused)
 

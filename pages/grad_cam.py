@@ -39,7 +39,8 @@ TOP_CLASSES = 5  # bars in the probability chart
 MISTAKES_SHOWN = 16
 GRID_COLUMNS = 4  # tiles per row on screen (mistakes) and in the downloaded grids
 FEATURE_COLUMNS = 8  # feature-map and filter tiles per row
-FEATURE_TILE_SIDE = 96  # px: smallest side of a feature-map tile
+FEATURE_TILE_SIDE = 112  # px: smallest side of a feature-map tile
+FILTER_TILE_SIDE = 112  # px: a first-layer filter (3×3 to 11×11 weights) enlarged so each weight is a block
 MAX_CHANNELS = 64  # feature maps shown at most
 DEFAULT_CHANNELS = 16
 
@@ -447,8 +448,14 @@ def _feature_maps(subject: Subject, picture: Picture, settings: Settings) -> Non
 def _filters(subject: Subject, picture: Picture, settings: Settings) -> None:
     conv_name, conv = features.first_conv(subject.model)
     kernel = "×".join(map(str, conv.kernel_size))
+    filters = features.filter_images(subject.model)
     st.image(
-        plots_cam.filter_grid(features.filter_images(subject.model), ncols=FEATURE_COLUMNS),
+        plots_cam.filter_grid(
+            filters,
+            ncols=FEATURE_COLUMNS,
+            min_side=FILTER_TILE_SIDE,
+            labels=[f"#{i}" for i in range(len(filters))],
+        ),
         output_format="PNG",
         caption=f"{conv_name}: {conv.out_channels} filters of {kernel}",
     )

@@ -6,7 +6,6 @@ import ui
 
 ui.route_guard()
 
-CARD_HEIGHT = 190  # px: the workflow cards share one height whatever their text's length
 
 st.title("cnndash")
 st.markdown(
@@ -41,7 +40,9 @@ steps = [
 ]
 columns = st.columns(len(steps))
 for column, (key, title, text) in zip(columns, steps, strict=True):
-    with column.container(border=True, height=CARD_HEIGHT):  # one height: cards line up
+    # "stretch": each card fills its column, and the columns of a row share the tallest card's height, so
+    # the cards line up without a fixed height that cut longer texts (and their Open link) at some widths.
+    with column.container(border=True, height="stretch", key=f"home-card-{key}"):
         st.markdown(f"**{title}**")
         st.caption(text)
         st.page_link(ui.PAGES[key], label="Open", icon=":material/arrow_forward:")

@@ -215,3 +215,16 @@ def test_kernel_playground_decodes_uploads_or_names_the_bad_file():
     assert _image_captions(at) == ["input 50×320", "output 50×320"]  # shrunk to a 320 px long side
     at.toggle(key="kernel-grayscale").set_value(True).run()
     assert _image_captions(at) == ["input 50×320", "output 50×320"]
+
+
+def test_stack_flags_are_filled_only_where_the_layer_has_them(calculator):
+    """bias on Conv2d / ConvTranspose2d / Linear rows, ceil_mode on pooling rows; blank elsewhere."""
+    from cnndash import layers
+
+    editor = calculator.tabs[1].dataframe[0].value
+    for _, row in editor.iterrows():
+        uses = layers.USES[row["layer"]]
+        assert (row["bias"] in ("yes", "no")) == ("bias" in uses), row["layer"]
+        assert (row["ceil_mode"] in ("yes", "no")) == ("ceil_mode" in uses), row["layer"]
+    assert "MaxPool2d" in set(editor["layer"]) or "AvgPool2d" in set(editor["layer"])
+    assert not any("Ignored" in c.value for c in calculator.tabs[1].caption)

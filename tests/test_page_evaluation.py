@@ -291,3 +291,19 @@ def test_heatmap_click_selects_the_cell_once(runs_home):
     at.run()
     _click_cell(at, 0, 2)
     assert at.selectbox(key="eval-pred").value == classes[2]
+
+
+def _outlined_cell(at) -> tuple[float, float]:
+    """(column, row) centre of the outline drawn on the confusion-matrix heatmap."""
+    (shape,) = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["shapes"]
+    return (shape["x0"] + shape["x1"]) / 2, (shape["y0"] + shape["y1"]) / 2
+
+
+def test_the_heatmap_outlines_the_clicked_or_picked_cell(runs_home):
+    at = run_page("pages/evaluation.py")
+    classes = predict.predict_run(runs_home / "tiny").classes
+    _click_cell(at, 0, 2)
+    _ok(at)
+    assert _outlined_cell(at) == (2, 0)  # drawn in the same run as the click
+    at.selectbox(key="eval-pred").set_value(classes[1]).run()
+    assert _outlined_cell(at) == (1, 0)

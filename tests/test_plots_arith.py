@@ -118,3 +118,18 @@ def test_transposed_picture_is_the_convolution_pytorch_computes(size, k, s, p, o
 
 def test_transposed_picture_refuses_padding_beyond_the_kernel_reach():
     assert transposed_window_figure((4, 4), (3, 3), (2, 2), (3, 3), (0, 0), (1, 1), (5, 5), (0, 0)) is None
+
+
+def test_a_large_input_is_really_zoomed_and_says_which_part_it_shows():
+    """Zoomed = fewer cells drawn larger (a fixed figure height); the title names the rows and columns shown."""
+    whole = sliding_window_figure((37, 50), (3, 3), (1, 1), 0, (1, 1), (35, 48), (0, 0))
+    assert np.asarray(whole.data[0].z).shape == (37, 50)
+    assert "zoomed" not in whole.layout.annotations[0].text
+    fig = sliding_window_figure((224, 224), (3, 3), (1, 1), 1, (1, 1), (224, 224), (200, 10))
+    z = np.asarray(fig.data[0].z)
+    assert z.shape[0] < 48 and z.shape == (z.shape[0], z.shape[0])
+    assert fig.layout.height / z.shape[0] > 1.5 * whole.layout.height / 37  # cells 1.5× those of a whole grid
+    rows, cols = list(fig.data[0].y), list(fig.data[0].x)
+    title = fig.layout.annotations[0].text
+    assert f"rows {rows[0]}–{rows[-1]}, columns {cols[0]}–{cols[-1]}" in title and "zoomed" in title
+    assert (z == TAP).sum() == 9  # the whole 3×3 window is in the view

@@ -41,7 +41,11 @@ def test_grids_and_png():
     grid = plots_cam.feature_map_grid(maps, ncols=3, min_side=8)
     assert grid.shape == (2 * (8 + 2) + 2, 3 * (8 + 2) + 2, 3)
     filters = np.random.default_rng(1).uniform(size=(6, 5, 5, 1)).astype(np.float32)
-    assert plots_cam.filter_grid(filters, ncols=6, min_side=5).shape == (5 + 4, 6 * 7 + 2, 3)
+    gap = plots_cam.FILTER_GAP_PX  # filters are set apart more than feature maps
+    assert plots_cam.filter_grid(filters, ncols=6, min_side=5).shape == (5 + 2 * gap, 6 * (5 + gap) + gap, 3)
+    labelled = plots_cam.filter_grid(filters, ncols=3, min_side=100, labels=[f"#{i}" for i in range(6)])
+    side = 5 * 20  # 5×5 weights enlarged by a whole factor to at least 100 px
+    assert labelled.shape == (2 * (side + plots_cam.LABEL_STRIP + gap) + gap, 3 * (side + gap) + gap, 3)
     png = plots_cam.png_bytes(grid)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), grid)
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from cnndash.plots_eval import (
     MAX_ANNOTATED_CLASSES,
+    SELECTED_CELL_COLOUR,
     confusion_matrix_figure,
     confusion_matrix_png,
     learning_curves_figure,
@@ -135,3 +136,16 @@ def test_thumbnail_enlarges_crisply_and_shrinks_to_the_longer_side():
     assert set(np.unique(np.asarray(big)).tolist()) == {0, 255}  # nearest-neighbour: no blurred greys
     assert thumbnail(Image.new("RGB", (300, 100)), 60).size == (60, 20)
     assert thumbnail(Image.new("RGB", (1, 500)), 50).size == (1, 50)
+
+
+def test_the_selected_cell_is_outlined_also_in_a_top_n_view():
+    fig = confusion_matrix_figure(COUNTS, selected=(1, 0))  # true dog, predicted cat
+    (outline,) = fig.layout.shapes
+    assert (outline.x0, outline.x1, outline.y0, outline.y1) == (-0.5, 0.5, 0.5, 1.5)
+    assert outline.line.width >= 2 and outline.line.color == SELECTED_CELL_COLOUR
+    assert not confusion_matrix_figure(COUNTS).layout.shapes
+    # A sub-matrix of the original classes 2 and 1: the cell (true 1, predicted 2) sits at row 1, column 0.
+    sub = COUNTS.iloc[[2, 1], [2, 1]]
+    (outline,) = confusion_matrix_figure(sub, class_indices=[2, 1], selected=(1, 2)).layout.shapes
+    assert (outline.x0, outline.y0) == (-0.5, 0.5)
+    assert not confusion_matrix_figure(sub, class_indices=[2, 1], selected=(0, 0)).layout.shapes  # not shown
