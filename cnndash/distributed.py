@@ -179,9 +179,18 @@ def _store_get(key: str) -> str:
         return ""
 
 
+def launched_by_torchrun() -> bool:
+    """This process is one of several torchrun started (its environment names a group of 2 or more)."""
+    env = os.environ
+    try:
+        return all(key in env for key in TORCHRUN_ENV) and int(env["WORLD_SIZE"]) >= 2
+    except ValueError:
+        return False
+
+
 def _join(device_choice: str) -> Distributed | None:
     env = os.environ
-    if not all(key in env for key in TORCHRUN_ENV) or int(env["WORLD_SIZE"]) < 2:
+    if not launched_by_torchrun():
         return None
     rank, local_rank, world = int(env["RANK"]), int(env["LOCAL_RANK"]), int(env["WORLD_SIZE"])
     device = resolve_device(device_choice)
