@@ -266,7 +266,7 @@ def _train(
         text = str(exc) if isinstance(exc, TrainingDivergedError) else f"{type(exc).__name__}: {exc}"
         if t.dist is not None:  # which rank failed, and why
             text = t.dist.failure_text(exc, text)
-        writer.write_status("failed", text, epoch=state.epoch)
+        writer.write_status("failed", text, epoch=state.epoch, world_size=t.world_size)
         _emit(on_event, ErrorEvent(text))
         if tensorboard is not None:
             tensorboard.close()
@@ -274,7 +274,7 @@ def _train(
     batch_log.flush()
     summary = _summary(t, status, message, seconds=clock.seconds())
     writer.write_summary(summary)
-    writer.write_status(status, message, epoch=state.epoch)
+    writer.write_status(status, message, epoch=state.epoch, world_size=t.world_size)
     _emit(on_event, EndEvent(summary))
     return summary
 

@@ -83,12 +83,12 @@ def test_two_process_run_from_the_training_page_live_and_stopped(page, app_url, 
     live_heading = page.get_by_role("heading", name=re.compile(r"^Training lenet-digits-"))
     live_heading.wait_for(timeout=30_000)
     run_name = re.search(r"lenet-digits-[\w-]+", live_heading.inner_text()).group(0)
-    assert len(torchrun_processes(ddp_runs)) == 3  # torchrun and its 2 workers
 
     # Live: the per-batch chart grows from the run folder rank 0 writes; the sidebar shows the run.
     page.wait_for_function(f"({POINTS_JS})() > 0", timeout=120_000)
     first = page.evaluate(POINTS_JS)
     page.wait_for_function(f"({POINTS_JS})() > {first}", timeout=30_000)
+    assert len(torchrun_processes(ddp_runs)) == 3  # torchrun and its 2 workers
     page.get_by_text(re.compile(r"× 2 processes \(torchrun\)")).wait_for(timeout=10_000)
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.get_by_text("Active training run").wait_for(timeout=10_000)
