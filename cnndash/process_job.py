@@ -29,10 +29,12 @@ from cnndash.job_snapshot import MAX_BATCH_POINTS, JobSnapshot
 from cnndash.paths import data_dir
 from cnndash.runs import BATCH_LOG, read_batch_log, read_json, write_json_atomic
 from cnndash.runs.files import STATUS_FILE
+from cnndash.runs.store import read_process_log
+from cnndash.runs.writer import PROCESS_LOG
 from cnndash.train import TrainConfig
 
 LAUNCH_FILE = "launch.json"  # the TrainConfig and the command the job ran (the CLI reads its config)
-LOG_FILE = "train.log"  # torchrun's and every rank's stdout and stderr
+LOG_FILE = PROCESS_LOG  # torchrun's and every rank's stdout and stderr
 POLL_SECONDS = 0.5  # how often the monitor reads the run folder
 # After a Stop, torchrun has this long to end before its whole tree is killed (it SIGKILLs workers that
 # outlive its own 30 s grace period, so this only catches a torchrun that hangs).
@@ -224,10 +226,7 @@ class ProcessJob:
         elif stop_requested:
             changes = {"status": "stopped", "error": "Stopped before the first batch; nothing was saved."}
         else:
-            try:
-                text = (self.run_dir / LOG_FILE).read_text(errors="replace")
-            except OSError:
-                text = ""
+            text = read_process_log(self.run_dir, limit=200_000)
             changes = {"status": "failed", "error": failure_from_log(text, returncode)}
         with self._lock:
             self._snap = replace(
@@ -279,9 +278,4 @@ class ProcessJob:
 
     def log_text(self, limit: int = 20_000) -> str:
         """The end of torchrun's and the ranks' output (``train.log``)."""
-        try:
-            with open(self.run_dir / LOG_FILE, "rb") as handle:
-                handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
-                return handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_process_log(self.run_dir, limit)

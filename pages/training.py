@@ -455,6 +455,9 @@ def _results(snap: JobSnapshot | None, run: Run | None) -> None:
         if summary.get("message") and status == "finished":
             st.info(summary["message"], icon=":material/info:")
     _charts(snap, run, "final")
+    if run is not None and status == "failed" and (output := run.process_log()):
+        with st.expander("Output of the processes (train.log)", icon=":material/terminal:"):
+            st.code(output[-8000:], language=None)
     if run is not None and summary:
         _downloads_and_links(run)
 

@@ -192,7 +192,11 @@ def test_a_dead_worker_fails_the_job_naming_its_rank(tmp_path, torchrun_registry
     assert job.wait(TORCHRUN_TIMEOUT_S)
     snap = job.snapshot()
     assert snap.status == "failed" and "rank 1" in snap.error, (snap.error, job.log_text()[-3000:])
-    assert load_run(tmp_path / "dies").status == "failed"
+    run = load_run(tmp_path / "dies")
+    assert run.status == "failed" and "rank 1" in run.message
+    assert (
+        run.process_log() == job.log_text() and "torch.distributed" in run.process_log()
+    )  # shown by the page
     assert worker_pids(job) == {}
 
 

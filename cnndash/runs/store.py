@@ -25,7 +25,7 @@ from cnndash.paths import runs_dir as default_runs_dir
 from cnndash.preprocess import images_to_uint8, normalize_batch
 from cnndash.runs.checkpoint import CHECKPOINTS, Checkpoint
 from cnndash.runs.files import STATUS_FILE, RunError, owner_alive, read_json
-from cnndash.runs.writer import BATCH_COLUMNS, BATCH_LOG, METRIC_COLUMNS
+from cnndash.runs.writer import BATCH_COLUMNS, BATCH_LOG, METRIC_COLUMNS, PROCESS_LOG
 
 # Checkpoint hashes by (path, size, mtime): a page asks for the fingerprint on every rerun.
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
@@ -92,6 +92,16 @@ def read_batch_log(path: Path) -> list[dict]:
         while len(_BATCH_LOGS) > BATCH_LOGS_CACHED:
             _BATCH_LOGS.popitem(last=False)
         return list(rows)
+
+
+def read_process_log(run_dir: Path, limit: int = 20_000) -> str:
+    """The last ``limit`` bytes of ``run_dir/train.log`` as text ("" when there is none)."""
+    try:
+        with open(Path(run_dir) / PROCESS_LOG, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _short(names: Sequence[str], limit: int = 6) -> str:
@@ -165,6 +175,10 @@ class Run:
         """Every reported training batch of the whole run, resumed parts included (``batches.csv``): dicts
         with ``step, epoch, batch, batches, loss, acc, lr, images_per_sec, seconds``; [] for a run without one."""
         return read_batch_log(self.path / BATCH_LOG)
+
+    def process_log(self, limit: int = 20_000) -> str:
+        """The end of the output of a torchrun run started from the app (``train.log``); "" for others."""
+        return read_process_log(self.path, limit)
 
     def has_checkpoint(self, which: str = "best") -> bool:
         return which in CHECKPOINTS and (self.path / f"{which}.pt").is_file()

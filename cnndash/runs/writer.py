@@ -18,6 +18,7 @@ BATCH_LOG = "batches.csv"  # one row per reported training batch (every batch on
 # step: optimiser steps so far; seconds: wall seconds since the run started, resumed parts included (the
 # time between a stop and its resume not counted); images_per_sec: over the epoch so far.
 BATCH_COLUMNS = ["step", "epoch", "batch", "batches", "loss", "acc", "lr", "images_per_sec", "seconds"]
+PROCESS_LOG = "train.log"  # a torchrun run started from the app: the output of torchrun and every rank
 BATCH_FLUSH_ROWS, BATCH_FLUSH_SECONDS = 256, 1.0  # one append per this many rows or seconds, whichever first
 
 
