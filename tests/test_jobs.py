@@ -139,19 +139,23 @@ def worker_pids(job: ProcessJob) -> dict[int, int]:
 
 def test_a_torchrun_job_trains_two_processes_and_reports_like_a_thread_job(tmp_path, torchrun_registry):
     registry = torchrun_registry
-    job = registry.start(ddp_config(2), run_name="ddp", runs_dir=tmp_path, processes=2)
+    # val_fraction has no command-line option: it reaches the workers through launch.json (--config).
+    job = registry.start(
+        replace(ddp_config(2), val_fraction=0.25), run_name="ddp", runs_dir=tmp_path, processes=2
+    )
     assert isinstance(job, ProcessJob) and job.processes == 2 and registry.active() is job
     assert job.wait(TORCHRUN_TIMEOUT_S), job.log_text()
     snap = job.snapshot()
     assert snap.status == "finished", (snap.error, job.log_text()[-3000:])
     assert snap.world_size == 2 and snap.summary["world_size"] == 2 and snap.summary["epochs"] == 2
     assert [row["epoch"] for row in snap.epoch_rows] == [1, 2]
-    assert snap.batches == 90  # digits' 1437 training images in global batches of 16
-    assert [p["step"] for p in snap.batch_points] == list(range(1, 181))  # every batch, from batches.csv
+    assert snap.batches == 85  # digits' 1348 training images (75 %) in global batches of 16
+    assert [p["step"] for p in snap.batch_points] == list(range(1, 171))  # every batch, from batches.csv
     assert snap.fraction == 1.0 and "finished after 2/2 epochs" in job.status_text()
     assert registry.active() is None and registry.latest() is job and registry.get("ddp") is job
     run = load_run(tmp_path / "ddp")
     assert run.status == "finished" and run.summary["world_size"] == 2
+    assert run.config == {**job.config.to_dict(), "image_size": 28}  # the form's settings, all of them
     assert run.batch_log() == list(snap.batch_points)
     assert (tmp_path / "ddp" / "train.log").is_file() and "epoch 2:" in job.log_text()
     launch = read_json(tmp_path / "ddp" / "launch.json")
