@@ -29,11 +29,12 @@ AUTO_COMPARE_IMAGES = 5_000
 
 
 def resume(run: Run) -> None:
-    """Continue a stopped or failed run from its last checkpoint, in the background."""
+    """Continue a stopped or failed run from its last checkpoint, in the background, with as many processes as
+    trained it (a torchrun run resumes under torchrun: every rank loads the same checkpoint)."""
     with ui.user_errors():
         refuse_during_label_check()
         config = TrainConfig.from_dict(run.config)
-        get_registry().start(config, run_name=run.name, resume=True)
+        get_registry().start(config, run_name=run.name, resume=True, processes=run.world_size)
         st.rerun()
 
 
@@ -111,12 +112,12 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
         list(plots_train.X_AXES),
         format_func=plots_train.X_AXES.get,
         horizontal=True,
-        help="Training time: seconds of training since the run started (the sum of the epochs' training "
-        "times; validation and any pause before a resume are not counted).",
+        help="Wall-clock time: seconds since the run started when each epoch's training ended (validation "
+        "and checkpoints included; the pause between a stop and its resume is not counted).",
         **ui.keep("runs-x-axis", "epoch"),
     )
     if chosen:
-        curves = {name: by_name[name].metrics() for name in chosen}
+        curves = {name: by_name[name].metrics_with_clock() for name in chosen}
         fig = plots_train.compare_runs_figure(curves, metric, smoothing=smoothing, x=x_axis)
         st.plotly_chart(fig, key="runs-compare-chart")
         if fig.layout.meta and fig.layout.meta["no_time"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -63,3 +64,18 @@ def describe_device(device: torch.device | str | None = None) -> DeviceInfo:
     if dev.type == "mps":
         return DeviceInfo(dev, "mps", "Apple GPU (MPS)")
     return DeviceInfo(dev, "cpu", f"{torch.get_num_threads()} threads · no GPU detected")
+
+
+def max_processes(choice: str | torch.device | None = "auto") -> int:
+    """The most processes a data-parallel (torchrun) run on ``choice`` can use on this machine: one per CUDA
+    GPU; on the CPU one per core and at least 2, so it can be tried anywhere (it is not faster there: see
+    docs/distributed.md); 1 on Apple MPS (torch.distributed has no backend for it) or a missing device."""
+    try:
+        device = resolve_device(choice)
+    except DeviceError:
+        return 1
+    if device.type == "cuda":
+        return max(1, torch.cuda.device_count())
+    if device.type == "cpu":
+        return max(2, os.cpu_count() or 1)
+    return 1

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +47,7 @@ RESTART_ENV = "TORCHELASTIC_RESTART_COUNT"  # > 0 in a group torchrun restarted 
 RANK_SEED_STRIDE = 1_000_003
 FAILURE_KEY = "cnndash/failure/"  # + rank: a rank's own error, left in the rendezvous store for rank 0
 GONE_WAIT_S = 2.0  # how long rank 0 waits for a dead peer's process to show as gone
+CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S = "CNNDASH_DIST_CONNECT_TIMEOUT_S", 60.0
 
 
 def restart_count() -> int:
@@ -179,9 +181,18 @@ def _store_get(key: str) -> str:
         return ""
 
 
+def launched_by_torchrun() -> bool:
+    """This process is one of several torchrun started (its environment names a group of 2 or more)."""
+    env = os.environ
+    try:
+        return all(key in env for key in TORCHRUN_ENV) and int(env["WORLD_SIZE"]) >= 2
+    except ValueError:
+        return False
+
+
 def _join(device_choice: str) -> Distributed | None:
     env = os.environ
-    if not all(key in env for key in TORCHRUN_ENV) or int(env["WORLD_SIZE"]) < 2:
+    if not launched_by_torchrun():
         return None
     rank, local_rank, world = int(env["RANK"]), int(env["LOCAL_RANK"]), int(env["WORLD_SIZE"])
     device = resolve_device(device_choice)
@@ -195,12 +206,28 @@ def _join(device_choice: str) -> Distributed | None:
         raise ConfigError(
             f"Distributed training runs on CUDA (nccl) or the CPU (gloo), not {device.type}; use --device cpu."
         )
-    dist.init_process_group(backend, device_id=device if backend == "nccl" else None)
+    if backend == "gloo":
+        # A gloo group that cannot connect its mesh (seen after a torchrun restart on a loaded machine)
+        # fails after CONNECT_TIMEOUT instead of waiting forever, so torchrun can restart it again.
+        dist.init_process_group(backend, timeout=connect_timeout())
+    else:
+        dist.init_process_group(backend, device_id=device)
     # nccl only moves CUDA tensors: flags and objects go through a gloo group on the CPU.
     control = dist.new_group(backend="gloo") if backend == "nccl" else None
     peers: list = [None] * world
     dist.all_gather_object(peers, (socket.gethostname(), os.getpid()), group=control)
+    if backend == "gloo":  # connected: collectives get gloo's own generous default again
+        dist.set_timeout(dist.default_pg_timeout)
     return Distributed(rank, local_rank, world, device, backend, control, peers)
+
+
+def connect_timeout() -> timedelta:
+    """How long a gloo group may take to connect (``CNNDASH_DIST_CONNECT_TIMEOUT_S``, default 60 s)."""
+    try:
+        seconds = float(os.environ.get(CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT_S))
+    except ValueError:
+        seconds = DEFAULT_CONNECT_TIMEOUT_S
+    return timedelta(seconds=max(seconds, 1.0))
 
 
 @contextmanager

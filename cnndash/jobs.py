@@ -1,10 +1,13 @@
-"""Background training jobs: a worker thread per run and one process-wide registry.
+"""Background training jobs: a worker thread per run (or a torchrun subprocess) and one process-wide registry.
 
 The page never trains inside a Streamlit script run (Stop could not interrupt it, and a reload would lose
 it). Instead :meth:`JobRegistry.start` runs :func:`cnndash.train.train` in a daemon thread that never
 touches Streamlit. The trainer's events update the job's :class:`JobSnapshot` under a lock, and any script
 run — a rerun, a reload, a second tab — reads a consistent copy of it through :func:`get_registry`.
 One job per device at a time: starting a second one on a busy device raises :class:`JobBusyError`.
+
+With ``processes > 1`` the run is data-parallel: :class:`cnndash.process_job.ProcessJob` runs it under
+``torchrun`` in a subprocess and reads the same snapshot from the run folder rank 0 writes.
 """
 
 from __future__ import annotations
@@ -16,135 +19,22 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cnndash.device import resolve_device
-from cnndash.events import BatchEvent, EndEvent, EpochEvent, StartEvent, TrainEvent
+from cnndash.device import max_processes, resolve_device
+from cnndash.events import TrainEvent
+from cnndash.job_snapshot import MAX_BATCH_POINTS, JobSnapshot, apply_event, format_eta
 from cnndash.paths import runs_dir as default_runs_dir
+from cnndash.process_job import ProcessJob
 from cnndash.runs import new_run_name
-from cnndash.train import TrainConfig, train
+from cnndash.train import ConfigError, TrainConfig, train
+
+__all__ = ["MAX_BATCH_POINTS", "AnyJob", "Job", "JobBusyError", "JobRegistry", "JobSnapshot", "ProcessJob",
+           "apply_event", "format_eta", "get_registry"]  # fmt: skip
 
 log = logging.getLogger("cnndash.jobs")
-
-MAX_BATCH_POINTS = 20_000  # per-batch points kept for the live chart (older ones thinned out)
 
 
 class JobBusyError(ValueError):
     """A training run is already using the requested device."""
-
-
-def format_eta(seconds: float | None) -> str:
-    """``m:ss`` (``h:mm:ss`` from an hour on), or ``—`` when unknown."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-@dataclass(frozen=True)
-class JobSnapshot:
-    """A job's state at one moment: plain data, safe to read while the job runs."""
-
-    run_name: str
-    run_dir: Path
-    device: str  # "cpu" | "cuda" | "mps"
-    status: str = "starting"  # starting | running | finished | stopped | failed
-    epoch: int = 0  # the epoch in progress (1-based), or the last finished one at the end
-    epochs: int = 0
-    batch: int = 0
-    batches: int = 0
-    completed_epochs: int = 0
-    images_per_sec: float = 0.0
-    lr: float = 0.0
-    device_description: str = ""
-    image_size: int = 0  # what the model sees: side in px and channels (known once data is ready)
-    in_channels: int = 0
-    batch_points: tuple[dict, ...] = ()  # {"step", "epoch", "batch", "loss", "acc", "lr"}
-    epoch_rows: tuple[dict, ...] = ()  # one metrics.csv row per finished epoch
-    summary: dict | None = None
-    error: str = ""
-    stop_requested: bool = False
-    started: float | None = None  # when the first batch began (ETA is measured from here)
-    finished: float | None = None
-    start_fraction: float = 0.0  # share of the run already done when it started (a resume)
-
-    @property
-    def fraction(self) -> float:
-        if self.status == "finished":
-            return 1.0
-        if not self.epochs:
-            return 0.0
-        within = self.batch / self.batches if self.batches and self.epoch > self.completed_epochs else 0.0
-        return min((self.completed_epochs + within) / self.epochs, 1.0)
-
-    @property
-    def eta_seconds(self) -> float | None:
-        if self.started is None or self.finished is not None:
-            return None
-        done = self.fraction - self.start_fraction
-        if done <= 0:
-            return None
-        return (time.time() - self.started) * (1.0 - self.fraction) / done
-
-    def status_text(self) -> str:
-        """One line for people, e.g. ``epoch 3/10 · batch 12/45 · 1,530 img/s · ETA 0:21``."""
-        if self.status == "starting":
-            return "preparing data and model…"
-        if self.status == "failed":
-            return f"failed: {self.error}"
-        if self.status in ("finished", "stopped"):
-            acc = (self.summary or {}).get("val_accuracy")
-            acc_text = f" · best val acc {acc:.1%}" if acc is not None else ""
-            return f"{self.status} after {self.completed_epochs}/{self.epochs} epochs{acc_text}"
-        parts = [
-            f"epoch {self.epoch}/{self.epochs}",
-            f"batch {self.batch}/{self.batches}",
-            f"{self.images_per_sec:,.0f} img/s",
-        ]
-        if self.eta_seconds is not None:
-            parts.append(f"ETA {format_eta(self.eta_seconds)}")
-        if self.stop_requested:
-            parts.append("stopping…")
-        return " · ".join(parts)
-
-
-def apply_event(snap: JobSnapshot, event: TrainEvent) -> JobSnapshot:
-    """The job's state after ``event``."""
-    if isinstance(event, StartEvent):
-        return replace(
-            snap,
-            status="running",
-            epochs=event.epochs,
-            completed_epochs=event.start_epoch,
-            epoch=event.start_epoch + 1,
-            batches=event.steps_per_epoch,
-            device_description=event.device_description,
-            image_size=event.image_size,
-            in_channels=event.in_channels,
-            start_fraction=event.start_epoch / max(event.epochs, 1),
-            started=time.time(),
-        )
-    if isinstance(event, BatchEvent):
-        points = (
-            *snap.batch_points,
-            {k: getattr(event, k) for k in ("step", "epoch", "batch", "loss", "acc", "lr")},
-        )
-        if len(points) > MAX_BATCH_POINTS:
-            points = points[::2]
-        return replace(
-            snap,
-            epoch=event.epoch,
-            batch=event.batch,
-            batches=event.batches,
-            images_per_sec=event.images_per_sec,
-            lr=event.lr,
-            batch_points=points,
-        )
-    if isinstance(event, EpochEvent):
-        return replace(snap, epoch_rows=(*snap.epoch_rows, event.row()), completed_epochs=event.epoch)
-    if isinstance(event, EndEvent):
-        return replace(snap, summary=event.summary)
-    return snap  # ErrorEvent: the worker records the failure when train() raises
 
 
 @dataclass
@@ -168,6 +58,10 @@ class Job:
     @property
     def device(self) -> str:
         return self._snap.device
+
+    @property
+    def processes(self) -> int:
+        return 1
 
     def start(self, *, resume: bool) -> None:
         self._thread = threading.Thread(
@@ -230,12 +124,35 @@ class Job:
         return self.snapshot().status_text()
 
 
+AnyJob = Job | ProcessJob
+
+
+def check_processes(config: TrainConfig, device: str, processes: int) -> None:
+    """Raise :class:`ConfigError` when ``processes`` cannot train ``config`` on this machine."""
+    most = max_processes(config.device)
+    if not isinstance(processes, int) or isinstance(processes, bool) or not 1 <= processes <= most:
+        where = (
+            "one per GPU" if device == "cuda" else "one per core" if device == "cpu" else "no torchrun here"
+        )
+        raise ConfigError(
+            f"Processes must be a whole number from 1 to {most} on the {device.upper()} ({where}), got "
+            f"{processes!r}; choose 1 to train in the app's own process."
+        )
+    if processes > 1 and config.batch_size < processes:
+        raise ConfigError(
+            f"Batch size {config.batch_size} is smaller than the {processes} processes: the batch size is the "
+            f"global batch, split across processes; use at least {processes}."
+        )
+    if processes > 1 and config.sync_batchnorm and device != "cuda":
+        raise ConfigError("sync_batchnorm needs CUDA GPUs; turn it off for a CPU run.")
+
+
 class JobRegistry:
     """All jobs of this process. Thread-safe; shared by every browser session of the server."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: list[Job] = []
+        self._jobs: list[AnyJob] = []
 
     def start(
         self,
@@ -244,13 +161,16 @@ class JobRegistry:
         run_name: str | None = None,
         runs_dir: Path | None = None,
         resume: bool = False,
-    ) -> Job:
-        """Start ``config`` in a background thread as run ``run_name`` (default: a fresh name)."""
+        processes: int = 1,
+    ) -> AnyJob:
+        """Start ``config`` in the background as run ``run_name`` (default: a fresh name): in a thread of this
+        process, or with ``processes > 1`` as a data-parallel torchrun run of that many processes."""
         config.validate()
         device = resolve_device(config.device).type
+        check_processes(config, device, processes)
         if device == "cpu" and config.threads == 0:
             # Leave a core to the web server and the browser so the page stays responsive.
-            config = replace(config, threads=max(1, (os.cpu_count() or 2) - 1))
+            config = replace(config, threads=max(1, ((os.cpu_count() or 2) - 1) // processes))
         root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         with self._lock:
             busy = next((job for job in self._jobs if job.alive and job.device == device), None)
@@ -260,27 +180,33 @@ class JobRegistry:
                     "finish or stop it, then start again."
                 )
             name = run_name or new_run_name(config.model, config.dataset, root)
-            snap = JobSnapshot(run_name=name, run_dir=root / name, device=device, epochs=config.epochs)
-            job = Job(config=config, _snap=snap)
+            snap = JobSnapshot(
+                run_name=name, run_dir=root / name, device=device, epochs=config.epochs, world_size=processes
+            )
+            job: AnyJob = (
+                Job(config=config, _snap=snap)
+                if processes == 1
+                else ProcessJob(config=config, processes=processes, _snap=snap)
+            )
             self._jobs.append(job)
             job.start(resume=resume)
         return job
 
-    def active(self) -> Job | None:
+    def active(self) -> AnyJob | None:
         """The most recently started job that is still running, if any."""
         with self._lock:
             return next((job for job in reversed(self._jobs) if job.alive), None)
 
-    def latest(self) -> Job | None:
+    def latest(self) -> AnyJob | None:
         """The most recently started job, running or not."""
         with self._lock:
             return self._jobs[-1] if self._jobs else None
 
-    def get(self, run_name: str) -> Job | None:
+    def get(self, run_name: str) -> AnyJob | None:
         with self._lock:
             return next((job for job in reversed(self._jobs) if job.run_name == run_name), None)
 
-    def jobs(self) -> list[Job]:
+    def jobs(self) -> list[AnyJob]:
         with self._lock:
             return list(self._jobs)
 

@@ -130,13 +130,16 @@ METRIC_LABELS = {
 }
 
 
-X_AXES = {"epoch": "epoch", "time": "training time (s)"}
+X_AXES = {"epoch": "epoch", "time": "wall-clock time (s)"}
 
 
 def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
-    """Seconds since the run's start at the end of each epoch: the cumulative sum of ``metrics.csv``'s
-    per-epoch ``seconds`` (training time; validation and any pause before a resume are not counted).
-    None for a run whose metrics have no ``seconds`` column (older runs)."""
+    """Seconds since the run's start at the end of each epoch: the ``clock`` column when every epoch has one
+    (wall time from the per-batch log, see ``Run.metrics_with_clock``), else the cumulative sum of
+    ``metrics.csv``'s per-epoch ``seconds`` (training time only: runs from before the per-batch log).
+    None for a run with neither."""
+    if "clock" in frame and len(frame) and not frame["clock"].isna().any():
+        return frame["clock"].astype(float)
     if "seconds" not in frame or frame["seconds"].isna().any():
         return None
     return frame["seconds"].astype(float).cumsum()
@@ -145,7 +148,7 @@ def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
 def compare_runs_figure(
     runs: Mapping[str, pd.DataFrame], metric: str = "val_acc", *, smoothing: float = 0.0, x: str = "epoch"
 ) -> go.Figure:
-    """One line per run of ``metric`` against the epoch or the training time (``x="time"``).
+    """One line per run of ``metric`` against the epoch or the wall-clock time (``x="time"``).
 
     ``smoothing`` > 0 draws TensorBoard's debiased exponential moving average (:func:`smooth`) as the
     line, with the raw values faint behind it; 0 draws the raw values only. Runs without a time axis are
@@ -175,6 +178,6 @@ def compare_runs_figure(
     fig.update_yaxes(title_text=METRIC_LABELS[metric])
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
-    by = "by epoch" if x == "epoch" else "over training time"
+    by = "by epoch" if x == "epoch" else "over wall-clock time"
     fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
     return _layout(fig, 360)

@@ -28,6 +28,7 @@ from cnndash.config import ConfigError, TrainConfig
 from cnndash.distributed import Distributed
 from cnndash.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
 from cnndash.runs import TrainState
+from cnndash.runs.writer import BatchLog
 from cnndash.tblog import SAMPLE_IMAGES, TensorBoardLog
 from cnndash.trainer import Trainer, setup
 
@@ -224,9 +225,12 @@ def _train(
 ) -> dict:
     """The epoch loop of :func:`train`, while the run folder is registered as training."""
     config, state, writer = t.config, t.state, t.writer
-    writer.write_status("running", f"epoch {state.epoch + 1} of {config.epochs}")
+    batch_log = writer.batch_log(keep_until_step=state.step)  # a resume continues the whole run's log
+    clock = _RunClock(started, batch_log.seconds_before)
+    running = _running_info(t)  # what a reader of status.json needs to follow the run (a torchrun job)
+    writer.write_status("running", f"epoch {state.epoch + 1} of {config.epochs}", **running)
     tensorboard = _open_tensorboard(t)
-    on_event = _fan_out(on_event, tensorboard.on_event if tensorboard else None)
+    on_event = _fan_out(on_event, tensorboard.on_event if tensorboard else None, _logger(batch_log, clock))
     _emit(on_event, t.start)
     status, message = "finished", ""
     try:
@@ -249,7 +253,7 @@ def _train(
                     seconds=result.seconds, images_per_sec=result.images / max(result.seconds, 1e-9), best=improved,
                 )  # fmt: skip
                 writer.append_metrics(event.row())
-                writer.write_status("running", f"epoch {epoch} of {config.epochs} done")
+                writer.write_status("running", f"epoch {epoch} of {config.epochs} done", **running)
                 _emit(on_event, event)
                 if config.early_stopping and state.stale_epochs >= config.early_stopping:
                     message = (
@@ -258,17 +262,19 @@ def _train(
                     )
                     break
     except BaseException as exc:
+        batch_log.flush()
         text = str(exc) if isinstance(exc, TrainingDivergedError) else f"{type(exc).__name__}: {exc}"
         if t.dist is not None:  # which rank failed, and why
             text = t.dist.failure_text(exc, text)
-        writer.write_status("failed", text, epoch=state.epoch)
+        writer.write_status("failed", text, epoch=state.epoch, world_size=t.world_size)
         _emit(on_event, ErrorEvent(text))
         if tensorboard is not None:
             tensorboard.close()
         raise
-    summary = _summary(t, status, message, seconds=time.perf_counter() - started)
+    batch_log.flush()
+    summary = _summary(t, status, message, seconds=clock.seconds())
     writer.write_summary(summary)
-    writer.write_status(status, message, epoch=state.epoch)
+    writer.write_status(status, message, epoch=state.epoch, world_size=t.world_size)
     _emit(on_event, EndEvent(summary))
     return summary
 
@@ -287,7 +293,7 @@ def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
         "device_description": start.device_description,
         # over the whole run, resumed parts included
         "images_per_sec": state.images_seen / state.train_seconds if state.train_seconds > 0 else 0.0,
-        "seconds": seconds,
+        "seconds": seconds,  # wall time of the whole run, resumed parts included
         "train_seconds": state.train_seconds,
         "model": t.config.model,
         "dataset": t.config.dataset,
@@ -328,6 +334,42 @@ def _open_tensorboard(t: Trainer) -> TensorBoardLog | None:
     tensorboard = TensorBoardLog(t.writer.path, t.config.to_dict(), purge_step=t.state.step or None)
     tensorboard.start(t.module, t.sample_batch(SAMPLE_IMAGES), t.state.step)
     return tensorboard
+
+
+@dataclass
+class _RunClock:
+    """Wall seconds of the whole run: this part's (since ``started``) after those before a resume."""
+
+    started: float  # time.perf_counter() when this part began
+    before: float = 0.0
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+
+def _running_info(t: Trainer) -> dict:
+    start = t.start
+    return {
+        "world_size": t.world_size, "device": start.device, "device_description": start.device_description,
+        "steps_per_epoch": t.steps_per_epoch, "start_epoch": start.start_epoch, "epochs": t.config.epochs,
+        "image_size": start.image_size, "in_channels": start.in_channels,
+    }  # fmt: skip
+
+
+def _logger(log: BatchLog, clock: _RunClock) -> EventCallback:
+    """Each batch event appended to the run's per-batch log; flushed at the end of every epoch."""
+
+    def on_event(event: TrainEvent) -> None:
+        if isinstance(event, BatchEvent):
+            log.add({
+                "step": event.step, "epoch": event.epoch, "batch": event.batch, "batches": event.batches,
+                "loss": event.loss, "acc": event.acc, "lr": event.lr, "images_per_sec": event.images_per_sec,
+                "seconds": clock.seconds(),
+            })  # fmt: skip
+        elif isinstance(event, EpochEvent):
+            log.flush()
+
+    return on_event
 
 
 def _fan_out(*callbacks: EventCallback | None) -> EventCallback | None:

@@ -13,7 +13,7 @@ import ui_runs
 from cnndash import plots_data, plots_train
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
-from cnndash.device import DEVICE_CHOICES
+from cnndash.device import DEVICE_CHOICES, max_processes
 from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
 from cnndash.optim import OPTIMIZERS, SCHEDULES
@@ -64,7 +64,16 @@ FORM_FIELDS = {
     "train-val-fraction": "val_fraction",
     "train-pretrained": "pretrained",
     "train-transfer": "transfer",
+    "train-scale-lr": "scale_lr",
 }
+PROCESSES_HELP = (
+    "Train one run with this many processes (PyTorch's torchrun and DistributedDataParallel), launched "
+    "as a subprocess: one per GPU on a machine with several GPUs; on the CPU to try it out. The batch size "
+    "above is the global batch, split across the processes (each takes its share of every batch), so the "
+    "updates are the same as with one process. The learning rate is not rescaled unless 'Scale the LR by "
+    "the processes' is on. On the CPU the processes share the same cores and talk through gloo, so a small "
+    "dataset trains no faster and usually slower than with 1 process (docs/distributed.md)."
+)
 
 
 def _reset_lr() -> None:
@@ -170,7 +179,7 @@ def _regularisation() -> dict:
 
 
 def _input_and_device() -> dict:
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     settings = {
         "warmup_epochs": c1.number_input(
             "Warm-up epochs",
@@ -189,7 +198,18 @@ def _input_and_device() -> dict:
         "seed": c3.number_input("Seed", min_value=0, step=1, **ui.keep("train-seed", DEFAULTS.seed)),
         "device": c4.selectbox("Device", DEVICE_CHOICES, **ui.keep("train-device", DEFAULTS.device)),
     }
-    c1, c2, c3 = st.columns(3)
+    most = max_processes(settings["device"])
+    if st.session_state.get("train-processes", 1) > most:  # another device with fewer GPUs was chosen
+        st.session_state["train-processes"] = most
+    settings["processes"] = c5.number_input(
+        "Processes",
+        min_value=1,
+        max_value=most,
+        step=1,
+        help=PROCESSES_HELP,
+        **ui.keep("train-processes", 1),
+    )
+    c1, c2, c3, c4 = st.columns(4)
     settings["val_fraction"] = c1.slider(
         "Validation fraction",
         min_value=0.05,
@@ -208,22 +228,32 @@ def _input_and_device() -> dict:
         format_func=TRANSFER_LABELS.__getitem__,
         **ui.keep("train-transfer", DEFAULTS.transfer),
     )
+    settings["scale_lr"] = c4.checkbox(
+        "Scale the LR by the processes",
+        help="The linear scaling rule: learning rate × processes. For when you also multiplied the batch "
+        "size by the processes (each keeps the batch the LR was tuned for); a large LR usually wants "
+        "warm-up too. Only with more than 1 process.",
+        **ui.keep("train-scale-lr", DEFAULTS.scale_lr),
+    )
     return settings
 
 
-def _settings() -> TrainConfig:
+def _settings() -> tuple[TrainConfig, int]:
+    """The form's run settings, and how many processes train it (1 = in the app's own process)."""
     dataset, model, pipeline = _data_and_model()
     settings = _optimisation()
     with st.expander("More settings"):
         settings |= _regularisation() | _input_and_device()
     settings["image_size"] = int(settings["image_size"]) or None
-    return TrainConfig(
+    processes = int(settings.pop("processes"))
+    config = TrainConfig(
         dataset=dataset,
         model=model,
         augment=load_pipeline(pipeline) if pipeline != NO_PIPELINE else [],
         pipeline="" if pipeline == NO_PIPELINE else pipeline,
         **settings,
     )
+    return config, processes
 
 
 def _show_run_settings(job: Job) -> None:
@@ -237,6 +267,7 @@ def _show_run_settings(job: Job) -> None:
         value = getattr(config, name)
         st.session_state[key] = (value or 0) if name == "image_size" else value
     st.session_state["train-pipeline"] = config.pipeline or NO_PIPELINE
+    st.session_state["train-processes"] = job.processes
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -249,7 +280,19 @@ def _use_model(name: str) -> None:
     st.session_state["train-model"] = name
 
 
-def _what_the_model_sees(config: TrainConfig) -> Preflight | None:
+def _world_text(config: TrainConfig, processes: int) -> str:
+    """How a run of several processes shares the work, in one sentence."""
+    share, extra = divmod(config.batch_size, processes)
+    shares = f"{share + 1} (the first {extra}) or {share}" if extra else f"{share}"
+    lr = config.lr * processes if config.scale_lr else config.lr
+    lr_text = f"LR {lr:g} (scaled × {processes})" if config.scale_lr else f"LR {lr:g}, not rescaled"
+    return (
+        f"**World size {processes}**: {processes} processes under torchrun; the global batch of "
+        f"{config.batch_size} is split into {shares} images per process; {lr_text}."
+    )
+
+
+def _what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | None:
     """The resolution, channels and a training batch after augmentation, before Train; the reason the run
     cannot start, and warnings about settings that would train badly."""
     with ui.user_errors():
@@ -262,6 +305,8 @@ def _what_the_model_sees(config: TrainConfig) -> Preflight | None:
                 f"{pre.size_reason}. {pre.n_train} training and {pre.n_val} validation images, "
                 f"{pre.num_classes} classes."
             )
+            if processes > 1:
+                st.markdown(_world_text(config, processes))
             if pre.suggested_model != config.model:
                 c1, c2 = st.columns([4, 1])
                 c1.caption(f"Suggested model: **{pre.suggested_model}** — {pre.suggestion_reason}.")
@@ -293,9 +338,13 @@ def _what_the_model_sees(config: TrainConfig) -> Preflight | None:
 
 
 def _charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
-    if snap.batch_points:
+    # The run's per-batch log covers the whole run, also the parts before a resume; the job's own points
+    # only this part (and a run that failed before writing its folder has no log).
+    points = (run.batch_log() if run is not None else None) or snap.batch_points
+    if points:
+        steps = snap.batches or points[-1].get("batches") or None
         st.plotly_chart(
-            plots_train.batch_curves_figure(snap.batch_points, steps_per_epoch=snap.batches or None),
+            plots_train.batch_curves_figure(points, steps_per_epoch=steps),
             key=f"{key}-batch-chart",
         )
     metrics = run.metrics() if run is not None else None
@@ -320,8 +369,10 @@ def _progress(snap: JobSnapshot, run: Run | None) -> None:
         f"{best:.1%}" if best is not None else "—",
         help=f"ETA {format_eta(snap.eta_seconds)}",
     )
+    world = f" × {snap.world_size} processes (torchrun)" if snap.world_size > 1 else ""
     st.caption(
-        f"Run `{snap.run_name}` on **{snap.device.upper()}** — {snap.device_description or '…'} · ETA {format_eta(snap.eta_seconds)}"
+        f"Run `{snap.run_name}` on **{snap.device.upper()}**{world} — {snap.device_description or '…'} · "
+        f"ETA {format_eta(snap.eta_seconds)}"
     )
 
 
@@ -340,7 +391,7 @@ def _live(run_name: str) -> None:
     if snap.start_fraction > 0:
         st.caption(
             f"Resumed after epoch {round(snap.start_fraction * snap.epochs)}: "
-            "the per-epoch chart covers the whole run, the per-batch chart the part since the resume."
+            "both charts cover the whole run."
         )
     _charts(snap, run, "live")  # metrics.csv holds every epoch, also those before a resume
     if not job.alive:
@@ -394,10 +445,19 @@ def _results(snap: JobSnapshot | None, run: Run | None) -> None:
         )
         c3.metric("Images/sec", f"{summary['images_per_sec']:,.0f}")
         c4.metric("Time", f"{summary['seconds']:.1f} s")
-        c5.metric("Device", summary["device"].upper(), help=summary.get("device_description"))
+        world = int(summary.get("world_size") or 1)
+        c5.metric(
+            "Device",
+            summary["device"].upper() + (f" × {world}" if world > 1 else ""),
+            help=(summary.get("device_description") or "")
+            + (f" · world size {world} (torchrun processes)" if world > 1 else ""),
+        )
         if summary.get("message") and status == "finished":
             st.info(summary["message"], icon=":material/info:")
     _charts(snap, run, "final")
+    if run is not None and status == "failed" and (output := run.process_log()):
+        with st.expander("Output of the processes (train.log)", icon=":material/terminal:"):
+            st.code(output[-8000:], language=None)
     if run is not None and summary:
         _downloads_and_links(run)
 
@@ -444,10 +504,11 @@ def _train_tab() -> None:
     if active is not None:
         _show_run_settings(active)
     config = pre = None
+    processes = 1
     with ui.user_errors():
-        config = _settings()
+        config, processes = _settings()
     if config is not None:
-        pre = _what_the_model_sees(config)
+        pre = _what_the_model_sees(config, processes)
     c1, c2, _ = st.columns([1, 1, 4])
     start = c1.button(
         "Train",
@@ -464,7 +525,7 @@ def _train_tab() -> None:
     if start and config is not None:
         with ui.user_errors():
             ui_runs.refuse_during_label_check()
-            registry.start(config)
+            registry.start(config, processes=processes)
             st.rerun()  # redraw with Train disabled and the live view
     if active is not None:
         _live(active.run_name)

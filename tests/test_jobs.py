@@ -1,15 +1,23 @@
-"""Background jobs: a run trains in a thread, reports progress, stops within a batch, one per device."""
+"""Background jobs: a run trains in a thread (or under torchrun in a subprocess), reports progress, stops within
+a batch, one per device."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from cnndash.jobs import JobBusyError, JobRegistry, get_registry
-from cnndash.runs import load_run
+from cnndash.device import max_processes
+from cnndash.jobs import JobBusyError, JobRegistry, ProcessJob, get_registry
+from cnndash.process_job import _descendants, failure_from_log
+from cnndash.runs import load_run, read_json
 from cnndash.train import ConfigError, TrainConfig
+
+TORCHRUN_TIMEOUT_S = 240  # far above the ~30 s a 2-process run takes on 2 busy cores
 
 SMALL = "shapes:count=120,size=32"
 
@@ -93,3 +101,134 @@ def test_failures_are_reported_on_the_job(tmp_path):
 
     with pytest.raises(ConfigError, match=r"(?i)epochs"):
         registry.start(TrainConfig(dataset=SMALL, epochs=0), runs_dir=tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Jobs in a torchrun subprocess: 2 real CPU processes (gloo) on digits/LeNet
+
+
+def ddp_config(epochs: int) -> TrainConfig:
+    return TrainConfig(dataset="digits", model="lenet", epochs=epochs, device="cpu", batch_size=16)
+
+
+@pytest.fixture
+def torchrun_registry():
+    """A registry whose torchrun jobs are all gone afterwards, also when a test fails or hangs."""
+    registry = JobRegistry()
+    yield registry
+    for job in registry.jobs():
+        if isinstance(job, ProcessJob):
+            job.kill()
+            job.wait(30)
+            assert not job.alive
+
+
+def worker_pids(job: ProcessJob) -> dict[int, int]:
+    """rank -> pid of the job's torchrun workers (read from their environment in /proc)."""
+    found = {}
+    for pid in _descendants(job.pid):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ranks = [e for e in environ if e.startswith(b"RANK=")]
+        if ranks and any(e.startswith(b"TORCHELASTIC_RUN_ID=") for e in environ):
+            found[int(ranks[0].split(b"=")[1])] = pid
+    return found
+
+
+def test_a_torchrun_job_trains_two_processes_and_reports_like_a_thread_job(tmp_path, torchrun_registry):
+    registry = torchrun_registry
+    # val_fraction has no command-line option: it reaches the workers through launch.json (--config).
+    job = registry.start(
+        replace(ddp_config(2), val_fraction=0.25), run_name="ddp", runs_dir=tmp_path, processes=2
+    )
+    assert isinstance(job, ProcessJob) and job.processes == 2 and registry.active() is job
+    assert job.wait(TORCHRUN_TIMEOUT_S), job.log_text()
+    snap = job.snapshot()
+    assert snap.status == "finished", (snap.error, job.log_text()[-3000:])
+    assert snap.world_size == 2 and snap.summary["world_size"] == 2 and snap.summary["epochs"] == 2
+    assert [row["epoch"] for row in snap.epoch_rows] == [1, 2]
+    assert snap.batches == 85  # digits' 1348 training images (75 %) in global batches of 16
+    assert [p["step"] for p in snap.batch_points] == list(range(1, 171))  # every batch, from batches.csv
+    assert snap.fraction == 1.0 and "finished after 2/2 epochs" in job.status_text()
+    assert registry.active() is None and registry.latest() is job and registry.get("ddp") is job
+    run = load_run(tmp_path / "ddp")
+    assert run.status == "finished" and run.summary["world_size"] == 2
+    assert run.config == {**job.config.to_dict(), "image_size": 28}  # the form's settings, all of them
+    assert run.batch_log() == list(snap.batch_points)
+    assert (tmp_path / "ddp" / "train.log").is_file() and "epoch 2:" in job.log_text()
+    launch = read_json(tmp_path / "ddp" / "launch.json")
+    assert launch["processes"] == 2 and launch["config"]["epochs"] == 2
+    assert worker_pids(job) == {}
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
+def test_stop_reaches_every_rank_and_the_stopped_run_is_resumable(tmp_path, torchrun_registry):
+    registry = torchrun_registry
+    job = registry.start(ddp_config(200), run_name="long", runs_dir=tmp_path, processes=2)
+    assert wait_until(lambda: job.snapshot().batch_points, TORCHRUN_TIMEOUT_S), job.log_text()
+    assert sorted(worker_pids(job)) == [0, 1]
+    snap = job.snapshot()
+    assert snap.status == "running" and "epoch 1/200" in snap.status_text() and 0 < snap.fraction < 1
+    with pytest.raises(JobBusyError, match="already training on the CPU"):
+        registry.start(ddp_config(1), run_name="second", runs_dir=tmp_path)
+    asked = time.monotonic()
+    registry.stop_all(timeout=90)
+    assert time.monotonic() - asked < 30  # one batch, a checkpoint and the processes' exit
+    snap = job.snapshot()
+    assert snap.status == "stopped", (snap.error, job.log_text()[-3000:])
+    assert "Stopped by the user" in snap.error and snap.summary["world_size"] == 2
+    assert worker_pids(job) == {} and registry.active() is None
+    run = load_run(tmp_path / "long")
+    assert run.status == "stopped" and run.resumable
+    # Every rank stopped after the same batch, the last one logged (the log is flushed at the end).
+    last = run.batch_log()[-1]
+    assert f"epoch {last['epoch']}, batch {last['batch']} of 90" in snap.error
+    assert read_json(tmp_path / "long" / "status.json")["status"] == "stopped"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
+def test_a_dead_worker_fails_the_job_naming_its_rank(tmp_path, torchrun_registry):
+    job = torchrun_registry.start(ddp_config(200), run_name="dies", runs_dir=tmp_path, processes=2)
+    assert wait_until(lambda: job.snapshot().batch_points, TORCHRUN_TIMEOUT_S), job.log_text()
+    os.kill(worker_pids(job)[1], signal.SIGKILL)
+    assert job.wait(TORCHRUN_TIMEOUT_S)
+    snap = job.snapshot()
+    assert snap.status == "failed" and "rank 1" in snap.error, (snap.error, job.log_text()[-3000:])
+    run = load_run(tmp_path / "dies")
+    assert run.status == "failed" and "rank 1" in run.message
+    assert (
+        run.process_log() == job.log_text() and "torch.distributed" in run.process_log()
+    )  # shown by the page
+    assert worker_pids(job) == {}
+
+
+def test_processes_are_checked_before_anything_starts(tmp_path):
+    registry = JobRegistry()
+    with pytest.raises(ConfigError, match="Processes must be a whole number from 1 to"):
+        registry.start(ddp_config(1), runs_dir=tmp_path, processes=0)
+    with pytest.raises(ConfigError, match="Processes must be"):
+        registry.start(ddp_config(1), runs_dir=tmp_path, processes=max_processes("cpu") + 1)
+    with pytest.raises(ConfigError, match="Batch size 1 is smaller than the 2 processes"):
+        registry.start(replace(ddp_config(1), batch_size=1), runs_dir=tmp_path, processes=2)
+    assert registry.jobs() == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_is_read_from_torchrun_output_when_rank_0_could_not_write_it():
+    assert (
+        failure_from_log("noise\nerror: Unknown dataset 'x'; use digits\n", 1)
+        == "Unknown dataset 'x'; use digits"
+    )
+    torchrun_report = """
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-02_20:00:00
+  host      : box
+  rank      : 0 (local_rank: 0)
+  exitcode  : -9 (pid: 4242)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 4242
+"""
+    assert failure_from_log(torchrun_report, 1) == "rank 0 failed: Signal 9 (SIGKILL) received by PID 4242"
+    assert failure_from_log("", 3) == "torchrun exited with status 3: no output"

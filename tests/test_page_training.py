@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cnndash.jobs import get_registry
+from cnndash.device import max_processes
+from cnndash.jobs import ProcessJob, get_registry
 from cnndash.train import TrainConfig
 from tests.test_pages import run_page
 
@@ -218,3 +219,38 @@ def test_stop_then_resume_in_place_and_results_after_a_restart(monkeypatch):
     assert any(job.run_name in s.value for s in at.subheader)
     assert any("Stopped" in w.value or "stopped" in w.value for w in at.warning)
     assert at.button(key="train-resume") is not None
+
+
+def test_processes_launch_a_torchrun_run_that_the_page_follows_and_stops():
+    at = run_page(PAGE)
+    box = at.number_input(key="train-processes")
+    assert box.value == 1 and box.min == 1 and box.max == max_processes("auto")
+    assert "global batch" in box.help and "not rescaled" in box.help
+    at.number_input(key="train-processes").set_value(2).run()
+    at.number_input(key="train-epochs").set_value(200).run()
+    assert any("World size 2" in m.value and "16 images per process" in m.value for m in at.markdown)
+    at.button(key="train-start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = get_registry().latest()
+    try:
+        assert isinstance(job, ProcessJob) and job.processes == 2 and job.config.epochs == 200
+        deadline = time.monotonic() + 240
+        while not job.snapshot().batch_points and time.monotonic() < deadline and job.alive:
+            time.sleep(0.1)
+        assert job.snapshot().batch_points, (job.snapshot().error, job.log_text()[-2000:])
+        at.run()
+        assert not at.exception
+        assert at.button(key="train-start").disabled
+        assert any("× 2 processes" in c.value for c in at.caption)
+        assert any(c.proto.id.endswith("live-batch-chart") for c in at.get("plotly_chart"))
+        at.button(key="train-stop").click().run()
+        assert job.wait(90)
+        at.run()
+        assert job.snapshot().status == "stopped", job.snapshot().error
+        assert any("Stopped by the user" in w.value for w in at.warning)
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Device"] == "CPU × 2"
+        summary = json.loads((job.run_dir / "summary.json").read_text())
+        assert summary["world_size"] == 2 and summary["status"] == "stopped"
+    finally:
+        job.kill()

@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 
 import pytest
 import torch
 
 from cnndash.preprocess import array_to_uint8, normalize_batch
-from cnndash.runs import RunError, RunWriter, delete_run, list_runs, load_run, new_run_name, write_status
+from cnndash.runs import (
+    BATCH_LOG,
+    RunError,
+    RunWriter,
+    delete_run,
+    list_runs,
+    load_run,
+    new_run_name,
+    read_batch_log,
+    write_status,
+)
+from cnndash.runs.writer import BATCH_FLUSH_ROWS
 
 
 def copy_run(src, runs_dir, name):
@@ -148,3 +160,85 @@ def test_corrupt_checkpoint_is_a_clear_run_error(tiny_run, tmp_path):
     (run_dir / "best.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(RunError, match=r"best\.pt .*cannot be read"):
         load_run(run_dir).load_model("best")
+
+
+# --------------------------------------------------------------------------------------------------
+# The per-batch log (batches.csv)
+
+
+def batch_row(step: int, seconds: float) -> dict:
+    return {"step": step, "epoch": 1 + (step - 1) // 10, "batch": 1 + (step - 1) % 10, "batches": 10,
+            "loss": 1.0 / step, "acc": 0.5, "lr": 0.01, "images_per_sec": 100.0, "seconds": seconds}  # fmt: skip
+
+
+def test_the_batch_log_is_buffered_read_incrementally_and_cut_back_on_resume(tmp_path, monkeypatch):
+    writer = RunWriter(tmp_path)
+    log = writer.batch_log(keep_until_step=0)
+    monkeypatch.setattr(time, "monotonic", lambda: 0.0)  # no time passes: only the row count flushes
+    for step in range(1, 6):
+        log.add(batch_row(step, step / 10))
+    assert not (tmp_path / BATCH_LOG).exists()  # buffered, nothing written yet
+    log.flush()
+    assert [r["step"] for r in read_batch_log(tmp_path / BATCH_LOG)] == [1, 2, 3, 4, 5]
+    assert read_batch_log(tmp_path / BATCH_LOG)[0] == batch_row(1, 0.1)
+    # A reader sees whole rows only: a half-written last line waits for its end.
+    with open(tmp_path / BATCH_LOG, "a") as handle:
+        handle.write("6,1,6,10,0.1")
+    assert len(read_batch_log(tmp_path / BATCH_LOG)) == 5
+    with open(tmp_path / BATCH_LOG, "a") as handle:
+        handle.write("6,0.5,0.01,100.0,0.6\n")
+    assert [r["step"] for r in read_batch_log(tmp_path / BATCH_LOG)] == [1, 2, 3, 4, 5, 6]
+    # A resume from the checkpoint at step 3 drops the later rows; the run's time goes on from row 3's.
+    resumed = writer.batch_log(keep_until_step=3)
+    assert resumed.seconds_before == pytest.approx(0.3)
+    assert [r["step"] for r in read_batch_log(tmp_path / BATCH_LOG)] == [1, 2, 3]
+    for step in range(4, 4 + BATCH_FLUSH_ROWS):  # a full buffer flushes on its own
+        resumed.add(batch_row(step, 0.3 + step))
+    rows = load_run_log(tmp_path)
+    assert [r["step"] for r in rows] == list(range(1, 4 + BATCH_FLUSH_ROWS))
+    assert writer.batch_log(keep_until_step=0).seconds_before == 0.0
+    assert read_batch_log(tmp_path / BATCH_LOG) == []  # a new run starts an empty log
+
+
+def load_run_log(path):
+    return read_batch_log(path / BATCH_LOG)
+
+
+def test_a_resumed_run_logs_the_whole_run_and_its_summary_counts_all_its_time(tmp_path):
+    from cnndash.events import BatchEvent
+    from cnndash.train import TrainConfig, train
+
+    stop = threading.Event()
+
+    def stop_in_epoch_2(event):
+        if isinstance(event, BatchEvent) and event.epoch == 2 and event.batch == 10:
+            stop.set()
+
+    config = TrainConfig(dataset="digits", epochs=3, device="cpu", tensorboard=False)
+    first = train(config, tmp_path / "r", on_event=stop_in_epoch_2, stop_event=stop)
+    run = load_run(tmp_path / "r")
+    assert first["status"] == "stopped" and run.batch_log()[-1]["step"] == 45 + 10
+    second = train(config, tmp_path / "r", resume=True)
+    rows = load_run(tmp_path / "r").batch_log()
+    assert [r["step"] for r in rows] == list(range(1, 3 * 45 + 1))  # the whole run, no step twice
+    seconds = [r["seconds"] for r in rows]
+    assert seconds == sorted(seconds) and seconds[55] > first["seconds"] * 0.9
+    assert second["seconds"] > first["seconds"] and second["seconds"] >= seconds[-1]
+
+
+def write_json(path, data) -> None:
+    path.write_text(json.dumps(data))
+
+
+def test_world_size_is_read_from_status_or_summary(tmp_path):
+    """A torchrun run records its world size; Resume starts as many processes (ui_runs.resume)."""
+    run = tmp_path / "r"
+    run.mkdir()
+    write_json(run / "config.json", {"dataset": "digits", "model": "lenet"})
+    write_json(run / "status.json", {"status": "stopped", "message": "", "world_size": 2})
+    assert load_run(run).world_size == 2
+    write_json(run / "status.json", {"status": "finished"})
+    write_json(run / "summary.json", {"val_accuracy": 0.5, "world_size": 3})
+    assert load_run(run).world_size == 3
+    write_json(run / "summary.json", {"val_accuracy": 0.5})
+    assert load_run(run).world_size == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 from cnndash.augment import load_pipeline
 from cnndash.cli.common import one_line_errors
 from cnndash.device import DEVICE_CHOICES
-from cnndash.distributed import Distributed, restart_count, session, stop_on_signals
+from cnndash.distributed import Distributed, launched_by_torchrun, restart_count, session, stop_on_signals
 from cnndash.events import EpochEvent, TrainEvent
 from cnndash.predict import write_evaluation_files
 from cnndash.train import TrainConfig, train
@@ -22,13 +22,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a model and write a run directory")
     one_line_errors(parser)
     parser.add_argument(
-        "--dataset", required=True, help="built-in name (digits, shapes, …) or image-folder dir/zip"
+        "--dataset", default=None, help="built-in name (digits, shapes, …) or image-folder dir/zip (required)"
     )
-    parser.add_argument("--model", required=True, help="lenet, simplecnn, vgg, resnet18, mobilenet_v2")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--model", default=None, help="lenet, simplecnn, vgg, resnet18, mobilenet_v2 (required)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="default 5")
     parser.add_argument("--out", required=True, help="run directory to create")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default=None, help="default auto")
+    parser.add_argument("--seed", type=int, default=None, help="default 0")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="every setting from a JSON file (a run's config.json, or the app's launch.json); the options "
+        "given here override it",
+    )
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="peak/base learning rate")
     parser.add_argument("--optimizer", default=None, help="sgd, adam or adamw")
@@ -60,8 +68,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=_cmd_evaluate)
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _base_settings(args: argparse.Namespace) -> dict:
+    """The settings of ``--config`` (a TrainConfig dict, alone or under ``"config"``), or none."""
+    if args.config is None:
+        return {}
+    try:
+        data = json.loads(Path(args.config).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"--config {args.config} cannot be read as JSON ({exc}); give a run's config.json."
+        ) from exc
+    data = data.get("config", data) if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {args.config} holds no settings object; give a run's config.json.")
+    return data
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
     options = {
+        "dataset": args.dataset,
+        "model": args.model,
+        "epochs": args.epochs,
+        "device": args.device,
+        "seed": args.seed,
         "batch_size": args.batch_size,
         "lr": args.lr,
         "optimizer": args.optimizer,
@@ -73,33 +102,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "image_size": args.image_size,
         "transfer": args.transfer,
     }
-    overrides = {key: value for key, value in options.items() if value is not None}
+    settings = {"epochs": 5, "device": "auto", "seed": 0, **_base_settings(args)}
+    settings |= {key: value for key, value in options.items() if value is not None}
+    for name in ("dataset", "model"):
+        if not settings.get(name):
+            raise ValueError(f"--{name} is required (or a --config file that sets it).")
     if args.pipeline:
-        overrides["augment"] = load_pipeline(args.pipeline)
-        overrides["pipeline"] = args.pipeline
-    config = TrainConfig(
-        dataset=args.dataset,
-        model=args.model,
-        epochs=args.epochs,
-        device=args.device,
-        seed=args.seed,
-        pretrained=args.pretrained,
-        tensorboard=not args.no_tensorboard,
-        sync_batchnorm=args.sync_batchnorm,
-        scale_lr=args.scale_lr,
-        **overrides,
-    )
+        settings["augment"] = load_pipeline(args.pipeline)
+        settings["pipeline"] = args.pipeline
+    flags = {"pretrained": args.pretrained, "sync_batchnorm": args.sync_batchnorm, "scale_lr": args.scale_lr}
+    settings |= {key: True for key, value in flags.items() if value}
+    if args.no_tensorboard:
+        settings["tensorboard"] = False
+    return TrainConfig.from_dict(settings)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config = _config(args)
     # Under torchrun (more than one process) this is one rank of a data-parallel run: SIGTERM/SIGINT stop
-    # every rank cleanly, and only rank 0 reports.
-    with session(args.device) as dist:
+    # every rank cleanly, and only rank 0 reports. The handlers are in place before the group is joined, so
+    # a Stop that comes while the processes meet still ends the run as stopped (after its first batch).
+    stop = threading.Event()
+    signals = stop_on_signals(stop) if launched_by_torchrun() else nullcontext()
+    with signals, session(config.device) as dist:
         main = dist is None or dist.is_main
         resume = args.resume or _resume_after_restart(Path(args.out), dist)
-        stop = threading.Event()
-        with stop_on_signals(stop) if dist is not None else nullcontext():
-            summary = train(
-                config, args.out, resume=resume, on_event=_print_progress if main else None,
-                stop_event=stop if dist is not None else None, dist=dist,
-            )  # fmt: skip
+        summary = train(
+            config, args.out, resume=resume, on_event=_print_progress if main else None,
+            stop_event=stop if dist is not None else None, dist=dist,
+        )  # fmt: skip
     if main:
         print(json.dumps(summary, indent=2))
     return 0

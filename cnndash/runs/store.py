@@ -7,7 +7,9 @@ import itertools
 import os
 import re
 import shutil
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from cnndash.paths import runs_dir as default_runs_dir
 from cnndash.preprocess import images_to_uint8, normalize_batch
 from cnndash.runs.checkpoint import CHECKPOINTS, Checkpoint
 from cnndash.runs.files import STATUS_FILE, RunError, owner_alive, read_json
-from cnndash.runs.writer import METRIC_COLUMNS
+from cnndash.runs.writer import BATCH_COLUMNS, BATCH_LOG, METRIC_COLUMNS, PROCESS_LOG
 
 # Checkpoint hashes by (path, size, mtime): a page asks for the fingerprint on every rerun.
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
@@ -39,6 +41,67 @@ def _sha256(path: Path) -> str:
                 digest.update(chunk)
         _FINGERPRINTS[key] = digest.hexdigest()
     return _FINGERPRINTS[key]
+
+
+# Per-batch logs read so far, by path: (inode, bytes read, rows). A page polls a live run's log every second
+# or so: only the bytes appended since are parsed. A truncated or rewritten log (a resume) is read again.
+_BATCH_LOGS: OrderedDict[str, tuple[int, int, list[dict]]] = OrderedDict()
+_BATCH_LOGS_LOCK = threading.Lock()
+BATCH_LOGS_CACHED = 8
+_INT_COLUMNS = frozenset(("step", "epoch", "batch", "batches"))
+
+
+def _parse_batch_rows(text: str) -> list[dict]:
+    rows = []
+    for line in text.splitlines():
+        values = line.split(",")
+        if len(values) != len(BATCH_COLUMNS) or values[0] == BATCH_COLUMNS[0]:
+            continue  # the header, or a damaged row
+        try:
+            rows.append(
+                {
+                    c: int(v) if c in _INT_COLUMNS else float(v)
+                    for c, v in zip(BATCH_COLUMNS, values, strict=True)
+                }
+            )
+        except ValueError:
+            continue
+    return rows
+
+
+def read_batch_log(path: Path) -> list[dict]:
+    """The rows of a per-batch log (``batches.csv``) as dicts (:data:`BATCH_COLUMNS`), oldest first; [] when
+    there is none. Only complete lines count (a writer may be halfway through its append)."""
+    key = str(Path(path).resolve())
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return []
+    with _BATCH_LOGS_LOCK:
+        inode, offset, rows = _BATCH_LOGS.pop(key, (stat.st_ino, 0, []))
+        if inode != stat.st_ino or stat.st_size < offset:
+            inode, offset, rows = stat.st_ino, 0, []
+        if stat.st_size > offset:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read(stat.st_size - offset)
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            rows = rows + _parse_batch_rows(complete.decode("utf-8", "replace"))
+            offset += len(complete)
+        _BATCH_LOGS[key] = (inode, offset, rows)
+        while len(_BATCH_LOGS) > BATCH_LOGS_CACHED:
+            _BATCH_LOGS.popitem(last=False)
+        return list(rows)
+
+
+def read_process_log(run_dir: Path, limit: int = 20_000) -> str:
+    """The last ``limit`` bytes of ``run_dir/train.log`` as text ("" when there is none)."""
+    try:
+        with open(Path(run_dir) / PROCESS_LOG, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _short(names: Sequence[str], limit: int = 6) -> str:
@@ -58,6 +121,7 @@ class Run:
     dataset_info: dict = field(
         default_factory=dict
     )  # dataset.json: classes, in_channels, image_size, mean, std
+    world_size: int = 1  # processes that trained it (torchrun); a resume starts as many
 
     @classmethod
     def from_dir(cls, path: Path) -> Run:
@@ -91,6 +155,7 @@ class Run:
             summary=summary if isinstance(summary, dict) else None,
             message=message,
             dataset_info=dataset_info,
+            world_size=_world_size(status_info, summary),
         )
 
     @classmethod
@@ -107,6 +172,25 @@ class Run:
         if not path.is_file() or path.stat().st_size == 0:
             return pd.DataFrame(columns=METRIC_COLUMNS)
         return pd.read_csv(path)
+
+    def batch_log(self) -> list[dict]:
+        """Every reported training batch of the whole run, resumed parts included (``batches.csv``): dicts
+        with ``step, epoch, batch, batches, loss, acc, lr, images_per_sec, seconds``; [] for a run without one."""
+        return read_batch_log(self.path / BATCH_LOG)
+
+    def metrics_with_clock(self) -> pd.DataFrame:
+        """:meth:`metrics` plus ``clock``: the run's wall seconds when each epoch's training ended (the last
+        logged batch of that epoch in ``batches.csv``; earlier epochs' validation and checkpoints included, a
+        pause between a stop and its resume not). NaN where the log has no batch of that epoch (older runs)."""
+        frame = self.metrics()
+        ends: dict[int, float] = {}
+        for row in self.batch_log():
+            ends[row["epoch"]] = row["seconds"]
+        return frame.assign(clock=[ends.get(int(e), float("nan")) for e in frame["epoch"]])
+
+    def process_log(self, limit: int = 20_000) -> str:
+        """The end of the output of a torchrun run started from the app (``train.log``); "" for others."""
+        return read_process_log(self.path, limit)
 
     def has_checkpoint(self, which: str = "best") -> bool:
         return which in CHECKPOINTS and (self.path / f"{which}.pt").is_file()
@@ -198,6 +282,14 @@ class Run:
 
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _world_size(status_info: dict, summary: Any) -> int:
+    for source in (status_info, summary if isinstance(summary, dict) else {}):
+        value = source.get("world_size")
+        if isinstance(value, int) and value >= 1:
+            return value
+    return 1
 
 
 def _runs_root(runs_dir: Path | None) -> Path:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,51 @@ from cnndash.runs.files import RunError, mark_active, save_atomic, write_json_at
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 EXTRA_METRIC_COLUMNS = ["lr", "seconds", "images_per_sec"]
+BATCH_LOG = "batches.csv"  # one row per reported training batch (every batch on the CPU, every 10th on GPUs)
+# step: optimiser steps so far; seconds: wall seconds since the run started, resumed parts included (the
+# time between a stop and its resume not counted); images_per_sec: over the epoch so far.
+BATCH_COLUMNS = ["step", "epoch", "batch", "batches", "loss", "acc", "lr", "images_per_sec", "seconds"]
+PROCESS_LOG = "train.log"  # a torchrun run started from the app: the output of torchrun and every rank
+BATCH_FLUSH_ROWS, BATCH_FLUSH_SECONDS = 256, 1.0  # one append per this many rows or seconds, whichever first
+
+
+class BatchLog:
+    """The run's per-batch log (``batches.csv``), buffered: one append per :data:`BATCH_FLUSH_ROWS` rows or
+    :data:`BATCH_FLUSH_SECONDS`, so logging every batch costs a list append, not a write.
+
+    Each flush is one ``write`` of whole lines, so a reader sees complete rows (and at most a partial last
+    line, which it skips). A crash loses at most the last second of rows; ``last.pt`` is older anyway.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds_before = 0.0  # wall seconds of the run before this part (a resume)
+        self._rows: list[str] = []
+        self._flushed = time.monotonic()
+
+    def add(self, row: dict) -> None:
+        values = (str(int(row[c])) if c in ("step", "epoch", "batch", "batches") else repr(float(row[c]))
+                  for c in BATCH_COLUMNS)  # fmt: skip
+        self._rows.append(",".join(values) + "\n")
+        if len(self._rows) >= BATCH_FLUSH_ROWS or time.monotonic() - self._flushed >= BATCH_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self._flushed = time.monotonic()
+        if not self._rows:
+            return
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        with open(self.path, "a") as handle:
+            handle.write((",".join(BATCH_COLUMNS) + "\n" if new else "") + "".join(self._rows))
+        self._rows.clear()
+
+
+class _NoBatchLog(BatchLog):
+    def add(self, row: dict) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
 
 
 class RunWriter:
@@ -85,6 +131,32 @@ class RunWriter:
         kept = lines[:1] + [line for line in lines[1:] if line and int(line.split(",")[0]) <= last_epoch]
         path.write_text("\n".join(kept) + "\n")
 
+    def batch_log(self, keep_until_step: int) -> BatchLog:
+        """The per-batch log, keeping only the rows up to ``keep_until_step``: the step of the checkpoint a
+        resumed run continues from (0 for a new run, or a torchrun restart that starts over). Its
+        ``seconds_before`` is the last kept row's ``seconds``: the run's wall time before this part."""
+        path = self.path / BATCH_LOG
+        log = BatchLog(path)
+        if not path.is_file():
+            return log
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines[1:] if line.endswith("\n") and _step(line) <= keep_until_step]
+        if len(kept) != len(lines) - 1:  # rewritten whole and moved into place: readers never see half
+            tmp = path.with_name(f".{BATCH_LOG}.tmp")
+            tmp.write_text("".join(lines[:1] + kept) if kept else "")
+            os.replace(tmp, path)
+        if kept:
+            with suppress(ValueError, IndexError):
+                log.seconds_before = float(kept[-1].split(",")[BATCH_COLUMNS.index("seconds")])
+        return log
+
+
+def _step(line: str) -> int:
+    try:
+        return int(line.split(",", 1)[0])
+    except ValueError:
+        return 1 << 62  # a damaged row is dropped
+
 
 class NullRunWriter(RunWriter):
     """The writer of a distributed run's ranks other than 0: the same calls, nothing written.
@@ -120,3 +192,6 @@ class NullRunWriter(RunWriter):
 
     def truncate_metrics(self, last_epoch: int) -> None:
         pass
+
+    def batch_log(self, keep_until_step: int) -> BatchLog:
+        return _NoBatchLog(self.path / BATCH_LOG)
