@@ -206,12 +206,13 @@ def _join(device_choice: str) -> Distributed | None:
         raise ConfigError(
             f"Distributed training runs on CUDA (nccl) or the CPU (gloo), not {device.type}; use --device cpu."
         )
+    store = _attempt_store(rank, world)
     if backend == "gloo":
-        # A gloo group that cannot connect its mesh (seen after a torchrun restart on a loaded machine)
-        # fails after CONNECT_TIMEOUT instead of waiting forever, so torchrun can restart it again.
-        dist.init_process_group(backend, timeout=connect_timeout())
+        # A gloo group that cannot connect its mesh fails after CONNECT_TIMEOUT instead of waiting forever,
+        # so torchrun can restart it again.
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=connect_timeout())
     else:
-        dist.init_process_group(backend, device_id=device)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, device_id=device)
     # nccl only moves CUDA tensors: flags and objects go through a gloo group on the CPU.
     control = dist.new_group(backend="gloo") if backend == "nccl" else None
     peers: list = [None] * world
@@ -219,6 +220,19 @@ def _join(device_choice: str) -> Distributed | None:
     if backend == "gloo":  # connected: collectives get gloo's own generous default again
         dist.set_timeout(dist.default_pg_timeout)
     return Distributed(rank, local_rank, world, device, backend, control, peers)
+
+
+def _attempt_store(rank: int, world: int) -> dist.Store:
+    """The rendezvous store of this torchrun attempt, its keys under a prefix of their own.
+
+    torchrun (c10d rendezvous, store sharing on by default) keeps ONE TCPStore across restarts and gives the
+    workers no per-attempt prefix, so a restarted group found the dead group's addresses under the same keys
+    (``default_pg/…/rank_1``) and gloo tried to connect to them: "Connection refused" until the connect
+    timeout, or a hang in connectFullMesh. A prefix per ``TORCHELASTIC_RESTART_COUNT`` keeps attempts apart.
+    """
+    store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=connect_timeout()))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"cnndash/attempt-{attempt}/", store)
 
 
 def connect_timeout() -> timedelta:
