@@ -9,18 +9,10 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
-
-try:  # optional at import time: the app works without them, export to ONNX says what to install
-    import onnx
-    import onnxruntime
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    MISSING = ""
-except ImportError as _exc:  # pragma: no cover - depends on the environment
-    MISSING = _exc.name or "onnx"
 
 OPSET = 18
 
@@ -29,17 +21,30 @@ class OnnxUnavailableError(ValueError):
     """ONNX export asked for, but onnx / onnxscript / onnxruntime are not installed."""
 
 
-def _require() -> None:
-    if MISSING:
+def _require() -> SimpleNamespace:
+    """onnx and onnxruntime, imported on first use.
+
+    Why not at the top: importing them takes ~0.8 s, and every page with the export panel (Training,
+    Evaluation) imports this module, so a first paint paid for an export nobody had asked for yet. A missing
+    package is an :class:`OnnxUnavailableError` naming it, so the rest of cnndash works without them.
+    """
+    try:
+        import onnx
+        import onnxruntime
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - depends on the environment
         raise OnnxUnavailableError(
-            f"ONNX export needs the package {MISSING!r}, which is not installed; run "
+            f"ONNX export needs the package {exc.name or 'onnx'!r}, which is not installed; run "
             "`pip install onnx onnxscript onnxruntime` or export TorchScript only."
-        )
+        ) from exc
+    return SimpleNamespace(
+        onnx=onnx, onnxruntime=onnxruntime, QuantType=QuantType, quantize_dynamic=quantize_dynamic
+    )
 
 
 def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
     """``module`` to ONNX at ``path`` with a dynamic batch axis, checked by ``onnx.checker``."""
-    _require()
+    onnx = _require().onnx
     batch = torch.export.Dim("batch", min=1)
     try:
         with warnings.catch_warnings():
@@ -78,7 +83,7 @@ _SESSIONS: dict[tuple[str, int, int], object] = {}
 
 def onnx_probabilities(path: Path, batch: np.ndarray) -> np.ndarray:
     """Run the ONNX file at ``path`` on ``batch`` with onnxruntime's CPU provider."""
-    _require()
+    onnxruntime = _require().onnxruntime
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     session = _SESSIONS.get(key)
@@ -92,12 +97,12 @@ def onnx_probabilities(path: Path, batch: np.ndarray) -> np.ndarray:
 
 def quantize_onnx(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation (weights int8, activations quantised at run time) of ``source``."""
-    _require()
+    ort = _require()
     root = logging.getLogger()
     hint = _DropQuantizationHint()
     root.addFilter(hint)
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        ort.quantize_dynamic(str(source), str(target), weight_type=ort.QuantType.QInt8)
     except Exception as exc:  # onnxruntime raises many types
         text = str(exc).strip().splitlines()
         raise OnnxUnavailableError(
