@@ -19,13 +19,22 @@ the new one; cold wall s / server CPU s to the cold paint, per round):
     evaluation  19.3 / 8.4      8.7 / 8.3      8.1 / 6.0     13.0 / 8.2
     gradcam      9.6 / 6.6      7.1 / 6.3      6.5 / 4.4     10.4 / 5.2
 
-Warm first paints were 1.4-3.6 s in both. What changed: no ``gc.collect(2)`` after every script run
+Quieter machine, after the session (nothing else running; base = 78a86e8, the session's start; "new"
+also has onnx imported only when an ONNX export runs), two alternated rounds, cold wall s / server CPU s:
+
+    page        base round 1   base round 2   new round 1    new round 2
+    home         1.6 / 1.4      1.5 / 1.4      1.5 / 1.4      1.8 / 1.9
+    training     6.8 / 6.4      7.8 / 7.4      6.5 / 5.9      6.3 / 6.0
+    evaluation   6.7 / 6.5      8.1 / 8.0      6.1 / 5.8      6.5 / 6.4
+    gradcam      6.7 / 6.7      6.9 / 6.9      5.2 / 5.3      5.6 / 5.6
+
+Warm first paints were 1.4-3.6 s in both (1.3-1.9 s on the quiet machine). What changed: no ``gc.collect(2)`` after every script run
 (``runner.postScriptGC = false``; 0.3-1 s with torch loaded, paid twice by a deep link's re-route), and
 scikit-learn (1.2 s) imported only where the classification report is built, not by every page that
 imports ``cnndash.metrics``; after the first page, ``ui.warm_up`` imports the heavier pages' modules in the
 background (helps the second page a visitor opens, not these cold figures). What remains on the cold
-path: torch (~2 s), torchvision (~2 s, half of it ``torch._dynamo`` imported by ``torchvision.ops``),
-onnx (0.8 s, the export panel) and, on Training, scikit-learn for the built-in digits (1.2 s).
+path: torch (~1.5 s), torchvision (~1.4 s, half of it ``torch._dynamo`` imported by ``torchvision.ops``)
+and, on Training, scikit-learn for the built-in digits (1.2 s). onnx (0.8 s) is no longer on it.
 
 Usage: ``python benchmarks/first_paint.py [--repo PATH] [--pages home,training] [--repeats N]``; ``--repo``
 measures another checkout (e.g. an older commit in a git worktree) with this script. Prints one row per
