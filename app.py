@@ -23,5 +23,6 @@ PAGES = {
 navigation = st.navigation(PAGES)
 ui.page_style()
 ui.render_sidebar()
+ui.wait_for_background_imports(navigation)
 navigation.run()
 ui.warm_up()  # after the page: see ui._WARM_UP_MODULES

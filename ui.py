@@ -23,6 +23,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from cnndash import paths
 
 if TYPE_CHECKING:
+    from streamlit.navigation.page import StreamlitPage
     from torch import nn
 
     from cnndash.data import ImageSet
@@ -52,7 +53,10 @@ def _import_engine() -> None:
         _engine_ready.set()
 
 
-threading.Thread(target=_import_engine, name="cnndash-import-engine", daemon=True).start()
+_BACKGROUND_IMPORTS: list[threading.Thread] = [
+    threading.Thread(target=_import_engine, name="cnndash-import-engine", daemon=True)
+]
+_BACKGROUND_IMPORTS[0].start()
 
 # What the heavier pages import first and the sidebar does not: the Training page's preflight, predictions
 # and Grad-CAM, the export panel (onnx), scikit-learn's metrics (Evaluation) and datasets (the built-in
@@ -85,7 +89,22 @@ def warm_up() -> None:
     """Start importing the heavier pages' modules in the background (once per server; app.py calls this
     after the page has run)."""
     if _warm_up_started.acquire(blocking=False):  # never released: one warm-up per process
-        threading.Thread(target=_import_warm_up, name="cnndash-warm-up", daemon=True).start()
+        thread = threading.Thread(target=_import_warm_up, name="cnndash-warm-up", daemon=True)
+        _BACKGROUND_IMPORTS.append(thread)
+        thread.start()
+
+
+def wait_for_background_imports(page: StreamlitPage) -> None:
+    """Let the background imports finish before ``page`` runs, unless it is Home (which imports no engine).
+
+    Two threads importing the same package for the first time can hand one of them a half-initialised
+    module: torchvision's circular imports then fail with "cannot import name 'InterpolationMode' from
+    partially initialized module 'torchvision.transforms'" (seen when Training opened while the warm-up
+    was importing torchvision). A page waits only for imports it would otherwise do itself.
+    """
+    if page.title != PAGES["home"].title:
+        for thread in list(_BACKGROUND_IMPORTS):
+            thread.join()
 
 
 def _engine(name: str) -> ModuleType:

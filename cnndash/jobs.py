@@ -210,6 +210,20 @@ class JobRegistry:
         with self._lock:
             return list(self._jobs)
 
+    def adopt_running(self, runs_dir: Path | None = None) -> list[ProcessJob]:
+        """Adopt the torchrun runs under ``runs_dir`` that a previous server process started and that are
+        still training (they run in sessions of their own and outlive it): the sidebar, the live view and
+        Stop work for them again. Returns the adopted jobs."""
+        root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        adopted = []
+        with self._lock:
+            known = {job.run_dir.resolve() for job in self._jobs}
+            for run_dir in sorted(root.glob("*/launch.json")):
+                if run_dir.parent.resolve() not in known and (job := ProcessJob.adopt(run_dir.parent)):
+                    self._jobs.append(job)
+                    adopted.append(job)
+        return adopted
+
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every running job and wait for them (used at shutdown and by tests)."""
         for job in self.jobs():
@@ -228,4 +242,5 @@ def get_registry() -> JobRegistry:
     with _REGISTRY_LOCK:
         if _REGISTRY is None:
             _REGISTRY = JobRegistry()
+            _REGISTRY.adopt_running()  # torchrun runs that outlived the previous server process
         return _REGISTRY

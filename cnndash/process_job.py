@@ -9,6 +9,10 @@ and the live charts cannot tell the two apart.
 Stop sends SIGTERM to torchrun's process group. torchrun forwards it to every worker (each runs in a session
 of its own); a worker's handler only sets the stop flag, which is all-reduced before every batch, so all
 ranks stop after the same batch, rank 0 saves ``last.pt`` and the run ends ``stopped``, resumable.
+
+torchrun runs in a session of its own, so it outlives a server that stops. ``launch.json`` records which
+process it is (pid, start time, boot id): a restarted server adopts the run with :meth:`ProcessJob.adopt`
+and follows and stops it as if it had started it.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cnndash
+from cnndash.device import resolve_device
 from cnndash.job_snapshot import MAX_BATCH_POINTS, JobSnapshot
 from cnndash.paths import data_dir
 from cnndash.runs import BATCH_LOG, read_batch_log, read_json, write_json_atomic
-from cnndash.runs.files import STATUS_FILE
+from cnndash.runs.files import STATUS_FILE, owner_alive, owner_record, process_start
 from cnndash.runs.store import read_process_log
 from cnndash.runs.writer import PROCESS_LOG
 from cnndash.train import TrainConfig
@@ -111,6 +116,7 @@ class ProcessJob:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _launched: float = 0.0
+    _owner: dict = field(default_factory=dict)  # torchrun's pid, start time and boot id (launch.json)
 
     @property
     def run_name(self) -> str:
@@ -127,7 +133,41 @@ class ProcessJob:
     @property
     def pid(self) -> int | None:
         """torchrun's pid, which is also its process group's id."""
-        return self._proc.pid if self._proc is not None else None
+        if self._proc is not None:
+            return self._proc.pid
+        return self._owner.get("pid") if self._owner else None
+
+    def _torchrun_running(self) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return bool(self._owner) and owner_alive(self._owner, self.run_dir)
+
+    @classmethod
+    def adopt(cls, run_dir: Path) -> ProcessJob | None:
+        """The torchrun run in ``run_dir`` that another server process started and that is still training,
+        as a job of this process (its monitor reads the run folder; Stop signals torchrun); None otherwise."""
+        launch = read_json(Path(run_dir) / LAUNCH_FILE)
+        if not isinstance(launch, dict) or not isinstance(launch.get("torchrun"), dict):
+            return None
+        owner = launch["torchrun"]
+        if not owner_alive(owner, run_dir):
+            return None
+        try:
+            config = TrainConfig.from_dict(launch["config"])
+            processes = int(launch["processes"])
+            device = resolve_device(config.device).type
+        except (KeyError, TypeError, ValueError):
+            return None
+        snap = JobSnapshot(
+            run_name=Path(run_dir).name, run_dir=Path(run_dir), device=device, epochs=config.epochs,
+            world_size=processes,
+        )  # fmt: skip
+        job = cls(config=config, processes=processes, _snap=snap, _owner=owner)
+        job._thread = threading.Thread(
+            target=job._monitor, name=f"cnndash-torchrun-{job.run_name}", daemon=True
+        )
+        job._thread.start()
+        return job
 
     def start(self, *, resume: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +190,18 @@ class ProcessJob:
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True,
             )  # fmt: skip
+        # Who torchrun is, so that a restarted server can adopt the run (launch.json is replaced atomically;
+        # the workers read only its config).
+        self._owner = {**owner_record(), "pid": self._proc.pid, "pid_start": process_start(self._proc.pid)}
+        write_json_atomic(
+            self.run_dir / LAUNCH_FILE,
+            {
+                "config": self.config.to_dict(),
+                "processes": self.processes,
+                "command": command,
+                "torchrun": self._owner,
+            },
+        )
         self._thread = threading.Thread(
             target=self._monitor, name=f"cnndash-torchrun-{self.run_name}", daemon=True
         )
@@ -157,10 +209,8 @@ class ProcessJob:
 
     # ---- the monitor: the run folder -> the snapshot
     def _monitor(self) -> None:
-        proc = self._proc
-        assert proc is not None
         stop_sent: float | None = None
-        while proc.poll() is None:
+        while self._torchrun_running():
             self._refresh()
             with self._lock:
                 if self._snap.stop_requested and stop_sent is None:
@@ -169,7 +219,7 @@ class ProcessJob:
                 self.kill()
             time.sleep(POLL_SECONDS)
         self._refresh()
-        self._finish(proc.returncode)
+        self._finish(self._proc.returncode if self._proc is not None else None)
 
     def _status(self) -> dict:
         """``status.json`` if this job's run wrote it (a resumed run's old one does not count)."""
@@ -245,17 +295,19 @@ class ProcessJob:
         """SIGTERM to torchrun, which passes it to every rank: the run stops after the next batch."""
         with self._lock:
             self._snap = replace(self._snap, stop_requested=True)
-        if self._proc is not None and self._proc.poll() is None:
+        pid = self.pid
+        if pid is not None and self._torchrun_running():
             with suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGTERM)
+                os.killpg(pid, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL torchrun's group and every worker below it (a last resort: nothing is saved)."""
-        if self._proc is None or self._proc.poll() is not None:
+        pid = self.pid
+        if pid is None or not self._torchrun_running():
             return
-        workers = _descendants(self._proc.pid)
+        workers = _descendants(pid)
         with suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         for pid in workers:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -164,7 +164,9 @@ def test_a_torchrun_job_trains_two_processes_and_reports_like_a_thread_job(tmp_p
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
-def test_stop_reaches_every_rank_and_the_stopped_run_is_resumable(tmp_path, torchrun_registry):
+def test_stop_reaches_every_rank_also_from_a_restarted_server_and_the_run_is_resumable(
+    tmp_path, torchrun_registry
+):
     registry = torchrun_registry
     job = registry.start(ddp_config(200), run_name="long", runs_dir=tmp_path, processes=2)
     assert wait_until(lambda: job.snapshot().batch_points, TORCHRUN_TIMEOUT_S), job.log_text()
@@ -173,9 +175,21 @@ def test_stop_reaches_every_rank_and_the_stopped_run_is_resumable(tmp_path, torc
     assert snap.status == "running" and "epoch 1/200" in snap.status_text() and 0 < snap.fraction < 1
     with pytest.raises(JobBusyError, match="already training on the CPU"):
         registry.start(ddp_config(1), run_name="second", runs_dir=tmp_path)
+    # The server restarts while the run trains (torchrun lives in its own session): the new server process
+    # adopts the run from its launch.json, follows it and stops it.
+    restarted = JobRegistry()
+    adopted = restarted.adopt_running(tmp_path)
+    assert [a.run_name for a in adopted] == ["long"] and restarted.active() is adopted[0]
+    assert adopted[0].pid == job.pid and restarted.adopt_running(tmp_path) == []  # adopted once
+    assert wait_until(
+        lambda: adopted[0].snapshot().status == "running" and adopted[0].snapshot().batch_points
+    )
     asked = time.monotonic()
-    registry.stop_all(timeout=90)
+    adopted[0].stop()
+    assert adopted[0].wait(90) and job.wait(90)
     assert time.monotonic() - asked < 30  # one batch, a checkpoint and the processes' exit
+    assert adopted[0].snapshot().status == "stopped" and restarted.active() is None
+    assert JobRegistry().adopt_running(tmp_path) == []  # an ended run is not adopted
     snap = job.snapshot()
     assert snap.status == "stopped", (snap.error, job.log_text()[-3000:])
     assert "Stopped by the user" in snap.error and snap.summary["world_size"] == 2
