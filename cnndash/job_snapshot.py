@@ -5,8 +5,9 @@ the run folder its rank 0 writes, :mod:`cnndash.process_job`).
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndash.events import BatchEvent, EndEvent, EpochEvent, StartEvent, TrainEvent
@@ -129,3 +130,50 @@ def apply_event(snap: JobSnapshot, event: TrainEvent) -> JobSnapshot:
     if isinstance(event, EndEvent):
         return replace(snap, summary=event.summary)
     return snap  # ErrorEvent: the worker records the failure when train() raises
+
+
+@dataclass
+class BackgroundJob:
+    """What a page reads of any training job (a thread of this process, or a torchrun subprocess): the snapshot
+    under a lock, and the thread that keeps it current. Subclasses start that thread and define ``stop``."""
+
+    _snap: JobSnapshot
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, kw_only=True)
+    _thread: threading.Thread | None = field(default=None, repr=False, kw_only=True)
+
+    @property
+    def run_name(self) -> str:
+        return self._snap.run_name
+
+    @property
+    def run_dir(self) -> Path:
+        return self._snap.run_dir
+
+    @property
+    def device(self) -> str:
+        return self._snap.device
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._snap = replace(self._snap, **changes)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (True) or ``timeout`` seconds pass (False)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.alive
+
+    def snapshot(self) -> JobSnapshot:
+        """A consistent copy of the job's state for drawing (safe to use while the job runs)."""
+        with self._lock:
+            return self._snap
+
+    def fraction_done(self) -> float:
+        return self.snapshot().fraction
+
+    def status_text(self) -> str:
+        return self.snapshot().status_text()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cnndash.device import max_processes, resolve_device
 from cnndash.events import TrainEvent
-from cnndash.job_snapshot import MAX_BATCH_POINTS, JobSnapshot, apply_event, format_eta
+from cnndash.job_snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
 from cnndash.paths import runs_dir as default_runs_dir
 from cnndash.process_job import ProcessJob
 from cnndash.runs import new_run_name
@@ -38,26 +38,11 @@ class JobBusyError(ValueError):
 
 
 @dataclass
-class Job:
+class Job(BackgroundJob):
     """One training run in a background thread."""
 
     config: TrainConfig
-    _snap: JobSnapshot
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def run_name(self) -> str:
-        return self._snap.run_name
-
-    @property
-    def run_dir(self) -> Path:
-        return self._snap.run_dir
-
-    @property
-    def device(self) -> str:
-        return self._snap.device
 
     @property
     def processes(self) -> int:
@@ -68,10 +53,6 @@ class Job:
             target=self._run, args=(resume,), name=f"cnndash-train-{self.run_name}", daemon=True
         )
         self._thread.start()
-
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._snap = replace(self._snap, **changes)
 
     def _on_event(self, event: TrainEvent) -> None:
         with self._lock:
@@ -96,32 +77,10 @@ class Job:
         finally:
             self._update(finished=time.time())
 
-    # ---- reader side
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def stop(self) -> None:
         """Ask the run to end; it stops before its next batch and keeps its checkpoint."""
         self._stop.set()
         self._update(stop_requested=True)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (True) or ``timeout`` seconds pass (False)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.alive
-
-    def snapshot(self) -> JobSnapshot:
-        """A consistent copy of the job's state for drawing (safe to use while the job runs)."""
-        with self._lock:
-            return self._snap
-
-    def fraction_done(self) -> float:
-        return self.snapshot().fraction
-
-    def status_text(self) -> str:
-        return self.snapshot().status_text()
 
 
 AnyJob = Job | ProcessJob

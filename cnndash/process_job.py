@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cnndash
 from cnndash.device import resolve_device
-from cnndash.job_snapshot import MAX_BATCH_POINTS, JobSnapshot
+from cnndash.job_snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot
 from cnndash.paths import data_dir
 from cnndash.runs import BATCH_LOG, read_batch_log, read_json, write_json_atomic
 from cnndash.runs.files import STATUS_FILE, owner_alive, owner_record, process_start
@@ -106,29 +106,14 @@ def _descendants(pid: int) -> list[int]:
 
 
 @dataclass
-class ProcessJob:
+class ProcessJob(BackgroundJob):
     """One training run of ``processes`` torchrun workers, followed through its run folder."""
 
     config: TrainConfig
     processes: int
-    _snap: JobSnapshot
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _launched: float = 0.0
     _owner: dict = field(default_factory=dict)  # torchrun's pid, start time and boot id (launch.json)
-
-    @property
-    def run_name(self) -> str:
-        return self._snap.run_name
-
-    @property
-    def run_dir(self) -> Path:
-        return self._snap.run_dir
-
-    @property
-    def device(self) -> str:
-        return self._snap.device
 
     @property
     def pid(self) -> int | None:
@@ -278,23 +263,12 @@ class ProcessJob:
         else:
             text = read_process_log(self.run_dir, limit=200_000)
             changes = {"status": "failed", "error": failure_from_log(text, returncode)}
-        with self._lock:
-            self._snap = replace(
-                self._snap,
-                **changes,
-                summary=summary if isinstance(summary, dict) else None,
-                finished=time.time(),
-            )
+        self._update(**changes, summary=summary if isinstance(summary, dict) else None, finished=time.time())
 
-    # ---- the reader side, as for a job in a thread
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
+    # ---- stopping (the reader side is BackgroundJob's, as for a job in a thread)
     def stop(self) -> None:
         """SIGTERM to torchrun, which passes it to every rank: the run stops after the next batch."""
-        with self._lock:
-            self._snap = replace(self._snap, stop_requested=True)
+        self._update(stop_requested=True)
         pid = self.pid
         if pid is not None and self._torchrun_running():
             with suppress(ProcessLookupError):
@@ -311,22 +285,6 @@ class ProcessJob:
         for pid in workers:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (True) or ``timeout`` seconds pass (False)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.alive
-
-    def snapshot(self) -> JobSnapshot:
-        with self._lock:
-            return self._snap
-
-    def fraction_done(self) -> float:
-        return self.snapshot().fraction
-
-    def status_text(self) -> str:
-        return self.snapshot().status_text()
 
     def log_text(self, limit: int = 20_000) -> str:
         """The end of torchrun's and the ranks' output (``train.log``)."""
