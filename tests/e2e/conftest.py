@@ -304,3 +304,12 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
 def assert_no_exception(page) -> None:
     boxes = page.locator("[data-testid='stException']")
     assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def set_number(page, key: str, value: int) -> None:
+    """Type ``value`` into the number input with key ``key`` and wait for the rerun it causes."""
+    box = page.locator(f".st-key-{key} input")
+    box.wait_for(timeout=90_000)  # the first page load imports torch in the server
+    box.fill(str(value))
+    box.press("Enter")
+    wait_for_app(page)

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, stop_training_and_remove_new_runs, wait_for_app
+from tests.e2e.conftest import (
+    assert_no_exception,
+    set_number,
+    stop_training_and_remove_new_runs,
+    wait_for_app,
+)
 
 BATCH_CHART = ".st-key-live-batch-chart .js-plotly-plot"
 POINTS_JS = f"() => {{ const el = document.querySelector('{BATCH_CHART}'); return el && el.data ? el.data[1].x.length : 0; }}"
@@ -57,14 +62,6 @@ def ddp_runs(browser, app_url, e2e_runs_dir) -> Iterator[Path]:
             for pid in torchrun_processes(e2e_runs_dir):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-
-
-def set_number(page, key: str, value: int) -> None:
-    box = page.locator(f".st-key-{key} input")
-    box.wait_for(timeout=90_000)  # the first page load imports torch in the server
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)
 
 
 @pytest.mark.skipif(

@@ -23,11 +23,11 @@ from PIL import Image
 from cnndash import augment, data
 from tests.e2e.conftest import (
     assert_no_exception,
+    set_number,
     stop_training_and_remove_new_runs,
     wait_for_app,
 )
 from tests.e2e.test_evaluation import _choose
-from tests.e2e.test_training import set_number
 
 CLASSES = ("brick", "grass", "gravel")
 PER_CLASS = 30

@@ -7,18 +7,11 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.conftest import assert_no_exception, set_number, wait_for_app
 from tests.e2e.test_data import add_step, open_augmentation
 from tests.e2e.test_gradcam import open_gradcam
 
 pytestmark = pytest.mark.e2e
-
-
-def _set_number(page, key: str, value: int) -> None:
-    box = page.locator(f".st-key-{key} input")
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)
 
 
 def _open(page, url: str) -> None:
@@ -33,8 +26,8 @@ def _open(page, url: str) -> None:
 
 def test_calculator_window_zooms_and_stack_flags(page, app_url, artifacts_dir):
     _open(page, f"{app_url}/calculator")
-    _set_number(page, "conv-in-h", 224)
-    _set_number(page, "conv-in-w", 224)
+    set_number(page, "conv-in-h", 224)
+    set_number(page, "conv-in-w", 224)
     chart = page.locator(".st-key-window-figure")
     title = chart.locator(".g-gtitle, .annotation-text").first
     chart.get_by_text(re.compile("zoomed: rows")).first.wait_for(state="visible")

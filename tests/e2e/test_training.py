@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import (
     assert_no_exception,
+    set_number,
     stop_training_and_remove_new_runs,
     wait_for_app,
 )
@@ -34,14 +35,6 @@ def new_runs(browser, app_url, e2e_runs_dir) -> Iterator[Path]:
     before = {p.name for p in e2e_runs_dir.iterdir()}
     yield e2e_runs_dir
     stop_training_and_remove_new_runs(browser, app_url, e2e_runs_dir, before)
-
-
-def set_number(page, key: str, value: int) -> None:
-    box = page.locator(f".st-key-{key} input")
-    box.wait_for(timeout=90_000)  # the first page load imports torch in the server
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)
 
 
 def test_train_watch_reload_stop_and_see_final_accuracy(page, app_url, new_runs):
