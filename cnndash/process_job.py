@@ -148,10 +148,7 @@ class ProcessJob(BackgroundJob):
             world_size=processes,
         )  # fmt: skip
         job = cls(config=config, processes=processes, _snap=snap, _owner=owner)
-        job._thread = threading.Thread(
-            target=job._monitor, name=f"cnndash-torchrun-{job.run_name}", daemon=True
-        )
-        job._thread.start()
+        job._start_monitor()
         return job
 
     def start(self, *, resume: bool) -> None:
@@ -187,12 +184,15 @@ class ProcessJob(BackgroundJob):
                 "torchrun": self._owner,
             },
         )
+        self._start_monitor()
+
+    # ---- the monitor: the run folder -> the snapshot
+    def _start_monitor(self) -> None:
         self._thread = threading.Thread(
             target=self._monitor, name=f"cnndash-torchrun-{self.run_name}", daemon=True
         )
         self._thread.start()
 
-    # ---- the monitor: the run folder -> the snapshot
     def _monitor(self) -> None:
         stop_sent: float | None = None
         while self._torchrun_running():
