@@ -24,6 +24,23 @@ CELL_PX, AXES_PX, MIN_SIDE_PX, MAX_SIDE_PX = 28, 90, 380, 1100
 SELECTED_CELL_COLOUR = "#E4572E"
 
 
+def _outline_cell(fig: go.Figure, row: int, column: int) -> None:
+    """An outline around the heatmap cell at (``row``, ``column``) of the drawn matrix."""
+    # Category axes place cell k at k: the outline spans k ± 0.5 (y is reversed, which shapes follow).
+    fig.add_shape(
+        type="rect",
+        xref="x",
+        yref="y",
+        x0=column - 0.5,
+        x1=column + 0.5,
+        y0=row - 0.5,
+        y1=row + 0.5,
+        line={"color": SELECTED_CELL_COLOUR, "width": 3},
+        fillcolor="rgba(0,0,0,0)",
+        name="selected cell",
+    )
+
+
 def confusion_matrix_figure(
     cm: pd.DataFrame,
     *,
@@ -76,20 +93,7 @@ def confusion_matrix_figure(
     )
     fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover))
     if selected is not None and selected[0] in indices and selected[1] in indices:
-        i, j = indices.index(selected[0]), indices.index(selected[1])
-        # Category axes place cell k at k: the outline spans k ± 0.5 (y is reversed, which shapes follow).
-        fig.add_shape(
-            type="rect",
-            xref="x",
-            yref="y",
-            x0=j - 0.5,
-            x1=j + 0.5,
-            y0=i - 0.5,
-            y1=i + 0.5,
-            line={"color": SELECTED_CELL_COLOUR, "width": 3},
-            fillcolor="rgba(0,0,0,0)",
-            name="selected cell",
-        )
+        _outline_cell(fig, indices.index(selected[0]), indices.index(selected[1]))
     side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
     fig.update_layout(
         title=title,
