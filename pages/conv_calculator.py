@@ -433,6 +433,27 @@ COLUMN_ORDER = [c for c in layers.COLUMNS if c not in ("output_padding", "p")] +
 
 
 @st.fragment
+def _stack_code(code: str, failure: str) -> None:
+    """The stack as PyTorch code, with its download off (and the reason shown) while the trace fails."""
+    with st.expander("PyTorch code", expanded=False):
+        if failure:
+            st.warning(
+                "This stack does not run on the input above (see the shape error), so the code is marked "
+                "as broken and the download is off until the trace succeeds.",
+                icon=":material/warning:",
+            )
+        st.code(code, language="python")
+        st.download_button(
+            "Download model.py",
+            code,
+            "model.py",
+            "text/x-python",
+            key="stack-download",
+            disabled=bool(failure),
+            help="Fix the shape error first." if failure else None,
+        )
+
+
 def layer_stack() -> None:
     if "stack-preset" not in st.session_state:
         st.session_state["stack-preset"] = DEFAULT_PRESET
@@ -489,25 +510,9 @@ def layer_stack() -> None:
         if trace.rows:
             st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape), key="stack-chart")
         failure = "" if trace.ok else (trace.diagnosis or "the shape trace fails")
-        title = _title(preset_name, preset, records)
-        code = _code(records_json, input_shape, residual, title, failure)
-        with st.expander("PyTorch code", expanded=False):
-            if failure:
-                st.warning(
-                    "This stack does not run on the input above (see the shape error), so the code is marked "
-                    "as broken and the download is off until the trace succeeds.",
-                    icon=":material/warning:",
-                )
-            st.code(code, language="python")
-            st.download_button(
-                "Download model.py",
-                code,
-                "model.py",
-                "text/x-python",
-                key="stack-download",
-                disabled=bool(failure),
-                help="Fix the shape error first." if failure else None,
-            )
+        _stack_code(
+            _code(records_json, input_shape, residual, _title(preset_name, preset, records), failure), failure
+        )
 
 
 # ----------------------------------------------------------------------------------------- kernel playground
