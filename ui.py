@@ -39,7 +39,13 @@ log = logging.getLogger("cnndash.ui")
 # the server loads ``ui``, and the few functions here that need one get it through :func:`_engine`, which
 # waits for that import only when it is actually needed (a page that needs the engine imports it itself
 # anyway). The sidebar shows "detecting…" for the device until the thread is done.
-_ENGINE_MODULES = ("cnndash.device", "cnndash.jobs", "cnndash.runs", "cnndash.data", "cnndash.train")
+_ENGINE_MODULES = (
+    "cnndash.device",
+    "cnndash.jobs.registry",
+    "cnndash.runs",
+    "cnndash.data",
+    "cnndash.training.loops",
+)
 _engine_ready = threading.Event()
 
 
@@ -66,10 +72,10 @@ _BACKGROUND_IMPORTS[0].start()
 # 2.8 s when these were imported alongside). A warm-up, not a cache: a page that needs a module before the
 # thread got there imports it itself (Python's per-module import lock: nothing is imported twice).
 _WARM_UP_MODULES = (
-    "cnndash.preflight",
-    "cnndash.predict",
-    "cnndash.cam",
-    "cnndash.export",
+    "cnndash.training.preflight",
+    "cnndash.evaluate.predict",
+    "cnndash.explain.cam",
+    "cnndash.export.bundle",
     "sklearn.metrics",
     "sklearn.datasets",
 )
@@ -223,14 +229,14 @@ SIDEBAR_POLL_SECONDS = 1.5  # the Training page's live view refreshes at the sam
 
 def render_active_run() -> None:
     """Show the training run in progress, if any, refreshed as the Training page's live view is."""
-    jobs = sys.modules.get("cnndash.jobs")
+    jobs = sys.modules.get("cnndash.jobs.registry")
     if jobs is None or jobs.get_registry().active() is None:  # no jobs module: no job was ever started
         return
     st.fragment(_active_run_panel, run_every=SIDEBAR_POLL_SECONDS)()
 
 
 def _active_run_panel() -> None:
-    registry = _engine("jobs").get_registry()
+    registry = _engine("jobs.registry").get_registry()
     job = registry.active() or registry.latest()
     if job is None:
         return
@@ -335,7 +341,7 @@ def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: in
 
 def load_dataset(name: str, val_fraction: float | None = None, seed: int | None = None) -> ImageSet:
     """The dataset split as training splits it (same defaults), cached until the stored dataset changes."""
-    defaults = _engine("train").TrainConfig
+    defaults = _engine("training.config").TrainConfig
     val_fraction = defaults.val_fraction if val_fraction is None else val_fraction
     seed = defaults.seed if seed is None else seed
     return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))

@@ -2,7 +2,7 @@
 scatter, and retraining on the edited version. ``render_data_view(run)`` draws it for one run.
 
 Scores come from the run's own validation predictions (out-of-sample: the run never trained on those
-images) ranked by cleanlab (:func:`cnndash.labels.run_label_issues`); ``python -m cnndash
+images) ranked by cleanlab (:func:`cnndash.evaluate.label_issues.run_label_issues`); ``python -m cnndash
 find-label-issues`` covers every image with K-fold runs. Edits never touch the run's dataset: the first
 one creates a version (:mod:`cnndash.data.versions`), later ones and undo apply to it.
 """
@@ -16,15 +16,28 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnndash import paths, plots_eval, plots_labels
+from cnndash import paths
 from cnndash.data import folds, versions
 from cnndash.data.builtin import parse_builtin
-from cnndash.embeddings import embed_run
-from cnndash.jobs import get_registry
-from cnndash.labels import PROBS_FILE, LabelIssues, read_label_issues, run_label_issues, val_paths
-from cnndash.labels_job import active_label_job, check_no_label_job, label_issues_job, start_label_issues
+from cnndash.evaluate.label_issues import (
+    PROBS_FILE,
+    LabelIssues,
+    read_label_issues,
+    run_label_issues,
+    val_paths,
+)
+from cnndash.explain.embeddings import embed_run
+from cnndash.jobs.label_check import (
+    active_label_job,
+    check_no_label_job,
+    label_issues_job,
+    start_label_issues,
+)
+from cnndash.jobs.registry import get_registry
+from cnndash.plots import evaluation as plots_eval
+from cnndash.plots import label_issues as plots_labels
 from cnndash.runs import Run, load_run
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
 
 THUMB = 96
 GALLERY_COLUMNS = 4

@@ -1,7 +1,7 @@
 """Export panel for a finished run: pick formats, build the bundle with progress, download one zip.
 
 ``render_export(run)`` is drawn by the Training page (results and the Runs tab). The bundle is built by
-:func:`cnndash.export.export_run` into the run's ``export/`` folder, so it survives reruns and can be
+:func:`cnndash.export.bundle.export_run` into the run's ``export/`` folder, so it survives reruns and can be
 downloaded again without rebuilding; the model card (``model.json``) is shown next to the download.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from cnndash import export
+from cnndash.export import bundle as export
 from cnndash.runs import Run
 
 FORMAT_LABELS = {

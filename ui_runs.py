@@ -2,8 +2,8 @@
 (smoothing, epoch or time axis), two runs compared on their validation images, resume / delete / export.
 
 The two-run comparison evaluates each run's best checkpoint on its own validation split
-(:func:`cnndash.predict.predict_run`, cached on disk and here by the checkpoint's fingerprint) and hands
-the predictions to :mod:`cnndash.compare`; the figures come from :mod:`cnndash.plots_compare`.
+(:func:`cnndash.evaluate.predict.predict_run`, cached on disk and here by the checkpoint's fingerprint) and hands
+the predictions to :mod:`cnndash.evaluate.compare`; the figures come from :mod:`cnndash.plots.compare`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import streamlit as st
 
 import ui
 import ui_export
-from cnndash import compare, metrics, paths, plots_compare, plots_train, predict
+from cnndash import paths
 from cnndash.data import versions
-from cnndash.jobs import get_registry
+from cnndash.evaluate import compare, metrics, predict
+from cnndash.jobs.registry import get_registry
+from cnndash.plots import compare as plots_compare
+from cnndash.plots import training as plots_train
 from cnndash.runs import Run, delete_run, list_runs
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
 
 COMPARED_RUNS = 3  # runs whose curves are overlaid by default: the newest ones
 NORMALIZE = {"share of each true class": "true", "images": None}
@@ -41,9 +44,9 @@ def resume(run: Run) -> None:
 def refuse_during_label_check() -> None:
     """Raise a clear ``ValueError`` while Evaluation → Data's K-fold check trains (it runs outside the
     job registry): call before starting a training run. Only the Data view starts such a check, so
-    while ``cnndash.labels_job`` is not loaded there is none (and the Training page does not pay for
+    while ``cnndash.jobs.label_check`` is not loaded there is none (and the Training page does not pay for
     importing cleanlab)."""
-    labels_job = sys.modules.get("cnndash.labels_job")
+    labels_job = sys.modules.get("cnndash.jobs.label_check")
     if labels_job is not None:
         labels_job.check_no_label_job()
 

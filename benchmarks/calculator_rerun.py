@@ -46,7 +46,7 @@ def stack_trace_vs_build(repeats: int) -> tuple[float, float]:
     import torch
     import torchvision
 
-    from cnndash.layers import PRESETS, trace_stack
+    from cnndash.stack import PRESETS, trace_stack
 
     preset = PRESETS["VGG-16 (3×224×224)"]
     trace_time = median_seconds(lambda: trace_stack(preset.layers, preset.input_shape), repeats)

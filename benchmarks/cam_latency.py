@@ -1,4 +1,4 @@
-"""CAM latency per image on CPU: cnndash.cam against pytorch-grad-cam and a plain forward pass.
+"""CAM latency per image on CPU: cnndash.explain.cam against pytorch-grad-cam and a plain forward pass.
 
 All three are measured in the same run, on the same model and input, so the printed ratios compare like
 with like on whatever machine runs it. Targets (issue 8): on ResNet-18 at 224 px, Grad-CAM at least 2.5x
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _timing import median_seconds
 
-from cnndash.cam import compute_cam
+from cnndash.explain.cam import compute_cam
 from cnndash.models import build_model, default_cam_layer
 
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _timing import median_seconds
 
-from cnndash import export
-from cnndash.export_onnx import export_onnx, onnx_probabilities, quantize_onnx
+from cnndash.export import bundle as export
+from cnndash.export.onnx_model import export_onnx, onnx_probabilities, quantize_onnx
 from cnndash.models import build_model
 from cnndash.preprocess import resize_uint8
 

@@ -31,7 +31,7 @@ also has onnx imported only when an ONNX export runs), two alternated rounds, co
 Warm first paints were 1.4-3.6 s in both (1.3-1.9 s on the quiet machine). What changed: no ``gc.collect(2)`` after every script run
 (``runner.postScriptGC = false``; 0.3-1 s with torch loaded, paid twice by a deep link's re-route), and
 scikit-learn (1.2 s) imported only where the classification report is built, not by every page that
-imports ``cnndash.metrics``; after the first page, ``ui.warm_up`` imports the heavier pages' modules in the
+imports ``cnndash.evaluate.metrics``; after the first page, ``ui.warm_up`` imports the heavier pages' modules in the
 background (helps the second page a visitor opens, not these cold figures). What remains on the cold
 path: torch (~1.5 s), torchvision (~1.4 s, half of it ``torch._dynamo`` imported by ``torchvision.ops``)
 and, on Training, scikit-learn for the built-in digits (1.2 s). onnx (0.8 s) is no longer on it.

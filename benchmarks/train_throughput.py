@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cnndash.data import load_dataset
 from cnndash.device import describe_device, resolve_device
 from cnndash.models import build_model
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 
 BATCH_SIZE = 64
 

@@ -1,8 +1,8 @@
 """Conv calculator & architecture lab: one layer's arithmetic with a sliding-window picture, a layer-stack
 tracer with presets and code export, and a kernel playground on a real photo.
 
-Widgets and layout only; every number comes from ``cnndash.arith`` / ``cnndash.trace`` / ``cnndash.layers``
-/ ``cnndash.kernels`` and every figure from ``cnndash.plots_arith``. A widget change reruns arithmetic
+Widgets and layout only; every number comes from ``cnndash.arith`` / ``cnndash.trace`` / ``cnndash.stack``
+/ ``cnndash.kernels`` and every figure from ``cnndash.plots.calculator``. A widget change reruns arithmetic
 only: each tab is an ``st.fragment`` (a change reruns its own tab), and stack traces (meta device),
 photos and convolved images are cached.
 """
@@ -20,7 +20,9 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnndash import arith, kernels, layers, plots_arith
+from cnndash import arith, kernels
+from cnndash import stack as layers
+from cnndash.plots import calculator as plots_arith
 from cnndash.preprocess import convert_mode, open_image
 from cnndash.trace import ShapeTrace
 

@@ -14,10 +14,11 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnndash import augment, data, paths, plots_data
+from cnndash import augment, data, paths
 from cnndash.models import default_image_size
+from cnndash.plots import dataset as plots_data
 from cnndash.preprocess import convert_mode, open_image
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
 
 ui.route_guard()
 

@@ -12,8 +12,9 @@ import streamlit as st
 import ui
 import ui_datacentric
 import ui_export
-from cnndash import metrics, plots_eval, predict, predict_files
 from cnndash.data import ImageSet
+from cnndash.evaluate import metrics, predict, predict_files
+from cnndash.plots import evaluation as plots_eval
 from cnndash.preprocess import convert_mode
 from cnndash.runs import Run, list_runs
 

@@ -17,10 +17,13 @@ import streamlit as st
 from PIL import Image
 
 import ui
-from cnndash import cam, features, metrics, plots_cam, predict
-from cnndash.cam_layers import informative_layer
 from cnndash.data import ImageSet
+from cnndash.evaluate import metrics, predict
+from cnndash.explain import cam
+from cnndash.explain import feature_maps as features
+from cnndash.explain.target_layers import informative_layer
 from cnndash.models import default_cam_layer
+from cnndash.plots import gradcam as plots_cam
 from cnndash.preprocess import open_image
 from cnndash.runs import Run, list_runs, load_run
 

@@ -11,11 +11,14 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from cnndash import features, plots_arith, plots_cam, plots_learn
-from cnndash.layers_presets import PRESETS
+from cnndash.explain import feature_maps as features
 from cnndash.lessons import convolution, learn_kernel, networks
-from cnndash.lessons import layers as lesson_layers
+from cnndash.lessons import pool_norm_dropout as lesson_layers
+from cnndash.plots import calculator as plots_arith
+from cnndash.plots import gradcam as plots_cam
+from cnndash.plots import learn as plots_learn
 from cnndash.runs import list_runs
+from cnndash.stack.presets import PRESETS
 
 ui.route_guard()
 

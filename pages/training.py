@@ -10,16 +10,17 @@ from PIL import Image
 import ui
 import ui_export
 import ui_runs
-from cnndash import plots_data, plots_train
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
 from cnndash.device import DEVICE_CHOICES, max_processes
-from cnndash.jobs import Job, JobSnapshot, format_eta, get_registry
+from cnndash.jobs.registry import Job, JobSnapshot, format_eta, get_registry
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
-from cnndash.optim import OPTIMIZERS, SCHEDULES
-from cnndash.preflight import Preflight, preflight, preview_batch
+from cnndash.plots import dataset as plots_data
+from cnndash.plots import training as plots_train
 from cnndash.runs import Run, RunError, list_runs, load_run
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
+from cnndash.training.optim import OPTIMIZERS, SCHEDULES
+from cnndash.training.preflight import Preflight, preflight, preview_batch
 
 ui.route_guard()
 

@@ -48,7 +48,7 @@ def make_tiny_run(runs_dir: Path, name: str = "tiny") -> Path:
     Returns the finished run directory (config.json, dataset.json, metrics.csv, best.pt, last.pt,
     summary.json, status.json). An existing finished run of that name is reused.
     """
-    from cnndash.train import TrainConfig, train
+    from cnndash.training.loops import TrainConfig, train
 
     run_dir = Path(runs_dir) / name
     if (run_dir / "summary.json").is_file():

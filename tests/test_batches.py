@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from cnndash.batches import BatchAugmenter, LoaderData, MemoryData, batch_indices, decode_split, prepare_data
 from cnndash.data import compute_mean_std, load_dataset
 from cnndash.preprocess import channel_stats
+from cnndash.training.batches import (
+    BatchAugmenter,
+    LoaderData,
+    MemoryData,
+    batch_indices,
+    decode_split,
+    prepare_data,
+)
 
 
 def test_leading_flips_run_batched_and_the_rest_per_sample():

@@ -1,4 +1,4 @@
-"""cnndash.cam against the pytorch-grad-cam package (test oracle) and its own promises: hooks, modes, flat maps."""
+"""cnndash.explain.cam against the pytorch-grad-cam package (test oracle) and its own promises: hooks, modes, flat maps."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 from torchvision.models import resnet18
 
-import cnndash.cam
-import cnndash.cam_layers
-from cnndash.cam import CAM_METHODS, CamError, compute_cam, compute_cam_result
-from cnndash.cam_layers import candidate_layers, layer_advice, suggest_layer
+import cnndash.explain.cam
+import cnndash.explain.target_layers
+from cnndash.explain.cam import CAM_METHODS, CamError, compute_cam, compute_cam_result
+from cnndash.explain.target_layers import candidate_layers, layer_advice, suggest_layer
 
 ORACLES = {
     "gradcam": OracleGradCAM,
@@ -344,7 +344,7 @@ def test_candidate_layers_and_default_for_resnet18():
 
 
 def test_layer_choice_stays_importable_from_cnndash_cam():
-    # The Grad-CAM page imports these from cnndash.cam; they live in cnndash.cam_layers.
+    # The Grad-CAM page imports these from cnndash.explain.cam; they live in cnndash.explain.target_layers.
     for name in (
         "CamError",
         "LayerInfo",
@@ -353,7 +353,7 @@ def test_layer_choice_stays_importable_from_cnndash_cam():
         "resolve_layer",
         "suggest_layer",
     ):
-        assert getattr(cnndash.cam, name) is getattr(cnndash.cam_layers, name)
+        assert getattr(cnndash.explain.cam, name) is getattr(cnndash.explain.target_layers, name)
 
 
 def test_concurrent_cams_on_one_shared_model_do_not_mix():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnndash import cam
-from cnndash.cam_layers import CamError, LayerInfo, informative_layer
+from cnndash.explain import cam
+from cnndash.explain.target_layers import CamError, LayerInfo, informative_layer
 from cnndash.runs import load_run
 
 LAYERS = [

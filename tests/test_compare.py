@@ -1,4 +1,4 @@
-"""Two runs compared (cnndash.compare, cnndash.plots_compare): constructed predictions with known deltas,
+"""Two runs compared (cnndash.evaluate.compare, cnndash.plots.compare): constructed predictions with known deltas,
 per-class numbers against scikit-learn, refusals, the runs table's hyperparameters and the default pair."""
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import precision_recall_fscore_support
 
-from cnndash import compare, plots_compare, plots_train
-from cnndash.metrics import Predictions
+from cnndash.evaluate import compare
+from cnndash.evaluate.metrics import Predictions
+from cnndash.plots import compare as plots_compare
+from cnndash.plots import training as plots_train
 from cnndash.runs import Run, load_run
 
 CLASSES = ["cat", "dog", "fox"]

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import torch
 
-from cnndash.batches import MemoryData, batch_indices, global_batch_sizes, shard_batches
 from cnndash.runs import read_json
-from cnndash.train import TrainConfig, train
+from cnndash.training.batches import MemoryData, batch_indices, global_batch_sizes, shard_batches
+from cnndash.training.loops import TrainConfig, train
 from tests.conftest import ROOT
 from tests.test_tblog import read_events
 

@@ -2,7 +2,7 @@
 
 Parity is the feature, so it is tested against the app's own path (``predict.predict_images``) on the
 run's validation images and on fresh files of other sizes and modes, for every model in gray and RGB.
-The bundle's preprocessing (``export_template/predict.py``) is checked bit-for-bit against
+The bundle's preprocessing (``cnndash/export/template/predict.py``) is checked bit-for-bit against
 ``cnndash.preprocess`` (which uses torchvision's resize) on random sizes.
 """
 
@@ -24,13 +24,15 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from cnndash import export, predict, predict_files, preprocess
+from cnndash import preprocess
 from cnndash.cli import main as cli_main
 from cnndash.data import IMAGE_EXTENSIONS
 from cnndash.data.builtin import generate_shapes
+from cnndash.evaluate import predict, predict_files
+from cnndash.export import bundle as export
 from cnndash.models import MODEL_NAMES
 from cnndash.runs import RunError, load_run
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 
 TEMPLATE = export.TEMPLATE_DIR / "predict.py"
 TOLERANCE = 1e-4  # the parity the issue asks for, in probability

@@ -1,4 +1,4 @@
-"""Feature maps, filters and the pointing game (cnndash.features); the pictures are in test_plots_cam.py."""
+"""Feature maps, filters and the pointing game (cnndash.explain.feature_maps); the pictures are in test_plots_cam.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnndash.features import (
+from cnndash.explain.feature_maps import (
     FeatureError,
     evaluate_faithfulness,
     feature_maps,
@@ -133,7 +133,7 @@ def test_evaluate_faithfulness_on_a_model_that_looks_at_the_object():
 def test_lenet_trained_on_shapes_points_at_the_object_well_above_chance(tmp_path):
     """The issue's faithfulness check: a LeNet trained briefly on `shapes` (600 images, 32 px, 10 epochs)."""
     from cnndash.runs import load_run
-    from cnndash.train import TrainConfig, train
+    from cnndash.training.loops import TrainConfig, train
 
     config = TrainConfig(
         dataset="shapes:count=600,size=32",

@@ -100,7 +100,7 @@ _PEAK_RSS = textwrap.dedent(
     """
     import resource, sys
     import torch
-    from cnndash.batches import prepare_data
+    from cnndash.training.batches import prepare_data
     from cnndash.data import load_image_folder
     ds = load_image_folder(sys.argv[1])
     data = prepare_data(ds, size=32, spec=[], device=torch.device("cpu"), memory_budget_mb=512, num_workers=0)

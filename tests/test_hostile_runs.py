@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from cnndash.events import BatchEvent, StartEvent
 from cnndash.runs import delete_run, list_runs, load_run
 from cnndash.runs.files import owner_record
-from cnndash.train import TrainConfig, train
+from cnndash.training.events import BatchEvent, StartEvent
+from cnndash.training.loops import TrainConfig, train
 from tests.conftest import ROOT
 
 LONG_RUN = ["--dataset", "shapes:count=600,size=32", "--model", "vgg", "--epochs", "200", "--device", "cpu"]

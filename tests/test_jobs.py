@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from cnndash.device import max_processes
-from cnndash.jobs import JobBusyError, JobRegistry, ProcessJob, get_registry
-from cnndash.process_job import _descendants, failure_from_log
+from cnndash.jobs.registry import JobBusyError, JobRegistry, ProcessJob, get_registry
+from cnndash.jobs.torchrun import _descendants, failure_from_log
 from cnndash.runs import load_run, read_json
-from cnndash.train import ConfigError, TrainConfig
+from cnndash.training.loops import ConfigError, TrainConfig
 
 TORCHRUN_TIMEOUT_S = 240  # far above the ~30 s a 2-process run takes on 2 busy cores
 

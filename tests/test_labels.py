@@ -13,9 +13,14 @@ from PIL import Image
 
 from cnndash.cli import main
 from cnndash.data import folds, load_dataset, versions
-from cnndash.labels import COLUMNS, find_dataset_label_issues, rank_label_issues, run_label_issues
+from cnndash.evaluate.label_issues import (
+    COLUMNS,
+    find_dataset_label_issues,
+    rank_label_issues,
+    run_label_issues,
+)
 from cnndash.runs import load_run
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 
 FLIP_FRACTION = 0.05
 # Small and fast: LeNet on 16 px digits learns them to ~97 % in four epochs.

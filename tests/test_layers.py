@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 from torchinfo import summary
 
-from cnndash.layers import PRESETS, LayerSpecError, build_stack, resolve_stack, stack_code, trace_stack
+from cnndash.stack import PRESETS, LayerSpecError, build_stack, resolve_stack, stack_code, trace_stack
 
 torch.set_num_threads(1)
 

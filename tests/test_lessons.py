@@ -13,7 +13,7 @@ from torch import nn
 
 from cnndash import arith
 from cnndash.lessons import LessonError, convolution, learn_kernel, networks
-from cnndash.lessons import layers as lesson_layers
+from cnndash.lessons import pool_norm_dropout as lesson_layers
 
 # The 2-core box is shared: a slow example is not a failure, a wrong number is.
 relaxed = settings(deadline=None)
@@ -399,8 +399,8 @@ def test_vgg_mistake_from_the_tutorial_is_diagnosed():
 
 
 def test_presets_named_by_lessons_exist_and_agree_in_parameters():
-    from cnndash.layers import trace_stack
-    from cnndash.layers_presets import PRESETS
+    from cnndash.stack import trace_stack
+    from cnndash.stack.presets import PRESETS
 
     for network in networks.NETWORKS.values():
         if network.preset is None:

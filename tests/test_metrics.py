@@ -1,4 +1,4 @@
-"""cnndash.metrics: pure metrics against scikit-learn, and predictions of a real trained run (cache, CLI)."""
+"""cnndash.evaluate.metrics: pure metrics against scikit-learn, and predictions of a real trained run (cache, CLI)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from cnndash import metrics
-from cnndash.metrics import EvaluationError, Predictions
+from cnndash.evaluate import metrics
+from cnndash.evaluate.metrics import EvaluationError, Predictions
 
 # A fixed 4-class set: class 3 ("d") never appears as a true label, class 2 is never predicted.
 Y_TRUE = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 0, 1, 2, 0, 0])
@@ -178,7 +178,7 @@ def test_overfitting_hint():
     assert metrics.overfitting_hint(noise) is None
 
 
-# ---- figures (cnndash.plots_eval) ----------------------------------------------------------------------
+# ---- figures (cnndash.plots.evaluation) ----------------------------------------------------------------------
 
 
 def _cm_frame(normalize=None) -> pd.DataFrame:
@@ -194,7 +194,7 @@ def test_confusion_matrix_frame_labels():
 
 
 def test_confusion_matrix_figure_cells_are_clickable_points():
-    from cnndash.plots_eval import confusion_matrix_figure
+    from cnndash.plots.evaluation import confusion_matrix_figure
 
     counts = _cm_frame()
     fig = confusion_matrix_figure(_cm_frame("true"), counts=counts, normalized=True)
@@ -212,14 +212,14 @@ def test_confusion_matrix_figure_cells_are_clickable_points():
 
 
 def test_confusion_matrix_png_is_a_png():
-    from cnndash.plots_eval import confusion_matrix_png
+    from cnndash.plots.evaluation import confusion_matrix_png
 
     data = confusion_matrix_png(_cm_frame())
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
 def test_per_class_and_learning_curve_figures():
-    from cnndash.plots_eval import learning_curves_figure, per_class_accuracy_figure
+    from cnndash.plots.evaluation import learning_curves_figure, per_class_accuracy_figure
 
     per_class = metrics.per_class_accuracy(Y_TRUE, Y_PRED, CLASSES)
     fig = per_class_accuracy_figure(per_class, overall=0.5)
@@ -240,7 +240,7 @@ def test_per_class_and_learning_curve_figures():
 def test_style_report_and_thumbnail():
     from PIL import Image
 
-    from cnndash.plots_eval import style_report, thumbnail
+    from cnndash.plots.evaluation import style_report, thumbnail
 
     report = metrics.classification_report_frame(Y_TRUE, Y_PRED, CLASSES)
     styles = style_report(report)._compute().ctx  # (row, col) -> CSS of each coloured cell

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnndash.cam import compute_cam
-from cnndash.features import feature_maps
+from cnndash.explain.cam import compute_cam
+from cnndash.explain.feature_maps import feature_maps
 from cnndash.modes import eval_mode
 from cnndash.trace import trace_shapes
 

@@ -150,7 +150,7 @@ def test_layer_stack_presets_trace_and_breaking_input_is_diagnosed(calculator):
 
 
 def test_an_exported_stack_carries_a_working_title_or_says_it_is_edited():
-    from cnndash import layers
+    from cnndash import stack as layers
 
     stack = [{"layer": "Conv2d", "out": 4, "kernel": "3"}]
     code = layers.stack_code(stack, (1, 8, 8), title='My "net"')
@@ -219,7 +219,7 @@ def test_kernel_playground_decodes_uploads_or_names_the_bad_file():
 
 def test_stack_flags_are_filled_only_where_the_layer_has_them(calculator):
     """bias on Conv2d / ConvTranspose2d / Linear rows, ceil_mode on pooling rows; blank elsewhere."""
-    from cnndash import layers
+    from cnndash import stack as layers
 
     editor = calculator.tabs[1].dataframe[0].value
     for _, row in editor.iterrows():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash import metrics, predict
+from cnndash.evaluate import metrics, predict
 from cnndash.runs import RunWriter, write_status
 from tests.test_pages import run_page
 
@@ -231,7 +231,7 @@ def test_no_runs_points_to_training():
 @pytest.fixture
 def many_class_run(tmp_path, monkeypatch):
     """A real run on an uploaded-style image folder with 22 classes (more than the 20 shown at once)."""
-    from cnndash.train import TrainConfig, train
+    from cnndash.training.loops import TrainConfig, train
 
     rng = np.random.default_rng(0)
     root = tmp_path / "many"

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnndash import cam, features, metrics, predict
+from cnndash.evaluate import metrics, predict
+from cnndash.explain import cam
+from cnndash.explain import feature_maps as features
 from cnndash.runs import load_run
 from tests.conftest import ROOT
 
@@ -146,7 +148,7 @@ def test_broken_checkpoint_is_a_message_not_a_traceback(runs_dir):
 
 
 def test_switching_to_a_run_with_other_layers_keeps_working(runs_dir):
-    from cnndash.train import TrainConfig, train
+    from cnndash.training.loops import TrainConfig, train
 
     config = TrainConfig(dataset="shapes:count=60,size=32", model="resnet18", epochs=1, image_size=32)
     train(config, runs_dir / "resnet")

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnndash.layers_presets import PRESETS
 from cnndash.lessons import learn_kernel, networks
+from cnndash.stack.presets import PRESETS
 from tests.conftest import ROOT
 
 PAGE = "pages/learn.py"

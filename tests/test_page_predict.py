@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash import predict, predict_files
+from cnndash.evaluate import predict, predict_files
 from cnndash.preprocess import open_image
 from cnndash.runs import load_run
 from tests.test_pages import run_page

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnndash import compare, paths, predict
+from cnndash import paths
 from cnndash.data import versions
-from cnndash.jobs import get_registry
+from cnndash.evaluate import compare, predict
+from cnndash.jobs.registry import get_registry
 from cnndash.runs import load_run
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 from tests.test_page_evaluation import _array
 from tests.test_pages import run_page
 

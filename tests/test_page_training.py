@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cnndash.device import max_processes
-from cnndash.jobs import ProcessJob, get_registry
-from cnndash.train import TrainConfig
+from cnndash.jobs.registry import ProcessJob, get_registry
+from cnndash.training.loops import TrainConfig
 from tests.test_pages import run_page
 
 PAGE = "pages/training.py"
@@ -101,7 +101,7 @@ def test_runs_tab_compares_and_deletes(tiny_run):
 
 
 def test_figure_builders():
-    from cnndash import plots_train
+    from cnndash.plots import training as plots_train
 
     assert plots_train.smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected
     assert plots_train.smooth([0.0, 1.0], weight=0.0) == [0.0, 1.0]
@@ -196,7 +196,7 @@ def test_a_reload_mid_run_shows_the_runs_settings():
 
 
 def test_stop_then_resume_in_place_and_results_after_a_restart(monkeypatch):
-    from cnndash import jobs
+    from cnndash.jobs import registry as jobs
 
     job = get_registry().start(TrainConfig(dataset="shapes:count=120,size=32", epochs=500, batch_size=8))
     deadline = time.monotonic() + 60

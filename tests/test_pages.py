@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnndash import data
 from cnndash.device import describe_device
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 
 TITLES = {

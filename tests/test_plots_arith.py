@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnndash.arith import ShapeError, avg_pool_output_size, conv_output_size, pool_output_size
-from cnndash.layers import PRESETS, trace_stack
-from cnndash.plots_arith import (
+from cnndash.plots.calculator import (
     HOLE,
     INPUT,
     PADDING,
@@ -21,6 +20,7 @@ from cnndash.plots_arith import (
     sliding_window_figure,
     transposed_window_figure,
 )
+from cnndash.stack import PRESETS, trace_stack
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The Grad-CAM page's pictures (cnndash.plots_cam): pixel values, layouts and figure data."""
+"""The Grad-CAM page's pictures (cnndash.plots.gradcam): pixel values, layouts and figure data."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash import plots_cam
+from cnndash.plots import gradcam as plots_cam
 
 
 def test_heatmap_and_overlay():
@@ -124,7 +124,7 @@ def test_labelled_grid_and_grayscale_model_view():
     import numpy as np
     from PIL import Image
 
-    from cnndash import plots_cam
+    from cnndash.plots import gradcam as plots_cam
 
     tiles = [np.full((20, 30, 3), 128, np.uint8)] * 3
     plain = plots_cam.image_grid(tiles, ncols=3)

@@ -1,4 +1,4 @@
-"""cnndash.plots_data: the Data page's figures."""
+"""cnndash.plots.dataset: the Data page's figures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash.plots_data import class_counts_figure, contact_sheet, image_sizes_figure
+from cnndash.plots.dataset import class_counts_figure, contact_sheet, image_sizes_figure
 
 
 def test_class_counts_figure_stacks_train_and_val():

@@ -1,4 +1,4 @@
-"""The Evaluation page's figures (cnndash.plots_eval): the data they draw, their axes and their PNGs.
+"""The Evaluation page's figures (cnndash.plots.evaluation): the data they draw, their axes and their PNGs.
 
 Tables are built by hand here so that a figure test fails only when the figure is wrong (the numbers
 behind them are tested in test_metrics.py).
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cnndash.plots_eval import (
+from cnndash.plots.evaluation import (
     MAX_ANNOTATED_CLASSES,
     SELECTED_CELL_COLOUR,
     confusion_matrix_figure,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnndash import plots_learn
-from cnndash.lessons import layers as lesson_layers
+from cnndash.lessons import pool_norm_dropout as lesson_layers
 from cnndash.lessons import learn_kernel
+from cnndash.plots import learn as plots_learn
 
 
 def test_grid_figure_shows_every_number_and_the_highlight():

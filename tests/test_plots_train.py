@@ -1,4 +1,4 @@
-"""The Training page's figures (cnndash.plots_train): smoothing, the live per-batch chart, the per-epoch
+"""The Training page's figures (cnndash.plots.training): smoothing, the live per-batch chart, the per-epoch
 curves and the run comparison -- checked on the data each trace draws and on the axes."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cnndash import plots_train
+from cnndash.plots import training as plots_train
 
 EPOCHS = [
     {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1, "val_acc": 0.4},

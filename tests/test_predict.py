@@ -10,8 +10,8 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from cnndash import predict
-from cnndash.metrics import EvaluationError
+from cnndash.evaluate import predict
+from cnndash.evaluate.metrics import EvaluationError
 from cnndash.preprocess import ImageDecodeError, open_image
 from cnndash.runs import RunError
 

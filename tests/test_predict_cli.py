@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnndash import predict, predict_files
 from cnndash.cli import main
+from cnndash.evaluate import predict, predict_files
 from cnndash.preprocess import open_image
 from cnndash.runs import load_run
 from tests.conftest import ROOT

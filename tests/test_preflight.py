@@ -9,8 +9,8 @@ import pytest
 
 from cnndash import data
 from cnndash.models import auto_image_size, pipeline_output_size, suggest_model
-from cnndash.preflight import accuracy_error_bar, preflight, preview_batch
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
+from cnndash.training.preflight import accuracy_error_bar, preflight, preview_batch
 
 CROP64 = [
     {"op": "RandomResizedCrop", "size": [64, 64], "scale": [0.5, 1.0]},
@@ -36,7 +36,7 @@ def test_auto_size_follows_the_pipeline_then_the_dataset():
 
 def test_training_uses_the_pipeline_size(tmp_path):
     """The engine trains at the size the page announces."""
-    from cnndash.train import train
+    from cnndash.training.loops import train
 
     config = TrainConfig(dataset="shapes:count=60,size=32", model="lenet", epochs=1, batch_size=16)
     config.augment = [{"op": "RandomResizedCrop", "size": [40, 40], "scale": [0.8, 1.0]}]

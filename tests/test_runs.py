@@ -141,8 +141,8 @@ def test_broken_run_folders_are_listed_as_broken_and_can_be_deleted(tiny_run, tm
 
 def test_grayscale_run_preprocesses_to_one_channel_and_evaluates(tmp_path):
     """A run on a 1-channel dataset (digits) must feed its model 1-channel input at evaluation time."""
-    from cnndash.predict import predict_run
-    from cnndash.train import TrainConfig, train
+    from cnndash.evaluate.predict import predict_run
+    from cnndash.training.loops import TrainConfig, train
 
     run_dir = tmp_path / "digits-gray"
     train(TrainConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, seed=0), run_dir)
@@ -205,8 +205,8 @@ def load_run_log(path):
 
 
 def test_a_resumed_run_logs_the_whole_run_and_its_summary_counts_all_its_time(tmp_path):
-    from cnndash.events import BatchEvent
-    from cnndash.train import TrainConfig, train
+    from cnndash.training.events import BatchEvent
+    from cnndash.training.loops import TrainConfig, train
 
     stop = threading.Event()
 

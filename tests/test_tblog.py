@@ -7,7 +7,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 
 
 def read_events(run_dir) -> EventAccumulator:

@@ -16,15 +16,15 @@ import torch
 from PIL import Image
 
 from cnndash.cli import main as cli_main
-from cnndash.events import BatchEvent, EpochEvent, StartEvent
-from cnndash.optim import make_scheduler
 from cnndash.runs import METRIC_COLUMNS, load_run
-from cnndash.train import (
+from cnndash.training.events import BatchEvent, EpochEvent, StartEvent
+from cnndash.training.loops import (
     ConfigError,
     TrainConfig,
     TrainingDivergedError,
     train,
 )
+from cnndash.training.optim import make_scheduler
 from tests.conftest import ROOT
 
 SMALL = "shapes:count=120,size=32"

@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnndash import paths, plots_labels
+from cnndash import paths
 from cnndash.data import datasets_dir, versions
-from cnndash.embeddings import embed_run, penultimate_layer
-from cnndash.jobs import get_registry
-from cnndash.labels import read_label_issues, run_label_issues
-from cnndash.labels_job import LabelJobBusyError, active_label_job, label_issues_job, start_label_issues
+from cnndash.evaluate.label_issues import read_label_issues, run_label_issues
+from cnndash.explain.embeddings import embed_run, penultimate_layer
+from cnndash.jobs.label_check import LabelJobBusyError, active_label_job, label_issues_job, start_label_issues
+from cnndash.jobs.registry import get_registry
+from cnndash.plots import label_issues as plots_labels
 from cnndash.runs import load_run
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 from tests.conftest import ROOT
 from tests.test_page_evaluation import _array
 from tests.test_pages import run_page

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndash import export, predict_files
 from cnndash.cli.common import one_line_errors
-from cnndash.metrics import EvaluationError
+from cnndash.evaluate import predict_files
+from cnndash.evaluate.metrics import EvaluationError
+from cnndash.export import bundle as export
 from cnndash.runs import load_run
 
 

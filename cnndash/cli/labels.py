@@ -9,9 +9,9 @@ import sys
 from cnndash.cli.common import one_line_errors, print_json
 from cnndash.data import versions
 from cnndash.device import DEVICE_CHOICES
-from cnndash.events import EpochEvent, TrainEvent
-from cnndash.labels import DEFAULT_FOLDS, find_dataset_label_issues
-from cnndash.train import TrainConfig
+from cnndash.evaluate.label_issues import DEFAULT_FOLDS, find_dataset_label_issues
+from cnndash.training.events import EpochEvent, TrainEvent
+from cnndash.training.loops import TrainConfig
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -12,10 +12,16 @@ from pathlib import Path
 from cnndash.augment import load_pipeline
 from cnndash.cli.common import one_line_errors
 from cnndash.device import DEVICE_CHOICES
-from cnndash.distributed import Distributed, launched_by_torchrun, restart_count, session, stop_on_signals
-from cnndash.events import EpochEvent, TrainEvent
-from cnndash.predict import write_evaluation_files
-from cnndash.train import TrainConfig, train
+from cnndash.evaluate.predict import write_evaluation_files
+from cnndash.training.distributed import (
+    Distributed,
+    launched_by_torchrun,
+    restart_count,
+    session,
+    stop_on_signals,
+)
+from cnndash.training.events import EpochEvent, TrainEvent
+from cnndash.training.loops import TrainConfig, train
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

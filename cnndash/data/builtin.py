@@ -78,18 +78,18 @@ def load_builtin(
 ) -> ImageSet:
     """The built-in ``name`` (parsed from ``text`` by :func:`parse_builtin`) with its train/val split."""
     if name == "shapes":
-        images, masks, targets = generate_shapes(**_shapes_options(options))
+        images, masks, targets = generate_shapes(**shapes_options(options))
         return split_in_memory(
             text, SHAPE_CLASSES, images, targets, masks=masks, val_fraction=val_fraction, seed=seed
         )
     if options:
         raise DatasetError(f"The {name!r} dataset takes no options; remove {', '.join(options)}.")
     if name == "digits":
-        return split_in_memory(text, *_digits(), val_fraction=val_fraction, seed=seed)
+        return split_in_memory(text, *digits_arrays(), val_fraction=val_fraction, seed=seed)
     return _torchvision_dataset(name, base)
 
 
-def _shapes_options(options: dict[str, str]) -> dict[str, int]:
+def shapes_options(options: dict[str, str]) -> dict[str, int]:
     out = dict(SHAPES_DEFAULTS)
     for key, value in options.items():
         if key not in out:
@@ -104,7 +104,9 @@ def _shapes_options(options: dict[str, str]) -> dict[str, int]:
 
 
 @functools.lru_cache(maxsize=1)
-def _digits() -> tuple[list[str], np.ndarray, np.ndarray]:
+def digits_arrays() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The whole ``digits`` built-in, unsplit and in scikit-learn's order: ``(classes, uint8 images (N, 8,
+    8, 1) scaled to 0–255, targets)``. That order defines the built-in's file paths (K-fold, versions)."""
     # Imported here, not at the top: scikit-learn takes about a second to import and only this
     # built-in and the sample photos need it.
     from sklearn.datasets import load_digits
@@ -180,7 +182,7 @@ def _draw_shape(rng: np.random.Generator, kind: str, size: int) -> tuple[np.ndar
 
 def sample_photos() -> dict[str, Image.Image]:
     """scikit-learn's two real sample photos (``china.jpg``, ``flower.jpg``, 427×640 RGB), by name."""
-    from sklearn.datasets import load_sample_images  # slow import, see _digits
+    from sklearn.datasets import load_sample_images  # slow import, see digits_arrays
 
     bunch = load_sample_images()
     names = [Path(f).name for f in bunch.filenames]

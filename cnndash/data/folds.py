@@ -1,6 +1,6 @@
 """Every image of a dataset as a labelled file, and K-fold splits written as ordinary image folders.
 
-Label-issue finding (:mod:`cnndash.labels`) and dataset versions (:mod:`cnndash.data.versions`) both need
+Label-issue finding (:mod:`cnndash.evaluate.label_issues`) and dataset versions (:mod:`cnndash.data.versions`) both need
 a dataset as *files with paths*: :func:`labelled_files` gives every image of any dataset as a path
 relative to the dataset root (``class_name/file.png``, or ``train/class_name/file.png`` for a dataset
 with its own train/val folders) and its given label.
@@ -32,11 +32,11 @@ from PIL import Image
 from cnndash import paths
 from cnndash.data.builtin import (
     SHAPE_CLASSES,
-    _digits,  # the full, unsplit arrays: the built-in's own image order defines its paths
-    _shapes_options,
+    digits_arrays,  # the full, unsplit arrays: the built-in's own image order defines its paths
     generate_shapes,
     load_builtin,
     parse_builtin,
+    shapes_options,
 )
 from cnndash.data.folders import find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError
@@ -70,10 +70,10 @@ def builtin_arrays(text: str) -> tuple[list[str], np.ndarray, np.ndarray] | None
     if name == "digits":
         if options:
             raise DatasetError(f"The 'digits' dataset takes no options; remove {', '.join(options)}.")
-        classes, images, targets = _digits()
+        classes, images, targets = digits_arrays()
         return list(classes), images, targets
     if name == "shapes":
-        images, _, targets = generate_shapes(**_shapes_options(options))
+        images, _, targets = generate_shapes(**shapes_options(options))
         return list(SHAPE_CLASSES), images, targets
     imageset = load_builtin(text, name, options, base=paths.data_dir(), val_fraction=0.2, seed=0)
     train, val = imageset.train.uint8_array(), imageset.val.uint8_array()

@@ -74,7 +74,7 @@ def import_dataset_zip(
     name = check_dataset_name(name if name is not None else dataset_name_from(Path(zip_path).name))
     folder = datasets_dir(data_dir)
     try:
-        target = _claim_name(folder, name, suffix=on_exists == "suffix")
+        target = claim_name(folder, name, suffix=on_exists == "suffix")
     except OSError as exc:
         raise disk_error(exc, f"the dataset folder {name!r}") from None
     try:
@@ -136,7 +136,7 @@ def _zip_folder(source: Path, zip_path: Path) -> None:
             archive.write(path, path.relative_to(source).as_posix())
 
 
-def _claim_name(folder: Path, name: str, *, suffix: bool) -> Path:
+def claim_name(folder: Path, name: str, *, suffix: bool) -> Path:
     """Create ``folder/name`` (or ``name-2``, ``name-3``, … when ``suffix``) and return it.
 
     Creating the folder is the claim: ``mkdir`` fails for every caller but one, so imports running at

@@ -31,7 +31,7 @@ from cnndash.data.builtin import parse_builtin
 from cnndash.data.folders import VAL_DIR_NAMES
 from cnndash.data.folds import labelled_files, link_or_copy
 from cnndash.data.images import DatasetError
-from cnndash.data.store import _claim_name, check_dataset_name, datasets_dir
+from cnndash.data.store import check_dataset_name, claim_name, datasets_dir
 
 VERSION_RECORD = ".cnndash-version.json"
 EDIT_OPS = ("relabel", "remove", "merge", "rename")
@@ -239,7 +239,7 @@ def create_version(parent: str, name: str | None = None, *, data_dir: Path | Non
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(parent).stem.split(":")[0]).strip("-._") or "data"
         stem = f"{stem}-edit"
     check_dataset_name(name or stem)
-    claimed = _claim_name(datasets_dir(data_dir), name or stem, suffix=name is None)
+    claimed = claim_name(datasets_dir(data_dir), name or stem, suffix=name is None)
     record = VersionRecord(claimed.name, parent, base, steps, inherited=len(steps))
     try:
         _build(record, data_dir)

@@ -8,10 +8,10 @@ larger than the grid, a padding over half the kernel, channels that do not divid
 - :mod:`cnndash.lessons.convolution` — cross-correlation step by step, padding and stride, channels,
   convolution as matrix multiplication (lessons 1, 3, 4, 5);
 - :mod:`cnndash.lessons.learn_kernel` — learning a 1×2 edge kernel by gradient descent (lesson 2);
-- :mod:`cnndash.lessons.layers` — pooling, normalisation layers, dropout (lessons 6, 7, 8);
+- :mod:`cnndash.lessons.pool_norm_dropout` — pooling, normalisation layers, dropout (lessons 6, 7, 8);
 - :mod:`cnndash.lessons.networks` — the classic networks as shape traces (lesson 9).
 
-Lesson 10 (what a trained network sees) reuses :mod:`cnndash.features` directly.
+Lesson 10 (what a trained network sees) reuses :mod:`cnndash.explain.feature_maps` directly.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A run is one folder under the runs directory (``cnndash.paths.runs_dir()``, default ``./runs``):
 
-- ``config.json``   — the resolved :class:`cnndash.train.TrainConfig` (everything needed to rerun);
+- ``config.json``   — the resolved :class:`cnndash.training.loops.TrainConfig` (everything needed to rerun);
 - ``dataset.json``  — classes, channels, image size and the normalisation the model was trained with;
 - ``metrics.csv``   — one row per finished epoch: ``epoch,train_loss,train_acc,val_loss,val_acc`` (+ extras);
 - ``batches.csv``   — one row per reported training batch (step, loss, accuracy, LR, wall seconds), the

@@ -19,7 +19,7 @@ import pytest
 
 from cnndash import data
 from cnndash.data import versions
-from cnndash.train import TrainConfig, train
+from cnndash.training.loops import TrainConfig, train
 from tests.e2e.conftest import assert_no_exception, stop_training_and_remove_new_runs, wait_for_app
 from tests.e2e.test_evaluation import _choose, _value
 

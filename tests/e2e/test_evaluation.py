@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from cnndash import metrics, predict
+from cnndash.evaluate import metrics, predict
 from tests.e2e.conftest import TINY_RUN as RUN_NAME
 from tests.e2e.conftest import assert_no_exception, wait_for_app
 

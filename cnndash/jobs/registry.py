@@ -1,12 +1,12 @@
 """Background training jobs: a worker thread per run (or a torchrun subprocess) and one process-wide registry.
 
 The page never trains inside a Streamlit script run (Stop could not interrupt it, and a reload would lose
-it). Instead :meth:`JobRegistry.start` runs :func:`cnndash.train.train` in a daemon thread that never
+it). Instead :meth:`JobRegistry.start` runs :func:`cnndash.training.loops.train` in a daemon thread that never
 touches Streamlit. The trainer's events update the job's :class:`JobSnapshot` under a lock, and any script
 run — a rerun, a reload, a second tab — reads a consistent copy of it through :func:`get_registry`.
 One job per device at a time: starting a second one on a busy device raises :class:`JobBusyError`.
 
-With ``processes > 1`` the run is data-parallel: :class:`cnndash.process_job.ProcessJob` runs it under
+With ``processes > 1`` the run is data-parallel: :class:`cnndash.jobs.torchrun.ProcessJob` runs it under
 ``torchrun`` in a subprocess and reads the same snapshot from the run folder rank 0 writes.
 """
 
@@ -20,17 +20,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndash.device import max_processes, resolve_device
-from cnndash.events import TrainEvent
-from cnndash.job_snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
+from cnndash.jobs.snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
+from cnndash.jobs.torchrun import ProcessJob
 from cnndash.paths import runs_dir as default_runs_dir
-from cnndash.process_job import ProcessJob
 from cnndash.runs import new_run_name
-from cnndash.train import ConfigError, TrainConfig, train
+from cnndash.training.events import TrainEvent
+from cnndash.training.loops import ConfigError, TrainConfig, train
 
 __all__ = ["MAX_BATCH_POINTS", "AnyJob", "Job", "JobBusyError", "JobRegistry", "JobSnapshot", "ProcessJob",
            "apply_event", "format_eta", "get_registry"]  # fmt: skip
 
-log = logging.getLogger("cnndash.jobs")
+log = logging.getLogger("cnndash.jobs.registry")
 
 
 class JobBusyError(ValueError):

@@ -1,6 +1,6 @@
 """A training job's state as pages draw it: :class:`JobSnapshot`, the same for a run in a thread of this process
 (folded from the trainer's events by :func:`apply_event`) and for a torchrun run in a subprocess (read from
-the run folder its rank 0 writes, :mod:`cnndash.process_job`).
+the run folder its rank 0 writes, :mod:`cnndash.jobs.torchrun`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cnndash.events import BatchEvent, EndEvent, EpochEvent, StartEvent, TrainEvent
+from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, StartEvent, TrainEvent
 
 MAX_BATCH_POINTS = 20_000  # per-batch points kept for the live chart (older ones thinned out)
 

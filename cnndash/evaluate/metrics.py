@@ -3,7 +3,7 @@
 Everything here is a pure function of labels and probabilities — confusion matrix (counts or normalised by
 true / by predicted class), scikit-learn's classification report as a table, top-k and per-class accuracy,
 most-confused pairs, top losses, the overfitting hint — so it is tested against scikit-learn without a
-model. Producing the predictions (running a checkpoint, caching) is :mod:`cnndash.predict`'s job.
+model. Producing the predictions (running a checkpoint, caching) is :mod:`cnndash.evaluate.predict`'s job.
 """
 
 from __future__ import annotations

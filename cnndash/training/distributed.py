@@ -35,8 +35,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from cnndash.config import ConfigError
 from cnndash.device import resolve_device
+from cnndash.training.config import ConfigError
 
 T = TypeVar("T")
 

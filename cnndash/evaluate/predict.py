@@ -2,7 +2,7 @@
 
 :func:`predict_run` runs a run's checkpoint (``best`` by default, ``last`` on request) over the run's
 validation split with exactly the training's eval preprocessing (``Run.preprocess``) and returns
-:class:`cnndash.metrics.Predictions`. The result is cached in the run directory as
+:class:`cnndash.evaluate.metrics.Predictions`. The result is cached in the run directory as
 ``predictions_<checkpoint>.npz`` with the checkpoint's fingerprint (SHA-256), so the model runs once per
 checkpoint; a changed checkpoint (resumed training, a new best epoch) invalidates the cache.
 :func:`write_evaluation_files` is what ``python -m cnndash evaluate --run RUN_DIR`` calls.
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cnndash.metrics import (
+from cnndash.evaluate.metrics import (
     EvaluationError,
     Predictions,
     classification_report_frame,

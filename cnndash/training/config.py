@@ -1,5 +1,5 @@
 """``TrainConfig``: every setting of a training run, saved as ``config.json`` with the run and inside every
-checkpoint, so a run can be repeated or resumed exactly. :mod:`cnndash.train` re-exports it.
+checkpoint, so a run can be repeated or resumed exactly. :mod:`cnndash.training.loops` re-exports it.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from cnndash.models import MODEL_NAMES, TRANSFER_MODES
-from cnndash.optim import OPTIMIZERS, SCHEDULES
+from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
 # The largest square side accepted: a batch of 32 RGB images at 1024 px is 400 MB as float32 before any

@@ -1,6 +1,6 @@
 """Parse the rows of the layer-stack editor into ``(layer type, constructor kwargs)`` pairs.
 
-A row holds what a person types (see :mod:`cnndash.layers`); :func:`resolve_stack` checks every value,
+A row holds what a person types (see :mod:`cnndash.stack`); :func:`resolve_stack` checks every value,
 infers blank ``in`` values from the shape that reaches the layer, and raises :class:`LayerSpecError`
 naming the row and column of anything no layer can be built from.
 """

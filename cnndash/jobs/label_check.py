@@ -1,10 +1,10 @@
 """K-fold label-issue finding in a background thread, with progress the page polls.
 
-Like :mod:`cnndash.jobs` for one run: the work runs in a thread that checks a stop flag between batches
-(through :func:`cnndash.train.train`), and the page reads an immutable :class:`LabelJobSnapshot`.
+Like :mod:`cnndash.jobs.registry` for one run: the work runs in a thread that checks a stop flag between batches
+(through :func:`cnndash.training.loops.train`), and the page reads an immutable :class:`LabelJobSnapshot`.
 Jobs are keyed (by the page: one per run), process-wide, one at a time per key.
 
-The job trains with :func:`cnndash.train.train` directly, outside :mod:`cnndash.jobs`' registry, so the
+The job trains with :func:`cnndash.training.loops.train` directly, outside :mod:`cnndash.jobs.registry`' registry, so the
 two refuse each other here: :func:`start_label_issues` refuses while a training run of the registry is
 alive, and :func:`check_no_label_job` is what the pages call before starting a training run.
 """
@@ -16,12 +16,12 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cnndash.config import TrainConfig
-from cnndash.events import EpochEvent, TrainEvent
-from cnndash.jobs import get_registry
-from cnndash.labels import LabelIssuesStopped, find_dataset_label_issues
+from cnndash.evaluate.label_issues import LabelIssuesStopped, find_dataset_label_issues
+from cnndash.jobs.registry import get_registry
+from cnndash.training.config import TrainConfig
+from cnndash.training.events import EpochEvent, TrainEvent
 
-log = logging.getLogger("cnndash.labels")
+log = logging.getLogger("cnndash.evaluate.label_issues")
 
 
 class LabelJobBusyError(ValueError):

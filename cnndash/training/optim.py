@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedule for a :class:`cnndash.train.TrainConfig`."""
+"""Optimiser and learning-rate schedule for a :class:`cnndash.training.loops.TrainConfig`."""
 
 from __future__ import annotations
 

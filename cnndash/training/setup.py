@@ -1,7 +1,7 @@
-"""Setting up a training run: everything :func:`cnndash.train.train` needs, built once into a :class:`Trainer`.
+"""Setting up a training run: everything :func:`cnndash.training.loops.train` needs, built once into a :class:`Trainer`.
 
-:func:`setup` validates the config, loads and decodes the data (:mod:`cnndash.batches`), builds the model,
-optimiser and schedule (:mod:`cnndash.optim`), picks the normalisation, and prepares the run folder through
+:func:`setup` validates the config, loads and decodes the data (:mod:`cnndash.training.batches`), builds the model,
+optimiser and schedule (:mod:`cnndash.training.optim`), picks the normalisation, and prepares the run folder through
 :class:`cnndash.runs.RunWriter` — restoring ``last.pt`` when resuming.
 """
 
@@ -17,14 +17,9 @@ import torch
 from torch import nn
 
 from cnndash.augment import build_pipeline
-from cnndash.batches import TrainingData, global_batch_sizes, prepare_data
-from cnndash.config import ConfigError, TrainConfig, spec_normalize
 from cnndash.data import ImageSet, load_dataset
 from cnndash.device import describe_device, resolve_device
-from cnndash.distributed import RANK_SEED_STRIDE, Distributed, restart_count
-from cnndash.events import StartEvent
 from cnndash.models import auto_image_size, build_model, count_parameters, parameter_groups
-from cnndash.optim import make_optimizer, make_scheduler
 from cnndash.preprocess import (
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
@@ -34,6 +29,11 @@ from cnndash.preprocess import (
 )
 from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, read_json
 from cnndash.runs.writer import NullRunWriter
+from cnndash.training.batches import TrainingData, global_batch_sizes, prepare_data
+from cnndash.training.config import ConfigError, TrainConfig, spec_normalize
+from cnndash.training.distributed import RANK_SEED_STRIDE, Distributed, restart_count
+from cnndash.training.events import StartEvent
+from cnndash.training.optim import make_optimizer, make_scheduler
 
 # A resumed run reseeds torch's RNG (augmentation, dropout) from its resume point:
 # seed + RESUME_SEED_STRIDE * (epoch + 1) + batch, a prime stride so resume points get distinct streams.

@@ -10,7 +10,7 @@
 - ``model.onnx``          — the same module through ``torch.onnx.export`` (dynamic batch), checked with
   ``onnx.checker`` and run with onnxruntime before the bundle is declared good;
 - ``model.int8.onnx``     — optional: onnxruntime dynamic int8 quantisation of the ONNX model;
-- ``predict.py``          — ``export_template/predict.py`` verbatim: Pillow + NumPy preprocessing that is
+- ``predict.py``          — ``template/predict.py`` verbatim: Pillow + NumPy preprocessing that is
   bit-exact with :mod:`cnndash.preprocess`, then onnxruntime or torch;
 - ``README.md``.
 
@@ -38,11 +38,11 @@ import torchvision
 from torch import nn
 
 import cnndash
-from cnndash.export_onnx import export_onnx, onnx_probabilities, quantize_onnx
+from cnndash.export.onnx_model import export_onnx, onnx_probabilities, quantize_onnx
 from cnndash.preprocess import images_to_uint8
 from cnndash.runs import Run, load_run
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "export_template"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "template"
 FORMATS = ("torchscript", "onnx", "onnx-int8")
 DEFAULT_FORMATS = ("torchscript", "onnx")
 FILES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}

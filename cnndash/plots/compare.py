@@ -1,6 +1,6 @@
 """Figures for comparing two runs (the Runs tab): the confusion-matrix difference and the per-class change.
 
-Pure functions: a :class:`cnndash.compare.RunComparison` (or its parts) in, a Plotly figure out.
+Pure functions: a :class:`cnndash.evaluate.compare.RunComparison` (or its parts) in, a Plotly figure out.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnndash.compare import PER_CLASS_METRICS
+from cnndash.evaluate.compare import PER_CLASS_METRICS
 
 A_COLOUR = "#9AA5B1"  # the reference run: muted
 B_COLOUR = "#2E86AB"  # the challenger

@@ -17,10 +17,10 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
-from cnndash.events import BatchEvent, EndEvent, EpochEvent, TrainEvent
 from cnndash.modes import eval_mode
+from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, TrainEvent
 
-log = logging.getLogger("cnndash.tblog")
+log = logging.getLogger("cnndash.training.tblog")
 
 SAMPLE_IMAGES = 32  # augmented training images in the "samples" grid
 # Hyperparameters shown as HPARAMS columns (TensorBoard takes numbers, strings and booleans only).

@@ -4,8 +4,8 @@ the background jobs and the CLI.
 Shaped like torchvision's classification reference: :func:`setup` builds everything a run needs (data,
 model, optimiser, schedule, run folder, resumed state) into a :class:`Trainer`; :func:`train_one_epoch`
 and :func:`evaluate` are flat loops; :func:`train` strings them together, writes checkpoints and metrics
-through :class:`cnndash.runs.RunWriter`, and reports progress as :mod:`cnndash.events` (it never prints).
-Preprocessing is :mod:`cnndash.preprocess`'s, the data path :mod:`cnndash.batches`'.
+through :class:`cnndash.runs.RunWriter`, and reports progress as :mod:`cnndash.training.events` (it never prints).
+Preprocessing is :mod:`cnndash.preprocess`'s, the data path :mod:`cnndash.training.batches`'.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnndash.batches import global_batch_sizes
-from cnndash.config import ConfigError, TrainConfig
-from cnndash.distributed import Distributed
-from cnndash.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
 from cnndash.runs import TrainState
 from cnndash.runs.writer import BatchLog
-from cnndash.tblog import SAMPLE_IMAGES, TensorBoardLog
-from cnndash.trainer import Trainer, setup
+from cnndash.training.batches import global_batch_sizes
+from cnndash.training.config import ConfigError, TrainConfig
+from cnndash.training.distributed import Distributed
+from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
+from cnndash.training.setup import Trainer, setup
+from cnndash.training.tblog import SAMPLE_IMAGES, TensorBoardLog
 
 __all__ = ["ConfigError", "TrainConfig", "Trainer", "TrainingDivergedError", "evaluate", "setup", "train",
            "train_one_epoch"]  # fmt: skip
@@ -210,7 +210,7 @@ def train(
     Raises :class:`ConfigError`, ``DatasetError``, ``ModelError``, ``RunError`` for bad input and
     :class:`TrainingDivergedError` when the loss stops being finite.
 
-    ``dist`` (from :func:`cnndash.distributed.session`, in a torchrun worker) trains this rank's share of a
+    ``dist`` (from :func:`cnndash.training.distributed.session`, in a torchrun worker) trains this rank's share of a
     data-parallel run: metrics are of the whole epoch, only rank 0 writes ``run_dir``, and the summary says
     ``world_size``. Give ``on_event`` on rank 0 only unless every rank should report.
     """

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from cnndash.batches import BatchAugmenter
-from cnndash.config import ConfigError, TrainConfig
 from cnndash.data import ImageSet
 from cnndash.models import MIN_IMAGE_SIZE, auto_image_size, suggest_model
 from cnndash.preprocess import images_to_uint8
+from cnndash.training.batches import BatchAugmenter
+from cnndash.training.config import ConfigError, TrainConfig
 
 # Below this many validation images one image moves the accuracy by more than 2.5 points.
 SMALL_VAL_SET = 40

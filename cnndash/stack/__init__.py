@@ -12,8 +12,8 @@ a real device for code export tests. ``residual=True`` wraps the stack as ``relu
 ResNet basic block with an identity shortcut.
 
 The parts live in their own modules and are re-exported here: parsing the rows
-(:mod:`cnndash.layers_parse`), exporting code (:mod:`cnndash.layers_code`) and the tutorial presets
-(:mod:`cnndash.layers_presets`).
+(:mod:`cnndash.stack.parse`), exporting code (:mod:`cnndash.stack.code`) and the tutorial presets
+(:mod:`cnndash.stack.presets`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from cnndash import arith
-from cnndash.layers_code import stack_code
-from cnndash.layers_parse import COLUMNS, LAYER_TYPES, USES, LayerSpecError, make_layer, resolve_stack
-from cnndash.layers_presets import PRESETS, Preset
+from cnndash.stack.code import stack_code
+from cnndash.stack.parse import COLUMNS, LAYER_TYPES, USES, LayerSpecError, make_layer, resolve_stack
+from cnndash.stack.presets import PRESETS, Preset
 from cnndash.trace import ShapeTrace, trace_shapes
 
 __all__ = [

@@ -4,9 +4,9 @@ Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating U
 Labels", JAIR 2021; the ``cleanlab`` library) needs, for every image, class probabilities from a model
 that never trained on that image. :func:`out_of_sample_probabilities` gets them the plain way: the
 dataset is split into K stratified folds (:func:`cnndash.data.folds.write_folds`), and for each fold the
-normal trainer (:func:`cnndash.train.train`) trains a run on the other K-1 folds into the run store — so
+normal trainer (:func:`cnndash.training.loops.train`) trains a run on the other K-1 folds into the run store — so
 every fold is a run that can be opened, evaluated and compared — whose ``last`` checkpoint then predicts
-the held-out fold (:func:`cnndash.predict.predict_run`).
+the held-out fold (:func:`cnndash.evaluate.predict.predict_run`).
 
 :func:`rank_label_issues` hands the probabilities to cleanlab: ``cleanlab.rank.get_label_quality_scores``
 (self-confidence) gives each image's score, ``cleanlab.filter.find_label_issues`` (confident joint,
@@ -31,7 +31,6 @@ import pandas as pd
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
-from cnndash.config import TrainConfig
 from cnndash.data import DatasetError, load_dataset
 from cnndash.data.builtin import parse_builtin
 from cnndash.data.folds import (
@@ -41,12 +40,13 @@ from cnndash.data.folds import (
     labelled_files,
     write_folds,
 )
-from cnndash.events import TrainEvent
-from cnndash.metrics import softmax
+from cnndash.evaluate.metrics import softmax
+from cnndash.evaluate.predict import predict_run
 from cnndash.paths import runs_dir as default_runs_dir
-from cnndash.predict import predict_run
 from cnndash.runs import Run, load_run, new_run_name
-from cnndash.train import train
+from cnndash.training.config import TrainConfig
+from cnndash.training.events import TrainEvent
+from cnndash.training.loops import train
 
 ISSUES_FILE = "label_issues.csv"
 PROBS_FILE = "out_of_sample_probs.csv"
@@ -212,7 +212,7 @@ def read_label_issues(out_dir: str | os.PathLike, dataset: str = "") -> LabelIss
 
 def val_paths(run: Run) -> list[str]:
     """Paths (relative to the dataset root, built-in scheme for built-ins) of ``run``'s validation images
-    in the order :func:`cnndash.predict.predict_run` predicts them."""
+    in the order :func:`cnndash.evaluate.predict.predict_run` predicts them."""
     name = str(run.config.get("dataset", ""))
     val_fraction = float(run.config.get("val_fraction", 0.2))
     seed = int(run.config.get("seed", 0))

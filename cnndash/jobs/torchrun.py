@@ -30,13 +30,13 @@ from pathlib import Path
 
 import cnndash
 from cnndash.device import resolve_device
-from cnndash.job_snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot
+from cnndash.jobs.snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot
 from cnndash.paths import data_dir
 from cnndash.runs import BATCH_LOG, read_batch_log, read_json, write_json_atomic
 from cnndash.runs.files import STATUS_FILE, owner_alive, owner_record, process_start
 from cnndash.runs.store import read_process_log
 from cnndash.runs.writer import PROCESS_LOG
-from cnndash.train import TrainConfig
+from cnndash.training.loops import TrainConfig
 
 LAUNCH_FILE = "launch.json"  # the TrainConfig and the command the job ran (the CLI reads its config)
 LOG_FILE = PROCESS_LOG  # torchrun's and every rank's stdout and stderr

@@ -1,7 +1,7 @@
 """Two runs compared: accuracy, confusion-matrix difference and per-class change, from their predictions.
 
-Pure functions of two :class:`cnndash.metrics.Predictions` (each run's best checkpoint on *its own*
-validation split, from :func:`cnndash.predict.predict_run`), so the numbers are tested without a model.
+Pure functions of two :class:`cnndash.evaluate.metrics.Predictions` (each run's best checkpoint on *its own*
+validation split, from :func:`cnndash.evaluate.predict.predict_run`), so the numbers are tested without a model.
 Run A is the reference, B the challenger: every difference is B − A.
 
 Also the Runs tab's other pure parts: the hyperparameter columns of the runs table (:func:`runs_table`)
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cnndash.metrics import Normalize, Predictions, classification_report_frame, confusion_matrix
+from cnndash.evaluate.metrics import Normalize, Predictions, classification_report_frame, confusion_matrix
 from cnndash.runs import Run
 
 PER_CLASS_METRICS = ("precision", "recall", "f1-score")

@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cnndash.layers_parse import resolve_stack
+from cnndash.stack.parse import resolve_stack
 
 __all__ = ["stack_code"]
 

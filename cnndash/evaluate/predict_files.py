@@ -4,7 +4,7 @@ What ``python -m cnndash predict --run RUN_DIR PATHS…`` and the Evaluation pag
 
 - :func:`image_sources` (paths) and :func:`upload_sources` (uploaded files) list the images to classify,
   opening zips in place and expanding folders; nothing is decoded until a batch needs it;
-- :func:`predict_sources` runs them through :func:`cnndash.predict.predict_images` (the run's own
+- :func:`predict_sources` runs them through :func:`cnndash.evaluate.predict.predict_images` (the run's own
   validation preprocessing) in bounded batches;
 - :func:`prediction_flags` marks what should not be trusted silently (low confidence, other channels);
 - :func:`predictions_csv` writes ``path,predicted,probability[,top2,p2,…]``, the format of a bundle's
@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 
 from cnndash.data.images import IMAGE_EXTENSIONS
-from cnndash.metrics import EvaluationError
-from cnndash.predict import ProgressCallback, predict_images
+from cnndash.evaluate.metrics import EvaluationError
+from cnndash.evaluate.predict import ProgressCallback, predict_images
 from cnndash.preprocess import GRAY_MODES, open_image
 from cnndash.runs import Run, load_run
 

@@ -1,7 +1,7 @@
 """Embeddings: what a trained model's penultimate layer makes of each validation image, in 2-D.
 
 The features are the input of the model's last ``nn.Linear`` (the classifier head), captured by a forward
-hook that one object owns and removes on exit, as :mod:`cnndash.cam` does. They are projected to 2-D with
+hook that one object owns and removes on exit, as :mod:`cnndash.explain.cam` does. They are projected to 2-D with
 PCA (linear, axes comparable between runs) and t-SNE (scikit-learn; neighbourhoods kept, distances between
 clusters meaningless). The result is cached in the run folder per checkpoint fingerprint
 (``embeddings_<checkpoint>.npz``), so each checkpoint is embedded once.
@@ -21,7 +21,7 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from cnndash.metrics import EvaluationError
+from cnndash.evaluate.metrics import EvaluationError
 from cnndash.modes import eval_mode
 from cnndash.runs import Run, load_run
 
@@ -33,7 +33,7 @@ MIN_TSNE_IMAGES = 5  # t-SNE needs a perplexity below the number of points
 @dataclass
 class Embedding:
     """Penultimate features of a run's validation images and their 2-D projections (same order as
-    :func:`cnndash.predict.predict_run`)."""
+    :func:`cnndash.evaluate.predict.predict_run`)."""
 
     features: np.ndarray  # (N, D) float32
     pca: np.ndarray  # (N, 2)

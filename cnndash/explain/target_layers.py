@@ -1,6 +1,6 @@
 """Which layer a class activation map is computed at: find it, list the candidates, suggest one, explain it.
 
-Everything here is about choosing the target layer, before any map is computed; :mod:`cnndash.cam` (the
+Everything here is about choosing the target layer, before any map is computed; :mod:`cnndash.explain.cam` (the
 CAM methods) builds on it and re-exports these names. :class:`CamError` lives here because choosing a
 layer is the first thing a CAM request can get wrong; it is the error of the whole CAM feature.
 """
@@ -166,7 +166,7 @@ def informative_layer(
     flat, and one sentence on why it was chosen.
 
     ``flat_share(name)`` is the share of flat maps at that layer for the predicted class on a few
-    validation images (the caller computes them: :mod:`cnndash.cam` builds on this module). ``preferred``
+    validation images (the caller computes them: :mod:`cnndash.explain.cam` builds on this module). ``preferred``
     (the model's usual CAM layer) is tried first when it is spatial.
     """
     if not layers:

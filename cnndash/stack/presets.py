@@ -1,5 +1,5 @@
 """Ready-made layer stacks from the tutorials (LeNet-5, AlexNet, VGG-16, a ResNet and a MobileNet block),
-written as the rows a person would type into the layer-stack editor (see :mod:`cnndash.layers`).
+written as the rows a person would type into the layer-stack editor (see :mod:`cnndash.stack`).
 
 The numbers are the published architectures' own (channels, kernel sizes, strides); each preset's note
 says where they come from and what the stack shows.

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnndash.cam import compute_cam_result
-from cnndash.cam_layers import model_device, resolve_layer
+from cnndash.explain.cam import compute_cam_result
+from cnndash.explain.target_layers import model_device, resolve_layer
 from cnndash.models import default_cam_layer
 from cnndash.modes import eval_mode
 

@@ -1,0 +1,429 @@
+"""Class activation maps: where a trained CNN looks when it predicts a class.
+
+One small base class, :class:`BaseCAM`, owns the forward hook on the target layer as a context manager
+(handles removed in :meth:`BaseCAM.release`, called from ``__exit__``; nothing is left to ``__del__`` and
+no exception is swallowed). Each method is a subclass that overrides one method: ``cam_weights`` (one
+weight per channel) or, for methods that are not a weighted channel sum, ``cam_image``.
+
+Only the backward work that is needed is done. The part of the network before the target layer runs
+without autograd; the hook swaps the layer's output for a fresh leaf tensor, switches autograd on for the
+rest of the forward pass, and ``torch.autograd.grad(score, activation)`` then differentiates only the
+layers after the target layer -- no parameter gradients, no ``.grad`` written anywhere, nothing changed on
+the model. Because the downstream layers receive a copy of the activation, in-place ReLUs after the
+target layer cannot corrupt it.
+
+Definitions follow the pytorch-grad-cam package (used in the tests as an oracle, never imported here):
+the class score is the raw logit, the map is ``ReLU(sum_c w_c A_c)`` at the layer's resolution, then it is
+upsampled bilinearly to the input size and min-max scaled to ``[0, 1]``. A map whose raw values do not
+vary (all zero, or constant) is reported as ``flat`` and returned as all zeros, never stretched into noise
+and never NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnndash.explain.target_layers import CamError, model_device, resolve_layer
+
+# Choosing the layer lives in cnndash.explain.target_layers; the Grad-CAM page still imports these from here.
+from cnndash.explain.target_layers import LayerInfo as LayerInfo
+from cnndash.explain.target_layers import candidate_layers as candidate_layers
+from cnndash.explain.target_layers import layer_advice as layer_advice
+from cnndash.explain.target_layers import suggest_layer as suggest_layer
+from cnndash.modes import eval_mode
+
+# A map is "flat" when its raw range is below this fraction of its largest absolute value.
+FLAT_RTOL = 1e-4
+
+
+@dataclass
+class CamResult:
+    """Everything one CAM call produces, for a batch of ``N`` images."""
+
+    maps: np.ndarray  # (N, H, W) float32 in [0, 1] at the input's size; all zero where flat
+    raw: np.ndarray  # (N, h, w) float32 at the layer's resolution, after the ReLU, before scaling
+    flat: np.ndarray  # (N,) bool: the raw map carries no spatial information
+    target_class: list[int]  # the class each map explains
+    logits: np.ndarray  # (N, num_classes) model outputs for the unmodified input
+    method: str
+    layer: str
+    notes: list[str] = field(default_factory=list)  # plain-language remarks (e.g. why a map is flat)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Softmax of :attr:`logits`, shape ``(N, num_classes)``."""
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @property
+    def predicted(self) -> list[int]:
+        return [int(i) for i in self.logits.argmax(axis=1)]
+
+
+def _check_input(input_tensor: torch.Tensor) -> None:
+    if not isinstance(input_tensor, torch.Tensor) or input_tensor.ndim != 4:
+        shape = tuple(input_tensor.shape) if isinstance(input_tensor, torch.Tensor) else type(input_tensor)
+        raise CamError(
+            f"input_tensor must be a batch of shape (N, C, H, W); got {shape}. "
+            "Add a batch dimension with tensor.unsqueeze(0)."
+        )
+    if input_tensor.shape[0] == 0:
+        raise CamError("input_tensor holds no images (batch size 0).")
+
+
+def _target_indices(target_class: int | Sequence[int] | None, logits: torch.Tensor) -> torch.Tensor:
+    n, k = logits.shape
+    if target_class is None:
+        return logits.argmax(dim=1)
+    if isinstance(target_class, (int, np.integer)):
+        targets = [int(target_class)] * n
+    else:
+        targets = [int(t) for t in target_class]
+        if len(targets) != n:
+            raise CamError(
+                f"target_class has {len(targets)} entries for a batch of {n} images; give one per image."
+            )
+    bad = [t for t in targets if not 0 <= t < k]
+    if bad:
+        raise CamError(f"Target class {bad[0]} does not exist: the model has {k} classes (0..{k - 1}).")
+    return torch.tensor(targets, dtype=torch.long, device=logits.device)
+
+
+class BaseCAM:
+    """Hook owner and CAM pipeline; subclasses define how channels are weighted.
+
+    Use it as a context manager::
+
+        with GradCAM(model, "layer4") as cam:
+            result = cam(batch)
+
+    Inside the ``with`` block the model is in eval mode; on exit the hook is removed and the model's
+    previous train/eval mode is restored, also when an exception propagates.
+    """
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    uses_gradients: ClassVar[bool] = True
+
+    def __init__(self, model: nn.Module, target_layer: nn.Module | str) -> None:
+        self.model = model
+        self.layer_name, self.layer = resolve_layer(model, target_layer)
+        self._handles: list[Any] = []
+        self._modes = contextlib.ExitStack()  # restores every submodule's train/eval mode on release
+        self._capturing = False
+        self._thread: int | None = None  # the thread whose forward pass is being captured
+        self._activations: list[torch.Tensor] = []
+
+    # -- hook ownership -------------------------------------------------------------------------------
+    def __enter__(self) -> BaseCAM:
+        self._modes.enter_context(eval_mode(self.model))
+        self._handles.append(self.layer.register_forward_hook(self._on_forward))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Remove the hook, drop captured tensors and restore the model's train/eval mode."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._activations.clear()
+        self._modes.close()
+
+    def _on_forward(self, module: nn.Module, inputs: Any, output: Any) -> Any:
+        # Another thread may run the same (shared, cached) model at the same time: leave its pass alone.
+        if not self._capturing or threading.get_ident() != self._thread:
+            return None
+        if not isinstance(output, torch.Tensor) or output.ndim != 4:
+            kind = (
+                f"shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) else type(output).__name__
+            )
+            raise CamError(
+                f"Layer {self.layer_name!r} outputs {kind}, not a feature map (N, C, H, W); "
+                "pick a convolutional layer or block."
+            )
+        # A fresh leaf: gradients stop here, so nothing before the target layer is differentiated.
+        leaf = output.detach().requires_grad_(self.uses_gradients)
+        self._activations.append(leaf)
+        if self.uses_gradients:
+            # The surrounding forward runs under no_grad; from here on autograd records (thread-local,
+            # restored when the caller's no_grad block exits).
+            torch.set_grad_enabled(True)
+        # Downstream layers get a copy: an in-place ReLU after this layer cannot touch the activation.
+        return leaf.clone()
+
+    # -- the pipeline ---------------------------------------------------------------------------------
+    def __call__(
+        self, input_tensor: torch.Tensor, target_class: int | Sequence[int] | None = None
+    ) -> CamResult:
+        if not self._handles:
+            raise RuntimeError("Use the CAM object inside a `with` block so that its hook is registered.")
+        _check_input(input_tensor)
+        # A caller inside torch.inference_mode() (e.g. an evaluation loop) would make gradients impossible.
+        with torch.inference_mode(False):
+            return self._compute(input_tensor, target_class)
+
+    def _compute(self, input_tensor: torch.Tensor, target_class: int | Sequence[int] | None) -> CamResult:
+        x = input_tensor.detach().to(device=model_device(self.model), dtype=torch.float32)
+        if x.is_inference():
+            x = x.clone()  # an inference tensor cannot take part in autograd
+        logits, activations = self._forward(x)
+        targets = _target_indices(target_class, logits)
+        grads = None
+        if self.uses_gradients:
+            if not logits.requires_grad:
+                raise CamError(
+                    f"The model's output does not depend on layer {self.layer_name!r} through autograd; "
+                    "pick a layer on the path to the output."
+                )
+            score = logits.gather(1, targets[:, None]).sum()
+            (grads,) = torch.autograd.grad(score, activations)
+        with torch.no_grad():
+            cam = self.cam_image(activations.detach(), grads, x, targets)
+            cam = torch.nan_to_num(cam.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)
+            maps, flat = scale_maps(cam, tuple(x.shape[-2:]))
+        return CamResult(
+            maps=maps.cpu().numpy(),
+            raw=cam.cpu().numpy(),
+            flat=flat.cpu().numpy(),
+            target_class=[int(t) for t in targets.tolist()],
+            logits=logits.detach().float().cpu().numpy(),
+            method=self.name,
+            layer=self.layer_name,
+            notes=_flat_notes(cam, flat),
+        )
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass that captures the target layer's output: ``(logits, activations)``."""
+        self._activations.clear()
+        self._thread = threading.get_ident()
+        self._capturing = True
+        try:
+            with torch.no_grad():
+                logits = self.model(x)
+        except RuntimeError as exc:
+            raise CamError(
+                f"The model failed on an input of shape {tuple(x.shape)}: {exc}. "
+                "Check the image size and number of channels the model expects."
+            ) from exc
+        finally:
+            self._capturing = False
+        captured = list(self._activations)
+        self._activations.clear()
+        if not captured:
+            raise CamError(
+                f"Layer {self.layer_name!r} did not run in the forward pass; pick a layer the model uses."
+            )
+        if len(captured) > 1:
+            raise CamError(
+                f"Layer {self.layer_name!r} runs {len(captured)} times per forward pass, so its "
+                "map is ambiguous; pick a layer that runs once."
+            )
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+            raise CamError("The model must return class scores of shape (N, num_classes).")
+        return logits, captured[0]
+
+    # -- what subclasses override -------------------------------------------------------------------------
+    def cam_weights(
+        self, activations: torch.Tensor, grads: torch.Tensor | None, x: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """One weight per channel, shape ``(N, C)``."""
+        raise NotImplementedError
+
+    def cam_image(
+        self, activations: torch.Tensor, grads: torch.Tensor | None, x: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        """The map before ReLU and scaling, shape ``(N, h, w)``: weighted sum of the channels."""
+        weights = self.cam_weights(activations, grads, x, targets)
+        return torch.einsum("nc,nchw->nhw", weights, activations)
+
+
+def scale_maps(cam: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upsample ``(N, h, w)`` raw maps to ``size`` and min-max scale each to ``[0, 1]``.
+
+    Returns ``(maps, flat)``; a flat map (range below ``FLAT_RTOL`` of its magnitude) becomes all zeros.
+    """
+    up = F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    raw_flat = cam.flatten(1)
+    rng = raw_flat.amax(1) - raw_flat.amin(1)
+    scale = raw_flat.abs().amax(1)
+    flat = (rng <= FLAT_RTOL * scale) | (scale == 0)
+    lo = up.flatten(1).amin(1)[:, None, None]
+    hi = up.flatten(1).amax(1)[:, None, None]
+    maps = (up - lo) / (hi - lo).clamp_min(torch.finfo(up.dtype).tiny)
+    maps = torch.where(flat[:, None, None], torch.zeros_like(maps), maps.clamp(0, 1))
+    return maps, flat
+
+
+def _flat_notes(cam: torch.Tensor, flat: torch.Tensor) -> list[str]:
+    """A plain-language note on why some maps are flat (none when no map is)."""
+    if not flat.any():
+        return []
+    h, w = cam.shape[-2:]
+    reason = (
+        f"the layer's map has a single cell ({h}x{w}); pick an earlier layer"
+        if h * w == 1
+        else "no location raises the class score more than another (after the ReLU the map is "
+        "constant); try another layer, class or method"
+    )
+    return [f"{int(flat.sum())} of {len(flat)} maps are flat: {reason}."]
+
+
+class GradCAM(BaseCAM):
+    """Grad-CAM (Selvaraju et al. 2017): channel weight = spatial mean of the gradient."""
+
+    name = "gradcam"
+    label = "Grad-CAM"
+
+    def cam_weights(self, activations, grads, x, targets):
+        return grads.mean(dim=(2, 3))
+
+
+class GradCAMPlusPlus(BaseCAM):
+    """Grad-CAM++ (Chattopadhyay et al. 2018, eq. 19), with the exponential-score closed form."""
+
+    name = "gradcam++"
+    label = "Grad-CAM++"
+    eps = 1e-6  # pytorch-grad-cam's guard against 0/0; the same value keeps the maps equal to the oracle's
+
+    def cam_weights(self, activations, grads, x, targets):
+        g2 = grads.pow(2)
+        g3 = g2 * grads
+        sum_a = activations.sum(dim=(2, 3), keepdim=True)
+        alpha = g2 / (2 * g2 + sum_a * g3 + self.eps)
+        alpha = torch.where(grads != 0, alpha, torch.zeros_like(alpha))
+        return (grads.clamp_min(0) * alpha).sum(dim=(2, 3))
+
+
+class XGradCAM(BaseCAM):
+    """XGrad-CAM (Fu et al. 2020): gradients weighted by the normalised activation."""
+
+    name = "xgradcam"
+    label = "XGrad-CAM"
+    eps = 1e-7  # pytorch-grad-cam's value (see GradCAMPlusPlus.eps)
+
+    def cam_weights(self, activations, grads, x, targets):
+        sum_a = activations.sum(dim=(2, 3), keepdim=True)
+        return (grads * activations / (sum_a + self.eps)).sum(dim=(2, 3))
+
+
+class LayerCAM(BaseCAM):
+    """Layer-CAM (Jiang et al. 2021): per-location weights, the positive gradient times the activation."""
+
+    name = "layercam"
+    label = "Layer-CAM"
+
+    def cam_image(self, activations, grads, x, targets):
+        return (grads.clamp_min(0) * activations).sum(dim=1)
+
+
+class EigenCAM(BaseCAM):
+    """Eigen-CAM (Muhammad & Yeasin 2020): projection on the first principal component; class-agnostic.
+
+    The sign of a principal component is arbitrary, so the projection is flipped when its largest
+    magnitude is negative (the salient region then comes out positive).
+    """
+
+    name = "eigencam"
+    label = "Eigen-CAM (class-agnostic)"
+    uses_gradients = False
+
+    def cam_image(self, activations, grads, x, targets):
+        n, c, h, w = activations.shape
+        flat = activations.double().reshape(n, c, h * w).transpose(1, 2)  # (N, hw, C)
+        flat = flat - flat.mean(dim=1, keepdim=True)
+        _, _, vh = torch.linalg.svd(flat, full_matrices=False)
+        proj = (flat @ vh[:, 0, :, None])[..., 0]  # (N, hw)
+        flip = proj.amin(dim=1).abs() > proj.amax(dim=1).abs()
+        proj = torch.where(flip[:, None], -proj, proj)
+        return proj.reshape(n, h, w).float()
+
+
+class ScoreCAM(BaseCAM):
+    """Score-CAM (Wang et al. 2020): each channel masks the input; weight = softmax of the masked scores.
+
+    Gradient-free but slow: one extra forward pass per channel and image (batched).
+    """
+
+    name = "scorecam"
+    label = "Score-CAM (slow)"
+    uses_gradients = False
+    batch_size: int = 32  # masked copies per forward pass: bounds the memory of one extra pass
+    eps = 1e-8  # pytorch-grad-cam's value (see GradCAMPlusPlus.eps)
+
+    def cam_weights(self, activations, grads, x, targets):
+        n, c = activations.shape[:2]
+        up = F.interpolate(activations, size=x.shape[-2:], mode="bilinear", align_corners=True)
+        lo = up.flatten(2).amin(2)[:, :, None, None]
+        hi = up.flatten(2).amax(2)[:, :, None, None]
+        up = (up - lo) / (hi - lo + self.eps)
+        scores = torch.empty(n, c, device=x.device)
+        for i in range(n):
+            for start in range(0, c, self.batch_size):
+                masks = up[i, start : start + self.batch_size, None]  # (b, 1, H, W)
+                out = self.model(x[i : i + 1] * masks)
+                scores[i, start : start + masks.shape[0]] = out[:, targets[i]].float()
+        return torch.softmax(scores, dim=1)
+
+
+CAM_METHODS: dict[str, type[BaseCAM]] = {
+    cls.name: cls for cls in (GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, EigenCAM, ScoreCAM)
+}
+METHOD_LABELS: dict[str, str] = {name: cls.label for name, cls in CAM_METHODS.items()}
+
+
+def cam_class(method: str) -> type[BaseCAM]:
+    """The CAM class for a method name such as ``"gradcam"`` (case-insensitive)."""
+    key = method.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}.get(key, key)
+    if key not in CAM_METHODS:
+        raise CamError(f"Unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}.")
+    return CAM_METHODS[key]
+
+
+def compute_cam_result(
+    model: nn.Module,
+    target_layer: nn.Module | str,
+    input_tensor: torch.Tensor,
+    target_class: int | Sequence[int] | None = None,
+    method: str = "gradcam",
+) -> CamResult:
+    """Like :func:`compute_cam` but returns the full :class:`CamResult` (raw maps, flat flags, logits)."""
+    cls = cam_class(method)
+    with cls(model, target_layer) as cam:
+        return cam(input_tensor, target_class)
+
+
+def compute_cam(
+    model: nn.Module,
+    target_layer: nn.Module | str,
+    input_tensor: torch.Tensor,
+    target_class: int | Sequence[int] | None = None,
+    method: str = "gradcam",
+) -> np.ndarray:
+    """Class activation maps of shape ``(N, H, W)`` in ``[0, 1]`` for an ``(N, C, H, W)`` batch.
+
+    ``target_layer`` is a module of ``model`` or its dotted name; ``target_class`` an int, one int per
+    image, or None for the predicted class. Flat maps come back all zero (see :func:`compute_cam_result`
+    for the flags). No hooks are left behind; the model's mode and ``requires_grad`` flags are unchanged.
+    """
+    return compute_cam_result(model, target_layer, input_tensor, target_class, method).maps
+
+
+def predict_probabilities(model: nn.Module, input_tensor: torch.Tensor) -> np.ndarray:
+    """Softmax class probabilities ``(N, num_classes)`` of ``model`` in eval mode (mode restored)."""
+    _check_input(input_tensor)
+    with eval_mode(model), torch.no_grad():
+        logits = model(input_tensor.to(model_device(model), torch.float32))
+    return torch.softmax(logits.float(), dim=1).cpu().numpy()
