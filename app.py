@@ -13,16 +13,11 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-PAGES = {
-    "Start": [ui.PAGES["home"]],
-    "Learn": [ui.PAGES["calculator"], ui.PAGES["learn"]],
-    "Build": [ui.PAGES["data"], ui.PAGES["training"]],
-    "Inspect": [ui.PAGES["evaluation"], ui.PAGES["gradcam"]],
-}
-
-navigation = st.navigation(PAGES)
+navigation = st.navigation(ui.SECTIONS)
 ui.page_style()
 ui.render_sidebar()
-ui.wait_for_background_imports(navigation)
-navigation.run()
-ui.warm_up()  # after the page: see ui._WARM_UP_MODULES
+if navigation.title != ui.PAGES["home"].title:  # Home imports no engine: it need not wait
+    ui.wait_for_background_imports()
+with ui.through_app():
+    navigation.run()
+ui.warm_up()  # after the page: see ui.background.WARM_UP_MODULES

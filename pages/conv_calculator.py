@@ -565,7 +565,7 @@ def kernel_playground() -> None:
             name = cols[1].selectbox("Photo", kernels.SAMPLE_PHOTOS, key="kernel-photo")
             image = _photo(name, gray)
         else:
-            upload = cols[1].file_uploader("PNG or JPEG", type=ui.IMAGE_TYPES, key="kernel-upload")
+            upload = cols[1].file_uploader("PNG or JPEG", type=ui.image_types(), key="kernel-upload")
             if upload is not None:
                 image = _upload(upload.getvalue(), upload.name, gray)
     cols = st.columns(4)

@@ -116,14 +116,10 @@ def _import_zip(uploaded: Any, name: str, on_exists: str) -> data.ValidationRepo
 
 
 def _replace_dataset(uploaded: Any, name: str) -> data.ValidationReport:
-    """Store the upload as ``name`` in place of the dataset of that name — only once the upload has been
-    imported and validated (as a numbered copy), so a bad zip never costs the old dataset."""
-    trial = _import_zip(uploaded, name, "suffix")
-    try:
-        data.delete_dataset(name)
-        return _import_zip(uploaded, name, "error")
-    finally:
-        data.delete_dataset(trial.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        zip_path = Path(tmp) / "upload.zip"
+        zip_path.write_bytes(uploaded.getvalue())
+        return data.replace_dataset_zip(zip_path, name)
 
 
 def import_upload(choice: str | None = None) -> None:
@@ -614,7 +610,7 @@ def dataset_image() -> tuple[Image.Image, str]:
 
 
 def uploaded_image() -> tuple[Image.Image | None, str]:
-    file = st.file_uploader("Upload an image", type=ui.IMAGE_TYPES, key="aug-image")
+    file = st.file_uploader("Upload an image", type=ui.image_types(), key="aug-image")
     if file is None:
         st.info("Upload a .png/.jpg image to preview the pipeline on it.")
         return None, ""

@@ -10,13 +10,13 @@ import pandas as pd
 import streamlit as st
 
 import ui
-import ui_datacentric
-import ui_export
 from cnndash.data import ImageSet
 from cnndash.evaluate import metrics, predict, predict_files
 from cnndash.plots import evaluation as plots_eval
 from cnndash.preprocess import convert_mode
 from cnndash.runs import Run, list_runs
+from ui import export_panel
+from ui.evaluation import data_view
 
 ui.route_guard()
 
@@ -37,7 +37,7 @@ CONFUSED_PAIRS = 20  # rows of the "Most confused pairs" table
 PREDICT_THUMB = 128  # px: thumbnail of an uploaded image
 PREDICT_TABLE_THUMB = 48  # px: thumbnail in the predictions table
 PREDICT_LIMIT = 1000  # uploaded images classified at once
-PREDICT_TYPES = [*ui.IMAGE_TYPES, "tif", "tiff", "zip"]
+PREDICT_TYPES = [*ui.image_types(), "tif", "tiff", "zip"]
 PREDICT_ORDERS = {"as uploaded": None, "least confident first": True, "most confident first": False}
 CHECKPOINTS = ["best", "last"]
 TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict", "Data"]
@@ -53,18 +53,6 @@ def _run_label(run: Run) -> str:
     if acc is not None and run.status != "running":
         text += f" (val acc {acc:.1%})"
     return text
-
-
-def _compute_predictions(run: Run, checkpoint: str) -> metrics.Predictions:
-    """The run's validation predictions, with a progress bar while they are computed (none when cached)."""
-    bar = st.empty()
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
-
-    predictions = predict.predict_run(run, checkpoint, on_progress=progress)
-    bar.empty()
-    return predictions
 
 
 def _apply_heatmap_click(classes: list[str]) -> None:
@@ -103,7 +91,7 @@ def _image_gallery(run: Run, dataset, predictions: metrics.Predictions, indices,
                 st.session_state["gradcam-image"] = {"run": run.name, "index": index}
                 st.switch_page(ui.PAGES["gradcam"])
             predicted = predictions.classes[int(predictions.preds[index])]
-            ui_datacentric.render_label_actions(run, index, predicted, key=f"{key}-label-{index}")
+            data_view.render_label_actions(run, index, predicted, key=f"{key}-label-{index}")
 
 
 def _heatmap(predictions: metrics.Predictions, selected: tuple[int, int]) -> tuple[pd.DataFrame, str | None]:
@@ -380,7 +368,7 @@ def _predict_section(run: Run, checkpoint: str) -> None:
         "A bundle with TorchScript and ONNX files and a predict.py that needs only Pillow, NumPy and "
         "onnxruntime gives the same answers as this page (checked when it is built)."
     )
-    ui_export.render_export(run, checkpoint, key="eval-export")
+    export_panel.render_export(run, checkpoint, key="eval-export")
 
 
 def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, order: str) -> None:
@@ -463,7 +451,7 @@ def _choose_run(runs: list[Run]) -> tuple[Run, str]:
 
 
 def _load_results(run: Run, checkpoint: str) -> tuple[ImageSet, metrics.Predictions]:
-    predictions = _compute_predictions(run, checkpoint)
+    predictions = ui.predictions(run, checkpoint)
     dataset = ui.run_dataset(run)
     if len(dataset.val) != len(predictions):
         raise metrics.EvaluationError(
@@ -489,7 +477,7 @@ def _tab(label: str, run: Run, checkpoint: str, results) -> None:
     elif label == "Predict":
         _predict_section(run, checkpoint)
     elif label == "Data":
-        ui_datacentric.render_data_view(run)
+        data_view.render_data_view(run)
     elif results is None:
         st.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
     elif label == "Confusion matrix":

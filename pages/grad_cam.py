@@ -18,7 +18,7 @@ from PIL import Image
 
 import ui
 from cnndash.data import ImageSet
-from cnndash.evaluate import metrics, predict
+from cnndash.evaluate import metrics
 from cnndash.explain import cam
 from cnndash.explain import feature_maps as features
 from cnndash.explain.target_layers import informative_layer
@@ -116,11 +116,6 @@ def _layers(run_path: str, fingerprint: str, input_shape: tuple[int, int, int], 
     return cam.candidate_layers(_model, input_shape)
 
 
-@st.cache_data(show_spinner="Predicting the validation set…", max_entries=4)
-def _predictions(run_path: str, fingerprint: str) -> metrics.Predictions:
-    return predict.predict_run(run_path)
-
-
 @st.cache_data(show_spinner="Scoring the pointing game…", max_entries=16)
 def _faithfulness_score(run_path: str, fingerprint: str, method: str, layer: str):
     return features.run_faithfulness(load_run(run_path), method=method, layer=layer)
@@ -206,7 +201,7 @@ def _validation_image(subject: Subject) -> Picture:
 
 
 def _misclassified_image(subject: Subject) -> Picture | None:
-    predictions = _predictions(str(subject.run.path), subject.fingerprint)
+    predictions = ui.predictions(subject.run, "best", progress=False)
     wrong = [int(i) for i in np.flatnonzero(predictions.preds != predictions.targets)]
     if not wrong:
         st.success("The run classifies every validation image correctly: nothing to show here.")
@@ -228,7 +223,7 @@ def _misclassified_image(subject: Subject) -> Picture | None:
 
 
 def _uploaded_image(subject: Subject) -> Picture | None:
-    upload = st.file_uploader("Upload an image", type=ui.IMAGE_TYPES, key="cam-upload")
+    upload = st.file_uploader("Upload an image", type=ui.image_types(), key="cam-upload")
     if upload is None:
         st.info("Upload an image to see where the model looks.", icon=":material/upload:")
         return None
@@ -404,7 +399,7 @@ def _compare_layers(subject: Subject, picture: Picture, settings: Settings) -> N
 
 
 def _confident_mistakes(subject: Subject, picture: Picture, settings: Settings) -> None:
-    predictions = _predictions(str(subject.run.path), subject.fingerprint)
+    predictions = ui.predictions(subject.run, "best", progress=False)
     worst = metrics.top_losses(predictions, k=MISTAKES_SHOWN, mistakes_only=True)
     if worst.empty:
         st.success("No validation mistakes to show.")

@@ -8,8 +8,6 @@ import streamlit as st
 from PIL import Image
 
 import ui
-import ui_export
-import ui_runs
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
 from cnndash.device import DEVICE_CHOICES, max_processes
@@ -21,6 +19,8 @@ from cnndash.runs import Run, RunError, list_runs, load_run
 from cnndash.training.loops import TrainConfig
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 from cnndash.training.preflight import Preflight, preflight, preview_batch
+from ui import export_panel
+from ui.training import runs_tab
 
 ui.route_guard()
 
@@ -426,7 +426,7 @@ def _ended_early(status: str, message: str, run: Run | None) -> None:
             help="Continue from its last checkpoint; time and charts cover the whole run.",
         )
     ):
-        ui_runs.resume(run)
+        runs_tab.resume(run)
 
 
 def _results(snap: JobSnapshot | None, run: Run | None) -> None:
@@ -491,7 +491,7 @@ def _downloads_and_links(run: Run) -> None:
         st.session_state["gradcam-image"] = {"run": run.name, "index": 0}
         st.switch_page(ui.PAGES["gradcam"])
     with st.expander("Export: TorchScript, ONNX and predict.py", icon=":material/deployed_code:"):
-        ui_export.render_export(run, key="train-export")
+        export_panel.render_export(run, key="train-export")
 
 
 def _train_tab() -> None:
@@ -525,7 +525,7 @@ def _train_tab() -> None:
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
         with ui.user_errors():
-            ui_runs.refuse_during_label_check()
+            runs_tab.refuse_during_label_check()
             registry.start(config, processes=processes)
             st.rerun()  # redraw with Train disabled and the live view
     if active is not None:
@@ -538,11 +538,11 @@ def _train_tab() -> None:
 
 def main() -> None:
     st.title("Training")
-    train_tab, runs_tab = st.tabs(["Train", "Runs"])
+    train_tab, runs_tab_box = st.tabs(["Train", "Runs"])
     with train_tab:
         _train_tab()
-    with runs_tab:
-        ui_runs.render_runs_tab()
+    with runs_tab_box:
+        runs_tab.render_runs_tab()
 
 
 main()

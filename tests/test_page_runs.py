@@ -1,4 +1,4 @@
-"""The Training page's Runs tab (ui_runs) through AppTest: hyperparameter columns, smoothing and the time
+"""The Training page's Runs tab (ui.training.runs_tab) through AppTest: hyperparameter columns, smoothing and the time
 axis, and two runs compared on their own validation images (real checkpoints, real predictions)."""
 
 from __future__ import annotations
@@ -150,8 +150,8 @@ def test_runs_with_different_classes_are_refused_clearly(tiny_run):
 
 
 def test_large_validation_sets_are_evaluated_when_asked(tiny_run, monkeypatch):
-    at = run_page(PAGE)  # loads ui_runs inside a script run, as the app does
-    ui_runs = sys.modules["ui_runs"]
+    at = run_page(PAGE)  # loads ui.training.runs_tab inside a script run, as the app does
+    ui_runs = sys.modules["ui.training.runs_tab"]
     monkeypatch.setattr(ui_runs, "AUTO_COMPARE_IMAGES", 10)  # the tiny run has 60 validation images
     for name, when in (("one", 1_000), ("two", 2_000)):
         for cache in _copy(tiny_run, name, when).glob("predictions_*.npz"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnndash.lessons import pool_norm_dropout as lesson_layers
 from cnndash.lessons import learn_kernel
+from cnndash.lessons import pool_norm_dropout as lesson_layers
 from cnndash.plots import learn as plots_learn
 
 

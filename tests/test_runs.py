@@ -231,7 +231,7 @@ def write_json(path, data) -> None:
 
 
 def test_world_size_is_read_from_status_or_summary(tmp_path):
-    """A torchrun run records its world size; Resume starts as many processes (ui_runs.resume)."""
+    """A torchrun run records its world size; Resume starts as many processes (runs_tab.resume)."""
     run = tmp_path / "r"
     run.mkdir()
     write_json(run / "config.json", {"dataset": "digits", "model": "lenet"})

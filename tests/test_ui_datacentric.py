@@ -1,4 +1,4 @@
-"""The Data view (ui_datacentric.render_data_view) through AppTest on a real trained digits run."""
+"""The Data view (data_view.render_data_view) through AppTest on a real trained digits run."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ PAGE = textwrap.dedent(
     sys.path.insert(0, {str(ROOT)!r})
     import streamlit as st
     from cnndash.runs import load_run
-    from ui_datacentric import render_data_view, render_label_actions
+    from ui.evaluation.data_view import render_data_view, render_label_actions
     run = load_run("digits-run")
     if st.session_state.get("actions"):
         render_label_actions(run, 0, key="cell")
@@ -174,7 +174,7 @@ def test_kfold_every_image_in_the_background(digits_run, tmp_path):
 def test_kfold_and_training_refuse_each_other_and_the_sidebar_shows_the_check(digits_run, tmp_path):
     """The K-fold job trains outside the job registry: it is shown in the sidebar, and neither it nor a
     training run starts while the other trains."""
-    # Load ui_datacentric (and ui) inside a script run, as the Evaluation page does: the sidebar then asks
+    # Load ui.evaluation.data_view (and ui) inside a script run, as the Evaluation page does: the sidebar then asks
     # it. (Importing ``ui`` outside a script run would leave its st.Page objects unusable.)
     loader = _app(tmp_path)
     loader.session_state["actions"] = True

@@ -81,6 +81,7 @@ from cnndash.data.store import (
     import_dataset,
     import_dataset_zip,
     list_datasets,
+    replace_dataset_zip,
 )
 
 __all__ = [
@@ -129,6 +130,7 @@ __all__ = [
     "load_dataset",
     "load_image_folder",
     "min_free_bytes",
+    "replace_dataset_zip",
     "sample_photos",
     "scan_image_folder",
     "stratified_split",

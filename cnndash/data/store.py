@@ -86,6 +86,22 @@ def import_dataset_zip(
     return validate_image_folder(target, name=target.name)
 
 
+def replace_dataset_zip(
+    zip_path: str | os.PathLike, name: str, *, data_dir: Path | None = None
+) -> ValidationReport:
+    """Store the zip as ``name`` in place of the dataset of that name (the Data page's "Replace it").
+
+    The zip is first imported and validated as a numbered copy, so a bad zip never costs the old
+    dataset; only then is the old one deleted and the zip imported under ``name``.
+    """
+    trial = import_dataset_zip(zip_path, name, data_dir=data_dir, on_exists="suffix")
+    try:
+        delete_dataset(name, data_dir=data_dir)
+        return import_dataset_zip(zip_path, name, data_dir=data_dir, on_exists="error")
+    finally:
+        delete_dataset(trial.name, data_dir=data_dir)
+
+
 def import_dataset(
     source: str | os.PathLike,
     name: str | None = None,

@@ -13,15 +13,15 @@ import sys
 import streamlit as st
 
 import ui
-import ui_export
 from cnndash import paths
 from cnndash.data import versions
-from cnndash.evaluate import compare, metrics, predict
+from cnndash.evaluate import compare, predict
 from cnndash.jobs.registry import get_registry
 from cnndash.plots import compare as plots_compare
 from cnndash.plots import training as plots_train
 from cnndash.runs import Run, delete_run, list_runs
 from cnndash.training.loops import TrainConfig
+from ui import export_panel
 
 COMPARED_RUNS = 3  # runs whose curves are overlaid by default: the newest ones
 NORMALIZE = {"share of each true class": "true", "images": None}
@@ -129,12 +129,6 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # Two runs, class by class
-
-
-@st.cache_data(show_spinner="Evaluating the best checkpoint on its validation images…", max_entries=16)
-def _predictions(run_path: str, fingerprint: str) -> metrics.Predictions:
-    """The run's best checkpoint on its own validation split (also cached on disk by predict_run)."""
-    return predict.predict_run(run_path, "best")
 
 
 def _parent_dataset(name: str) -> str | None:
@@ -274,8 +268,8 @@ def _compare_two(runs: list[Run]) -> None:
     if not _may_evaluate(a, b):
         return
     with ui.user_errors():
-        pa = _predictions(str(a.path), a.fingerprint("best"))
-        pb = _predictions(str(b.path), b.fingerprint("best"))
+        pa = ui.predictions(a, "best", progress=False)
+        pb = ui.predictions(b, "best", progress=False)
         result = compare.compare_predictions(pa, pb, names=(a.name, b.name))
         if "running" in (a.status, b.status):
             st.caption("A run still training is compared through its best checkpoint so far.")
@@ -305,7 +299,7 @@ def _manage_run(by_name: dict[str, Run]) -> None:
             st.toast(f"Deleted {target}")
             st.rerun()
     with st.expander(f"Export {target}", icon=":material/deployed_code:"):
-        ui_export.render_export(by_name[target], key="runs-export")
+        export_panel.render_export(by_name[target], key="runs-export")
 
 
 def render_runs_tab() -> None:

@@ -1,0 +1,1 @@
+"""The Evaluation page's parts."""

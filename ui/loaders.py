@@ -1,0 +1,139 @@
+"""Cached loaders every page shares: one model per checkpoint, one dataset per stored dataset and split,
+one set of validation predictions per checkpoint (read-only objects, shared by every browser session).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from cnndash import paths
+from ui.background import engine
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from cnndash.data import ImageSet
+    from cnndash.evaluate.metrics import Predictions
+    from cnndash.runs import Run
+
+
+def image_types() -> list[str]:
+    """What st.file_uploader accepts for a single image: the formats the datasets accept."""
+    return [extension.lstrip(".") for extension in engine("data").IMAGE_EXTENSIONS]
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _model(run_path: str, which: str, fingerprint: str) -> nn.Module:
+    return engine("runs").load_run(run_path).load_model(which, device="cpu")
+
+
+def load_model(run: Run, which: str = "best") -> nn.Module:
+    """``run``'s trained model (eval mode, CPU), cached until its checkpoint's bytes change.
+
+    Raises :class:`cnndash.runs.RunError` for a missing or unreadable checkpoint.
+    """
+    return _model(str(run.path), which, run.fingerprint(which))
+
+
+def dataset_stamp(name: str) -> int:
+    """Changes when the stored dataset behind ``name`` is replaced (0 for a built-in): a cache-key part."""
+    data = engine("data")
+    if name in data.BUILTIN_DATASETS:
+        return 0
+    for path in (data.datasets_dir() / name, Path(name)):
+        if path.exists():
+            return path.stat().st_mtime_ns
+    return 0
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
+def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: int) -> ImageSet:
+    return engine("data").load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=seed)
+
+
+def load_dataset(name: str, val_fraction: float | None = None, seed: int | None = None) -> ImageSet:
+    """The dataset split as training splits it (same defaults), cached until the stored dataset changes."""
+    defaults = engine("training.config").TrainConfig
+    val_fraction = defaults.val_fraction if val_fraction is None else val_fraction
+    seed = defaults.seed if seed is None else seed
+    return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))
+
+
+def run_dataset(run: Run) -> ImageSet:
+    """``run``'s dataset, split exactly as in its training (its validation fraction and seed)."""
+    config = run.config
+    return load_dataset(
+        str(config["dataset"]),
+        config.get("val_fraction"),
+        config.get("seed"),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Predictions: one cache for every page (Evaluation, Grad-CAM, the Runs tab's comparison)
+
+PREDICTIONS_KEPT = 16  # checkpoints whose predictions stay in memory (a few MB each at most)
+
+
+class _PredictionCache:
+    """Predictions by (run folder, checkpoint, checkpoint fingerprint), least recently used dropped.
+
+    Not ``st.cache_data``: on a miss the caller's progress bar is drawn while the engine predicts, which a
+    cached function would record and replay. The engine keeps its own copy on disk
+    (:func:`cnndash.evaluate.predict.predict_run`), so a server restart costs a file read, not a pass.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str, str], Predictions] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> Predictions | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+            return self._items.get(key)
+
+    def put(self, key: tuple[str, str, str], value: Predictions) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _prediction_cache() -> _PredictionCache:
+    return _PredictionCache(PREDICTIONS_KEPT)
+
+
+def predictions(run: Run, checkpoint: str = "best", *, progress: bool = True) -> Predictions:
+    """``run``'s ``checkpoint`` on its own validation split, computed once per checkpoint for every page.
+
+    On a miss, a progress bar (``progress=True``) or a spinner says what is being computed. Raises the
+    engine's ``EvaluationError`` / ``DatasetError`` (``ValueError``) for a checkpoint that no longer fits.
+    """
+    key = (str(run.path), checkpoint, run.fingerprint(checkpoint))
+    cache = _prediction_cache()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    predict_run = engine("evaluate.predict").predict_run
+    if progress:
+        bar = st.empty()
+
+        def on_progress(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
+
+        result = predict_run(run, checkpoint, on_progress=on_progress)
+        bar.empty()
+    else:
+        with st.spinner("Predicting the validation images…"):
+            result = predict_run(run, checkpoint)
+    cache.put(key, result)
+    return result

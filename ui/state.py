@@ -1,0 +1,41 @@
+"""Errors a user can cause, and widget values that survive while their widget is not drawn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+
+from ui.text import text
+
+log = logging.getLogger("cnndash.ui")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show errors a user can cause (``ValueError`` and subclasses) as ``st.error``, never a traceback."""
+    try:
+        yield
+    except ValueError as exc:
+        log.info("user error: %s", exc)
+        st.error(text(exc), icon=":material/error:")
+
+
+def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:
+    """The keyword arguments of a widget whose value survives while it is not drawn.
+
+    Streamlit forgets a widget that a run does not draw (a closed tab, the other section, another page);
+    ``st.radio("Normalise", choices, **ui.keep("eval-normalize", "counts"))`` keeps it for the session.
+    ``default`` is its first value, set once through session state — so the widget gets no ``value=`` /
+    ``index=`` of its own, and code may still set ``st.session_state[key]`` before drawing it.
+    ``options``: a kept single choice that is no longer among them (a deleted run or dataset) is dropped.
+    """
+    state = st.session_state
+    if options is not None and key in state and state[key] not in options:
+        del state[key]
+    if default is not None and key not in state:
+        state[key] = default
+    return {"key": key, "persist_state": "session"}
