@@ -56,12 +56,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import (  # noqa: E402 - after the path set-up above
+from tests.e2e.harness import (  # noqa: E402 - after the path set-up above
     CHROMIUM,
     CHROMIUM_ARGS,
     RUN_TRACKER,
     SERVER_READY_LINE,
-    _free_port,
+    free_port,
 )
 
 PAGES = {
@@ -76,7 +76,7 @@ FIRST_RUN_FINISHED = "() => window.__cnndashRuns && window.__cnndashRuns.finishe
 
 
 def start_server(repo: Path, home: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, CNNDASH_DATA_DIR=str(home / "data"), CNNDASH_RUNS_DIR=str(home / "runs"))
     env["PYTHONUNBUFFERED"] = "1"
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]

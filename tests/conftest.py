@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -62,3 +64,12 @@ def make_tiny_run(runs_dir: Path, name: str = "tiny") -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     """Path to a finished LeNet run on a small ``shapes`` set (trained once per test session)."""
     return make_tiny_run(tmp_path_factory.mktemp("tiny-runs"), "tiny")
+
+
+def plotly_array(value) -> np.ndarray:
+    """Plotly 6 sends numeric arrays as {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(value)

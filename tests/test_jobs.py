@@ -13,7 +13,7 @@ import pytest
 
 from cnndash.device import max_processes
 from cnndash.jobs.registry import JobBusyError, JobRegistry, ProcessJob, get_registry
-from cnndash.jobs.torchrun import _descendants, failure_from_log
+from cnndash.jobs.torchrun import descendants, failure_from_log
 from cnndash.runs import load_run, read_json
 from cnndash.training.loops import ConfigError, TrainConfig
 
@@ -126,7 +126,7 @@ def torchrun_registry():
 def worker_pids(job: ProcessJob) -> dict[int, int]:
     """rank -> pid of the job's torchrun workers (read from their environment in /proc)."""
     found = {}
-    for pid in _descendants(job.pid):
+    for pid in descendants(job.pid):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:

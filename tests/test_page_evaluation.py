@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -14,6 +13,7 @@ from PIL import Image
 
 from cnndash.evaluate import metrics, predict
 from cnndash.runs import RunWriter, write_status
+from tests.conftest import plotly_array
 from tests.test_pages import run_page
 
 
@@ -35,15 +35,6 @@ def _heatmap(at) -> dict:
     """The heatmap trace of the confusion-matrix chart, as the browser receives it."""
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     return next(c["data"][0] for c in charts if c["data"][0]["type"] == "heatmap")
-
-
-def _array(value) -> np.ndarray:
-    """Plotly 6 sends numeric arrays as {"dtype", "bdata" (base64), "shape"}."""
-    if isinstance(value, dict) and "bdata" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
-        return flat.reshape(shape)
-    return np.asarray(value)
 
 
 def _open_tab(at, label: str):
@@ -75,7 +66,7 @@ def test_renders_all_sections_for_a_trained_run(runs_home):
     counts = metrics.confusion_matrix(pred.targets, pred.preds, len(pred.classes))
     assert heatmap["x"] == pred.classes and heatmap["y"] == pred.classes
     assert heatmap["text"] == [[str(v) for v in row] for row in counts]
-    np.testing.assert_array_equal(_array(heatmap["z"]), counts)
+    np.testing.assert_array_equal(plotly_array(heatmap["z"]), counts)
     assert at.subheader.values == ["Images of one cell", "Most confused pairs"]
     assert len(at.get("plotly_chart")) == 1  # only the open tab runs
     downloads = {b.proto.id.rsplit("-eval-", 1)[-1] for b in at.get("download_button")}
@@ -127,13 +118,13 @@ def test_normalisation_switch_changes_the_heatmap(runs_home):
     _ok(at)
     heatmap = _heatmap(at)
     expected = metrics.confusion_matrix(pred.targets, pred.preds, len(pred.classes), normalize="true")
-    np.testing.assert_allclose(_array(heatmap["z"]), expected)
+    np.testing.assert_allclose(plotly_array(heatmap["z"]), expected)
     assert heatmap["zmax"] == 1
-    np.testing.assert_allclose(_array(heatmap["z"]).sum(axis=1), 1.0)
+    np.testing.assert_allclose(plotly_array(heatmap["z"]).sum(axis=1), 1.0)
 
     at.radio(key="eval-normalize").set_value("by predicted class (precision)").run()
     expected = metrics.confusion_matrix(pred.targets, pred.preds, len(pred.classes), normalize="pred")
-    np.testing.assert_allclose(_array(_heatmap(at)["z"]), expected)
+    np.testing.assert_allclose(plotly_array(_heatmap(at)["z"]), expected)
 
 
 def test_selected_cell_shows_its_images(runs_home):

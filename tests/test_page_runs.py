@@ -18,7 +18,7 @@ from cnndash.evaluate import compare, predict
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import load_run
 from cnndash.training.loops import TrainConfig, train
-from tests.test_page_evaluation import _array
+from tests.conftest import plotly_array
 from tests.test_pages import run_page
 
 PAGE = "pages/training.py"
@@ -86,7 +86,7 @@ def test_table_has_hyperparameters_and_curves_smooth_and_use_time(tiny_run):
     assert not clock.isna().any()
     assert (clock.to_numpy() >= beta_run.metrics()["seconds"].cumsum().to_numpy() - 1e-6).all()
     beta = next(t for t in timed["data"] if t["name"] == "beta")
-    assert _array(beta["x"]).tolist() == pytest.approx(clock.tolist())
+    assert plotly_array(beta["x"]).tolist() == pytest.approx(clock.tolist())
 
 
 def test_a_retrain_is_compared_with_its_parent_by_default(tiny_run):
@@ -112,12 +112,14 @@ def test_a_retrain_is_compared_with_its_parent_by_default(tiny_run):
     assert shown["Validation images (A · B)"] == f"{expected.images_a} · {expected.images_b}"
     assert any("validation sets differ" in w.value and "edited version" in w.value for w in at.warning)
     heat = _chart(at, "runs-diff-chart")["data"][0]
-    z = np.array([_array(row) if isinstance(row, dict) else row for row in _array(heat["z"])], dtype=float)
+    z = np.array(
+        [plotly_array(row) if isinstance(row, dict) else row for row in plotly_array(heat["z"])], dtype=float
+    )
     np.testing.assert_allclose(z, expected.confusion_change("true"))
     assert list(heat["x"]) == list(heat["y"]) == expected.classes
     bars = _chart(at, "runs-per-class-chart")["data"]
     assert [b["name"] for b in bars] == ["A: parent", "B: retrain"]
-    np.testing.assert_allclose(_array(bars[1]["y"]), expected.per_class["f1-score_b"])
+    np.testing.assert_allclose(plotly_array(bars[1]["y"]), expected.per_class["f1-score_b"])
     table = next(d.value for d in at.dataframe if "Δ recall" in d.value.columns)
     np.testing.assert_allclose(table["Δ recall"], expected.per_class["recall_change"] * 100)  # points
     np.testing.assert_allclose(table["F1 B"], expected.per_class["f1-score_b"])
@@ -125,7 +127,9 @@ def test_a_retrain_is_compared_with_its_parent_by_default(tiny_run):
 
     at.radio(key="runs-diff-normalize").set_value("images").run()
     heat = _chart(at, "runs-diff-chart")["data"][0]
-    z = np.array([_array(row) if isinstance(row, dict) else row for row in _array(heat["z"])], dtype=float)
+    z = np.array(
+        [plotly_array(row) if isinstance(row, dict) else row for row in plotly_array(heat["z"])], dtype=float
+    )
     np.testing.assert_array_equal(z, expected.confusion_change())
 
     at.selectbox(key="runs-b").set_value("other").run()  # the same dataset: no warning

@@ -19,8 +19,7 @@ from cnndash.jobs.registry import get_registry
 from cnndash.plots import label_issues as plots_labels
 from cnndash.runs import load_run
 from cnndash.training.loops import TrainConfig, train
-from tests.conftest import ROOT
-from tests.test_page_evaluation import _array
+from tests.conftest import ROOT, plotly_array
 from tests.test_pages import run_page
 
 PAGE = textwrap.dedent(
@@ -71,7 +70,7 @@ def test_gallery_relabel_undo_and_retrain(digits_run, tmp_path):
     top = frame[frame["suggested"] != frame["given"]].iloc[0]
     # The embedding scatter: one point per validation image, suspects drawn in their own trace.
     spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    assert sum(len(_array(trace["x"])) for trace in spec["data"]) == len(frame)
+    assert sum(len(plotly_array(trace["x"])) for trace in spec["data"]) == len(frame)
     assert any(trace["name"] == "suspicious label" for trace in spec["data"])
 
     # Keyboard shortcuts (Streamlit stores them lower-case) act on the first, most suspicious image and on

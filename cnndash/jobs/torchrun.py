@@ -89,7 +89,7 @@ def _metrics_rows(path: Path) -> tuple[dict, ...]:
         return ()
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (Linux /proc; [] elsewhere): torchrun's workers live in sessions of their
     own, so killing torchrun's group would not reach them."""
     children: dict[int, list[int]] = {}
@@ -279,7 +279,7 @@ class ProcessJob(BackgroundJob):
         pid = self.pid
         if pid is None or not self._torchrun_running():
             return
-        workers = _descendants(pid)
+        workers = descendants(pid)
         with suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         for pid in workers:

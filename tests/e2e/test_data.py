@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cnndash.data import delete_dataset, list_datasets
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, wait_for_app
 
 PREVIEW_IMAGES = ".st-key-aug-preview [data-testid='stImage'] img"
 # Milliseconds for a changed pipeline to show new augmented samples (the rerun draws 8 of them).

@@ -20,8 +20,13 @@ import pytest
 from cnndash import data
 from cnndash.data import versions
 from cnndash.training.loops import TrainConfig, train
-from tests.e2e.conftest import assert_no_exception, stop_training_and_remove_new_runs, wait_for_app
-from tests.e2e.test_evaluation import _choose, _value
+from tests.e2e.harness import (
+    assert_no_exception,
+    choose,
+    selectbox_value,
+    stop_training_and_remove_new_runs,
+    wait_for_app,
+)
 
 RUN = "datacentric-digits"
 CONFIG = TrainConfig(dataset="digits", model="lenet", epochs=1, image_size=16, tensorboard=False, threads=1)
@@ -54,8 +59,8 @@ def _open_data_view(page, app_url: str) -> None:
     page.goto(f"{app_url}/evaluation")
     wait_for_app(page, timeout=90_000)
     page.wait_for_selector(".st-key-eval-run input[role='combobox']", timeout=60_000)
-    if not _value(page, "eval-run").startswith(RUN + " "):
-        _choose(page, "eval-run", re.compile(rf"^{RUN} "))
+    if not selectbox_value(page, "eval-run").startswith(RUN + " "):
+        choose(page, "eval-run", re.compile(rf"^{RUN} "))
     page.get_by_role("tab", name="Data").click()
     wait_for_app(page, timeout=90_000)
     page.locator("[class*='st-key-data-relabel-'] button").first.wait_for(timeout=90_000)
@@ -113,7 +118,7 @@ def test_relabel_retrain_and_compare_both_runs(page, app_url, digits_run, artifa
     _shot(page, artifacts_dir, "3-runs-table")
 
     # The default pair: the run and its retrain on the edited version.
-    assert (_value(page, "runs-a"), _value(page, "runs-b")) == (RUN, retrained)
+    assert (selectbox_value(page, "runs-a"), selectbox_value(page, "runs-b")) == (RUN, retrained)
     accuracy = page.locator("[data-testid='stMetric']")
     accuracy.filter(has_text=re.compile(rf"Accuracy A · {RUN}\s*[\d.]+\s*%")).wait_for()
     accuracy.filter(has_text=re.compile(rf"Accuracy B · {re.escape(retrained)}\s*[\d.]+\s*%")).wait_for()

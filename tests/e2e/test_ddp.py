@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.e2e.harness import (
     assert_no_exception,
     set_number,
     stop_training_and_remove_new_runs,

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import (
+from tests.e2e.harness import (
     SERVER_READY_LINE,
     SERVER_START_TIMEOUT_S,
     SERVER_STOP_TIMEOUT_S,
-    _free_port,
     assert_no_exception,
+    free_port,
     new_context,
     wait_for_app,
 )
@@ -42,7 +42,7 @@ def fresh_server(home: Path) -> Iterator[str]:
         (home / sub).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CNNDASH_DATA_DIR=str(home / "data"), CNNDASH_RUNS_DIR=str(home / "runs"))
     env["PYTHONUNBUFFERED"] = "1"
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
     cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
     cmd += ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]

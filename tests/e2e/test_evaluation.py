@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from cnndash.evaluate import metrics, predict
-from tests.e2e.conftest import TINY_RUN as RUN_NAME
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.harness import (
+    assert_no_exception,
+    choose,
+    open_run_in_evaluation,
+    selectbox_value,
+    wait_for_app,
+)
 
 
 @pytest.fixture
@@ -17,49 +21,12 @@ def eval_run(e2e_tiny_run):
     return e2e_tiny_run
 
 
-def _value(page, key: str) -> str:
-    """The shown value of a selectbox (Streamlit renders it as a combobox input)."""
-    return page.locator(f".st-key-{key} input[role='combobox']").input_value()
-
-
-def _choose(page, key: str, option: str | re.Pattern) -> None:
-    """Pick ``option`` in a selectbox; retried because a rerun that redraws the box closes its list."""
-    item = page.get_by_role("option", name=option, exact=isinstance(option, str))
-    for _ in range(3):
-        page.locator(f".st-key-{key} button[aria-label='Open']").click()
-        try:
-            item.wait_for(state="visible", timeout=5_000)
-        except PlaywrightTimeoutError:
-            continue
-        item.click()
-        wait_for_app(page)
-        return
-    raise AssertionError(f"option {option!r} of {key!r} never appeared")
-
-
-def _open_run(page, app_url: str) -> None:
-    page.goto(f"{app_url}/evaluation")
-    wait_for_app(page)
-    page.wait_for_selector(".st-key-eval-run input[role='combobox']", timeout=60_000)
-    if not _value(page, "eval-run").startswith(RUN_NAME + " "):
-        # Other browser tests may have trained newer runs: pick ours explicitly.
-        _choose(page, "eval-run", re.compile(rf"^{RUN_NAME} "))
-        page.wait_for_function(
-            "name => document.querySelector('.st-key-eval-run input').value.startsWith(name + ' ')",
-            arg=RUN_NAME,
-        )
-    page.wait_for_selector(".st-key-eval-cm-chart .heatmaplayer", timeout=60_000)
-    # The cell gallery comes after the heatmap: once it is there, the cell selectors are drawn.
-    page.wait_for_selector("[class*='st-key-eval-cell-gradcam-']", state="attached", timeout=60_000)
-    assert_no_exception(page)
-
-
 def _cell_summary(page) -> str:
     return page.locator("[data-testid='stMarkdownContainer']", has_text="predicted as").first.inner_text()
 
 
 def test_switch_normalisation_and_open_a_confused_cell(page, app_url, eval_run):
-    _open_run(page, app_url)
+    open_run_in_evaluation(page, app_url)
     pred = predict.predict_run(eval_run)
     assert pred.from_cache  # the page computed and cached the predictions
     k = len(pred.classes)
@@ -97,8 +64,8 @@ def test_switch_normalisation_and_open_a_confused_cell(page, app_url, eval_run):
         arg=expected,
     )
     assert _cell_summary(page) != before
-    assert _value(page, "eval-true") == target["true"]
-    assert _value(page, "eval-pred") == target["predicted"]
+    assert selectbox_value(page, "eval-true") == target["true"]
+    assert selectbox_value(page, "eval-pred") == target["predicted"]
 
     # Its images are shown, each with the predicted probability and a Grad-CAM link.
     indices = metrics.cell_indices(pred, i, j)[:24]
@@ -122,7 +89,7 @@ def test_switch_normalisation_and_open_a_confused_cell(page, app_url, eval_run):
 
 
 def test_selectors_choose_a_cell(page, app_url, eval_run):
-    _open_run(page, app_url)
+    open_run_in_evaluation(page, app_url)
     pred = predict.predict_run(eval_run)
     # A correctly classified cell, picked with the selectors instead of the heatmap.
     cls = int(
@@ -130,7 +97,7 @@ def test_selectors_choose_a_cell(page, app_url, eval_run):
     )
     name = pred.classes[cls]
     for key in ("eval-true", "eval-pred"):
-        _choose(page, key, name)
+        choose(page, key, name)
     count = len(metrics.cell_indices(pred, cls, cls))
     page.wait_for_function(
         "text => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"

@@ -13,9 +13,8 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from tests.e2e.conftest import TINY_RUN as RUN_NAME
-from tests.e2e.conftest import assert_no_exception, wait_for_app
-from tests.e2e.test_evaluation import _open_run
+from tests.e2e.harness import TINY_RUN as RUN_NAME
+from tests.e2e.harness import assert_no_exception, open_run_in_evaluation, wait_for_app
 
 
 def _three_images(folder):
@@ -35,7 +34,7 @@ def _rows(text: str) -> dict[str, dict]:
 
 def test_exported_bundle_reproduces_the_pages_predictions(page, app_url, e2e_tiny_run, tmp_path):
     images = _three_images(tmp_path / "images")
-    _open_run(page, app_url)
+    open_run_in_evaluation(page, app_url)
     page.get_by_role("tab", name="Predict").click()
     wait_for_app(page)
     page.locator(".st-key-eval-upload input[type='file']").set_input_files([str(p) for p in images])

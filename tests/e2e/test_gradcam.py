@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, wait_for_app
 
 OVERLAY = "[data-testid='stImage']:has-text('Overlay at') img"
 

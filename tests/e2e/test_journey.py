@@ -21,13 +21,13 @@ import pytest
 from PIL import Image
 
 from cnndash import augment, data
-from tests.e2e.conftest import (
+from tests.e2e.harness import (
     assert_no_exception,
+    choose,
     set_number,
     stop_training_and_remove_new_runs,
     wait_for_app,
 )
-from tests.e2e.test_evaluation import _choose
 
 CLASSES = ("brick", "grass", "gravel")
 PER_CLASS = 30
@@ -118,8 +118,8 @@ def _upload(page, app_url: str, zip_path: Path, artifacts_dir: Path) -> None:
 def _start_training(page, app_url: str, artifacts_dir: Path) -> str:
     page.goto(f"{app_url}/training")
     wait_for_app(page, timeout=90_000)
-    _choose(page, "train-dataset", f"{DATASET} (uploaded)")
-    _choose(page, "train-pipeline", PIPELINE)
+    choose(page, "train-dataset", f"{DATASET} (uploaded)")
+    choose(page, "train-pipeline", PIPELINE)
     seen = page.get_by_text(re.compile(r"The model will see 64×64 px · RGB, 3 channels"))
     seen.wait_for(timeout=60_000)
     box = page.locator("[data-testid='stMarkdownContainer']", has_text="The model will see").first
@@ -173,7 +173,7 @@ def _evaluate(page, app_url: str, run_name: str, artifacts_dir: Path) -> None:
     wait_for_app(page, timeout=90_000)
     page.wait_for_selector(".st-key-eval-run input[role='combobox']", timeout=60_000)
     if not page.locator(".st-key-eval-run input[role='combobox']").input_value().startswith(run_name):
-        _choose(page, "eval-run", re.compile(rf"^{re.escape(run_name)} "))
+        choose(page, "eval-run", re.compile(rf"^{re.escape(run_name)} "))
     page.wait_for_selector(".st-key-eval-cm-chart .heatmaplayer", timeout=60_000)
     page.locator(".st-key-eval-cm-chart .scatterlayer .point").nth(0).click(force=True)
     wait_for_app(page)
@@ -187,7 +187,7 @@ def _gradcam_and_download(page, app_url: str, run_name: str, artifacts_dir: Path
     wait_for_app(page, timeout=90_000)
     page.wait_for_selector(".st-key-cam-run input[role='combobox']", timeout=60_000)
     if not page.locator(".st-key-cam-run input[role='combobox']").input_value().startswith(run_name):
-        _choose(page, "cam-run", re.compile(rf"^{re.escape(run_name)}"))
+        choose(page, "cam-run", re.compile(rf"^{re.escape(run_name)}"))
     page.get_by_text("Prediction:").first.wait_for(timeout=90_000)
     page.get_by_text(re.compile(r"^Default: ")).wait_for(timeout=30_000)
     assert page.get_by_text(re.compile(r"maps are flat")).count() == 0  # an informative default layer

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, set_number, wait_for_app
+from tests.e2e.harness import assert_no_exception, set_number, wait_for_app
 from tests.e2e.test_data import add_step, open_augmentation
 from tests.e2e.test_gradcam import open_gradcam
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, wait_for_app
 
 LESSONS = [
     "1 · Cross-correlation step by step",

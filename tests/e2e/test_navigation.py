@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, wait_for_app
 
 PAGES = [
     ("Home", "cnndash"),
