@@ -73,8 +73,9 @@ def _shrink(image, max_side: int):
     return image
 
 
-def sample_photo(name: str = "china.jpg", max_side: int = 320) -> np.ndarray:
-    """One of scikit-learn's bundled sample photos (offline), downscaled to at most ``max_side`` pixels.
+def sample_photo(name: str = "china.jpg", max_side: int = 320, *, grayscale: bool = False) -> np.ndarray:
+    """One of scikit-learn's bundled sample photos (offline), downscaled to at most ``max_side`` pixels;
+    an ``(H, W, 3)`` RGB array, or ``(H, W)`` with ``grayscale=True``.
 
     The JPEG is read straight from scikit-learn's package folder: importing scikit-learn takes seconds.
     """
@@ -89,15 +90,26 @@ def sample_photo(name: str = "china.jpg", max_side: int = 320) -> np.ndarray:
         from sklearn.datasets import load_sample_image
 
         photo = Image.fromarray(load_sample_image(name))
-    return np.asarray(_shrink(photo, max_side))
+    return _pixels(_shrink(photo, max_side), grayscale)
 
 
-def load_image(data: bytes, max_side: int = 320, name: str = "upload") -> np.ndarray:
-    """An uploaded image file as an RGB ``uint8`` array, downscaled to at most ``max_side`` pixels.
+def load_image(
+    data: bytes, max_side: int = 320, name: str = "upload", *, grayscale: bool = False
+) -> np.ndarray:
+    """An uploaded image file as an RGB ``uint8`` array (``(H, W)`` with ``grayscale=True``), shrunk to at
+    most ``max_side`` pixels with PIL's ``thumbnail`` (bilinear; aspect ratio kept, never enlarged).
 
     Decoded by :func:`cnndash.preprocess.open_image` (pixel limit, bombs and truncated files refused with
-    an :class:`~cnndash.preprocess.ImageDecodeError` naming the file)."""
-    return np.asarray(_shrink(convert_mode(open_image(data, name), "RGB"), max_side))
+    an :class:`~cnndash.preprocess.ImageDecodeError` naming the file); transparency is composited on white
+    (:func:`cnndash.preprocess.convert_mode`)."""
+    image = convert_mode(open_image(data, name), "RGB")
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return _pixels(image, grayscale)
+
+
+def _pixels(image: Image.Image, grayscale: bool) -> np.ndarray:
+    """The ``(H, W)`` or ``(H, W, 3)`` uint8 array the kernels take."""
+    return np.asarray(convert_mode(image, "L") if grayscale else image)
 
 
 def apply_kernel(

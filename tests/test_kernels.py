@@ -74,3 +74,19 @@ def test_sample_photo_and_upload():
         load_image(b"definitely not a picture")
     with pytest.raises(KernelError, match="sample photo"):
         sample_photo("nope.jpg")
+
+
+def test_images_come_in_grayscale_too_and_uploads_shrink_like_a_thumbnail():
+    gray = sample_photo("flower.jpg", max_side=64, grayscale=True)
+    assert gray.dtype == np.uint8 and gray.shape == sample_photo("flower.jpg", max_side=64).shape[:2]
+    buffer = io.BytesIO()
+    Image.new("RGBA", (640, 100), (0, 0, 255, 0)).save(buffer, format="PNG")  # wide and transparent
+    rgb = load_image(buffer.getvalue(), max_side=320)
+    assert rgb.shape == (50, 320, 3) and (rgb == 255).all()  # transparency composited on white
+    expected = Image.new("RGB", (640, 100), (255, 255, 255))
+    expected.thumbnail((320, 320), Image.Resampling.BILINEAR)
+    np.testing.assert_array_equal(rgb, np.asarray(expected))
+    assert load_image(buffer.getvalue(), max_side=320, grayscale=True).shape == (50, 320)
+    small = io.BytesIO()
+    Image.new("RGB", (20, 10)).save(small, format="PNG")
+    assert load_image(small.getvalue(), max_side=320).shape == (10, 20, 3)  # never enlarged

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 import torchvision
 from torch import nn
 from torchinfo import summary
 
-from cnndash.stack import PRESETS, LayerSpecError, build_stack, resolve_stack, stack_code, trace_stack
+from cnndash.stack import (
+    PRESETS,
+    IgnoredCells,
+    LayerSpecError,
+    build_stack,
+    ignored_cells,
+    resolve_stack,
+    stack_code,
+    trace_stack,
+)
 
 torch.set_num_threads(1)
 
@@ -149,3 +159,15 @@ def test_rows_that_cannot_be_built_raise_layer_spec_error(row, words):
     for word in words:
         assert word in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_ignored_cells_name_the_rows_and_columns_a_layer_does_not_take():
+    rows = [
+        {"layer": "Conv2d", "out": 4, "kernel": "3", "bias": "yes", "p": float("nan")},
+        {"layer": "MaxPool2d", "kernel": "2", "bias": "no", "groups": 2, "out": None, "padding": "  "},
+        {"layer": None, "out": 3},  # a blank row: resolve_stack skips it, and so does this
+        {"layer": "ReLU", "p": 0.5, "dilation": pd.NA},
+    ]
+    found = ignored_cells(rows)
+    assert found == [IgnoredCells(2, "MaxPool2d", ("groups", "bias")), IgnoredCells(4, "ReLU", ("p",))]
+    assert ignored_cells(PRESETS["LeNet-5 (1×28×28)"].layers) == []

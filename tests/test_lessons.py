@@ -14,6 +14,7 @@ from torch import nn
 from cnndash import arith
 from cnndash.lessons import LessonError, convolution, learn_kernel, networks
 from cnndash.lessons import pool_norm_dropout as lesson_layers
+from cnndash.lessons.agreement import TOLERANCE, Agreement, check_agreement
 
 # The 2-core box is shared: a slow example is not a failure, a wrong number is.
 relaxed = settings(deadline=None)
@@ -408,3 +409,38 @@ def test_presets_named_by_lessons_exist_and_agree_in_parameters():
         preset = PRESETS[network.preset]
         stack = trace_stack(preset.layers, preset.input_shape, residual=preset.residual)
         assert stack.total_params == networks.trace_network(network.name).trace.total_params, network.name
+
+
+# -- the page's checks --------------------------------------------------------------------------------------
+
+
+def test_agreement_needs_the_same_shape_and_rounding_only():
+    same = check_agreement(np.ones((2, 3)), np.ones((2, 3)) + 1e-12)
+    assert same.same and same.shape == (2, 3) and same.largest_difference <= TOLERANCE
+    off = check_agreement([[1.0, 2.0]], [[1.0, 2.5]])
+    assert not off.same and off.largest_difference == 0.5
+    assert not check_agreement(np.ones((1, 2)), np.ones((2, 2))).same  # broadcasts, but the shapes differ
+    assert check_agreement(np.zeros((0, 3)), np.zeros((0, 3))) == Agreement((0, 3), 0.0, True)
+    with pytest.raises(ValueError):
+        check_agreement(np.ones(2), np.ones(3))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pool_lesson_pads_with_what_the_pool_ignores(mode):
+    lesson = lesson_layers.pool_lesson(np.arange(9.0).reshape(3, 3), 3, 1, 1, mode)
+    assert lesson.padded.shape == lesson.inside.shape == (5, 5)
+    np.testing.assert_array_equal(lesson.padded[lesson.inside].reshape(3, 3), lesson.x)
+    assert set(lesson.padded[~lesson.inside]) == ({-np.inf} if mode == "max" else {0.0})
+
+
+def test_norm_lesson_counts_its_statistics_and_their_values():
+    lesson = lesson_layers.norm_lesson("GroupNorm", n=2, c=4, size=3, groups=2)
+    assert lesson.stat_count == 4 == len(lesson.means)  # 2 samples × 2 groups
+    assert lesson.values_per_stat(0) == 2 * 9  # two channels of 3×3
+    batch = lesson_layers.norm_lesson("BatchNorm", n=3, c=2, size=2)
+    assert batch.stat_count == 2 and batch.values_per_stat(1) == 3 * 4
+
+
+def test_running_statistics_gap_between_train_and_eval():
+    running = lesson_layers.batchnorm_running(5, 0.1)
+    assert running.train_eval_gap == float(np.abs(running.train_output - running.eval_output).max()) > 0

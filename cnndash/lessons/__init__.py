@@ -12,6 +12,7 @@ larger than the grid, a padding over half the kernel, channels that do not divid
 - :mod:`cnndash.lessons.networks` — the classic networks as shape traces (lesson 9).
 
 Lesson 10 (what a trained network sees) reuses :mod:`cnndash.explain.feature_maps` directly.
+:mod:`cnndash.lessons.agreement` says whether a hand-made result equals PyTorch's, for every lesson.
 """
 
 from __future__ import annotations

@@ -74,6 +74,16 @@ class PoolLesson:
     output: np.ndarray  # pool2d by hand
     torch_output: np.ndarray  # nn.MaxPool2d / nn.AvgPool2d
 
+    @property
+    def padded(self) -> np.ndarray:
+        """The input with its padding: −∞ for max pooling (never the maximum), 0 for average pooling."""
+        return np.pad(self.x, self.padding, constant_values=-np.inf if self.mode == "max" else 0.0)
+
+    @property
+    def inside(self) -> np.ndarray:
+        """A bool mask over :attr:`padded`: True on the input's own cells, False on the padding."""
+        return np.pad(np.ones_like(self.x, dtype=bool), self.padding, constant_values=False)
+
 
 def pool_lesson(x, k: int = 2, stride: int = 1, padding: int = 0, mode: str = "max") -> PoolLesson:
     grid = as_grid(x, "input")
@@ -133,6 +143,15 @@ class NormLesson:
     variances: np.ndarray  # biased, as the layers use them for normalising
     output: np.ndarray  # (x − mean) / √(var + ε) by hand
     torch_output: np.ndarray  # the nn layer (default affine: weight 1, bias 0)
+
+    @property
+    def stat_count(self) -> int:
+        """How many means (and variances) the layer computes for this tensor."""
+        return int(self.stat_ids.max()) + 1
+
+    def values_per_stat(self, stat: int) -> int:
+        """How many values of ``x`` statistic ``stat`` (an id in :attr:`stat_ids`) is computed over."""
+        return int((self.stat_ids == stat).sum()) * self.x.shape[2] * self.x.shape[3]
 
 
 def _stat_ids(kind: str, n: int, c: int, groups: int) -> np.ndarray:
@@ -198,6 +217,11 @@ class RunningStatsLesson:
     torch_running_var: np.ndarray
     train_output: np.ndarray  # the last batch normalised with its own statistics (train mode)
     eval_output: np.ndarray  # the same batch normalised with the running statistics (eval mode)
+
+    @property
+    def train_eval_gap(self) -> float:
+        """The largest difference between the last batch's train-mode and eval-mode outputs."""
+        return float(np.abs(self.train_output - self.eval_output).max())
 
 
 def batchnorm_running(

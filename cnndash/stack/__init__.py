@@ -26,7 +26,16 @@ from torch import nn
 
 from cnndash import arith
 from cnndash.stack.code import stack_code
-from cnndash.stack.parse import COLUMNS, LAYER_TYPES, USES, LayerSpecError, make_layer, resolve_stack
+from cnndash.stack.parse import (
+    COLUMNS,
+    LAYER_TYPES,
+    USES,
+    IgnoredCells,
+    LayerSpecError,
+    ignored_cells,
+    make_layer,
+    resolve_stack,
+)
 from cnndash.stack.presets import PRESETS, Preset
 from cnndash.trace import ShapeTrace, trace_shapes
 
@@ -35,10 +44,12 @@ __all__ = [
     "LAYER_TYPES",
     "PRESETS",
     "USES",
+    "IgnoredCells",
     "LayerSpecError",
     "Preset",
     "ResidualBlock",
     "build_stack",
+    "ignored_cells",
     "resolve_stack",
     "stack_code",
     "trace_stack",

@@ -10,14 +10,25 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
 from cnndash import arith
 
-__all__ = ["COLUMNS", "LAYER_TYPES", "USES", "LayerSpecError", "make_layer", "resolve_stack"]
+__all__ = [
+    "COLUMNS",
+    "LAYER_TYPES",
+    "USES",
+    "IgnoredCells",
+    "LayerSpecError",
+    "ignored_cells",
+    "make_layer",
+    "resolve_stack",
+]
 
 LAYER_TYPES = (
     "Conv2d",
@@ -146,6 +157,38 @@ def _positive(value: Any, index: int, kind: str, column: str) -> None:
 
 # Layer types whose constructor takes a device (the others have no parameters or buffers to place).
 _TAKES_DEVICE = ("Conv2d", "ConvTranspose2d", "BatchNorm2d", "Linear")
+
+
+@dataclass(frozen=True)
+class IgnoredCells:
+    """Cells filled in on one row although its layer takes no such argument (a bias on a MaxPool2d row)."""
+
+    row: int  # 1-based, as the editor numbers rows
+    layer: str
+    columns: tuple[str, ...]  # in the order of COLUMNS
+
+
+def _empty_cell(value: Any) -> bool:
+    """An editor cell with nothing in it: None, blank text, or any missing value pandas knows (NaN, NA)."""
+    return value is None or (isinstance(value, str) and not value.strip()) or bool(pd.isna(value))
+
+
+def ignored_cells(layers: Sequence[Mapping[str, Any]]) -> list[IgnoredCells]:
+    """Every row with cells its layer does not read (see :data:`USES`), so the editor can say they are
+    ignored. Rows with a blank or unknown layer type are skipped: :func:`resolve_stack` reports those."""
+    found = []
+    for number, row in enumerate(layers, start=1):
+        uses = USES.get(row.get("layer"))
+        if uses is None:
+            continue
+        extra = tuple(
+            column
+            for column in COLUMNS
+            if column != "layer" and column not in uses and not _empty_cell(row.get(column))
+        )
+        if extra:
+            found.append(IgnoredCells(number, row["layer"], extra))
+    return found
 
 
 def make_layer(kind: str, kwargs: Mapping[str, Any], device: torch.device | str | None) -> nn.Module:

@@ -64,7 +64,7 @@ def _choose(page, key: str, option: str) -> None:
     assert combobox.input_value() == option
 
 
-ROW_HEIGHT_PX = 35  # the layer-stack editor's fixed row height (pages/conv_calculator.py), header included
+ROW_HEIGHT_PX = 35  # the stack editor's fixed row height (ui/calculator/layer_stack.py), header included
 
 
 def _edit_cell(page, row: int, x_offset: int, text: str) -> None:

@@ -1,0 +1,246 @@
+"""The conv calculator's Layer stack tab: a preset (LeNet-5, AlexNet, VGG-16, …) and its input shape, the
+stack as an editable table, its shape trace (output shape, parameters, MACs, receptive field and jump per
+layer, or the diagnosis of the layer that fails), a shape chart, and the stack as PyTorch code to download.
+
+Parsing, tracing (on the meta device) and the code come from :mod:`cnndash.stack`, the chart from
+:mod:`cnndash.plots.calculator`; traces and code are cached by the table's JSON. :func:`open_preset` is
+how another page (Learn's classic networks) puts a preset in the editor.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from cnndash import stack as layers
+from cnndash.plots import calculator as plots_arith
+from cnndash.trace import ShapeTrace
+from ui.calculator.formatting import dims, human
+
+DEFAULT_PRESET = "LeNet-5 (1×28×28)"
+# The editor's columns are shared by all rows, so a flag cannot be a checkbox on some rows only: bias and
+# ceil_mode are yes/no choices, filled in on the rows whose layer reads them and blank on the others.
+FLAGS = {"bias": True, "ceil_mode": False}  # the default of a blank cell
+
+COLUMN_CONFIG = {
+    "layer": st.column_config.SelectboxColumn(
+        "layer", options=list(layers.LAYER_TYPES), required=True, width=150
+    ),
+    "in": st.column_config.NumberColumn(
+        "in", help="in_channels / in_features / num_features — blank: inferred", min_value=1, step=1, width=70
+    ),
+    "out": st.column_config.NumberColumn(
+        "out",
+        help="out_channels / out_features / AdaptiveAvgPool2d output size",
+        min_value=1,
+        step=1,
+        width=70,
+    ),
+    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=80),
+    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=80),
+    "padding": st.column_config.TextColumn(
+        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=92
+    ),
+    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=90),
+    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=85),
+    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=135),
+    "ceil_mode": st.column_config.SelectboxColumn(
+        "ceil_mode", options=["yes", "no"], help="MaxPool2d / AvgPool2d only; blank: no", width=110
+    ),
+    "bias": st.column_config.SelectboxColumn(
+        "bias", options=["yes", "no"], help="Conv2d / ConvTranspose2d / Linear only; blank: yes", width=70
+    ),
+    "p": st.column_config.NumberColumn(
+        "p", min_value=0.0, max_value=1.0, help="Dropout probability", width=60
+    ),
+}
+ROW_HEIGHT = 35  # px; the browser test computes cell positions from it
+# Widths fit each header with its edit icon; bias and ceil_mode come before the rarely used output_padding
+# and p, so that at 1400 px (sidebar open) every column a common layer uses is in view without scrolling.
+COLUMN_ORDER = [c for c in layers.COLUMNS if c not in ("output_padding", "p")] + ["output_padding", "p"]
+
+
+def open_preset(name: str) -> None:
+    """Put preset ``name`` in the editor: its input shape and shortcut too, in a fresh editor (no edits)."""
+    state = st.session_state
+    preset = layers.PRESETS[name]
+    state["stack-preset"] = name
+    state["stack-in-c"], state["stack-in-h"], state["stack-in-w"] = preset.input_shape
+    state["stack-residual"] = preset.residual
+    state["stack-version"] = state.get("stack-version", 0) + 1
+
+
+def _load_preset() -> None:
+    open_preset(st.session_state["stack-preset"])
+
+
+def _flag(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _frame(preset: layers.Preset) -> pd.DataFrame:
+    rows = []
+    for row in preset.layers:
+        full = {column: row.get(column) for column in layers.COLUMNS}
+        uses = layers.USES.get(row.get("layer"), ())
+        for flag, default in FLAGS.items():
+            full[flag] = _flag(bool(row.get(flag, default))) if flag in uses else None
+        rows.append(full)
+    frame = pd.DataFrame(rows, columns=list(layers.COLUMNS))
+    for column in ("kernel", "stride", "padding", "dilation", "output_padding"):
+        frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _trace(records_json: str, input_shape: tuple[int, int, int], residual: bool) -> ShapeTrace:
+    return layers.trace_stack(json.loads(records_json), input_shape, residual=residual)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _code(
+    records_json: str, input_shape: tuple[int, int, int], residual: bool, title: str, failure: str = ""
+) -> str:
+    return layers.stack_code(
+        json.loads(records_json), input_shape, residual=residual, title=title, failure=failure
+    )
+
+
+def _title(preset_name: str, preset: layers.Preset, records: list[dict]) -> str:
+    """The preset's name while the stack is the preset; otherwise say it was edited."""
+    if not records:
+        return "Layer stack"
+    original = json.dumps(_frame(preset).to_dict("records"), default=str)
+    if json.dumps(records, default=str) == original:
+        return preset_name
+    return f"Layer stack (edited from {preset_name})"
+
+
+def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
+    """One row per traced layer, plus a last row marking the failing layer when there is one."""
+    failed = []
+    if not trace.ok and trace.failed_layer:
+        failed = [
+            {"layer": trace.failed_layer, "type": trace.failed_kind, "output shape": "✗ fails — see above"}
+        ]
+    return pd.DataFrame(
+        [
+            {
+                "layer": row.name,
+                "type": row.kind,
+                "output shape": dims(row.output_shape),
+                "params": row.params,
+                "MACs": row.macs,
+                "receptive field": "whole input"
+                if row.receptive_field is None
+                else dims(row.receptive_field),
+                "jump": "" if row.jump is None else dims(f"{j:g}" for j in row.jump),
+            }
+            for row in trace.rows
+        ]
+        + failed,
+        columns=["layer", "type", "output shape", "params", "MACs", "receptive field", "jump"],
+    )
+
+
+@st.fragment
+def _stack_code(code: str, failure: str) -> None:
+    """The stack as PyTorch code, with its download off (and the reason shown) while the trace fails."""
+    with st.expander("PyTorch code", expanded=False):
+        if failure:
+            st.warning(
+                "This stack does not run on the input above (see the shape error), so the code is marked "
+                "as broken and the download is off until the trace succeeds.",
+                icon=":material/warning:",
+            )
+        st.code(code, language="python")
+        st.download_button(
+            "Download model.py",
+            code,
+            "model.py",
+            "text/x-python",
+            key="stack-download",
+            disabled=bool(failure),
+            help="Fix the shape error first." if failure else None,
+        )
+
+
+def _stack_input() -> tuple[str, tuple[int, int, int], bool]:
+    """The preset's name, the input shape (C, H, W) and whether the identity shortcut is on."""
+    cols = st.columns([3, 1, 1, 1, 2])
+    preset_name = cols[0].selectbox(
+        "Preset", list(layers.PRESETS), key="stack-preset", on_change=_load_preset
+    )
+    in_c = cols[1].number_input("Channels", 1, 4096, key="stack-in-c")
+    in_h = cols[2].number_input("Height", 1, 4096, key="stack-in-h")
+    in_w = cols[3].number_input("Width", 1, 4096, key="stack-in-w")
+    residual = cols[4].checkbox(
+        "Identity shortcut", key="stack-residual", help="Wrap the stack as ReLU(stack(x) + x), a ResNet block"
+    )
+    return preset_name, (int(in_c), int(in_h), int(in_w)), residual
+
+
+def _edited_records(preset: layers.Preset) -> list[dict]:
+    """The editor, opened on the preset, and its rows as edited; a caption names cells a layer ignores."""
+    edited = st.data_editor(
+        _frame(preset),
+        key=f"stack-editor-{st.session_state['stack-version']}",
+        num_rows="dynamic",
+        column_config=COLUMN_CONFIG,
+        column_order=COLUMN_ORDER,
+        hide_index=True,
+        row_height=ROW_HEIGHT,
+        placeholder="",
+        width="stretch",
+    )
+    records = edited.to_dict("records")
+    if ignored := layers.ignored_cells(records):
+        notes = "; ".join(f"row {cells.row} ({cells.layer}): {', '.join(cells.columns)}" for cells in ignored)
+        st.caption(f":material/info: Ignored (the layer has no such argument): {notes}.")
+    return records
+
+
+def _trace_results(trace: ShapeTrace) -> None:
+    """The trace's verdict, totals, per-layer table and shape chart."""
+    if trace.ok:
+        st.success(f"Output shape: **{dims(trace.output_shape)}**", icon=":material/check_circle:")
+    else:
+        st.error(f"**Shape error.** {trace.diagnosis}", icon=":material/error:")
+    cols = st.columns(3)
+    cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
+    cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
+    cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+    st.dataframe(
+        _trace_table(trace),
+        key="stack-trace",
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "params": st.column_config.NumberColumn(format="localized"),
+            "MACs": st.column_config.NumberColumn(format="localized"),
+        },
+    )
+    if trace.rows:
+        st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape), key="stack-chart")
+
+
+def layer_stack() -> None:
+    """The Layer stack tab: preset and input, the editable stack, its trace and its code."""
+    if "stack-preset" not in st.session_state:
+        open_preset(DEFAULT_PRESET)
+    preset_name, input_shape, residual = _stack_input()
+    preset = layers.PRESETS[preset_name]
+    if preset.note:
+        st.caption(preset.note)
+    records = _edited_records(preset)
+    records_json = json.dumps(records, default=str)
+    with ui.user_errors():
+        trace = _trace(records_json, input_shape, residual)
+        _trace_results(trace)
+        failure = "" if trace.ok else (trace.diagnosis or "the shape trace fails")
+        _stack_code(
+            _code(records_json, input_shape, residual, _title(preset_name, preset, records), failure), failure
+        )

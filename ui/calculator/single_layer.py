@@ -1,0 +1,252 @@
+"""The conv calculator's Single layer tab: one Conv2d, ConvTranspose2d, MaxPool2d or AvgPool2d set with
+number inputs, its output-size formula per axis, its output shape, parameters, MACs and receptive field, and
+a sliding-window picture with a Next position button.
+
+Every number comes from :mod:`cnndash.single_layer` and :mod:`cnndash.arith` and every figure from
+:mod:`cnndash.plots.calculator`; a setting PyTorch would refuse is shown as an error naming the control to
+change (:func:`control_hint`). The tab is an ``st.fragment``: a change reruns this tab only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+import ui
+from cnndash import arith
+from cnndash.plots import calculator as plots_arith
+from cnndash.single_layer import LAYER_KINDS, layer_output_size, layer_receptive_field
+from ui.calculator.formatting import dims, human
+
+# ShapeError.argument -> the control a person should change.
+CONTROLS = {
+    "size": "Input height / Input width",
+    "stride": "Stride",
+    "padding": "Padding",
+    "dilation": "Dilation",
+    "output_padding": "Output padding",
+    "groups": "Groups",
+    "in_channels": "Input channels",
+    "out_channels": "Output channels",
+}
+AXIS_NAMES = ("height", "width")
+
+
+def control_hint(exc: arith.ShapeError) -> str:
+    """Which control(s) to change for a ShapeError, in the page's own labels."""
+    axis = AXIS_NAMES[exc.axis] if exc.axis is not None else None
+    if exc.argument == "kernel_size":
+        if axis is None:
+            return "**Kernel height / Kernel width**"
+        return f"**Kernel {axis}** (or Padding, Dilation, Input {axis})"
+    if exc.argument == "output_padding" and axis is None:
+        return "**Output padding**"
+    return f"**{CONTROLS.get(exc.argument or '', 'the layer settings')}**"
+
+
+@dataclass
+class LayerSettings:
+    """One layer as set in the Single layer tab (what does not apply to ``kind`` keeps its neutral value)."""
+
+    kind: str
+    size: tuple[int, int]  # input height, width
+    in_c: int
+    out_c: int
+    kernel: tuple[int, int]
+    stride: int
+    dilation: int = 1
+    padding: int | str = 0
+    groups: int = 1
+    output_padding: int = 0
+    ceil_mode: bool = False
+    bias: bool = True
+
+    @property
+    def is_conv(self) -> bool:
+        return self.kind in ("Conv2d", "ConvTranspose2d")
+
+
+def _padding_input(kind: str, cols) -> int | str:
+    if kind != "Conv2d":
+        return cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
+    mode = cols[0].radio(
+        "Padding mode", ("number", "same", "valid"), horizontal=True, key="conv-padding-mode"
+    )
+    return cols[1].number_input("Padding", 0, 64, 0, key="conv-padding") if mode == "number" else mode
+
+
+def _layer_settings() -> LayerSettings:
+    kind = st.radio("Layer", LAYER_KINDS, horizontal=True, key="conv-layer")
+    cols = st.columns(4)
+    size = (
+        cols[0].number_input("Input height", 1, 4096, 37, key="conv-in-h"),
+        cols[1].number_input("Input width", 1, 4096, 50, key="conv-in-w"),
+    )
+    in_c = cols[2].number_input("Input channels", 1, 4096, 3, key="conv-in-channels")
+    layer = LayerSettings(kind, size, in_c, in_c, (1, 1), 1)
+    if layer.is_conv:
+        layer.out_c = cols[3].number_input("Output channels", 1, 4096, 8, key="conv-out-channels")
+    cols = st.columns(4)
+    layer.kernel = (
+        cols[0].number_input("Kernel height", 1, 64, 3, key="conv-kernel-h"),
+        cols[1].number_input("Kernel width", 1, 64, 3, key="conv-kernel-w"),
+    )
+    layer.stride = cols[2].number_input("Stride", 1, 64, 1, key="conv-stride")
+    if kind != "AvgPool2d":
+        layer.dilation = cols[3].number_input("Dilation", 1, 32, 1, key="conv-dilation")
+    cols = st.columns(4)
+    layer.padding = _padding_input(kind, cols)
+    if layer.is_conv:
+        layer.groups = cols[2].number_input("Groups", 1, 4096, 1, key="conv-groups")
+        layer.bias = cols[3].checkbox("Bias", True, key="conv-bias")
+    if kind == "ConvTranspose2d":
+        layer.output_padding = cols[0].number_input("Output padding", 0, 63, 0, key="conv-output-padding")
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        layer.ceil_mode = cols[2].checkbox("ceil_mode", False, key="conv-ceil-mode")
+    return layer
+
+
+def _formulas(layer: LayerSettings) -> None:
+    for axis, size, k in (("H", layer.size[0], layer.kernel[0]), ("W", layer.size[1], layer.kernel[1])):
+        st.latex(
+            plots_arith.output_size_latex(
+                layer.kind,
+                axis,
+                size,
+                k,
+                layer.stride,
+                layer.padding,
+                layer.dilation,
+                layer.output_padding,
+                layer.ceil_mode,
+            )
+        )
+
+
+def _output_and_params(layer: LayerSettings) -> tuple[tuple[int, int], int] | None:
+    """The output (height, width) and parameter count; None (with the control to change) when it fails."""
+    with ui.user_errors():
+        try:
+            out_hw = layer_output_size(
+                layer.kind,
+                layer.size,
+                layer.kernel,
+                layer.stride,
+                layer.padding,
+                layer.dilation,
+                layer.output_padding,
+                layer.ceil_mode,
+            )
+            params = (
+                arith.conv_params(layer.in_c, layer.out_c, layer.kernel, layer.groups, layer.bias)
+                if layer.is_conv
+                else 0
+            )
+            return out_hw, params
+        except arith.ShapeError as exc:
+            st.error(f"{exc}.  \nChange {control_hint(exc)}.", icon=":material/error:")
+    return None
+
+
+def _layer_metrics(layer: LayerSettings, out_hw: tuple[int, int], params: int) -> None:
+    macs = 0
+    if layer.is_conv:
+        macs = arith.conv_macs(layer.in_c, layer.out_c, layer.kernel, out_hw, layer.groups, layer.bias)
+    field = layer_receptive_field(layer.kind, layer.kernel, layer.stride, layer.dilation)
+    if layer.kind == "ConvTranspose2d":
+        field_help = "Input pixels one output pixel depends on: ceil(effective kernel / stride) per axis."
+    else:
+        field_help = "Input pixels one output pixel sees: the effective kernel d·(k−1)+1 per axis."
+    cols = st.columns(4)
+    cols[0].metric("Output shape", dims((layer.out_c, *out_hw)), help="channels × height × width (batch 1)")
+    cols[1].metric("Parameters", f"{params:,}", help="weights + biases; pools have none")
+    cols[2].metric("MACs", human(macs), help="(weights + biases) × output positions, as torchinfo counts")
+    cols[3].metric("Receptive field", dims(field), help=field_help)
+    if layer.is_conv and layer.groups > 1:
+        st.caption(
+            f"groups={layer.groups}: each output channel sees {layer.in_c // layer.groups} of the "
+            f"{layer.in_c} input channels."
+        )
+
+
+def _window_position(out_hw: tuple[int, int]) -> list[int]:
+    """The output cell (row, column) the window is drawn for, with a Next button."""
+    oh, ow = out_hw
+    position = []
+    cols = st.columns([5, 5, 2], vertical_alignment="bottom")
+    cols[2].button(
+        "Next position",
+        key="window-next",
+        icon=":material/skip_next:",
+        on_click=_next_position,
+        args=(oh, ow),
+        help="Step the window to the next output cell (row by row)",
+    )
+    for col, label, key, limit in (
+        (cols[0], "Output row", "window-row", oh),
+        (cols[1], "Output column", "window-col", ow),
+    ):
+        if limit == 1:
+            position.append(0)
+            continue
+        if st.session_state.get(key, 0) > limit - 1:
+            st.session_state[key] = limit - 1
+        position.append(col.slider(label, 0, limit - 1, 0, key=key))
+    return position
+
+
+def _next_position(rows: int, cols: int) -> None:
+    """Advance the sliding-window position one output cell, row by row, wrapping at the end."""
+    index = st.session_state.get("window-row", 0) * cols + st.session_state.get("window-col", 0) + 1
+    row, col = divmod(index % (rows * cols), cols)
+    st.session_state["window-row"], st.session_state["window-col"] = min(row, rows - 1), col
+
+
+def _sliding_window(layer: LayerSettings, out_hw: tuple[int, int]) -> None:
+    st.subheader("Sliding window")
+    position = _window_position(out_hw)
+    legend = "Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding."
+    stride, dilation, padding = (layer.stride,) * 2, (layer.dilation,) * 2, layer.padding
+    if layer.kind != "ConvTranspose2d":
+        figure = plots_arith.sliding_window_figure(
+            layer.size, layer.kernel, stride, padding, dilation, out_hw, position
+        )
+    else:
+        figure = plots_arith.transposed_window_figure(
+            layer.size,
+            layer.kernel,
+            stride,
+            (padding,) * 2,
+            (layer.output_padding,) * 2,
+            dilation,
+            out_hw,
+            position,
+        )
+        if figure is None:
+            st.info(
+                f"With padding {padding} > dilation·(kernel − 1) the equivalent convolution crops the "
+                "upsampled input instead of padding it; lower the padding to see the picture.",
+                icon=":material/info:",
+            )
+            return
+        legend = (
+            "A transposed convolution equals a stride-1 convolution with the flipped kernel over the input "
+            f"with {layer.stride - 1} zero(s) (white) inserted between pixels and dilation·(k−1) − padding of "
+            "padding (+ output_padding at the bottom/right). " + legend
+        )
+    st.plotly_chart(figure, key="window-figure", config={"displayModeBar": False})
+    st.caption(legend)
+
+
+@st.fragment
+def single_layer() -> None:
+    """The Single layer tab: settings, formulas, metrics and the sliding window (reruns on its own)."""
+    layer = _layer_settings()
+    _formulas(layer)
+    result = _output_and_params(layer)
+    if result is None:
+        return
+    out_hw, params = result
+    _layer_metrics(layer, out_hw, params)
+    _sliding_window(layer, out_hw)
