@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnndash.explain import cam
-from cnndash.explain.target_layers import CamError, LayerInfo, informative_layer
+from cnndash.explain.target_layers import CamError, LayerInfo, informative_layer, spread_layers
 from cnndash.runs import load_run
 
 LAYERS = [
@@ -50,3 +50,32 @@ def test_on_a_trained_run_the_default_map_is_not_flat(tiny_run):
 
     name, _ = informative_layer(layers, share)
     assert share(name) <= 0.5
+
+
+def test_a_runs_default_layer_is_informative_layer_on_its_first_validation_images(tiny_run):
+    from cnndash import data
+    from cnndash.explain.default_layer import run_default_layer
+    from cnndash.models import default_cam_layer
+
+    run = load_run(tiny_run)
+    model = run.load_model("best", device="cpu")
+    layers = cam.candidate_layers(model, (run.in_channels, run.image_size, run.image_size))
+    imageset = data.load_dataset(run.config["dataset"], val_fraction=run.config["val_fraction"], seed=0)
+    batch = run.preprocess([imageset.val[i][0] for i in range(8)])
+
+    def share(name):
+        return float(cam.compute_cam_result(model, name, batch, None, "gradcam").flat.mean())
+
+    assert run_default_layer(run, model, imageset, layers) == informative_layer(
+        layers, share, default_cam_layer(run.config["model"])
+    )
+
+
+def test_spread_layers_ends_with_the_last_and_keeps_execution_order():
+    names = [f"l{i}" for i in range(10)]
+    assert spread_layers(names, 4) == ["l3", "l5", "l7", "l9"]
+    assert spread_layers(names[:3], 4) == ["l0", "l1", "l2"]
+    assert spread_layers(names[:6], 4) == ["l2", "l3", "l4", "l5"]
+    assert spread_layers(names, 1) == ["l9"] and spread_layers([], 4) == []
+    with pytest.raises(CamError):
+        spread_layers(names, 0)

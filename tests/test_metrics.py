@@ -262,3 +262,10 @@ def test_summary_numbers_caps_k_below_the_class_count():
     assert numbers["accuracy"] == 0.25
     assert numbers["top_k_accuracy"] == 0.75  # image 2's true class "y" is its lowest score
     assert numbers["images"] == 4
+
+
+def test_misclassified_indices_are_the_wrong_predictions_in_index_order():
+    pred = _predictions([[3, 1, 0], [0, 2, 1], [1, 0, 2], [2, 1, 0], [0, 1, 3]], [0, 2, 1, 0, 2])
+    wrong = metrics.misclassified_indices(pred)
+    assert wrong == [1, 2] and all(type(i) is int for i in wrong)
+    assert metrics.misclassified_indices(_predictions([[3, 1, 0]], [0])) == []

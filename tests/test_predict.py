@@ -183,3 +183,15 @@ def test_corrupt_checkpoint_is_a_clear_error(run_copy):
     (run_copy / "best.pt").write_bytes(b"\x00" * 100)
     with pytest.raises(RunError, match="cannot be read"):
         predict.predict_run(run_copy)
+
+
+def test_predictions_that_do_not_cover_the_validation_split_are_refused():
+    from types import SimpleNamespace
+
+    from cnndash.evaluate.metrics import Predictions
+
+    predictions = Predictions(np.zeros((3, 2), dtype=np.float32), np.zeros(3, dtype=np.int64), ["a", "b"])
+    run = SimpleNamespace(name="tiny")
+    predict.check_predictions_match(run, SimpleNamespace(val=[None] * 3), predictions)  # same size: fine
+    with pytest.raises(EvaluationError, match=r"now has 4 validation images .* cover 3; the dataset changed"):
+        predict.check_predictions_match(run, SimpleNamespace(val=[None] * 4), predictions)

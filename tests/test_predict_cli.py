@@ -175,3 +175,21 @@ def test_prediction_flags_low_confidence_and_channels():
     assert flags[3] == "grayscale image, colour model"
     gray = predict_files.prediction_flags(probs[:1], ["CMYK"], channels=1)
     assert gray == ["colour image, grayscale model"]
+
+
+def test_predictions_table_ranks_the_classes_of_each_image():
+    probs = np.array([[0.2, 0.5, 0.3], [0.7, 0.1, 0.2]])
+    flags = ["low confidence (< 60%)", ""]
+    frame = predict_files.predictions_table(["x.png", "y.png"], probs, ["cat", "dog", "fox"], 3, flags)
+    assert list(frame.columns) == ["file", "predicted", "confidence", "#2", "#3", "flag"]
+    assert frame["predicted"].tolist() == ["dog", "cat"]
+    assert frame["confidence"].tolist() == [0.5, 0.7]
+    assert frame["#2"].tolist() == ["fox (30.0%)", "fox (20.0%)"]
+    assert frame["#3"].tolist() == ["cat (20.0%)", "dog (10.0%)"]
+    assert frame["flag"].tolist() == flags
+    assert list(predict_files.predictions_table(["x.png"], probs[:1], ["a", "b", "c"], 1, [""]).columns) == [
+        "file",
+        "predicted",
+        "confidence",
+        "flag",
+    ]

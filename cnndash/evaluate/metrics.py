@@ -249,6 +249,11 @@ def cell_indices(predictions: Predictions, true_class: int, pred_class: int) -> 
     return idx[np.argsort(-confidence, kind="stable")]
 
 
+def misclassified_indices(predictions: Predictions) -> list[int]:
+    """Validation indices of the images whose prediction is wrong, in index order."""
+    return [int(i) for i in np.flatnonzero(predictions.preds != predictions.targets)]
+
+
 def top_losses(predictions: Predictions, k: int = 16, *, mistakes_only: bool = False) -> pd.DataFrame:
     """The ``k`` images with the highest cross-entropy loss (fastai's ``plot_top_losses``).
 

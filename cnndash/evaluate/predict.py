@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from cnndash.evaluate.metrics import (
 )
 from cnndash.modes import eval_mode
 from cnndash.runs import CHECKPOINTS, Run, load_run
+
+if TYPE_CHECKING:
+    from cnndash.data import ImageSet
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
 CACHE_VERSION = 1
@@ -89,6 +93,20 @@ def predict_run(
     )
     _write_cache(cache, predictions, digest)
     return predictions
+
+
+def check_predictions_match(run: Run, dataset: ImageSet, predictions: Predictions) -> None:
+    """Refuse ``predictions`` that do not cover ``dataset``'s validation split image for image.
+
+    Row ``i`` of the predictions is validation image ``i``; when the split's size differs, the dataset
+    changed since the predictions were made and no row can be matched to its image. Raises
+    :class:`EvaluationError`.
+    """
+    if len(dataset.val) != len(predictions):
+        raise EvaluationError(
+            f"The dataset of run {run.name!r} now has {len(dataset.val)} validation images but the "
+            f"predictions cover {len(predictions)}; the dataset changed since training."
+        )
 
 
 def _run_dataset(run: Run):

@@ -7,6 +7,7 @@ What ``python -m cnndash predict --run RUN_DIR PATHS…`` and the Evaluation pag
 - :func:`predict_sources` runs them through :func:`cnndash.evaluate.predict.predict_images` (the run's own
   validation preprocessing) in bounded batches;
 - :func:`prediction_flags` marks what should not be trusted silently (low confidence, other channels);
+- :func:`predictions_table` ranks the classes of each image for a table (the Predict tab's);
 - :func:`predictions_csv` writes ``path,predicted,probability[,top2,p2,…]``, the format of a bundle's
   ``predict.py`` too.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from cnndash.data.images import IMAGE_EXTENSIONS
@@ -161,6 +163,28 @@ def predictions_csv(names: Sequence[str], probs: np.ndarray, classes: Sequence[s
             cells += [str(classes[idx]), f"{float(row[idx]):.6f}"]
         writer.writerow(cells)
     return out.getvalue()
+
+
+def predictions_table(
+    names: Sequence[str], probs: np.ndarray, classes: Sequence[str], k: int, flags: Sequence[str]
+) -> pd.DataFrame:
+    """One row per image: ``file``, ``predicted``, ``confidence`` (the top probability), the ranked
+    runners-up ``#2`` … ``#k`` as ``"class (p%)"`` and the ``flag`` of :func:`prediction_flags`."""
+    probs = np.asarray(probs)
+    ranked = np.argsort(-probs, axis=1, kind="stable")
+    frame = pd.DataFrame(
+        {
+            "file": list(names),
+            "predicted": [classes[row[0]] for row in ranked],
+            "confidence": probs.max(axis=1).astype(float),
+        }
+    )
+    for rank in range(2, k + 1):
+        frame[f"#{rank}"] = [
+            f"{classes[row[rank - 1]]} ({p[row[rank - 1]]:.1%})" for row, p in zip(ranked, probs, strict=True)
+        ]
+    frame["flag"] = list(flags)
+    return frame
 
 
 LOW_CONFIDENCE = 0.5  # default threshold on the top probability below which a prediction is flagged

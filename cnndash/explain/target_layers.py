@@ -153,6 +153,19 @@ def suggest_layer(layers: Sequence[LayerInfo]) -> str:
     return usable[-1].name
 
 
+def spread_layers(names: Sequence[str], count: int) -> list[str]:
+    """Up to ``count`` of ``names`` (layers in execution order), spread from early to late and ending with
+    the last one: the layers worth comparing side by side.
+
+    Every ``len(names) // count``-th layer counting back from the last, so a short list keeps its last
+    ``count`` layers. Raises :class:`CamError` for a ``count`` below 1.
+    """
+    if count < 1:
+        raise CamError(f"count must be at least 1 layer, got {count}.")
+    names = list(names)
+    return names[:: -max(1, len(names) // count)][:count][::-1]
+
+
 # informative_layer: a layer is informative when at most this share of the sample's maps is flat, and it
 # tries at most this many layers (late to early) before falling back on suggest_layer.
 MAX_FLAT_SHARE = 0.5

@@ -1,1 +1,2 @@
-"""The Evaluation page's parts."""
+"""The Evaluation page's parts: one module per tab (``confusion``, ``report`` for Report, Top losses and
+Learning curves, ``predict_tab``, ``data_view``) and the image ``gallery`` two of them share."""

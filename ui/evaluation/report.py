@@ -1,0 +1,82 @@
+"""The Evaluation page's **Report**, **Top losses** and **Learning curves** tabs: the classification
+report with per-class accuracy, the images the model got most wrong, and the run's curves with the
+overfitting hint.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from cnndash.data import ImageSet
+from cnndash.evaluate import metrics
+from cnndash.plots import evaluation as plots_eval
+from cnndash.runs import Run
+from ui.evaluation.gallery import image_gallery
+
+TOP_LOSSES = 12  # images in the top-losses gallery
+
+
+def render_report(run: Run, predictions: metrics.Predictions) -> None:
+    """The classification report (table, sentence, CSV) and the per-class accuracy chart."""
+    report = metrics.classification_report_frame(predictions.targets, predictions.preds, predictions.classes)
+    accuracy = report.loc["accuracy"]
+    # The accuracy row has no precision/recall: show it as a sentence, the rest as a sortable table.
+    st.dataframe(
+        plots_eval.style_report(report.drop(index="accuracy")),
+        key="eval-report-table",
+        column_config={
+            col: st.column_config.NumberColumn(col, format="%.3f")
+            for col in ("precision", "recall", "f1-score")
+        },
+    )
+    st.caption(
+        f"Accuracy {accuracy['f1-score']:.3f} on {int(accuracy['support'])} validation images. "
+        "Precision: of the images predicted as a class, the share that truly are; recall: of the images "
+        "of a class, the share found; F1: their harmonic mean; support: images of the class."
+    )
+    st.download_button(
+        "Classification report (CSV)",
+        report.to_csv(),
+        file_name=f"{run.name}-classification_report.csv",
+        mime="text/csv",
+        key="eval-report-csv",
+        icon=":material/download:",
+    )
+    st.subheader("Per-class accuracy")
+    per_class = metrics.per_class_accuracy(predictions.targets, predictions.preds, predictions.classes)
+    st.plotly_chart(
+        plots_eval.per_class_accuracy_figure(per_class, predictions.accuracy), key="eval-per-class"
+    )
+
+
+def render_top_losses(run: Run, dataset: ImageSet, predictions: metrics.Predictions) -> None:
+    """The validation images with the highest loss (mistakes only, unless switched off)."""
+    st.caption("The images the model got most wrong (highest cross-entropy): often mislabelled or ambiguous.")
+    mistakes_only = st.toggle("Mistakes only", **ui.keep("eval-losses-mistakes", True))
+    top = metrics.top_losses(predictions, k=TOP_LOSSES, mistakes_only=mistakes_only)
+    if top.empty:
+        st.success("No mistakes on the validation split.", icon=":material/check_circle:")
+        return
+    captions = [
+        f"#{r.index} · {r.true} → {r.predicted} · loss {r.loss:.2f}" for r in top.itertuples(index=False)
+    ]
+    image_gallery(run, dataset, predictions, top["index"], captions, key="eval-losses")
+
+
+def render_learning_curves(run: Run) -> None:
+    """The run's loss and accuracy per epoch, and a warning when validation loss rose (overfitting)."""
+    history = run.metrics()
+    if history.empty:
+        st.info("No finished epoch yet.", icon=":material/hourglass_empty:")
+        return
+    st.plotly_chart(plots_eval.learning_curves_figure(history), key="eval-curves")
+    hint = metrics.overfitting_hint(
+        history,
+        augmented=bool(run.config.get("augment")),
+        weight_decay=float(run.config.get("weight_decay") or 0.0),
+    )
+    if hint:
+        st.warning(hint, icon=":material/trending_up:")
+    else:
+        st.caption("No sign of overfitting: validation loss has not risen while training loss fell.")
