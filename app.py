@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 
+ui.start_background_imports()  # the engine, while the page config and the sidebar are drawn
 st.set_page_config(
     page_title="cnndash — convolutional networks, end to end",
     page_icon=":material/grid_on:",

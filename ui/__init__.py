@@ -14,6 +14,7 @@ in ``ui``: it draws widgets and calls ``cnndash``. Streamlit is imported only he
 
 from __future__ import annotations
 
+from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
 from ui.navigation import PAGES, SECTIONS, route_guard, through_app
@@ -34,6 +35,7 @@ __all__ = [
     "render_sidebar",
     "route_guard",
     "run_dataset",
+    "start_background_imports",
     "text",
     "through_app",
     "user_errors",

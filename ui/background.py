@@ -6,6 +6,10 @@ soon as the server loads ``ui``, and the few shared helpers that need one get it
 which waits for that import only when it is actually needed (a page that needs the engine imports it
 itself anyway). The sidebar shows "detecting…" for the device until the thread is done.
 
+The thread is started by ``app.py`` (:func:`start`), not when ``ui`` is imported: a page that Streamlit runs
+without ``app.py`` (a first deep link, see :mod:`ui.navigation`) imports torchvision itself, and a second
+thread importing it at the same moment can hand the page a half-initialised ``torchvision.transforms``.
+
 These are imports by name for start-up speed, not to dodge an import circle: ``ui`` imports the engine,
 never the other way round.
 """
@@ -39,10 +43,17 @@ def _import_engine() -> None:
         engine_ready.set()
 
 
-_BACKGROUND_IMPORTS: list[threading.Thread] = [
-    threading.Thread(target=_import_engine, name="cnndash-import-engine", daemon=True)
-]
-_BACKGROUND_IMPORTS[0].start()
+_BACKGROUND_IMPORTS: list[threading.Thread] = []
+_engine_import_started = threading.Lock()
+
+
+def start() -> None:
+    """Start importing the engine in the background (once per server; app.py calls this first)."""
+    if _engine_import_started.acquire(blocking=False):  # never released: one import thread per process
+        thread = threading.Thread(target=_import_engine, name="cnndash-import-engine", daemon=True)
+        _BACKGROUND_IMPORTS.append(thread)
+        thread.start()
+
 
 # What the heavier pages import first and the sidebar does not: the Training page's preflight, predictions
 # and Grad-CAM, the export panel (onnx), scikit-learn's metrics (Evaluation) and datasets (the built-in
