@@ -69,6 +69,7 @@ def test_builtin_dataset_with_flipped_labels(tmp_path):
     for run_name in issues.runs:  # every fold is an ordinary finished run
         run = load_run(run_name)
         assert run.status == "finished" and "fold" in run.name
+        assert run.hidden and run.purpose == "fold" and run.group == "label-check:out"
         assert len(run.dataset().val) < len(files) / 3
 
 

@@ -24,6 +24,7 @@ from cnndash.runs import (
     write_status,
 )
 from cnndash.runs.writer import BATCH_FLUSH_ROWS
+from cnndash.training.config import ConfigError, TrainConfig
 
 
 def copy_run(src, runs_dir, name):
@@ -242,3 +243,23 @@ def test_world_size_is_read_from_status_or_summary(tmp_path):
     assert load_run(run).world_size == 3
     write_json(run / "summary.json", {"val_accuracy": 0.5})
     assert load_run(run).world_size == 1
+
+
+def test_runs_say_what_they_are_for_and_fold_runs_are_hidden(tmp_path):
+    """A run a person started is listed in pickers; a label check's fold run names its check."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_text(json.dumps(TrainConfig(dataset="digits").to_dict()))
+    fold = tmp_path / "fold"
+    fold.mkdir()
+    config = TrainConfig(dataset="digits", purpose="fold", group="label-check:pets")
+    (fold / "config.json").write_text(json.dumps(config.to_dict()))
+    runs = {run.name: run for run in list_runs(tmp_path)}
+    assert (runs["plain"].purpose, runs["plain"].group, runs["plain"].hidden) == ("train", "", False)
+    assert (runs["fold"].purpose, runs["fold"].group, runs["fold"].hidden) == (
+        "fold",
+        "label-check:pets",
+        True,
+    )
+    with pytest.raises(ConfigError, match="(?i)purpose"):
+        TrainConfig(dataset="digits", purpose="sideways").validate()

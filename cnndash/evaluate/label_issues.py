@@ -155,11 +155,14 @@ def out_of_sample_probabilities(
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(dataset).stem.split(":")[0]) or "data"
     probs = np.full((len(files), len(files.classes)), np.nan)
+    group = f"label-check:{Path(work_dir).resolve().name}"  # the fold runs of one check, kept together
     runs = []
     for k, fold_dir in enumerate(fold_dirs, start=1):
         if stop_event is not None and stop_event.is_set():
             raise LabelIssuesStopped(f"Stopped after {k - 1} of {folds} folds; start again to finish.")
-        config = TrainConfig.from_dict({**template.to_dict(), "dataset": str(fold_dir.resolve())})
+        config = TrainConfig.from_dict(
+            {**template.to_dict(), "dataset": str(fold_dir.resolve()), "purpose": "fold", "group": group}
+        )
         name = new_run_name(config.model, f"{stem}-fold{k}of{folds}", root)
 
         def forward(event: TrainEvent, k: int = k) -> None:

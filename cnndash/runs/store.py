@@ -165,6 +165,22 @@ class Run:
             path=path, name=path.name, config={}, classes=[], status="broken", summary=None, message=reason
         )
 
+    # ---- what it is for
+    @property
+    def purpose(self) -> str:
+        """``train``, or ``fold`` / ``trial`` for a run a label check or a search made (``TrainConfig.purpose``)."""
+        return str(self.config.get("purpose") or "train")
+
+    @property
+    def group(self) -> str:
+        """The label check or search a fold or trial run belongs to ("" for a run a person started)."""
+        return str(self.config.get("group") or "")
+
+    @property
+    def hidden(self) -> bool:
+        """Kept out of run pickers: it belongs to its group (a label check's fold, a search's trial)."""
+        return self.purpose != "train"
+
     # ---- files
     def metrics(self) -> pd.DataFrame:
         """Per-epoch metrics (``metrics.csv``); an empty frame with the standard columns if none yet."""

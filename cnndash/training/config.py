@@ -17,6 +17,9 @@ MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after
 MAX_IMAGE_SIZE = 1024
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536
+# What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
+# configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
+PURPOSES = ("train", "fold", "trial")
 
 
 class ConfigError(ValueError):
@@ -63,6 +66,8 @@ class TrainConfig:
     # was also multiplied by it (each process keeps the batch the lr was tuned for). Off: the lr is never
     # rescaled behind your back; a large scaled lr usually wants warm-up too.
     scale_lr: bool = False
+    purpose: str = "train"  # one of PURPOSES
+    group: str = ""  # the label check or search a fold or trial run belongs to ("" for purpose "train")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -135,6 +140,8 @@ class TrainConfig:
                 "batch would need grows with its square)",
             ),
             (isinstance(self.augment, list), "augment must be a list of steps (a pipeline spec)"),
+            (self.purpose in PURPOSES, f"purpose must be one of {', '.join(PURPOSES)}, got {self.purpose!r}"),
+            (isinstance(self.group, str), f"group must be text, got {self.group!r}"),
         ]
         for ok, message in checks:
             if not ok:
