@@ -8,7 +8,7 @@ import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import list_runs
 from ui.training import runs_tab
-from ui.training.form import settings, show_run_settings
+from ui.training.form import run_settings, show_run_settings
 from ui.training.live import live, saved_run
 from ui.training.preflight_view import what_the_model_sees
 from ui.training.results import results
@@ -31,7 +31,7 @@ def _train_tab() -> None:
     config = pre = None
     processes = 1
     with ui.user_errors():
-        config, processes = settings()
+        config, processes = run_settings()
     if config is not None:
         pre = what_the_model_sees(config, processes)
     c1, c2, _ = st.columns([1, 1, 4])

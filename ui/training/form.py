@@ -2,7 +2,7 @@
 (regularisation, input size, seed, device, processes, split, transfer learning).
 
 Every widget starts at :class:`TrainConfig`'s default and edits one of its fields (:data:`FORM_FIELDS`);
-:func:`settings` reads the form into a ``TrainConfig`` and a process count, and
+:func:`run_settings` reads the form into a ``TrainConfig`` and a process count, and
 :func:`show_run_settings` puts an active run's settings into the form after a reload.
 """
 
@@ -236,7 +236,7 @@ def _split_and_transfer() -> dict:
     }
 
 
-def settings() -> tuple[TrainConfig, int]:
+def run_settings() -> tuple[TrainConfig, int]:
     """The form's run settings, and how many processes train it (1 = in the app's own process)."""
     dataset, model, pipeline = _data_and_model()
     values = _optimisation()
