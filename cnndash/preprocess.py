@@ -11,7 +11,8 @@ Every image that reaches a model — in training, evaluation, Grad-CAM, predicti
   used by the Data page and by training alike;
 - :func:`read_image` decodes any image file or upload — one image at a time, its size checked before a
   single pixel is decoded, large photos downscaled while decoding — and :func:`open_image` is that for
-  uploaded bytes, refusing what PIL cannot read.
+  uploaded bytes, refusing what PIL cannot read; :func:`open_preview_image` is an upload made ready for
+  the augmentation preview.
 
 Limits (each a named default here, overridable by an environment variable; see ``docs/security.md``):
 ``MAX_IMAGE_PIXELS`` (``CNNDASH_MAX_IMAGE_PIXELS``) and ``DECODE_MIN_SIDE``.
@@ -291,3 +292,15 @@ def open_image(data: bytes, name: str = "image") -> Image.Image:
                 f"{name!r} is not an image PIL can read; upload a PNG, JPEG, BMP, GIF or WebP."
             ) from None
         raise
+
+
+def open_preview_image(data: bytes, name: str, max_side: int) -> Image.Image:
+    """An uploaded image to preview augmentations on: decoded by :func:`open_image`, kept as ``L`` or
+    ``RGB`` (any other mode becomes RGB by :func:`convert_mode`), and shrunk in place so that its long side
+    is at most ``max_side`` pixels (never enlarged)."""
+    image = open_image(data, name)
+    if image.mode not in ("L", "RGB"):
+        image = convert_mode(image, "RGB")
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side))
+    return image

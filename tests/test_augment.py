@@ -23,6 +23,7 @@ from cnndash.augment import (
     normalize_step,
     pipeline_code,
     save_pipeline,
+    steps_to_add,
     to_image_tensor,
 )
 
@@ -307,3 +308,16 @@ def test_pipelines_default_to_the_data_dir(monkeypatch, tmp_path):
     save_pipeline("flip", [default_step("RandomHorizontalFlip")])
     assert (tmp_path / "d" / "pipelines" / "flip.json").is_file()
     assert list_pipelines() == ["flip"]
+
+
+def test_steps_to_add_put_todtype_before_normalize_once():
+    flip = [default_step("RandomHorizontalFlip")]
+    assert steps_to_add("ColorJitter", flip) == [default_step("ColorJitter")]
+    added = steps_to_add("Normalize", flip, ([0.5], [0.25]))
+    assert [s["op"] for s in added] == ["ToDtype", "Normalize"]
+    assert added[1] == normalize_step([0.5], [0.25])
+    build_pipeline(flip + added)  # a valid pipeline
+    again = steps_to_add("Normalize", flip + added)
+    assert again == [default_step("Normalize")]  # ToDtype already there; no stats: the catalogue's
+    with pytest.raises(AugmentError, match="Unknown operation"):
+        steps_to_add("Blur", flip)

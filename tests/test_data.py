@@ -204,3 +204,10 @@ def test_image_list_indexing():
     assert images[-1][1] == 1
     with pytest.raises(IndexError):
         images[2]
+
+
+def test_first_of_classes_picks_the_first_images_of_each_class_in_order():
+    arr = np.zeros((6, 2, 2, 1), dtype=np.uint8)
+    images = ImageList([1, 0, 1, 1, 2, 0], array=arr)
+    assert images.first_of_classes([0, 1], 2) == {0: [1, 5], 1: [0, 2]}
+    assert images.first_of_classes(range(4), 1) == {0: [1], 1: [0], 2: [4], 3: []}

@@ -6,11 +6,22 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from cnndash import data
-from cnndash.models import auto_image_size, pipeline_output_size, suggest_model
+from cnndash.models import auto_image_size, default_image_size, pipeline_output_size, suggest_model
+from cnndash.training.batches import shard_batches
+from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
-from cnndash.training.preflight import accuracy_error_bar, preflight, preview_batch
+from cnndash.training.preflight import (
+    SUGGESTED_LR,
+    accuracy_error_bar,
+    default_mean_std,
+    preflight,
+    preview_batch,
+    process_share,
+    suggested_lr,
+)
 
 CROP64 = [
     {"op": "RandomResizedCrop", "size": [64, 64], "scale": [0.5, 1.0]},
@@ -86,3 +97,41 @@ def test_preview_batch_is_what_the_model_sees():
     augmented = preview_batch(imageset, spec, 48, count=4, seed=1)
     assert augmented[0].shape == (48, 48, imageset.channels)
     assert preview_batch(imageset, spec, 48, count=4, seed=1)[0].tobytes() == augmented[0].tobytes()
+
+
+@pytest.mark.parametrize(("batch_size", "processes"), [(32, 2), (32, 3), (7, 4), (5, 5)])
+def test_process_share_is_how_the_trainer_splits_a_batch(batch_size, processes):
+    share = process_share(TrainConfig(dataset="x", batch_size=batch_size), processes)
+    batch = [torch.arange(batch_size)]
+    sizes = [len(shard_batches(batch, (rank, processes))[0]) for rank in range(processes)]
+    assert sizes == [share.per_process + 1] * share.extra + [share.per_process] * (processes - share.extra)
+
+
+def test_process_share_scales_the_lr_only_when_asked():
+    plain = process_share(TrainConfig(dataset="x", lr=0.01), 4)
+    assert plain.lr == pytest.approx(0.01) and not plain.lr_scaled
+    scaled = process_share(TrainConfig(dataset="x", lr=0.01, scale_lr=True), 4)
+    assert scaled.lr == pytest.approx(0.04) and scaled.lr_scaled
+    with pytest.raises(ConfigError, match="at least 1"):
+        process_share(TrainConfig(dataset="x"), 0)
+
+
+def test_suggested_lr_for_every_optimizer():
+    from cnndash.training.optim import OPTIMIZERS
+
+    assert set(SUGGESTED_LR) == set(OPTIMIZERS)
+    assert suggested_lr("adam") == TrainConfig.lr and suggested_lr("sgd") == pytest.approx(0.05)
+    for name in OPTIMIZERS:  # every suggestion passes the preflight's own LR check
+        config = TrainConfig(dataset="x", optimizer=name, lr=suggested_lr(name))
+        assert not any("Learning rate" in w for w in preflight(config, data.load_dataset("digits")).warnings)
+    with pytest.raises(ConfigError, match="rmsprop"):
+        suggested_lr("rmsprop")
+
+
+def test_default_mean_std_is_measured_at_the_default_models_size():
+    digits = data.load_dataset("digits")
+    size = default_image_size(TrainConfig.model, digits.image_size)
+    assert size != 8  # the 8×8 digits are measured upsampled, as training sees them
+    mean, std = default_mean_std(digits)
+    assert len(mean) == len(std) == 1
+    assert (mean, std) == data.compute_mean_std(digits.train, channels=1, size=size)

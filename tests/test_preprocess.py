@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from cnndash.preprocess import (
     images_to_uint8,
     normalize_batch,
     open_image,
+    open_preview_image,
     stats_indices,
 )
 
@@ -66,3 +69,18 @@ def test_one_image_resizes_like_the_batch_path_and_uploads_that_are_not_images_a
     assert image_to_uint8(image, channels=1, size=16).shape == (1, 16, 16)
     with pytest.raises(ImageDecodeError, match=r"notes\.txt"):
         open_image(b"hello", "notes.txt")
+
+
+def test_a_preview_upload_is_l_or_rgb_and_at_most_max_side():
+    def png(image: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    big = open_preview_image(png(Image.new("RGBA", (300, 120), (0, 0, 0, 0))), "big.png", 100)
+    assert big.mode == "RGB" and big.size == (100, 40)
+    assert big.getpixel((0, 0)) == (255, 255, 255)  # transparent pixels become white
+    small = open_preview_image(png(Image.new("L", (20, 10), 7)), "small.png", 100)
+    assert small.mode == "L" and small.size == (20, 10)  # never enlarged
+    with pytest.raises(ImageDecodeError, match=r"notes\.txt"):
+        open_preview_image(b"hello", "notes.txt", 100)

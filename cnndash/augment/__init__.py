@@ -32,6 +32,7 @@ from cnndash.augment.ops import (
     Spec,
     default_step,
     normalize_step,
+    steps_to_add,
 )
 from cnndash.augment.preview import augment_samples, to_image_tensor
 from cnndash.augment.store import delete_pipeline, list_pipelines, load_pipeline, pipelines_dir, save_pipeline
@@ -58,6 +59,7 @@ __all__ = [
     "pipeline_code",
     "pipelines_dir",
     "save_pipeline",
+    "steps_to_add",
     "to_image_tensor",
     "validate_spec",
 ]

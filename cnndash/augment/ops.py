@@ -130,3 +130,18 @@ def default_step(op: str) -> dict[str, Any]:
 def normalize_step(mean: Sequence[float], std: Sequence[float]) -> dict[str, Any]:
     """A Normalize step with the given per-channel statistics (e.g. a dataset's computed mean/std)."""
     return {"op": "Normalize", "mean": [float(m) for m in mean], "std": [float(s) for s in std]}
+
+
+def steps_to_add(
+    op: str, spec: Sequence[dict], stats: tuple[Sequence[float], Sequence[float]] | None = None
+) -> list[dict[str, Any]]:
+    """The steps to append to ``spec`` when a person adds ``op``: ``op`` with its default arguments.
+
+    A Normalize gets ``stats`` (a dataset's mean and std) when given, else the catalogue's ImageNet
+    statistics, and is preceded by a ToDtype when ``spec`` has none (Normalize needs a float image).
+    """
+    if op != "Normalize":
+        return [default_step(op)]
+    steps = [] if any(step.get("op") == "ToDtype" for step in spec) else [default_step("ToDtype")]
+    steps.append(normalize_step(*stats) if stats is not None else default_step(op))
+    return steps

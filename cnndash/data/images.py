@@ -9,7 +9,7 @@ grayscale is scaled to 8 bits).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +126,15 @@ class ImageList:
         """Number of images of each class index ``0..num_classes-1``."""
         counts = np.bincount(np.asarray(self.targets, dtype=np.int64), minlength=num_classes)
         return [int(c) for c in counts[:num_classes]]
+
+    def first_of_classes(self, classes: Iterable[int], per_class: int) -> dict[int, list[int]]:
+        """The indices of the first ``per_class`` images of each class index in ``classes``, in list order
+        (an empty list for a class without images)."""
+        by_class: dict[int, list[int]] = {int(c): [] for c in classes}
+        for index, target in enumerate(self.targets):
+            if target in by_class and len(by_class[target]) < per_class:
+                by_class[target].append(index)
+        return by_class
 
     def __repr__(self) -> str:
         where = "memory" if self._array is not None else "files"

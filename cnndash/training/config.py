@@ -153,5 +153,11 @@ def spec_normalize(spec: list[dict]) -> dict | None:
     return next((step for step in spec if step.get("op") == "Normalize"), None)
 
 
+def scaled_lr(config: TrainConfig, processes: int) -> float:
+    """The learning rate a run of ``processes`` processes steps with: ``config.lr``, times ``processes`` when
+    ``config.scale_lr`` asks for the linear scaling rule."""
+    return config.lr * processes if config.scale_lr else config.lr
+
+
 def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)

@@ -5,7 +5,9 @@ resolution and channels the model will see (and why that size), a model that sui
 the run cannot start (the engine's own :meth:`TrainConfig.validate` and model checks), and warnings about
 settings that can train but badly (a batch as large as the dataset, a tiny validation set, an extreme
 learning rate). :func:`preview_batch` is a few training images after augmentation, at the model's size —
-what fastai calls ``show_batch``.
+what fastai calls ``show_batch``. :func:`process_share` is how a run of several processes splits each batch
+and which learning rate it steps with; :func:`suggested_lr` the learning rate to offer for an optimiser;
+:func:`default_mean_std` the statistics to offer for a Normalize step on the Data page.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from cnndash.data import ImageSet
-from cnndash.models import MIN_IMAGE_SIZE, auto_image_size, suggest_model
+from cnndash.data import ImageSet, compute_mean_std
+from cnndash.models import MIN_IMAGE_SIZE, auto_image_size, default_image_size, suggest_model
 from cnndash.preprocess import images_to_uint8
 from cnndash.training.batches import BatchAugmenter
-from cnndash.training.config import ConfigError, TrainConfig
+from cnndash.training.config import ConfigError, TrainConfig, scaled_lr
 
 # Below this many validation images one image moves the accuracy by more than 2.5 points.
 SMALL_VAL_SET = 40
 # Learning rates outside these ranges rarely train (Adam family, SGD with momentum).
 LR_RANGES = {"adam": (1e-5, 1e-2), "adamw": (1e-5, 1e-2), "sgd": (1e-4, 0.5)}
 PREVIEW_IMAGES = 16
+# The learning rate offered when the optimiser changes: TrainConfig's for the Adam family, a larger one
+# for plain SGD with momentum.
+SUGGESTED_LR = {"adam": TrainConfig.lr, "adamw": TrainConfig.lr, "sgd": 0.05}
 
 
 @dataclass(frozen=True)
@@ -141,3 +146,46 @@ def preview_batch(
         if batch.dtype != torch.uint8:
             batch = (batch.clamp(0, 1) * 255).round().to(torch.uint8)
     return [image.permute(1, 2, 0).numpy() for image in batch]
+
+
+def suggested_lr(optimizer: str) -> float:
+    """The learning rate to offer for ``optimizer`` (one of :data:`SUGGESTED_LR`'s keys)."""
+    try:
+        return SUGGESTED_LR[optimizer]
+    except KeyError:
+        raise ConfigError(f"Optimizer must be one of {', '.join(SUGGESTED_LR)}, got {optimizer!r}.") from None
+
+
+@dataclass(frozen=True)
+class ProcessShare:
+    """How a run of ``processes`` processes (torchrun) shares each global batch, and its learning rate."""
+
+    processes: int
+    batch_size: int  # the global batch
+    per_process: int  # images of every global batch each process takes …
+    extra: int  # … plus one for the first ``extra`` processes (as ``shard_batches`` splits)
+    lr: float  # what every process steps with (:func:`cnndash.training.config.scaled_lr`)
+    lr_scaled: bool  # the linear scaling rule applied (``TrainConfig.scale_lr``)
+
+
+def process_share(config: TrainConfig, processes: int) -> ProcessShare:
+    """How ``config`` trains with ``processes`` processes: each batch's share per process and the LR."""
+    if processes < 1:
+        raise ConfigError(f"Processes must be at least 1, got {processes}.")
+    per_process, extra = divmod(config.batch_size, processes)
+    return ProcessShare(
+        processes=processes,
+        batch_size=config.batch_size,
+        per_process=per_process,
+        extra=extra,
+        lr=scaled_lr(config, processes),
+        lr_scaled=config.scale_lr,
+    )
+
+
+def default_mean_std(imageset: ImageSet) -> tuple[list[float], list[float]]:
+    """The per-channel mean/std a run with :class:`TrainConfig`'s default model normalises ``imageset``'s
+    training split with: measured by :func:`cnndash.data.compute_mean_std` at the size that model trains
+    at by default. Split ``imageset`` as the run will (its validation fraction and seed)."""
+    size = default_image_size(TrainConfig.model, imageset.image_size)
+    return compute_mean_std(imageset.train, channels=imageset.channels, size=size)

@@ -30,7 +30,7 @@ from cnndash.preprocess import (
 from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, read_json
 from cnndash.runs.writer import NullRunWriter
 from cnndash.training.batches import TrainingData, global_batch_sizes, prepare_data
-from cnndash.training.config import ConfigError, TrainConfig, spec_normalize
+from cnndash.training.config import ConfigError, TrainConfig, scaled_lr, spec_normalize
 from cnndash.training.distributed import RANK_SEED_STRIDE, Distributed, restart_count
 from cnndash.training.events import StartEvent
 from cnndash.training.optim import make_optimizer, make_scheduler
@@ -268,7 +268,7 @@ def setup(
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     world = 1 if dist is None else dist.world_size
     steps = len(global_batch_sizes(len(data.train), config.batch_size, world=world))
-    lr = config.lr * world if config.scale_lr else config.lr
+    lr = scaled_lr(config, world)
     optimizer, scheduler = _optimisation(config, model, steps, device, lr)
     start = StartEvent(
         run_name=run_dir.name, epochs=config.epochs, start_epoch=0, start_batch=0, steps_per_epoch=steps,

@@ -1,0 +1,308 @@
+"""The Data & augmentation page's **Datasets** section: upload or import a zip (asking what to do when its
+name is taken), pick a dataset, see its counts, upload report, class table and gallery, delete it.
+
+Also the dataset choice both sections share (:func:`dataset_options`, :func:`dataset_label`,
+:data:`DEFAULT_DATASET`) and :func:`show_message`, the one-shot message a callback leaves for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+import ui
+from cnndash import data, paths
+from cnndash.plots import dataset as plots_data
+from cnndash.training.loops import TrainConfig
+
+log = logging.getLogger("cnndash.pages.data")
+
+GALLERY_CELL = 72  # px per gallery thumbnail
+TABLE_MAX_CLASSES = 30  # above this, class counts go to a scrollable dataframe
+GALLERY_MAX_CLASSES = 12  # above this, the gallery shows the classes picked in a multiselect
+
+# Every widget of the page keeps its value with ui.keep: the two sections are drawn one at a time, and a
+# person goes to the Training page and comes back.
+DEFAULT_DATASET = "shapes"
+DEFAULT_GALLERY_N = 8  # images per class in the gallery
+SIZES_LISTED = 8  # image sizes listed in an uploaded dataset's report
+
+# Errors an upload can cause. The engine raises ValueError subclasses (DatasetError) for everything it
+# checks; OSError (a full disk, a name the file system refuses) and a zip the zipfile module cannot read
+# are caught too, so an upload never ends in a traceback.
+UPLOAD_ERRORS = (ValueError, OSError, zipfile.BadZipFile, EOFError)
+EXISTS_CHOICES = {
+    "replace": "Replace it",
+    "keep": "Keep both",
+    "cancel": "Cancel",
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=6)
+def _report(name: str, data_dir: str, stamp: int) -> data.ValidationReport:
+    return data.dataset_report(name, data_dir=Path(data_dir))
+
+
+def _load_report(name: str) -> data.ValidationReport:
+    """The stored dataset ``name``'s validation report, cached until the dataset changes."""
+    return _report(name, str(paths.data_dir()), ui.dataset_stamp(name))
+
+
+def dataset_options() -> list[str]:
+    """Every dataset a selectbox offers: the built-ins, then the uploaded ones."""
+    return list(data.BUILTIN_DATASETS) + data.list_datasets()
+
+
+def dataset_label(name: str) -> str:
+    if name in data.BUILTIN_DATASETS:
+        return f"{name} — built-in"
+    return f"{name} — uploaded"
+
+
+def show_message(key: str) -> None:
+    """Show, once, the ``("ok" | "error", text)`` message a callback left in ``st.session_state[key]``."""
+    message = st.session_state.pop(key, None)
+    if message is None:
+        return
+    kind, text = message
+    if kind == "ok":
+        st.success(text, icon=":material/check_circle:")
+    else:
+        st.error(text, icon=":material/error:")
+
+
+# --------------------------------------------------------------------------------------------------
+# Upload, the exists-question and delete
+
+
+def _import_zip(uploaded: Any, name: str, on_exists: str) -> data.ValidationReport:
+    with tempfile.TemporaryDirectory() as tmp:
+        zip_path = Path(tmp) / "upload.zip"
+        zip_path.write_bytes(uploaded.getvalue())
+        return data.import_dataset_zip(zip_path, name, on_exists=on_exists)
+
+
+def _replace_dataset(uploaded: Any, name: str) -> data.ValidationReport:
+    with tempfile.TemporaryDirectory() as tmp:
+        zip_path = Path(tmp) / "upload.zip"
+        zip_path.write_bytes(uploaded.getvalue())
+        return data.replace_dataset_zip(zip_path, name)
+
+
+def _import_upload(choice: str | None = None) -> None:
+    """Import a freshly uploaded zip once (the uploader keeps the file across reruns). A name that is
+    already taken waits for ``choice`` (one of :data:`EXISTS_CHOICES`), asked for by :func:`_ask_exists`."""
+    uploaded = st.session_state.get("data-upload")
+    if uploaded is None or st.session_state.get("data-upload-done") == uploaded.file_id:
+        return
+    wanted = data.dataset_name_from(uploaded.name)
+    if choice is None and wanted in data.list_datasets():
+        st.session_state["data-upload-exists"] = uploaded.file_id
+        return
+    st.session_state.pop("data-upload-exists", None)
+    st.session_state["data-upload-done"] = uploaded.file_id
+    if choice == "cancel":
+        st.session_state["data-upload-result"] = (
+            "ok",
+            f"Upload cancelled: '{ui.text(wanted)}' is unchanged.",
+        )
+        return
+    try:
+        if choice == "replace":
+            report = _replace_dataset(uploaded, wanted)
+        else:
+            report = _import_zip(uploaded, wanted, "suffix")
+    except UPLOAD_ERRORS as exc:
+        log.info("upload %r refused: %s", uploaded.name, exc)
+        st.session_state["data-upload-result"] = ("error", ui.text(exc))
+        return
+    verb = "Replaced" if choice == "replace" else "Stored as"
+    note = " (next to the existing one)" if report.name != wanted else ""
+    skipped = f"; {len(report.skipped)} files skipped (listed below)" if report.skipped else ""
+    st.session_state["data-upload-result"] = (
+        "ok",
+        f"{verb} '{ui.text(report.name)}'{note}: {report.num_images} images{skipped}.",
+    )
+    st.session_state["data-upload-name"] = report.name
+    st.session_state["data-dataset"] = report.name
+
+
+def _ask_exists() -> None:
+    """Ask what to do with an upload whose dataset name is taken: replace, keep both, or cancel."""
+    uploaded = st.session_state.get("data-upload")
+    if uploaded is None or st.session_state.get("data-upload-exists") != uploaded.file_id:
+        return
+    wanted = data.dataset_name_from(uploaded.name)
+    with st.container(border=True):
+        st.warning(f"A dataset named '{ui.text(wanted)}' already exists.", icon=":material/warning:")
+        cols = st.columns(len(EXISTS_CHOICES))
+        for col, (choice, label) in zip(cols, EXISTS_CHOICES.items(), strict=True):
+            col.button(
+                label,
+                key=f"data-upload-{choice}",
+                on_click=_import_upload,
+                args=(choice,),
+                type="primary" if choice == "keep" else "secondary",
+                help=f"Keep both: stores the upload as '{ui.text(wanted)}-2' (or the next free number)."
+                if choice == "keep"
+                else None,
+            )
+
+
+def _delete_selected() -> None:
+    """Delete the dataset the Datasets section shows (a button's callback) and leave a message."""
+    name = st.session_state.get("data-dataset")
+    try:
+        data.delete_dataset(name)
+    except UPLOAD_ERRORS as exc:
+        st.session_state["data-message"] = ("error", ui.text(exc))
+        return
+    st.session_state["data-message"] = ("ok", f"Deleted dataset '{ui.text(name)}'.")
+    st.session_state["data-dataset"] = DEFAULT_DATASET
+    st.session_state["data-delete-confirm"] = False
+    if st.session_state.get("data-upload-name") == name:  # the upload message no longer holds
+        st.session_state.pop("data-upload-result", None)
+
+
+def _upload() -> None:
+    """The uploader, the exists-question, and the outcome of the last upload or delete."""
+    st.file_uploader(
+        "Upload an image-folder zip",
+        type=["zip"],
+        key="data-upload",
+        help="One folder per class (cats/*.jpg, dogs/*.jpg), or train/<class>/… and val/<class>/…; "
+        "optionally inside one top-level folder. __MACOSX and hidden files are ignored.",
+    )
+    _import_upload()
+    _ask_exists()
+    uploaded = st.session_state.get("data-upload")
+    result = st.session_state.get("data-upload-result")
+    stored = st.session_state.get("data-upload-name")
+    if result is not None and result[0] == "ok" and stored and stored not in data.list_datasets():
+        st.session_state.pop("data-upload-result")  # the dataset was deleted since (e.g. by the CLI)
+        result = None
+    if uploaded is not None and result is not None:
+        (st.success if result[0] == "ok" else st.error)(result[1])
+    show_message("data-message")
+
+
+def _delete(name: str) -> None:
+    with st.expander("Delete this dataset"):
+        st.checkbox(
+            f"Yes, delete '{ui.text(name)}' from {ui.text(data.datasets_dir())}",
+            key="data-delete-confirm",
+        )
+        st.button(
+            "Delete dataset",
+            key="data-delete",
+            type="primary",
+            on_click=_delete_selected,
+            disabled=not st.session_state.get("data-delete-confirm"),
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# One dataset: counts, report, class table, gallery
+
+
+def _class_table(ds: data.ImageSet) -> None:
+    train = ds.train.class_counts(ds.num_classes)
+    val = ds.val.class_counts(ds.num_classes)
+    rows = [
+        {"class": c, "train": t, "val": v, "total": t + v}
+        for c, t, v in zip(ds.classes, train, val, strict=True)
+    ]
+    if len(rows) > TABLE_MAX_CLASSES:
+        st.dataframe(rows, hide_index=True, width="stretch", height=320)
+    else:
+        st.table(rows)
+
+
+def _render_report(report: data.ValidationReport) -> None:
+    for warning in report.warnings:
+        st.warning(ui.text(warning), icon=":material/warning:")
+    by_count = sorted(report.sizes.items(), key=lambda kv: -kv[1])
+    sizes = ", ".join(f"{w}×{h} ({n})" for (h, w), n in by_count[:SIZES_LISTED])
+    more = f" and {len(report.sizes) - SIZES_LISTED} more" if len(report.sizes) > SIZES_LISTED else ""
+    modes = ", ".join(f"{m} ({n})" for m, n in sorted(report.modes.items()))
+    st.markdown(f"**Image sizes** (width×height): {sizes}{more}  \n**Modes**: {modes}")
+    if len(report.sizes) > 1:
+        st.plotly_chart(plots_data.image_sizes_figure(report.sizes), key="data-sizes-chart")
+    if report.skipped:
+        with st.expander(f"Files skipped during upload ({len(report.skipped)})"):
+            st.dataframe(
+                [{"file": s.path, "why": s.reason} for s in report.skipped], hide_index=True, width="stretch"
+            )
+
+
+def _render_gallery(ds: data.ImageSet) -> None:
+    per_class = st.slider("Images per class", 1, 16, **ui.keep("data-gallery-n", DEFAULT_GALLERY_N))
+    shown = list(range(ds.num_classes))
+    if ds.num_classes > GALLERY_MAX_CLASSES:
+        chosen = [c for c in st.session_state.get("data-gallery-classes", []) if c in ds.classes]
+        st.session_state["data-gallery-classes"] = chosen or ds.classes[:GALLERY_MAX_CLASSES]
+        picked = st.multiselect("Classes to show", ds.classes, **ui.keep("data-gallery-classes"))
+        shown = [ds.classes.index(c) for c in picked]
+    by_class = ds.train.first_of_classes(shown, per_class)
+    counts = ds.train.class_counts(ds.num_classes)
+    cols = st.columns(2)
+    for slot, i in enumerate(shown):
+        if not by_class[i]:
+            continue
+        sheet = plots_data.contact_sheet(
+            [ds.train[k][0] for k in by_class[i]], columns=per_class, cell=GALLERY_CELL
+        )
+        with cols[slot % 2]:
+            st.image(sheet, caption=f"{ui.text(ds.classes[i])} ({counts[i]} train images)")
+
+
+def _overview(name: str, ds: data.ImageSet) -> None:
+    """The chosen dataset's numbers, its upload report, class counts (chart and table) and gallery."""
+    a, b, c, d = st.columns(4)
+    a.metric("Classes", ds.num_classes)
+    b.metric("Train images", len(ds.train))
+    c.metric("Val images", len(ds.val))
+    size = f"{ds.image_size[1]}×{ds.image_size[0]}" if ds.image_size else "mixed"
+    d.metric("Size · channels", f"{size} · {ds.channels}")
+    if name not in data.BUILTIN_DATASETS:
+        _render_report(_load_report(name))
+    chart, table = st.columns([3, 2])
+    split = {
+        "train": dict(zip(ds.classes, ds.train.class_counts(ds.num_classes), strict=True)),
+        "val": dict(zip(ds.classes, ds.val.class_counts(ds.num_classes), strict=True)),
+    }
+    chart.plotly_chart(plots_data.class_counts_figure(ds.classes, split), key="data-counts-chart")
+    with table:
+        _class_table(ds)
+    st.subheader("Gallery")
+    _render_gallery(ds)
+
+
+def datasets_tab() -> None:
+    """The Datasets section, top to bottom."""
+    _upload()
+    options = dataset_options()
+    left, right = st.columns([2, 1])
+    name = left.selectbox(
+        "Dataset",
+        options,
+        format_func=dataset_label,
+        **ui.keep("data-dataset", DEFAULT_DATASET, options=options),
+    )
+    val_fraction = right.slider(
+        "Validation fraction", 0.05, 0.5, step=0.05, **ui.keep("data-val-fraction", TrainConfig.val_fraction)
+    )
+    if name in data.BUILTIN_DATASETS:
+        st.caption(data.BUILTIN_DATASETS[name])
+
+    with ui.user_errors():
+        ds = ui.load_dataset(name, val_fraction)
+        _overview(name, ds)
+
+    if name not in data.BUILTIN_DATASETS:
+        _delete(name)

@@ -1,0 +1,64 @@
+"""The Training page's live view of the run that trains: a progress bar, epoch, batch, speed, LR and
+best accuracy, and the curves, redrawn by a fragment every :data:`POLL_SECONDS` until the run ends."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnndash.jobs.registry import Job, JobSnapshot, format_eta, get_registry
+from cnndash.runs import Run, RunError, load_run
+from ui.training.charts import run_charts
+
+POLL_SECONDS = 1.5
+
+
+def saved_run(job: Job) -> Run | None:
+    """The job's run as saved on disk; None when it failed before writing its config."""
+    try:
+        return load_run(job.run_dir)
+    except RunError:
+        return None
+
+
+def _progress(snap: JobSnapshot, run: Run | None) -> None:
+    st.progress(min(max(snap.fraction, 0.0), 1.0), text=snap.status_text())
+    history = run.metrics() if run is not None else None  # every epoch, also those before a resume
+    rows = history.to_dict("records") if history is not None and len(history) else snap.epoch_rows
+    best = max((row["val_acc"] for row in rows), default=None)
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("Epoch", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "—")
+    c2.metric("Batch", f"{snap.batch}/{snap.batches}" if snap.batches else "—")
+    c3.metric("Images/sec", f"{snap.images_per_sec:,.0f}")
+    c4.metric("Learning rate", f"{snap.lr:.2e}" if snap.lr else "—")
+    c5.metric(
+        "Best val accuracy",
+        f"{best:.1%}" if best is not None else "—",
+        help=f"ETA {format_eta(snap.eta_seconds)}",
+    )
+    world = f" × {snap.world_size} processes (torchrun)" if snap.world_size > 1 else ""
+    st.caption(
+        f"Run `{snap.run_name}` on **{snap.device.upper()}**{world} — {snap.device_description or '…'} · "
+        f"ETA {format_eta(snap.eta_seconds)}"
+    )
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live(run_name: str) -> None:
+    """Redrawn every second while the run trains; a full rerun when it ends shows the results."""
+    job = get_registry().get(run_name)
+    if job is None:
+        return
+    snap = job.snapshot()
+    run = saved_run(job)
+    st.subheader(f"Training `{run_name}`")
+    _progress(snap, run)
+    if not snap.batch_points:
+        st.info("Preparing the data and the model…", icon=":material/hourglass_top:")
+    if snap.start_fraction > 0:
+        st.caption(
+            f"Resumed after epoch {round(snap.start_fraction * snap.epochs)}: "
+            "both charts cover the whole run."
+        )
+    run_charts(snap, run, "live")  # metrics.csv holds every epoch, also those before a resume
+    if not job.alive:
+        st.rerun()

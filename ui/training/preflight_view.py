@@ -1,0 +1,90 @@
+"""What the model will see, shown under the Training page's form before Train: the resolution and
+channels (and why), how several processes share the work, a suggested model, a training batch after
+augmentation, the warnings, and the reason Train is disabled. The checks are the engine's
+(:mod:`cnndash.training.preflight`); this module draws them."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+from PIL import Image
+
+import ui
+from cnndash.plots import dataset as plots_data
+from cnndash.training.loops import TrainConfig
+from cnndash.training.preflight import Preflight, preflight, preview_batch, process_share
+
+PREVIEW_CELL = 72  # px per thumbnail of the augmented training batch
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _preview(name: str, val_fraction: float, seed: int, stamp: int, spec_json: str, size: int) -> list:
+    imageset = ui.load_dataset(name, val_fraction, seed)
+    return preview_batch(imageset, json.loads(spec_json), size, seed=seed)
+
+
+def _use_model(name: str) -> None:
+    st.session_state["train-model"] = name
+
+
+def _world_text(config: TrainConfig, processes: int) -> str:
+    """How a run of several processes shares the work, in one sentence."""
+    share = process_share(config, processes)
+    per, extra = share.per_process, share.extra
+    shares = f"{per + 1} (the first {extra}) or {per}" if extra else f"{per}"
+    lr_text = (
+        f"LR {share.lr:g} (scaled × {processes})" if share.lr_scaled else f"LR {share.lr:g}, not rescaled"
+    )
+    return (
+        f"**World size {processes}**: {processes} processes under torchrun; the global batch of "
+        f"{config.batch_size} is split into {shares} images per process; {lr_text}."
+    )
+
+
+def _batch_strip(config: TrainConfig, pre: Preflight) -> None:
+    """A training batch after augmentation, at the size the model gets it."""
+    spec = json.dumps(config.augment, sort_keys=True)
+    stamp = ui.dataset_stamp(config.dataset)
+    images = _preview(config.dataset, config.val_fraction, config.seed, stamp, spec, pre.image_size)
+    sheet = plots_data.contact_sheet(
+        [Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a) for a in images],
+        columns=len(images),
+        cell=PREVIEW_CELL,
+    )
+    what = "after augmentation" if config.augment else "(no augmentation)"
+    st.image(sheet, caption=f"A training batch {what}, as the model gets it")
+
+
+def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | None:
+    """The resolution, channels and a training batch after augmentation, before Train; the reason the run
+    cannot start, and warnings about settings that would train badly."""
+    with ui.user_errors():
+        imageset = ui.load_dataset(config.dataset, config.val_fraction, config.seed)
+        pre = preflight(config, imageset)
+        colour = "RGB, 3 channels" if pre.channels == 3 else "grayscale, 1 channel"
+        with st.container(border=True):
+            st.markdown(
+                f"**The model will see {pre.image_size}×{pre.image_size} px · {colour}** — "
+                f"{pre.size_reason}. {pre.n_train} training and {pre.n_val} validation images, "
+                f"{pre.num_classes} classes."
+            )
+            if processes > 1:
+                st.markdown(_world_text(config, processes))
+            if pre.suggested_model != config.model:
+                c1, c2 = st.columns([4, 1])
+                c1.caption(f"Suggested model: **{pre.suggested_model}** — {pre.suggestion_reason}.")
+                c2.button(
+                    f"Use {pre.suggested_model}",
+                    key="train-use-suggested",
+                    on_click=_use_model,
+                    args=(pre.suggested_model,),
+                )
+            if pre.ok:
+                _batch_strip(config, pre)
+        for warning in pre.warnings:
+            st.warning(warning, icon=":material/warning:")
+        if not pre.ok:
+            st.error(f"Train is disabled: {pre.error}", icon=":material/block:")
+        return pre
+    return None
