@@ -261,5 +261,5 @@ def test_runs_say_what_they_are_for_and_fold_runs_are_hidden(tmp_path):
         "label-check:pets",
         True,
     )
-    with pytest.raises(ConfigError, match="(?i)purpose"):
+    with pytest.raises(ConfigError, match=r"(?i)purpose"):
         TrainConfig(dataset="digits", purpose="sideways").validate()
