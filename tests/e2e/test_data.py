@@ -39,9 +39,19 @@ def make_zip(path: Path) -> Path:
     return path
 
 
+PREVIEW_COUNT = 9  # the original and 8 augmented samples
+
+
 def preview_sources(page) -> list[str]:
+    """The preview grid's image sources, once all of them are drawn (Streamlit adds them one by one: the
+    first can be visible while the last is not there yet)."""
     images = page.locator(PREVIEW_IMAGES)
     images.first.wait_for(state="visible")
+    page.wait_for_function(
+        "([selector, n]) => document.querySelectorAll(selector).length >= n",
+        arg=[PREVIEW_IMAGES, PREVIEW_COUNT],
+        timeout=NEW_GRID_TIMEOUT_MS,
+    )
     return [images.nth(i).get_attribute("src") for i in range(images.count())]
 
 

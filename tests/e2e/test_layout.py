@@ -98,6 +98,7 @@ def test_plotly_toolbar_leaves_legends_readable(page, app_url, e2e_tiny_run, art
     chart = page.locator("[class*='-epoch-chart']").first
     chart.wait_for(state="visible", timeout=90_000)
     chart.scroll_into_view_if_needed()
+    chart.locator(".legend").first.wait_for(state="visible")  # Plotly draws the legend after the chart
     chart.hover()
     box = chart.bounding_box()
     clip = {"x": box["x"], "y": box["y"] - 40, "width": box["width"], "height": box["height"] + 40}

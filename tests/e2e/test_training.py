@@ -3,7 +3,7 @@ see the run, then stop it and read its final accuracy.
 
 The run is long (100 epochs) and stopped by the test, so the journey does not depend on how fast the
 machine trains: a fast machine would finish a short run before the reload, a busy one would take
-minutes. Finishing a run on its own is covered by the AppTest tests (tests/test_page_training.py).
+minutes. Finishing a run on its own is covered by the AppTest tests (tests/pages/test_training.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 
 from cnndash.data import DatasetError, ImageList, compute_mean_std, load_dataset
 from cnndash.preprocess import array_to_uint8, channel_stats, images_to_uint8, stats_indices
-from tests.test_data import make_folder
+from tests.engine.data.test_data import make_folder
 
 
 def test_compute_mean_std_matches_numpy_for_memory_and_files(tmp_path):

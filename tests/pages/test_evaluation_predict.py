@@ -14,7 +14,7 @@ from PIL import Image
 from cnndash.evaluate import predict, predict_files
 from cnndash.preprocess import open_image
 from cnndash.runs import load_run
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 
 @pytest.fixture

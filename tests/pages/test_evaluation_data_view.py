@@ -20,7 +20,7 @@ from cnndash.plots import label_issues as plots_labels
 from cnndash.runs import load_run
 from cnndash.training.loops import TrainConfig, train
 from tests.conftest import ROOT, plotly_array
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 PAGE = textwrap.dedent(
     f"""

@@ -38,8 +38,7 @@ from cnndash.data import (
     load_dataset,
 )
 from cnndash.preprocess import DECODE_MIN_SIDE, ImageDecodeError, convert_mode, open_image, read_image
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 def image_bytes(image: Image.Image, fmt: str = "PNG", **options) -> bytes:

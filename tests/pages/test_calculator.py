@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 
 @pytest.fixture(scope="module")

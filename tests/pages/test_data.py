@@ -14,7 +14,7 @@ from PIL import Image
 from cnndash import augment, data
 from cnndash.models import default_image_size
 from cnndash.training.loops import TrainConfig
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 PAGE = "pages/data_augmentation.py"
 

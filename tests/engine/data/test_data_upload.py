@@ -210,7 +210,7 @@ def test_only_non_images_is_rejected(tmp_path):
 
 
 def test_image_that_does_not_decode_is_rejected_when_bad_images_are_refused(tmp_path):
-    """By default such a file is skipped and reported (tests/test_hostile.py); refusing stays an option."""
+    """By default such a file is skipped and reported (tests/engine/data/test_hostile_uploads.py); refusing stays an option."""
     entries = good_entries()
     entries["dog/broken.jpg"] = b"\xff\xd8\xff\xe0 definitely not a jpeg"
     zip_path = write_zip(tmp_path / "broken.zip", entries)

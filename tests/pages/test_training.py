@@ -13,7 +13,7 @@ import pytest
 from cnndash.device import max_processes
 from cnndash.jobs.registry import ProcessJob, get_registry
 from cnndash.training.loops import TrainConfig
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 PAGE = "pages/training.py"
 

@@ -19,7 +19,7 @@ from cnndash.jobs.registry import get_registry
 from cnndash.runs import load_run
 from cnndash.training.loops import TrainConfig, train
 from tests.conftest import plotly_array
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 PAGE = "pages/training.py"
 

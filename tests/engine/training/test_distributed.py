@@ -22,7 +22,7 @@ from cnndash.runs import read_json
 from cnndash.training.batches import MemoryData, batch_indices, global_batch_sizes, shard_batches
 from cnndash.training.loops import TrainConfig, train
 from tests.conftest import ROOT
-from tests.test_tblog import read_events
+from tests.engine.training.test_tblog import read_events
 
 TORCHRUN_TIMEOUT_S = 240  # far above the ~30 s a run takes on 2 busy cores: a hang fails, it does not stall
 

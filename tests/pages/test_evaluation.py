@@ -14,7 +14,7 @@ from PIL import Image
 from cnndash.evaluate import metrics, predict
 from cnndash.runs import RunWriter, write_status
 from tests.conftest import plotly_array
-from tests.test_pages import run_page
+from tests.pages.test_pages import run_page
 
 
 @pytest.fixture
