@@ -48,8 +48,7 @@ def _train_tab() -> None:
         active.wait(STOP_WAIT_SECONDS)
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
-        with ui.user_errors():
-            runs_tab.refuse_during_label_check()
+        with ui.user_errors():  # refused beside another training on the device or a label check
             registry.start(config, processes=processes)
             st.rerun()  # redraw with Train disabled and the live view
     if active is not None:

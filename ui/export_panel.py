@@ -21,11 +21,10 @@ FORMAT_LABELS = {
     "onnx": "ONNX (model.onnx)",
     "onnx-int8": "ONNX int8, quantised (model.int8.onnx)",
 }
-BUNDLE_FOLDER = "export"  # inside the run folder
 
 
 def bundle_dir(run: Run) -> Path:
-    return run.path / BUNDLE_FOLDER
+    return run.export_dir
 
 
 def _key(prefix: str, run: Run, what: str) -> str:

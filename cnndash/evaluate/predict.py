@@ -29,6 +29,7 @@ from cnndash.evaluate.metrics import (
 )
 from cnndash.modes import eval_mode
 from cnndash.runs import CHECKPOINTS, Run, load_run
+from cnndash.runs.layout import cache_file, evaluation_files
 
 if TYPE_CHECKING:
     from cnndash.data import ImageSet
@@ -41,7 +42,7 @@ EVAL_BATCH_SIZE = 256  # images per forward pass: no gradients, so memory allows
 def predictions_cache_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
     """Where :func:`predict_run` caches the predictions of ``checkpoint`` inside ``run_dir``."""
     _check_checkpoint(checkpoint)
-    return Path(run_dir) / f"predictions_{checkpoint}.npz"
+    return cache_file(Path(run_dir), "predictions", checkpoint)
 
 
 def predict_run(
@@ -242,8 +243,7 @@ def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best")
             f"Run directory {str(run_path)!r} does not exist; pass a folder written by `train`."
         )
     predictions = predict_run(run_path, checkpoint)
-    cm_path = run_path / "confusion_matrix.csv"
-    report_path = run_path / "classification_report.csv"
+    cm_path, report_path = evaluation_files(run_path)
     confusion_matrix_frame(predictions).to_csv(cm_path)
     classification_report_frame(predictions.targets, predictions.preds, predictions.classes).to_csv(
         report_path

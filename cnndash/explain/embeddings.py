@@ -90,7 +90,7 @@ def project(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def _cache_path(run: Run, checkpoint: str) -> Path:
-    return run.path / f"embeddings_{checkpoint}.npz"
+    return run.cache_path("embeddings", checkpoint)
 
 
 def _read_cache(path: Path, digest: str, classes: list[str]) -> Embedding | None:

@@ -27,7 +27,7 @@ from cnndash.preprocess import (
     IMAGENET_STD,
     normalize_batch,
 )
-from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, read_json
+from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, holds_run
 from cnndash.runs.writer import NullRunWriter
 from cnndash.training.batches import TrainingData, global_batch_sizes, prepare_data
 from cnndash.training.config import ConfigError, TrainConfig, scaled_lr, spec_normalize
@@ -121,20 +121,24 @@ class Trainer:
         )
 
 
-def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool, restarted: bool = False) -> TrainConfig:
+def _resolve_config(
+    config: TrainConfig, run_dir: Path, resume: bool, restarted: bool = False, owner: str | None = None
+) -> TrainConfig:
     config.validate()
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a folder; choose another output folder for the run.")
+    folder = RunWriter(run_dir)
     if not resume:
         # A group torchrun restarted before the first checkpoint starts over in the folder its failed
         # attempt created (a folder without last.pt holds no training to lose).
-        started_over = restarted and not (run_dir / "last.pt").exists()
-        if (run_dir / "config.json").exists() and not started_over:
+        started_over = restarted and not folder.has_checkpoint("last")
+        if holds_run(run_dir) and not started_over:
             raise RunError(f"{run_dir} already holds a run; choose another output folder or resume it.")
         return TrainConfig.from_dict(config.to_dict())
-    saved = read_json(run_dir / "config.json")
-    if not (run_dir / "last.pt").is_file() or not isinstance(saved, dict):
+    saved = folder.saved_config()
+    if not folder.has_checkpoint("last") or saved is None:
         raise RunError(f"Nothing to resume in {run_dir}: it has no last.pt; train it without resume.")
+    folder.check_not_training(owner)  # before anything in it changes (its own job's lease is fine)
     resolved = TrainConfig.from_dict(saved)
     resolved.device = config.device  # the saved run may come from another machine
     resolved.validate()
@@ -152,14 +156,14 @@ def _normalisation(config: TrainConfig, channels: int, data: TrainingData) -> tu
 
 def _read_checkpoint(run_dir: Path) -> Checkpoint:
     try:
-        return Checkpoint.from_dict(torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True))
+        return RunWriter(run_dir).load_checkpoint("last")
     except Exception as exc:  # truncated, foreign or another model's file: torch raises many types
         raise _cannot_resume(run_dir, exc) from exc
 
 
 def _cannot_resume(run_dir: Path, exc: Exception) -> RunError:
     return RunError(
-        f"{run_dir / 'last.pt'} cannot be resumed: it is damaged or not this run's checkpoint "
+        f"The last checkpoint of {run_dir} cannot be resumed: it is damaged or not this run's checkpoint "
         f"({type(exc).__name__}). Start a new run instead."
     )
 
@@ -238,15 +242,21 @@ def _optimisation(
 
 
 def setup(
-    config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, dist: Distributed | None = None
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    dist: Distributed | None = None,
+    owner: str | None = None,
 ) -> Trainer:
     """Validate ``config``, load and decode the data, build model, optimiser and schedule, prepare the run
     folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``.
 
     With ``dist`` (a torchrun worker) the model is wrapped in DDP on ``dist.device`` and only rank 0 touches
-    the run folder; the other ranks get its config and checkpoint from rank 0."""
+    the run folder; the other ranks get its config and checkpoint from rank 0. ``owner``: the lease the run
+    will train under (a job's), which a resume need not wait for."""
     run_dir = Path(run_dir)
-    config, writer = _run_folder(config, run_dir, resume, dist)
+    config, writer = _run_folder(config, run_dir, resume, dist, owner)
     device = resolve_device(config.device) if dist is None else dist.device
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
@@ -295,13 +305,13 @@ def setup(
 
 
 def _run_folder(
-    config: TrainConfig, run_dir: Path, resume: bool, dist: Distributed | None
+    config: TrainConfig, run_dir: Path, resume: bool, dist: Distributed | None, owner: str | None = None
 ) -> tuple[TrainConfig, RunWriter]:
     """The resolved config and the run's writer; an unwritable folder fails now, before the data is decoded.
     Distributed: rank 0 resolves and creates, the others get its config and a writer that writes nothing."""
 
     def resolve() -> TrainConfig:
-        resolved = _resolve_config(config, run_dir, resume, restarted=restart_count() > 0)
+        resolved = _resolve_config(config, run_dir, resume, restarted=restart_count() > 0, owner=owner)
         RunWriter(run_dir).create()
         return resolved
 

@@ -8,8 +8,6 @@ the predictions to :mod:`cnndash.evaluate.compare`; the figures come from :mod:`
 
 from __future__ import annotations
 
-import sys
-
 import streamlit as st
 
 import ui
@@ -34,21 +32,10 @@ AUTO_COMPARE_IMAGES = 5_000
 def resume(run: Run) -> None:
     """Continue a stopped or failed run from its last checkpoint, in the background, with as many processes as
     trained it (a torchrun run resumes under torchrun: every rank loads the same checkpoint)."""
-    with ui.user_errors():
-        refuse_during_label_check()
+    with ui.user_errors():  # the job registry refuses it beside a training run or a label check
         config = TrainConfig.from_dict(run.config)
         get_registry().start(config, run_name=run.name, resume=True, processes=run.world_size)
         st.rerun()
-
-
-def refuse_during_label_check() -> None:
-    """Raise a clear ``ValueError`` while Evaluation → Data's K-fold check trains (it runs outside the
-    job registry): call before starting a training run. Only the Data view starts such a check, so
-    while ``cnndash.jobs.label_check`` is not loaded there is none (and the Training page does not pay for
-    importing cleanlab)."""
-    labels_job = sys.modules.get("cnndash.jobs.label_check")
-    if labels_job is not None:
-        labels_job.check_no_label_job()
 
 
 def _runs_table(runs: list[Run]) -> None:

@@ -176,11 +176,13 @@ def test_stop_reaches_every_rank_also_from_a_restarted_server_and_the_run_is_res
     with pytest.raises(JobBusyError, match="already training on the CPU"):
         registry.start(ddp_config(1), run_name="second", runs_dir=tmp_path)
     # The server restarts while the run trains (torchrun lives in its own session): the new server process
-    # adopts the run from its launch.json, follows it and stops it.
+    # adopts the run from the jobs table, follows it and stops it — by request: it holds no handle, and no
+    # pid is read from disk (an adopted job has none).
     restarted = JobRegistry()
     adopted = restarted.adopt_running(tmp_path)
     assert [a.run_name for a in adopted] == ["long"] and restarted.active() is adopted[0]
-    assert adopted[0].pid == job.pid and restarted.adopt_running(tmp_path) == []  # adopted once
+    assert adopted[0].job_id == job.job_id and adopted[0].pid is None
+    assert restarted.adopt_running(tmp_path) == []  # adopted once
     assert wait_until(
         lambda: adopted[0].snapshot().status == "running" and adopted[0].snapshot().batch_points
     )

@@ -116,9 +116,9 @@ def test_delete_refuses_a_running_run(tiny_run, tmp_path):
     with RunWriter(run_dir).training():
         write_status(run_dir, "running")
         with pytest.raises(RunError, match="still training"):
-            delete_run(run_dir)
+            delete_run("live", run_dir.parent)  # runs are deleted by name
         assert run_dir.exists()
-    delete_run(run_dir)  # once nothing trains it, it can go
+    delete_run("live", run_dir.parent)  # once nothing trains it, it can go
     assert not run_dir.exists()
 
 
