@@ -18,7 +18,8 @@ from cnndash.evaluate.predict import write_evaluation_files
 from cnndash.jobs import claims
 from cnndash.jobs.claims import TRAINING
 from cnndash.jobs.torchrun import JOB_ENV
-from cnndash.runs import has_checkpoint
+from cnndash.runs import RunError, RunWriter, has_checkpoint
+from cnndash.runs.lease import holding
 from cnndash.training.distributed import (
     Distributed,
     launched_by_torchrun,
@@ -133,6 +134,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not str(args.out).strip():
         raise ValueError("--out is empty; give the folder to write the run into (e.g. --out runs/my-run).")
     config = _config(args)
+    config.validate()  # every setting checked before a device is resolved or claimed
     out = Path(args.out)
     # Under torchrun (more than one process) this is one rank of a data-parallel run: SIGTERM/SIGINT stop
     # every rank cleanly, and only rank 0 reports. The handlers are in place before the group is joined, so
@@ -141,8 +143,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     signals = stop_on_signals(stop) if launched_by_torchrun() else nullcontext()
     with signals, session(config.device) as dist, ExitStack() as held:
         main = dist is None or dist.is_main
-        owner = _claim(config, out, dist, held)
         resume = args.resume or _resume_after_restart(out, dist)
+        owner = _claim(config, out, resume, dist, held)
         summary = train(
             config, out, resume=resume, on_event=_print_progress if main else None,
             stop_event=stop if dist is not None else None, dist=dist, owner=owner,
@@ -152,7 +154,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _claim(config: TrainConfig, out: Path, dist: Distributed | None, held: ExitStack) -> str:
+def _claim(config: TrainConfig, out: Path, resume: bool, dist: Distributed | None, held: ExitStack) -> str:
     """The job id this run trains under (its lease owner): the app's, for a torchrun it launched, or a claim
     of this process under the jobs rule (one training per device, none beside a label check), released
     when ``held`` closes. Distributed: rank 0 claims for the group, every rank gets the answer."""
@@ -164,6 +166,14 @@ def _claim(config: TrainConfig, out: Path, dist: Distributed | None, held: ExitS
                            holder=f"cli-{os.getpid()}", run_dir=out, processes=1 if dist is None else dist.world_size,
                            config=config.to_dict())  # fmt: skip
         held.callback(job.release)
+        # The run's lease from now on, not only once its data is loaded: listed as running (not broken),
+        # and neither deleted nor resumed by anyone else while it starts.
+        if resume and not out.is_dir():
+            raise RunError(
+                f"Nothing to resume in {out}: there is no such run folder; train it without --resume."
+            )
+        RunWriter(out).create()
+        held.enter_context(holding(out, job.id))
         return job.id
 
     return take() if dist is None else dist.from_rank0(take)

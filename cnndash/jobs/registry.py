@@ -31,7 +31,7 @@ from cnndash.jobs.claims import LABEL_CHECK, TRAINING, Claim, JobBusyError
 from cnndash.jobs.snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
 from cnndash.jobs.torchrun import ProcessJob
 from cnndash.paths import data_dir
-from cnndash.runs import RunWriter, check_run_name, new_run_name, sweep_runs
+from cnndash.runs import RunError, RunWriter, check_run_name, new_run_name, sweep_runs
 from cnndash.runs.layout import runs_root
 from cnndash.runs.lease import holding, new_owner
 from cnndash.training.events import TrainEvent
@@ -166,6 +166,8 @@ class JobRegistry:
         with self._lock:
             name = check_run_name(run_name) if run_name else new_run_name(config.model, config.dataset, root)
             run_dir = root / name
+            if resume and not run_dir.is_dir():
+                raise RunError(f"Nothing to resume: there is no run {name!r} under {root}.")
             created = run_name is None or not run_dir.exists()
             try:
                 RunWriter(run_dir).create()

@@ -23,7 +23,7 @@ from pathlib import Path
 BATCH_COLUMNS = ["step", "epoch", "batch", "batches", "loss", "acc", "lr", "images_per_sec", "seconds"]
 BATCH_FLUSH_ROWS, BATCH_FLUSH_SECONDS = 256, 1.0  # one append per this many rows or seconds, whichever first
 MAX_POINTS = 20_000  # rows a reader keeps (the live chart's points)
-READ_CHUNK = 1 << 20  # bytes parsed at a time
+READ_CHUNK = 1 << 18  # bytes parsed at a time (the reader's peak memory is a few times this)
 BATCH_LOGS_CACHED = 8  # logs whose read position is remembered (a page polls a live run's log)
 _INTS = 4  # the first four columns are whole numbers
 _SECONDS = BATCH_COLUMNS.index("seconds")

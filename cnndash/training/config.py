@@ -99,7 +99,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` for any setting of the wrong type or out of range, naming the setting
         and a valid value (every field is checked: a config may come from a hand-edited JSON file)."""
-        for name, ok, expected in _RULES:
+        for name, ok, expected in SETTING_CHECKS:
             value = getattr(self, name)
             try:
                 passed = ok(value)
@@ -135,7 +135,7 @@ _LABELS = {"lr": "learning rate", "batch_size": "batch size", "val_fraction": "v
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 _BOOL = (lambda v: isinstance(v, bool), "a boolean (true or false)")
 # (setting, check, what a valid value is): every field of TrainConfig, in order.
-_RULES: list[tuple[str, Callable[[Any], bool], str]] = [
+SETTING_CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("dataset", lambda v: _text(v) and bool(v.strip()), "a dataset name or path (e.g. 'digits')"),
     ("model", lambda v: v in MODEL_NAMES, f"one of {', '.join(MODEL_NAMES)}"),
     (
