@@ -89,9 +89,8 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
-            raise ConfigError(
-                f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
-            )
+            names = ", ".join(_shown(key) for key in unknown[:8]) + (", …" if len(unknown) > 8 else "")
+            raise ConfigError(f"Unknown training setting(s) {names}; known: {', '.join(sorted(known))}.")
         if "dataset" not in data:
             raise ConfigError("A training config needs a 'dataset'.")
         return cls(**data)

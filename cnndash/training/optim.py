@@ -43,12 +43,14 @@ def make_scheduler(
     """A per-batch schedule: one-cycle, cosine, step or constant, with an optional linear warm-up."""
     total = max(1, epochs * steps_per_epoch)
     if schedule == "onecycle":
-        pct = warmup_epochs / epochs if warmup_epochs else ONECYCLE_WARMUP
+        pct = min(max(warmup_epochs / epochs if warmup_epochs else ONECYCLE_WARMUP, 0.01), 0.9)
+        if pct * total == 1:  # a warm-up of exactly one step is a zero-length phase: torch divides by zero
+            pct = min(2 / total, 0.9)
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],
             total_steps=total,
-            pct_start=min(max(pct, 0.01), 0.9),
+            pct_start=pct,
         )
     warmup = round(warmup_epochs * steps_per_epoch)
     step_size = step_size or max(1, epochs // 3)

@@ -17,7 +17,7 @@ from cnndash.jobs import claims
 from cnndash.jobs import registry as jobs
 from cnndash.jobs.registry import JobBusyError, JobRegistry, get_registry
 from cnndash.paths import runs_dir
-from cnndash.runs import list_runs, load_run, stop_run
+from cnndash.runs import list_runs, load_run, read_run, stop_run
 from cnndash.runs.lease import LEASE_ENV
 from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
@@ -112,7 +112,7 @@ def test_one_rule_for_the_app_and_a_terminal(tmp_path):
     runs = runs_dir()
     terminal = cli_train(runs / "from-terminal")
     try:
-        assert wait_until(lambda: load_run(runs / "from-terminal").status == "running", 120)
+        assert wait_until(lambda: read_run(runs / "from-terminal").status == "running", 120)
         registry = JobRegistry()
         with pytest.raises(JobBusyError, match="'from-terminal' is already training on the CPU"):
             registry.start(TrainConfig(dataset=SMALL, epochs=1, device="cpu"))

@@ -49,3 +49,13 @@ def test_every_field_has_a_check():
     from cnndash.training import config
 
     assert [name for name, _, _ in config.SETTING_CHECKS] == FIELDS
+
+
+def test_a_one_cycle_of_a_few_steps_never_divides_by_zero():
+    import torch
+
+    from cnndash.training.optim import make_scheduler
+
+    for steps in range(1, 41):  # every run length up to 40 optimiser steps, e.g. 80 images in batches of 32
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        make_scheduler(optimizer, schedule="onecycle", epochs=1, steps_per_epoch=steps)
