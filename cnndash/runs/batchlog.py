@@ -104,14 +104,9 @@ def _step(line: bytes) -> int:
         return 1 << 62  # a damaged row is dropped
 
 
-def _parse(line: str) -> tuple | None:
-    values = line.split(",")
-    if len(values) != len(BATCH_COLUMNS) or values[0] == BATCH_COLUMNS[0]:
-        return None  # the header, or a damaged row
-    try:
-        return (*(int(v) for v in values[:_INTS]), *(float(v) for v in values[_INTS:]))
-    except ValueError:
-        return None
+def _parse(values: list[str]) -> tuple:
+    """One row's values as numbers (``ValueError`` for a damaged row)."""
+    return (*(int(v) for v in values[:_INTS]), *(float(v) for v in values[_INTS:]))
 
 
 @dataclass
@@ -124,18 +119,26 @@ class _Reader:
     count: int = 0  # rows seen
     stride: int = 1
     kept: list[tuple] = field(default_factory=list)
-    last: tuple | None = None
+    last: list[str] | None = None  # the newest row's values, parsed when asked for
     last_index: int = -1
     epoch_ends: dict[int, float] = field(default_factory=dict)
 
-    def add(self, row: tuple) -> None:
-        if self.count % self.stride == 0:
+    def add(self, line: str) -> None:
+        values = line.split(",")
+        if len(values) != len(BATCH_COLUMNS) or values[0] == BATCH_COLUMNS[0]:
+            return  # the header, or a damaged row
+        try:  # every row: its epoch's end; a whole row only for the rows kept (most are thinned out)
+            epoch, seconds = int(values[1]), float(values[_SECONDS])
+            row = _parse(values) if self.count % self.stride == 0 else None
+        except ValueError:
+            return
+        if row is not None:
             self.kept.append(row)
             if len(self.kept) > self.max_points:
                 self.kept = self.kept[::2]
                 self.stride *= 2
-        self.last, self.last_index = row, self.count
-        self.epoch_ends[row[1]] = row[_SECONDS]
+        self.last, self.last_index = values, self.count
+        self.epoch_ends[epoch] = seconds
         self.count += 1
 
     def read(self, path: Path, size: int) -> None:
@@ -149,9 +152,7 @@ class _Reader:
                 data = pending + chunk
                 cut = data.rfind(b"\n") + 1  # complete lines only: a writer may be mid-append
                 for line in data[:cut].decode("utf-8", "replace").splitlines():
-                    row = _parse(line)
-                    if row is not None:
-                        self.add(row)
+                    self.add(line)
                 self.offset += cut
                 pending = data[cut:]
                 if len(pending) > READ_CHUNK:  # no line is this long: skip the damage, keep memory bounded
@@ -161,7 +162,8 @@ class _Reader:
     def rows(self) -> list[dict]:
         out = [dict(zip(BATCH_COLUMNS, row, strict=True)) for row in self.kept]
         if self.last is not None and self.last_index % self.stride != 0:
-            out.append(dict(zip(BATCH_COLUMNS, self.last, strict=True)))
+            with suppress(ValueError):  # a damaged newest row is left out, as any damaged row
+                out.append(dict(zip(BATCH_COLUMNS, _parse(self.last), strict=True)))
         return out
 
 
