@@ -47,7 +47,7 @@ from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 
 SOAK = os.environ.get("CNNDASH_SOAK", "") not in ("", "0")
-EXAMPLES, STEPS = (45, 25) if SOAK else (3, 9)
+EXAMPLES, STEPS = (40, 25) if SOAK else (3, 9)
 DATASET = "shapes:count=96,size=16"  # tiny: an epoch of LeNet takes a fraction of a second
 LEASE_S, STALE_S, LEFTOVER_S = 0.2, 1.0, 2.0
 STATS: Counter = Counter()
