@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -161,10 +162,17 @@ def _claim(config: TrainConfig, out: Path, resume: bool, dist: Distributed | Non
     if os.environ.get(JOB_ENV):
         return os.environ[JOB_ENV]
 
+    # Under torchrun one id for every restart of the group: a restarted rank 0 takes over its own claim and
+    # lease at once instead of waiting for the killed attempt's to go stale.
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    job_id = (
+        f"torchrun-{run_id}-{hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]}" if run_id else None
+    )
+
     def take() -> str:
         job = claims.claim(TRAINING, resolve_device(config.device).type, out.name or str(out),
                            holder=f"cli-{os.getpid()}", run_dir=out, processes=1 if dist is None else dist.world_size,
-                           config=config.to_dict())  # fmt: skip
+                           config=config.to_dict(), job_id=job_id)  # fmt: skip
         held.callback(job.release)
         # The run's lease from now on, not only once its data is loaded: listed as running (not broken),
         # and neither deleted nor resumed by anyone else while it starts.

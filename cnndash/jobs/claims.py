@@ -18,6 +18,7 @@ neither are deleted by the next claim. Nothing here records or trusts a pid.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -28,6 +29,7 @@ from cnndash import paths
 from cnndash.runs.lease import lease_seconds, live_owner, new_owner, stale_after
 from cnndash.store import db
 
+log = logging.getLogger("cnndash.jobs.claims")
 TRAINING, LABEL_CHECK = "training", "label_check"
 MIGRATIONS = [
     """
@@ -79,7 +81,10 @@ class JobRow:
 def conflict(kind: str, device: str, run_dir: str, other: JobRow) -> str | None:
     """Why a new job (``kind`` on ``device`` in ``run_dir``) may not start beside ``other``; None if it may."""
     if run_dir and other.run_dir == run_dir:
-        return f"Run {other.name!r} is already training; wait for it to finish or stop it first."
+        return (
+            f"Run {other.name!r} is already training; wait for it to finish or stop it first (if its process "
+            "was just killed, it counts as training until its lease goes stale, a few seconds)."
+        )
     if kind == LABEL_CHECK and other.kind == LABEL_CHECK:
         return (
             f"Label issues are already being computed (for run {other.name!r}); wait for them or stop them "
@@ -139,10 +144,14 @@ class Claim:
     interval: float
 
     def release(self) -> None:
-        """The job ended: its row goes (idempotent)."""
+        """The job ended: its row goes (idempotent). Should the database refuse, the row is no longer renewed
+        and counts as ended once stale, so the job's end is never held up by it."""
         _HEARTBEAT.forget(self)
-        with db.transaction(_connect(self.data_dir)) as conn:
-            conn.execute("DELETE FROM jobs WHERE id = ?", (self.id,))
+        try:
+            with db.transaction(_connect(self.data_dir)) as conn:
+                conn.execute("DELETE FROM jobs WHERE id = ?", (self.id,))
+        except sqlite3.Error:
+            log.exception("releasing job %s failed; its row goes stale instead", self.id)
 
     def alive(self) -> bool:
         """The row is still there and live (False once released or gone stale)."""
@@ -172,12 +181,14 @@ def claim(
     with db.transaction(conn):
         now = time.time()
         for row in _rows(conn):
+            if row.id == job.id:
+                continue  # the same job again (a torchrun group restarted): it takes its row over
             if not is_live(row, now):
                 conn.execute("DELETE FROM jobs WHERE id = ?", (row.id,))
             elif (why := conflict(kind, device, run_text, row)) is not None:
                 raise error(why)
         conn.execute(
-            "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job.id, holder, kind, device, name, run_text, processes, json.dumps(config) if config else "",
              now, now, interval),
         )  # fmt: skip
