@@ -34,7 +34,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -47,7 +46,7 @@ from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 
 SOAK = os.environ.get("CNNDASH_SOAK", "") not in ("", "0")
-EXAMPLES, STEPS = (40, 25) if SOAK else (3, 9)
+EXAMPLES, STEPS = (40, 25) if SOAK else (3, 14)
 DATASET = "shapes:count=96,size=16"  # tiny: an epoch of LeNet takes a fraction of a second
 LEASE_S, STALE_S, LEFTOVER_S = 0.2, 1.0, 2.0
 STATS: Counter = Counter()
@@ -77,6 +76,16 @@ class Tracked:
         if self.job is not None:
             return self.job.alive
         return self.proc is not None and self.proc.poll() is None
+
+
+# Which run a rule acts on: an index drawn the same way whatever the processes did meanwhile (a choice from
+# a list whose length depends on real processes, or a precondition on them, makes hypothesis's draws
+# inconsistent between test cases).
+PICK = st.integers(0, 1 << 16)
+
+
+def _pick(candidates: list[Tracked], pick: int) -> Tracked | None:
+    return candidates[pick % len(candidates)] if candidates else None
 
 
 def cli_trainer(out: Path, epochs: int, resume: bool = False) -> subprocess.Popen:
@@ -134,19 +143,19 @@ class RunsAndJobs(RuleBasedStateMachine):
             return
         self.runs[name] = Tracked(name, "app", job=job)
 
-    @precondition(lambda self: sum(r.kind == "cli" and r.trainer_alive for r in self.runs.values()) < 2)
     @rule(epochs=st.integers(1, 4))
     def train_in_a_terminal(self, epochs):
+        if sum(r.kind == "cli" and r.trainer_alive for r in self.runs.values()) >= 2:
+            return  # at most two terminal trainers at once (with this process: three processes)
         name = self._new_name("cli")
         STATS["operations"] += 1
         self.runs[name] = Tracked(name, "cli", proc=cli_trainer(self.root / name, epochs))
 
-    @precondition(lambda self: any(r.state == "training" and r.trainer_alive for r in self.runs.values()))
-    @rule(data=st.data())
-    def stop(self, data):
-        run = data.draw(
-            st.sampled_from([r for r in self.runs.values() if r.state == "training" and r.trainer_alive])
-        )
+    @rule(pick=PICK)
+    def stop(self, pick):
+        run = _pick([r for r in self.runs.values() if r.state == "training" and r.trainer_alive], pick)
+        if run is None:
+            return
         STATS["operations"] += 1
         try:
             stop_run(run.name, self.root)  # a request, as `runs stop` and the app's Stop send it
@@ -157,15 +166,12 @@ class RunsAndJobs(RuleBasedStateMachine):
         STATS["stops"] += 1
         run.state = "stop_requested"
 
-    @precondition(
-        lambda self: any(
-            r.kind == "cli" and r.trainer_alive and r.state != "killed" for r in self.runs.values()
-        )
-    )
-    @rule(data=st.data(), after=st.floats(0, 2.5))
-    def kill_a_terminal_trainer(self, data, after):
-        runs = [r for r in self.runs.values() if r.kind == "cli" and r.trainer_alive and r.state != "killed"]
-        run = data.draw(st.sampled_from(runs))
+    @rule(pick=PICK, after=st.floats(0, 2.5))
+    def kill_a_terminal_trainer(self, pick, after):
+        alive = [r for r in self.runs.values() if r.kind == "cli" and r.trainer_alive and r.state != "killed"]
+        run = _pick(alive, pick)
+        if run is None:
+            return
         time.sleep(after)  # anywhere: starting, mid-epoch, saving a checkpoint
         STATS["operations"] += 1
         run.proc.send_signal(signal.SIGKILL)
@@ -173,19 +179,15 @@ class RunsAndJobs(RuleBasedStateMachine):
         STATS["kills"] += 1
         run.state = "killed"
 
-    @precondition(lambda self: any(self._resumable(r) for r in self.runs.values()))
-    @rule(data=st.data(), in_app=st.booleans())
-    def resume(self, data, in_app):
-        run = data.draw(st.sampled_from([r for r in self.runs.values() if self._resumable(r)]))
+    @rule(pick=PICK, in_app=st.booleans())
+    def resume(self, pick, in_app):
+        run = _pick([r for r in self.runs.values() if self._resumable(r)], pick)
+        if run is None:
+            return
         STATS["operations"] += 1
         if not in_app:
-            run.kind, run.job, run.proc, run.state, run.resumed = (
-                "cli",
-                None,
-                cli_trainer(self.root / run.name, 3, True),
-                "training",
-                True,
-            )
+            run.kind, run.job, run.proc = "cli", None, cli_trainer(self.root / run.name, 3, True)
+            run.state, run.resumed, run.err = "training", True, None
             return
         config = TrainConfig(
             dataset=DATASET, model="lenet", epochs=3, device="cpu", tensorboard=False, threads=1
@@ -203,12 +205,11 @@ class RunsAndJobs(RuleBasedStateMachine):
         listed = {r.name: r for r in list_runs(self.root)}
         return run.name in listed and listed[run.name].resumable
 
-    @precondition(lambda self: any(r.state not in ("refused", "deleted") for r in self.runs.values()))
-    @rule(data=st.data())
-    def delete(self, data):
-        run = data.draw(
-            st.sampled_from([r for r in self.runs.values() if r.state not in ("refused", "deleted")])
-        )
+    @rule(pick=PICK)
+    def delete(self, pick):
+        run = _pick([r for r in self.runs.values() if r.state not in ("refused", "deleted")], pick)
+        if run is None:
+            return
         STATS["operations"] += 1
         if not (self.root / run.name).exists():
             return  # a terminal run that was refused or killed before it made its folder
