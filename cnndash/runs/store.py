@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from cnndash.data import ImageSet, load_dataset
+from cnndash.data import ImageSet, load_run_dataset, release, run_holder
 from cnndash.models import build_model
 from cnndash.paths import runs_dir as default_runs_dir
 from cnndash.preprocess import images_to_uint8, normalize_batch
@@ -288,12 +288,9 @@ class Run:
         return normalize_batch(batch, info.get("mean", [0.5] * channels), info.get("std", [0.5] * channels))
 
     def dataset(self) -> ImageSet:
-        """The run's dataset, split exactly as in training (same seed and validation fraction)."""
-        return load_dataset(
-            self.config["dataset"],
-            val_fraction=float(self.config.get("val_fraction", 0.2)),
-            seed=int(self.config.get("seed", 0)),
-        )
+        """The run's dataset exactly as in training: the content it pinned (``dataset.json``'s
+        ``dataset_ref``; by name for runs from before), split with the same seed and validation fraction."""
+        return load_run_dataset(self.config, self.dataset_info)
 
 
 def _dict(value: Any) -> dict:
@@ -395,3 +392,4 @@ def delete_run(path_or_name: str | os.PathLike, runs_dir: Path | None = None) ->
     if run.status == "running":
         raise RunError(f"Run {run.name!r} is still training; stop it before deleting it.")
     shutil.rmtree(path)
+    release(run_holder(path))  # the dataset content it trained on is kept no longer for it
