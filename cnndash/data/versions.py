@@ -244,6 +244,18 @@ def manifest_of(name: str, *, data_dir: Path | None = None) -> tuple[str, dict[s
     return str(base), {origin: (cls, path) for origin, _, cls, path in rows}
 
 
+def base_manifest(base: str, *, data_dir: Path | None = None) -> tuple[Path, dict[str, list[str]]]:
+    """A dataset that is not a version: its root folder and ``{origin: [split prefix, class, file]}``."""
+    startup.ready(data_dir)
+    found = resolve_base(base, data_dir)
+    if found is None:
+        labelled_files(base, data_dir=data_dir)  # raises the "Unknown dataset" error
+        raise DatasetError(f"{base!r} is a version, not a base dataset.")
+    root = found.root(data_dir)
+    rows = manifests.base_rows(root)
+    return root, {o: [prefix, cls, path[len(prefix) + len(cls) + 1 :]] for o, prefix, cls, path in rows}
+
+
 def diff(a: str, b: str, *, data_dir: Path | None = None) -> pd.DataFrame:
     """Image-by-image differences from dataset ``a`` to ``b`` (same base): columns ``change``
     (``relabelled``, ``removed``, ``added``, ``moved``), ``origin``, ``path_a``, ``path_b``,
