@@ -63,21 +63,20 @@ def load_dataset(name: str, val_fraction: float | None = None, seed: int | None 
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
-def _pinned(ref: str, val_fraction: float, seed: int, data_dir: str) -> ImageSet:
-    data = engine("data")
-    pinned = data.DatasetRef.from_dict(json.loads(ref))
-    return data.load_ref(pinned, val_fraction=val_fraction, seed=seed, data_dir=Path(data_dir))
+def _run_data(data_key: str, split: str, data_dir: str) -> ImageSet:
+    config, info = json.loads(split)
+    return engine("data").load_run_dataset(config, info, data_dir=Path(data_dir))
 
 
 def run_dataset(run: Run) -> ImageSet:
-    """``run``'s dataset exactly as in its training: the content it pinned (by name for runs from before
-    pins), split with its validation fraction and seed."""
+    """``run``'s dataset exactly as in its training (:func:`cnndash.data.load_run_dataset`: the content it
+    pinned, its validation fraction and seed), cached by what it loads."""
     data = engine("data")
     val_fraction, seed = data.run_split(run.config)
-    ref = data.pins.run_ref(run.dataset_info)
-    if ref is None:
-        return load_dataset(str(run.config["dataset"]), val_fraction, seed)
-    return _pinned(ref.key(), val_fraction, seed, str(paths.data_dir()))
+    config = {"dataset": str(run.config["dataset"]), "val_fraction": val_fraction, "seed": seed}
+    info = {"dataset_ref": run.dataset_info["dataset_ref"]} if run.dataset_info.get("dataset_ref") else {}
+    data_key = data.run_data_key(config, info)
+    return _run_data(data_key, json.dumps([config, info], sort_keys=True), str(paths.data_dir()))
 
 
 # --------------------------------------------------------------------------------------------------
