@@ -81,7 +81,7 @@ def _name_args(p: argparse.ArgumentParser) -> None:
 
 def _path_args(p: argparse.ArgumentParser) -> None:
     _name_args(p)
-    p.add_argument("path", help="image path in the version, e.g. cat/001.png")
+    p.add_argument("path", help="image path in the version now (cat/001.png), or as `data files` lists it")
 
 
 def _relabel_args(p: argparse.ArgumentParser) -> None:

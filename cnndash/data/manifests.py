@@ -120,6 +120,20 @@ def classes_of(conn: sqlite3.Connection, version: int) -> set[str]:
     }
 
 
+def _missing(conn: sqlite3.Connection, version: int, path: str) -> str:
+    """Why ``path`` names no image: never did, or an edit (perhaps another process's) moved it."""
+    moved = conn.execute(
+        "SELECT 1 FROM step_changes WHERE version = ? AND (old_path = ? OR origin = ?) LIMIT 1",
+        (version, path, path),
+    ).fetchone()
+    if moved is not None:
+        return (
+            f"Image {path!r} was moved or removed by an edit of this version (it changed meanwhile); "
+            "`python -m cnndash data files` lists its images now."
+        )
+    return f"No image {path!r} in this version; use a path listed by `python -m cnndash data files`."
+
+
 def _has(conn: sqlite3.Connection, version: int, origin: str) -> bool:
     query = "SELECT 1 FROM version_images WHERE version = ? AND origin = ?"
     return conn.execute(query, (version, origin)).fetchone() is not None
@@ -159,7 +173,7 @@ def resolve(conn: sqlite3.Connection, version: int, edit: dict) -> dict:
         path = str(edit.get("path", edit.get("origin", "")))
         origin = edit.get("origin") or origin_of(conn, version, path)
         if origin is None or not _has(conn, version, origin):
-            raise DatasetError(f"No image {path!r} in this version; use a path listed by `data files`.")
+            raise DatasetError(_missing(conn, version, path))
         out = {"op": op, "path": path, "origin": origin}
         if op == "relabel":
             if edit.get("to") not in classes:
