@@ -25,12 +25,13 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 
 from cnndash.data import catalog, manifests
 from cnndash.data.catalog import CONTENTS_DIR, OWNERS_DIR, STAGING_PREFIX, TRASH_PREFIX, UPLOAD, transaction
-from cnndash.data.contents import Content, empty_trash, measure, resolve_base
+from cnndash.data.contents import Base, Content, empty_trash, measure, resolve_base
 from cnndash.data.folders import find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError, is_visible
 
@@ -174,8 +175,10 @@ def _adopt_upload(root: Path, entry: Path) -> list[str]:
     size, files = measure(entry)
     conn = catalog.db(root)
     with transaction(conn):
-        if conn.execute("SELECT 1 FROM contents WHERE folder = ?", (rel,)).fetchone():
-            return []  # another process adopted it meanwhile
+        if conn.execute(
+            "SELECT 1 FROM contents WHERE folder = ? UNION SELECT 1 FROM trash WHERE folder = ?", (rel, rel)
+        ).fetchone():
+            return []  # another process adopted it meanwhile (as an upload, or as a version: links to remove)
         content_id = secrets.token_hex(8)
         catalog.add_content(conn, Content(content_id, rel, UPLOAD, None, "adopted", size, files))
         name = catalog.free_name(conn, entry.name, "suffix")
@@ -202,7 +205,7 @@ def _adopt_version(root: Path, entry: Path) -> list[str]:
         with transaction(conn):
             if conn.execute("SELECT 1 FROM trash WHERE folder = ?", (rel,)).fetchone():
                 return []
-            version = create_version_rows(conn, str(record["parent"]), base.name, base, rows)
+            version = create_version_rows(conn, str(record["parent"]), base, rows)
             for step in steps:
                 manifests.add_step(conn, version, step)
             # Steps that came from the parent version are part of the manifest but not undoable here.
@@ -221,15 +224,15 @@ def _adopt_version(root: Path, entry: Path) -> list[str]:
     return [name]
 
 
-def create_version_rows(conn, parent: str, base_name: str, base, rows: list[manifests.Row]) -> int:
+def create_version_rows(conn: sqlite3.Connection, parent: str, base: Base, rows: list[manifests.Row]) -> int:
     """Inside a transaction: a new version of ``base`` holding ``rows``; returns its id."""
     content = base.content.id if base.content is not None else None
     if content is not None and catalog.get_content(conn, content) is None:
-        raise DatasetError(f"Dataset {base_name!r} changed while the version was being made; try again.")
+        raise DatasetError(f"Dataset {base.name!r} changed while the version was being made; try again.")
     cursor = conn.execute(
         "INSERT INTO versions (parent, base, base_content, base_path, created) "
         "VALUES (?, ?, ?, ?, strftime('%s','now'))",
-        (parent, base_name, content, None if content is not None else str(base.path)),
+        (parent, base.name, content, None if content is not None else str(base.path)),
     )
     version = int(cursor.lastrowid)
     manifests.insert_rows(conn, version, rows)

@@ -134,7 +134,7 @@ def create_version(parent: str, name: str | None = None, *, data_dir: Path | Non
             source = _require(conn, str(parent))  # as it is now, under the write lock
             base, rows = base_of(source, data_dir), manifests.version_rows(conn, source["id"])
             inherited = json.dumps(_record(conn, str(parent), source).steps)
-        version = startup.create_version_rows(conn, str(parent), base.name, base, rows)
+        version = startup.create_version_rows(conn, str(parent), base, rows)
         conn.execute("UPDATE versions SET inherited = ? WHERE id = ?", (inherited, version))
         catalog.point_name(conn, final, version=version)
     return final

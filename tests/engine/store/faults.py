@@ -241,8 +241,8 @@ class Operation:
         raise NotImplementedError
 
     def claims(self) -> list[tuple[str, str]]:
-        """``(object, mode)`` pairs: ``"own"`` excludes every other claim on the object, ``"edit:<image>"``
-        excludes an ``own`` claim and the same image, ``"read"`` excludes an ``own`` claim."""
+        """``(object, mode)`` pairs: ``"own"`` excludes every other claim on the object, ``"read"`` every
+        claim but another ``read``, ``"edit:<image>"`` an ``own``, a ``read`` and the same image."""
         raise NotImplementedError
 
     def check(self, job: Job, before: Snapshot, after: Snapshot) -> None:
@@ -263,11 +263,15 @@ def compatible(ops: list[Operation]) -> list[Operation]:
 
 
 def _fits(mode: str, held: set[str]) -> bool:
+    """``own`` excludes everything; ``read`` (a version made from it) needs the object unchanged; edits of
+    one version go together when they edit different images."""
     if not held:
         return True
     if mode == "own" or "own" in held:
         return False
-    return mode == "read" or mode not in held
+    if mode == "read":
+        return held == {"read"}
+    return "read" not in held and mode not in held
 
 
 def family(name: str) -> str:

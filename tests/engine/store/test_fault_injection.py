@@ -22,7 +22,7 @@ import shutil
 import time
 from collections import Counter
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
@@ -164,8 +164,10 @@ def test_the_dataset_store_survives_concurrent_commands_and_kills():
     started = time.monotonic()
     run_state_machine_as_test(
         DatasetStore,
+        # No shrinking: the commands race and get killed at random, so replaying a failing example does
+        # not reproduce it; the failing batch and the state before it are in the report as they happened.
         settings=settings(
-            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, phases=[Phase.generate],
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )  # fmt: skip
