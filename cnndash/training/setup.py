@@ -215,7 +215,7 @@ def _load_pinned(config: TrainConfig, ref: dict | None, dist: Distributed | None
         if dist is None or dist.is_main:
             raise
         # Another machine of a multi-node run has its own data folder, without rank 0's contents: it
-        # loads the dataset by name (docs/distributed.md asks for the same data on every node).
+        # loads the dataset by name (docs/distributed.md: every node needs the dataset, at the same path).
         return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
 
 
