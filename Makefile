@@ -33,10 +33,14 @@ lint: $(VENV)/.dev-$(DEV_HASH)
 e2e: $(VENV)/.dev-$(DEV_HASH) browser
 	$(PY) -m pytest -m e2e
 
-# Fault injection for about ten minutes per machine (a short run of each is part of `make test`); the
-# figures are written to test-artifacts/ and recorded in docs/reliability.md.
+# The fault-injection state machines at length (~10 min each): random concurrent commands and kill -9,
+# every invariant checked after every step; prints operations, kills and violations (docs/reliability.md).
+# A short run of each is part of `make test`.
+SOAK_EXAMPLES ?= 60
+SOAK_STEPS ?= 25
 soak: $(VENV)/.dev-$(DEV_HASH)
 	CNNDASH_SOAK=1 $(PY) -m pytest -q -s tests/engine/jobs/test_fault_injection_runs.py
+	CNNDASH_SOAK_EXAMPLES=$(SOAK_EXAMPLES) CNNDASH_SOAK_STEPS=$(SOAK_STEPS) $(PY) -m pytest -s --timeout 1800 tests/engine/store/test_fault_injection.py
 
 bench: $(VENV)/.dev-$(DEV_HASH)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

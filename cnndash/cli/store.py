@@ -18,12 +18,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     one_line_errors(imp)
     imp.add_argument("source", help="an image-folder zip or directory")
     imp.add_argument("--name", default=None, help="dataset name (default: from the file name)")
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the dataset of that name in one step (default: store under a free name, NAME-2, …)",
+    )
     imp.set_defaults(handler=_cmd_data_import)
     lst = data_sub.add_parser("list", help="stored datasets")
     one_line_errors(lst)
     lst.add_argument("--json", action="store_true", help="one JSON list with classes and image counts")
     lst.set_defaults(handler=_cmd_data_list)
-    dele = data_sub.add_parser("delete", help="delete a stored dataset")
+    dele = data_sub.add_parser("delete", help="delete a stored dataset or version")
     one_line_errors(dele)
     dele.add_argument("name")
     dele.set_defaults(handler=_cmd_data_delete)
@@ -32,7 +37,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _cmd_data_import(args: argparse.Namespace) -> int:
     source = Path(args.source)
     name = args.name if args.name is not None else data.dataset_name_from(source.name)
-    report = data.import_dataset(source, name, on_exists="suffix")
+    report = data.import_dataset(source, name, on_exists="replace" if args.replace else "suffix")
     for skipped in report.skipped:  # what was left out and why, for the person importing (stderr)
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     for warning in report.warnings:

@@ -48,6 +48,13 @@ def validate_image_folder(root: Path, *, name: str | None = None) -> ValidationR
     root = Path(root)
     data_root = find_dataset_root(root)
     classes, parts = scan_image_folder(data_root)
+    return report_of(name or root.name, data_root, classes, parts, _read_skipped(data_root, root))
+
+
+def report_of(
+    name: str, root: Path, classes: list[str], parts: dict[str, Items], skipped: list[SkippedFile]
+) -> ValidationReport:
+    """The report of image files already sorted into ``parts`` (what a dataset version holds)."""
     split_counts = {
         part: {c: sum(1 for _, t in items if t == i) for i, c in enumerate(classes)}
         for part, items in parts.items()
@@ -55,14 +62,14 @@ def validate_image_folder(root: Path, *, name: str | None = None) -> ValidationR
     counts = {c: sum(sc.get(c, 0) for sc in split_counts.values()) for c in classes}
     sizes, modes = _sizes_and_modes(parts)
     return ValidationReport(
-        name=name or root.name,
-        root=data_root,
+        name=name,
+        root=root,
         classes=classes,
         counts=counts,
         split_counts=split_counts,
         sizes=sizes,
         modes=modes,
-        skipped=_read_skipped(data_root, root),
+        skipped=skipped,
         warnings=_warnings(counts, modes),
     )
 

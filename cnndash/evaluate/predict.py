@@ -3,8 +3,10 @@
 :func:`predict_run` runs a run's checkpoint (``best`` by default, ``last`` on request) over the run's
 validation split with exactly the training's eval preprocessing (``Run.preprocess``) and returns
 :class:`cnndash.evaluate.metrics.Predictions`. The result is cached in the run directory as
-``predictions_<checkpoint>.npz`` with the checkpoint's fingerprint (SHA-256), so the model runs once per
-checkpoint; a changed checkpoint (resumed training, a new best epoch) invalidates the cache.
+``predictions_<checkpoint>.npz`` with the checkpoint's fingerprint (SHA-256) and the run's data key
+(:func:`cnndash.data.run_data_key`: the content it pinned), so the model runs once per checkpoint; a
+changed checkpoint (resumed training, a new best epoch) invalidates the cache, and so does, for a run
+from before pins, an edit of the dataset it names.
 :func:`write_evaluation_files` is what ``python -m cnndash evaluate --run RUN_DIR`` calls.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnndash.data.pins import run_data_key
 from cnndash.evaluate.metrics import (
     EvaluationError,
     Predictions,
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from cnndash.data import ImageSet
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the data key joined the checkpoint's fingerprint
 EVAL_BATCH_SIZE = 256  # images per forward pass: no gradients, so memory allows more than training
 
 
@@ -66,7 +69,7 @@ def predict_run(
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
     run = _as_run(run)
-    digest = run.fingerprint(checkpoint)
+    digest = f"{run.fingerprint(checkpoint)}|{run_data_key(run.config, run.dataset_info)}"
     cache = predictions_cache_path(run.path, checkpoint)
     if use_cache:
         cached = _read_cache(cache, digest, checkpoint)

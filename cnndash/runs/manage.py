@@ -7,6 +7,7 @@ import secrets
 import shutil
 from pathlib import Path
 
+from cnndash.data import release, run_holder
 from cnndash.runs.files import RunError
 from cnndash.runs.layout import DELETING_PREFIX, check_run_name, leftovers, remove_deleting, runs_root
 from cnndash.runs.lease import live_owner, request_stop
@@ -36,6 +37,7 @@ def delete_run(name: str, runs_dir: Path | None = None) -> None:
         )
     doomed = path.with_name(f"{DELETING_PREFIX}{name}-{secrets.token_hex(4)}")
     os.rename(path, doomed)
+    release(run_holder(path))  # the dataset content it trained on is kept no longer for it
     shutil.rmtree(doomed, ignore_errors=True)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from cnndash.data import ImageSet, load_dataset
+from cnndash.data import ImageSet, load_run_dataset
 from cnndash.models import build_model
 from cnndash.preprocess import images_to_uint8, normalize_batch
 from cnndash.runs.batchlog import read_batch_log, read_batch_series
@@ -293,12 +293,9 @@ class Run:
         return normalize_batch(batch, info.get("mean", [0.5] * channels), info.get("std", [0.5] * channels))
 
     def dataset(self) -> ImageSet:
-        """The run's dataset, split exactly as in training (same seed and validation fraction)."""
-        return load_dataset(
-            self.config["dataset"],
-            val_fraction=float(self.config.get("val_fraction", 0.2)),
-            seed=int(self.config.get("seed", 0)),
-        )
+        """The run's dataset exactly as in training: the content it pinned (``dataset.json``'s
+        ``dataset_ref``; by name for runs from before), split with the same seed and validation fraction."""
+        return load_run_dataset(self.config, self.dataset_info)
 
 
 def _dict(value: Any) -> dict:

@@ -203,8 +203,13 @@ def train(
     stop_event: threading.Event | None = None,
     dist: Distributed | None = None,
     owner: str | None = None,
+    dataset_ref: dict | None = None,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and return the summary (also written to ``summary.json``).
+
+    The run trains on what ``config.dataset`` means when it starts, pinned and recorded in
+    ``dataset.json`` (:mod:`cnndash.data.pins`), or on ``dataset_ref`` when given (a label check's fold
+    view); a resumed run on what it started with.
 
     ``resume=True`` continues the run in ``run_dir`` from ``last.pt`` with its saved config (only the
     device may differ). ``stop_event`` is checked before every batch: setting it ends the run within one
@@ -219,7 +224,7 @@ def train(
     ``world_size``. Give ``on_event`` on rank 0 only unless every rank should report.
     """
     started = time.perf_counter()
-    t = setup(config, run_dir, resume=resume, dist=dist, owner=owner)
+    t = setup(config, run_dir, resume=resume, dist=dist, owner=owner, dataset_ref=dataset_ref)
     with t.writer.training(owner):
         return _train(t, on_event, stop_event, started)
 

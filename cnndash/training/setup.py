@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from cnndash.augment import build_pipeline
-from cnndash.data import ImageSet, load_dataset
+from cnndash.data import DatasetError, ImageSet, load_dataset
+from cnndash.data.pins import DatasetRef, load_ref, pin_dataset, pin_ref, run_holder
 from cnndash.device import describe_device, resolve_device
 from cnndash.models import auto_image_size, build_model, count_parameters, parameter_groups
 from cnndash.preprocess import (
@@ -28,6 +29,8 @@ from cnndash.preprocess import (
     normalize_batch,
 )
 from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, holds_run
+from cnndash.runs.files import read_json
+from cnndash.runs.layout import DATASET_FILE
 from cnndash.runs.writer import NullRunWriter
 from cnndash.training.batches import TrainingData, global_batch_sizes, prepare_data
 from cnndash.training.config import ConfigError, TrainConfig, scaled_lr, spec_normalize
@@ -189,9 +192,44 @@ def _restore(trainer: Trainer, run_dir: Path) -> None:
     )  # fmt: skip
 
 
-def _load_data(config: TrainConfig, device: torch.device) -> tuple[ImageSet, TrainingData]:
+def _pin(
+    config: TrainConfig, run_dir: Path, resume: bool, dataset_ref: dict | None, dist: Distributed | None
+) -> dict | None:
+    """What the run trains on, fixed now (rank 0 decides, every rank gets it): the ref a resumed run
+    recorded (None for a run from before refs: it loads by name), ``dataset_ref`` (a label check's fold
+    view), or what ``config.dataset`` means at this moment. The run folder holds the pin."""
+
+    def decide() -> dict | None:
+        holder = run_holder(run_dir)
+        if resume:
+            saved = read_json(run_dir / DATASET_FILE)
+            recorded = saved.get("dataset_ref") if isinstance(saved, dict) else None
+            return pin_ref(DatasetRef.from_dict(recorded), holder).to_dict() if recorded else None
+        if dataset_ref is not None:
+            return pin_ref(DatasetRef.from_dict(dataset_ref), holder).to_dict()
+        return pin_dataset(config.dataset, holder).to_dict()
+
+    return decide() if dist is None else dist.from_rank0(decide)
+
+
+def _load_pinned(config: TrainConfig, ref: dict | None, dist: Distributed | None) -> ImageSet:
+    if ref is None:
+        return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    try:
+        return load_ref(DatasetRef.from_dict(ref), val_fraction=config.val_fraction, seed=config.seed)
+    except DatasetError:
+        if dist is None or dist.is_main:
+            raise
+        # Another machine of a multi-node run has its own data folder, without rank 0's contents: it
+        # loads the dataset by name (docs/distributed.md: every node needs the dataset, at the same path).
+        return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+
+
+def _load_data(
+    config: TrainConfig, device: torch.device, ref: dict | None, dist: Distributed | None
+) -> tuple[ImageSet, TrainingData]:
     """The dataset split as configured and decoded at the run's image size (set on ``config``)."""
-    imageset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    imageset = _load_pinned(config, ref, dist)
     if len(imageset.train) == 0 or len(imageset.val) == 0:
         raise ConfigError(
             f"Dataset {config.dataset!r} has {len(imageset.train)} training and {len(imageset.val)} "
@@ -248,9 +286,11 @@ def setup(
     resume: bool = False,
     dist: Distributed | None = None,
     owner: str | None = None,
+    dataset_ref: dict | None = None,
 ) -> Trainer:
-    """Validate ``config``, load and decode the data, build model, optimiser and schedule, prepare the run
-    folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``.
+    """Validate ``config``, pin and load the data (``dataset_ref``: see :func:`cnndash.training.loops.train`),
+    build model, optimiser and schedule, prepare the run folder (resuming from its ``last.pt`` when asked).
+    Raises ``ConfigError``/``DatasetError``/``RunError``.
 
     With ``dist`` (a torchrun worker) the model is wrapped in DDP on ``dist.device`` and only rank 0 touches
     the run folder; the other ranks get its config and checkpoint from rank 0. ``owner``: the lease the run
@@ -260,7 +300,8 @@ def setup(
     device = resolve_device(config.device) if dist is None else dist.device
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
-    imageset, data = _load_data(config, device)
+    ref = _pin(config, run_dir, resume, dataset_ref, dist)
+    imageset, data = _load_data(config, device, ref, dist)
     size, channels, classes = config.image_size, imageset.channels, list(imageset.classes)
     _seed_everything(config.seed)  # every rank: the same initial weights
     model = build_model(
@@ -300,7 +341,7 @@ def setup(
         _mean_t=torch.tensor(mean, dtype=torch.float32, device=device),
         _std_t=torch.tensor(std, dtype=torch.float32, device=device), dist=dist,
     )  # fmt: skip
-    _prepare_run_folder(trainer, run_dir, resume)
+    _prepare_run_folder(trainer, run_dir, resume, ref)
     return trainer
 
 
@@ -331,7 +372,7 @@ def _run_folder(
     return resolved, RunWriter(run_dir) if dist.is_main else NullRunWriter(run_dir)
 
 
-def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
+def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool, ref: dict | None) -> None:
     writer, start, state = trainer.writer, trainer.start, trainer.state
     if resume:
         _restore(trainer, run_dir)
@@ -352,6 +393,7 @@ def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
             "train_images": start.train_images,
             "val_images": start.val_images,
             "data_path": start.data_path,
+            **({"dataset_ref": ref} if ref is not None else {}),
         }
     )
 

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnndash import paths
-from cnndash.data import datasets_dir, versions
+from cnndash.data import folds, versions
 from cnndash.evaluate.label_issues import read_label_issues, run_label_issues
 from cnndash.explain.embeddings import embed_run, penultimate_layer
 from cnndash.jobs.label_check import LabelJobBusyError, active_label_job, label_issues_job, start_label_issues
@@ -87,7 +87,10 @@ def test_gallery_relabel_undo_and_retrain(digits_run, tmp_path):
     version = at.session_state["data-version::digits-run"]
     changes = versions.diff("digits", version)
     assert list(changes["path_a"]) == [top["path"]] and list(changes["class_b"]) == [top["suggested"]]
-    assert (datasets_dir() / version / changes["path_b"].iloc[0]).is_file()
+    # No file is written: the version's image is the built-in's file, with its class now in the manifest.
+    assert (folds.builtin_files("digits") / changes["origin"].iloc[0]).is_file()
+    files = versions.dataset_files(version).set_index("path")
+    assert files.loc[top["path"], "class"] == top["suggested"]
 
     at.button(key="data-undo").click().run()
     _ok(at)

@@ -36,6 +36,10 @@ def _copy(tiny_run: Path, name: str, when: float, **config) -> Path:
     shutil.copytree(tiny_run, target)
     path = target / "config.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | config))
+    if "dataset" in config:  # another dataset: the copy names it without a pin (loads it by name)
+        info = json.loads((target / "dataset.json").read_text())
+        info.pop("dataset_ref", None)
+        (target / "dataset.json").write_text(json.dumps(info))
     os.utime(path, (when, when))
     return target
 

@@ -91,7 +91,7 @@ def _edited_paths(run: Run) -> set[str]:
     if not version:
         return set()
     changes = versions.diff(str(run.config["dataset"]), version)
-    return set(changes["path_a"].dropna())
+    return set(changes["origin"])  # images are named by origin, as the run's val_paths name them
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
