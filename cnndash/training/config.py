@@ -17,13 +17,24 @@ MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after
 MAX_IMAGE_SIZE = 1024
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536
+# The largest learning rate accepted. Every optimiser here diverges far below it on normalised inputs (Adam
+# wants ~1e-3, SGD ~0.1); a larger value is a typo (100 for 0.01), refused instead of trained.
+MAX_LR = 10.0
 # What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
 # configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
 PURPOSES = ("train", "fold", "trial")
 
 
 class ConfigError(ValueError):
-    """A training setting that cannot work; the message names the setting and a valid value."""
+    """A training setting that cannot work; the message names the setting and a valid value.
+
+    ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
+    the message next to that field's widget.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -87,65 +98,98 @@ class TrainConfig:
         return cls(**data)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for settings that cannot train."""
-        checks = [
-            (self.model in MODEL_NAMES, f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}"),
+        """Raise :class:`ConfigError` for settings that cannot train; its ``field`` names the setting."""
+        for name, ok, message in self._checks():
+            if not ok:
+                raise ConfigError(message[0].upper() + message[1:] + ".", field=name)
+
+    def _checks(self) -> list[tuple[str, bool, str]]:  # long: one line per setting, read as a table
+        """(field, holds, message when it does not) for every setting :meth:`validate` checks."""
+        return [
+            ("model", self.model in MODEL_NAMES, f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}"),
             (
+                "epochs",
                 _whole(self.epochs) and 1 <= self.epochs <= MAX_EPOCHS,
                 f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs}",
             ),
             (
+                "batch_size",
                 _whole(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE,
                 f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size}",
             ),
             (
+                "seed",
                 _whole(self.seed) and 0 <= self.seed < 2**63,
                 f"seed must be a whole number of at least 0 (e.g. 0, 1, 42), got {self.seed}",
             ),
             (
-                isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0,
-                f"learning rate must be a positive number, got {self.lr}",
+                "lr",
+                isinstance(self.lr, int | float) and math.isfinite(self.lr) and 0 < self.lr <= MAX_LR,
+                f"learning rate must be a positive number of at most {MAX_LR:g}, got {self.lr:g}"
+                if isinstance(self.lr, int | float)
+                else f"learning rate must be a positive number of at most {MAX_LR:g}, got {self.lr!r}",
             ),
             (
+                "optimizer",
                 self.optimizer in OPTIMIZERS,
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
             ),
             (
+                "schedule",
                 self.schedule in SCHEDULES,
                 f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
             ),
             (
+                "transfer",
                 self.transfer in TRANSFER_MODES,
                 f"transfer must be one of {', '.join(TRANSFER_MODES)}, got {self.transfer!r}",
             ),
-            (0 < self.val_fraction < 1, f"val_fraction must be between 0 and 1, got {self.val_fraction}"),
             (
+                "val_fraction",
+                0 < self.val_fraction < 1,
+                f"val_fraction must be between 0 and 1, got {self.val_fraction}",
+            ),
+            (
+                "label_smoothing",
                 0 <= self.label_smoothing < 1,
-                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+                f"label smoothing must be at least 0 and below 1, got {self.label_smoothing:g}",
             ),
-            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
-            (self.grad_clip >= 0, f"gradient clipping must be >= 0 (0 = off), got {self.grad_clip}"),
-            (self.early_stopping >= 0, f"early stopping patience must be >= 0, got {self.early_stopping}"),
+            ("weight_decay", self.weight_decay >= 0, f"weight decay must be 0 or more, got {self.weight_decay:g}"),
             (
+                "grad_clip",
+                self.grad_clip >= 0,
+                f"gradient clipping must be 0 (off) or more, got {self.grad_clip:g}",
+            ),
+            (
+                "early_stopping",
+                self.early_stopping >= 0,
+                f"early stopping patience must be 0 (off) or more epochs, got {self.early_stopping}",
+            ),
+            (
+                "warmup_epochs",
                 0 <= self.warmup_epochs < self.epochs or self.warmup_epochs == 0,
-                "warm-up must be shorter than the run",
+                f"warm-up must be 0 or more and shorter than the run ({self.epochs} epochs), got "
+                f"{self.warmup_epochs:g}",
             ),
             (
+                "image_size",
                 self.image_size is None or (_whole(self.image_size) and self.image_size >= MIN_IMAGE_SIZE),
-                f"image size too small: {self.image_size} (at least {MIN_IMAGE_SIZE} px)",
+                f"image size too small: {self.image_size} (at least {MIN_IMAGE_SIZE} px, or automatic)",
             ),
             (
+                "image_size",
                 self.image_size is None or self.image_size <= MAX_IMAGE_SIZE,
                 f"image size {self.image_size} px is too large: at most {MAX_IMAGE_SIZE} px (the memory a "
                 "batch would need grows with its square)",
             ),
-            (isinstance(self.augment, list), "augment must be a list of steps (a pipeline spec)"),
-            (self.purpose in PURPOSES, f"purpose must be one of {', '.join(PURPOSES)}, got {self.purpose!r}"),
-            (isinstance(self.group, str), f"group must be text, got {self.group!r}"),
+            ("augment", isinstance(self.augment, list), "augment must be a list of steps (a pipeline spec)"),
+            (
+                "purpose",
+                self.purpose in PURPOSES,
+                f"purpose must be one of {', '.join(PURPOSES)}, got {self.purpose!r}",
+            ),
+            ("group", isinstance(self.group, str), f"group must be text, got {self.group!r}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message[0].upper() + message[1:] + ".")
 
 
 def spec_normalize(spec: list[dict]) -> dict | None:

@@ -24,6 +24,7 @@ from cnndash.training.loops import (
     TrainingDivergedError,
     train,
 )
+from cnndash.training.config import MAX_EPOCHS
 from cnndash.training.optim import make_scheduler
 from tests.conftest import ROOT
 
@@ -171,6 +172,23 @@ def test_bad_settings_are_config_errors_naming_the_setting(tmp_path, overrides, 
     with pytest.raises(ConfigError, match=f"(?i){culprit}"):
         train(small_config(**overrides), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "says"),
+    [
+        ({"lr": 100.0}, "lr", "at most 10, got 100"),
+        ({"epochs": MAX_EPOCHS + 1}, "epochs", f"from 1 to {MAX_EPOCHS}"),
+        ({"weight_decay": -0.1}, "weight_decay", "0 or more"),
+        ({"warmup_epochs": 20.0, "epochs": 10}, "warmup_epochs", "shorter than the run"),
+        ({"image_size": 2}, "image_size", "at least 4 px"),
+    ],
+)
+def test_a_config_error_names_its_field_and_the_range(overrides, field, says):
+    """A form shows the message next to the widget of ``ConfigError.field``; the range is in the text."""
+    with pytest.raises(ConfigError, match=says) as info:
+        TrainConfig(dataset="digits", **overrides).validate()
+    assert info.value.field == field
 
 
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
