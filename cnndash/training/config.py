@@ -106,7 +106,11 @@ class TrainConfig:
     def _checks(self) -> list[tuple[str, bool, str]]:  # long: one line per setting, read as a table
         """(field, holds, message when it does not) for every setting :meth:`validate` checks."""
         return [
-            ("model", self.model in MODEL_NAMES, f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}"),
+            (
+                "model",
+                self.model in MODEL_NAMES,
+                f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}",
+            ),
             (
                 "epochs",
                 _whole(self.epochs) and 1 <= self.epochs <= MAX_EPOCHS,
@@ -154,7 +158,11 @@ class TrainConfig:
                 0 <= self.label_smoothing < 1,
                 f"label smoothing must be at least 0 and below 1, got {self.label_smoothing:g}",
             ),
-            ("weight_decay", self.weight_decay >= 0, f"weight decay must be 0 or more, got {self.weight_decay:g}"),
+            (
+                "weight_decay",
+                self.weight_decay >= 0,
+                f"weight decay must be 0 or more, got {self.weight_decay:g}",
+            ),
             (
                 "grad_clip",
                 self.grad_clip >= 0,
