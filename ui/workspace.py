@@ -100,6 +100,7 @@ CHOICES = {
         Choice("calc", _dump, _json_of(dict)),  # the Single layer and Kernel playground settings
         Choice("stack", _dump, _json_of(dict)),  # the Layer stack: preset, input, shortcut, edited rows
         Choice("augment", _dump, _json_of(list)),  # the augmentation pipeline being edited, saved or not
+        Choice("section"),  # the Data page's section: datasets | augmentation
     )
 }
 

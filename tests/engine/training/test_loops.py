@@ -17,6 +17,7 @@ from PIL import Image
 
 from cnndash.cli import main as cli_main
 from cnndash.runs import METRIC_COLUMNS, load_run
+from cnndash.training.config import MAX_EPOCHS
 from cnndash.training.events import BatchEvent, EpochEvent, StartEvent
 from cnndash.training.loops import (
     ConfigError,
@@ -24,7 +25,6 @@ from cnndash.training.loops import (
     TrainingDivergedError,
     train,
 )
-from cnndash.training.config import MAX_EPOCHS
 from cnndash.training.optim import make_scheduler
 from tests.conftest import ROOT
 
