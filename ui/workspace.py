@@ -225,18 +225,22 @@ def bind(
     last_widget, last_chosen = synced.get(key, (_NOTHING, _NOTHING))
     current = state.get(key, _NOTHING)
     current_ok = current is not _NOTHING and _valid(current, options, accept)
+    value = current if current_ok else default
     if current_ok and current != last_widget and (chosen == last_chosen or last_widget is _NOTHING):
         # The widget moved (the person, or code that set its key): the choice follows.
         if shown != current:
             put(name, from_widget(current))
-    elif chosen != last_chosen or not current_ok:
-        # The choice moved (another page, the URL) or the widget is new: the widget follows; a choice this
+    elif (
+        (chosen != last_chosen or not current_ok) and shown is not _NOTHING and _valid(shown, options, accept)
+    ):
+        # The choice moved (another page, the URL) or the widget is new: the widget follows. A choice this
         # widget cannot show (a run without a checkpoint on Grad-CAM) leaves it as it is, or at default.
-        if shown is not _NOTHING and _valid(shown, options, accept):
-            state[key] = shown
-        elif not current_ok:
-            state[key] = default
-    synced[key] = (state[key], get(name, _NOTHING))
+        value = shown
+    # Written on every run, not only when it changes: Streamlit sends a value set through session state
+    # only with the run that sets it, and a browser that drops that run's elements (a fresh session's
+    # first deep link) would otherwise show the widget's own default while the server holds the choice.
+    state[key] = value
+    synced[key] = (value, get(name, _NOTHING))
     return {"key": key}
 
 
