@@ -4,8 +4,8 @@
 Every widget starts at :class:`TrainConfig`'s default and edits one of its fields (:data:`FORM_FIELDS`);
 the dataset and the pipeline are the workspace's choices (``ui.workspace``: chosen on the Data page, they
 are chosen here). :func:`run_settings` reads the form into a ``TrainConfig`` and a process count; a setting
-the engine refuses (``TrainConfig.validate``, whose ranges the widgets do not repeat) is shown next to its
-field and no config is returned, so Train stays off. While a run trains, :func:`show_run_settings` shows its
+the engine refuses (``TrainConfig.validate``, ``check_processes``: the widgets repeat none of their ranges)
+is shown next to its field and no config is returned, so Train stays off. While a run trains, :func:`show_run_settings` shows its
 settings as a read-only view and :func:`end_run_view` brings the person's own values back when it ends:
 a reload mid-run leaves nothing of the run's settings behind.
 """
@@ -17,8 +17,8 @@ import streamlit as st
 import ui
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
-from cnndash.device import DEVICE_CHOICES, max_processes
-from cnndash.jobs.registry import Job
+from cnndash.device import DEVICE_CHOICES, resolve_device
+from cnndash.jobs.registry import Job, check_processes
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
 from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
@@ -222,13 +222,10 @@ def _input_and_device(off: bool) -> dict:
             "Device", DEVICE_CHOICES, disabled=off, **ui.keep("train-device", DEFAULTS.device)
         ),
     }
-    most = max_processes(settings["device"])
-    if st.session_state.get("train-processes", 1) > most:  # another device with fewer GPUs was chosen
-        st.session_state["train-processes"] = most
+    # More processes than the device has (another device was chosen) is the engine's refusal, shown with
+    # its range, not a value quietly lowered behind the person's back.
     settings["processes"] = c5.number_input(
         "Processes",
-        min_value=1,
-        max_value=most,
         step=1,
         help=PROCESSES_HELP,
         disabled=off,
@@ -299,6 +296,7 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
         return config, processes
     try:
         config.validate()
+        check_processes(config, resolve_device(config.device).type, processes)
     except ConfigError as exc:
         slot = slots["main"] if exc.field in MAIN_FIELDS else slots["more"]
         where = "" if exc.field in MAIN_FIELDS else " (More settings)"
