@@ -17,7 +17,7 @@ from PIL import Image
 
 from cnndash.cli import main as cli_main
 from cnndash.runs import METRIC_COLUMNS, load_run
-from cnndash.training.config import MAX_EPOCHS
+from cnndash.training.config import MAX_EPOCHS, MAX_LR
 from cnndash.training.events import BatchEvent, EpochEvent, StartEvent
 from cnndash.training.loops import (
     ConfigError,
@@ -144,7 +144,8 @@ def test_resume_needs_a_checkpoint_and_fresh_runs_refuse_an_existing_folder(tmp_
 
 
 def test_absurd_learning_rate_stops_with_the_nan_message(tmp_path):
-    config = small_config(optimizer="sgd", lr=1e6, schedule="constant", epochs=3)
+    # The largest LR accepted, with a weight decay that multiplies the weights by 1 - lr·wd = -9 per step.
+    config = small_config(optimizer="sgd", lr=MAX_LR, weight_decay=1.0, schedule="constant", epochs=3)
     with pytest.raises(TrainingDivergedError, match=r"(?s)too high.*lower it"):
         train(config, tmp_path / "run")
     status = json.loads((tmp_path / "run" / "status.json").read_text())
