@@ -1,8 +1,9 @@
 """The Streamlit layer: what every page shares, and one subpackage per page holding that page's parts.
 
 Shared here: the page registry and the deep-link guard (``navigation``), the sidebar and CSS
-(``sidebar``), upload names as text (``text``), the user-error boundary and kept widget values
-(``state``), the cached model, dataset and prediction loaders (``loaders``), and the engine imported in
+(``sidebar``), upload names as text (``text``), the workspace — what the person has chosen, across pages,
+reloads and links (``workspace``) —, the user-error boundary and kept widget preferences (``state``), the
+cached model, dataset and prediction loaders (``loaders``), and the engine imported in
 the background (``background``). Page parts: ``ui.calculator``, ``ui.learn``, ``ui.data``,
 ``ui.training``, ``ui.evaluation``, ``ui.gradcam``, and the export panel two pages show
 (``export_panel``).
@@ -14,6 +15,7 @@ in ``ui``: it draws widgets and calls ``cnndash``. Streamlit is imported only he
 
 from __future__ import annotations
 
+from ui import workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
@@ -41,4 +43,5 @@ __all__ = [
     "user_errors",
     "wait_for_background_imports",
     "warm_up",
+    "workspace",
 ]

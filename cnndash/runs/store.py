@@ -332,9 +332,15 @@ def _started(run: Run) -> float:
     return 0.0
 
 
-def list_runs(runs_dir: Path | None = None, *, include_broken: bool = False) -> list[Run]:
+def list_runs(
+    runs_dir: Path | None = None, *, include_broken: bool = False, include_hidden: bool = True
+) -> list[Run]:
     """Every run under ``runs_dir`` (default: ``runs_dir()``), newest first. Folders that are not readable
-    runs are left out, or listed as ``broken`` with ``include_broken=True``; this never raises."""
+    runs are left out, or listed as ``broken`` with ``include_broken=True``; this never raises.
+
+    ``include_hidden=False`` leaves out the runs that belong to a group (:attr:`Run.hidden`: a label
+    check's folds, a search's trials): what a run picker lists is this one call.
+    """
     root = runs_root(runs_dir)
     try:
         children = [child for child in root.iterdir() if child.is_dir() and not child.name.startswith(".")]
@@ -343,6 +349,8 @@ def list_runs(runs_dir: Path | None = None, *, include_broken: bool = False) -> 
     runs = [read_run(child) for child in children]
     if not include_broken:
         runs = [run for run in runs if run.status != "broken" and run.config]
+    if not include_hidden:
+        runs = [run for run in runs if not run.hidden]
     return sorted(runs, key=_started, reverse=True)
 
 

@@ -23,13 +23,24 @@ MAX_BATCH_SIZE = 65_536
 MAX_MEMORY_BUDGET_MB = 1 << 20  # 1 TiB of decoded data: beyond any machine this runs on
 MAX_WORKERS = 64  # DataLoader worker processes
 MAX_THREADS = 1024  # torch CPU threads
+# The largest learning rate accepted. Every optimiser here diverges far below it on normalised inputs (Adam
+# wants ~1e-3, SGD ~0.1); a larger value is a typo (100 for 0.01), refused instead of trained.
+MAX_LR = 10.0
 # What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
 # configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
 PURPOSES = ("train", "fold", "trial")
 
 
 class ConfigError(ValueError):
-    """A training setting that cannot work; the message names the setting and a valid value."""
+    """A training setting that cannot work; the message names the setting and a valid value.
+
+    ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
+    the message next to that field's widget.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -106,11 +117,14 @@ class TrainConfig:
                 passed = False
             if not passed:
                 label = f" ({_LABELS[name]})" if name in _LABELS else ""
-                raise ConfigError(f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.")
+                raise ConfigError(
+                    f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.", field=name
+                )
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise ConfigError(
                 f"Setting 'warmup_epochs' ({self.warmup_epochs:g}) must be shorter than the run's "
-                f"{self.epochs} epochs (e.g. 0 or {max(self.epochs - 1, 0)})."
+                f"{self.epochs} epochs (e.g. 0 or {max(self.epochs - 1, 0)}).",
+                field="warmup_epochs",
             )
 
 
@@ -153,7 +167,11 @@ SETTING_CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
         lambda v: _whole(v) and 1 <= v <= MAX_BATCH_SIZE,
         f"a whole number from 1 to {MAX_BATCH_SIZE} (e.g. 32)",
     ),
-    ("lr", lambda v: _number(v) and v > 0, "a positive number (e.g. 0.003)"),
+    (
+        "lr",
+        lambda v: _number(v) and 0 < v <= MAX_LR,
+        f"a positive number of at most {MAX_LR:g} (e.g. 0.003)",
+    ),
     ("optimizer", lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
     ("momentum", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1) (e.g. 0.9)"),
     ("weight_decay", lambda v: _number(v) and v >= 0, "a number of at least 0 (e.g. 0.0001)"),

@@ -52,9 +52,9 @@ def _resample() -> None:
 
 
 def _choose_image() -> tuple[Image.Image | None, str]:
-    source = st.radio(
-        "Image source", IMAGE_SOURCES, horizontal=True, **ui.keep("aug-source", IMAGE_SOURCES[0])
-    )
+    # Once a dataset is chosen (or uploaded), the preview starts on its images.
+    first = IMAGE_SOURCES[1] if ui.workspace.get("dataset", options=dataset_options()) else IMAGE_SOURCES[0]
+    source = st.radio("Image source", IMAGE_SOURCES, horizontal=True, **ui.keep("aug-source", first))
     if source == "Sample photo":
         return _sample_photo()
     if source == "Dataset image":
@@ -75,7 +75,7 @@ def _dataset_image() -> tuple[Image.Image, str]:
         "Dataset",
         options,
         format_func=dataset_label,
-        **ui.keep("aug-dataset", DEFAULT_DATASET, options=options),
+        **ui.workspace.bind("dataset", "aug-dataset", default=DEFAULT_DATASET, options=options),
     )
     ds = ui.load_dataset(name)
     last = max(len(ds.train) - 1, 0)
@@ -148,6 +148,7 @@ def _use_it(spec: list[dict]) -> None:
             if st.button("Save pipeline", key="aug-save"):
                 name = (st.session_state.get("aug-save-name") or "").strip()
                 path = augment.save_pipeline(name, spec)
+                ui.workspace.put("pipeline", name)  # Training starts on the pipeline just saved
                 st.success(f"Saved '{name}' ({path}). The Training page lists it under augmentation.")
             st.caption(
                 "Training applies this spec per image, then converts to float and normalises with the "

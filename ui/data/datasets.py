@@ -26,9 +26,9 @@ GALLERY_CELL = 72  # px per gallery thumbnail
 TABLE_MAX_CLASSES = 30  # above this, class counts go to a scrollable dataframe
 GALLERY_MAX_CLASSES = 12  # above this, the gallery shows the classes picked in a multiselect
 
-# Every widget of the page keeps its value with ui.keep: the two sections are drawn one at a time, and a
-# person goes to the Training page and comes back.
-DEFAULT_DATASET = "shapes"
+# The dataset is the workspace's choice (ui.workspace: the preview and Training use it too); the page's
+# other widgets keep their values with ui.keep, as the two sections are drawn one at a time.
+DEFAULT_DATASET = "shapes"  # shown until a dataset is chosen
 DEFAULT_GALLERY_N = 8  # images per class in the gallery
 SIZES_LISTED = 8  # image sizes listed in an uploaded dataset's report
 
@@ -56,6 +56,12 @@ def _load_report(name: str) -> data.ValidationReport:
 def dataset_options() -> list[str]:
     """Every dataset a selectbox offers: the built-ins, then the uploaded ones."""
     return list(data.BUILTIN_DATASETS) + data.list_datasets()
+
+
+def chosen_dataset() -> str:
+    """The workspace's dataset when it exists here, else :data:`DEFAULT_DATASET` (a name from a URL is
+    only ever one of :func:`dataset_options`)."""
+    return ui.workspace.get("dataset", DEFAULT_DATASET, options=dataset_options())
 
 
 def dataset_label(name: str) -> str:
@@ -129,7 +135,7 @@ def _import_upload(choice: str | None = None) -> None:
         f"{verb} '{ui.text(report.name)}'{note}: {report.num_images} images{skipped}.",
     )
     st.session_state["data-upload-name"] = report.name
-    st.session_state["data-dataset"] = report.name
+    ui.workspace.put("dataset", report.name)  # the upload is the dataset from now on, on every page
 
 
 def _ask_exists() -> None:
@@ -163,7 +169,7 @@ def _delete_selected() -> None:
         st.session_state["data-message"] = ("error", ui.text(exc))
         return
     st.session_state["data-message"] = ("ok", f"Deleted dataset '{ui.text(name)}'.")
-    st.session_state["data-dataset"] = DEFAULT_DATASET
+    ui.workspace.put("dataset", None)
     st.session_state["data-delete-confirm"] = False
     if st.session_state.get("data-upload-name") == name:  # the upload message no longer holds
         st.session_state.pop("data-upload-result", None)
@@ -292,7 +298,7 @@ def datasets_tab() -> None:
         "Dataset",
         options,
         format_func=dataset_label,
-        **ui.keep("data-dataset", DEFAULT_DATASET, options=options),
+        **ui.workspace.bind("dataset", "data-dataset", default=DEFAULT_DATASET, options=options),
     )
     val_fraction = right.slider(
         "Validation fraction", 0.05, 0.5, step=0.05, **ui.keep("data-val-fraction", TrainConfig.val_fraction)

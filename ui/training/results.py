@@ -96,9 +96,10 @@ def _downloads_and_links(run: Run) -> None:
             icon=":material/download:",
         )
     if c3.button("Evaluate this run", key="train-goto-evaluation", icon=":material/fact_check:"):
-        st.session_state["eval-run"] = run.name
+        ui.workspace.put("run", run.name)
         st.switch_page(ui.PAGES["evaluation"])
     if c4.button("Grad-CAM for this run", key="train-goto-gradcam", icon=":material/visibility:"):
+        ui.workspace.put("run", run.name)
         st.session_state["gradcam-image"] = {"run": run.name, "index": 0}
         st.switch_page(ui.PAGES["gradcam"])
     with st.expander("Export: TorchScript, ONNX and predict.py", icon=":material/deployed_code:"):

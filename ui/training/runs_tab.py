@@ -1,5 +1,7 @@
 """The Training page's Runs tab: every run in a table with its hyperparameters, their curves compared
 (smoothing, epoch or time axis), two runs compared on their validation images, resume / delete / export.
+The runs of a label check (its folds) are listed under their check only, never in a picker; the pair
+compared is the workspace's ``compare`` choice.
 
 The two-run comparison evaluates each run's best checkpoint on its own validation split
 (:func:`cnndash.evaluate.predict.predict_run`, cached on disk and here by the checkpoint's fingerprint) and hands
@@ -35,6 +37,7 @@ def resume(run: Run) -> None:
     with ui.user_errors():  # the job registry refuses it beside a training run or a label check
         config = TrainConfig.from_dict(run.config)
         get_registry().start(config, run_name=run.name, resume=True, processes=run.world_size)
+        ui.workspace.put("run", run.name)
         st.rerun()
 
 
@@ -126,19 +129,27 @@ def _parent_dataset(name: str) -> str | None:
 
 
 def _choose_pair(candidates: list[Run]) -> tuple[Run, Run] | None:
-    """Run A and run B; the default pair is chosen again whenever the set of runs changes."""
+    """Run A and run B: the pair chosen before (the workspace's ``compare``, on any visit) while both runs
+    exist, else the default pair (a retrain and the run on its parent dataset, or the two newest runs).
+    Once either side is picked the pair is the person's: a run trained later never takes its place."""
     names = [run.name for run in candidates]
-    if st.session_state.get("runs-pair-for") != names:
-        st.session_state["runs-pair-for"] = names
-        default = compare.default_pair(candidates, _parent_dataset) or (names[1], names[0])
-        st.session_state["runs-a"], st.session_state["runs-b"] = default
-    by_name = {run.name: run for run in candidates}
+    default_a, default_b = compare.default_pair(candidates, _parent_dataset) or (names[1], names[0])
+    workspace = ui.workspace
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Run A (reference)", names, **ui.keep("runs-a", names[-1], options=names))
-    b = c2.selectbox("Run B (compared with A)", names, **ui.keep("runs-b", names[0], options=names))
+    a = c1.selectbox(
+        "Run A (reference)", names, **workspace.bind("compare.a", "runs-a", default=default_a, options=names)
+    )
+    b = c2.selectbox(
+        "Run B (compared with A)",
+        names,
+        **workspace.bind("compare.b", "runs-b", default=default_b, options=names),
+    )
+    if workspace.get("compare"):  # one side picked: keep both as shown
+        workspace.put("compare", {"a": a, "b": b})
     if a == b:
         st.info("Pick two different runs to compare.", icon=":material/info:")
         return None
+    by_name = {run.name: run for run in candidates}
     return by_name[a], by_name[b]
 
 
@@ -289,12 +300,59 @@ def _manage_run(by_name: dict[str, Run]) -> None:
         export_panel.render_export(by_name[target], key="runs-export")
 
 
+def _group_label(group: str) -> str:
+    kind, _, owner = group.partition(":")
+    if kind == "label-check":
+        return f"Label check of run {ui.text(owner)}"
+    return ui.text(group)
+
+
+def _grouped_runs(groups: dict[str, list[Run]]) -> None:
+    """The runs that belong to a label check (its folds) or a search (its trials), under their group:
+    listed here only, never in a run picker."""
+    for group, members in groups.items():
+        label = f"{_group_label(group)}: {len(members)} {members[0].purpose} run{'s' * (len(members) > 1)}"
+        with st.expander(label, icon=":material/folder:"):
+            table = compare.runs_table(members)[["run", "status", "val accuracy", "epochs", "seconds"]]
+            st.dataframe(
+                table,
+                hide_index=True,
+                key=f"runs-group-{group}",
+                column_config={
+                    "val accuracy": st.column_config.ProgressColumn(
+                        "val accuracy", min_value=0.0, max_value=1.0, format="percent"
+                    ),
+                    "seconds": st.column_config.NumberColumn(format="%.1f"),
+                },
+            )
+            sure = st.checkbox("Really delete them", key=f"runs-group-confirm-{group}")
+            if st.button(
+                "Delete these runs",
+                key=f"runs-group-delete-{group}",
+                disabled=not sure,
+                icon=":material/delete:",
+            ):
+                with ui.user_errors():
+                    for run in members:
+                        delete_run(run.path.name)
+                    st.rerun()
+
+
 def render_runs_tab() -> None:
-    runs = list_runs()
-    if not runs:
+    every = list_runs()
+    runs = [run for run in every if not run.hidden]  # pickers list these (list_runs(include_hidden=False))
+    groups: dict[str, list[Run]] = {}
+    for run in every:
+        if run.hidden:
+            groups.setdefault(run.group, []).append(run)
+    if not runs and not groups:
         st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
         return
+    if not runs:
+        _grouped_runs(groups)
+        return
     _runs_table(runs)
+    _grouped_runs(groups)
     by_name = {run.name: run for run in runs}
     _compare_curves(by_name)
     st.divider()

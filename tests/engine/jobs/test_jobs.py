@@ -87,7 +87,7 @@ def test_one_run_per_device_and_stop_within_a_batch(tmp_path):
 def test_failures_are_reported_on_the_job(tmp_path):
     registry = JobRegistry()
     diverging = registry.start(
-        TrainConfig(dataset=SMALL, epochs=2, optimizer="sgd", lr=1e6, schedule="constant"),
+        TrainConfig(dataset=SMALL, epochs=2, optimizer="sgd", lr=10.0, weight_decay=1.0, schedule="constant"),
         run_name="nan",
         runs_dir=tmp_path,
     )
