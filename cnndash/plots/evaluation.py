@@ -1,5 +1,8 @@
 """Figure builders for the Evaluation page: pure functions, tables in, Plotly figures / PNG bytes out.
 
+Class names come from uploads: every one goes through :func:`cnndash.text.plotly_text` (or
+:func:`~cnndash.text.mpl_text` for the seaborn PNG) before it reaches a figure, so it is drawn as text.
+
 The confusion-matrix heatmap carries an invisible scatter point on every cell (``customdata`` =
 ``[true_index, pred_index, count, value]``) so that a click on a cell can be read back as a point selection by the
 page (Plotly heatmaps themselves are not selectable).
@@ -13,6 +16,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from cnndash.plots.training import epoch_axis
+from cnndash.text import mpl_text, plotly_text, plotly_texts
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
@@ -61,8 +67,8 @@ def confusion_matrix_figure(
     n = len(cm)
     if cm.shape != (n, n):
         raise ValueError(f"A confusion matrix must be square, got shape {cm.shape}.")
-    labels = [str(c) for c in cm.columns]
-    true_labels = [str(c) for c in cm.index]
+    labels = plotly_texts(cm.columns)
+    true_labels = plotly_texts(cm.index)
     counts = cm if counts is None else counts
     indices = list(range(n)) if class_indices is None else list(class_indices)
     values = cm.to_numpy(dtype=float)
@@ -96,7 +102,7 @@ def confusion_matrix_figure(
         _outline_cell(fig, indices.index(selected[0]), indices.index(selected[1]))
     side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
     fig.update_layout(
-        title=title,
+        title=plotly_text(title) if title else None,
         height=side,
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         xaxis={
@@ -166,13 +172,13 @@ def confusion_matrix_png(
             vmax=1 if normalized else None,
             square=True,
             cbar_kws={"label": "fraction" if normalized else "images"},
-            xticklabels=list(cm.columns),
-            yticklabels=list(cm.index),
+            xticklabels=[mpl_text(c) for c in cm.columns],
+            yticklabels=[mpl_text(c) for c in cm.index],
             ax=ax,
         )
         ax.set_xlabel("Predicted class")
         ax.set_ylabel("True class")
-        ax.set_title(title)
+        ax.set_title(mpl_text(title))
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=200)
@@ -185,7 +191,7 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
     """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy."""
     fig = go.Figure(
         go.Bar(
-            x=[str(c) for c in frame["class"]],
+            x=plotly_texts(frame["class"]),
             y=frame["accuracy"],
             customdata=np.stack([frame["correct"], frame["support"]], axis=1) if "correct" in frame else None,
             hovertemplate="%{x}: %{y:.1%}"
@@ -227,7 +233,7 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(metrics) <= 20 else None)
+    fig.update_xaxes(title_text="epoch", **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1))
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_layout(
         height=360,
