@@ -10,7 +10,8 @@ Class names, file names, dataset and run names come from whoever made the data (
   subset of HTML (``<a href>``, ``<b>``, ``<span style>``) and ``$…$`` as LaTeX;
 - :func:`mpl_text` — for Matplotlib (the seaborn confusion-matrix PNG), which reads ``$…$`` as mathtext.
 
-Markdown, which Streamlit renders in captions, labels and alerts, is escaped by ``ui.text`` in the UI.
+Markdown, which Streamlit renders in captions, labels and alerts, is escaped by ``ui.text`` in the UI;
+:data:`MARKDOWN_SPECIALS` are the characters it escapes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ _BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u206a\u206b\u206c\u206d\u206e\u206f"
 )
 _KEPT_FORMAT = frozenset("\u200c\u200d")
+# What Streamlit's Markdown gives a meaning inline (``ui.text`` escapes each with a backslash): CommonMark's
+# emphasis, code, links and images ('[' starts both, so '(' and ')' are harmless), HTML and entities, GFM's
+# strikethrough and tables, '$' (LaTeX), and every ':' — Streamlit finds :material/…: icons, emoji
+# shortcodes and :red[…] directives in the source before Markdown's own escapes apply, so both colons of
+# ":material/home:" must be escaped.
+MARKDOWN_SPECIALS = frozenset("\\`*_{}[]<>|~$&:")
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:

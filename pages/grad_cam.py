@@ -42,7 +42,7 @@ def main() -> None:
         return
     images.apply_handoff(list(runs))
     run_col, image_col = st.columns([2, 3])
-    run_name = run_col.selectbox("Run", list(runs), **ui.keep("cam-run", options=runs))
+    run_name = run_col.selectbox("Run", list(runs), format_func=ui.plain, **ui.keep("cam-run", options=runs))
     subject = load_subject(runs[run_name])
     with image_col:
         picture = images.choose_image(subject)

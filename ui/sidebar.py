@@ -70,5 +70,5 @@ def _active_run_panel() -> None:
         return
     snap = job.snapshot()  # one snapshot for the text and the bar, as on the Training page
     st.caption("Active training run" if job.alive else "Last training run")
-    st.markdown(f"`{job.run_name}` — {text(snap.status_text())}")
+    st.markdown(f"{text(job.run_name)} — {text(snap.status_text())}")
     st.progress(min(max(snap.fraction, 0.0), 1.0))

@@ -21,15 +21,10 @@ import string
 import unicodedata
 from typing import Any
 
-from cnndash.text import visible_controls
+from cnndash.text import MARKDOWN_SPECIALS, visible_controls
 
-# What Streamlit's Markdown gives a meaning inline: CommonMark's emphasis, code, links and images ('[' starts
-# both, so '(' and ')' are harmless), HTML and entities, GFM's strikethrough and tables, '$' (LaTeX), and
-# every ':' — Streamlit finds :material/…: icons, emoji shortcodes and :red[…] directives in the source
-# before Markdown's own escapes apply, so both colons of ":material/home:" must be escaped. At the start
-# of a line '#', '+', '-', '>', '=' and '.' after digits also count (headings, lists, quotes), so a leading
-# one is escaped as well, and so is the '.' or ')' after leading digits.
-_MARKDOWN_SPECIALS = frozenset("\\`*_{}[]<>|~$&:")
+# At the start of a line '#', '+', '-', '>', '=' also count (headings, lists, quotes), so a leading one is
+# escaped as well, and so is the '.' or ')' after leading digits (MARKDOWN_SPECIALS: cnndash.text).
 _LINE_START_SPECIALS = frozenset("#+->=")
 _ORDERED_LIST = re.compile(r"(\d{1,9})[.)]")  # "1." or "1)" opens an ordered list
 # Unicode's first-strong isolate and pop-directional isolate: a right-to-left name keeps its own order
@@ -46,7 +41,7 @@ def text(value: object) -> str:
     are shown as they are, never read as Markdown, HTML, icons or LaTeX. Newlines become spaces, control
     characters show as ``⟨U+XXXX⟩``, and a right-to-left name is isolated from the text around it."""
     plain_text = visible_controls(value)
-    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in plain_text)
+    escaped = "".join("\\" + ch if ch in MARKDOWN_SPECIALS else ch for ch in plain_text)
     if escaped[:1] in _LINE_START_SPECIALS:
         escaped = "\\" + escaped
     elif ordered := _ORDERED_LIST.match(escaped):

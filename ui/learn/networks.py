@@ -81,7 +81,9 @@ def trained_network() -> None:
         return
     names = [run.name for run in runs]
     cols = st.columns(2)
-    name = cols[0].selectbox("Run", names, **ui.keep("learn-run", names[0], options=names))
+    name = cols[0].selectbox(
+        "Run", names, format_func=ui.plain, **ui.keep("learn-run", names[0], options=names)
+    )
     run = runs[names.index(name)]
     model = ui.load_model(run, "best")
     val = ui.run_dataset(run).val

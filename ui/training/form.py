@@ -78,7 +78,7 @@ def _data_and_model() -> tuple[str, str, str]:
     dataset = c1.selectbox(
         "Dataset",
         datasets,
-        format_func=lambda name: f"{name} (uploaded)" if name in uploaded else name,
+        format_func=lambda name: f"{ui.plain(name)} (uploaded)" if name in uploaded else name,
         help="Built-ins, or datasets uploaded on the Data & augmentation page. "
         + " · ".join(f"{k}: {v}" for k, v in BUILTIN_DATASETS.items()),
         **ui.keep("train-dataset", DEFAULTS.dataset, options=datasets),
@@ -93,6 +93,7 @@ def _data_and_model() -> tuple[str, str, str]:
     pipeline = c3.selectbox(
         "Augmentation pipeline",
         pipelines,
+        format_func=ui.plain,
         help="Pipelines saved on the Data & augmentation page; applied to training images only.",
         **ui.keep("train-pipeline", NO_PIPELINE, options=pipelines),
     )
