@@ -160,3 +160,24 @@ def messy_phone_zip(path: Path, *, junk: int = 281, photos_per_class: int = 8) -
         for name in junk_names[:junk]:
             archive.writestr(name, b"\x00\x05\x16\x07" + bytes(28))  # AppleDouble magic, then nothing useful
     return path
+
+
+# --------------------------------------------------------------------------------------------------
+# An easy dataset with a few wrong labels: a model that learns it finds them (a trustworthy check)
+
+NOISY_CLASSES = ("blue", "green", "red")
+NOISY_WRONG = "val/red/blue-wrong.png"  # the one wrong label: a blue image filed under red
+NOISY_COLOURS = {"blue": (30, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}
+
+
+def noisy_colours_zip(path: Path, train_per_class: int = 20, val_per_class: int = 10) -> Path:
+    """Three solid-colour classes in ``train/`` and ``val/`` folders, every label right but one: the
+    validation image :data:`NOISY_WRONG`. A small CNN learns the colours in a second and then disagrees
+    with exactly that label (out of sample: it is a validation image), at about 97 % agreement."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for c, cls in enumerate(NOISY_CLASSES):
+            for split, count in (("train", train_per_class), ("val", val_per_class)):
+                for i in range(count):
+                    archive.writestr(f"{split}/{cls}/{cls}-{i}.png", _png(NOISY_COLOURS[cls], c * 1000 + i))
+        archive.writestr(NOISY_WRONG, _png(NOISY_COLOURS["blue"], 999))
+    return path

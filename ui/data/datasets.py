@@ -258,6 +258,8 @@ def _class_table(ds: data.ImageSet) -> None:
 
 
 def _render_report(report: data.ValidationReport) -> None:
+    if report.skipped:  # first: an image that did not make it in matters more than the dataset's shape
+        _render_skipped(report.skipped)
     for warning in report.warnings:
         st.warning(ui.text(warning), icon=":material/warning:")
     by_count = sorted(report.sizes.items(), key=lambda kv: -kv[1])
@@ -267,21 +269,20 @@ def _render_report(report: data.ValidationReport) -> None:
     st.markdown(f"**Image sizes** (width×height): {sizes}{more}  \n**Modes**: {modes}")
     if len(report.sizes) > 1:
         st.plotly_chart(plots_data.image_sizes_figure(report.sizes), key="data-sizes-chart")
-    if report.skipped:
-        _render_skipped(report.skipped)
 
 
 def _render_skipped(skipped: list[data.SkippedFile]) -> None:
     """The files an upload skipped, by reason, the real problems first (an unreadable photo is a warning,
     281 ``.DS_Store`` files a caption), and all of them in a table behind an expander."""
-    for group in group_skipped(skipped):
+    groups = group_skipped(skipped)
+    for group in groups:
         if group.problem:
             st.warning(ui.text(group.describe()), icon=":material/broken_image:")
         else:
             st.caption(ui.text(group.describe()))
     with st.expander(f"Files skipped during upload ({len(skipped)})"):
         st.dataframe(
-            [{"file": ui.plain(s.path), "why": s.reason} for s in skipped],
+            [{"file": ui.plain(s.path), "why": s.reason} for group in groups for s in group.files],
             hide_index=True,
             width="stretch",
             column_config={"file": st.column_config.TextColumn(width="large")},
