@@ -73,19 +73,19 @@ def hostile_names_zip(path: Path) -> Path:
     return path
 
 
-def make_hostile_home(home: Path) -> tuple[Path, Path]:
-    """``home/data`` with :data:`HOSTILE_DATASET` imported and ``home/runs`` with :data:`HOSTILE_RUN`, a LeNet
-    trained for 2 epochs on it (a few seconds); returns (data folder, runs folder)."""
+def install_hostile(data_dir: Path, runs_dir: Path, work: Path) -> Path:
+    """Import :data:`HOSTILE_DATASET` into ``data_dir`` and train :data:`HOSTILE_RUN` (LeNet, 2 epochs, a few
+    seconds) into ``runs_dir``, as a user would (``data import``, ``train --out``); returns the run folder.
+    ``work`` holds the zip."""
     from cnndash import data
     from cnndash.training.loops import TrainConfig, train
 
-    data_dir, runs_dir = home / "data", home / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    archive = hostile_names_zip(home / "hostile.zip")
-    data.import_dataset_zip(archive, HOSTILE_DATASET, data_dir=data_dir)
+    data.import_dataset_zip(hostile_names_zip(work / "hostile.zip"), HOSTILE_DATASET, data_dir=data_dir)
     saved = {key: os.environ.get(key) for key in ("CNNDASH_DATA_DIR", "CNNDASH_RUNS_DIR")}
     os.environ["CNNDASH_DATA_DIR"], os.environ["CNNDASH_RUNS_DIR"] = str(data_dir), str(runs_dir)
     try:
+        # batch 8: 36 training images make 5 steps an epoch (one-cycle needs more than a couple of steps)
         config = TrainConfig(
             dataset=HOSTILE_DATASET, model="lenet", epochs=2, batch_size=8, val_fraction=0.25, seed=0
         )
@@ -96,6 +96,14 @@ def make_hostile_home(home: Path) -> tuple[Path, Path]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    return runs_dir / HOSTILE_RUN
+
+
+def make_hostile_home(home: Path) -> tuple[Path, Path]:
+    """``home/data`` with :data:`HOSTILE_DATASET` imported and ``home/runs`` with :data:`HOSTILE_RUN`
+    (:func:`install_hostile`); returns (data folder, runs folder)."""
+    data_dir, runs_dir = home / "data", home / "runs"
+    install_hostile(data_dir, runs_dir, home)
     return data_dir, runs_dir
 
 

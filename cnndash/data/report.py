@@ -188,7 +188,7 @@ def _warnings(counts: dict[str, int], modes: dict[str, int]) -> list[str]:
     smallest = min(counts, key=lambda c: counts[c])
     if counts[smallest] and counts[largest] / counts[smallest] > IMBALANCE_RATIO:
         warnings.append(
-            f"Class imbalance: {largest!r} has {counts[largest]} images but {smallest!r} only "
+            f"Class imbalance: {largest!r} has {plural(counts[largest], 'image')} but {smallest!r} only "
             f"{counts[smallest]} ({counts[largest] / counts[smallest]:.1f}×); accuracy will favour the "
             "large classes — add images or watch per-class accuracy."
         )
@@ -209,7 +209,7 @@ def _mode_notes(modes: dict[str, int]) -> list[str]:
     deep = sum(n for m, n in modes.items() if m in SIXTEEN_BIT_MODES)
     if deep:
         notes.append(
-            f"{deep} image(s) are 16-bit grayscale: they are scaled to 8 bits (0–65535 becomes 0–255), "
+            f"{plural(deep, 'image')} {'is' if deep == 1 else 'are'} 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), "
             "as the models take 8-bit pixels."
         )
     return notes

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from cnndash.text import plural
+
 # Bulk accept is offered only when the model agrees with at least this share of the given labels out of
 # sample: below it, a large part of the disagreements are the model's own mistakes.
 BULK_ACCEPT_MIN_ACCURACY = 0.9
@@ -49,8 +51,8 @@ class SuggestionTrust:
     def sentence(self) -> str:
         """How much to trust the suggestions, in words."""
         agree = (
-            f"The model agrees with the given label on {self.accuracy:.0%} of {self.images:,} images it never "
-            "trained on"
+            f"The model agrees with the given label on {self.accuracy:.0%} of {plural(self.images, 'image')} it "
+            "never trained on"
         )
         if self.bulk_ok:
             return (

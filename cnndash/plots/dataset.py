@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
 from cnndash.preprocess import convert_mode
-from cnndash.text import plotly_texts
+from cnndash.text import plotly_texts, plural
 
 SPLIT_LABELS = {"all": "images", "train": "train", "val": "val"}
 SPLIT_COLOURS = {"all": "#4C78A8", "train": "#4C78A8", "val": "#F58518"}
@@ -38,7 +38,8 @@ def class_counts_figure(
             marker_color=SPLIT_COLOURS.get(split),
             text=values,
             textposition="inside" if len(split_counts) > 1 else "outside",
-            hovertemplate="%{x}: %{y} images<extra>" + SPLIT_LABELS.get(split, split) + "</extra>",
+            customdata=[plural(v, "image") for v in values],
+            hovertemplate="%{x}: %{customdata}<extra>" + SPLIT_LABELS.get(split, split) + "</extra>",
         )
     fig.update_layout(
         title=title,
@@ -67,7 +68,7 @@ def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
                 "size": [MARKER_MIN + MARKER_EXTRA * (n / largest) ** 0.5 for n in counts],
                 "color": SPLIT_COLOURS["all"],
             },
-            text=[f"{w}×{h}: {n} images" for (h, w), n in items],
+            text=[f"{w}×{h}: {plural(n, 'image')}" for (h, w), n in items],
             hoverinfo="text",
         )
     )

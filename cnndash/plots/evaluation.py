@@ -4,7 +4,7 @@ Class names come from uploads: every one goes through :func:`cnndash.text.plotly
 :func:`~cnndash.text.mpl_text` for the seaborn PNG) before it reaches a figure, so it is drawn as text.
 
 The confusion-matrix heatmap carries an invisible scatter point on every cell (``customdata`` =
-``[true_index, pred_index, count, value]``) so that a click on a cell can be read back as a point selection by the
+``[true_index, pred_index, count, value, "n images"]``) so that a click on a cell can be read back as a point selection by the
 page (Plotly heatmaps themselves are not selectable).
 """
 
@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnndash.plots.training import epoch_axis
-from cnndash.text import mpl_text, plotly_text, plotly_texts
+from cnndash.text import mpl_text, plotly_text, plotly_texts, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
@@ -75,12 +75,10 @@ def confusion_matrix_figure(
     raw = counts.to_numpy()
     if normalized:
         text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
-        hover = (
-            "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[2]} images<extra></extra>"
-        )
+        hover = "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[4]}<extra></extra>"
     else:
         text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[2]} images<extra></extra>"
+        hover = "true %{y}<br>predicted %{x}<br>%{customdata[4]}<extra></extra>"
     fig = go.Figure(
         go.Heatmap(
             z=values,
@@ -127,7 +125,7 @@ def _cell_markers(
     hover: str,
 ) -> go.Scatter:
     """One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
-    cell selects its marker, whose customdata is [true_index, pred_index, count, value]."""
+    cell selects its marker, whose customdata is [true_index, pred_index, count, value, "n images"]."""
     n = len(labels)
     jj, ii = np.meshgrid(np.arange(n), np.arange(n))
     return go.Scatter(
@@ -140,7 +138,7 @@ def _cell_markers(
             "symbol": "square",
         },
         customdata=[
-            [indices[i], indices[j], int(raw[i, j]), float(values[i, j])]
+            [indices[i], indices[j], int(raw[i, j]), float(values[i, j]), plural(int(raw[i, j]), "image")]
             for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
         ],
         hovertemplate=hover,
@@ -193,9 +191,14 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
         go.Bar(
             x=plotly_texts(frame["class"]),
             y=frame["accuracy"],
-            customdata=np.stack([frame["correct"], frame["support"]], axis=1) if "correct" in frame else None,
+            customdata=[
+                [int(c), plural(int(n), "image")]
+                for c, n in zip(frame["correct"], frame["support"], strict=True)
+            ]
+            if "correct" in frame
+            else None,
             hovertemplate="%{x}: %{y:.1%}"
-            + ("<br>%{customdata[0]} of %{customdata[1]} images" if "correct" in frame else "")
+            + ("<br>%{customdata[0]} of %{customdata[1]}" if "correct" in frame else "")
             + "<extra></extra>",
             marker_color="#1f77b4",
         )

@@ -123,7 +123,8 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
     flagged = sum(bool(f) for f in flags)
     if flagged:
         st.warning(
-            f"{flagged} of {len(flags)} predictions are flagged (see the flag column): low confidence or "
+            f"{flagged} of {ui.plural(len(flags), 'prediction')} {'is' if flagged == 1 else 'are'} flagged "
+            "(see the flag column): low confidence or "
             "an image unlike the training images. Check them before trusting the label.",
             icon=":material/flag:",
         )
