@@ -6,8 +6,10 @@ Class names, file names, dataset and run names come from whoever made the data (
 - :func:`plural` — ``1 image``, ``2 images``: the one place a count meets its noun;
 - :func:`visible_controls` — invisible control and bidirectional-formatting characters (a right-to-left
   override that makes ``gpj.exe`` read as ``exe.jpg``) shown as ``⟨U+202E⟩``, newlines as spaces;
+- :func:`isolate` — a right-to-left name wrapped so it never reorders the sentence or cell around it;
 - :func:`plotly_text` — for Plotly titles, axis and tick labels, legends and hover text, which read a
-  subset of HTML (``<a href>``, ``<b>``, ``<span style>``) and ``$…$`` as LaTeX;
+  subset of HTML (``<a href>``, ``<b>``, ``<span style>``) and ``$…$`` as LaTeX; :func:`plotly_label`
+  and :func:`plotly_ticks` label a legend or an axis with names cut to a readable length;
 - :func:`mpl_text` — for Matplotlib (the seaborn confusion-matrix PNG), which reads ``$…$`` as mathtext.
 
 Markdown, which Streamlit renders in captions, labels and alerts, is escaped by ``ui.text`` in the UI;
@@ -54,6 +56,19 @@ def visible_controls(value: object) -> str:
     return "".join(out)
 
 
+# Unicode's first-strong isolate and pop-directional isolate (HTML's <bdi>): a right-to-left name keeps its
+# own order without turning the text around it (a table cell "שלום (13%)" read right to left).
+ISOLATE, POP_ISOLATE = "\u2068", "\u2069"
+
+
+def isolate(text: str) -> str:
+    """``text`` wrapped in a bidirectional isolate when it holds right-to-left letters (unchanged otherwise);
+    apply to text whose controls are already visible (:func:`visible_controls` would show the isolate)."""
+    if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):
+        return ISOLATE + text + POP_ISOLATE
+    return text
+
+
 def plotly_text(value: object) -> str:
     """``value`` as literal text in a Plotly figure (title, axis or tick label, legend, hover text).
 
@@ -68,6 +83,28 @@ def plotly_text(value: object) -> str:
 def plotly_texts(values: Iterable[object]) -> list[str]:
     """:func:`plotly_text` of every item of ``values`` (class names for an axis, names for a legend)."""
     return [plotly_text(v) for v in values]
+
+
+TICK_CHARS = 32  # a longer name is cut with "…" where it labels an axis or a legend (hover shows it whole)
+
+
+def plotly_label(value: object, limit: int = TICK_CHARS) -> str:
+    """:func:`plotly_text` of ``value`` cut to ``limit`` characters (with "…"), for a legend entry or an axis
+    label: a 200-character class name would otherwise take the whole figure. Cut before escaping, so no
+    entity is cut in half."""
+    name = visible_controls(value)
+    return plotly_text(name if len(name) <= limit else name[: limit - 1] + "…")
+
+
+def plotly_ticks(values: Iterable[object], limit: int = TICK_CHARS) -> dict:
+    """Axis settings that label the categories ``values`` (drawn as :func:`plotly_texts` of them) with
+    :func:`plotly_label` of each."""
+    values = list(values)
+    return {
+        "tickmode": "array",
+        "tickvals": plotly_texts(values),
+        "ticktext": [plotly_label(v, limit) for v in values],
+    }
 
 
 def mpl_text(value: object) -> str:

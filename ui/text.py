@@ -18,22 +18,14 @@ from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from typing import Any
 
-from cnndash.text import MARKDOWN_SPECIALS, visible_controls
+from cnndash.text import MARKDOWN_SPECIALS, isolate, visible_controls
 
 # At the start of a line '#', '+', '-', '>', '=' also count (headings, lists, quotes), so a leading one is
 # escaped as well, and so is the '.' or ')' after leading digits (MARKDOWN_SPECIALS: cnndash.text).
 _LINE_START_SPECIALS = frozenset("#+->=")
 _ORDERED_LIST = re.compile(r"(\d{1,9})[.)]")  # "1." or "1)" opens an ordered list
-# Unicode's first-strong isolate and pop-directional isolate: a right-to-left name keeps its own order
-# without reordering the sentence around it (what HTML's <bdi> does).
-_ISOLATE, _POP_ISOLATE = "\u2068", "\u2069"
-
-
-def _right_to_left(value: str) -> bool:
-    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in value)
 
 
 def text(value: object) -> str:
@@ -46,7 +38,7 @@ def text(value: object) -> str:
         escaped = "\\" + escaped
     elif ordered := _ORDERED_LIST.match(escaped):
         escaped = ordered[1] + "\\" + escaped[len(ordered[1]) :]
-    return _ISOLATE + escaped + _POP_ISOLATE if _right_to_left(plain_text) else escaped
+    return isolate(escaped)
 
 
 class _EscapingFormatter(string.Formatter):
@@ -70,5 +62,5 @@ def md(template: str, /, *args: Any, **kwargs: Any) -> str:
 
 def plain(value: object) -> str:
     """``value`` for a widget that shows plain text (selectbox options, dataframe cells): one line, every
-    character visible, nothing escaped (there is no markup to escape)."""
-    return visible_controls(value)
+    character visible, a right-to-left name isolated, nothing escaped (there is no markup to escape)."""
+    return isolate(visible_controls(value))

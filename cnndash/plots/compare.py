@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cnndash.evaluate.compare import PER_CLASS_METRICS
-from cnndash.text import plotly_text, plotly_texts
+from cnndash.text import plotly_label, plotly_text, plotly_texts, plotly_ticks
 
 A_COLOUR = "#9AA5B1"  # the reference run: muted
 B_COLOUR = "#2E86AB"  # the challenger
@@ -52,8 +52,8 @@ def confusion_change_figure(
     what = "share of each true class" if fraction else "images"
     fig.update_layout(
         title=f"Confusion matrix: {plotly_text(names[1])} − {plotly_text(names[0])} ({what})",
-        xaxis=dict(title="predicted", type="category", side="bottom"),
-        yaxis=dict(title="true", type="category", autorange="reversed"),
+        xaxis=dict(title="predicted", type="category", side="bottom", **plotly_ticks(classes)),
+        yaxis=dict(title="true", type="category", autorange="reversed", **plotly_ticks(classes)),
         height=max(360, 28 * k + 160),
         margin=dict(l=10, r=10, t=50, b=10),
         template="plotly_white",
@@ -70,7 +70,7 @@ def per_class_change_figure(
     classes = plotly_texts(per_class.index)
     fig = go.Figure()
     for side, raw_name, colour in (("a", names[0], A_COLOUR), ("b", names[1], B_COLOUR)):
-        name = plotly_text(raw_name)
+        name = plotly_label(raw_name, 60)
         values = per_class[f"{metric}_{side}"].tolist()
         fig.add_trace(
             go.Bar(x=classes, y=values, name=name, marker_color=colour,
@@ -79,7 +79,7 @@ def per_class_change_figure(
     fig.update_layout(
         barmode="group",
         title=f"{metric.capitalize()} per class",
-        xaxis=dict(title="class", type="category"),
+        xaxis=dict(title="class", type="category", **plotly_ticks(per_class.index)),
         yaxis=dict(title=metric, tickformat=".0%", range=[0, 1.02]),
         height=360,
         margin=dict(l=10, r=10, t=50, b=10),

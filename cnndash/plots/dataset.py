@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
 from cnndash.preprocess import convert_mode
-from cnndash.text import plotly_texts, plural
+from cnndash.text import plotly_texts, plotly_ticks, plural
 
 SPLIT_LABELS = {"all": "images", "train": "train", "val": "val"}
 SPLIT_COLOURS = {"all": "#4C78A8", "train": "#4C78A8", "val": "#F58518"}
@@ -46,7 +46,7 @@ def class_counts_figure(
         barmode="stack",
         xaxis_title="class",
         yaxis_title="images",
-        xaxis={"type": "category"},
+        xaxis={"type": "category", **plotly_ticks(classes)},
         showlegend=len(split_counts) > 1,
         margin=MARGINS,
         height=FIGURE_HEIGHT,

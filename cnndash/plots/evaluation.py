@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnndash.plots.training import epoch_axis
-from cnndash.text import mpl_text, plotly_text, plotly_texts, plural
+from cnndash.text import mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
@@ -108,8 +108,9 @@ def confusion_matrix_figure(
             "type": "category",
             "side": "bottom",
             "tickangle": -45 if n > 8 else 0,
+            **plotly_ticks(cm.columns),
         },
-        yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
+        yaxis={"title": "true class", "type": "category", "autorange": "reversed", **plotly_ticks(cm.index)},
         clickmode="event+select",
         dragmode=False,
     )
@@ -147,6 +148,14 @@ def _cell_markers(
     )
 
 
+PNG_LABEL_CHARS = 40  # a longer class name is cut with "…" in the PNG (it would squeeze the matrix away)
+
+
+def _tick(name: object) -> str:
+    text = mpl_text(name)
+    return text if len(text) <= PNG_LABEL_CHARS else text[: PNG_LABEL_CHARS - 1].rstrip("\\") + "…"
+
+
 def confusion_matrix_png(
     cm: pd.DataFrame, *, normalized: bool = False, title: str = "Confusion matrix"
 ) -> bytes:
@@ -170,8 +179,8 @@ def confusion_matrix_png(
             vmax=1 if normalized else None,
             square=True,
             cbar_kws={"label": "fraction" if normalized else "images"},
-            xticklabels=[mpl_text(c) for c in cm.columns],
-            yticklabels=[mpl_text(c) for c in cm.index],
+            xticklabels=[_tick(c) for c in cm.columns],
+            yticklabels=[_tick(c) for c in cm.index],
             ax=ax,
         )
         ax.set_xlabel("Predicted class")
@@ -208,7 +217,7 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
     fig.update_layout(
         height=340,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "class", "type": "category"},
+        xaxis={"title": "class", "type": "category", **plotly_ticks(frame["class"])},
         yaxis={"title": "accuracy (recall)", "range": [0, 1.05], "tickformat": ".0%"},
     )
     return fig

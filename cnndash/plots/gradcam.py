@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 from cnndash.preprocess import convert_mode, image_to_uint8
-from cnndash.text import plotly_text
+from cnndash.text import plotly_text, plotly_ticks
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "gray")
 
@@ -180,6 +180,7 @@ def probability_figure(classes: Sequence[str], probabilities: Sequence[float], t
     )
     fig.update_layout(
         xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
+        yaxis=plotly_ticks([classes[i] for i in order]),
         height=max(160, 28 * len(order) + 60),
         margin={"l": 10, "r": 10, "t": 10, "b": 40},
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnndash.text import plotly_text
+from cnndash.text import plotly_label, plotly_text
 
 SUSPECT_SYMBOL = "x"  # suspicious points are crosses on top of the class-coloured dots
 
@@ -20,7 +20,7 @@ def embedding_figure(points: pd.DataFrame, *, title: str = "") -> go.Figure:
     hover) is the paths and class names as text (:func:`cnndash.text.plotly_text`)."""
     fig = go.Figure()
     for cls, group in points[~points["suspect"]].groupby("given", sort=True):
-        fig.add_trace(_trace(group, plotly_text(cls), "circle", 7))
+        fig.add_trace(_trace(group, plotly_label(cls), "circle", 7))  # the legend: cut, the hover: whole
     suspects = points[points["suspect"]]
     if len(suspects):
         trace = _trace(suspects, "suspicious label", SUSPECT_SYMBOL, 11)

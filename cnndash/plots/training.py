@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnndash.text import plotly_text
+from cnndash.text import plotly_label
 
 TRAIN_COLOUR = "#E4572E"
 VAL_COLOUR = "#2E86AB"
@@ -182,7 +182,7 @@ def compare_runs_figure(
             continue
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         values = frame[metric].astype(float).tolist()
-        label, group = plotly_text(name), f"run-{i}"
+        label, group = plotly_label(name, 60), f"run-{i}"
         if smoothing > 0:
             fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=f"{label} (raw)", legendgroup=group,
                                      showlegend=False, opacity=0.3, line=dict(color=colour, width=1)))  # fmt: skip

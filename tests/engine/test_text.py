@@ -57,3 +57,14 @@ def test_hostile_names_are_inert_for_plotly():
         shown = plotly_text(name)
         assert "<" not in shown and "$" not in shown
         assert html.unescape(shown) == visible_controls(name)
+
+
+def test_axes_cut_long_names_but_keep_them_whole_as_values():
+    from cnndash.text import TICK_CHARS, plotly_texts, plotly_ticks
+    from tests.fixtures import LONG
+
+    ticks = plotly_ticks([LONG, "<b>x</b>", "$" * 40])
+    assert ticks["tickvals"] == plotly_texts([LONG, "<b>x</b>", "$" * 40])  # the categories themselves
+    assert ticks["ticktext"][0] == LONG[: TICK_CHARS - 1] + "…"
+    assert ticks["ticktext"][1] == "&lt;b&gt;x&lt;/b&gt;"
+    assert ticks["ticktext"][2] == "&#36;" * (TICK_CHARS - 1) + "…"  # cut before escaping: no half entity

@@ -122,3 +122,4 @@ def test_no_column_is_cut_and_the_csv_keeps_the_flag(runs_home):
     element = next(df for df in at.dataframe if "confidence" in getattr(df.value, "columns", []))
     columns = json.loads(element.proto.columns)
     assert columns["flag"]["width"] == "large" and columns["file"]["width"] == "medium"
+    assert list(element.proto.column_order)[:5] == ["image", "file", "predicted", "confidence", "flag"]

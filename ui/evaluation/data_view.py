@@ -150,6 +150,7 @@ def render_data_view(run: Run) -> None:
             suggestion_trust(issues.given, issues.pred_probs),
             thumb=lambda path: _thumb(root, path),
             edit=lambda edits: _edit(run, edits),
+            owner=run.name,
         )
         _render_version(run)
         _render_embedding(run, val_issues, frame, root)

@@ -88,11 +88,10 @@ def _thumbnail_uri(image) -> str:
 def _predictions_frame(
     images, probs: np.ndarray, classes: list[str], k: int, flags: list[str]
 ) -> pd.DataFrame:
-    """The engine's predictions table with a thumbnail column first; file and class names as plain text."""
-    frame = predict_files.predictions_table([name for name, _ in images], probs, classes, k, flags)
-    for column in frame.columns:
-        if pd.api.types.is_string_dtype(frame[column]):
-            frame[column] = frame[column].map(ui.plain)
+    """The engine's predictions table with a thumbnail column first; file and class names as plain text
+    (made plain before the engine puts "name (p%)" together, so a right-to-left name stays isolated)."""
+    names = [ui.plain(name) for name, _ in images]
+    frame = predict_files.predictions_table(names, probs, [ui.plain(c) for c in classes], k, flags)
     frame.insert(0, "image", [_thumbnail_uri(image) for _, image in images])
     return frame
 
@@ -128,10 +127,13 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
             "an image unlike the training images. Check them before trusting the label.",
             icon=":material/flag:",
         )
+    # The flag next to the confidence it qualifies, before the runners-up: in view without scrolling.
+    order = ["image", "file", "predicted", "confidence", "flag"]
     st.dataframe(
         frame,
         hide_index=True,
         key="eval-predictions",
+        column_order=[*order, *(c for c in frame.columns if c not in order)],
         column_config={
             "image": st.column_config.ImageColumn("image", width="small"),
             "file": st.column_config.TextColumn("file", width="medium"),

@@ -52,7 +52,7 @@ def live(run_name: str) -> None:
         return
     snap = job.snapshot()
     run = saved_run(job)
-    st.subheader(ui.md("Training {run}", run=run_name))
+    st.subheader(ui.md("Training {run}", run=run_name), anchor=False)  # no #anchor made of a run's name
     _progress(snap, run)
     if not snap.batch_points:
         st.info("Preparing the data and the model…", icon=":material/hourglass_top:")

@@ -59,7 +59,7 @@ def results(snap: JobSnapshot | None, run: Run | None) -> None:
     """A run's outcome: from the job of this server process, or (after a restart) from the run store."""
     name = snap.run_name if snap is not None else run.name
     status = snap.status if snap is not None else run.status
-    st.subheader(ui.md("Run {run}", run=name))
+    st.subheader(ui.md("Run {run}", run=name), anchor=False)  # no #anchor made of a run's name
     message = (snap.error if snap is not None else run.message) or ""
     _ended_early(status, message, run)
     summary = (snap.summary if snap is not None else None) or (run.summary if run else None)
