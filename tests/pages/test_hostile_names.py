@@ -212,3 +212,49 @@ def test_learn_page_trained_network(hostile_home):
     assert visible_controls(HOSTILE_RUN) in at.selectbox(key="learn-run").options
     assert "\u202e" not in "".join(at.selectbox(key="learn-run").options)
     assert_names_are_text(at, [])
+
+
+# --------------------------------------------------------------------------------------------------
+# ui/text.py itself (loaded from its file: importing the ``ui`` package outside a script run would break
+# the st.Page objects later AppTests use)
+
+
+def _ui_text():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ui_text_under_test", ROOT / "ui" / "text.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_text_md_and_plain():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from cnndash.text import ISOLATE, POP_ISOLATE
+
+    ui_text = _ui_text()
+    assert ui_text.text(":material/home: x") == r"\:material/home\: x"  # both colons: no icon
+    assert ui_text.text("# title") == r"\# title" and ui_text.text("12) item") == r"12\) item"
+    assert ui_text.text("1. item") == r"1\. item" and ui_text.text("- item") == r"\- item"
+    assert ui_text.text("שלום") == ISOLATE + "שלום" + POP_ISOLATE
+    assert ui_text.text("a\u202eb\nc") == "a⟨U+202E⟩b c"
+    assert ui_text.md("**{n}** of **{cls}** at {p:.0%}", n=3, cls="_x_", p=0.5) == r"**3** of **\_x\_** at 50%"
+    assert ui_text.plain("*a*\u202e") == "*a*⟨U+202E⟩"  # plain text: nothing escaped, controls shown
+
+    @given(st.text())
+    def every_special_is_escaped(value):
+        escaped = ui_text.text(value).removeprefix(ISOLATE).removesuffix(POP_ISOLATE)
+        shown, k = [], 0  # read it as Markdown does: a backslash escapes the character after it
+        while k < len(escaped):
+            if escaped[k] == "\\":
+                shown.append(escaped[k + 1])
+                k += 2
+            else:
+                assert escaped[k] not in MARKDOWN_SPECIALS, (value, escaped)
+                shown.append(escaped[k])
+                k += 1
+        assert "".join(shown) == visible_controls(value)
+
+    every_special_is_escaped()
