@@ -23,7 +23,7 @@ TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"
 
 def _run_label(run: Run) -> str:
     acc = (run.summary or {}).get("val_accuracy")
-    text = run.name
+    text = ui.plain(run.name)  # a selectbox option: plain text, its controls shown
     if run.status == "running":
         text += " — ⏳ still training"
     elif run.status != "finished":

@@ -46,7 +46,10 @@ def main() -> None:
         runs
     )  # the workspace's run when it has a checkpoint (a run still in its first epoch has none)
     run_name = run_col.selectbox(
-        "Run", names, **ui.workspace.bind("run", "cam-run", default=names[0], options=runs)
+        "Run",
+        names,
+        format_func=ui.plain,
+        **ui.workspace.bind("run", "cam-run", default=names[0], options=runs),
     )
     subject = load_subject(runs[run_name])
     with image_col:

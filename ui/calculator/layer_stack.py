@@ -295,8 +295,13 @@ def _trace_results(trace: ShapeTrace) -> None:
         st.error(f"**Shape error.** {trace.diagnosis}", icon=":material/error:")
     cols = st.columns(3)
     cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
-    cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
-    cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+    if trace.ok:
+        cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
+        cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+    else:  # the layers before the failure are not the model: no total until the stack runs
+        why = "The stack fails, so there is no model to count yet; fix the shape error."
+        cols[1].metric("Parameters", "—", help=why)
+        cols[2].metric("MACs", "—", help=why)
     st.dataframe(
         _trace_table(trace),
         key="stack-trace",
@@ -315,9 +320,11 @@ def layer_stack() -> None:
     """The Layer stack tab: preset and input, the editable stack, its trace and its code."""
     preset_name, input_shape, residual = _stack_input()
     preset = layers.PRESETS[preset_name]
-    if preset.note:
-        st.caption(preset.note)
+    note = st.empty()  # drawn once the stack is known: the note describes the preset as published
     records = _edited_records(preset)
+    unchanged = _title(preset_name, preset, records) == preset_name
+    if preset.note and unchanged and (input_shape, residual) == (tuple(preset.input_shape), preset.residual):
+        note.caption(preset.note)
     records_json = json.dumps(records, default=str)
     with ui.user_errors():
         trace = _trace(records_json, input_shape, residual)

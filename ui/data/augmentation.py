@@ -83,7 +83,9 @@ def _dataset_image() -> tuple[Image.Image, str]:
         st.session_state["aug-index"] = 0
     index = b.number_input("Image index (train split)", 0, last, **ui.keep("aug-index", 0))
     image, target = ds.train[int(index)]
-    return image, f"{ui.text(name)} train image {index}: class '{ui.text(ds.classes[target])}'"
+    return image, ui.md(
+        "{name} train image {index}: class '{cls}'", name=name, index=int(index), cls=ds.classes[target]
+    )
 
 
 def _uploaded_image() -> tuple[Image.Image | None, str]:
@@ -92,7 +94,7 @@ def _uploaded_image() -> tuple[Image.Image | None, str]:
         st.info("Upload a .png/.jpg image to preview the pipeline on it.")
         return None, ""
     image = open_preview_image(file.getvalue(), file.name, MAX_UPLOAD_SIDE)
-    return image, f"{ui.text(file.name)} ({image.width}×{image.height})"
+    return image, ui.md("{name} ({width}×{height})", name=file.name, width=image.width, height=image.height)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -149,7 +151,13 @@ def _use_it(spec: list[dict]) -> None:
                 name = (st.session_state.get("aug-save-name") or "").strip()
                 path = augment.save_pipeline(name, spec)
                 ui.workspace.put("pipeline", name)  # Training starts on the pipeline just saved
-                st.success(f"Saved '{name}' ({path}). The Training page lists it under augmentation.")
+                st.success(
+                    ui.md(
+                        "Saved '{name}' ({path}). The Training page lists it under augmentation.",
+                        name=name,
+                        path=path,
+                    )
+                )
             st.caption(
                 "Training applies this spec per image, then converts to float and normalises with the "
                 "dataset's mean/std unless the spec has its own Normalize."

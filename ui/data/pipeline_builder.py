@@ -113,7 +113,7 @@ def _apply_json() -> None:
         spec = json.loads(text)
         augment.validate_spec(spec)
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", f"The JSON spec was not applied: {exc}")
+        st.session_state["aug-message"] = ("error", ui.md("The JSON spec was not applied: {why}", why=exc))
         return
     _set_spec(spec)
 
@@ -123,10 +123,10 @@ def _load_saved() -> None:
     try:
         _set_spec(augment.load_pipeline(name))
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", str(exc))
+        st.session_state["aug-message"] = ("error", ui.text(exc))
         return
     st.session_state["aug-save-name"] = name
-    st.session_state["aug-message"] = ("ok", f"Loaded pipeline '{name}'.")
+    st.session_state["aug-message"] = ("ok", ui.md("Loaded pipeline '{name}'.", name=name))
     ui.workspace.put("pipeline", name)
 
 
@@ -248,7 +248,7 @@ def _step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
         if op == "Normalize":
             name = _stats_dataset()
             st.button(
-                f"Use the mean/std of '{name}'",
+                ui.md("Use the mean/std of '{name}'", name=name),
                 key=f"aug-{uid}-stats",
                 on_click=_use_dataset_stats,
                 args=(uid,),

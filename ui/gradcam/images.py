@@ -59,7 +59,7 @@ def _misclassified_image(subject: Subject) -> Picture | None:
 
     def label(i: int) -> str:
         true, pred = predictions.targets[i], predictions.preds[i]
-        return f"#{i}: true {classes[true]}, predicted {classes[pred]} ({probs[i, pred]:.0%})"
+        return f"#{i}: true {ui.plain(classes[true])}, predicted {ui.plain(classes[pred])} ({probs[i, pred]:.0%})"
 
     index = st.selectbox(
         f"Misclassified validation image ({len(wrong)} in all)",

@@ -82,7 +82,10 @@ def trained_network() -> None:
     names = [run.name for run in runs]
     cols = st.columns(2)
     name = cols[0].selectbox(
-        "Run", names, **ui.workspace.bind("run", "learn-run", default=names[0], options=names)
+        "Run",
+        names,
+        format_func=ui.plain,
+        **ui.workspace.bind("run", "learn-run", default=names[0], options=names),
     )
     run = runs[names.index(name)]
     model = ui.load_model(run, "best")

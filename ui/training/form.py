@@ -110,7 +110,7 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
     dataset = c1.selectbox(
         "Dataset",
         datasets,
-        format_func=lambda name: f"{name} (uploaded)" if name in uploaded else name,
+        format_func=lambda name: f"{ui.plain(name)} (uploaded)" if name in uploaded else name,
         help="Built-ins, or datasets uploaded on the Data & augmentation page. "
         + " · ".join(f"{k}: {v}" for k, v in BUILTIN_DATASETS.items()),
         **dataset_kwargs,
@@ -125,6 +125,7 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
     pipeline = c3.selectbox(
         "Augmentation pipeline",
         pipelines,
+        format_func=ui.plain,
         help="Pipelines saved on the Data & augmentation page; applied to training images only.",
         **pipeline_kwargs,
     )

@@ -17,10 +17,10 @@ from ui.training.charts import run_charts
 def _ended_early(status: str, message: str, run: Run | None) -> None:
     """The stop or failure message, with the Resume button right there when the run can continue."""
     if status == "failed":
-        st.error(message or "The run failed.", icon=":material/error:")
+        st.error(ui.text(message or "The run failed."), icon=":material/error:")
     elif status in ("stopped", "interrupted"):
         default = "Stopped by the user." if status == "stopped" else "Interrupted (the server stopped)."
-        st.warning(message or default, icon=":material/stop_circle:")
+        st.warning(ui.text(message or default), icon=":material/stop_circle:")
     if (
         run is not None
         and run.resumable
@@ -52,14 +52,14 @@ def _summary(summary: dict, status: str) -> None:
         + (f" · world size {world} (torchrun processes)" if world > 1 else ""),
     )
     if summary.get("message") and status == "finished":
-        st.info(summary["message"], icon=":material/info:")
+        st.info(ui.text(summary["message"]), icon=":material/info:")
 
 
 def results(snap: JobSnapshot | None, run: Run | None) -> None:
     """A run's outcome: from the job of this server process, or (after a restart) from the run store."""
     name = snap.run_name if snap is not None else run.name
     status = snap.status if snap is not None else run.status
-    st.subheader(f"Run `{name}`")
+    st.subheader(ui.md("Run {run}", run=name), anchor=False)  # no #anchor made of a run's name
     message = (snap.error if snap is not None else run.message) or ""
     _ended_early(status, message, run)
     summary = (snap.summary if snap is not None else None) or (run.summary if run else None)

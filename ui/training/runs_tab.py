@@ -10,6 +10,7 @@ the predictions to :mod:`cnndash.evaluate.compare`; the figures come from :mod:`
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -42,13 +43,17 @@ def resume(run: Run) -> None:
 
 
 def _runs_table(runs: list[Run]) -> None:
+    table = compare.runs_table(runs)
+    for column in table.columns:  # run and dataset names as plain text, their control characters shown
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
+            table[column] = table[column].map(lambda v: ui.plain(v) if isinstance(v, str) else v)
     st.dataframe(
-        compare.runs_table(runs),
+        table,
         key="runs-table",
         hide_index=True,
         column_config={
-            "val accuracy": st.column_config.ProgressColumn(
-                "val accuracy", min_value=0.0, max_value=1.0, format="percent"
+            "val accuracy": st.column_config.ProgressColumn(  # wide enough for "val accuracy" and "100.0%"
+                "val accuracy", min_value=0.0, max_value=1.0, format="percent", width="medium"
             ),
             "LR": st.column_config.NumberColumn(format="%.2g", help="Peak / base learning rate"),
             "batch size": st.column_config.NumberColumn(format="%d", help="The global batch"),
@@ -83,7 +88,7 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
     names = list(by_name)
     _update_selection(names)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Compare runs", names, key="runs-compare")
+    chosen = c1.multiselect("Compare runs", names, format_func=ui.plain, key="runs-compare")
     metric = c2.selectbox(
         "Metric",
         list(plots_train.METRIC_LABELS),
@@ -114,7 +119,8 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
         fig = plots_train.compare_runs_figure(curves, metric, smoothing=smoothing, x=x_axis)
         st.plotly_chart(fig, key="runs-compare-chart")
         if fig.layout.meta and fig.layout.meta["no_time"]:
-            st.caption(f"Not drawn (no per-epoch times recorded): {', '.join(fig.layout.meta['no_time'])}")
+            missing = ", ".join(ui.text(name) for name in fig.layout.meta["no_time"])
+            st.caption(f"Not drawn (no per-epoch times recorded): {missing}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,11 +143,15 @@ def _choose_pair(candidates: list[Run]) -> tuple[Run, Run] | None:
     workspace = ui.workspace
     c1, c2 = st.columns(2)
     a = c1.selectbox(
-        "Run A (reference)", names, **workspace.bind("compare.a", "runs-a", default=default_a, options=names)
+        "Run A (reference)",
+        names,
+        format_func=ui.plain,
+        **workspace.bind("compare.a", "runs-a", default=default_a, options=names),
     )
     b = c2.selectbox(
         "Run B (compared with A)",
         names,
+        format_func=ui.plain,
         **workspace.bind("compare.b", "runs-b", default=default_b, options=names),
     )
     if workspace.get("compare"):  # one side picked: keep both as shown
@@ -180,8 +190,12 @@ def _validation_note(a: Run, b: Run) -> None:
 def _accuracies(result: compare.RunComparison, a: Run, b: Run) -> None:
     change = result.accuracy_change * 100
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"Accuracy A · {a.name}", f"{result.accuracy_a:.1%}")
-    c2.metric(f"Accuracy B · {b.name}", f"{result.accuracy_b:.1%}", delta=f"{change:+.1f} points vs A")
+    c1.metric(ui.md("Accuracy A · {run}", run=a.name), f"{result.accuracy_a:.1%}")
+    c2.metric(
+        ui.md("Accuracy B · {run}", run=b.name),
+        f"{result.accuracy_b:.1%}",
+        delta=f"{change:+.1f} points vs A",
+    )
     c3.metric(
         "Validation images (A · B)",
         f"{result.images_a} · {result.images_b}",
@@ -280,7 +294,7 @@ def _compare_two(runs: list[Run]) -> None:
 def _manage_run(by_name: dict[str, Run]) -> None:
     """Resume or delete one run (both in the runs folder, where list_runs found it)."""
     c1, c2, c3 = st.columns([3, 1, 1])
-    target = c1.selectbox("Run", list(by_name), key="runs-target")
+    target = c1.selectbox("Run", list(by_name), format_func=ui.plain, key="runs-target")
     if c2.button(
         "Resume",
         key="runs-resume",
@@ -294,9 +308,9 @@ def _manage_run(by_name: dict[str, Run]) -> None:
         with ui.user_errors():
             delete_run(target)
             st.session_state.pop("runs-delete-confirm", None)
-            st.toast(f"Deleted {target}")
+            st.toast(ui.md("Deleted {run}", run=target))
             st.rerun()
-    with st.expander(f"Export {target}", icon=":material/deployed_code:"):
+    with st.expander(ui.md("Export {run}", run=target), icon=":material/deployed_code:"):
         export_panel.render_export(by_name[target], key="runs-export")
 
 
