@@ -144,7 +144,9 @@ def _shown(value: object) -> str:
 # What the form calls a setting whose field name says less.
 _LABELS = {"lr": "learning rate", "batch_size": "batch size", "val_fraction": "validation share",
            "image_size": "image size", "warmup_epochs": "warm-up", "grad_clip": "gradient clipping",
-           "early_stopping": "early stopping patience", "step_gamma": "step schedule's LR factor"}  # fmt: skip
+           "early_stopping": "early stopping patience", "step_gamma": "step schedule's LR factor",
+           "weight_decay": "weight decay", "label_smoothing": "label smoothing", "num_workers": "data workers",
+           "memory_budget_mb": "memory budget", "backbone_lr_factor": "backbone LR factor"}  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 _BOOL = (lambda v: isinstance(v, bool), "a boolean (true or false)")
 # (setting, check, what a valid value is): every field of TrainConfig, in order.

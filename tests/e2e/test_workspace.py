@@ -120,7 +120,7 @@ def _choose_and_carry(page, app_url: str, artifacts_dir: Path) -> None:
 def _learning_rate_100(page, artifacts_dir: Path) -> None:
     """Point 5: the value stays as typed, Train is off, and the range is right under the field."""
     set_number(page, "train-lr", 100)
-    message = page.get_by_text("Learning rate must be a positive number of at most 10, got 100.")
+    message = page.get_by_text("must be a positive number of at most 10 (e.g. 0.003), got 100.0.")
     message.wait_for()
     field = page.locator(".st-key-train-lr input").bounding_box()
     shown = message.bounding_box()
