@@ -125,7 +125,9 @@ def test_names_are_text_on_every_page(page, app_url, hostile_run, artifacts_dir,
     page.goto(f"{app_url}/training")
     wait_for_app(page, timeout=90_000)
     page.get_by_role("heading", name=re.compile(r"^Run ")).wait_for(timeout=60_000)
-    _check(page, artifacts_dir, "2-training", [HOSTILE_RUN])
+    # The newest run of this server (another test's may be newer): Evaluation and Grad-CAM show the hostile
+    # run's name below; here no markup from any name.
+    _check(page, artifacts_dir, "2-training")
     _open_tab(page, "Runs")
     page.locator(".st-key-runs-compare-chart .main-svg").first.wait_for(timeout=60_000)
     _check(page, artifacts_dir, "3-runs")
