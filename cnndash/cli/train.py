@@ -139,6 +139,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if main:
         print(json.dumps(summary, indent=2))
+        if note := (summary.get("health") or {}).get("note"):
+            print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnndash.plots.training import loss_spiked
+
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
 # Click markers fill most of a cell: about 700 px of matrix shared by the classes, within [6, 60] px.
@@ -229,6 +231,10 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
             )
     fig.update_xaxes(title_text="epoch", dtick=1 if len(metrics) <= 20 else None)
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    if len(metrics) and loss_spiked(
+        [*metrics["train_loss"], *metrics["val_loss"]], metrics["train_loss"].iloc[0]
+    ):
+        fig.update_yaxes(type="log", title_text="log scale", row=1, col=1)  # the spike and the rest both show
     fig.update_layout(
         height=360,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

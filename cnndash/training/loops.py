@@ -29,6 +29,7 @@ from cnndash.training.batches import global_batch_sizes
 from cnndash.training.config import ConfigError, TrainConfig
 from cnndash.training.distributed import Distributed
 from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
+from cnndash.training.health import run_health_from_csv
 from cnndash.training.setup import Trainer, setup
 from cnndash.training.tblog import SAMPLE_IMAGES, TensorBoardLog
 
@@ -310,6 +311,13 @@ def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
         summary["lr_scaled"] = t.config.lr * t.world_size  # the linear scaling rule, asked for in the config
     if state.last_val_acc >= 0:
         summary["final_val_accuracy"] = state.last_val_acc
+    # A finite loss can still have blown up (a model stuck at chance) or spiked: say so, with the fix.
+    summary["health"] = run_health_from_csv(
+        t.writer.path / "metrics.csv",
+        num_classes=len(start.classes),
+        lr=t.config.lr,
+        optimizer=t.config.optimizer,
+    ).to_dict()
     return summary
 
 
