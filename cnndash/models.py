@@ -229,7 +229,8 @@ def _load_pretrained(model_name: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelError(
             f"Pretrained weights for {model_name} are not in the local torch cache ({path}) and cnndash "
-            "does not download them (offline). Copy the file there, or untick 'pretrained'."
+            "does not download them (offline). Import the file downloaded elsewhere (`python -m cnndash weights "
+            f"import {path.name}`, or the Training page's weights uploader), or untick 'pretrained'."
         )
     return torch.load(path, map_location="cpu", weights_only=True)
 
