@@ -10,9 +10,11 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from cnndash.augment import load_pipeline
+from cnndash.cli.auto import choose_for_cli, explicit_settings, record_choices, settings_are_auto
 from cnndash.cli.common import one_line_errors
 from cnndash.device import DEVICE_CHOICES
 from cnndash.evaluate.predict import write_evaluation_files
+from cnndash.training.auto import ONE_CLICK_BUDGET_S
 from cnndash.training.distributed import (
     Distributed,
     launched_by_torchrun,
@@ -31,9 +33,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--dataset", default=None, help="built-in name (digits, shapes, …) or image-folder dir/zip (required)"
     )
     parser.add_argument(
-        "--model", default=None, help="lenet, simplecnn, vgg, resnet18, mobilenet_v2 (required)"
+        "--model",
+        default=None,
+        help="lenet, simplecnn, vgg, resnet18, mobilenet_v2, or auto (the default): model, image size, batch "
+        "size, epochs and learning rate chosen from the data and --budget-s, as the app's one click does",
     )
-    parser.add_argument("--epochs", type=int, default=None, help="default 5")
+    parser.add_argument("--epochs", type=int, default=None, help="default 5 (auto: from the budget)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help=f"--model auto: seconds to aim for (default {ONE_CLICK_BUDGET_S:g})",
+    )
     parser.add_argument("--out", required=True, help="run directory to create")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default=None, help="default auto")
     parser.add_argument("--seed", type=int, default=None, help="default 0")
@@ -44,7 +55,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "given here override it",
     )
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="peak/base learning rate")
+    parser.add_argument(
+        "--lr",
+        type=_lr_value,
+        default=None,
+        help="peak/base learning rate, or auto (the learning-rate finder)",
+    )
     parser.add_argument("--optimizer", default=None, help="sgd, adam or adamw")
     parser.add_argument("--schedule", default=None, help="onecycle, cosine, step or constant")
     parser.add_argument("--weight-decay", type=float, default=None)
@@ -108,11 +124,13 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         "image_size": args.image_size,
         "transfer": args.transfer,
     }
-    settings = {"epochs": 5, "device": "auto", "seed": 0, **_base_settings(args)}
-    settings |= {key: value for key, value in options.items() if value is not None}
-    for name in ("dataset", "model"):
-        if not settings.get(name):
-            raise ValueError(f"--{name} is required (or a --config file that sets it).")
+    base = _base_settings(args)
+    given = {key: value for key, value in options.items() if value is not None and value != "auto"}
+    auto = settings_are_auto(base.get("model"), args.model)
+    settings = {"device": "auto", "seed": 0, **({} if auto else {"epochs": 5}), **base, **given}
+    settings["model"] = "lenet" if auto else settings["model"]  # replaced by the auto choice in _cmd_train
+    if not settings.get("dataset"):
+        raise ValueError("--dataset is required (or a --config file that sets it).")
     if args.pipeline:
         settings["augment"] = load_pipeline(args.pipeline)
         settings["pipeline"] = args.pipeline
@@ -125,6 +143,14 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
+    base = _base_settings(args)
+    config, notes = choose_for_cli(
+        config,
+        model_auto=settings_are_auto(base.get("model"), args.model) and not args.resume,
+        lr_auto=args.lr == "auto" and not args.resume,
+        explicit=explicit_settings(args, base),
+        budget_s=args.budget_s,
+    )
     # Under torchrun (more than one process) this is one rank of a data-parallel run: SIGTERM/SIGINT stop
     # every rank cleanly, and only rank 0 reports. The handlers are in place before the group is joined, so
     # a Stop that comes while the processes meet still ends the run as stopped (after its first batch).
@@ -138,10 +164,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
             stop_event=stop if dist is not None else None, dist=dist,
         )  # fmt: skip
     if main:
+        summary = record_choices(Path(args.out), summary, notes)
         print(json.dumps(summary, indent=2))
         if note := (summary.get("health") or {}).get("note"):
             print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _lr_value(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or auto, got {text!r}") from None
 
 
 def _resume_after_restart(out: Path, dist: Distributed | None) -> bool:
