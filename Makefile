@@ -11,7 +11,7 @@ DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast lint e2e bench venv dev-deps browser clean-venv
+.PHONY: run test test-fast lint e2e bench soak venv dev-deps browser clean-venv
 
 run: $(VENV)/.run-$(RUN_HASH)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -32,6 +32,15 @@ lint: $(VENV)/.dev-$(DEV_HASH)
 
 e2e: $(VENV)/.dev-$(DEV_HASH) browser
 	$(PY) -m pytest -m e2e
+
+# The fault-injection state machines at length (~10 min each): random concurrent commands and kill -9,
+# every invariant checked after every step; prints operations, kills and violations (docs/reliability.md).
+# A short run of each is part of `make test`.
+SOAK_EXAMPLES ?= 60
+SOAK_STEPS ?= 25
+soak: $(VENV)/.dev-$(DEV_HASH)
+	CNNDASH_SOAK=1 $(PY) -m pytest -q -s tests/engine/jobs/test_fault_injection_runs.py
+	CNNDASH_SOAK_EXAMPLES=$(SOAK_EXAMPLES) CNNDASH_SOAK_STEPS=$(SOAK_STEPS) $(PY) -m pytest -s --timeout 1800 tests/engine/store/test_fault_injection.py
 
 bench: $(VENV)/.dev-$(DEV_HASH)
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -98,7 +98,9 @@ def main() -> None:
     cases = QUICK_CASES if args.quick else CASES
     steps = args.steps or (3 if args.quick else 10)
     clock = "wall" if device.type == "cuda" or args.threads > 1 else "CPU time, 1 thread"
-    print(f"device: {describe_device(device).description}; batch {BATCH_SIZE}; best of {args.rounds}; {clock}")
+    print(
+        f"device: {describe_device(device).description}; batch {BATCH_SIZE}; best of {args.rounds}; {clock}"
+    )
     print(f"{'model':<14}{'size':>6}{'NCHW img/s':>12}{'NHWC img/s':>12}{'NHWC/NCHW':>11}")
     for name, size, channels in cases:
         nchw, nhwc = compare(name, size, channels, device, steps, args.rounds)

@@ -99,6 +99,12 @@ def _sixteen_to_eight(image: Image.Image) -> Image.Image:
     return Image.fromarray((pixels >> 8).astype(np.uint8), "L")
 
 
+def lone_image_mode(mode: str) -> str:
+    """The mode an image of PIL ``mode`` is decoded to on its own (a one-image folder): ``L`` for the
+    grayscale modes, ``RGB`` for every other (a folder of mixed modes is ``RGB`` throughout)."""
+    return "L" if mode in GRAY_MODES else "RGB"
+
+
 def convert_mode(image: Image.Image, mode: str) -> Image.Image:
     """``image`` as ``mode`` (``"L"`` or ``"RGB"``), one rule for every PIL mode.
 
@@ -295,12 +301,12 @@ def open_image(data: bytes, name: str = "image") -> Image.Image:
 
 
 def open_preview_image(data: bytes, name: str, max_side: int) -> Image.Image:
-    """An uploaded image to preview augmentations on: decoded by :func:`open_image`, kept as ``L`` or
-    ``RGB`` (any other mode becomes RGB by :func:`convert_mode`), and shrunk in place so that its long side
-    is at most ``max_side`` pixels (never enlarged)."""
+    """An uploaded image to preview augmentations on: decoded by :func:`open_image`, converted by
+    :func:`convert_mode` to :func:`lone_image_mode` (``L`` or ``RGB``, transparency on white), and shrunk in
+    place so that its long side is at most ``max_side`` pixels (never enlarged)."""
     image = open_image(data, name)
     if image.mode not in ("L", "RGB"):
-        image = convert_mode(image, "RGB")
+        image = convert_mode(image, lone_image_mode(image.mode))
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side))
     return image

@@ -12,6 +12,8 @@ Every CSV that cnndash writes from names a user chose goes through :func:`spread
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -35,3 +37,13 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out.columns = [spreadsheet_safe(c) for c in out.columns]
     out.index = out.index.map(spreadsheet_safe)
     return out
+
+
+def add_column(csv_text: str, name: str, values: Sequence[Any]) -> str:
+    """``csv_text`` (a header and one row per value) with one more column ``name`` at the end, every cell
+    :func:`spreadsheet_safe`; the other cells are kept as they were written (read as text)."""
+    frame = pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False)
+    if len(frame) != len(values):
+        raise ValueError(f"{len(values)} values for a column of {len(frame)} rows")
+    frame[name] = list(values)
+    return safe_frame(frame).to_csv(index=False, lineterminator="\n")

@@ -12,19 +12,25 @@ from ui.data.datasets import datasets_tab
 ui.route_guard()
 
 # A radio rather than st.tabs: only the chosen section runs, so an upload does not also redraw the
-# preview grid and vice versa. ``/data?section=augmentation`` opens the second one directly.
+# preview grid and vice versa. The section is a workspace choice: ``/data?section=augmentation`` opens the
+# second one directly, and a reload stays on it.
 SECTIONS = ["Datasets", "Augmentation"]
 
 
 def main() -> None:
     st.title("Data & augmentation")
-    wanted = str(st.query_params.get("section", "")).capitalize()
     section = st.radio(
         "Section",
         SECTIONS,
         horizontal=True,
         label_visibility="collapsed",
-        **ui.keep("data-section", wanted if wanted in SECTIONS else SECTIONS[0]),
+        **ui.workspace.bind(
+            "section",
+            "data-section",
+            default=SECTIONS[0],
+            options=SECTIONS,
+            convert=(str.capitalize, str.lower),
+        ),
     )
     if section == "Datasets":
         datasets_tab()

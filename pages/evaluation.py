@@ -23,7 +23,7 @@ TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict"
 
 def _run_label(run: Run) -> str:
     acc = (run.summary or {}).get("val_accuracy")
-    text = run.name
+    text = ui.plain(run.name)  # a selectbox option: plain text, its controls shown
     if run.status == "running":
         text += " — ⏳ still training"
     elif run.status != "finished":
@@ -34,7 +34,8 @@ def _run_label(run: Run) -> str:
 
 
 def _choose_run(runs: list[Run]) -> tuple[Run, str]:
-    """The run (a finished one first) and its checkpoint, "best" or "last"."""
+    """The workspace's run (the one just trained, or last chosen on any page), else the newest finished
+    one; and its checkpoint, "best" or "last"."""
     by_name = {r.name: r for r in runs}
     finished = [r.name for r in runs if r.status == "finished"]
     top_left, top_right = st.columns([3, 1])
@@ -42,7 +43,7 @@ def _choose_run(runs: list[Run]) -> tuple[Run, str]:
         "Run",
         list(by_name),
         format_func=lambda name: _run_label(by_name[name]),
-        **ui.keep("eval-run", (finished or list(by_name))[0], options=by_name),
+        **ui.workspace.bind("run", "eval-run", default=(finished or list(by_name))[0], options=by_name),
     )
     checkpoint = top_right.radio(
         "Checkpoint",
@@ -91,7 +92,7 @@ def _tab(label: str, run: Run, checkpoint: str, results) -> None:
 def main() -> None:
     st.title("Evaluation")
     st.caption("Which classes does the model confuse, and why? Click any cell to see the images behind it.")
-    runs = list_runs()
+    runs = list_runs(include_hidden=False)  # a label check's fold runs are listed under it (Runs tab)
     if not runs:
         st.info("No training runs yet. Train a model first, then come back here.", icon=":material/info:")
         st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")

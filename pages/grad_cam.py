@@ -19,7 +19,7 @@ ui.route_guard()
 
 
 def _usable_runs() -> list[Run]:
-    return [run for run in list_runs() if run.has_checkpoint("best")]
+    return [run for run in list_runs(include_hidden=False) if run.has_checkpoint("best")]
 
 
 def _no_runs() -> None:
@@ -42,7 +42,15 @@ def main() -> None:
         return
     images.apply_handoff(list(runs))
     run_col, image_col = st.columns([2, 3])
-    run_name = run_col.selectbox("Run", list(runs), **ui.keep("cam-run", options=runs))
+    names = list(
+        runs
+    )  # the workspace's run when it has a checkpoint (a run still in its first epoch has none)
+    run_name = run_col.selectbox(
+        "Run",
+        names,
+        format_func=ui.plain,
+        **ui.workspace.bind("run", "cam-run", default=names[0], options=runs),
+    )
     subject = load_subject(runs[run_name])
     with image_col:
         picture = images.choose_image(subject)

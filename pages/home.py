@@ -1,10 +1,20 @@
-"""Home: what cnndash does and the workflow, with a link to each page."""
+"""Home: what cnndash does, the fastest first win (one click trains digits + LeNet), and the workflow with a
+link to each page."""
 
 import streamlit as st
 
 import ui
 
 ui.route_guard()
+
+
+def _first_run() -> None:
+    """The one-click first model. Home imports no engine to paint fast: the training code is loaded when
+    the button is pressed, after the background imports (two importers of torchvision must not race)."""
+    ui.wait_for_background_imports()
+    from ui.training.first_run import start_first_run
+
+    start_first_run()
 
 
 st.title("cnndash")
@@ -14,29 +24,42 @@ st.markdown(
     "Every number is computed by PyTorch or checked against it."
 )
 
+with st.container(border=True, key="home-first-run-box"):
+    text_col, button_col = st.columns([3, 1], vertical_alignment="center")
+    text_col.markdown(
+        "**Your first model in seconds.** LeNet on the built-in handwritten `digits` reaches about **98 %** "
+        "validation accuracy in about a minute on a CPU (seconds on a GPU); follow it live, then evaluate it "
+        "and see where it looks."
+    )
+    if button_col.button(
+        "Train digits + LeNet",
+        key="home-first-run",
+        type="primary",
+        icon=":material/play_arrow:",
+        width="stretch",
+    ):
+        _first_run()
+
 st.subheader("The workflow")
 steps = [
     (
+        "learn",
+        "1 · Learn",
+        "Ten small lessons: convolution step by step, padding, pooling, normalisation, classic nets.",
+    ),
+    (
         "calculator",
-        "1 · Conv calculator",
-        "Kernel, stride, padding, dilation: output sizes, receptive field, params and MACs, and the exact layer where a stack breaks.",
+        "2 · Conv calculator",
+        "Output sizes, receptive field, params and MACs, and the exact layer where a stack breaks.",
     ),
-    (
-        "data",
-        "2 · Data & augmentation",
-        "Upload an image-folder zip or pick a built-in dataset; build an augmentation pipeline and preview it.",
-    ),
-    (
-        "training",
-        "3 · Training",
-        "One click: live loss and accuracy, on the GPU when there is one. Stop and resume any time.",
-    ),
+    ("data", "3 · Data", "Upload an image-folder zip or pick a built-in dataset; preview augmentations."),
+    ("training", "4 · Training", "One click: live loss and accuracy, on the GPU when there is one."),
     (
         "evaluation",
-        "4 · Evaluation",
-        "Confusion matrix, classification report, and the images behind every mistake.",
+        "5 · Evaluation",
+        "Confusion matrix, report, the images behind every mistake, suspicious labels.",
     ),
-    ("gradcam", "5 · Grad-CAM", "Where the model looks, per class and per layer."),
+    ("gradcam", "6 · Grad-CAM", "Where the model looks, per class and per layer."),
 ]
 columns = st.columns(len(steps))
 for column, (key, title, text) in zip(columns, steps, strict=True):

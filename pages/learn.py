@@ -30,8 +30,21 @@ st.title("Learn")
 st.caption(
     "The tutorials' lessons as small experiments; every number is computed by hand and checked against PyTorch."
 )
+# The workspace keeps the lesson by number (``?lesson=3``); the picker shows its title.
+TITLES = list(LESSONS)
 lesson = st.selectbox(
-    "Lesson", list(LESSONS), **ui.keep("learn-lesson", next(iter(LESSONS)), options=list(LESSONS))
+    "Lesson",
+    TITLES,
+    **ui.workspace.bind(
+        "lesson",
+        "learn-lesson",
+        default=TITLES[0],
+        options=TITLES,
+        convert=(
+            lambda number: TITLES[number - 1] if number >= 1 else "",
+            lambda title: TITLES.index(title) + 1,
+        ),
+    ),
 )
 widgets.start_run()
 with ui.user_errors():

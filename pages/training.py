@@ -8,7 +8,7 @@ import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import list_runs
 from ui.training import runs_tab
-from ui.training.form import run_settings, show_run_settings
+from ui.training.form import end_run_view, run_settings, show_run_settings
 from ui.training.live import live, saved_run
 from ui.training.preflight_view import what_the_model_sees
 from ui.training.results import results
@@ -27,14 +27,16 @@ def _train_tab() -> None:
     registry = get_registry()
     active = registry.active()
     if active is not None:
-        show_run_settings(active)
+        show_run_settings(active)  # a view of the run's settings, read-only while it trains
+    else:
+        end_run_view()
     config = pre = None
     processes = 1
     with ui.user_errors():
-        config, processes = run_settings()
+        config, processes = run_settings(viewing=active is not None)
     if config is not None:
         pre = what_the_model_sees(config, processes)
-    c1, c2, _ = st.columns([1, 1, 4])
+    c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="center")
     start = c1.button(
         "Train",
         key="train-start",
@@ -43,20 +45,24 @@ def _train_tab() -> None:
         disabled=active is not None or pre is None or not pre.ok,
     )
     stop = c2.button("Stop", key="train-stop", icon=":material/stop:", disabled=active is None)
+    if active is not None:
+        c3.caption("The settings above are the training run's; yours come back when it ends.")
+    elif config is None:
+        c3.caption(":material/block: Train is off until the setting marked above is fixed.")
     if stop and active is not None:
         active.stop()
         active.wait(STOP_WAIT_SECONDS)
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
-        with ui.user_errors():
-            runs_tab.refuse_during_label_check()
-            registry.start(config, processes=processes)
+        with ui.user_errors():  # refused beside another training on the device or a label check
+            job = registry.start(config, processes=processes)
+            ui.workspace.put("run", job.run_name)  # Evaluation and Grad-CAM start on it
             st.rerun()  # redraw with Train disabled and the live view
     if active is not None:
         live(active.run_name)
     elif (latest := registry.latest()) is not None:
         results(latest.snapshot(), saved_run(latest))
-    elif runs := list_runs():  # a restarted server: the newest run on disk
+    elif runs := list_runs(include_hidden=False):  # a restarted server: the newest run on disk
         results(None, runs[0])
 
 

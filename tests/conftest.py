@@ -73,3 +73,26 @@ def plotly_array(value) -> np.ndarray:
         shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
         return flat.reshape(shape)
     return np.asarray(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# The hostile-names dataset and its run (tests/fixtures.py), built once per session, copied per test.
+
+
+@pytest.fixture(scope="session")
+def hostile_source(tmp_path_factory) -> tuple[Path, Path]:
+    """(data folder, runs folder) holding the hostile-names dataset and a finished LeNet run on it."""
+    from tests.fixtures import make_hostile_home
+
+    return make_hostile_home(tmp_path_factory.mktemp("hostile-home"))
+
+
+@pytest.fixture
+def hostile_home(hostile_source, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """A private copy of :func:`hostile_source`, set as the data and runs folders the app reads."""
+    from tests.fixtures import copy_home
+
+    data_dir, runs_dir = copy_home(hostile_source, tmp_path / "hostile")
+    monkeypatch.setenv("CNNDASH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CNNDASH_RUNS_DIR", str(runs_dir))
+    return data_dir, runs_dir

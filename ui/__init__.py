@@ -1,26 +1,29 @@
 """The Streamlit layer: what every page shares, and one subpackage per page holding that page's parts.
 
 Shared here: the page registry and the deep-link guard (``navigation``), the sidebar and CSS
-(``sidebar``), upload names as text (``text``), the user-error boundary and kept widget values
-(``state``), the cached model, dataset and prediction loaders (``loaders``), and the engine imported in
+(``sidebar``), upload names as text (``text``, ``md``, ``plain``; counts with ``plural``), the workspace — what the person has chosen, across pages,
+reloads and links (``workspace``) —, the user-error boundary and kept widget preferences (``state``), the
+cached model, dataset and prediction loaders (``loaders``), and the engine imported in
 the background (``background``). Page parts: ``ui.calculator``, ``ui.learn``, ``ui.data``,
 ``ui.training``, ``ui.evaluation``, ``ui.gradcam``, and the export panel two pages show
 (``export_panel``).
 
-The names below are re-exported so a page reads ``ui.keep(…)``, ``ui.text(…)``. No engine decision lives
+The names below are re-exported so a page reads ``ui.keep(…)``, ``ui.md(…)``. No engine decision lives
 in ``ui``: it draws widgets and calls ``cnndash``. Streamlit is imported only here, in ``pages/`` and in
 ``app.py``; the engine never imports it.
 """
 
 from __future__ import annotations
 
+from cnndash.text import plural
+from ui import workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
 from ui.navigation import PAGES, SECTIONS, route_guard, through_app
 from ui.sidebar import page_style, render_sidebar
 from ui.state import keep, user_errors
-from ui.text import text
+from ui.text import md, plain, text
 
 __all__ = [
     "PAGES",
@@ -30,7 +33,10 @@ __all__ = [
     "keep",
     "load_dataset",
     "load_model",
+    "md",
     "page_style",
+    "plain",
+    "plural",
     "predictions",
     "render_sidebar",
     "route_guard",
@@ -41,4 +47,5 @@ __all__ = [
     "user_errors",
     "wait_for_background_imports",
     "warm_up",
+    "workspace",
 ]

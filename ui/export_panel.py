@@ -21,11 +21,10 @@ FORMAT_LABELS = {
     "onnx": "ONNX (model.onnx)",
     "onnx-int8": "ONNX int8, quantised (model.int8.onnx)",
 }
-BUNDLE_FOLDER = "export"  # inside the run folder
 
 
 def bundle_dir(run: Run) -> Path:
-    return run.path / BUNDLE_FOLDER
+    return run.export_dir
 
 
 def _key(prefix: str, run: Run, what: str) -> str:
@@ -60,7 +59,7 @@ def _card_summary(card: dict) -> None:
     c1.metric("Model", str(card.get("model")))
     c2.metric("Input", f"{card.get('channels')}×{size[0]}×{size[1]}")
     c3.metric("Validation accuracy", "—" if accuracy is None else f"{accuracy:.1%}")
-    st.caption("Classes in output order: " + ", ".join(map(str, card.get("classes", []))))
+    st.caption("Classes in output order: " + ", ".join(ui.text(c) for c in card.get("classes", [])))
     parity = card.get("parity") or {}
     if parity:
         worst = max(parity.values())
@@ -91,7 +90,14 @@ def render_export(run: Run, checkpoint: str = "best", *, key: str = "export") ->
     ``{key}-download-{run}``), so two places on one page can each show an export panel.
     """
     if not run.has_checkpoint(checkpoint):
-        st.info(f"Run {run.name!r} has no {checkpoint} checkpoint to export yet.", icon=":material/info:")
+        st.info(
+            ui.md(
+                "Run '{run}' has no {checkpoint} checkpoint to export yet.",
+                run=run.name,
+                checkpoint=checkpoint,
+            ),
+            icon=":material/info:",
+        )
         return
     formats = st.multiselect(
         "Formats",

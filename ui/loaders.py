@@ -1,9 +1,13 @@
-"""Cached loaders every page shares: one model per checkpoint, one dataset per stored dataset and split,
-one set of validation predictions per checkpoint (read-only objects, shared by every browser session).
+"""Cached loaders every page shares: one model per checkpoint, one dataset per revision and split, one
+set of validation predictions per checkpoint and run data (read-only objects, shared by every session).
+
+A dataset by name is cached under its revision (:func:`cnndash.data.dataset_revision`: it changes when the
+upload is replaced or the version edited); a run's dataset under the content it pinned.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -40,19 +44,13 @@ def load_model(run: Run, which: str = "best") -> nn.Module:
     return _model(str(run.path), which, run.fingerprint(which))
 
 
-def dataset_stamp(name: str) -> int:
-    """Changes when the stored dataset behind ``name`` is replaced (0 for a built-in): a cache-key part."""
-    data = engine("data")
-    if name in data.BUILTIN_DATASETS:
-        return 0
-    for path in (data.datasets_dir() / name, Path(name)):
-        if path.exists():
-            return path.stat().st_mtime_ns
-    return 0
+def dataset_stamp(name: str) -> str:
+    """Changes whenever what ``name`` means changes (an upload replaced, a version edited): a cache-key part."""
+    return engine("data").dataset_revision(name)
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
-def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: int) -> ImageSet:
+def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: str) -> ImageSet:
     return engine("data").load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=seed)
 
 
@@ -64,14 +62,21 @@ def load_dataset(name: str, val_fraction: float | None = None, seed: int | None 
     return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))
 
 
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
+def _run_data(data_key: str, split: str, data_dir: str) -> ImageSet:
+    config, info = json.loads(split)
+    return engine("data").load_run_dataset(config, info, data_dir=Path(data_dir))
+
+
 def run_dataset(run: Run) -> ImageSet:
-    """``run``'s dataset, split exactly as in its training (its validation fraction and seed)."""
-    config = run.config
-    return load_dataset(
-        str(config["dataset"]),
-        config.get("val_fraction"),
-        config.get("seed"),
-    )
+    """``run``'s dataset exactly as in its training (:func:`cnndash.data.load_run_dataset`: the content it
+    pinned, its validation fraction and seed), cached by what it loads."""
+    data = engine("data")
+    val_fraction, seed = data.run_split(run.config)
+    config = {"dataset": str(run.config["dataset"]), "val_fraction": val_fraction, "seed": seed}
+    info = {"dataset_ref": run.dataset_info["dataset_ref"]} if run.dataset_info.get("dataset_ref") else {}
+    data_key = data.run_data_key(config, info)
+    return _run_data(data_key, json.dumps([config, info], sort_keys=True), str(paths.data_dir()))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,7 +123,8 @@ def predictions(run: Run, checkpoint: str = "best", *, progress: bool = True) ->
     On a miss, a progress bar (``progress=True``) or a spinner says what is being computed. Raises the
     engine's ``EvaluationError`` / ``DatasetError`` (``ValueError``) for a checkpoint that no longer fits.
     """
-    key = (str(run.path), checkpoint, run.fingerprint(checkpoint))
+    data_key = engine("data").run_data_key(run.config, run.dataset_info)
+    key = (str(run.path), checkpoint, f"{run.fingerprint(checkpoint)}|{data_key}")
     cache = _prediction_cache()
     cached = cache.get(key)
     if cached is not None:

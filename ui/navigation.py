@@ -20,6 +20,8 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from ui import workspace
+
 log = logging.getLogger("cnndash.ui")
 
 # One st.Page per file, created once so that st.page_link / st.switch_page can refer to them.
@@ -75,9 +77,12 @@ def route_guard() -> None:
     """Re-route a page that Streamlit ran without ``app.py`` (its legacy ``pages/`` mode) through it.
 
     Called first thing on every page. Once per session: a rerun drops the run's button clicks, and
-    AppTest, which starts every run in the legacy mode, must get to the page after one rerun.
+    AppTest, which starts every run in the legacy mode, must get to the page after one rerun. Every page
+    run also brings the workspace's choices into the URL (:func:`ui.workspace.sync`: a page switch
+    empties it).
     """
     if getattr(_app_run, "active", False) or st.session_state.get(_REROUTED):
+        workspace.sync()
         return
     log.info("a page ran without app.py (a first deep link in legacy pages/ mode): re-routing")
     st.session_state[_REROUTED] = True

@@ -1,9 +1,7 @@
-"""The sidebar every page shares (compute device, the training run in progress, a running label check)
-and the app's CSS."""
+"""The sidebar every page shares (compute device, every job running now: a training run, a label check —
+all read through the one job registry) and the app's CSS."""
 
 from __future__ import annotations
-
-import sys
 
 import streamlit as st
 
@@ -11,9 +9,8 @@ from ui.background import engine, engine_ready
 from ui.text import text
 
 SIDEBAR_POLL_SECONDS = 1.5  # the Training page's live view refreshes at the same pace
-# The Evaluation page's Data view, which draws a running label check here. Looked up, not imported: it
-# imports cleanlab, which no other page needs; a label check can only be running once it was loaded.
-DATA_VIEW_MODULE = "ui.evaluation.data_view"
+JOB_CAPTIONS = {"training": ("Active training run", "Last training run"),
+                "label_check": ("Label check (K-fold training)", "Label check finished")}  # fmt: skip
 
 # Plotly draws its toolbar (the modebar) over the top-right corner of the figure, where the figures put
 # their legends (and a user clicks a legend item to hide a trace). One rule for every chart of every page,
@@ -43,7 +40,6 @@ def render_sidebar() -> None:
         if engine_ready.is_set():
             st.markdown(_device_text())
             render_active_run()
-            (data_view := sys.modules.get(DATA_VIEW_MODULE)) and data_view.render_label_job_sidebar()
         else:  # the first paint after a start: fill the panel in once the engine is imported
             st.fragment(_device_pending, run_every=SIDEBAR_POLL_SECONDS)()
 
@@ -56,19 +52,20 @@ def _device_pending() -> None:
 
 
 def render_active_run() -> None:
-    """Show the training run in progress, if any, refreshed as the Training page's live view is."""
-    jobs = sys.modules.get("cnndash.jobs.registry")
-    if jobs is None or jobs.get_registry().active() is None:  # no jobs module: no job was ever started
+    """Show every job running now (training, label check; those of other processes included), refreshed as
+    the Training page's live view is."""
+    if not engine("jobs.registry").get_registry().running():
         return
-    st.fragment(_active_run_panel, run_every=SIDEBAR_POLL_SECONDS)()
+    st.fragment(_jobs_panel, run_every=SIDEBAR_POLL_SECONDS)()
 
 
-def _active_run_panel() -> None:
+def _jobs_panel() -> None:
     registry = engine("jobs.registry").get_registry()
-    job = registry.active() or registry.latest()
-    if job is None:
-        return
-    snap = job.snapshot()  # one snapshot for the text and the bar, as on the Training page
-    st.caption("Active training run" if job.alive else "Last training run")
-    st.markdown(f"`{job.run_name}` — {text(snap.status_text())}")
-    st.progress(min(max(snap.fraction, 0.0), 1.0))
+    running = registry.running()
+    if not running and (latest := registry.latest()) is not None:
+        running = [("training", latest.run_name, latest)]
+    for kind, name, job in running:
+        caption, ended = JOB_CAPTIONS[kind]
+        st.caption(caption if job.alive else ended)
+        st.markdown(f"**{text(name)}** — {text(job.status_text())}")
+        st.progress(min(max(job.fraction_done(), 0.0), 1.0))

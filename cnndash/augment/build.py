@@ -1,7 +1,11 @@
 """From a validated spec to torchvision: the ``v2.Compose`` and standalone Python code that builds it.
 
 Both read the spec the same way (lists become tuples, dtype and policy names become torch objects), so
-with the same ``torch.manual_seed`` the Compose and the exported code give identical outputs.
+with the same ``torch.manual_seed`` the Compose and the exported code give identical outputs. The exported
+code first converts a PIL image as cnndash's training decodes one (:data:`DECODE_SOURCE`, the rule of
+:func:`cnndash.preprocess.convert_mode` to :func:`~cnndash.preprocess.lone_image_mode`): a CMYK photo, a
+palette GIF or a transparent PNG gets the pixels the preview and training give it (transparency on white),
+not the ones PIL's own ``convert`` or torchvision would make of it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from torchvision.transforms import v2
 
 from cnndash.augment.checks import step_error, validate_spec
 from cnndash.augment.ops import DTYPES, POLICIES, Spec
+from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES
 
 
 def _to_python(value: Any) -> Any:
@@ -65,19 +70,48 @@ def _literal(op: str, name: str, value: Any) -> str:
     return repr(_to_python(value))
 
 
+# The exported code's decoding: cnndash.preprocess.convert_mode(image, lone_image_mode(image.mode)), written
+# out so the code needs only Pillow, NumPy and torchvision (tests check both agree on every mode).
+DECODE_SOURCE = f"""GRAY_MODES = {sorted(GRAY_MODES)!r}
+SIXTEEN_BIT_MODES = {sorted(SIXTEEN_BIT_MODES)!r}
+
+
+def as_training_decodes(image):
+    \"\"\"A PIL image as cnndash's training decodes it: 16-bit grayscale scaled to 8 bits, transparent pixels
+    composited on white, then grayscale modes as "L" and every other mode (CMYK, palette, RGBA) as "RGB".\"\"\"
+    mode = "L" if image.mode in GRAY_MODES else "RGB"
+    if image.mode in SIXTEEN_BIT_MODES:
+        pixels = np.asarray(image)
+        if pixels.dtype != np.uint16:
+            pixels = np.clip(pixels, 0, 65535)
+        image = Image.fromarray((pixels >> 8).astype(np.uint8), "L")
+    if "A" in image.mode.upper() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return image if image.mode == mode else image.convert(mode)
+"""
+
+
 def pipeline_code(spec: Spec) -> str:
-    """Standalone Python source defining ``transform``, equal in effect to ``build_pipeline(spec)``."""
+    """Standalone Python source defining ``transform``, equal in effect to ``build_pipeline(spec)`` on what
+    training feeds it: its first step converts a PIL image of any mode as training decodes one."""
     steps = validate_spec(spec)
     build_steps(steps)  # refuse to export what would not build
     lines = [
         "# Augmentation pipeline exported from cnndash.",
-        "# transform(image) takes a PIL image or a uint8 tensor (C, H, W); with the same",
-        "# torch.manual_seed it gives the same outputs as the cnndash preview.",
+        "# transform(image) takes a PIL image (any mode) or a uint8 tensor (C, H, W); with the same",
+        "# torch.manual_seed it gives the same outputs as the cnndash preview. A PIL image is first",
+        "# converted as cnndash's training decodes it (CMYK, palette, transparency on white).",
+        "import numpy as np",
         "import torch",
+        "from PIL import Image",
         "from torchvision.transforms import v2",
+        "",
+        DECODE_SOURCE,
         "",
         "transform = v2.Compose(",
         "    [",
+        "        v2.Lambda(as_training_decodes, Image.Image),",
     ]
     for step in steps:
         op = step["op"]

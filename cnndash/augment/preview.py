@@ -14,16 +14,19 @@ from torchvision.transforms import v2
 from cnndash.augment.build import build_steps
 from cnndash.augment.checks import step_error, validate_spec
 from cnndash.augment.ops import AugmentError, Spec
+from cnndash.preprocess import convert_mode, lone_image_mode
 
 MAX_SAMPLES = 256  # previews per call: a grid larger than this is no longer a preview
 _RNG_LOCK = threading.Lock()  # the preview seeds torch's global generator; one preview at a time
 
 
 def to_image_tensor(image: Image.Image | torch.Tensor) -> torch.Tensor:
-    """A PIL image (any mode) or a (C, H, W) uint8 tensor as a ``tv_tensors.Image``."""
+    """A PIL image (any mode) or a (C, H, W) uint8 tensor as a ``tv_tensors.Image``; a PIL image is converted
+    as training decodes a lone image (:func:`cnndash.preprocess.lone_image_mode`: grayscale modes to ``L``,
+    every other to ``RGB``, transparency on white), which is also what the exported code does."""
     if isinstance(image, Image.Image):
         if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
+            image = convert_mode(image, lone_image_mode(image.mode))
         return v2.functional.to_image(image)
     if isinstance(image, torch.Tensor) and image.ndim == 3:
         return tv_tensors.Image(image)

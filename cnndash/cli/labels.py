@@ -10,6 +10,7 @@ from cnndash.cli.common import one_line_errors, print_json
 from cnndash.data import versions
 from cnndash.device import DEVICE_CHOICES
 from cnndash.evaluate.label_issues import DEFAULT_FOLDS, find_dataset_label_issues
+from cnndash.tables import safe_frame
 from cnndash.training.events import EpochEvent, TrainEvent
 from cnndash.training.loops import TrainConfig
 
@@ -44,6 +45,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         ("merge", "merge classes of a version into one", _cmd_merge, _merge_args),
         ("rename", "rename a class of a version", _cmd_rename, _rename_args),
         ("diff", "what differs between two datasets of the same base", _cmd_diff, _diff_args),
+        (
+            "files",
+            "every image of a dataset or version: path (in the base) and class now",
+            _cmd_files,
+            _files_args,
+        ),
         ("undo", "undo a version's last edit", _cmd_undo, _name_args),
     ):
         _data_action(sub, name, help_text, handler, add)
@@ -74,7 +81,7 @@ def _name_args(p: argparse.ArgumentParser) -> None:
 
 def _path_args(p: argparse.ArgumentParser) -> None:
     _name_args(p)
-    p.add_argument("path", help="image path in the version, e.g. cat/001.png")
+    p.add_argument("path", help="image path in the version now (cat/001.png), or as `data files` lists it")
 
 
 def _relabel_args(p: argparse.ArgumentParser) -> None:
@@ -97,6 +104,11 @@ def _rename_args(p: argparse.ArgumentParser) -> None:
 def _diff_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("a")
     p.add_argument("b")
+
+
+def _files_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="a built-in, stored dataset, version, or image-folder dir/zip")
+    p.add_argument("--json", action="store_true", help="one JSON list of {path, class}")
 
 
 def _cmd_find(args: argparse.Namespace) -> int:
@@ -175,7 +187,16 @@ def _cmd_rename(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     frame = versions.diff(args.a, args.b)
-    sys.stdout.write(frame.to_csv(index=False))
+    sys.stdout.write(safe_frame(frame).to_csv(index=False))  # names from uploads never become formulas
+    return 0
+
+
+def _cmd_files(args: argparse.Namespace) -> int:
+    frame = versions.dataset_files(args.name)
+    if args.json:
+        print_json(frame.to_dict(orient="records"))
+    else:
+        sys.stdout.write(safe_frame(frame).to_csv(index=False))
     return 0
 
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 import threading
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
+from functools import partial
 from pathlib import Path
 
 from cnndash.augment import load_pipeline
 from cnndash.cli.auto import choose_for_cli, explicit_settings, record_choices, settings_are_auto
 from cnndash.cli.common import one_line_errors
-from cnndash.device import DEVICE_CHOICES
+from cnndash.device import DEVICE_CHOICES, resolve_device
 from cnndash.evaluate.predict import write_evaluation_files
+from cnndash.jobs import claims
+from cnndash.jobs.claims import TRAINING
+from cnndash.jobs.torchrun import JOB_ENV
+from cnndash.runs import RunError, RunWriter, has_checkpoint
+from cnndash.runs.lease import holding
 from cnndash.training.auto import ONE_CLICK_BUDGET_S
 from cnndash.training.distributed import (
     Distributed,
@@ -142,6 +150,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if not str(args.out).strip():
+        raise ValueError("--out is empty; give the folder to write the run into (e.g. --out runs/my-run).")
     config = _config(args)
     base = _base_settings(args)
     config, notes = choose_for_cli(
@@ -151,17 +161,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         explicit=explicit_settings(args, base),
         budget_s=args.budget_s,
     )
+    config.validate()  # every setting checked before a device is resolved or claimed
+    out = Path(args.out)
     # Under torchrun (more than one process) this is one rank of a data-parallel run: SIGTERM/SIGINT stop
     # every rank cleanly, and only rank 0 reports. The handlers are in place before the group is joined, so
     # a Stop that comes while the processes meet still ends the run as stopped (after its first batch).
     stop = threading.Event()
     signals = stop_on_signals(stop) if launched_by_torchrun() else nullcontext()
-    with signals, session(config.device) as dist:
+    with signals, session(config.device) as dist, ExitStack() as held:
         main = dist is None or dist.is_main
-        resume = args.resume or _resume_after_restart(Path(args.out), dist)
+        resume = args.resume or _resume_after_restart(out, dist)
+        owner = _claim(config, out, resume, dist, held)
         summary = train(
-            config, args.out, resume=resume, on_event=_print_progress if main else None,
-            stop_event=stop if dist is not None else None, dist=dist,
+            config, out, resume=resume, on_event=_print_progress if main else None,
+            stop_event=stop if dist is not None else None, dist=dist, owner=owner,
         )  # fmt: skip
     if main:
         summary = record_choices(Path(args.out), summary, notes)
@@ -180,12 +193,44 @@ def _lr_value(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"a number or auto, got {text!r}") from None
 
 
+def _claim(config: TrainConfig, out: Path, resume: bool, dist: Distributed | None, held: ExitStack) -> str:
+    """The job id this run trains under (its lease owner): the app's, for a torchrun it launched, or a claim
+    of this process under the jobs rule (one training per device, none beside a label check), released
+    when ``held`` closes. Distributed: rank 0 claims for the group, every rank gets the answer."""
+    if os.environ.get(JOB_ENV):
+        return os.environ[JOB_ENV]
+
+    # Under torchrun one id for every restart of the group: a restarted rank 0 takes over its own claim and
+    # lease at once instead of waiting for the killed attempt's to go stale.
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    job_id = (
+        f"torchrun-{run_id}-{hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]}" if run_id else None
+    )
+
+    def take() -> str:
+        job = claims.claim(TRAINING, resolve_device(config.device).type, out.name or str(out),
+                           holder=f"cli-{os.getpid()}", run_dir=out, processes=1 if dist is None else dist.world_size,
+                           config=config.to_dict(), job_id=job_id)  # fmt: skip
+        held.callback(job.release)
+        # The run's lease from now on, not only once its data is loaded: listed as running (not broken),
+        # and neither deleted nor resumed by anyone else while it starts.
+        if resume and not out.is_dir():
+            raise RunError(
+                f"Nothing to resume in {out}: there is no such run folder; train it without --resume."
+            )
+        RunWriter(out).create()
+        held.enter_context(holding(out, job.id))
+        return job.id
+
+    return take() if dist is None else dist.from_rank0(take)
+
+
 def _resume_after_restart(out: Path, dist: Distributed | None) -> bool:
     """A group torchrun restarted (``--max-restarts``) resumes from the last checkpoint, if there is one."""
     if restart_count() == 0:
         return False
-    has_checkpoint = (out / "last.pt").is_file
-    return has_checkpoint() if dist is None else dist.from_rank0(has_checkpoint)
+    found = partial(has_checkpoint, out, "last")
+    return found() if dist is None else dist.from_rank0(found)
 
 
 def _print_progress(event: TrainEvent) -> None:

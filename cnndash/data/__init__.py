@@ -11,8 +11,9 @@ val :class:`ImageList`). Built-ins work offline:
 - ``mnist``, ``fashion_mnist``, ``cifar10``: torchvision's datasets, read from files placed under
   ``data_dir()/torchvision`` (nothing is downloaded); their official test split is the val split.
 
-Any other name is an uploaded dataset stored under ``data_dir()/datasets/<name>``, or a path to an
-image-folder directory (``class_name/*.png`` or ``train/class_name/…`` + ``val/class_name/…``) or zip.
+Any other name is a stored dataset or version (names in ``data_dir()/cnndash.sqlite3``, files under
+``data_dir()/contents``; docs/storage.md), or a path to an image-folder directory (``class_name/*.png`` or
+``train/class_name/…`` + ``val/class_name/…``) or zip.
 
 One module per job, all re-exported here (``from cnndash.data import X`` works for every name below):
 
@@ -24,12 +25,18 @@ One module per job, all re-exported here (``from cnndash.data import X`` works f
 - :mod:`.limits`: what one upload may cost (archive sizes, the data folder's quota, free disk space);
 - :mod:`.entries`: the names inside an uploaded zip, checked before anything is written;
 - :mod:`.archive`: safe extraction of uploaded zips (each image checked as it is written);
-- :mod:`.store`: the stored datasets (names, import, list, delete);
+- :mod:`.catalog`: the store's metadata in SQLite (names, contents, versions, pins, the quota ledger);
+- :mod:`.contents`: the store's bytes (content folders staged, published by one rename, freed);
+- :mod:`.manifests`: a version's manifest in tables, edits and undo;
+- :mod:`.startup`: once per process, sweep what killed processes left and adopt the old layout;
+- :mod:`.store`: the stored datasets (names, import, replace, list, delete);
 - :mod:`.registry`: :func:`load_dataset`, from any name or path to an ``ImageSet``;
+- :mod:`.folds`, :mod:`.versions`: every image as a labelled file, K-fold splits; dataset versions;
+- :mod:`.pins`: what a run trained on, fixed — pins, :func:`load_run_dataset`, :func:`dataset_revision`;
 - :mod:`.stats`: a split's mean/std, the same numbers training uses.
 """
 
-from cnndash.data import folds, versions  # noqa: F401  K-fold files and dataset versions (data-centric)
+from cnndash.data import folds, pins, versions  # noqa: F401  K-fold, pins, dataset versions (data-centric)
 from cnndash.data.archive import extract_image_zip
 from cnndash.data.builtin import (
     BUILTIN_DATASETS,
@@ -61,6 +68,18 @@ from cnndash.data.limits import (
     data_quota_bytes,
     min_free_bytes,
 )
+from cnndash.data.pins import (
+    DatasetRef,
+    dataset_revision,
+    load_ref,
+    load_run_dataset,
+    pin_dataset,
+    release,
+    run_data_key,
+    run_holder,
+    run_split,
+    run_val_paths,
+)
 from cnndash.data.registry import load_dataset
 from cnndash.data.report import (
     FEW_IMAGES,
@@ -81,6 +100,7 @@ from cnndash.data.store import (
     import_dataset,
     import_dataset_zip,
     list_datasets,
+    quota_used,
     replace_dataset_zip,
 )
 
@@ -109,6 +129,7 @@ __all__ = [
     "SHAPES_DEFAULTS",
     "SHAPE_CLASSES",
     "DatasetError",
+    "DatasetRef",
     "ImageList",
     "ImageSet",
     "SkippedFile",
@@ -118,6 +139,7 @@ __all__ = [
     "data_quota_bytes",
     "dataset_name_from",
     "dataset_report",
+    "dataset_revision",
     "datasets_dir",
     "delete_dataset",
     "extract_image_zip",
@@ -129,8 +151,17 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "load_image_folder",
+    "load_ref",
+    "load_run_dataset",
     "min_free_bytes",
+    "pin_dataset",
+    "quota_used",
+    "release",
     "replace_dataset_zip",
+    "run_data_key",
+    "run_holder",
+    "run_split",
+    "run_val_paths",
     "sample_photos",
     "scan_image_folder",
     "stratified_split",

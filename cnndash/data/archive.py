@@ -11,14 +11,13 @@ staging folder's content moved into place. On any error nothing is left behind.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -51,13 +50,10 @@ __all__ = [  # the limits stay importable from here, where they used to live
     "MAX_ZIP_RATIO",
     "MAX_ZIP_TOTAL_BYTES",
     "RATIO_FLOOR",
-    "extract_cached_zip",
     "extract_image_zip",
 ]
 
 _CHUNK = 2**16  # bytes per read when streaming an entry (and the most a limit can be overshot by)
-_HASH_CHUNK = 2**20  # bytes per read when hashing a zip for the extraction cache
-_CACHE_KEY_CHARS = 16  # hex digits of the zip's SHA-256 naming its cache folder (64 bits: no clashes)
 _ENCRYPTED_FLAG = 0x1  # bit 0 of a zip entry's general-purpose flags: the entry is encrypted
 _BAD_IMAGES = ("skip", "refuse")
 _MIB = 2**20
@@ -234,6 +230,7 @@ def extract_image_zip(
     max_ratio: float = MAX_ZIP_RATIO,
     bad_images: str = "skip",
     quota_dir: str | os.PathLike | None = None,
+    reserve: Callable[[int], int] | None = None,
 ) -> Path:
     """Safely extract an uploaded image-folder archive into ``dest_dir``; return the dataset root.
 
@@ -241,7 +238,9 @@ def extract_image_zip(
     or over-long names, too many entries, too many bytes (per entry, in all, or relative to the archive's
     size) or a suspicious compression ratio, a corrupt or non-zip file, fewer than 2 classes or a class
     with no readable image raise :class:`DatasetError`. So does an archive that would not fit the free
-    disk space or, with ``quota_dir`` (the data folder), its quota. ``__MACOSX/``, hidden files,
+    disk space or the data folder's quota: ``reserve(total_bytes)`` (the import's reservation in the quota
+    ledger, :mod:`cnndash.data.catalog`) is asked before bytes beyond what it granted are written, or, with
+    only ``quota_dir``, the bytes already under that folder count. ``__MACOSX/``, hidden files,
     non-images and — unless ``bad_images="refuse"`` — images that do not decode are skipped (listed in
     ``<dest_dir>/.cnndash-import.json`` with the reason). Everything is unpacked into a temporary folder
     inside ``dest_dir`` and moved into place only once it validates; on error nothing is left behind
@@ -271,6 +270,7 @@ def extract_image_zip(
                 max_total_bytes=max_total_bytes,
                 target=dest,
                 quota_dir=Path(quota_dir) if quota_dir is not None else None,
+                reserve=reserve,
             )
             skipped = _extract_to(archive, plan, staging, budget, limits=limits, bad_images=bad_images)
         skipped += _validate_staging(staging, skipped)
@@ -328,42 +328,3 @@ def _move_into_place(staging: Path, dest: Path) -> Path:
     for entry in staging.iterdir():
         os.replace(entry, dest / entry.name)
     return dest / root_in_staging.relative_to(staging)
-
-
-def extract_cached_zip(zip_path: Path, base: Path) -> Path:
-    """Extract a zip given by path (CLI) once, into ``data_dir()/cache/zips/<content hash>``.
-
-    Race-free across processes: each call extracts into its own staging folder and renames it into place;
-    a cache folder exists only complete, the first rename wins, and later callers use the winner's.
-    """
-    digest = hashlib.sha256()
-    with open(zip_path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    cache = base / "cache" / "zips"
-    dest = cache / digest.hexdigest()[:_CACHE_KEY_CHARS]
-    if (dest / IMPORT_RECORD).is_file():
-        return find_dataset_root(dest)
-    cache.mkdir(parents=True, exist_ok=True)
-    if dest.exists():  # left incomplete by an older version: move it aside (atomic), then remove it
-        _discard(dest, cache)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=cache))
-    try:
-        extract_image_zip(zip_path, staging, quota_dir=base)
-        try:
-            os.rename(staging, dest)
-        except OSError:  # another process renamed its complete copy first: use that one
-            if not (dest / IMPORT_RECORD).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return find_dataset_root(dest)
-
-
-def _discard(folder: Path, cache: Path) -> None:
-    """Rename ``folder`` to a private name (one caller wins), then delete that private copy."""
-    aside = Path(tempfile.mkdtemp(prefix=".discard-", dir=cache))
-    with contextlib.suppress(OSError):  # another caller moved it first
-        if not (folder / IMPORT_RECORD).is_file():  # complete after all (renamed in meanwhile): keep it
-            os.rename(folder, aside / "old")
-    shutil.rmtree(aside, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from cnndash import paths
 from cnndash.data.images import DatasetError, ImageList, ImageSet
-from cnndash.data.splits import split_in_memory
+from cnndash.data.splits import split_in_memory, stratified_split
 
 BUILTIN_DATASETS: dict[str, str] = {
     "digits": "scikit-learn's handwritten digits: 1797 grayscale 8×8 images, 10 classes (offline)",
@@ -226,3 +227,70 @@ def _torchvision_dataset(name: str, base: Path) -> ImageSet:
         train=ImageList(list(map(int, train.targets)), array=train_array),
         val=ImageList(list(map(int, test.targets)), array=as_array(test)),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Built-ins as files: every image has a path, ``class_name/<index>.png``, where ``<index>`` is its position
+# in the built-in's own order (scikit-learn's for digits, generation order for shapes, the training then
+# the test files for torchvision's), so versions, label checks and K-fold splits name built-in images
+# the way they name uploaded ones.
+
+
+def builtin_arrays(text: str, *, base: Path | None = None) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """``(classes, images (N, H, W, C) uint8, targets (N,))`` of a built-in in its own order; None when
+    ``text`` is not a built-in name."""
+    name, options = parse_builtin(text)
+    if name is None:
+        return None
+    if name == "digits":
+        if options:
+            raise DatasetError(f"The 'digits' dataset takes no options; remove {', '.join(options)}.")
+        classes, images, targets = digits_arrays()
+        return list(classes), images, targets
+    if name == "shapes":
+        images, _, targets = generate_shapes(**shapes_options(options))
+        return list(SHAPE_CLASSES), images, targets
+    root = base if base is not None else paths.data_dir()
+    imageset = load_builtin(text, name, options, base=root, val_fraction=0.2, seed=0)
+    train, val = imageset.train.uint8_array(), imageset.val.uint8_array()
+    assert train is not None and val is not None  # torchvision's datasets are held in memory
+    targets = np.asarray(imageset.train.targets + imageset.val.targets, dtype=np.int64)
+    return list(imageset.classes), np.concatenate([train, val]), targets
+
+
+def builtin_path(classes: list[str], target: int, index: int) -> str:
+    """The path of built-in image ``index``: ``class_name/<index>.png`` (``/`` in a class name -> ``_``)."""
+    return f"{class_folder(classes[target])}/{index}.png"
+
+
+def class_folder(name: str) -> str:
+    """A class name as a folder name: path separators and a leading dot replaced by ``_``."""
+    folder = re.sub(r"[/\\]", "_", name)
+    return "_" + folder[1:] if folder.startswith(".") else folder
+
+
+def builtin_key(text: str) -> str:
+    """The built-in ``text`` as one stable key (``"Shapes:count=300"`` -> ``"shapes_count=300"``)."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text.strip().lower())
+
+
+def builtin_val_indices(text: str, val_fraction: float, seed: int) -> list[int]:
+    """Indices (built-in order) of the validation images of ``load_dataset(text, val_fraction, seed)``."""
+    arrays = builtin_arrays(text)
+    if arrays is None:
+        raise DatasetError(f"{text!r} is not a built-in dataset.")
+    _, _, targets = arrays
+    name, _ = parse_builtin(text)
+    if name in ("digits", "shapes"):
+        return stratified_split(targets, val_fraction, seed)[1]
+    # torchvision: the official test files are the val split, after the training files
+    n_val = len(load_builtin(text, str(name), {}, base=paths.data_dir(), val_fraction=0.2, seed=0).val)
+    return list(range(len(targets) - n_val, len(targets)))
+
+
+def builtin_val_paths(text: str, val_fraction: float, seed: int) -> list[str]:
+    """The paths (built-in scheme) of the validation images of ``load_dataset(text, val_fraction, seed)``,
+    in the split's order — how a run's validation predictions map back to images."""
+    val = builtin_val_indices(text, val_fraction, seed)  # refuses a name that is not a built-in
+    classes, _, targets = builtin_arrays(text)  # type: ignore[misc]
+    return [builtin_path(classes, int(targets[i]), int(i)) for i in val]

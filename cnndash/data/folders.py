@@ -151,13 +151,25 @@ def load_image_folder(
     A ``val/`` folder is the val split; otherwise ``val_fraction`` of every class is split off with
     ``seed`` (:func:`cnndash.data.splits.stratified_split`).
     """
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise DatasetError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}.")
+    check_val_fraction(val_fraction)
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"{path} is not a folder.")
     root = find_dataset_root(path)
     classes, parts = scan_image_folder(root)
+    return image_set(name or path.name, root, classes, parts, val_fraction=val_fraction, seed=seed)
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    if not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
+        raise DatasetError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}.")
+
+
+def image_set(
+    name: str, root: Path, classes: list[str], parts: dict[str, Items], *, val_fraction: float, seed: int
+) -> ImageSet:
+    """The :class:`ImageSet` of image files already sorted into ``parts`` (``all`` | ``train`` + ``val``):
+    a ``val`` part is the val split; otherwise ``val_fraction`` of every class is split off with ``seed``."""
     channels, image_size = image_properties([f for items in parts.values() for f, _ in items])
     mode = "L" if channels == 1 else "RGB"
     if parts.get("val"):
@@ -165,11 +177,5 @@ def load_image_folder(
     else:  # one folder of classes, or train/ without val/: split it
         train, val = split_images(_image_list(parts.get("all") or parts["train"], mode), val_fraction, seed)
     return ImageSet(
-        name=name or path.name,
-        classes=classes,
-        channels=channels,
-        image_size=image_size,
-        train=train,
-        val=val,
-        root=root,
+        name=name, classes=classes, channels=channels, image_size=image_size, train=train, val=val, root=root
     )

@@ -4,7 +4,9 @@ Anyone who can open the app can upload, so every resource an upload consumes is 
 it is consumed, never after. Each limit is a named default here; the ones an operator tunes per machine
 are read from the environment at each import (``docs/security.md`` lists them all):
 
-- ``CNNDASH_DATA_QUOTA_MB``: the whole data folder (stored datasets + the CLI's zip cache);
+- ``CNNDASH_DATA_QUOTA_MB``: everything the data folder stores (uploads, built-ins written as files, the
+  CLI's zip cache), counted by the ledger of :mod:`cnndash.data.catalog`: each stored file once, versions
+  nothing, imports in flight by what they have reserved;
 - ``CNNDASH_MIN_FREE_MB``: disk space an import always leaves free;
 - ``CNNDASH_MAX_IMAGE_PIXELS``: pixels of one image (:mod:`cnndash.preprocess`).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,12 +75,22 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def quota_message(quota: int, left: int) -> str:
+    """What an import that would break the data folder's quota is told."""
+    return (
+        f"The data folder would exceed its quota of {quota // _MIB} MiB ({DATA_QUOTA_ENV}; "
+        f"{max(left, 0) / _MIB:.0f} MiB left); delete datasets you no longer need, or raise {DATA_QUOTA_ENV}."
+    )
+
+
 @dataclass
 class Budget:
     """What one extraction may still write, and the message that names the limit it would break.
 
     ``expanded`` counts every byte unpacked (the zip-bomb bounds); ``stored`` counts the bytes kept on
-    disk after re-encoding (the quota and free-space bounds).
+    disk after re-encoding (the quota and free-space bounds). With ``reserve`` (the quota ledger's
+    reservation of this import), bytes beyond what is reserved are reserved before they are written, so
+    imports running at once cannot overshoot the quota together.
     """
 
     expand_limit: int
@@ -86,6 +99,8 @@ class Budget:
     store_message: str
     expanded: int = 0
     stored: int = 0
+    reserve: Callable[[int], int] | None = None
+    reserved: int = 0
 
     def check(self, extra: int = 0) -> None:
         """Raise :class:`DatasetError` when ``extra`` more bytes (being written) would break a limit."""
@@ -93,16 +108,25 @@ class Budget:
             raise DatasetError(self.expand_message)
         if self.stored + extra > self.store_limit:
             raise DatasetError(self.store_message)
+        if self.reserve is not None and self.stored + extra > self.reserved:
+            self.reserved = self.reserve(self.stored + extra)
 
 
 def plan_budget(
-    archive_bytes: int, declared_bytes: int, *, max_total_bytes: int, target: Path, quota_dir: Path | None
+    archive_bytes: int,
+    declared_bytes: int,
+    *,
+    max_total_bytes: int,
+    target: Path,
+    quota_dir: Path | None,
+    reserve: Callable[[int], int] | None = None,
 ) -> Budget:
     """The budget of one extraction into ``target``; refuses up front what cannot fit.
 
     Expansion: at most ``max_total_bytes`` and at most ``MAX_ARCHIVE_RATIO`` × the archive's size (beyond
-    ``ARCHIVE_RATIO_FLOOR``). Storage: the free disk space above ``min_free_bytes()`` and, when
-    ``quota_dir`` is given, what is left of ``data_quota_bytes()`` there.
+    ``ARCHIVE_RATIO_FLOOR``). Storage: the free disk space above ``min_free_bytes()`` and the data folder's
+    quota: through ``reserve`` (the ledger, see :class:`Budget`), or, with only ``quota_dir``, what is left
+    of ``data_quota_bytes()`` after the bytes of the files under that folder.
     """
     ratio_limit = max(ARCHIVE_RATIO_FLOOR, MAX_ARCHIVE_RATIO * archive_bytes)
     if ratio_limit < max_total_bytes:
@@ -123,17 +147,14 @@ def plan_budget(
         f"Not enough free disk space: the server keeps {min_free_bytes() // _MIB} MiB free "
         f"({MIN_FREE_ENV}) and has {max(free, 0) / _MIB:.0f} MiB more; free some space or delete datasets."
     )
-    if quota_dir is not None:
+    if quota_dir is not None and reserve is None:
         quota = data_quota_bytes()
         left = quota - folder_bytes(quota_dir)
         if left < store_limit:
-            store_limit = left
-            store_message = (
-                f"The data folder would exceed its quota of {quota // _MIB} MiB ({DATA_QUOTA_ENV}; "
-                f"{max(left, 0) / _MIB:.0f} MiB left); delete datasets you no longer need, or raise "
-                f"{DATA_QUOTA_ENV}."
-            )
-    budget = Budget(expand_limit, expand_message, store_limit, store_message)
+            store_limit, store_message = left, quota_message(quota, left)
+    elif reserve is not None:
+        data_quota_bytes()  # a malformed CNNDASH_DATA_QUOTA_MB is refused before anything is read
+    budget = Budget(expand_limit, expand_message, store_limit, store_message, reserve=reserve)
     budget.check(min(declared_bytes, expand_limit + 1))  # what the headers declare must fit already
     return budget
 

@@ -1,4 +1,5 @@
-"""What an image-folder dataset contains, for people: the report shown on the Data page after an upload."""
+"""What an image-folder dataset contains, for people: the report shown on the Data page after an upload, and
+the files the upload skipped summarised by reason (:func:`group_skipped`), the real problems first."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from cnndash.data.folders import Items, find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError
 from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES, ImageDecodeError, image_header
+from cnndash.text import plural
 
 IMPORT_RECORD = ".cnndash-import.json"  # hidden file in a stored dataset: skipped files from the upload
 FEW_IMAGES = 10  # a class with fewer images than this gets a warning
@@ -22,6 +24,84 @@ class SkippedFile:
 
     path: str
     reason: str
+
+
+# Why a file was skipped, by kind, in the order a person should read them: images that were meant to be
+# in the dataset and are not (unreadable, outside every class folder) before files that never were.
+SKIP_KINDS = ("unreadable", "outside", "not_image", "system")
+PROBLEM_KINDS = frozenset({"unreadable", "outside"})
+FILES_LISTED = 3  # files named in one line of the summary; the rest are counted
+
+
+def skip_kind(reason: str) -> str:
+    """The kind (one of :data:`SKIP_KINDS`) of a skip ``reason`` as the archive code words it."""
+    if reason.startswith("unreadable"):
+        return "unreadable"
+    if reason.startswith("not inside a class folder"):
+        return "outside"
+    if reason.startswith("not an image"):
+        return "not_image"
+    return "system"  # macOS metadata (__MACOSX), hidden files (.DS_Store, ._*)
+
+
+def short_reason(reason: str) -> str:
+    """What went wrong with an unreadable image, in a word or two: ``truncated``, ``not an image``,
+    ``too large``, or the decoder's own first words."""
+    lower = reason.lower()
+    if "truncated" in lower:
+        return "truncated"
+    if "cannot identify" in lower or "not an image" in lower:
+        return "not an image"
+    if "megapixels" in lower or "decompression bomb" in lower:
+        return "too large"
+    detail = reason.split(":", 1)[-1].strip().removeprefix("does not decode as an image:").strip()
+    return detail.split("(")[0].strip().rstrip(".") or "unreadable"
+
+
+@dataclass(frozen=True)
+class SkippedGroup:
+    """The skipped files of one kind (:data:`SKIP_KINDS`)."""
+
+    kind: str
+    files: tuple[SkippedFile, ...]
+
+    @property
+    def problem(self) -> bool:
+        """True for images that were meant to be in the dataset and are not (worth a warning)."""
+        return self.kind in PROBLEM_KINDS
+
+    def describe(self, listed: int = FILES_LISTED) -> str:
+        """One line: how many, why, and the first ``listed`` files when they matter, e.g.
+        ``1 unreadable image: rocket/truncated.jpg (truncated)`` or ``281 system files ignored``."""
+        n = len(self.files)
+        shown = self.files[:listed]
+        more = f" and {n - len(shown)} more" if n > len(shown) else ""
+        if self.kind == "unreadable":
+            names = ", ".join(f"{f.path} ({short_reason(f.reason)})" for f in shown)
+            return f"{plural(n, 'unreadable image')}: {names}{more}"
+        if self.kind == "outside":
+            names = ", ".join(f.path for f in shown)
+            return f"{plural(n, 'image')} outside every class folder: {names}{more}"
+        if self.kind == "not_image":
+            suffixes = sorted({f.reason.removeprefix("not an image").strip(" ()") for f in self.files})
+            verb = "is not an image" if n == 1 else "are not images"
+            return f"{plural(n, 'file')} that {verb} ignored ({', '.join(suffixes)})"
+        return f"{plural(n, 'system file')} ignored (__MACOSX, .DS_Store and other hidden files)"
+
+
+def group_skipped(skipped: list[SkippedFile]) -> list[SkippedGroup]:
+    """``skipped`` grouped by kind, problems first (unreadable images, images outside the class folders),
+    then non-images, then system junk; empty kinds left out."""
+    by_kind: dict[str, list[SkippedFile]] = {kind: [] for kind in SKIP_KINDS}
+    for file in skipped:
+        by_kind[skip_kind(file.reason)].append(file)
+    return [SkippedGroup(kind, tuple(files)) for kind, files in by_kind.items() if files]
+
+
+def skipped_summary(skipped: list[SkippedFile], listed: int = FILES_LISTED) -> str:
+    """:func:`group_skipped` in one line, problems first: ``1 unreadable image: rocket/truncated.jpg
+    (truncated); 281 system files ignored (…)``; empty when nothing was skipped."""
+    return "; ".join(group.describe(listed) for group in group_skipped(skipped))
 
 
 @dataclass
@@ -48,6 +128,13 @@ def validate_image_folder(root: Path, *, name: str | None = None) -> ValidationR
     root = Path(root)
     data_root = find_dataset_root(root)
     classes, parts = scan_image_folder(data_root)
+    return report_of(name or root.name, data_root, classes, parts, _read_skipped(data_root, root))
+
+
+def report_of(
+    name: str, root: Path, classes: list[str], parts: dict[str, Items], skipped: list[SkippedFile]
+) -> ValidationReport:
+    """The report of image files already sorted into ``parts`` (what a dataset version holds)."""
     split_counts = {
         part: {c: sum(1 for _, t in items if t == i) for i, c in enumerate(classes)}
         for part, items in parts.items()
@@ -55,14 +142,14 @@ def validate_image_folder(root: Path, *, name: str | None = None) -> ValidationR
     counts = {c: sum(sc.get(c, 0) for sc in split_counts.values()) for c in classes}
     sizes, modes = _sizes_and_modes(parts)
     return ValidationReport(
-        name=name or root.name,
-        root=data_root,
+        name=name,
+        root=root,
         classes=classes,
         counts=counts,
         split_counts=split_counts,
         sizes=sizes,
         modes=modes,
-        skipped=_read_skipped(data_root, root),
+        skipped=skipped,
         warnings=_warnings(counts, modes),
     )
 
@@ -108,7 +195,7 @@ def _warnings(counts: dict[str, int], modes: dict[str, int]) -> list[str]:
     smallest = min(counts, key=lambda c: counts[c])
     if counts[smallest] and counts[largest] / counts[smallest] > IMBALANCE_RATIO:
         warnings.append(
-            f"Class imbalance: {largest!r} has {counts[largest]} images but {smallest!r} only "
+            f"Class imbalance: {largest!r} has {plural(counts[largest], 'image')} but {smallest!r} only "
             f"{counts[smallest]} ({counts[largest] / counts[smallest]:.1f}×); accuracy will favour the "
             "large classes — add images or watch per-class accuracy."
         )
@@ -129,7 +216,7 @@ def _mode_notes(modes: dict[str, int]) -> list[str]:
     deep = sum(n for m, n in modes.items() if m in SIXTEEN_BIT_MODES)
     if deep:
         notes.append(
-            f"{deep} image(s) are 16-bit grayscale: they are scaled to 8 bits (0–65535 becomes 0–255), "
+            f"{plural(deep, 'image')} {'is' if deep == 1 else 'are'} 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), "
             "as the models take 8-bit pixels."
         )
     return notes

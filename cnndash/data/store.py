@@ -1,39 +1,49 @@
-"""The dataset store: uploaded datasets kept under ``data_dir()/datasets/<name>`` — names, import,
-listing, reports and deletion."""
+"""The stored datasets: names that point at an upload's content — import, replace, list, reports, delete.
+
+A name is a row of the catalog (:mod:`cnndash.data.catalog`) pointing at a content folder
+(:mod:`cnndash.data.contents`) or at a version (:mod:`cnndash.data.versions`). An import writes its
+content under a hidden staging name, bounded by the quota ledger as it is written, and publishes it in
+the one transaction that points the name at it: another process sees the dataset complete or not at
+all, a replace swaps the pointer (the old content is freed once nothing refers to it), and a ``kill -9``
+at any instant leaves the name as it was. ``docs/storage.md`` walks through every kill point.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
-from cnndash import paths
+from cnndash.data import catalog, manifests, startup
 from cnndash.data.archive import extract_image_zip
-from cnndash.data.builtin import BUILTIN_DATASETS
-from cnndash.data.images import DatasetError, is_visible
-from cnndash.data.limits import MAX_ZIP_FILES, disk_error
-from cnndash.data.report import ValidationReport, validate_image_folder
+from cnndash.data.catalog import NAME_MAX_CHARS, UPLOAD, check_dataset_name, transaction
+from cnndash.data.contents import content_root, empty_trash, staging
+from cnndash.data.images import DatasetError
+from cnndash.data.limits import MAX_ZIP_FILES
+from cnndash.data.report import ValidationReport, report_of, validate_image_folder
 
-NAME_MAX_CHARS = 64  # longest dataset name (a folder name on every filesystem)
-# A taken name gets "-2", "-3", … after at most this many of its characters (room for up to "-999").
-_SUFFIX_STEM_CHARS = NAME_MAX_CHARS - 4
-_NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX_CHARS - 1}}}")
+__all__ = ["NAME_MAX_CHARS", "check_dataset_name"]  # re-exported: they used to live here
+ON_EXISTS = ("error", "suffix", "replace")
 
 
 def datasets_dir(data_dir: Path | None = None) -> Path:
-    """Folder holding uploaded datasets: ``data_dir()/datasets``."""
-    return (Path(data_dir) if data_dir is not None else paths.data_dir()) / "datasets"
+    """``data_dir()/datasets``: the old layout's folder. A folder put there (by an older cnndash or by
+    hand) is adopted as a stored dataset of its name at the next start (:mod:`cnndash.data.startup`)."""
+    return catalog.data_root(data_dir) / startup.DATASETS_DIR
 
 
 def list_datasets(data_dir: Path | None = None) -> list[str]:
-    """Names of the uploaded datasets, sorted."""
-    folder = datasets_dir(data_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_visible(p))
+    """Names of the stored datasets and versions, sorted."""
+    startup.ready(data_dir)
+    return catalog.dataset_names(catalog.db(data_dir))
+
+
+def quota_used(data_dir: Path | None = None) -> int:
+    """Bytes the data folder's quota counts now: every stored file once, plus imports in flight."""
+    startup.ready(data_dir)
+    return catalog.quota_used(catalog.db(data_dir))
 
 
 def dataset_name_from(filename: str) -> str:
@@ -43,18 +53,6 @@ def dataset_name_from(filename: str) -> str:
     return name or "dataset"
 
 
-def check_dataset_name(name: str) -> str:
-    """Return ``name`` if it can name a stored dataset, else raise :class:`DatasetError` saying why."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise DatasetError(
-            f"Dataset name {name!r} is not allowed: use 1–{NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
-    if name.lower() in BUILTIN_DATASETS:
-        raise DatasetError(f"{name!r} is the name of a built-in dataset; choose another name.")
-    return name
-
-
 def import_dataset_zip(
     zip_path: str | os.PathLike,
     name: str | None = None,
@@ -62,44 +60,47 @@ def import_dataset_zip(
     data_dir: Path | None = None,
     on_exists: str = "error",
 ) -> ValidationReport:
-    """Extract an uploaded zip into ``data_dir()/datasets/<name>`` and return its validation report.
+    """Store an uploaded zip as dataset ``name`` and return its validation report.
 
     ``name`` defaults to the zip's file name. When a dataset of that name exists, ``on_exists="error"``
-    raises :class:`DatasetError` and ``"suffix"`` stores it as ``<name>-2``, ``<name>-3``, …
-    (never overwriting). The data folder's quota and the free disk space bound what it may store
-    (:mod:`cnndash.data.limits`).
+    raises :class:`DatasetError`, ``"suffix"`` stores it as ``<name>-2``, ``<name>-3``, … and
+    ``"replace"`` makes ``name`` mean the new dataset in one step (the old one stays intact until then,
+    and whatever fails before — a bad zip, the quota, a full disk, a kill — leaves it as it was). The
+    data folder's quota and the free disk space bound what it may store (:mod:`cnndash.data.limits`).
     """
-    if on_exists not in ("error", "suffix"):
-        raise ValueError("on_exists must be 'error' or 'suffix'")
+    if on_exists not in ON_EXISTS:
+        raise ValueError(f"on_exists must be one of {ON_EXISTS}")
     name = check_dataset_name(name if name is not None else dataset_name_from(Path(zip_path).name))
-    folder = datasets_dir(data_dir)
-    try:
-        target = claim_name(folder, name, suffix=on_exists == "suffix")
-    except OSError as exc:
-        raise disk_error(exc, f"the dataset folder {name!r}") from None
-    try:
-        # The claimed folder is this call's alone: extraction stages inside it and moves into place there.
-        extract_image_zip(zip_path, target, quota_dir=folder.parent)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)  # the folder this call created, never another's
-        raise
-    return validate_image_folder(target, name=target.name)
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    if on_exists == "error" and catalog.dataset_row(conn, name) is not None:  # fail before extracting
+        catalog.free_name(conn, name, on_exists)
+    chosen: list[str] = []
+
+    def register(conn, content) -> None:
+        final = catalog.free_name(conn, name, on_exists)
+        row = catalog.dataset_row(conn, final)
+        if row is not None and row["version"] is not None:
+            raise DatasetError(
+                f"{final!r} is a dataset version; delete it first or store the upload under another name."
+            )
+        catalog.point_name(conn, final, content=content.id)
+        catalog.collect(conn)  # a replaced upload goes once nothing else refers to it
+        chosen.append(final)
+
+    with staging(data_dir) as stage:
+        extract_image_zip(zip_path, stage.path, reserve=stage.reserve)
+        content = stage.publish(kind=UPLOAD, source=Path(zip_path).name, register=register)
+    empty_trash(data_dir)
+    return validate_image_folder(catalog.content_folder(content, data_dir), name=chosen[0])
 
 
 def replace_dataset_zip(
     zip_path: str | os.PathLike, name: str, *, data_dir: Path | None = None
 ) -> ValidationReport:
-    """Store the zip as ``name`` in place of the dataset of that name (the Data page's "Replace it").
-
-    The zip is first imported and validated as a numbered copy, so a bad zip never costs the old
-    dataset; only then is the old one deleted and the zip imported under ``name``.
-    """
-    trial = import_dataset_zip(zip_path, name, data_dir=data_dir, on_exists="suffix")
-    try:
-        delete_dataset(name, data_dir=data_dir)
-        return import_dataset_zip(zip_path, name, data_dir=data_dir, on_exists="error")
-    finally:
-        delete_dataset(trial.name, data_dir=data_dir)
+    """Store the zip as ``name`` in place of the dataset of that name (the Data page's "Replace it"): in
+    one step, so ``name`` holds the old dataset intact or the new one complete, whatever happens."""
+    return import_dataset_zip(zip_path, name, data_dir=data_dir, on_exists="replace")
 
 
 def import_dataset(
@@ -124,9 +125,10 @@ def import_dataset(
         raise DatasetError(
             f"{str(source)!r} is neither a zip file nor a folder; pass an image-folder zip or directory."
         )
-    folder = datasets_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder.parent, prefix=".import-", suffix=".zip")
+    root = catalog.data_root(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    owner = catalog.owner_token(root)  # a sweep removes the zip of a killed import by this name
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=f"{startup.IMPORT_PREFIX}{owner}-", suffix=".zip")
     os.close(fd)
     try:
         _zip_folder(source, Path(tmp))
@@ -152,38 +154,61 @@ def _zip_folder(source: Path, zip_path: Path) -> None:
             archive.write(path, path.relative_to(source).as_posix())
 
 
-def claim_name(folder: Path, name: str, *, suffix: bool) -> Path:
-    """Create ``folder/name`` (or ``name-2``, ``name-3``, … when ``suffix``) and return it.
-
-    Creating the folder is the claim: ``mkdir`` fails for every caller but one, so imports running at
-    the same time, in one process or several, never share or overwrite a dataset folder.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    chosen, number = name, 2
-    while True:
-        try:
-            (folder / chosen).mkdir()
-            return folder / chosen
-        except FileExistsError:
-            if not suffix:
-                raise DatasetError(
-                    f"A dataset named {name!r} already exists; choose another name or delete it first."
-                ) from None
-        chosen = f"{name[:_SUFFIX_STEM_CHARS]}-{number}"
-        number += 1
+def _row(name: str, data_dir: Path | None, what: str):
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    row = catalog.dataset_row(conn, check_dataset_name(name))
+    if row is None:
+        raise DatasetError(
+            f"No uploaded dataset named {name!r} in {catalog.data_root(data_dir)}{what}; "
+            "`python -m cnndash data list` shows the stored ones."
+        )
+    return conn, row
 
 
 def dataset_report(name: str, *, data_dir: Path | None = None) -> ValidationReport:
-    """Validation report of a stored dataset."""
-    path = datasets_dir(data_dir) / check_dataset_name(name)
+    """Validation report of a stored dataset or version."""
+    conn, row = _row(name, data_dir, "")
+    if row["content"] is not None:
+        content = catalog.get_content(conn, row["content"])
+        return validate_image_folder(catalog.content_folder(content, data_dir), name=name)
+    info = conn.execute("SELECT * FROM versions WHERE id = ?", (row["version"],)).fetchone()
+    root = version_base_root(info, data_dir)
+    classes, parts = manifests.layout(manifests.version_rows(conn, row["version"]))
+    files = {p: [(root / o, label) for o, label in items] for p, items in parts.items()}
+    return report_of(name, root, classes, files, [])
+
+
+def version_base_root(info, data_dir: Path | None = None) -> Path:
+    """The root folder of the base of a version (or snapshot) row: where its images' files are."""
+    if info["base_content"] is not None:
+        content = catalog.get_content(catalog.db(data_dir), info["base_content"])
+        if content is None:
+            raise DatasetError(f"The base of {info['base']!r} is missing from the data folder.")
+        return content_root(content, data_dir)
+    path = Path(info["base_path"])
     if not path.is_dir():
-        raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}.")
-    return validate_image_folder(path, name=name)
+        raise DatasetError(f"The folder {str(path)!r} that {info['base']!r} is built on no longer exists.")
+    return path
 
 
 def delete_dataset(name: str, *, data_dir: Path | None = None) -> None:
-    """Delete a stored dataset folder."""
-    path = datasets_dir(data_dir) / check_dataset_name(name)
-    if not path.is_dir():
-        raise DatasetError(f"No uploaded dataset named {name!r} under {path.parent}; nothing deleted.")
-    shutil.rmtree(path)
+    """Delete a stored dataset or version. A dataset with versions built on it is refused (naming them);
+    files a run trained on stay until that run is deleted (:mod:`cnndash.data.pins`)."""
+    conn, _ = _row(name, data_dir, "; nothing deleted")
+    with transaction(conn):
+        row = catalog.dataset_row(conn, name)
+        if row is None:
+            raise DatasetError(f"Dataset {name!r} was deleted meanwhile; nothing to do.")
+        if row["content"] is not None:
+            users = catalog.versions_on(conn, row["content"])
+            if users:
+                raise DatasetError(
+                    f"Dataset {name!r} has versions built on it ({', '.join(users)}); delete them first "
+                    "(`python -m cnndash data delete VERSION`), or keep it."
+                )
+        conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
+        if row["version"] is not None:
+            conn.execute("DELETE FROM versions WHERE id = ?", (row["version"],))
+        catalog.collect(conn)
+    empty_trash(data_dir)

@@ -1,252 +1,182 @@
 """Dataset versions: relabel, remove, merge or rename — recorded, reversible, never touching the parent.
 
-A version is a stored dataset (``data_dir()/datasets/<name>``, so it trains, lists and deletes like any
-upload) whose files are hard links to its *base* dataset's files (copies where the filesystem cannot
-link): it costs no storage for the images, and no edit ever writes to a file — a relabel moves the link
-into another class folder, a remove leaves it out. The base is the first dataset that is not a version
-(a built-in, through its ``class_name/<index>.png`` files, an upload, or an image folder).
+A version is a name of the dataset store (it lists, loads, trains and deletes like any upload) whose images
+are its *base*'s files — the first dataset that is not a version: a built-in (through its
+``class_name/<index>.png`` files), an upload, or an image folder or zip given by path — with a manifest
+that says where each image is now (:mod:`cnndash.data.manifests`). No file is written or linked: a relabel
+changes one row, a merge or rename the rows of the images it moves. Images are named by their *origin*,
+their path in the base, which never changes; their path *now* (``class/file.png``, what ``data relabel``
+takes) follows their class.
 
-The hidden file ``.cnndash-version.json`` in the version folder records the parent, the base and the
-edits, grouped in *steps* (one click, or "accept all above a threshold", is one step). Edits name images
-by their *origin*, the path in the base, so they replay the same way every time; the version folder is
-rebuilt from the base and the steps after each change, which is what makes :func:`undo` exact. A version
-made from a version starts with its parent's steps (which its own undo does not remove).
+Edits are grouped in *steps* (one click, or "accept all above a threshold", is one step), applied in one
+transaction each: edits of one version from several processes at once are all applied, one step each,
+in some order; an edit that cannot apply to the version as it is by then (its image was removed
+meanwhile) fails whole, saying so. :func:`undo` plays the last step backwards. A version made from a
+version starts with its parent's manifest and steps (which its own undo does not remove).
 
-:func:`diff` lists what differs between any two datasets of the same base, image by image.
+:func:`diff` lists what differs between two datasets of the same base, image by image; :func:`dataset_files`
+lists every image of any dataset with its class now.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
-import zlib
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from cnndash.data.builtin import parse_builtin
-from cnndash.data.folders import VAL_DIR_NAMES
-from cnndash.data.folds import labelled_files, link_or_copy
+from cnndash.data import catalog, manifests, startup
+from cnndash.data.catalog import check_dataset_name, transaction
+from cnndash.data.contents import Base, resolve_base
+from cnndash.data.folds import labelled_files
 from cnndash.data.images import DatasetError
-from cnndash.data.store import check_dataset_name, claim_name, datasets_dir
+from cnndash.data.startup import VERSION_RECORD
 
-VERSION_RECORD = ".cnndash-version.json"
-EDIT_OPS = ("relabel", "remove", "merge", "rename")
-_RESERVED_CLASS_NAMES = {"train", *VAL_DIR_NAMES}
-
-# origin (path in the base) -> [split prefix ("" or "train/"…), class folder, path inside the class folder]
-Manifest = dict[str, list[str]]
+__all__ = ["EDIT_OPS", "VERSION_RECORD"]
+EDIT_OPS = manifests.EDIT_OPS
 
 
 @dataclass
 class VersionRecord:
-    """What ``.cnndash-version.json`` holds."""
+    """A version as ``data versions`` shows it: where it comes from and its steps."""
 
     name: str
     parent: str
     base: str
     steps: list[list[dict]] = field(default_factory=list)
     inherited: int = 0  # leading steps that came from the parent version (not undoable here)
+    revision: int = 0  # changes with every edit and undo: what a run pins
 
     def to_dict(self) -> dict:
         return {"parent": self.parent, "base": self.base, "steps": self.steps, "inherited": self.inherited}
 
 
-def current_path(entry: list[str]) -> str:
-    prefix, cls, tail = entry
-    return f"{prefix}{cls}/{tail}"
+def _version_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    if not catalog.is_plain_name(name):
+        return None
+    return conn.execute(
+        "SELECT v.* FROM datasets d JOIN versions v ON d.version = v.id WHERE d.name = ?", (name,)
+    ).fetchone()
 
 
-def _folder(name: str, data_dir: Path | None) -> Path:
-    return datasets_dir(data_dir) / check_dataset_name(name)
+def _require(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
+    row = _version_row(conn, name)
+    if row is None:
+        raise DatasetError(
+            f"{name!r} is not a dataset version; make one with `python -m cnndash data version PARENT`."
+        )
+    return row
 
 
 def is_version(name: str, *, data_dir: Path | None = None) -> bool:
     """True for a stored dataset made by :func:`create_version`."""
-    if parse_builtin(name)[0] is not None or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+    if not isinstance(name, str) or not catalog.is_plain_name(name):
         return False
-    return (datasets_dir(data_dir) / name / VERSION_RECORD).is_file()
+    startup.ready(data_dir)
+    return _version_row(catalog.db(data_dir), name) is not None
+
+
+def _record(conn: sqlite3.Connection, name: str, row: sqlite3.Row) -> VersionRecord:
+    inherited = json.loads(row["inherited"])
+    return VersionRecord(
+        name, row["parent"], row["base"], inherited + manifests.own_steps(conn, row["id"]), len(inherited),
+        row["revision"],
+    )  # fmt: skip
 
 
 def read_version(name: str, *, data_dir: Path | None = None) -> VersionRecord:
     """The record of version ``name``; :class:`DatasetError` when ``name`` is not a version."""
-    path = _folder(name, data_dir) / VERSION_RECORD
-    try:
-        data = json.loads(path.read_text())
-        return VersionRecord(name, str(data["parent"]), str(data["base"]), list(data["steps"]),
-                             int(data.get("inherited", 0)))  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
-        raise DatasetError(
-            f"{name!r} is not a dataset version (no readable {VERSION_RECORD}); make one with "
-            "`python -m cnndash data version PARENT`."
-        ) from None
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    return _record(conn, name, _require(conn, name))
 
 
-def base_manifest(base: str, *, data_dir: Path | None = None) -> tuple[Path, Manifest]:
-    """The base dataset's root folder and its manifest (every image where it is)."""
-    files = labelled_files(base, data_dir=data_dir)
-    manifest: Manifest = {}
-    for rel, label in zip(files.paths, files.labels, strict=True):
-        parts = rel.split("/")
-        cls = files.classes[label]
-        at = parts.index(cls)  # 0 for class_name/…, 1 for train/class_name/…
-        manifest[rel] = ["".join(p + "/" for p in parts[:at]), cls, "/".join(parts[at + 1 :])]
-    return files.root, manifest
+def list_versions(*, data_dir: Path | None = None) -> list[VersionRecord]:
+    """Every stored version, sorted by name."""
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    rows = conn.execute(
+        "SELECT d.name AS name, v.* FROM datasets d JOIN versions v ON d.version = v.id ORDER BY d.name"
+    ).fetchall()
+    return [_record(conn, row["name"], row) for row in rows]
 
 
-def manifest_of(name: str, *, data_dir: Path | None = None) -> tuple[str, Manifest]:
-    """(base, manifest) of any dataset: a version's replayed edits, or another dataset as it is."""
-    if is_version(name, data_dir=data_dir):
-        record = read_version(name, data_dir=data_dir)
-        manifest = base_manifest(record.base, data_dir=data_dir)[1]
-        for step in record.steps:
-            for edit in step:
-                apply_edit(manifest, edit)
-        return record.base, manifest
-    return name, base_manifest(name, data_dir=data_dir)[1]
-
-
-def _classes(manifest: Manifest) -> set[str]:
-    return {entry[1] for entry in manifest.values()}
-
-
-def _check_class_name(name: str) -> str:
-    if (
-        not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name
-        or name.startswith(".") or name.lower() in _RESERVED_CLASS_NAMES
-    ):  # fmt: skip
-        raise DatasetError(
-            f"Class name {name!r} is not allowed: use a folder name without '/' that does not start with "
-            f"'.' and is not one of {', '.join(sorted(_RESERVED_CLASS_NAMES))}."
-        )
-    return name
-
-
-def _move(manifest: Manifest, origin: str, cls: str) -> None:
-    """Put ``origin`` into class ``cls``, renaming it when another image already has that path."""
-    prefix, _, tail = manifest[origin]
-    taken = {current_path(e) for o, e in manifest.items() if o != origin}
-    candidate = [prefix, cls, tail]
-    if current_path(candidate) in taken:
-        stem, dot, suffix = tail.rpartition(".")
-        marker = zlib.crc32(origin.encode()) % 10**6  # stable across processes; made unique below
-        n = 0
-        while current_path(candidate) in taken:
-            n += 1
-            candidate = [prefix, cls, f"{stem or suffix}~{marker}-{n}{dot}{suffix if stem else ''}"]
-    manifest[origin] = candidate
-
-
-def apply_edit(manifest: Manifest, edit: dict) -> None:
-    """Apply one recorded edit to ``manifest`` in place (:class:`DatasetError` when it cannot apply)."""
-    op = edit.get("op")
-    if op in ("relabel", "remove"):
-        origin = edit["origin"]
-        if origin not in manifest:
-            raise DatasetError(
-                f"Image {edit.get('path', origin)!r} is not in this version (removed before?)."
-            )
-        if op == "remove":
-            del manifest[origin]
-        else:
-            _move(manifest, origin, edit["to"])
-    elif op in ("merge", "rename"):
-        sources = edit["classes"] if op == "merge" else [edit["from"]]
-        for origin, entry in list(manifest.items()):
-            if entry[1] in sources:
-                _move(manifest, origin, edit["into"] if op == "merge" else edit["to"])
-    else:
-        raise DatasetError(f"Unknown edit {op!r}; use one of {', '.join(EDIT_OPS)}.")
-
-
-def _resolve(manifest: Manifest, edit: dict) -> dict:
-    """A user's edit (images named by their current path) checked and turned into a recorded one."""
-    op, classes = edit.get("op"), _classes(manifest)
-    if op in ("relabel", "remove"):
-        by_path = {current_path(e): o for o, e in manifest.items()}
-        path = str(edit.get("path", ""))
-        if path not in by_path:
-            raise DatasetError(f"No image {path!r} in this version; use a path listed by the dataset.")
-        out = {"op": op, "path": path, "origin": by_path[path]}
-        if op == "relabel":
-            if edit.get("to") not in classes:
-                raise DatasetError(
-                    f"Cannot relabel to {edit.get('to')!r}: classes are {', '.join(sorted(classes))}."
-                )
-            out["to"] = edit["to"]
-        return out
-    if op == "merge":
-        sources = [str(c) for c in edit.get("classes", [])]
-        missing = [c for c in sources if c not in classes]
-        if len(sources) < 2 or missing:
-            raise DatasetError(
-                f"Merge needs two or more existing classes; unknown: {', '.join(missing) or '-'}."
-            )
-        into = _check_class_name(str(edit.get("into") or sources[0]))
-        if into in classes and into not in sources:
-            raise DatasetError(f"Cannot merge into {into!r}: it is another existing class; pick a new name.")
-        return {"op": "merge", "classes": sources, "into": into}
-    if op == "rename":
-        old, new = str(edit.get("from")), _check_class_name(str(edit.get("to")))
-        if old not in classes:
-            raise DatasetError(f"No class {old!r} to rename; classes are {', '.join(sorted(classes))}.")
-        if new in classes:
-            raise DatasetError(f"Class {new!r} exists already; merge the classes instead of renaming.")
-        return {"op": "rename", "from": old, "to": new}
-    raise DatasetError(f"Unknown edit {op!r}; use one of {', '.join(EDIT_OPS)}.")
-
-
-def _build(record: VersionRecord, data_dir: Path | None) -> None:
-    """(Re)write the version folder from the base and the steps, then swap it into place."""
-    root, manifest = base_manifest(record.base, data_dir=data_dir)
-    for step in record.steps:
-        for edit in step:
-            apply_edit(manifest, edit)
-    if len(_classes(manifest)) < 2:
-        raise DatasetError("That edit would leave fewer than 2 classes; a classifier needs at least 2.")
-    folder = datasets_dir(data_dir)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staging-{record.name}-"))
-    try:
-        for origin, entry in manifest.items():
-            target = staging / current_path(entry)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            link_or_copy(root / origin, target)
-        (staging / VERSION_RECORD).write_text(json.dumps(record.to_dict(), indent=1))
-        final = folder / record.name
-        trash = folder / f".trash-{staging.name}"
-        if final.exists():
-            final.rename(trash)
-        staging.rename(final)
-        shutil.rmtree(trash, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def base_of(info: sqlite3.Row, data_dir: Path | None = None) -> Base:
+    """The :class:`Base` a version (or snapshot) row is built on."""
+    content = (
+        catalog.get_content(catalog.db(data_dir), info["base_content"]) if info["base_content"] else None
+    )
+    return Base(info["base"], content=content, path=Path(info["base_path"]) if info["base_path"] else None)
 
 
 def create_version(parent: str, name: str | None = None, *, data_dir: Path | None = None) -> str:
     """A new version of ``parent`` (a built-in, a stored dataset, a version, a folder or zip) with no
     edits yet; returns its name (``name``, or ``<parent>-edit``, ``-edit-2``, … when none is given)."""
-    if is_version(parent, data_dir=data_dir):
-        record_parent = read_version(parent, data_dir=data_dir)
-        base, steps = record_parent.base, [list(s) for s in record_parent.steps]
-    else:
-        labelled_files(parent, data_dir=data_dir)  # the parent must load before anything is written
-        base, steps = parent, []
-    if name is None:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(parent).stem.split(":")[0]).strip("-._") or "data"
-        stem = f"{stem}-edit"
-    check_dataset_name(name or stem)
-    claimed = claim_name(datasets_dir(data_dir), name or stem, suffix=name is None)
-    record = VersionRecord(claimed.name, parent, base, steps, inherited=len(steps))
-    try:
-        _build(record, data_dir)
-    except BaseException:
-        shutil.rmtree(claimed, ignore_errors=True)
-        raise
-    return claimed.name
+    startup.ready(data_dir)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(parent)).stem.split(":")[0]).strip("-._") or "data"
+    wanted = check_dataset_name(name if name is not None else f"{stem}-edit")
+    conn = catalog.db(data_dir)
+    source = _version_row(conn, str(parent))
+    base, rows = None, []
+    if source is None:
+        base = resolve_base(str(parent), data_dir)
+        if base is None:  # the same "Unknown dataset" error as everywhere else
+            labelled_files(parent, data_dir=data_dir)
+            raise DatasetError(f"{parent!r} cannot be the base of a version.")
+        rows = manifests.base_rows(base.root(data_dir))
+    with transaction(conn):
+        final = catalog.free_name(conn, wanted, "error" if name is not None else "suffix")
+        inherited = "[]"
+        if source is not None:
+            source = _require(conn, str(parent))  # as it is now, under the write lock
+            base, rows = base_of(source, data_dir), manifests.version_rows(conn, source["id"])
+            inherited = json.dumps(_record(conn, str(parent), source).steps)
+        version = startup.create_version_rows(conn, str(parent), base, rows)
+        conn.execute("UPDATE versions SET inherited = ? WHERE id = ?", (inherited, version))
+        catalog.point_name(conn, final, version=version)
+    return final
+
+
+def _from_parent(conn: sqlite3.Connection, version: sqlite3.Row, name: str, path: str) -> str:
+    """The origin of the image a run trained on the version's parent calls ``path``: its origin (what
+    runs record), or its path in the parent as the parent is now."""
+    if conn.execute(
+        "SELECT 1 FROM version_images WHERE version = ? AND origin = ?", (version["id"], path)
+    ).fetchone():
+        return path
+    parent = _version_row(conn, version["parent"])
+    origin = path if parent is None else manifests.origin_of(conn, parent["id"], path)
+    if (
+        origin is None
+        or not conn.execute(
+            "SELECT 1 FROM version_images WHERE version = ? AND origin = ?", (version["id"], origin)
+        ).fetchone()
+    ):
+        raise DatasetError(f"Image {path!r} is not in version {name!r} (removed already?).")
+    return origin
+
+
+def _edit(name: str, edits: list[dict], data_dir: Path | None, *, parent_paths: bool) -> int:
+    if not edits:
+        raise DatasetError("No edits given; nothing changed.")
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    with transaction(conn):  # resolve and apply under the write lock: no other edit can interleave
+        version = _require(conn, name)
+        seq = manifests.new_step(conn, version["id"])
+        recorded = []
+        for edit in edits:
+            if parent_paths and "path" in edit:
+                edit = {**edit, "origin": _from_parent(conn, version, name, str(edit["path"]))}
+            resolved = manifests.resolve(conn, version["id"], edit)
+            manifests.apply(conn, version["id"], seq, resolved)
+            recorded.append(resolved)
+        manifests.finish_step(conn, version["id"], seq, recorded)
+        manifests.check_version(conn, version["id"])
+        return len(json.loads(version["inherited"])) + len(manifests.own_steps(conn, version["id"]))
 
 
 def edit_version(name: str, edits: list[dict], *, data_dir: Path | None = None) -> int:
@@ -254,37 +184,15 @@ def edit_version(name: str, edits: list[dict], *, data_dir: Path | None = None) 
 
     Edits: ``{"op": "relabel", "path": P, "to": CLASS}``, ``{"op": "remove", "path": P}``,
     ``{"op": "merge", "classes": [A, B, …], "into": C}``, ``{"op": "rename", "from": A, "to": B}``;
-    ``P`` is an image's path in the version as it is now (``class_name/file.png``)."""
-    if not edits:
-        raise DatasetError("No edits given; nothing changed.")
-    record = read_version(name, data_dir=data_dir)
-    manifest = manifest_of(name, data_dir=data_dir)[1]
-    step = []
-    for edit in edits:
-        resolved = _resolve(manifest, edit)
-        apply_edit(manifest, resolved)
-        step.append(resolved)
-    record.steps.append(step)
-    _build(record, data_dir)
-    return len(record.steps)
+    ``P`` is an image's path in the version as it is now (``class_name/file.png``) or its origin (its
+    path in the base, as ``data files`` lists it); a path now wins where both could match."""
+    return _edit(name, edits, data_dir, parent_paths=False)
 
 
 def edit_from_parent(name: str, edits: list[dict], *, data_dir: Path | None = None) -> int:
-    """:func:`edit_version` with images named by their path in the version's *parent* (what a run
-    trained on the parent calls them), wherever earlier edits of this version have moved them."""
-    record = read_version(name, data_dir=data_dir)
-    parent_manifest = manifest_of(record.parent, data_dir=data_dir)[1]
-    by_parent_path = {current_path(e): o for o, e in parent_manifest.items()}
-    manifest = manifest_of(name, data_dir=data_dir)[1]
-    resolved = []
-    for edit in edits:
-        if "path" in edit:
-            origin = by_parent_path.get(str(edit["path"]))
-            if origin is None or origin not in manifest:
-                raise DatasetError(f"Image {edit['path']!r} is not in version {name!r} (removed already?).")
-            edit = {**edit, "path": current_path(manifest[origin])}
-        resolved.append(edit)
-    return edit_version(name, resolved, data_dir=data_dir)
+    """:func:`edit_version` with images named as a run trained on the version's *parent* names them (their
+    origin, or their path in the parent), wherever earlier edits of this version have moved them."""
+    return _edit(name, edits, data_dir, parent_paths=True)
 
 
 def relabel(name: str, path: str, to: str, *, data_dir: Path | None = None) -> int:
@@ -304,22 +212,48 @@ def rename_class(name: str, old: str, new: str, *, data_dir: Path | None = None)
 
 
 def undo(name: str, *, data_dir: Path | None = None) -> list[dict]:
-    """Drop the last step of version ``name`` and rebuild it; returns the edits undone."""
-    record = read_version(name, data_dir=data_dir)
-    if len(record.steps) <= record.inherited:
+    """Undo the last step of version ``name``; returns the edits undone."""
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    with transaction(conn):
+        undone = manifests.undo_step(conn, _require(conn, name)["id"])
+    if undone is None:
         raise DatasetError(f"Version {name!r} has no edits of its own to undo.")
-    undone = record.steps.pop()
-    _build(record, data_dir)
     return undone
 
 
-def list_versions(*, data_dir: Path | None = None) -> list[VersionRecord]:
-    """Every stored version, sorted by name."""
-    folder = datasets_dir(data_dir)
-    names = (
-        sorted(p.name for p in folder.iterdir() if (p / VERSION_RECORD).is_file()) if folder.is_dir() else []
-    )
-    return [read_version(n, data_dir=data_dir) for n in names]
+# --------------------------------------------------------------------------------------------------
+# Reading: any dataset's images and two datasets compared
+
+
+def manifest_of(name: str, *, data_dir: Path | None = None) -> tuple[str, dict[str, tuple[str, str]]]:
+    """``(base, {origin: (class, path now)})`` of any dataset; ``base`` identifies the files it is built on."""
+    startup.ready(data_dir)
+    conn = catalog.db(data_dir)
+    version = _version_row(conn, name)
+    if version is not None:
+        rows = manifests.version_rows(conn, version["id"])
+        base = version["base_content"] or version["base_path"]
+    else:
+        found = resolve_base(name, data_dir)
+        if found is None:
+            labelled_files(name, data_dir=data_dir)  # raises the "Unknown dataset" error
+            raise DatasetError(f"{name!r} has no images to compare.")
+        rows = manifests.base_rows(found.root(data_dir))
+        base = found.content.id if found.content is not None else str(found.path)
+    return str(base), {origin: (cls, path) for origin, _, cls, path in rows}
+
+
+def base_manifest(base: str, *, data_dir: Path | None = None) -> tuple[Path, dict[str, list[str]]]:
+    """A dataset that is not a version: its root folder and ``{origin: [split prefix, class, file]}``."""
+    startup.ready(data_dir)
+    found = resolve_base(base, data_dir)
+    if found is None:
+        labelled_files(base, data_dir=data_dir)  # raises the "Unknown dataset" error
+        raise DatasetError(f"{base!r} is a version, not a base dataset.")
+    root = found.root(data_dir)
+    rows = manifests.base_rows(root)
+    return root, {o: [prefix, cls, path[len(prefix) + len(cls) + 1 :]] for o, prefix, cls, path in rows}
 
 
 def diff(a: str, b: str, *, data_dir: Path | None = None) -> pd.DataFrame:
@@ -329,18 +263,27 @@ def diff(a: str, b: str, *, data_dir: Path | None = None) -> pd.DataFrame:
     base_a, man_a = manifest_of(a, data_dir=data_dir)
     base_b, man_b = manifest_of(b, data_dir=data_dir)
     if base_a != base_b:
-        raise DatasetError(f"{a!r} comes from {base_a!r} and {b!r} from {base_b!r}; only versions of the "
-                           "same dataset can be compared.")  # fmt: skip
+        raise DatasetError(
+            f"{a!r} and {b!r} are not built on the same files (one may come from a dataset replaced since); "
+            "only versions of the same dataset can be compared."
+        )
     rows = []
     for origin in sorted(set(man_a) | set(man_b)):
         ea, eb = man_a.get(origin), man_b.get(origin)
         if ea == eb:
             continue
         change = "added" if ea is None else "removed" if eb is None else (
-            "relabelled" if ea[1] != eb[1] else "moved")  # fmt: skip
+            "relabelled" if ea[0] != eb[0] else "moved")  # fmt: skip
         rows.append({
             "change": change, "origin": origin,
-            "path_a": current_path(ea) if ea else None, "path_b": current_path(eb) if eb else None,
-            "class_a": ea[1] if ea else None, "class_b": eb[1] if eb else None,
+            "path_a": ea[1] if ea else None, "path_b": eb[1] if eb else None,
+            "class_a": ea[0] if ea else None, "class_b": eb[0] if eb else None,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=["change", "origin", "path_a", "path_b", "class_a", "class_b"])
+
+
+def dataset_files(name: str, *, data_dir: Path | None = None) -> pd.DataFrame:
+    """Every image of a dataset or version: ``path`` (its path in the base dataset, ``class_name/file.png``
+    as in ``label_issues.csv``) and ``class`` (its class now)."""
+    files = labelled_files(name, data_dir=data_dir)
+    return pd.DataFrame({"path": files.paths, "class": [files.classes[label] for label in files.labels]})

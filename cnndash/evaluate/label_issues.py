@@ -3,10 +3,13 @@
 Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in Dataset
 Labels", JAIR 2021; the ``cleanlab`` library) needs, for every image, class probabilities from a model
 that never trained on that image. :func:`out_of_sample_probabilities` gets them the plain way: the
-dataset is split into K stratified folds (:func:`cnndash.data.folds.write_folds`), and for each fold the
-normal trainer (:func:`cnndash.training.loops.train`) trains a run on the other K-1 folds into the run store — so
-every fold is a run that can be opened, evaluated and compared — whose ``last`` checkpoint then predicts
-the held-out fold (:func:`cnndash.evaluate.predict.predict_run`).
+dataset is pinned once (:mod:`cnndash.data.pins`: edits made meanwhile change nothing) and split into K
+stratified folds (:func:`cnndash.data.folds.fold_split`), and for each fold the normal trainer
+(:func:`cnndash.training.loops.train`) trains a run on the other K-1 folds into the run store — so every
+fold is a run that can be opened, evaluated and compared — whose ``last`` checkpoint then predicts the
+held-out fold (:func:`cnndash.evaluate.predict.predict_run`). A fold is a *view* of the pinned content
+(its ``dataset_ref`` names the fold held out): no fold folder is written, nothing outlives the check but
+its runs and its CSV files.
 
 :func:`rank_label_issues` hands the probabilities to cleanlab: ``cleanlab.rank.get_label_quality_scores``
 (self-confidence) gives each image's score, ``cleanlab.filter.find_label_issues`` (confident joint,
@@ -31,19 +34,13 @@ import pandas as pd
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
-from cnndash.data import DatasetError, load_dataset
-from cnndash.data.builtin import parse_builtin
-from cnndash.data.folds import (
-    LabelledFiles,
-    builtin_val_paths,
-    fold_image_number,
-    labelled_files,
-    write_folds,
-)
+from cnndash.data.folds import LabelledFiles, check_folds, fold_split
+from cnndash.data.pins import owner_holder, pin_dataset, ref_files, release, run_val_paths
 from cnndash.evaluate.metrics import softmax
 from cnndash.evaluate.predict import predict_run
 from cnndash.paths import runs_dir as default_runs_dir
 from cnndash.runs import Run, load_run, new_run_name
+from cnndash.tables import FORMULA_STARTS, safe_frame
 from cnndash.training.config import TrainConfig
 from cnndash.training.events import TrainEvent
 from cnndash.training.loops import train
@@ -81,11 +78,12 @@ class LabelIssues:
         ``out_of_sample_probs.csv`` (path, given label, one column per class) into ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.frame()[COLUMNS].to_csv(out / ISSUES_FILE, index=False)
+        # Paths and class names come from uploads: no cell may become a spreadsheet formula.
+        safe_frame(self.frame()[COLUMNS]).to_csv(out / ISSUES_FILE, index=False)
         probs = pd.DataFrame(self.pred_probs, columns=self.classes)
         probs.insert(0, "given", [self.classes[i] for i in self.given])
         probs.insert(0, "path", self.paths)
-        probs.to_csv(out / PROBS_FILE, index=False, float_format="%.6g")
+        safe_frame(probs).to_csv(out / PROBS_FILE, index=False, float_format="%.6g")
         return out / ISSUES_FILE
 
 
@@ -126,13 +124,11 @@ def _flagged(given: np.ndarray, probs: np.ndarray) -> np.ndarray:
 # K-fold out-of-sample probabilities
 
 
-def _fold_probabilities(run: Run, files: LabelledFiles) -> tuple[np.ndarray, np.ndarray]:
-    """(image numbers, probabilities in ``files.classes`` order) of a fold run's held-out images."""
+def _fold_probabilities(run: Run, files: LabelledFiles) -> np.ndarray:
+    """A fold run's probabilities of its held-out images (image order), in ``files.classes`` order."""
     predictions = predict_run(run, "last")  # last, not best: best was chosen on these very labels
-    val_files = run.dataset().val.files or []
-    numbers = np.array([fold_image_number(f) for f in val_files], dtype=np.int64)
     columns = [predictions.classes.index(c) for c in files.classes]
-    return numbers, softmax(predictions.logits)[:, columns]
+    return softmax(predictions.logits)[:, columns]
 
 
 def out_of_sample_probabilities(
@@ -145,36 +141,41 @@ def out_of_sample_probabilities(
     on_progress: FoldProgress | None = None,
     stop_event: threading.Event | None = None,
 ) -> LabelIssues:
-    """Train ``folds`` runs of ``template`` (its dataset replaced by each fold) and collect every image's
-    probabilities from the run that held it out. Folds are written under ``work_dir/folds``; the runs go
-    to the run store (``runs_dir``, default ``$CNNDASH_RUNS_DIR``), named ``…-fold<k>of<K>-…``."""
-    files = labelled_files(dataset)
-    if len(files) < folds:
-        raise DatasetError(f"{dataset!r} has {len(files)} images, fewer than {folds} folds; use fewer folds.")
-    fold_dirs = write_folds(files, folds, Path(work_dir) / "folds", seed=template.seed)
-    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(dataset).stem.split(":")[0]) or "data"
-    probs = np.full((len(files), len(files.classes)), np.nan)
-    group = f"label-check:{Path(work_dir).resolve().name}"  # the fold runs of one check, kept together
-    runs = []
-    for k, fold_dir in enumerate(fold_dirs, start=1):
-        if stop_event is not None and stop_event.is_set():
-            raise LabelIssuesStopped(f"Stopped after {k - 1} of {folds} folds; start again to finish.")
-        config = TrainConfig.from_dict(
-            {**template.to_dict(), "dataset": str(fold_dir.resolve()), "purpose": "fold", "group": group}
-        )
-        name = new_run_name(config.model, f"{stem}-fold{k}of{folds}", root)
+    """Train ``folds`` runs of ``template``, each on ``dataset`` (as pinned when the check starts) with
+    one fold held out, and collect every image's probabilities from the run that held it out. The runs
+    go to the run store (``runs_dir``, default ``$CNNDASH_RUNS_DIR``), named ``…-fold<k>of<K>-…``, in
+    the group named after ``work_dir``."""
+    holder = owner_holder(f"label-check:{Path(work_dir).resolve()}")
+    ref = pin_dataset(dataset, holder)
+    try:
+        files = ref_files(ref)
+        check_folds(files, folds)
+        root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(dataset).stem.split(":")[0]) or "data"
+        probs = np.full((len(files), len(files.classes)), np.nan)
+        group = f"label-check:{Path(work_dir).resolve().name}"  # the fold runs of one check, kept together
+        settings = {**template.to_dict(), "dataset": dataset, "purpose": "fold", "group": group}
+        runs = []
+        for k in range(1, folds + 1):
+            if stop_event is not None and stop_event.is_set():
+                raise LabelIssuesStopped(f"Stopped after {k - 1} of {folds} folds; start again to finish.")
+            config = TrainConfig.from_dict(settings)
+            name = new_run_name(config.model, f"{stem}-fold{k}of{folds}", root)
 
-        def forward(event: TrainEvent, k: int = k) -> None:
-            if on_progress is not None:
-                on_progress(k, folds, event)
+            def forward(event: TrainEvent, k: int = k) -> None:
+                if on_progress is not None:
+                    on_progress(k, folds, event)
 
-        summary = train(config, root / name, on_event=forward, stop_event=stop_event)
-        if summary.get("status") == "stopped":
-            raise LabelIssuesStopped(f"Stopped during fold {k} of {folds}; start again to finish.")
-        numbers, fold_probs = _fold_probabilities(load_run(root / name), files)
-        probs[numbers] = fold_probs
-        runs.append(name)
+            view = ref.with_fold(k, folds, template.seed).to_dict()
+            summary = train(config, root / name, on_event=forward, stop_event=stop_event, dataset_ref=view)
+            if summary.get("status") == "stopped":
+                raise LabelIssuesStopped(f"Stopped during fold {k} of {folds}; start again to finish.")
+            probs[fold_split(files.labels, k, folds, template.seed)[1]] = _fold_probabilities(
+                load_run(root / name), files
+            )
+            runs.append(name)
+    finally:
+        release(holder)
     return LabelIssues(dataset, files.classes, files.paths, np.asarray(files.labels), probs, runs)
 
 
@@ -189,7 +190,7 @@ def find_dataset_label_issues(
     stop_event: threading.Event | None = None,
 ) -> LabelIssues:
     """What ``python -m cnndash find-label-issues`` does: K-fold probabilities, then ``label_issues.csv``
-    and ``out_of_sample_probs.csv`` in ``out_dir`` (the folds are kept in ``out_dir/folds``)."""
+    and ``out_of_sample_probs.csv`` in ``out_dir`` (nothing else is written there)."""
     issues = out_of_sample_probabilities(
         dataset, template, folds=folds, work_dir=out_dir, runs_dir=runs_dir,
         on_progress=on_progress, stop_event=stop_event,
@@ -204,9 +205,18 @@ def read_label_issues(out_dir: str | os.PathLike, dataset: str = "") -> LabelIss
     if not path.is_file():
         return None
     probs = pd.read_csv(path, dtype={"path": str, "given": str})
+    probs.columns = [_unescaped(c) for c in probs.columns]
+    for column in ("path", "given"):
+        probs[column] = probs[column].map(_unescaped)
     classes = [str(c) for c in probs.columns[2:]]
     given = np.array([classes.index(g) for g in probs["given"]], dtype=np.int64)
     return LabelIssues(dataset, classes, list(probs["path"]), given, probs[classes].to_numpy(), runs=[])
+
+
+def _unescaped(text: str) -> str:
+    """A cell as it was before :func:`cnndash.tables.spreadsheet_safe` (a ``'`` before a formula start)."""
+    text = str(text)
+    return text[1:] if text.startswith("'") and text[1:2] and text[1:2] in FORMULA_STARTS else text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -214,17 +224,10 @@ def read_label_issues(out_dir: str | os.PathLike, dataset: str = "") -> LabelIss
 
 
 def val_paths(run: Run) -> list[str]:
-    """Paths (relative to the dataset root, built-in scheme for built-ins) of ``run``'s validation images
-    in the order :func:`cnndash.evaluate.predict.predict_run` predicts them."""
-    name = str(run.config.get("dataset", ""))
-    val_fraction = float(run.config.get("val_fraction", 0.2))
-    seed = int(run.config.get("seed", 0))
-    if parse_builtin(name)[0] is not None:
-        return builtin_val_paths(name, val_fraction, seed)
-    imageset = load_dataset(name, val_fraction=val_fraction, seed=seed)
-    if imageset.root is None or imageset.val.files is None:
-        raise DatasetError(f"Dataset {name!r} of run {run.name!r} has no image files to point at.")
-    return [Path(f).relative_to(imageset.root).as_posix() for f in imageset.val.files]
+    """Paths (relative to the dataset root — a version's images by their origin — built-in scheme for
+    built-ins) of ``run``'s validation images in the order :func:`cnndash.evaluate.predict.predict_run`
+    predicts them."""
+    return run_val_paths(run.config, run.dataset_info)
 
 
 def run_label_issues(run: Run | str | os.PathLike, checkpoint: str = "best") -> LabelIssues:

@@ -3,8 +3,10 @@
 :func:`predict_run` runs a run's checkpoint (``best`` by default, ``last`` on request) over the run's
 validation split with exactly the training's eval preprocessing (``Run.preprocess``) and returns
 :class:`cnndash.evaluate.metrics.Predictions`. The result is cached in the run directory as
-``predictions_<checkpoint>.npz`` with the checkpoint's fingerprint (SHA-256), so the model runs once per
-checkpoint; a changed checkpoint (resumed training, a new best epoch) invalidates the cache.
+``predictions_<checkpoint>.npz`` with the checkpoint's fingerprint (SHA-256) and the run's data key
+(:func:`cnndash.data.run_data_key`: the content it pinned), so the model runs once per checkpoint; a
+changed checkpoint (resumed training, a new best epoch) invalidates the cache, and so does, for a run
+from before pins, an edit of the dataset it names.
 :func:`write_evaluation_files` is what ``python -m cnndash evaluate --run RUN_DIR`` calls.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnndash.data.pins import run_data_key
 from cnndash.evaluate.metrics import (
     EvaluationError,
     Predictions,
@@ -29,19 +32,20 @@ from cnndash.evaluate.metrics import (
 )
 from cnndash.modes import eval_mode
 from cnndash.runs import CHECKPOINTS, Run, load_run
+from cnndash.runs.layout import cache_file, evaluation_files
 
 if TYPE_CHECKING:
     from cnndash.data import ImageSet
 
 ProgressCallback = Callable[[int, int], None]  # (images done, images in total)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the data key joined the checkpoint's fingerprint
 EVAL_BATCH_SIZE = 256  # images per forward pass: no gradients, so memory allows more than training
 
 
 def predictions_cache_path(run_dir: str | os.PathLike, checkpoint: str = "best") -> Path:
     """Where :func:`predict_run` caches the predictions of ``checkpoint`` inside ``run_dir``."""
     _check_checkpoint(checkpoint)
-    return Path(run_dir) / f"predictions_{checkpoint}.npz"
+    return cache_file(Path(run_dir), "predictions", checkpoint)
 
 
 def predict_run(
@@ -65,7 +69,7 @@ def predict_run(
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
     run = _as_run(run)
-    digest = run.fingerprint(checkpoint)
+    digest = f"{run.fingerprint(checkpoint)}|{run_data_key(run.config, run.dataset_info)}"
     cache = predictions_cache_path(run.path, checkpoint)
     if use_cache:
         cached = _read_cache(cache, digest, checkpoint)
@@ -242,8 +246,7 @@ def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best")
             f"Run directory {str(run_path)!r} does not exist; pass a folder written by `train`."
         )
     predictions = predict_run(run_path, checkpoint)
-    cm_path = run_path / "confusion_matrix.csv"
-    report_path = run_path / "classification_report.csv"
+    cm_path, report_path = evaluation_files(run_path)
     confusion_matrix_frame(predictions).to_csv(cm_path)
     classification_report_frame(predictions.targets, predictions.preds, predictions.classes).to_csv(
         report_path

@@ -17,9 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +29,24 @@ import pandas as pd
 from PIL import Image
 
 from cnndash.data.images import IMAGE_EXTENSIONS
+from cnndash.data.limits import (
+    ARCHIVE_RATIO_FLOOR,
+    MAX_ARCHIVE_RATIO,
+    MAX_ZIP_ENTRY_BYTES,
+    MAX_ZIP_FILES,
+    MAX_ZIP_RATIO,
+    MAX_ZIP_TOTAL_BYTES,
+    RATIO_FLOOR,
+)
 from cnndash.evaluate.metrics import EvaluationError
 from cnndash.evaluate.predict import ProgressCallback, predict_images
 from cnndash.preprocess import GRAY_MODES, open_image
 from cnndash.runs import Run, load_run
+from cnndash.tables import spreadsheet_safe
 
-# the Evaluation page's Predict tab).
-
+# What `predict` and the Evaluation page's Predict tab classify (TIFF too: scanners and microscopes).
 PREDICT_EXTENSIONS = (*IMAGE_EXTENSIONS, ".tif", ".tiff")
-MAX_MEMBER_BYTES = 256 * 1024 * 1024  # one image inside a zip; bigger members are refused, not read
+MAX_MEMBER_BYTES = MAX_ZIP_ENTRY_BYTES  # one image inside a zip; bigger members are refused, not read
 
 
 @dataclass(frozen=True)
@@ -54,30 +65,75 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(PREDICT_EXTENSIONS) and not base.startswith(".") and "__MACOSX/" not in name
 
 
+class _OpenZip:
+    """One zip opened once — its central directory parsed once, not once per member — whose members are
+    read one at a time under the limits of ``data import`` (:mod:`cnndash.data.limits`): sizes the headers
+    declare are checked up front, and what is really read is counted and cut off at the same bounds."""
+
+    def __init__(self, archive: zipfile.ZipFile, label: str, archive_bytes: int) -> None:
+        self._archive, self._label = archive, label
+        self._lock = threading.Lock()  # a ZipFile reads through one file position
+        self._read_total = 0
+        self._total_limit = min(
+            MAX_ZIP_TOTAL_BYTES, max(ARCHIVE_RATIO_FLOOR, MAX_ARCHIVE_RATIO * archive_bytes)
+        )
+
+    def read(self, member: zipfile.ZipInfo) -> bytes:
+        with self._lock, self._archive.open(member) as handle:
+            data = handle.read(MAX_ZIP_ENTRY_BYTES + 1)  # what the header says is not trusted
+            if len(data) > MAX_ZIP_ENTRY_BYTES:
+                raise _too_big(member.filename, self._label)
+            self._read_total += len(data)
+            if self._read_total > self._total_limit:
+                raise EvaluationError(
+                    f"{self._label!r} unpacks to more than {self._total_limit / 2**20:.0f} MiB; refusing it as "
+                    "a possible zip bomb. Split it into smaller zips."
+                )
+            return data
+
+
+def _too_big(member: str, label: str) -> EvaluationError:
+    return EvaluationError(
+        f"{member!r} in {label!r} is larger than {MAX_ZIP_ENTRY_BYTES // 2**20} MiB uncompressed; images up "
+        f"to {MAX_ZIP_ENTRY_BYTES // 2**20} MiB are read. Remove it from the zip."
+    )
+
+
+def _check_members(infos: list[zipfile.ZipInfo], members: list[zipfile.ZipInfo], label: str) -> None:
+    """The limits of ``data import`` on what the zip's headers declare (before anything is read)."""
+    if len(infos) > MAX_ZIP_FILES:
+        raise EvaluationError(
+            f"{label!r} has {len(infos):,} entries; at most {MAX_ZIP_FILES:,} are read. Split it into smaller zips."
+        )
+    for member in members:
+        if member.file_size > MAX_ZIP_ENTRY_BYTES:
+            raise _too_big(member.filename, label)
+        if member.file_size > RATIO_FLOOR and member.file_size > MAX_ZIP_RATIO * max(member.compress_size, 1):
+            raise EvaluationError(
+                f"{member.filename!r} in {label!r} expands more than {MAX_ZIP_RATIO}× its compressed size; "
+                "refusing it as a possible zip bomb."
+            )
+    if sum(m.file_size for m in members) > MAX_ZIP_TOTAL_BYTES:
+        raise EvaluationError(
+            f"The images in {label!r} unpack to more than {MAX_ZIP_TOTAL_BYTES // 2**30} GiB; split the zip."
+        )
+
+
 def _zip_sources(path: Path | None, data: bytes | None = None, name: str = "") -> list[ImageSource]:
-    """The images inside a zip file at ``path`` (read member by member) or held in ``data``."""
+    """The images inside a zip file at ``path`` or held in ``data``, the zip opened once for all of them."""
     label = str(path) if path is not None else name
     try:
-        with zipfile.ZipFile(path if path is not None else io.BytesIO(data)) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir() and _is_image_name(m.filename)]
-    except (zipfile.BadZipFile, OSError) as exc:
+        archive = zipfile.ZipFile(path if path is not None else io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise EvaluationError(f"{label!r} is not a readable zip file ({exc}).") from exc
-    for member in members:
-        if member.file_size > MAX_MEMBER_BYTES:
-            raise EvaluationError(
-                f"{member.filename!r} in {label!r} is {member.file_size / 2**20:.0f} MiB uncompressed; "
-                f"images up to {MAX_MEMBER_BYTES // 2**20} MiB are read. Remove it from the zip."
-            )
-
-    def reader(member: str) -> Callable[[], bytes]:
-        def read() -> bytes:
-            with zipfile.ZipFile(path if path is not None else io.BytesIO(data)) as archive:
-                return archive.read(member)
-
-        return read
-
-    members.sort(key=lambda m: m.filename)
-    return [ImageSource(f"{label}/{m.filename}", reader(m.filename)) for m in members]
+    members = sorted(
+        (m for m in infos if not m.is_dir() and _is_image_name(m.filename)), key=lambda m: m.filename
+    )
+    _check_members(infos, members, label)
+    size = path.stat().st_size if path is not None else len(data or b"")
+    opened = _OpenZip(archive, label, size)
+    return [ImageSource(f"{label}/{m.filename}", partial(opened.read, m)) for m in members]
 
 
 def upload_sources(uploads: Sequence[tuple[str, bytes]]) -> list[ImageSource]:
@@ -149,7 +205,8 @@ def predict_sources(
 
 
 def predictions_csv(names: Sequence[str], probs: np.ndarray, classes: Sequence[str], top_k: int = 1) -> str:
-    """CSV ``path,predicted,probability[,top2,p2,…]``: the format of the CLI and of a bundle's predict.py."""
+    """CSV ``path,predicted,probability[,top2,p2,…]``: the format of the CLI and of a bundle's predict.py.
+    Text cells a spreadsheet would read as a formula get a leading ``'`` (:func:`cnndash.tables.spreadsheet_safe`)."""
     top_k = max(1, min(int(top_k), len(classes)))
     header = ["path", "predicted", "probability"]
     for rank in range(2, top_k + 1):
@@ -158,9 +215,9 @@ def predictions_csv(names: Sequence[str], probs: np.ndarray, classes: Sequence[s
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for name, row in zip(names, np.asarray(probs), strict=True):
-        cells = [str(name)]
+        cells = [spreadsheet_safe(str(name))]  # a file named "=HYPERLINK(…).png" stays text in a spreadsheet
         for idx in np.argsort(-row, kind="stable")[:top_k]:
-            cells += [str(classes[idx]), f"{float(row[idx]):.6f}"]
+            cells += [spreadsheet_safe(str(classes[idx])), f"{float(row[idx]):.6f}"]
         writer.writerow(cells)
     return out.getvalue()
 

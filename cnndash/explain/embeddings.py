@@ -4,7 +4,7 @@ The features are the input of the model's last ``nn.Linear`` (the classifier hea
 hook that one object owns and removes on exit, as :mod:`cnndash.explain.cam` does. They are projected to 2-D with
 PCA (linear, axes comparable between runs) and t-SNE (scikit-learn; neighbourhoods kept, distances between
 clusters meaningless). The result is cached in the run folder per checkpoint fingerprint
-(``embeddings_<checkpoint>.npz``), so each checkpoint is embedded once.
+(``embeddings_<checkpoint>.npz``, keyed with the run's data key too), so each checkpoint is embedded once.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from cnndash.data.pins import run_data_key
 from cnndash.evaluate.metrics import EvaluationError
 from cnndash.modes import eval_mode
 from cnndash.runs import Run, load_run
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the data key joined the checkpoint's fingerprint
 BATCH_SIZE = 256
 MIN_TSNE_IMAGES = 5  # t-SNE needs a perplexity below the number of points
 
@@ -90,7 +91,7 @@ def project(features: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray
 
 
 def _cache_path(run: Run, checkpoint: str) -> Path:
-    return run.path / f"embeddings_{checkpoint}.npz"
+    return run.cache_path("embeddings", checkpoint)
 
 
 def _read_cache(path: Path, digest: str, classes: list[str]) -> Embedding | None:
@@ -118,7 +119,8 @@ def _write_cache(path: Path, emb: Embedding, digest: str) -> None:
 def embed_run(run: Run | str | os.PathLike, checkpoint: str = "best", *, use_cache: bool = True) -> Embedding:
     """The :class:`Embedding` of ``run``'s validation images, computed once per checkpoint."""
     run = run if isinstance(run, Run) else load_run(run)
-    digest, cache = run.fingerprint(checkpoint), _cache_path(run, checkpoint)
+    digest = f"{run.fingerprint(checkpoint)}|{run_data_key(run.config, run.dataset_info)}"
+    cache = _cache_path(run, checkpoint)
     classes = list(run.classes)
     if use_cache:
         cached = _read_cache(cache, digest, classes)

@@ -1,12 +1,10 @@
-"""K-fold label-issue finding in a background thread, with progress the page polls.
+"""K-fold label-issue finding in a background thread, with progress the page polls — a job of the one
+registry (:mod:`cnndash.jobs.registry`), under the one rule (:mod:`cnndash.jobs.claims`).
 
-Like :mod:`cnndash.jobs.registry` for one run: the work runs in a thread that checks a stop flag between batches
-(through :func:`cnndash.training.loops.train`), and the page reads an immutable :class:`LabelJobSnapshot`.
-Jobs are keyed (by the page: one per run), process-wide, one at a time per key.
-
-The job trains with :func:`cnndash.training.loops.train` directly, outside :mod:`cnndash.jobs.registry`' registry, so the
-two refuse each other here: :func:`start_label_issues` refuses while a training run of the registry is
-alive, and :func:`check_no_label_job` is what the pages call before starting a training run.
+The work runs in a thread that checks a stop flag between batches (through
+:func:`cnndash.training.loops.train`), and the page reads an immutable :class:`LabelJobSnapshot`. A check
+starts only with a claim: never beside a training run nor another check, in this process or any other; a
+training run refuses to start beside it in the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +14,10 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cnndash.device import resolve_device
 from cnndash.evaluate.label_issues import LabelIssuesStopped, find_dataset_label_issues
+from cnndash.jobs import claims
+from cnndash.jobs.claims import LABEL_CHECK, TRAINING, Claim, JobBusyError
 from cnndash.jobs.registry import get_registry
 from cnndash.training.config import TrainConfig
 from cnndash.training.events import EpochEvent, TrainEvent
@@ -24,8 +25,8 @@ from cnndash.training.events import EpochEvent, TrainEvent
 log = logging.getLogger("cnndash.evaluate.label_issues")
 
 
-class LabelJobBusyError(ValueError):
-    """A K-fold job and a training run would train at the same time."""
+class LabelJobBusyError(JobBusyError):
+    """A K-fold job and a training run (or another K-fold job) would train at the same time."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class LabelJobSnapshot:
 
 
 class LabelIssuesJob:
-    def __init__(self, dataset: str, template: TrainConfig, out_dir: Path, folds: int) -> None:
+    def __init__(self, dataset: str, template: TrainConfig, out_dir: Path, folds: int, claim: Claim) -> None:
+        self.claim = claim
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._snap = LabelJobSnapshot(out_dir=Path(out_dir), folds=folds, epochs=template.epochs)
@@ -83,10 +85,21 @@ class LabelIssuesJob:
         except Exception as exc:  # a bug: traceback in the log, one line for the page
             log.exception("label-issue job on %s crashed", dataset)
             self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.claim.release()
+
+    def start(self) -> None:
+        self._thread.start()
 
     def snapshot(self) -> LabelJobSnapshot:
         with self._lock:
             return self._snap
+
+    def status_text(self) -> str:
+        return self.snapshot().text()
+
+    def fraction_done(self) -> float:
+        return self.snapshot().fraction
 
     @property
     def alive(self) -> bool:
@@ -100,55 +113,33 @@ class LabelIssuesJob:
         return not self._thread.is_alive()
 
 
-_JOBS: dict[str, LabelIssuesJob] = {}
-_JOBS_LOCK = threading.Lock()
-
-
 def start_label_issues(
     key: str, dataset: str, template: TrainConfig, out_dir: Path, folds: int
 ) -> LabelIssuesJob:
-    """Start K-fold label-issue finding for ``key`` unless one is already running (for any run: one
-    at a time, as training runs) or a training run is in progress."""
+    """Start K-fold label-issue finding for ``key`` (the run it checks) unless the jobs rule forbids it: a
+    training run or another check is in progress (:class:`LabelJobBusyError`)."""
     template.validate()
-    training = get_registry().active()
-    if training is not None:
-        raise LabelJobBusyError(
-            f"Run {training.run_name!r} is training; checking every image trains {folds} more runs. Wait "
-            "for it to finish or stop it on the Training page, then start the check again."
-        )
-    with _JOBS_LOCK:
-        running = _running()
-        if running is not None:
-            raise LabelJobBusyError(
-                f"Label issues are already being computed (for run {running[0]!r}); wait for them or stop "
-                "them first."
-            )
-        job = _JOBS[key] = LabelIssuesJob(dataset, template, out_dir, folds)
-        job._thread.start()
+    registry = get_registry()
+    device = resolve_device(template.device).type
+    claim = claims.claim(LABEL_CHECK, device, key, holder=registry.holder, error=LabelJobBusyError)
+    job = LabelIssuesJob(dataset, template, out_dir, folds, claim)
+    registry.add_label_job(key, job)
+    job.start()
     return job
 
 
 def label_issues_job(key: str) -> LabelIssuesJob | None:
-    with _JOBS_LOCK:
-        return _JOBS.get(key)
-
-
-def _running() -> tuple[str, LabelIssuesJob] | None:
-    return next(((key, job) for key, job in reversed(_JOBS.items()) if job.alive), None)
+    return get_registry().label_job(key)  # type: ignore[return-value]
 
 
 def active_label_job() -> tuple[str, LabelIssuesJob] | None:
-    """(key, job) of the K-fold job running now, if any (there is at most one)."""
-    with _JOBS_LOCK:
-        return _running()
+    """(key, job) of the K-fold job running in this process, if any (there is at most one)."""
+    return get_registry().active_label_job()  # type: ignore[return-value]
 
 
 def check_no_label_job() -> None:
-    """Raise :class:`LabelJobBusyError` while a K-fold job trains: call before starting a training run."""
-    running = active_label_job()
-    if running is not None:
-        snap = running[1].snapshot()
-        raise LabelJobBusyError(
-            f"The label check of run {running[0]!r} is training its folds ({snap.text()}); wait for it to "
-            "finish or stop it on Evaluation → Data, then start this run."
-        )
+    """Raise :class:`LabelJobBusyError` while a K-fold job trains in any process (the same rule
+    :meth:`cnndash.jobs.registry.JobRegistry.start` applies; kept for callers that check first)."""
+    for row in claims.live_jobs():
+        if row.kind == LABEL_CHECK and (why := claims.conflict(TRAINING, row.device, "", row)):
+            raise LabelJobBusyError(why)

@@ -1,13 +1,17 @@
-"""Background training jobs: a worker thread per run (or a torchrun subprocess) and one process-wide registry.
+"""One job model: every background job of the app — a training run in a thread, a torchrun run, a label
+check, and runs other processes train — in one process-wide registry, each read through a snapshot.
 
 The page never trains inside a Streamlit script run (Stop could not interrupt it, and a reload would lose
-it). Instead :meth:`JobRegistry.start` runs :func:`cnndash.training.loops.train` in a daemon thread that never
-touches Streamlit. The trainer's events update the job's :class:`JobSnapshot` under a lock, and any script
-run — a rerun, a reload, a second tab — reads a consistent copy of it through :func:`get_registry`.
-One job per device at a time: starting a second one on a busy device raises :class:`JobBusyError`.
+it). :meth:`JobRegistry.start` runs :func:`cnndash.training.loops.train` in a daemon thread (or, with
+``processes > 1``, a torchrun subprocess, :mod:`cnndash.jobs.torchrun`); the trainer's events update the
+job's :class:`JobSnapshot` under a lock, and any script run — a rerun, a reload, a second tab — reads a
+consistent copy of it through :func:`get_registry`.
 
-With ``processes > 1`` the run is data-parallel: :class:`cnndash.jobs.torchrun.ProcessJob` runs it under
-``torchrun`` in a subprocess and reads the same snapshot from the run folder rank 0 writes.
+What may run together is one rule for every process (:mod:`cnndash.jobs.claims`, in the SQLite core): a
+job starts only with a claim, so a second training on a busy device, a training beside a label check, or a
+terminal's ``python -m cnndash train`` beside the app's run is refused with :class:`JobBusyError`. Runs
+that other processes train (a torchrun run that outlived a restarted server, a run from a terminal) are
+adopted as followers: the sidebar and the live view show them, and Stop asks them to stop by request.
 """
 
 from __future__ import annotations
@@ -16,14 +20,20 @@ import logging
 import os
 import threading
 import time
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from cnndash.device import max_processes, resolve_device
+from cnndash.jobs import claims
+from cnndash.jobs.claims import LABEL_CHECK, TRAINING, Claim, JobBusyError
 from cnndash.jobs.snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
 from cnndash.jobs.torchrun import ProcessJob
-from cnndash.paths import runs_dir as default_runs_dir
-from cnndash.runs import new_run_name
+from cnndash.paths import data_dir
+from cnndash.runs import RunError, RunWriter, check_run_name, new_run_name, sweep_runs
+from cnndash.runs.layout import runs_root
+from cnndash.runs.lease import holding, new_owner
 from cnndash.training.events import TrainEvent
 from cnndash.training.loops import ConfigError, TrainConfig, train
 
@@ -31,24 +41,26 @@ __all__ = ["MAX_BATCH_POINTS", "AnyJob", "Job", "JobBusyError", "JobRegistry", "
            "apply_event", "format_eta", "get_registry"]  # fmt: skip
 
 log = logging.getLogger("cnndash.jobs.registry")
-
-
-class JobBusyError(ValueError):
-    """A training run is already using the requested device."""
+ADOPT_EVERY_SECONDS = 2.0  # how often the registry looks for runs other processes started
 
 
 @dataclass
 class Job(BackgroundJob):
-    """One training run in a background thread."""
+    """One training run in a background thread of this process."""
 
     config: TrainConfig
+    claim: Claim | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _held: ExitStack = field(default_factory=ExitStack, repr=False)
 
     @property
     def processes(self) -> int:
         return 1
 
     def start(self, *, resume: bool) -> None:
+        # The run's lease from now on (not only once its data is loaded): it reads "running" and cannot be
+        # deleted or resumed twice while it starts.
+        self._held.enter_context(holding(self.run_dir, self.claim.id if self.claim else None))
         self._thread = threading.Thread(
             target=self._run, args=(resume,), name=f"cnndash-train-{self.run_name}", daemon=True
         )
@@ -61,8 +73,9 @@ class Job(BackgroundJob):
     def _run(self, resume: bool) -> None:
         try:
             summary = train(
-                self.config, self.run_dir, resume=resume, on_event=self._on_event, stop_event=self._stop
-            )
+                self.config, self.run_dir, resume=resume, on_event=self._on_event, stop_event=self._stop,
+                owner=self.claim.id if self.claim else None,
+            )  # fmt: skip
             status = summary.get("status", "finished")
             self._update(
                 summary=summary,
@@ -75,6 +88,9 @@ class Job(BackgroundJob):
             log.exception("training run %s crashed", self.run_name)
             self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
         finally:
+            self._held.close()
+            if self.claim is not None:
+                self.claim.release()
             self._update(finished=time.time())
 
     def stop(self) -> None:
@@ -84,6 +100,17 @@ class Job(BackgroundJob):
 
 
 AnyJob = Job | ProcessJob
+
+
+class LabelJob(Protocol):
+    """What the registry needs of a label check (:class:`cnndash.jobs.label_check.LabelIssuesJob`)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def check_processes(config: TrainConfig, device: str, processes: int) -> None:
@@ -107,11 +134,15 @@ def check_processes(config: TrainConfig, device: str, processes: int) -> None:
 
 
 class JobRegistry:
-    """All jobs of this process. Thread-safe; shared by every browser session of the server."""
+    """All jobs of this process, and the runs it follows for others. Thread-safe; shared by every browser
+    session of the server."""
 
     def __init__(self) -> None:
+        self.holder = new_owner()  # this registry in the jobs table
         self._lock = threading.Lock()
         self._jobs: list[AnyJob] = []
+        self._label_jobs: dict[str, LabelJob] = {}
+        self._adopted_at = 0.0
 
     def start(
         self,
@@ -123,41 +154,53 @@ class JobRegistry:
         processes: int = 1,
     ) -> AnyJob:
         """Start ``config`` in the background as run ``run_name`` (default: a fresh name): in a thread of this
-        process, or with ``processes > 1`` as a data-parallel torchrun run of that many processes."""
+        process, or with ``processes > 1`` as a data-parallel torchrun run of that many processes. Refused
+        (:class:`JobBusyError`) when the jobs rule forbids it."""
         config.validate()
         device = resolve_device(config.device).type
         check_processes(config, device, processes)
         if device == "cpu" and config.threads == 0:
             # Leave a core to the web server and the browser so the page stays responsive.
             config = replace(config, threads=max(1, ((os.cpu_count() or 2) - 1) // processes))
-        root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        root = runs_root(runs_dir)
         with self._lock:
-            busy = next((job for job in self._jobs if job.alive and job.device == device), None)
-            if busy is not None:
-                raise JobBusyError(
-                    f"Run {busy.run_name!r} is already training on the {device.upper()}; wait for it to "
-                    "finish or stop it, then start again."
-                )
-            name = run_name or new_run_name(config.model, config.dataset, root)
-            snap = JobSnapshot(
-                run_name=name, run_dir=root / name, device=device, epochs=config.epochs, world_size=processes
-            )
+            name = check_run_name(run_name) if run_name else new_run_name(config.model, config.dataset, root)
+            run_dir = root / name
+            if resume and not run_dir.is_dir():
+                raise RunError(f"Nothing to resume: there is no run {name!r} under {root}.")
+            created = run_name is None or not run_dir.exists()
+            try:
+                RunWriter(run_dir).create()
+                claim = claims.claim(TRAINING, device, name, holder=self.holder, run_dir=run_dir,
+                                     processes=processes, config=config.to_dict())  # fmt: skip
+            except BaseException:
+                if created:  # the empty folder this call made
+                    with suppress(OSError):
+                        run_dir.rmdir()
+                raise
+            snap = JobSnapshot(run_name=name, run_dir=run_dir, device=device, epochs=config.epochs,
+                               world_size=processes)  # fmt: skip
             job: AnyJob = (
-                Job(config=config, _snap=snap)
+                Job(config=config, claim=claim, _snap=snap)
                 if processes == 1
-                else ProcessJob(config=config, processes=processes, _snap=snap)
+                else ProcessJob(config=config, processes=processes, claim=claim, _snap=snap)
             )
+            try:
+                job.start(resume=resume)
+            except BaseException:
+                claim.release()
+                raise
             self._jobs.append(job)
-            job.start(resume=resume)
         return job
 
     def active(self) -> AnyJob | None:
-        """The most recently started job that is still running, if any."""
+        """The most recently started training job that is still running, if any (adopted runs included)."""
+        self._adopt_now_and_then()
         with self._lock:
             return next((job for job in reversed(self._jobs) if job.alive), None)
 
     def latest(self) -> AnyJob | None:
-        """The most recently started job, running or not."""
+        """The most recently started training job, running or not."""
         with self._lock:
             return self._jobs[-1] if self._jobs else None
 
@@ -169,25 +212,66 @@ class JobRegistry:
         with self._lock:
             return list(self._jobs)
 
+    # ---- label checks (started by cnndash.jobs.label_check, which claims them under this registry)
+    def add_label_job(self, key: str, job: LabelJob) -> None:
+        with self._lock:
+            self._label_jobs[key] = job
+
+    def label_job(self, key: str) -> LabelJob | None:
+        with self._lock:
+            return self._label_jobs.get(key)
+
+    def active_label_job(self) -> tuple[str, LabelJob] | None:
+        """(key, job) of the label check running in this process, if any (there is at most one)."""
+        with self._lock:
+            return next(((k, j) for k, j in reversed(self._label_jobs.items()) if j.alive), None)
+
+    def running(self) -> list[tuple[str, str, AnyJob | LabelJob]]:
+        """Every job running now as (kind, name, job): ``("training", run name, job)`` and
+        ``("label_check", the run it checks, job)`` — what the sidebar shows."""
+        out: list[tuple[str, str, AnyJob | LabelJob]] = []
+        if (training := self.active()) is not None:
+            out.append((TRAINING, training.run_name, training))
+        if (label := self.active_label_job()) is not None:
+            out.append((LABEL_CHECK, *label))
+        return out
+
+    # ---- runs other processes train
     def adopt_running(self, runs_dir: Path | None = None) -> list[ProcessJob]:
-        """Adopt the torchrun runs under ``runs_dir`` that a previous server process started and that are
-        still training (they run in sessions of their own and outlive it): the sidebar, the live view and
-        Stop work for them again. Returns the adopted jobs."""
-        root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        """Follow the runs that other processes train (a torchrun run that outlived the server that launched
+        it, another server's run, a terminal's ``cnndash train``), optionally only those under ``runs_dir``:
+        the sidebar, the live view and Stop (a request) work for them. Returns the jobs adopted now."""
+        under = str(Path(runs_dir).resolve()) if runs_dir is not None else None
+        folder = data_dir().resolve()
         adopted = []
         with self._lock:
-            known = {job.run_dir.resolve() for job in self._jobs}
-            for run_dir in sorted(root.glob("*/launch.json")):
-                if run_dir.parent.resolve() not in known and (job := ProcessJob.adopt(run_dir.parent)):
+            self._adopted_at = time.monotonic()
+            known = {job.job_id for job in self._jobs if isinstance(job, ProcessJob)}
+            known |= {job.claim.id for job in self._jobs if isinstance(job, Job) and job.claim}
+            for row in claims.live_jobs(folder):
+                if row.kind != TRAINING or row.holder == self.holder or row.id in known:
+                    continue
+                if under is not None and str(Path(row.run_dir).parent) != under:
+                    continue
+                if (job := ProcessJob.follow(row, folder)) is not None:
                     self._jobs.append(job)
                     adopted.append(job)
         return adopted
 
+    def _adopt_now_and_then(self) -> None:
+        if time.monotonic() - self._adopted_at >= ADOPT_EVERY_SECONDS:
+            try:
+                self.adopt_running()
+            except Exception:  # a damaged database must not take the pages down: the rule still refuses
+                log.exception("adopting runs of other processes failed")
+
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every running job and wait for them (used at shutdown and by tests)."""
-        for job in self.jobs():
+        with self._lock:
+            everything = [*self._jobs, *self._label_jobs.values()]
+        for job in everything:
             job.stop()
-        for job in self.jobs():
+        for job in everything:
             job.wait(timeout)
 
 
@@ -196,10 +280,15 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def get_registry() -> JobRegistry:
-    """The process-wide registry (created on first use)."""
+    """The process-wide registry (created on first use: leftovers of killed processes are swept and the
+    runs other processes train are adopted; neither can make this fail)."""
     global _REGISTRY
     with _REGISTRY_LOCK:
         if _REGISTRY is None:
             _REGISTRY = JobRegistry()
-            _REGISTRY.adopt_running()  # torchrun runs that outlived the previous server process
+            try:
+                sweep_runs()
+                _REGISTRY.adopt_running()
+            except Exception:
+                log.exception("sweeping or adopting at start failed")
         return _REGISTRY

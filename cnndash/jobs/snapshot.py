@@ -10,9 +10,10 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cnndash.runs.batchlog import MAX_POINTS
 from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, StartEvent, TrainEvent
 
-MAX_BATCH_POINTS = 20_000  # per-batch points kept for the live chart (older ones thinned out)
+MAX_BATCH_POINTS = MAX_POINTS  # per-batch points kept for the live chart (older ones thinned out), as read
 
 
 def format_eta(seconds: float | None) -> str:

@@ -1,6 +1,7 @@
 """Figures for comparing two runs (the Runs tab): the confusion-matrix difference and the per-class change.
 
 Pure functions: a :class:`cnndash.evaluate.compare.RunComparison` (or its parts) in, a Plotly figure out.
+Class and run names are drawn as text (:func:`cnndash.text.plotly_text`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cnndash.evaluate.compare import PER_CLASS_METRICS
+from cnndash.text import plotly_label, plotly_text, plotly_texts, plotly_ticks
 
 A_COLOUR = "#9AA5B1"  # the reference run: muted
 B_COLOUR = "#2E86AB"  # the challenger
@@ -37,7 +39,7 @@ def confusion_change_figure(
     if change.shape != (k, k):
         raise ValueError(f"the difference must be {k}×{k} for {k} classes, got shape {change.shape}")
     limit = float(np.abs(change).max()) or 1.0
-    labels = [str(c) for c in classes]
+    labels = plotly_texts(classes)
     text = [[_cell_text(v, fraction) for v in row] for row in change]
     fig = go.Figure(
         go.Heatmap(
@@ -49,9 +51,9 @@ def confusion_change_figure(
     )  # fmt: skip
     what = "share of each true class" if fraction else "images"
     fig.update_layout(
-        title=f"Confusion matrix: {names[1]} − {names[0]} ({what})",
-        xaxis=dict(title="predicted", type="category", side="bottom"),
-        yaxis=dict(title="true", type="category", autorange="reversed"),
+        title=f"Confusion matrix: {plotly_text(names[1])} − {plotly_text(names[0])} ({what})",
+        xaxis=dict(title="predicted", type="category", side="bottom", **plotly_ticks(classes)),
+        yaxis=dict(title="true", type="category", autorange="reversed", **plotly_ticks(classes)),
         height=max(360, 28 * k + 160),
         margin=dict(l=10, r=10, t=50, b=10),
         template="plotly_white",
@@ -65,9 +67,10 @@ def per_class_change_figure(
     """Grouped bars per class: ``metric`` (precision, recall or f1-score) of run A next to run B."""
     if metric not in PER_CLASS_METRICS:
         raise ValueError(f"metric must be one of {', '.join(PER_CLASS_METRICS)}, got {metric!r}")
-    classes = [str(c) for c in per_class.index]
+    classes = plotly_texts(per_class.index)
     fig = go.Figure()
-    for side, name, colour in (("a", names[0], A_COLOUR), ("b", names[1], B_COLOUR)):
+    for side, raw_name, colour in (("a", names[0], A_COLOUR), ("b", names[1], B_COLOUR)):
+        name = plotly_label(raw_name, 60)
         values = per_class[f"{metric}_{side}"].tolist()
         fig.add_trace(
             go.Bar(x=classes, y=values, name=name, marker_color=colour,
@@ -76,7 +79,7 @@ def per_class_change_figure(
     fig.update_layout(
         barmode="group",
         title=f"{metric.capitalize()} per class",
-        xaxis=dict(title="class", type="category"),
+        xaxis=dict(title="class", type="category", **plotly_ticks(per_class.index)),
         yaxis=dict(title=metric, tickformat=".0%", range=[0, 1.02]),
         height=360,
         margin=dict(l=10, r=10, t=50, b=10),

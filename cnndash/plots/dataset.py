@@ -10,6 +10,9 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
+from cnndash.preprocess import convert_mode
+from cnndash.text import plotly_texts, plotly_ticks, plural
+
 SPLIT_LABELS = {"all": "images", "train": "train", "val": "val"}
 SPLIT_COLOURS = {"all": "#4C78A8", "train": "#4C78A8", "val": "#F58518"}
 FIGURE_HEIGHT = 320  # px: two figures side by side fit on a laptop screen above the gallery
@@ -25,23 +28,25 @@ def class_counts_figure(
 ) -> go.Figure:
     """Stacked bar chart of images per class, one bar segment per split (``{"train": {cls: n}, ...}``)."""
     fig = go.Figure()
+    labels = plotly_texts(classes)  # class names from an upload, drawn as text
     for split, counts in split_counts.items():
         values = [int(counts.get(c, 0)) for c in classes]
         fig.add_bar(
-            x=list(classes),
+            x=labels,
             y=values,
             name=SPLIT_LABELS.get(split, split),
             marker_color=SPLIT_COLOURS.get(split),
             text=values,
             textposition="inside" if len(split_counts) > 1 else "outside",
-            hovertemplate="%{x}: %{y} images<extra>" + SPLIT_LABELS.get(split, split) + "</extra>",
+            customdata=[plural(v, "image") for v in values],
+            hovertemplate="%{x}: %{customdata}<extra>" + SPLIT_LABELS.get(split, split) + "</extra>",
         )
     fig.update_layout(
         title=title,
         barmode="stack",
         xaxis_title="class",
         yaxis_title="images",
-        xaxis={"type": "category"},
+        xaxis={"type": "category", **plotly_ticks(classes)},
         showlegend=len(split_counts) > 1,
         margin=MARGINS,
         height=FIGURE_HEIGHT,
@@ -63,7 +68,7 @@ def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
                 "size": [MARKER_MIN + MARKER_EXTRA * (n / largest) ** 0.5 for n in counts],
                 "color": SPLIT_COLOURS["all"],
             },
-            text=[f"{w}×{h}: {n} images" for (h, w), n in items],
+            text=[f"{w}×{h}: {plural(n, 'image')}" for (h, w), n in items],
             hoverinfo="text",
         )
     )
@@ -80,7 +85,8 @@ def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
 def contact_sheet(
     images: Sequence[Image.Image], *, columns: int = 8, cell: int = 96, gap: int = 4
 ) -> Image.Image:
-    """One RGB image with ``images`` in a grid, each fitted (aspect kept) into a ``cell``×``cell`` square."""
+    """One RGB image with ``images`` in a grid, each fitted (aspect kept) into a ``cell``×``cell`` square;
+    every mode converted as training converts it (transparency on white)."""
     if not images:
         raise ValueError("contact_sheet needs at least one image")
     columns = max(1, min(columns, len(images)))
@@ -88,7 +94,7 @@ def contact_sheet(
     sheet = Image.new("RGB", (columns * cell + (columns - 1) * gap, rows * cell + (rows - 1) * gap), "white")
     for k, image in enumerate(images):
         fitted = ImageOps.contain(
-            image.convert("RGB"),
+            convert_mode(image, "RGB"),
             (cell, cell),
             Image.Resampling.NEAREST if max(image.size) < cell else Image.Resampling.BILINEAR,
         )

@@ -1,7 +1,10 @@
 """Figure builders for the Evaluation page: pure functions, tables in, Plotly figures / PNG bytes out.
 
+Class names come from uploads: every one goes through :func:`cnndash.text.plotly_text` (or
+:func:`~cnndash.text.mpl_text` for the seaborn PNG) before it reaches a figure, so it is drawn as text.
+
 The confusion-matrix heatmap carries an invisible scatter point on every cell (``customdata`` =
-``[true_index, pred_index, count, value]``) so that a click on a cell can be read back as a point selection by the
+``[true_index, pred_index, count, value, "n images"]``) so that a click on a cell can be read back as a point selection by the
 page (Plotly heatmaps themselves are not selectable).
 """
 
@@ -14,7 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnndash.plots.training import loss_spiked
+from cnndash.plots.training import epoch_axis, loss_spiked
+from cnndash.text import mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
@@ -63,20 +67,18 @@ def confusion_matrix_figure(
     n = len(cm)
     if cm.shape != (n, n):
         raise ValueError(f"A confusion matrix must be square, got shape {cm.shape}.")
-    labels = [str(c) for c in cm.columns]
-    true_labels = [str(c) for c in cm.index]
+    labels = plotly_texts(cm.columns)
+    true_labels = plotly_texts(cm.index)
     counts = cm if counts is None else counts
     indices = list(range(n)) if class_indices is None else list(class_indices)
     values = cm.to_numpy(dtype=float)
     raw = counts.to_numpy()
     if normalized:
         text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
-        hover = (
-            "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[2]} images<extra></extra>"
-        )
+        hover = "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[4]}<extra></extra>"
     else:
         text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[2]} images<extra></extra>"
+        hover = "true %{y}<br>predicted %{x}<br>%{customdata[4]}<extra></extra>"
     fig = go.Figure(
         go.Heatmap(
             z=values,
@@ -98,7 +100,7 @@ def confusion_matrix_figure(
         _outline_cell(fig, indices.index(selected[0]), indices.index(selected[1]))
     side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
     fig.update_layout(
-        title=title,
+        title=plotly_text(title) if title else None,
         height=side,
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         xaxis={
@@ -106,8 +108,9 @@ def confusion_matrix_figure(
             "type": "category",
             "side": "bottom",
             "tickangle": -45 if n > 8 else 0,
+            **plotly_ticks(cm.columns),
         },
-        yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
+        yaxis={"title": "true class", "type": "category", "autorange": "reversed", **plotly_ticks(cm.index)},
         clickmode="event+select",
         dragmode=False,
     )
@@ -123,7 +126,7 @@ def _cell_markers(
     hover: str,
 ) -> go.Scatter:
     """One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
-    cell selects its marker, whose customdata is [true_index, pred_index, count, value]."""
+    cell selects its marker, whose customdata is [true_index, pred_index, count, value, "n images"]."""
     n = len(labels)
     jj, ii = np.meshgrid(np.arange(n), np.arange(n))
     return go.Scatter(
@@ -136,13 +139,21 @@ def _cell_markers(
             "symbol": "square",
         },
         customdata=[
-            [indices[i], indices[j], int(raw[i, j]), float(values[i, j])]
+            [indices[i], indices[j], int(raw[i, j]), float(values[i, j]), plural(int(raw[i, j]), "image")]
             for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
         ],
         hovertemplate=hover,
         showlegend=False,
         name="cells",
     )
+
+
+PNG_LABEL_CHARS = 40  # a longer class name is cut with "…" in the PNG (it would squeeze the matrix away)
+
+
+def _tick(name: object) -> str:
+    text = mpl_text(name)
+    return text if len(text) <= PNG_LABEL_CHARS else text[: PNG_LABEL_CHARS - 1].rstrip("\\") + "…"
 
 
 def confusion_matrix_png(
@@ -168,13 +179,13 @@ def confusion_matrix_png(
             vmax=1 if normalized else None,
             square=True,
             cbar_kws={"label": "fraction" if normalized else "images"},
-            xticklabels=list(cm.columns),
-            yticklabels=list(cm.index),
+            xticklabels=[_tick(c) for c in cm.columns],
+            yticklabels=[_tick(c) for c in cm.index],
             ax=ax,
         )
         ax.set_xlabel("Predicted class")
         ax.set_ylabel("True class")
-        ax.set_title(title)
+        ax.set_title(mpl_text(title))
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=200)
@@ -187,11 +198,16 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
     """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy."""
     fig = go.Figure(
         go.Bar(
-            x=[str(c) for c in frame["class"]],
+            x=plotly_texts(frame["class"]),
             y=frame["accuracy"],
-            customdata=np.stack([frame["correct"], frame["support"]], axis=1) if "correct" in frame else None,
+            customdata=[
+                [int(c), plural(int(n), "image")]
+                for c, n in zip(frame["correct"], frame["support"], strict=True)
+            ]
+            if "correct" in frame
+            else None,
             hovertemplate="%{x}: %{y:.1%}"
-            + ("<br>%{customdata[0]} of %{customdata[1]} images" if "correct" in frame else "")
+            + ("<br>%{customdata[0]} of %{customdata[1]}" if "correct" in frame else "")
             + "<extra></extra>",
             marker_color="#1f77b4",
         )
@@ -201,7 +217,7 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
     fig.update_layout(
         height=340,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "class", "type": "category"},
+        xaxis={"title": "class", "type": "category", **plotly_ticks(frame["class"])},
         yaxis={"title": "accuracy (recall)", "range": [0, 1.05], "tickformat": ".0%"},
     )
     return fig
@@ -229,7 +245,7 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(metrics) <= 20 else None)
+    fig.update_xaxes(title_text="epoch", **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1))
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     if len(metrics) and loss_spiked(
         [*metrics["train_loss"], *metrics["val_loss"]], metrics["train_loss"].iloc[0]

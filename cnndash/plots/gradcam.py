@@ -7,7 +7,6 @@ visible on them.
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Sequence
 
@@ -15,6 +14,9 @@ import numpy as np
 import plotly.graph_objects as go
 from matplotlib import colormaps
 from PIL import Image, ImageDraw
+
+from cnndash.preprocess import convert_mode, image_to_uint8
+from cnndash.text import plotly_text, plotly_ticks
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "gray")
 
@@ -25,9 +27,10 @@ def _check_cmap(cmap: str) -> None:
 
 
 def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
-    """A PIL image or an ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array as ``(H, W, 3)`` uint8 RGB."""
+    """A PIL image or an ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` array as ``(H, W, 3)`` uint8 RGB; a PIL
+    image of any mode is converted as training converts it (transparency on white, CMYK to RGB)."""
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return np.asarray(convert_mode(image, "RGB"), dtype=np.uint8)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         arr = np.clip(np.rint(arr * 255.0 if arr.max() <= 1.0 else arr), 0, 255).astype(np.uint8)
@@ -43,11 +46,16 @@ FILTER_GAP_PX = 8  # white space between filter tiles: enlarged weights of neigh
 
 
 def model_view(image: Image.Image, size: int | tuple[int, int], channels: int = 3) -> np.ndarray:
-    """The image at the size the model sees it (bilinear resize), as ``(H, W, 3)`` uint8 RGB; with
-    ``channels=1`` (a grayscale model) in grey, as the model sees it, not in colour."""
+    """The image as the model takes it, as ``(H, W, 3)`` uint8 RGB: decoded and resized by the one path
+    training uses (:func:`cnndash.preprocess.image_to_uint8`: transparency composited on white, antialiased
+    bilinear resize), so what is shown is the model's input itself; with ``channels=1`` (a grayscale model)
+    in grey, as the model sees it, not in colour. A non-square ``size`` (h, w) is resized with PIL."""
     h, w = (size, size) if isinstance(size, int) else size
+    if h == w:
+        pixels = image_to_uint8(image, channels=channels, size=h).permute(1, 2, 0).numpy()
+        return to_rgb_uint8(pixels)
     mode = "L" if channels == 1 else "RGB"
-    return to_rgb_uint8(image.convert(mode).resize((w, h), Image.Resampling.BILINEAR).convert("RGB"))
+    return to_rgb_uint8(convert_mode(image, mode).resize((w, h), Image.Resampling.BILINEAR))
 
 
 def heatmap_rgb(cam: np.ndarray, cmap: str = "jet") -> np.ndarray:
@@ -163,7 +171,7 @@ def probability_figure(classes: Sequence[str], probabilities: Sequence[float], t
     fig = go.Figure(
         go.Bar(
             x=probs[order],
-            y=[html.escape(str(classes[i])) for i in order],
+            y=[plotly_text(classes[i]) for i in order],
             orientation="h",
             text=[f"{p:.1%}" for p in probs[order]],
             textposition="auto",
@@ -172,6 +180,7 @@ def probability_figure(classes: Sequence[str], probabilities: Sequence[float], t
     )
     fig.update_layout(
         xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
+        yaxis=plotly_ticks([classes[i] for i in order]),
         height=max(160, 28 * len(order) + 60),
         margin={"l": 10, "r": 10, "t": 10, "b": 40},
     )

@@ -8,16 +8,19 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnndash.text import plotly_label, plotly_text
+
 SUSPECT_SYMBOL = "x"  # suspicious points are crosses on top of the class-coloured dots
 
 
 def embedding_figure(points: pd.DataFrame, *, title: str = "") -> go.Figure:
     """Scatter of ``points`` (columns ``x``, ``y``, ``given``, ``path``, ``score``, ``suspect``): one trace
     per given class, suspicious points (``suspect``) drawn as black-edged crosses in a trace of their own.
-    ``customdata`` holds each point's path, so a selection names the images."""
+    ``customdata`` holds each point's path as it is, so a selection names the images; what is drawn (legend,
+    hover) is the paths and class names as text (:func:`cnndash.text.plotly_text`)."""
     fig = go.Figure()
     for cls, group in points[~points["suspect"]].groupby("given", sort=True):
-        fig.add_trace(_trace(group, str(cls), "circle", 7))
+        fig.add_trace(_trace(group, plotly_label(cls), "circle", 7))  # the legend: cut, the hover: whole
     suspects = points[points["suspect"]]
     if len(suspects):
         trace = _trace(suspects, "suspicious label", SUSPECT_SYMBOL, 11)
@@ -41,7 +44,12 @@ def _trace(group: pd.DataFrame, name: str, symbol: str, size: int) -> go.Scatter
         name=name,
         marker={"symbol": symbol, "size": size, "opacity": 0.85},
         customdata=group[["path", "given", "score"]].to_numpy(),
-        hovertemplate="%{customdata[0]}<br>given: %{customdata[1]}<br>score: %{customdata[2]:.2f}<extra></extra>",
+        # The hover is built here, escaped: values put into a hovertemplate are read as Plotly's HTML.
+        text=[
+            f"{plotly_text(path)}<br>given: {plotly_text(given)}<br>score: {score:.2f}"
+            for path, given, score in zip(group["path"], group["given"], group["score"], strict=True)
+        ],
+        hovertemplate="%{text}<extra></extra>",
     )
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnndash.text import plotly_label
+
 TRAIN_COLOUR = "#E4572E"
 VAL_COLOUR = "#2E86AB"
 RAW_COLOUR = "rgba(228, 87, 46, 0.25)"
@@ -26,6 +28,18 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
         avg = weight * avg + (1.0 - weight) * float(value)
         out.append(avg / (1.0 - weight**i))
     return out
+
+
+# Epoch axes tick whole epochs only, at most about this many ticks (every 1, 2, 5, 10, 20, 50… epochs).
+EPOCH_TICKS = 10
+_EPOCH_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def epoch_axis(last_epoch: int) -> dict:
+    """Axis settings that put ticks on whole epochs only (never "1.5"), every 1, 2, 5, 10, … epochs so that
+    an axis up to ``last_epoch`` has at most about :data:`EPOCH_TICKS` of them."""
+    step = next((s for s in _EPOCH_STEPS if max(last_epoch, 1) / s <= EPOCH_TICKS), _EPOCH_STEPS[-1])
+    return {"tickmode": "linear", "tick0": 0, "dtick": step, "tickformat": "d"}
 
 
 MAX_POINTS = 600  # per trace in the live chart: enough to see the shape, cheap to redraw every second
@@ -141,8 +155,7 @@ def epoch_curves_figure(metrics: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
     start = float(frame["train_loss"].iloc[0]) if len(frame) else None
     spiked = start is not None and loss_spiked([*frame["train_loss"], *frame["val_loss"]], start)
     fig = _two_panels(("Loss per epoch", "Accuracy per epoch"), "epoch", traces, [], 320, spiked)
-    if len(frame) <= 20:
-        fig.update_xaxes(dtick=1)
+    fig.update_xaxes(**epoch_axis(int(frame["epoch"].max()) if len(frame) else 1))
     return fig
 
 
@@ -176,7 +189,8 @@ def compare_runs_figure(
 
     ``smoothing`` > 0 draws TensorBoard's debiased exponential moving average (:func:`smooth`) as the
     line, with the raw values faint behind it; 0 draws the raw values only. Runs without a time axis are
-    left out of a time plot (listed in the figure's ``meta["no_time"]``).
+    left out of a time plot (listed in the figure's ``meta["no_time"]``). Run names (a ``train --out``
+    folder can be named anything) are drawn as text.
     """
     if metric not in METRIC_LABELS:
         raise ValueError(f"metric must be one of {', '.join(METRIC_LABELS)}, got {metric!r}")
@@ -192,13 +206,17 @@ def compare_runs_figure(
             continue
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         values = frame[metric].astype(float).tolist()
+        label, group = plotly_label(name, 60), f"run-{i}"
         if smoothing > 0:
-            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=f"{name} (raw)", legendgroup=name,
+            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=f"{label} (raw)", legendgroup=group,
                                      showlegend=False, opacity=0.3, line=dict(color=colour, width=1)))  # fmt: skip
             values = smooth(values, smoothing)
-        fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines+markers", name=name, legendgroup=name,
+        fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines+markers", name=label, legendgroup=group,
                                  line=dict(color=colour)))  # fmt: skip
     fig.update_xaxes(title_text=X_AXES[x])
+    if x == "epoch":
+        last = max((int(frame["epoch"].max()) for frame in runs.values() if len(frame)), default=1)
+        fig.update_xaxes(**epoch_axis(last))
     fig.update_yaxes(title_text=METRIC_LABELS[metric])
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")

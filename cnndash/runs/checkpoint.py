@@ -12,7 +12,9 @@ from typing import Any
 
 import torch
 
-CHECKPOINTS = ("best", "last")
+from cnndash.runs.layout import CHECKPOINTS
+
+__all__ = ["CHECKPOINTS", "Checkpoint", "TrainState"]
 
 
 @dataclass

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import itertools
 import os
 import re
-import shutil
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +17,30 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from cnndash.data import ImageSet, load_dataset
+from cnndash.data import ImageSet, load_run_dataset
 from cnndash.models import build_model
-from cnndash.paths import runs_dir as default_runs_dir
 from cnndash.preprocess import images_to_uint8, normalize_batch
+from cnndash.runs.batchlog import read_batch_log, read_batch_series
 from cnndash.runs.checkpoint import CHECKPOINTS, Checkpoint
-from cnndash.runs.files import STATUS_FILE, RunError, owner_alive, read_json
-from cnndash.runs.writer import BATCH_COLUMNS, BATCH_LOG, METRIC_COLUMNS, PROCESS_LOG
+from cnndash.runs.files import RunError, read_json
+from cnndash.runs.layout import (
+    BATCH_LOG,
+    CONFIG_FILE,
+    DATASET_FILE,
+    EXPORT_DIR,
+    METRICS_FILE,
+    PROCESS_LOG,
+    STATUS_FILE,
+    SUMMARY_FILE,
+    cache_file,
+    check_run_name,
+    checkpoint_file,
+    evaluation_files,
+    runs_root,
+)
+from cnndash.runs.lease import live_owner
+from cnndash.runs.quota import check_new_run
+from cnndash.runs.writer import METRIC_COLUMNS
 
 # Checkpoint hashes by (path, size, mtime): a page asks for the fingerprint on every rerun.
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
@@ -43,55 +58,26 @@ def _sha256(path: Path) -> str:
     return _FINGERPRINTS[key]
 
 
-# Per-batch logs read so far, by path: (inode, bytes read, rows). A page polls a live run's log every second
-# or so: only the bytes appended since are parsed. A truncated or rewritten log (a resume) is read again.
-_BATCH_LOGS: OrderedDict[str, tuple[int, int, list[dict]]] = OrderedDict()
-_BATCH_LOGS_LOCK = threading.Lock()
-BATCH_LOGS_CACHED = 8
-_INT_COLUMNS = frozenset(("step", "epoch", "batch", "batches"))
+def read_status(run_dir: Path) -> dict:
+    """``status.json`` as written ({} when missing or malformed); liveness is :func:`read_run`'s to judge."""
+    return _dict(read_json(Path(run_dir) / STATUS_FILE))
 
 
-def _parse_batch_rows(text: str) -> list[dict]:
-    rows = []
-    for line in text.splitlines():
-        values = line.split(",")
-        if len(values) != len(BATCH_COLUMNS) or values[0] == BATCH_COLUMNS[0]:
-            continue  # the header, or a damaged row
-        try:
-            rows.append(
-                {
-                    c: int(v) if c in _INT_COLUMNS else float(v)
-                    for c, v in zip(BATCH_COLUMNS, values, strict=True)
-                }
-            )
-        except ValueError:
-            continue
-    return rows
+def read_summary(run_dir: Path) -> dict | None:
+    summary = read_json(Path(run_dir) / SUMMARY_FILE)
+    return summary if isinstance(summary, dict) else None
 
 
-def read_batch_log(path: Path) -> list[dict]:
-    """The rows of a per-batch log (``batches.csv``) as dicts (:data:`BATCH_COLUMNS`), oldest first; [] when
-    there is none. Only complete lines count (a writer may be halfway through its append)."""
-    key = str(Path(path).resolve())
+def metric_rows(run_dir: Path) -> tuple[dict, ...]:
+    """``metrics.csv`` as dicts (``epoch`` an int, the rest floats); () when missing or damaged."""
     try:
-        stat = Path(path).stat()
-    except OSError:
-        return []
-    with _BATCH_LOGS_LOCK:
-        inode, offset, rows = _BATCH_LOGS.pop(key, (stat.st_ino, 0, []))
-        if inode != stat.st_ino or stat.st_size < offset:
-            inode, offset, rows = stat.st_ino, 0, []
-        if stat.st_size > offset:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read(stat.st_size - offset)
-            complete = chunk[: chunk.rfind(b"\n") + 1]
-            rows = rows + _parse_batch_rows(complete.decode("utf-8", "replace"))
-            offset += len(complete)
-        _BATCH_LOGS[key] = (inode, offset, rows)
-        while len(_BATCH_LOGS) > BATCH_LOGS_CACHED:
-            _BATCH_LOGS.popitem(last=False)
-        return list(rows)
+        with open(Path(run_dir) / METRICS_FILE, newline="") as handle:
+            return tuple(
+                {k: float(v) if k != "epoch" else int(v) for k, v in row.items()}
+                for row in csv.DictReader(handle)
+            )
+    except (OSError, ValueError, TypeError):
+        return ()
 
 
 def read_process_log(run_dir: Path, limit: int = 20_000) -> str:
@@ -125,23 +111,29 @@ class Run:
 
     @classmethod
     def from_dir(cls, path: Path) -> Run:
-        """The run in ``path``; :class:`RunError` when it has no readable ``config.json``."""
+        """The run in ``path``; :class:`RunError` when it has no readable ``config.json``.
+
+        Its status is ``running`` exactly while its lease is fresh (:mod:`cnndash.runs.lease`), whatever
+        ``status.json`` says: a ``running`` status without a live lease is ``interrupted``."""
         path = Path(path)
-        config = read_json(path / "config.json")
+        config = read_json(path / CONFIG_FILE)
         if not isinstance(config, dict):
             raise RunError(f"{path} is not a training run (no readable config.json).")
-        dataset_info = _dict(read_json(path / "dataset.json"))
+        dataset_info = _dict(read_json(path / DATASET_FILE))
         status_info = _dict(read_json(path / STATUS_FILE))
-        summary = read_json(path / "summary.json")
+        summary = read_json(path / SUMMARY_FILE)
         status = str(status_info.get("status", "finished" if summary else "failed"))
         message = str(status_info.get("message", ""))
-        if status == "running" and not owner_alive(status_info, path):
+        if live_owner(path) is not None:
+            if status != "running":
+                status, message = "running", "starting: preparing the data and the model"
+        elif status == "running":
             status = "interrupted"
             message = (
                 "The process training this run ended before the run finished (a restart or a crash); "
                 + (
                     "resume it to continue from its last checkpoint."
-                    if (path / "last.pt").is_file()
+                    if checkpoint_file(path, "last").is_file()
                     else "it saved no checkpoint, so delete it and train again."
                 )
             )
@@ -184,14 +176,16 @@ class Run:
     # ---- files
     def metrics(self) -> pd.DataFrame:
         """Per-epoch metrics (``metrics.csv``); an empty frame with the standard columns if none yet."""
-        path = self.path / "metrics.csv"
+        path = self.path / METRICS_FILE
         if not path.is_file() or path.stat().st_size == 0:
             return pd.DataFrame(columns=METRIC_COLUMNS)
         return pd.read_csv(path)
 
     def batch_log(self) -> list[dict]:
-        """Every reported training batch of the whole run, resumed parts included (``batches.csv``): dicts
-        with ``step, epoch, batch, batches, loss, acc, lr, images_per_sec, seconds``; [] for a run without one."""
+        """The run's training batches (``batches.csv``), resumed parts included, as a bounded series:
+        every batch of a short log, evenly thinned beyond :data:`cnndash.runs.batchlog.MAX_POINTS` (the
+        newest batch always last); dicts with ``step, epoch, batch, batches, loss, acc, lr,
+        images_per_sec, seconds``; [] for a run without one."""
         return read_batch_log(self.path / BATCH_LOG)
 
     def metrics_with_clock(self) -> pd.DataFrame:
@@ -199,9 +193,7 @@ class Run:
         logged batch of that epoch in ``batches.csv``; earlier epochs' validation and checkpoints included, a
         pause between a stop and its resume not). NaN where the log has no batch of that epoch (older runs)."""
         frame = self.metrics()
-        ends: dict[int, float] = {}
-        for row in self.batch_log():
-            ends[row["epoch"]] = row["seconds"]
+        ends = read_batch_series(self.path / BATCH_LOG).epoch_ends
         return frame.assign(clock=[ends.get(int(e), float("nan")) for e in frame["epoch"]])
 
     def process_log(self, limit: int = 20_000) -> str:
@@ -209,7 +201,7 @@ class Run:
         return read_process_log(self.path, limit)
 
     def has_checkpoint(self, which: str = "best") -> bool:
-        return which in CHECKPOINTS and (self.path / f"{which}.pt").is_file()
+        return which in CHECKPOINTS and checkpoint_file(self.path, which).is_file()
 
     @property
     def resumable(self) -> bool:
@@ -219,13 +211,26 @@ class Run:
     def checkpoint_path(self, which: str = "best") -> Path:
         if which not in CHECKPOINTS:
             raise RunError(f"Checkpoint must be 'best' or 'last', got {which!r}.")
-        path = self.path / f"{which}.pt"
+        path = checkpoint_file(self.path, which)
         if not path.is_file():
             raise RunError(
                 f"Run {self.name!r} has no {which}.pt yet (status: {self.status}); "
                 "wait for its first epoch to finish or train it again."
             )
         return path
+
+    @property
+    def export_dir(self) -> Path:
+        """Where the run's bundle is built (:mod:`cnndash.export`)."""
+        return self.path / EXPORT_DIR
+
+    def cache_path(self, kind: str, which: str = "best") -> Path:
+        """Where results computed from checkpoint ``which`` (``kind``: predictions, embeddings) are cached."""
+        return cache_file(self.path, kind, which)
+
+    def evaluation_paths(self) -> tuple[Path, Path]:
+        """``confusion_matrix.csv`` and ``classification_report.csv`` (``python -m cnndash evaluate``)."""
+        return evaluation_files(self.path)
 
     def fingerprint(self, which: str = "best") -> str:
         """SHA-256 of the checkpoint file: the key for anything computed from its weights."""
@@ -288,12 +293,9 @@ class Run:
         return normalize_batch(batch, info.get("mean", [0.5] * channels), info.get("std", [0.5] * channels))
 
     def dataset(self) -> ImageSet:
-        """The run's dataset, split exactly as in training (same seed and validation fraction)."""
-        return load_dataset(
-            self.config["dataset"],
-            val_fraction=float(self.config.get("val_fraction", 0.2)),
-            seed=int(self.config.get("seed", 0)),
-        )
+        """The run's dataset exactly as in training: the content it pinned (``dataset.json``'s
+        ``dataset_ref``; by name for runs from before), split with the same seed and validation fraction."""
+        return load_run_dataset(self.config, self.dataset_info)
 
 
 def _dict(value: Any) -> dict:
@@ -308,22 +310,21 @@ def _world_size(status_info: dict, summary: Any) -> int:
     return 1
 
 
-def _runs_root(runs_dir: Path | None) -> Path:
-    return Path(runs_dir) if runs_dir is not None else default_runs_dir()
-
-
-def _read_run(path: Path) -> Run:
+def read_run(path: Path) -> Run:
     """A run for the listing: anything unreadable is a ``broken`` run, never an exception."""
     try:
         return Run.from_dir(path)
     except RunError:
+        if live_owner(path) is not None:  # a new run whose data is still loading
+            return Run(path=path, name=path.name, config={}, classes=[], status="running", summary=None,
+                       message="starting: preparing the data and the model")  # fmt: skip
         return Run.broken(path, "No readable config.json: this folder is not a complete run; delete it.")
     except Exception as exc:  # any malformed file: the listing must go on for every page
         return Run.broken(path, f"Unreadable run files ({type(exc).__name__}: {exc}); delete it.")
 
 
 def _started(run: Run) -> float:
-    for name in ("config.json", STATUS_FILE, ""):
+    for name in (CONFIG_FILE, STATUS_FILE, ""):
         try:
             return (run.path / name).stat().st_mtime
         except OSError:
@@ -331,51 +332,54 @@ def _started(run: Run) -> float:
     return 0.0
 
 
-def list_runs(runs_dir: Path | None = None, *, include_broken: bool = False) -> list[Run]:
+def list_runs(
+    runs_dir: Path | None = None, *, include_broken: bool = False, include_hidden: bool = True
+) -> list[Run]:
     """Every run under ``runs_dir`` (default: ``runs_dir()``), newest first. Folders that are not readable
-    runs are left out, or listed as ``broken`` with ``include_broken=True``; this never raises."""
-    root = _runs_root(runs_dir)
+    runs are left out, or listed as ``broken`` with ``include_broken=True``; this never raises.
+
+    ``include_hidden=False`` leaves out the runs that belong to a group (:attr:`Run.hidden`: a label
+    check's folds, a search's trials): what a run picker lists is this one call.
+    """
+    root = runs_root(runs_dir)
     try:
         children = [child for child in root.iterdir() if child.is_dir() and not child.name.startswith(".")]
     except OSError:
         return []
-    runs = [_read_run(child) for child in children]
+    runs = [read_run(child) for child in children]
     if not include_broken:
-        runs = [run for run in runs if run.status != "broken"]
+        runs = [run for run in runs if run.status != "broken" and run.config]
+    if not include_hidden:
+        runs = [run for run in runs if not run.hidden]
     return sorted(runs, key=_started, reverse=True)
 
 
-def _run_dir(path_or_name: str | os.PathLike, runs_dir: Path | None) -> Path | None:
-    """A run folder by path, or by plain name under the runs folder (no separators, no ``..``)."""
-    path = Path(path_or_name)
-    if (path / "config.json").is_file():
-        return path
-    name = str(path_or_name)
-    if name and name not in (".", "..") and "/" not in name and "\\" not in name:
-        candidate = _runs_root(runs_dir) / name
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
 def load_run(path_or_name: str | os.PathLike, runs_dir: Path | None = None) -> Run:
-    """A run by directory path, or by name under ``runs_dir()``."""
-    path = _run_dir(path_or_name, runs_dir)
-    if path is None or not (path / "config.json").is_file():
+    """A run by directory path (what ``train --out`` wrote, anywhere), or by name under ``runs_dir()``.
+    Only reads; deleting and stopping take a name (:func:`delete_run`, :func:`stop_run`)."""
+    path = Path(path_or_name)
+    if not (path / CONFIG_FILE).is_file():
+        try:
+            path = runs_root(runs_dir) / check_run_name(str(path_or_name))
+        except ValueError:
+            path = None
+    if path is None or not (path / CONFIG_FILE).is_file():
         raise RunError(
             f"No run {str(path_or_name)!r}: neither a run directory nor a run under "
-            f"{_runs_root(runs_dir)}. Train one first or check the name."
+            f"{runs_root(runs_dir)}. Train one first or check the name."
         )
     return Run.from_dir(path)
 
 
 def new_run_name(model: str, dataset: str, runs_dir: Path | None = None) -> str:
     """A fresh, readable run name such as ``lenet-digits-20250101-120000``, claimed by creating its folder
-    (``os.mkdir`` is atomic: two runs started in the same second get different names)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(dataset)).stem.split(":")[0]) or "data"
+    (``os.mkdir`` is atomic: two runs started in the same second get different names). Refused
+    (:class:`cnndash.runs.quota.RunsQuotaError`) while the runs folder is over its quota."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(dataset)).stem.split(":")[0]).lstrip(".") or "data"
     base = f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    root = _runs_root(runs_dir)
+    root = runs_root(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
+    check_new_run(root / base)
     for n in itertools.count(1):
         name = base if n == 1 else f"{base}-{n}"
         try:
@@ -384,14 +388,3 @@ def new_run_name(model: str, dataset: str, runs_dir: Path | None = None) -> str:
             continue
         return name
     raise AssertionError("unreachable")
-
-
-def delete_run(path_or_name: str | os.PathLike, runs_dir: Path | None = None) -> None:
-    """Remove a run folder, broken ones included; refuses a run that is really training right now."""
-    path = _run_dir(path_or_name, runs_dir)
-    if path is None:
-        raise RunError(f"No run {str(path_or_name)!r} under {_runs_root(runs_dir)}; check the name.")
-    run = _read_run(path)
-    if run.status == "running":
-        raise RunError(f"Run {run.name!r} is still training; stop it before deleting it.")
-    shutil.rmtree(path)

@@ -3,62 +3,37 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from cnndash.runs.batchlog import BATCH_COLUMNS, BATCH_FLUSH_ROWS, BatchLog, NoBatchLog, cut_batch_log
 from cnndash.runs.checkpoint import Checkpoint
-from cnndash.runs.files import RunError, mark_active, save_atomic, write_json_atomic, write_status
+from cnndash.runs.files import RunError, read_json, save_atomic, write_json_atomic, write_status
+from cnndash.runs.layout import (
+    BATCH_LOG,
+    CONFIG_FILE,
+    DATASET_FILE,
+    METRICS_FILE,
+    PROCESS_LOG,
+    RENDEZVOUS_PREFIX,
+    SUMMARY_FILE,
+    checkpoint_file,
+    has_checkpoint,
+    leftovers,
+)
+from cnndash.runs.lease import Lease, holding, live_owner
+from cnndash.runs.quota import check_new_run, checkpoint_check
+
+__all__ = ["BATCH_COLUMNS", "BATCH_FLUSH_ROWS", "BATCH_LOG", "EXTRA_METRIC_COLUMNS", "METRIC_COLUMNS", "PROCESS_LOG", "BatchLog",
+           "NullRunWriter", "RunWriter"]  # fmt: skip
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 EXTRA_METRIC_COLUMNS = ["lr", "seconds", "images_per_sec"]
-BATCH_LOG = "batches.csv"  # one row per reported training batch (every batch on the CPU, every 10th on GPUs)
-# step: optimiser steps so far; seconds: wall seconds since the run started, resumed parts included (the
-# time between a stop and its resume not counted); images_per_sec: over the epoch so far.
-BATCH_COLUMNS = ["step", "epoch", "batch", "batches", "loss", "acc", "lr", "images_per_sec", "seconds"]
-PROCESS_LOG = "train.log"  # a torchrun run started from the app: the output of torchrun and every rank
-BATCH_FLUSH_ROWS, BATCH_FLUSH_SECONDS = 256, 1.0  # one append per this many rows or seconds, whichever first
-
-
-class BatchLog:
-    """The run's per-batch log (``batches.csv``), buffered: one append per :data:`BATCH_FLUSH_ROWS` rows or
-    :data:`BATCH_FLUSH_SECONDS`, so logging every batch costs a list append, not a write.
-
-    Each flush is one ``write`` of whole lines, so a reader sees complete rows (and at most a partial last
-    line, which it skips). A crash loses at most the last second of rows; ``last.pt`` is older anyway.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seconds_before = 0.0  # wall seconds of the run before this part (a resume)
-        self._rows: list[str] = []
-        self._flushed = time.monotonic()
-
-    def add(self, row: dict) -> None:
-        values = (str(int(row[c])) if c in ("step", "epoch", "batch", "batches") else repr(float(row[c]))
-                  for c in BATCH_COLUMNS)  # fmt: skip
-        self._rows.append(",".join(values) + "\n")
-        if len(self._rows) >= BATCH_FLUSH_ROWS or time.monotonic() - self._flushed >= BATCH_FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        self._flushed = time.monotonic()
-        if not self._rows:
-            return
-        new = not self.path.is_file() or self.path.stat().st_size == 0
-        with open(self.path, "a") as handle:
-            handle.write((",".join(BATCH_COLUMNS) + "\n" if new else "") + "".join(self._rows))
-        self._rows.clear()
-
-
-class _NoBatchLog(BatchLog):
-    def add(self, row: dict) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
+LEFTOVER_AGE_S = 60.0  # a hidden .tmp file this old belongs to nobody alive (writes take well under this)
 
 
 class RunWriter:
@@ -66,8 +41,12 @@ class RunWriter:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._lease: Lease | None = None
 
     def create(self) -> None:
+        """Create the folder (refused while the runs folder is over its quota, or not writable)."""
+        if not self.path.is_dir():
+            check_new_run(self.path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".cnndash-write-test"
@@ -80,38 +59,76 @@ class RunWriter:
             ) from exc
 
     @contextmanager
-    def training(self) -> Iterator[RunWriter]:
-        """Mark the run as being trained by this process for the block (see ``files.owner_alive``)."""
-        mark_active(self.path, True)
-        try:
-            yield self
-        finally:
-            mark_active(self.path, False)
+    def training(self, owner: str | None = None) -> Iterator[RunWriter]:
+        """Hold the run's lease for the block (``owner``: its token, default a fresh one): the run reads
+        ``running`` while it is renewed, and a stop request naming it is seen by :meth:`stop_requested`.
+        A run whose lease another live trainer holds is refused (:class:`RunError`)."""
+        with holding(self.path, owner) as lease:
+            # This trainer owns the folder now: what a killed writer left half-written goes (not the files
+            # another process is writing this minute, such as a page caching predictions).
+            for leftover in leftovers(self.path, older_than=LEFTOVER_AGE_S):
+                if not leftover.name.startswith(RENDEZVOUS_PREFIX):  # torchrun's agent still reads it
+                    leftover.unlink(missing_ok=True)
+            self._lease = lease
+            try:
+                yield self
+            finally:
+                self._lease = None
+
+    @property
+    def owner(self) -> str | None:
+        """The token of the lease this writer holds (None outside :meth:`training`)."""
+        return self._lease.owner if self._lease is not None else None
+
+    def stop_requested(self) -> bool:
+        """A stop request (``runs stop``, the app's Stop) names this writer's lease."""
+        return self._lease is not None and self._lease.stop_requested()
 
     def write_config(self, config: dict) -> None:
-        write_json_atomic(self.path / "config.json", config)
+        write_json_atomic(self.path / CONFIG_FILE, config)
 
     def write_dataset_info(self, info: dict) -> None:
-        write_json_atomic(self.path / "dataset.json", info)
+        write_json_atomic(self.path / DATASET_FILE, info)
 
     def write_status(self, status: str, message: str = "", **extra: Any) -> None:
         write_status(self.path, status, message, **extra)
 
     def write_summary(self, summary: dict) -> None:
-        write_json_atomic(self.path / "summary.json", summary)
+        write_json_atomic(self.path / SUMMARY_FILE, summary)
 
     def has_checkpoint(self, which: str) -> bool:
-        return (self.path / f"{which}.pt").is_file()
+        return has_checkpoint(self.path, which)
+
+    def saved_config(self) -> dict | None:
+        """The run's saved ``config.json`` (None when missing or unreadable)."""
+        config = read_json(self.path / CONFIG_FILE)
+        return config if isinstance(config, dict) else None
+
+    def load_checkpoint(self, which: str) -> Checkpoint:
+        """The checkpoint ``which`` as saved (torch's own errors for a missing or foreign file)."""
+        data = torch.load(checkpoint_file(self.path, which), map_location="cpu", weights_only=True)
+        return Checkpoint.from_dict(data)
+
+    def check_not_training(self, owner: str | None = None) -> None:
+        """:class:`RunError` while a trainer other than ``owner`` holds the run's lease (a resume would fight
+        it)."""
+        if live_owner(self.path) not in (None, owner or self.owner):
+            raise RunError(
+                f"Run {self.path.name!r} is being trained right now; stop it first (python -m cnndash runs "
+                f"stop {self.path.name}) or wait for it to end."
+            )
 
     def save_checkpoint(self, checkpoint: Checkpoint, *which: str) -> None:
-        """Save ``checkpoint`` as each of ``which`` (``"last"``, ``"best"``)."""
+        """Save ``checkpoint`` as each of ``which`` (``"last"``, ``"best"``); refused (``RunsQuotaError``, the
+        previous file kept) when it would take the runs folder over its quota."""
         data = checkpoint.to_dict()
         for name in which:
-            save_atomic(data, self.path / f"{name}.pt")
+            target = checkpoint_file(self.path, name)
+            save_atomic(data, target, check=checkpoint_check(target))
 
     def append_metrics(self, row: dict) -> None:
         """Add one epoch's row to ``metrics.csv`` (flushed to disk: a crash keeps every finished epoch)."""
-        path = self.path / "metrics.csv"
+        path = self.path / METRICS_FILE
         columns = METRIC_COLUMNS + EXTRA_METRIC_COLUMNS
         new = not path.is_file() or path.stat().st_size == 0
         with open(path, "a") as handle:
@@ -123,39 +140,34 @@ class RunWriter:
             os.fsync(handle.fileno())
 
     def truncate_metrics(self, last_epoch: int) -> None:
-        """Drop rows after ``last_epoch`` (a resumed run redoes them)."""
-        path = self.path / "metrics.csv"
+        """Drop rows after ``last_epoch`` (a resumed run redoes them); at most one row per epoch."""
+        path = self.path / METRICS_FILE
         if not path.is_file():
             return
         lines = path.read_text().splitlines()
-        kept = lines[:1] + [line for line in lines[1:] if line and int(line.split(",")[0]) <= last_epoch]
-        path.write_text("\n".join(kept) + "\n")
+        kept = lines[:1] + [line for line in lines[1:] if line and _epoch(line) <= last_epoch]
+        write_text_atomic(path, "\n".join(kept) + "\n")
 
     def batch_log(self, keep_until_step: int) -> BatchLog:
         """The per-batch log, keeping only the rows up to ``keep_until_step``: the step of the checkpoint a
         resumed run continues from (0 for a new run, or a torchrun restart that starts over). Its
         ``seconds_before`` is the last kept row's ``seconds``: the run's wall time before this part."""
-        path = self.path / BATCH_LOG
-        log = BatchLog(path)
-        if not path.is_file():
-            return log
-        lines = path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines[1:] if line.endswith("\n") and _step(line) <= keep_until_step]
-        if len(kept) != len(lines) - 1:  # rewritten whole and moved into place: readers never see half
-            tmp = path.with_name(f".{BATCH_LOG}.tmp")
-            tmp.write_text("".join(lines[:1] + kept) if kept else "")
-            os.replace(tmp, path)
-        if kept:
-            with suppress(ValueError, IndexError):
-                log.seconds_before = float(kept[-1].split(",")[BATCH_COLUMNS.index("seconds")])
+        log = BatchLog(self.path / BATCH_LOG)
+        log.seconds_before = cut_batch_log(log.path, keep_until_step)
         return log
 
 
-def _step(line: str) -> int:
+def _epoch(line: str) -> int:
     try:
         return int(line.split(",", 1)[0])
     except ValueError:
         return 1 << 62  # a damaged row is dropped
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.cut.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class NullRunWriter(RunWriter):
@@ -169,7 +181,7 @@ class NullRunWriter(RunWriter):
         pass
 
     @contextmanager
-    def training(self) -> Iterator[RunWriter]:
+    def training(self, owner: str | None = None) -> Iterator[RunWriter]:
         yield self
 
     def write_config(self, config: dict) -> None:
@@ -194,4 +206,4 @@ class NullRunWriter(RunWriter):
         pass
 
     def batch_log(self, keep_until_step: int) -> BatchLog:
-        return _NoBatchLog(self.path / BATCH_LOG)
+        return NoBatchLog(self.path / BATCH_LOG)

@@ -5,7 +5,10 @@ checkpoint, so a run can be repeated or resumed exactly. :mod:`cnndash.training.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from cnndash.models import MODEL_NAMES, TRANSFER_MODES
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
@@ -17,13 +20,27 @@ MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after
 MAX_IMAGE_SIZE = 1024
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 65_536
+MAX_MEMORY_BUDGET_MB = 1 << 20  # 1 TiB of decoded data: beyond any machine this runs on
+MAX_WORKERS = 64  # DataLoader worker processes
+MAX_THREADS = 1024  # torch CPU threads
+# The largest learning rate accepted. Every optimiser here diverges far below it on normalised inputs (Adam
+# wants ~1e-3, SGD ~0.1); a larger value is a typo (100 for 0.01), refused instead of trained.
+MAX_LR = 10.0
 # What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
 # configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
 PURPOSES = ("train", "fold", "trial")
 
 
 class ConfigError(ValueError):
-    """A training setting that cannot work; the message names the setting and a valid value."""
+    """A training setting that cannot work; the message names the setting and a valid value.
+
+    ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
+    the message next to that field's widget.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -76,76 +93,148 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
+        """A config from a dict of settings (a run's ``config.json``); :class:`ConfigError` for anything else
+        than a dict of known settings with a ``dataset``. The values are checked by :meth:`validate`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"A training config is an object of settings, got {type(data).__name__}.")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
-            raise ConfigError(
-                f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}."
-            )
+            names = ", ".join(_shown(key) for key in unknown[:8]) + (", …" if len(unknown) > 8 else "")
+            raise ConfigError(f"Unknown training setting(s) {names}; known: {', '.join(sorted(known))}.")
         if "dataset" not in data:
             raise ConfigError("A training config needs a 'dataset'.")
         return cls(**data)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for settings that cannot train."""
-        checks = [
-            (self.model in MODEL_NAMES, f"model must be one of {', '.join(MODEL_NAMES)}, got {self.model!r}"),
-            (
-                _whole(self.epochs) and 1 <= self.epochs <= MAX_EPOCHS,
-                f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs}",
-            ),
-            (
-                _whole(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE,
-                f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size}",
-            ),
-            (
-                _whole(self.seed) and 0 <= self.seed < 2**63,
-                f"seed must be a whole number of at least 0 (e.g. 0, 1, 42), got {self.seed}",
-            ),
-            (
-                isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0,
-                f"learning rate must be a positive number, got {self.lr}",
-            ),
-            (
-                self.optimizer in OPTIMIZERS,
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
-            ),
-            (
-                self.schedule in SCHEDULES,
-                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
-            ),
-            (
-                self.transfer in TRANSFER_MODES,
-                f"transfer must be one of {', '.join(TRANSFER_MODES)}, got {self.transfer!r}",
-            ),
-            (0 < self.val_fraction < 1, f"val_fraction must be between 0 and 1, got {self.val_fraction}"),
-            (
-                0 <= self.label_smoothing < 1,
-                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
-            ),
-            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
-            (self.grad_clip >= 0, f"gradient clipping must be >= 0 (0 = off), got {self.grad_clip}"),
-            (self.early_stopping >= 0, f"early stopping patience must be >= 0, got {self.early_stopping}"),
-            (
-                0 <= self.warmup_epochs < self.epochs or self.warmup_epochs == 0,
-                "warm-up must be shorter than the run",
-            ),
-            (
-                self.image_size is None or (_whole(self.image_size) and self.image_size >= MIN_IMAGE_SIZE),
-                f"image size too small: {self.image_size} (at least {MIN_IMAGE_SIZE} px)",
-            ),
-            (
-                self.image_size is None or self.image_size <= MAX_IMAGE_SIZE,
-                f"image size {self.image_size} px is too large: at most {MAX_IMAGE_SIZE} px (the memory a "
-                "batch would need grows with its square)",
-            ),
-            (isinstance(self.augment, list), "augment must be a list of steps (a pipeline spec)"),
-            (self.purpose in PURPOSES, f"purpose must be one of {', '.join(PURPOSES)}, got {self.purpose!r}"),
-            (isinstance(self.group, str), f"group must be text, got {self.group!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message[0].upper() + message[1:] + ".")
+        """Raise :class:`ConfigError` for any setting of the wrong type or out of range, naming the setting
+        and a valid value (every field is checked: a config may come from a hand-edited JSON file)."""
+        for name, ok, expected in SETTING_CHECKS:
+            value = getattr(self, name)
+            try:
+                passed = ok(value)
+            except (TypeError, ValueError, OverflowError):
+                passed = False
+            if not passed:
+                label = f" ({_LABELS[name]})" if name in _LABELS else ""
+                raise ConfigError(
+                    f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.", field=name
+                )
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise ConfigError(
+                f"Setting 'warmup_epochs' ({self.warmup_epochs:g}) must be shorter than the run's "
+                f"{self.epochs} epochs (e.g. 0 or {max(self.epochs - 1, 0)}).",
+                field="warmup_epochs",
+            )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _text(value: object, most: int = 4096) -> bool:
+    return isinstance(value, str) and len(value) <= most and "\x00" not in value
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+# What the form calls a setting whose field name says less.
+_LABELS = {"lr": "learning rate", "batch_size": "batch size", "val_fraction": "validation share",
+           "image_size": "image size", "warmup_epochs": "warm-up", "grad_clip": "gradient clipping",
+           "early_stopping": "early stopping patience", "step_gamma": "step schedule's LR factor"}  # fmt: skip
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+_BOOL = (lambda v: isinstance(v, bool), "a boolean (true or false)")
+# (setting, check, what a valid value is): every field of TrainConfig, in order.
+SETTING_CHECKS: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("dataset", lambda v: _text(v) and bool(v.strip()), "a dataset name or path (e.g. 'digits')"),
+    ("model", lambda v: v in MODEL_NAMES, f"one of {', '.join(MODEL_NAMES)}"),
+    (
+        "epochs",
+        lambda v: _whole(v) and 1 <= v <= MAX_EPOCHS,
+        f"a whole number from 1 to {MAX_EPOCHS} (e.g. 10)",
+    ),
+    (
+        "device",
+        lambda v: isinstance(v, str) and bool(_DEVICE.fullmatch(v.strip().lower())),
+        "one of auto, cpu, cuda, cuda:N, mps",
+    ),
+    ("seed", lambda v: _whole(v) and 0 <= v < 2**63, "a whole number of at least 0 (e.g. 0, 1, 42)"),
+    (
+        "batch_size",
+        lambda v: _whole(v) and 1 <= v <= MAX_BATCH_SIZE,
+        f"a whole number from 1 to {MAX_BATCH_SIZE} (e.g. 32)",
+    ),
+    (
+        "lr",
+        lambda v: _number(v) and 0 < v <= MAX_LR,
+        f"a positive number of at most {MAX_LR:g} (e.g. 0.003)",
+    ),
+    ("optimizer", lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    ("momentum", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1) (e.g. 0.9)"),
+    ("weight_decay", lambda v: _number(v) and v >= 0, "a number of at least 0 (e.g. 0.0001)"),
+    ("label_smoothing", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1) (e.g. 0.1)"),
+    ("schedule", lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+    (
+        "warmup_epochs",
+        lambda v: _number(v) and 0 <= v <= MAX_EPOCHS,
+        "a number of epochs of at least 0 (e.g. 1)",
+    ),
+    (
+        "step_size",
+        lambda v: _whole(v) and 0 <= v <= MAX_EPOCHS,
+        "a whole number of epochs of at least 0 (0 = a third of the epochs)",
+    ),
+    ("step_gamma", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1] (e.g. 0.1)"),
+    ("grad_clip", lambda v: _number(v) and v >= 0, "a number of at least 0 (0 = off, e.g. 1.0)"),
+    (
+        "early_stopping",
+        lambda v: _whole(v) and 0 <= v <= MAX_EPOCHS,
+        "a whole number of epochs of at least 0 (0 = off, e.g. 5)",
+    ),
+    (
+        "image_size",
+        lambda v: v is None or (_whole(v) and MIN_IMAGE_SIZE <= v <= MAX_IMAGE_SIZE),
+        f"empty (automatic) or a whole number of pixels from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} (the memory a "
+        "batch needs grows with its square)",
+    ),
+    ("val_fraction", lambda v: _number(v) and 0 < v < 1, "a number between 0 and 1 (e.g. 0.2)"),
+    (
+        "augment",
+        lambda v: (
+            isinstance(v, list) and all(isinstance(s, dict) and isinstance(s.get("op"), str) for s in v)
+        ),
+        'a list of pipeline steps such as {"op": "RandomHorizontalFlip"} ([] = none)',
+    ),
+    ("pipeline", lambda v: _text(v, 256), "text (the saved pipeline's name, or '')"),
+    ("pretrained", *_BOOL),
+    ("transfer", lambda v: v in TRANSFER_MODES, f"one of {', '.join(TRANSFER_MODES)}"),
+    ("backbone_lr_factor", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1] (e.g. 0.1)"),
+    ("amp", *_BOOL),
+    ("channels_last", *_BOOL),
+    (
+        "memory_budget_mb",
+        lambda v: _whole(v) and 0 <= v <= MAX_MEMORY_BUDGET_MB,
+        f"a whole number of MiB from 0 to {MAX_MEMORY_BUDGET_MB} (e.g. 2048)",
+    ),
+    (
+        "num_workers",
+        lambda v: _whole(v) and 0 <= v <= MAX_WORKERS,
+        f"a whole number from 0 to {MAX_WORKERS} (e.g. 0)",
+    ),
+    (
+        "threads",
+        lambda v: _whole(v) and 0 <= v <= MAX_THREADS,
+        f"a whole number from 0 to {MAX_THREADS} (0 = torch's own setting)",
+    ),
+    ("tensorboard", *_BOOL),
+    ("sync_batchnorm", *_BOOL),
+    ("scale_lr", *_BOOL),
+    ("purpose", lambda v: v in PURPOSES, f"one of {', '.join(PURPOSES)}"),
+    ("group", lambda v: _text(v, 256), "text (the label check or search it belongs to, or '')"),
+]
 
 
 def spec_normalize(spec: list[dict]) -> dict | None:

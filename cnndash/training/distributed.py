@@ -18,6 +18,7 @@ path, unchanged.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import socket
@@ -230,9 +231,42 @@ def _attempt_store(rank: int, world: int) -> dist.Store:
     (``default_pg/…/rank_1``) and gloo tried to connect to them: "Connection refused" until the connect
     timeout, or a hang in connectFullMesh. A prefix per ``TORCHELASTIC_RESTART_COUNT`` keeps attempts apart.
     """
-    store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=connect_timeout()))
+    if _loopback_store_wanted():
+        store = _loopback_store(rank, world)
+    else:
+        store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=connect_timeout()))
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
     return dist.PrefixStore(f"cnndash/attempt-{attempt}/", store)
+
+
+def _loopback_store_wanted() -> bool:
+    """Rank 0 hosts the store (torchrun's agent does not share its own) at a loopback address."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true":
+        return False
+    try:
+        return ipaddress.ip_address(os.environ["MASTER_ADDR"]).is_loopback
+    except (KeyError, ValueError):
+        return False
+
+
+def _loopback_store(rank: int, world: int) -> dist.Store:
+    """The workers' TCPStore on MASTER_ADDR:MASTER_PORT, rank 0 listening on that loopback address only.
+
+    ``env://`` would have rank 0's TCPStore listen on every interface (it binds the port, not the address),
+    and its clients unpickle what they read. Rank 0 binds the socket itself and hands it to the store
+    (``master_listen_fd``), so the store is reachable from this machine only."""
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    if rank != 0:
+        return dist.TCPStore(host, port, world, False, timeout=connect_timeout())
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(128)
+    # The store takes the listening socket over (it serves on it for the rest of the process).
+    return dist.TCPStore(
+        host, port, world, True, timeout=connect_timeout(), master_listen_fd=listener.detach()
+    )
 
 
 def connect_timeout() -> timedelta:

@@ -128,8 +128,9 @@ def train_one_epoch(
 
 
 def _stop_requested(t: Trainer, stop_event: threading.Event | None) -> bool:
-    """The stop event is set (distributed: on any rank, so every rank stops after the same batch)."""
-    requested = stop_event is not None and stop_event.is_set()
+    """The stop event is set, or a stop request names the run's lease (``runs stop``, the app's Stop; rank 0
+    reads it); distributed: on any rank, so every rank stops after the same batch."""
+    requested = (stop_event is not None and stop_event.is_set()) or t.writer.stop_requested()
     return requested if t.dist is None else t.dist.any(requested)
 
 
@@ -204,12 +205,20 @@ def train(
     on_event: EventCallback | None = None,
     stop_event: threading.Event | None = None,
     dist: Distributed | None = None,
+    owner: str | None = None,
+    dataset_ref: dict | None = None,
 ) -> dict:
     """Train ``config`` into ``run_dir`` and return the summary (also written to ``summary.json``).
+
+    The run trains on what ``config.dataset`` means when it starts, pinned and recorded in
+    ``dataset.json`` (:mod:`cnndash.data.pins`), or on ``dataset_ref`` when given (a label check's fold
+    view); a resumed run on what it started with.
 
     ``resume=True`` continues the run in ``run_dir`` from ``last.pt`` with its saved config (only the
     device may differ). ``stop_event`` is checked before every batch: setting it ends the run within one
     batch, saving ``last.pt`` (and ``best.pt`` if none exists yet) so the run can be evaluated or resumed.
+    While it trains, the run's lease is held as ``owner`` (a job's token; default a fresh one), and a stop
+    request naming it (:func:`cnndash.runs.stop_run`) works like ``stop_event``.
     Raises :class:`ConfigError`, ``DatasetError``, ``ModelError``, ``RunError`` for bad input and
     :class:`TrainingDivergedError` when the loss stops being finite.
 
@@ -218,8 +227,8 @@ def train(
     ``world_size``. Give ``on_event`` on rank 0 only unless every rank should report.
     """
     started = time.perf_counter()
-    t = setup(config, run_dir, resume=resume, dist=dist)
-    with t.writer.training():
+    t = setup(config, run_dir, resume=resume, dist=dist, owner=owner, dataset_ref=dataset_ref)
+    with t.writer.training(owner):
         return _train(t, on_event, stop_event, started)
 
 

@@ -43,7 +43,7 @@ def make_scheduler(
     """A per-batch schedule: one-cycle, cosine, step or constant, with an optional linear warm-up."""
     total = max(1, epochs * steps_per_epoch)
     if schedule == "onecycle":
-        pct = warmup_epochs / epochs if warmup_epochs else ONECYCLE_WARMUP
+        pct = min(max(warmup_epochs / epochs if warmup_epochs else ONECYCLE_WARMUP, 0.01), 0.9)
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from cnndash.augment import build_pipeline
-from cnndash.data import ImageSet, load_dataset
+from cnndash.data import DatasetError, ImageSet, load_dataset
+from cnndash.data.pins import DatasetRef, load_ref, pin_dataset, pin_ref, run_holder
 from cnndash.device import describe_device, resolve_device
 from cnndash.models import auto_image_size, build_model, count_parameters, parameter_groups
 from cnndash.preprocess import (
@@ -27,7 +28,9 @@ from cnndash.preprocess import (
     IMAGENET_STD,
     normalize_batch,
 )
-from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, read_json
+from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, holds_run
+from cnndash.runs.files import read_json
+from cnndash.runs.layout import DATASET_FILE
 from cnndash.runs.writer import NullRunWriter
 from cnndash.training.batches import TrainingData, global_batch_sizes, prepare_data
 from cnndash.training.config import ConfigError, TrainConfig, scaled_lr, spec_normalize
@@ -121,20 +124,24 @@ class Trainer:
         )
 
 
-def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool, restarted: bool = False) -> TrainConfig:
+def _resolve_config(
+    config: TrainConfig, run_dir: Path, resume: bool, restarted: bool = False, owner: str | None = None
+) -> TrainConfig:
     config.validate()
     if run_dir.exists() and not run_dir.is_dir():
         raise RunError(f"{run_dir} is a file, not a folder; choose another output folder for the run.")
+    folder = RunWriter(run_dir)
     if not resume:
         # A group torchrun restarted before the first checkpoint starts over in the folder its failed
         # attempt created (a folder without last.pt holds no training to lose).
-        started_over = restarted and not (run_dir / "last.pt").exists()
-        if (run_dir / "config.json").exists() and not started_over:
+        started_over = restarted and not folder.has_checkpoint("last")
+        if holds_run(run_dir) and not started_over:
             raise RunError(f"{run_dir} already holds a run; choose another output folder or resume it.")
         return TrainConfig.from_dict(config.to_dict())
-    saved = read_json(run_dir / "config.json")
-    if not (run_dir / "last.pt").is_file() or not isinstance(saved, dict):
+    saved = folder.saved_config()
+    if not folder.has_checkpoint("last") or saved is None:
         raise RunError(f"Nothing to resume in {run_dir}: it has no last.pt; train it without resume.")
+    folder.check_not_training(owner)  # before anything in it changes (its own job's lease is fine)
     resolved = TrainConfig.from_dict(saved)
     resolved.device = config.device  # the saved run may come from another machine
     resolved.validate()
@@ -152,14 +159,14 @@ def _normalisation(config: TrainConfig, channels: int, data: TrainingData) -> tu
 
 def _read_checkpoint(run_dir: Path) -> Checkpoint:
     try:
-        return Checkpoint.from_dict(torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True))
+        return RunWriter(run_dir).load_checkpoint("last")
     except Exception as exc:  # truncated, foreign or another model's file: torch raises many types
         raise _cannot_resume(run_dir, exc) from exc
 
 
 def _cannot_resume(run_dir: Path, exc: Exception) -> RunError:
     return RunError(
-        f"{run_dir / 'last.pt'} cannot be resumed: it is damaged or not this run's checkpoint "
+        f"The last checkpoint of {run_dir} cannot be resumed: it is damaged or not this run's checkpoint "
         f"({type(exc).__name__}). Start a new run instead."
     )
 
@@ -185,9 +192,44 @@ def _restore(trainer: Trainer, run_dir: Path) -> None:
     )  # fmt: skip
 
 
-def _load_data(config: TrainConfig, device: torch.device) -> tuple[ImageSet, TrainingData]:
+def _pin(
+    config: TrainConfig, run_dir: Path, resume: bool, dataset_ref: dict | None, dist: Distributed | None
+) -> dict | None:
+    """What the run trains on, fixed now (rank 0 decides, every rank gets it): the ref a resumed run
+    recorded (None for a run from before refs: it loads by name), ``dataset_ref`` (a label check's fold
+    view), or what ``config.dataset`` means at this moment. The run folder holds the pin."""
+
+    def decide() -> dict | None:
+        holder = run_holder(run_dir)
+        if resume:
+            saved = read_json(run_dir / DATASET_FILE)
+            recorded = saved.get("dataset_ref") if isinstance(saved, dict) else None
+            return pin_ref(DatasetRef.from_dict(recorded), holder).to_dict() if recorded else None
+        if dataset_ref is not None:
+            return pin_ref(DatasetRef.from_dict(dataset_ref), holder).to_dict()
+        return pin_dataset(config.dataset, holder).to_dict()
+
+    return decide() if dist is None else dist.from_rank0(decide)
+
+
+def _load_pinned(config: TrainConfig, ref: dict | None, dist: Distributed | None) -> ImageSet:
+    if ref is None:
+        return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    try:
+        return load_ref(DatasetRef.from_dict(ref), val_fraction=config.val_fraction, seed=config.seed)
+    except DatasetError:
+        if dist is None or dist.is_main:
+            raise
+        # Another machine of a multi-node run has its own data folder, without rank 0's contents: it
+        # loads the dataset by name (docs/distributed.md: every node needs the dataset, at the same path).
+        return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+
+
+def _load_data(
+    config: TrainConfig, device: torch.device, ref: dict | None, dist: Distributed | None
+) -> tuple[ImageSet, TrainingData]:
     """The dataset split as configured and decoded at the run's image size (set on ``config``)."""
-    imageset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    imageset = _load_pinned(config, ref, dist)
     if len(imageset.train) == 0 or len(imageset.val) == 0:
         raise ConfigError(
             f"Dataset {config.dataset!r} has {len(imageset.train)} training and {len(imageset.val)} "
@@ -238,19 +280,28 @@ def _optimisation(
 
 
 def setup(
-    config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, dist: Distributed | None = None
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    dist: Distributed | None = None,
+    owner: str | None = None,
+    dataset_ref: dict | None = None,
 ) -> Trainer:
-    """Validate ``config``, load and decode the data, build model, optimiser and schedule, prepare the run
-    folder (resuming from its ``last.pt`` when asked). Raises ``ConfigError``/``DatasetError``/``RunError``.
+    """Validate ``config``, pin and load the data (``dataset_ref``: see :func:`cnndash.training.loops.train`),
+    build model, optimiser and schedule, prepare the run folder (resuming from its ``last.pt`` when asked).
+    Raises ``ConfigError``/``DatasetError``/``RunError``.
 
     With ``dist`` (a torchrun worker) the model is wrapped in DDP on ``dist.device`` and only rank 0 touches
-    the run folder; the other ranks get its config and checkpoint from rank 0."""
+    the run folder; the other ranks get its config and checkpoint from rank 0. ``owner``: the lease the run
+    will train under (a job's), which a resume need not wait for."""
     run_dir = Path(run_dir)
-    config, writer = _run_folder(config, run_dir, resume, dist)
+    config, writer = _run_folder(config, run_dir, resume, dist, owner)
     device = resolve_device(config.device) if dist is None else dist.device
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
-    imageset, data = _load_data(config, device)
+    ref = _pin(config, run_dir, resume, dataset_ref, dist)
+    imageset, data = _load_data(config, device, ref, dist)
     size, channels, classes = config.image_size, imageset.channels, list(imageset.classes)
     _seed_everything(config.seed)  # every rank: the same initial weights
     model = build_model(
@@ -290,18 +341,18 @@ def setup(
         _mean_t=torch.tensor(mean, dtype=torch.float32, device=device),
         _std_t=torch.tensor(std, dtype=torch.float32, device=device), dist=dist,
     )  # fmt: skip
-    _prepare_run_folder(trainer, run_dir, resume)
+    _prepare_run_folder(trainer, run_dir, resume, ref)
     return trainer
 
 
 def _run_folder(
-    config: TrainConfig, run_dir: Path, resume: bool, dist: Distributed | None
+    config: TrainConfig, run_dir: Path, resume: bool, dist: Distributed | None, owner: str | None = None
 ) -> tuple[TrainConfig, RunWriter]:
     """The resolved config and the run's writer; an unwritable folder fails now, before the data is decoded.
     Distributed: rank 0 resolves and creates, the others get its config and a writer that writes nothing."""
 
     def resolve() -> TrainConfig:
-        resolved = _resolve_config(config, run_dir, resume, restarted=restart_count() > 0)
+        resolved = _resolve_config(config, run_dir, resume, restarted=restart_count() > 0, owner=owner)
         RunWriter(run_dir).create()
         return resolved
 
@@ -321,7 +372,7 @@ def _run_folder(
     return resolved, RunWriter(run_dir) if dist.is_main else NullRunWriter(run_dir)
 
 
-def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
+def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool, ref: dict | None) -> None:
     writer, start, state = trainer.writer, trainer.start, trainer.state
     if resume:
         _restore(trainer, run_dir)
@@ -342,6 +393,7 @@ def _prepare_run_folder(trainer: Trainer, run_dir: Path, resume: bool) -> None:
             "train_images": start.train_images,
             "val_images": start.val_images,
             "data_path": start.data_path,
+            **({"dataset_ref": ref} if ref is not None else {}),
         }
     )
 

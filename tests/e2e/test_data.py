@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cnndash.data import delete_dataset, list_datasets
+from cnndash.data import delete_dataset, list_datasets, load_dataset
 from tests.e2e.harness import assert_no_exception, wait_for_app
 
 PREVIEW_IMAGES = ".st-key-aug-preview [data-testid='stImage'] img"
@@ -124,7 +124,8 @@ def test_upload_zip_shows_class_counts(page, app_url, tmp_path, uploaded_dataset
     }
     # class -> train, val, total
     assert rows["cat"][-1] == "5" and rows["dog"][-1] == "4"
-    assert (e2e_data_dir / "datasets" / "e2epets" / "e2epets" / "cat").is_dir()
+    stored = load_dataset("e2epets", data_dir=e2e_data_dir).root  # the zip's wrapper folder is kept
+    assert stored.name == "e2epets" and (stored / "cat").is_dir()
     page.get_by_text("Files skipped during upload (1)").wait_for(state="visible")
     page.screenshot(path=str(artifacts_dir / "data-upload.png"), full_page=True)
 
@@ -135,7 +136,7 @@ def test_upload_zip_shows_class_counts(page, app_url, tmp_path, uploaded_dataset
     page.locator(".st-key-data-upload input[type=file]").set_input_files(str(evil))
     page.get_by_test_id("stAlertContentError").filter(has_text="'..'").wait_for(state="visible")
     assert_no_exception(page)
-    assert not (e2e_data_dir / "datasets" / "evil").exists()
+    assert "evil" not in list_datasets(e2e_data_dir)
     assert not (e2e_data_dir / "escape.png").exists()
 
 

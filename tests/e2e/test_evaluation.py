@@ -7,6 +7,7 @@ import re
 import pytest
 
 from cnndash.evaluate import metrics, predict
+from cnndash.text import plural
 from tests.e2e.harness import (
     assert_no_exception,
     choose,
@@ -57,7 +58,9 @@ def test_switch_normalisation_and_open_a_confused_cell(page, app_url, eval_run):
     before = _cell_summary(page)
     chart.locator(".scatterlayer .point").nth(i * k + j).click(force=True)
     wait_for_app(page)
-    expected = f"{target['count']} images of {target['true']} predicted as {target['predicted']}"
+    expected = (
+        f"{plural(int(target['count']), 'image')} of {target['true']} predicted as {target['predicted']}"
+    )
     page.wait_for_function(
         "text => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
         ".some(m => m.innerText.includes(text))",
@@ -102,10 +105,10 @@ def test_selectors_choose_a_cell(page, app_url, eval_run):
     page.wait_for_function(
         "text => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
         ".some(m => m.innerText.startsWith(text))",
-        arg=f"{count} images of {name} predicted as {name}",
+        arg=f"{plural(count, 'image')} of {name} predicted as {name}",
     )
     assert _cell_summary(page).startswith(
-        f"{count} images of {name} predicted as {name} (correctly classified)"
+        f"{plural(count, 'image')} of {name} predicted as {name} (correctly classified)"
     )
     assert page.locator("[class*='st-key-eval-cell-gradcam-']").count() == min(count, 24)
     assert_no_exception(page)

@@ -177,7 +177,7 @@ def _evaluate(page, app_url: str, run_name: str, artifacts_dir: Path) -> None:
     page.wait_for_selector(".st-key-eval-cm-chart .heatmaplayer", timeout=60_000)
     page.locator(".st-key-eval-cm-chart .scatterlayer .point").nth(0).click(force=True)
     wait_for_app(page)
-    page.get_by_text(re.compile(r"images of \S+ predicted as")).first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"images? of \S+ predicted as")).first.wait_for(timeout=30_000)
     assert_no_exception(page)
     _shot(page, artifacts_dir, "6-evaluation-cell")
 

@@ -113,8 +113,8 @@ def test_home_cards_line_up(page, app_url, artifacts_dir):
     cards = page.locator("[class*='st-key-home-card-']")
     heights = {round(cards.nth(i).bounding_box()["height"]) for i in range(cards.count())}
     page.screenshot(path=str(artifacts_dir / "layout-home.png"), full_page=True)
-    assert cards.count() == 5 and len(heights) == 1, heights
-    for i in range(5):  # nothing cut: every card shows its whole text and its Open link
+    assert cards.count() == 6 and len(heights) == 1, heights  # Learn, then the five tools
+    for i in range(6):  # nothing cut: every card shows its whole text and its Open link
         card = cards.nth(i)
         link = card.get_by_text("Open", exact=True)
         assert link.is_visible() and link.bounding_box()["y"] + 10 < card.bounding_box()["y"] + max(heights)

@@ -228,3 +228,21 @@ def test_stack_flags_are_filled_only_where_the_layer_has_them(calculator):
         assert (row["ceil_mode"] in ("yes", "no")) == ("ceil_mode" in uses), row["layer"]
     assert "MaxPool2d" in set(editor["layer"]) or "AvgPool2d" in set(editor["layer"])
     assert not any("Ignored" in c.value for c in calculator.tabs[1].caption)
+
+
+def test_a_broken_stack_keeps_no_stale_note_or_count():
+    """Issue 23: "padding 2 keeps 28×28" and the parameter count stayed after the stack broke."""
+    from cnndash import stack as layers
+
+    at = run_page("pages/conv_calculator.py")
+    note = layers.PRESETS["LeNet-5 (1×28×28)"].note
+    assert note in [c.value for c in at.tabs[1].caption]
+    assert _metric(at, "Parameters", tab=1) == "61,706"
+    at.number_input(key="stack-in-h").set_value(32)
+    at.number_input(key="stack-in-w").set_value(32).run()
+    assert at.tabs[1].error  # the shape error is shown …
+    assert note not in [c.value for c in at.tabs[1].caption]  # … and the preset's note, now false, is not
+    assert (_metric(at, "Parameters", tab=1), _metric(at, "MACs", tab=1)) == ("—", "—")
+    at.number_input(key="stack-in-h").set_value(28)
+    at.number_input(key="stack-in-w").set_value(28).run()
+    assert note in [c.value for c in at.tabs[1].caption] and _metric(at, "Parameters", tab=1) == "61,706"

@@ -259,3 +259,30 @@ def test_a_broken_upload_is_a_message(payload):
     upload(at, "broken.zip", payload)
     assert errors(at), "a broken zip must be reported"
     assert data.list_datasets() == []
+
+
+def test_a_messy_phone_export_reports_the_real_problem_first(tmp_path):
+    """Issue 23, point 4: 281 .DS_Store/__MACOSX files and one truncated photo are not "282 files skipped"."""
+    from tests.fixtures import MESSY_TRUNCATED, messy_phone_zip
+
+    at = run_page(PAGE, timeout=120)
+    upload(at, "Phone export.zip", messy_phone_zip(tmp_path / "phone.zip", junk=281).read_bytes())
+    assert errors(at) == []
+    # The upload's message, then the report: its problem first, before the dataset's other warnings.
+    message, problem, *others = [w.value for w in at.warning]
+    assert message.startswith(r"Stored as 'Phone-export': 18 images. 1 unreadable image\: ")
+    assert "281 system files ignored" in message and message.index("unreadable") < message.index("system")
+    assert problem == rf"1 unreadable image\: {MESSY_TRUNCATED} (truncated)"
+    assert any("Mixed image modes" in w for w in others)  # the CMYK and transparent photos are kept
+    assert any(c.value.startswith("281 system files ignored") for c in at.caption)
+    assert not at.success  # a problem is never shown as plain success
+    table = next(df.value for df in at.dataframe if "why" in getattr(df.value, "columns", []))
+    assert len(table) == 282 and table["file"].iloc[0] == MESSY_TRUNCATED  # the full list, problem first
+    assert at.expander[0].label == "Files skipped during upload (282)"
+
+
+def test_an_upload_error_names_the_users_file():
+    at = run_page(PAGE, timeout=120)
+    upload(at, "Holiday photos (2).zip", b"not a zip at all")
+    (message,) = errors(at)
+    assert "Holiday photos (2).zip" in message and "upload.zip" not in message

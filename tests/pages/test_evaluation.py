@@ -13,6 +13,7 @@ from PIL import Image
 
 from cnndash.evaluate import metrics, predict
 from cnndash.runs import RunWriter, write_status
+from cnndash.text import plural
 from tests.conftest import plotly_array
 from tests.pages.test_pages import run_page
 
@@ -141,7 +142,9 @@ def test_selected_cell_shows_its_images(runs_home):
         at.selectbox(key="eval-pred").set_value(row["predicted"]).run()
         _ok(at)
         summary = next(m.value for m in at.markdown if "predicted as" in m.value)
-        assert summary.startswith(f"**{row['count']}** images of **{row['true']}**")
+        assert summary.startswith(
+            f"**{plural(int(row['count']), 'image')}** of **{row['true']}**"
+        )  # "1 image" too
         expected = metrics.cell_indices(pred, int(row["true_index"]), int(row["pred_index"]))[:24]
         buttons = [b.key for b in at.button if b.key and b.key.startswith("eval-cell-gradcam-")]
         assert sorted(buttons) == sorted(f"eval-cell-gradcam-{i}" for i in expected)

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnndash import paths
-from cnndash.data import datasets_dir, versions
+from cnndash.data import folds, versions
 from cnndash.evaluate.label_issues import read_label_issues, run_label_issues
 from cnndash.explain.embeddings import embed_run, penultimate_layer
 from cnndash.jobs.label_check import LabelJobBusyError, active_label_job, label_issues_job, start_label_issues
@@ -29,7 +29,7 @@ PAGE = textwrap.dedent(
     import streamlit as st
     from cnndash.runs import load_run
     from ui.evaluation.data_view import render_data_view, render_label_actions
-    run = load_run("digits-run")
+    run = load_run(st.session_state.get("run", "digits-run"))
     if st.session_state.get("actions"):
         render_label_actions(run, 0, key="cell")
     else:
@@ -87,13 +87,19 @@ def test_gallery_relabel_undo_and_retrain(digits_run, tmp_path):
     version = at.session_state["data-version::digits-run"]
     changes = versions.diff("digits", version)
     assert list(changes["path_a"]) == [top["path"]] and list(changes["class_b"]) == [top["suggested"]]
-    assert (datasets_dir() / version / changes["path_b"].iloc[0]).is_file()
+    # No file is written: the version's image is the built-in's file, with its class now in the manifest.
+    assert (folds.builtin_files("digits") / changes["origin"].iloc[0]).is_file()
+    files = versions.dataset_files(version).set_index("path")
+    assert files.loc[top["path"], "class"] == top["suggested"]
 
     at.button(key="data-undo").click().run()
     _ok(at)
     assert versions.diff("digits", version).empty
 
-    at.button(key="data-accept-all").click().run()  # threshold 0.9 by default
+    # A one-epoch model (~76 % out of sample): bulk accept is off, and says why.
+    assert _popover(at, "data-accept-all").disabled
+    assert any(c.value.startswith("Off: the model agrees with only") for c in at.caption)
+    at.button(key=f"data-relabel-{top['path']}").click().run()
     _ok(at)
     assert not versions.diff("digits", version).empty
     at.button(key="data-retrain").click().run()
@@ -204,3 +210,83 @@ def test_kfold_and_training_refuse_each_other_and_the_sidebar_shows_the_check(di
     finally:
         running.stop()
         assert running.wait(60)
+
+
+def _popover(at, key: str):
+    """The popover block whose widget key is ``key`` (its proto: label, disabled, help)."""
+    for node in at._tree:
+        if getattr(node, "type", "") == "popover" and key in str(node.proto):
+            return node.proto.popover
+    raise AssertionError(f"no popover {key!r}")
+
+
+@pytest.fixture
+def noisy_run():
+    """LeNet trained for a second on three solid colours whose only wrong label is a validation image."""
+    from cnndash import data
+    from tests.fixtures import noisy_colours_zip
+
+    data.import_dataset_zip(noisy_colours_zip(paths.data_dir().parent / "noisy.zip"), "noisy")
+    config = TrainConfig(dataset="noisy", model="lenet", epochs=6, image_size=16, batch_size=16,
+                         tensorboard=False, threads=1)  # fmt: skip
+    train(config, paths.runs_dir() / "noisy-run")
+    return paths.runs_dir() / "noisy-run"
+
+
+def test_trust_bulk_accept_and_time_estimate(noisy_run, tmp_path):
+    """Issue 23, point 7: the view says how far to trust the suggestions, bulk accept is a confirmation
+    that repeats the count and that figure, the K-fold check says how long it takes, and an edit is
+    acknowledged where the user is."""
+    from cnndash.evaluate.label_trust import duration_text, label_check_seconds, suggestion_trust
+    from tests.fixtures import NOISY_WRONG
+
+    at = _app(tmp_path)
+    at.session_state["run"] = "noisy-run"
+    at.run()
+    _ok(at)
+    issues = run_label_issues(noisy_run)
+    trust = suggestion_trust(issues.given, issues.pred_probs)
+    assert trust.bulk_ok and trust.accuracy == pytest.approx(30 / 31)
+    assert any(f"{trust.accuracy:.0%} of 31 images it never trained on" in i.value for i in at.info)
+    # The check's time, before it starts, at the speed this run measured.
+    run = load_run(noisy_run)
+    seconds = label_check_seconds(31 + 60, 5, 6, run.summary, "cpu")
+    assert (
+        at.button(key="data-kfold-start").label
+        == f"Check every image (5 training runs, {duration_text(seconds)})"
+    )
+    # Bulk accept: a popover with the count, the trust figure and the list; nothing changes until confirmed.
+    popover = _popover(at, "data-accept-all")
+    assert not popover.disabled and popover.label == "Accept all 1 suggestion above 0.90…"
+    assert any(
+        m.value.startswith("Relabel **1 image** as the model suggests? The model agrees") for m in at.markdown
+    )
+    assert _version(at) is None
+    at.button(key="data-accept-all-confirm").click().run()
+    _ok(at)
+    changes = versions.diff("noisy", _version(at))
+    assert list(zip(changes["path_a"], changes["class_b"], strict=True)) == [(NOISY_WRONG, "blue")]
+    assert [t.value for t in at.toast] == ["Relabelled 1 image as the model suggests."]
+    assert any(s.value.startswith("Relabelled 1 image as the model suggests. Undo with") for s in at.success)
+
+
+def _version(at):
+    try:  # AppTest's session state has no .get
+        return at.session_state["data-version::noisy-run"]
+    except KeyError:
+        return None
+
+
+def test_remove_is_acknowledged_where_the_user_is(noisy_run, tmp_path):
+    from tests.fixtures import NOISY_WRONG
+
+    at = _app(tmp_path)
+    at.session_state["run"] = "noisy-run"
+    at.run()
+    at.button(key=f"data-remove-{NOISY_WRONG}").click().run()
+    _ok(at)
+    assert [t.value for t in at.toast] == [r"Removed val/red/blue-wrong.png."]
+    assert at.success[0].value.startswith(r"Removed val/red/blue-wrong.png. Undo with **U**")
+    at.button(key="data-undo").click().run()
+    _ok(at)
+    assert [t.value for t in at.toast] == ["Undid the last edit."] and not at.success

@@ -110,3 +110,16 @@ def test_export_panel_error_is_a_message(runs_home):
     at.button(key="eval-export-build-tiny").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("add 'onnx'" in e.value for e in at.error)
+
+
+def test_no_column_is_cut_and_the_csv_keeps_the_flag(runs_home):
+    """Issue 23, point 9: Predict's flag column was cut ("low confid…"). (The CSV's flag column:
+    tests/engine/test_tables.py and the browser test test_hostile_names.py.)"""
+    at = _predict_tab()
+    at.get("file_uploader")[0].set_value([("=cmd.png", _png(128, mode="L"), "image/png")])
+    at.slider(key="eval-threshold").set_value(0.99).run()
+    assert not at.exception, [e.value for e in at.exception]
+    element = next(df for df in at.dataframe if "confidence" in getattr(df.value, "columns", []))
+    columns = json.loads(element.proto.columns)
+    assert columns["flag"]["width"] == "large" and columns["file"]["width"] == "medium"
+    assert list(element.proto.column_order)[:5] == ["image", "file", "predicted", "confidence", "flag"]

@@ -82,8 +82,37 @@ def test_page_shows_its_title_without_errors(page):
 def test_home_links_every_page_in_workflow_order():
     at = run_page("pages/home.py")
     links = at.get("page_link")
-    assert [link.proto.page for link in links] == ["calculator", "data", "training", "evaluation", "gradcam"]
+    assert [link.proto.page for link in links] == [
+        "learn",
+        "calculator",
+        "data",
+        "training",
+        "evaluation",
+        "gradcam",
+    ]
     assert {link.proto.label for link in links} == {"Open"}
+
+
+def test_home_trains_the_first_model_in_one_click():
+    """Issue 23: the fastest first win (digits + LeNet) is one click from Home, followed on Training."""
+    from cnndash.jobs.registry import get_registry
+
+    at = switch(run_page("pages/home.py"), "pages/home.py")  # a page AppTest knows it is on, for the click
+    assert "98 %" in at.markdown[1].value
+    at.button(key="home-first-run").click().run()
+    job = get_registry().active()
+    try:
+        assert not at.exception, [e.value for e in at.exception]
+        assert job is not None and (job.config.dataset, job.config.model) == ("digits", "lenet")
+        assert job.config.epochs == TrainConfig.epochs  # the form's defaults: about 98 % on digits
+        assert at.title[0].value == "Training"  # the page switched to Training, which shows the run live
+        form = (at.selectbox(key="train-dataset").value, at.selectbox(key="train-model").value)
+        assert form == ("digits", "lenet")
+        assert any(job.run_name in s.value for s in at.subheader)
+    finally:
+        if job is not None:
+            job.stop()
+            assert job.wait(60)
 
 
 def test_sidebar_shows_the_device_and_no_active_run():

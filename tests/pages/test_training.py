@@ -224,8 +224,10 @@ def test_stop_then_resume_in_place_and_results_after_a_restart(monkeypatch):
 def test_processes_launch_a_torchrun_run_that_the_page_follows_and_stops():
     at = run_page(PAGE)
     box = at.number_input(key="train-processes")
-    assert box.value == 1 and box.min == 1 and box.max == max_processes("auto")
-    assert "global batch" in box.help and "not rescaled" in box.help
+    assert box.value == 1 and "global batch" in box.help and "not rescaled" in box.help
+    box.set_value(max_processes("auto") + 1).run()  # the engine's range, shown under More settings
+    assert at.button(key="train-start").disabled
+    assert any(f"from 1 to {max_processes('auto')}" in e.value for e in at.error)
     at.number_input(key="train-processes").set_value(2).run()
     at.number_input(key="train-epochs").set_value(200).run()
     assert any("World size 2" in m.value and "16 images per process" in m.value for m in at.markdown)

@@ -36,6 +36,10 @@ def _copy(tiny_run: Path, name: str, when: float, **config) -> Path:
     shutil.copytree(tiny_run, target)
     path = target / "config.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | config))
+    if "dataset" in config:  # another dataset: the copy names it without a pin (loads it by name)
+        info = json.loads((target / "dataset.json").read_text())
+        info.pop("dataset_ref", None)
+        (target / "dataset.json").write_text(json.dumps(info))
     os.utime(path, (when, when))
     return target
 
@@ -62,8 +66,11 @@ def test_table_has_hyperparameters_and_curves_smooth_and_use_time(tiny_run):
     assert table.loc["alpha", "LR"] == 0.01 and table.loc["alpha", "pipeline"] == "flip"
     assert table.loc["beta", "batch size"] == 32 and table.loc["beta", "world size"] == 1
     assert any("tensorboard --logdir" in c.value for c in at.caption)
+    # Issue 23: "val accuracy" was cut to "val a…" in a narrow column.
+    assert json.loads(at.dataframe[0].proto.columns)["val accuracy"]["width"] == "medium"
 
     raw = _chart(at, "runs-compare-chart")
+    assert raw["layout"]["xaxis"]["dtick"] == 1  # whole epochs only, never 1.5
     assert sorted(t["name"] for t in raw["data"]) == ["alpha", "beta"]
     # A run that appears later (a retrain finishing) joins the chosen runs; the user's choice stays.
     at.multiselect(key="runs-compare").unselect("alpha").run()

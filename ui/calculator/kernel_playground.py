@@ -18,6 +18,7 @@ from PIL import Image
 
 import ui
 from cnndash import kernels
+from ui.calculator.kept import kept, number
 
 PLAYGROUND_SIDE = 320  # px: photos and uploads are shrunk to this long side (convolution stays instant)
 
@@ -48,12 +49,16 @@ def _png(pixels) -> bytes:
 
 def _image(cols) -> np.ndarray | None:
     """The chosen photo or upload as the kernels take it; None while nothing is uploaded."""
-    source = cols[0].radio("Image", ("Sample photo", "Upload"), horizontal=True, key="kernel-source")
-    gray = cols[2].toggle("Grayscale", key="kernel-grayscale")
+    sources = ("Sample photo", "Upload")
+    source = cols[0].radio(
+        "Image", sources, horizontal=True, **kept("kernel-source", sources[0], options=sources)
+    )
+    gray = cols[2].toggle("Grayscale", **kept("kernel-grayscale", False))
     image = None
     with ui.user_errors():
         if source == "Sample photo":
-            name = cols[1].selectbox("Photo", kernels.SAMPLE_PHOTOS, key="kernel-photo")
+            photos = kernels.SAMPLE_PHOTOS
+            name = cols[1].selectbox("Photo", photos, **kept("kernel-photo", photos[0], options=photos))
             image = _photo(name, gray)
         else:
             upload = cols[1].file_uploader("PNG or JPEG", type=ui.image_types(), key="kernel-upload")
@@ -79,10 +84,11 @@ def kernel_playground() -> None:
     """The Kernel playground tab: image, kernel and its settings, input and output (reruns on its own)."""
     image = _image(st.columns([2, 2, 1]))
     cols = st.columns(4)
-    choice = cols[0].selectbox("Kernel", [*kernels.KERNELS, "custom"], key="kernel-name")
-    stride = cols[1].number_input("Stride", 1, 16, 1, key="kernel-stride")
-    padding = cols[2].number_input("Padding", 0, 32, 1, key="kernel-padding")
-    dilation = cols[3].number_input("Dilation", 1, 16, 1, key="kernel-dilation")
+    names = [*kernels.KERNELS, "custom"]
+    choice = cols[0].selectbox("Kernel", names, **kept("kernel-name", names[0], options=names))
+    stride = number(cols[1], "Stride", 1, 16, 1, "kernel-stride")
+    padding = number(cols[2], "Padding", 0, 32, 1, "kernel-padding")
+    dilation = number(cols[3], "Dilation", 1, 16, 1, "kernel-dilation")
     kernel = _kernel(choice)
     if image is None:
         st.info("Upload an image to convolve it.", icon=":material/upload:")

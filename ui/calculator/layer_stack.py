@@ -5,11 +5,19 @@ layer, or the diagnosis of the layer that fails), a shape chart, and the stack a
 Parsing, tracing (on the meta device) and the code come from :mod:`cnndash.stack`, the chart from
 :mod:`cnndash.plots.calculator`; traces and code are cached by the table's JSON. :func:`open_preset` is
 how another page (Learn's classic networks) puts a preset in the editor.
+
+The preset, the input, the shortcut and the edited rows are the workspace's ``stack`` choice
+(``ui.workspace``): they survive a page switch and a reload and travel in a link. Rows read from a URL are
+used only when every cell is one a person could type (:func:`clean_rows`), since a trace's diagnosis
+quotes them.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -21,6 +29,9 @@ from cnndash.trace import ShapeTrace
 from ui.calculator.formatting import dims, human
 
 DEFAULT_PRESET = "LeNet-5 (1×28×28)"
+MAX_ROWS = 200  # rows of an edited stack kept in the workspace (VGG-16 has 39)
+# A text cell as a person types it: a size (3, 3x5, 2*2, -1), or a word the stack reads.
+_CELL_TEXT = re.compile(r"^[0-9 x×*,-]{0,24}$|^(same|valid|yes|no)$")
 # The editor's columns are shared by all rows, so a flag cannot be a checkbox on some rows only: bias and
 # ceil_mode are yes/no choices, filled in on the rows whose layer reads them and blank on the others.
 FLAGS = {"bias": True, "ceil_mode": False}  # the default of a blank cell
@@ -71,6 +82,7 @@ def open_preset(name: str) -> None:
     state["stack-in-c"], state["stack-in-h"], state["stack-in-w"] = preset.input_shape
     state["stack-residual"] = preset.residual
     state["stack-version"] = state.get("stack-version", 0) + 1
+    ui.workspace.put("stack.rows", None)
 
 
 def _load_preset() -> None:
@@ -81,6 +93,15 @@ def _flag(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _table(rows: list[dict]) -> pd.DataFrame:
+    """The editor's table of ``rows`` (missing cells blank; text columns as text)."""
+    frame = pd.DataFrame([{column: row.get(column) for column in layers.COLUMNS} for row in rows])
+    frame = frame.reindex(columns=list(layers.COLUMNS))
+    for column in ("kernel", "stride", "padding", "dilation", "output_padding"):
+        frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
+    return frame
+
+
 def _frame(preset: layers.Preset) -> pd.DataFrame:
     rows = []
     for row in preset.layers:
@@ -89,10 +110,46 @@ def _frame(preset: layers.Preset) -> pd.DataFrame:
         for flag, default in FLAGS.items():
             full[flag] = _flag(bool(row.get(flag, default))) if flag in uses else None
         rows.append(full)
-    frame = pd.DataFrame(rows, columns=list(layers.COLUMNS))
-    for column in ("kernel", "stride", "padding", "dilation", "output_padding"):
-        frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
-    return frame
+    return _table(rows)
+
+
+def _plain_cell(value: Any) -> Any:
+    """A cell as the workspace keeps it: None for blank, whole floats as ints."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value.item() if hasattr(value, "item") else value
+
+
+def plain_rows(records: list[dict]) -> list[dict]:
+    """The editor's records as plain JSON rows, blank cells left out."""
+    return [
+        {k: v for k, v in ((k, _plain_cell(v)) for k, v in row.items()) if v is not None} for row in records
+    ]
+
+
+def clean_rows(rows: Any) -> list[dict] | None:
+    """``rows`` if every row names a layer type and every cell is a number or text a person could type into
+    the editor (a size, same/valid, yes/no); None otherwise (rows from a URL are untrusted)."""
+    if not isinstance(rows, list) or len(rows) > MAX_ROWS:
+        return None
+    for row in rows:
+        if (
+            not isinstance(row, dict)
+            or row.get("layer") not in layers.LAYER_TYPES
+            or set(row) - set(layers.COLUMNS)
+        ):
+            return None
+        for column, value in row.items():
+            if column == "layer":
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and abs(value) < 1e9) and not (
+                isinstance(value, str) and _CELL_TEXT.match(value)
+            ):
+                return None
+    return rows
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -170,24 +227,49 @@ def _stack_code(code: str, failure: str) -> None:
 
 def _stack_input() -> tuple[str, tuple[int, int, int], bool]:
     """The preset's name, the input shape (C, H, W) and whether the identity shortcut is on."""
+    workspace = ui.workspace
     cols = st.columns([3, 1, 1, 1, 2])
+    presets = list(layers.PRESETS)
     preset_name = cols[0].selectbox(
-        "Preset", list(layers.PRESETS), key="stack-preset", on_change=_load_preset
+        "Preset",
+        presets,
+        on_change=_load_preset,
+        **workspace.bind("stack.preset", "stack-preset", default=DEFAULT_PRESET, options=presets),
     )
-    in_c = cols[1].number_input("Channels", 1, 4096, key="stack-in-c")
-    in_h = cols[2].number_input("Height", 1, 4096, key="stack-in-h")
-    in_w = cols[3].number_input("Width", 1, 4096, key="stack-in-w")
+    preset = layers.PRESETS[preset_name]
+
+    def size(label: str, index: int, col) -> int:
+        part = "chw"[index]
+
+        def fits(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
+
+        bound = workspace.bind(
+            f"stack.{part}", f"stack-in-{part}", default=preset.input_shape[index], accept=fits
+        )
+        return int(col.number_input(label, 1, 4096, **bound))
+
+    in_c, in_h, in_w = size("Channels", 0, cols[1]), size("Height", 1, cols[2]), size("Width", 2, cols[3])
     residual = cols[4].checkbox(
-        "Identity shortcut", key="stack-residual", help="Wrap the stack as ReLU(stack(x) + x), a ResNet block"
+        "Identity shortcut",
+        help="Wrap the stack as ReLU(stack(x) + x), a ResNet block",
+        **workspace.bind("stack.residual", "stack-residual", default=preset.residual, options=(True, False)),
     )
-    return preset_name, (int(in_c), int(in_h), int(in_w)), residual
+    return preset_name, (in_c, in_h, in_w), residual
 
 
 def _edited_records(preset: layers.Preset) -> list[dict]:
-    """The editor, opened on the preset, and its rows as edited; a caption names cells a layer ignores."""
+    """The editor, opened on the preset (or on the rows edited before a page switch or a reload), and its
+    rows as edited; a caption names cells a layer ignores."""
+    state = st.session_state
+    key = f"stack-editor-{state.setdefault('stack-version', 0)}"
+    original = _frame(preset)
+    if key not in state:  # a fresh editor: open it on the workspace's edited rows, if any
+        state["stack-opened-on"] = clean_rows(ui.workspace.get("stack.rows"))
+    rows = state.get("stack-opened-on")
     edited = st.data_editor(
-        _frame(preset),
-        key=f"stack-editor-{st.session_state['stack-version']}",
+        _table(rows) if rows else original,
+        key=key,
         num_rows="dynamic",
         column_config=COLUMN_CONFIG,
         column_order=COLUMN_ORDER,
@@ -197,6 +279,8 @@ def _edited_records(preset: layers.Preset) -> list[dict]:
         width="stretch",
     )
     records = edited.to_dict("records")
+    kept = plain_rows(records)
+    ui.workspace.put("stack.rows", None if kept == plain_rows(original.to_dict("records")) else kept)
     if ignored := layers.ignored_cells(records):
         notes = "; ".join(f"row {cells.row} ({cells.layer}): {', '.join(cells.columns)}" for cells in ignored)
         st.caption(f":material/info: Ignored (the layer has no such argument): {notes}.")
@@ -211,8 +295,13 @@ def _trace_results(trace: ShapeTrace) -> None:
         st.error(f"**Shape error.** {trace.diagnosis}", icon=":material/error:")
     cols = st.columns(3)
     cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
-    cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
-    cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+    if trace.ok:
+        cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
+        cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+    else:  # the layers before the failure are not the model: no total until the stack runs
+        why = "The stack fails, so there is no model to count yet; fix the shape error."
+        cols[1].metric("Parameters", "—", help=why)
+        cols[2].metric("MACs", "—", help=why)
     st.dataframe(
         _trace_table(trace),
         key="stack-trace",
@@ -229,13 +318,13 @@ def _trace_results(trace: ShapeTrace) -> None:
 
 def layer_stack() -> None:
     """The Layer stack tab: preset and input, the editable stack, its trace and its code."""
-    if "stack-preset" not in st.session_state:
-        open_preset(DEFAULT_PRESET)
     preset_name, input_shape, residual = _stack_input()
     preset = layers.PRESETS[preset_name]
-    if preset.note:
-        st.caption(preset.note)
+    note = st.empty()  # drawn once the stack is known: the note describes the preset as published
     records = _edited_records(preset)
+    unchanged = _title(preset_name, preset, records) == preset_name
+    if preset.note and unchanged and (input_shape, residual) == (tuple(preset.input_shape), preset.residual):
+        note.caption(preset.note)
     records_json = json.dumps(records, default=str)
     with ui.user_errors():
         trace = _trace(records_json, input_shape, residual)

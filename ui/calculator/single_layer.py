@@ -1,6 +1,7 @@
 """The conv calculator's Single layer tab: one Conv2d, ConvTranspose2d, MaxPool2d or AvgPool2d set with
 number inputs, its output-size formula per axis, its output shape, parameters, MACs and receptive field, and
-a sliding-window picture with a Next position button.
+a sliding-window picture with a Next position button. The settings are kept in the workspace
+(:mod:`ui.calculator.kept`): they survive a page switch and a reload, and travel in a link.
 
 Every number comes from :mod:`cnndash.single_layer` and :mod:`cnndash.arith` and every figure from
 :mod:`cnndash.plots.calculator`; a setting PyTorch would refuse is shown as an error naming the control to
@@ -18,6 +19,7 @@ from cnndash import arith
 from cnndash.plots import calculator as plots_arith
 from cnndash.single_layer import LAYER_KINDS, layer_output_size, layer_receptive_field
 from ui.calculator.formatting import dims, human
+from ui.calculator.kept import kept, number
 
 # ShapeError.argument -> the control a person should change.
 CONTROLS = {
@@ -69,41 +71,44 @@ class LayerSettings:
 
 def _padding_input(kind: str, cols) -> int | str:
     if kind != "Conv2d":
-        return cols[1].number_input("Padding", 0, 64, 0, key="conv-padding")
+        return number(cols[1], "Padding", 0, 64, 0, "conv-padding")
+    modes = ("number", "same", "valid")
     mode = cols[0].radio(
-        "Padding mode", ("number", "same", "valid"), horizontal=True, key="conv-padding-mode"
+        "Padding mode", modes, horizontal=True, **kept("conv-padding-mode", "number", options=modes)
     )
-    return cols[1].number_input("Padding", 0, 64, 0, key="conv-padding") if mode == "number" else mode
+    return number(cols[1], "Padding", 0, 64, 0, "conv-padding") if mode == "number" else mode
 
 
 def _layer_settings() -> LayerSettings:
-    kind = st.radio("Layer", LAYER_KINDS, horizontal=True, key="conv-layer")
+    kind = st.radio(
+        "Layer", LAYER_KINDS, horizontal=True, **kept("conv-layer", LAYER_KINDS[0], options=LAYER_KINDS)
+    )
     cols = st.columns(4)
     size = (
-        cols[0].number_input("Input height", 1, 4096, 37, key="conv-in-h"),
-        cols[1].number_input("Input width", 1, 4096, 50, key="conv-in-w"),
+        number(cols[0], "Input height", 1, 4096, 37, "conv-in-h"),
+        number(cols[1], "Input width", 1, 4096, 50, "conv-in-w"),
     )
-    in_c = cols[2].number_input("Input channels", 1, 4096, 3, key="conv-in-channels")
+    in_c = number(cols[2], "Input channels", 1, 4096, 3, "conv-in-channels")
     layer = LayerSettings(kind, size, in_c, in_c, (1, 1), 1)
     if layer.is_conv:
-        layer.out_c = cols[3].number_input("Output channels", 1, 4096, 8, key="conv-out-channels")
+        layer.out_c = number(cols[3], "Output channels", 1, 4096, 8, "conv-out-channels")
     cols = st.columns(4)
     layer.kernel = (
-        cols[0].number_input("Kernel height", 1, 64, 3, key="conv-kernel-h"),
-        cols[1].number_input("Kernel width", 1, 64, 3, key="conv-kernel-w"),
+        number(cols[0], "Kernel height", 1, 64, 3, "conv-kernel-h"),
+        number(cols[1], "Kernel width", 1, 64, 3, "conv-kernel-w"),
     )
-    layer.stride = cols[2].number_input("Stride", 1, 64, 1, key="conv-stride")
+    layer.stride = number(cols[2], "Stride", 1, 64, 1, "conv-stride")
     if kind != "AvgPool2d":
-        layer.dilation = cols[3].number_input("Dilation", 1, 32, 1, key="conv-dilation")
+        layer.dilation = number(cols[3], "Dilation", 1, 32, 1, "conv-dilation")
     cols = st.columns(4)
     layer.padding = _padding_input(kind, cols)
     if layer.is_conv:
-        layer.groups = cols[2].number_input("Groups", 1, 4096, 1, key="conv-groups")
-        layer.bias = cols[3].checkbox("Bias", True, key="conv-bias")
+        layer.groups = number(cols[2], "Groups", 1, 4096, 1, "conv-groups")
+        layer.bias = cols[3].checkbox("Bias", **kept("conv-bias", True))
     if kind == "ConvTranspose2d":
-        layer.output_padding = cols[0].number_input("Output padding", 0, 63, 0, key="conv-output-padding")
+        layer.output_padding = number(cols[0], "Output padding", 0, 63, 0, "conv-output-padding")
     if kind in ("MaxPool2d", "AvgPool2d"):
-        layer.ceil_mode = cols[2].checkbox("ceil_mode", False, key="conv-ceil-mode")
+        layer.ceil_mode = cols[2].checkbox("ceil_mode", **kept("conv-ceil-mode", False))
     return layer
 
 

@@ -52,9 +52,9 @@ def _resample() -> None:
 
 
 def _choose_image() -> tuple[Image.Image | None, str]:
-    source = st.radio(
-        "Image source", IMAGE_SOURCES, horizontal=True, **ui.keep("aug-source", IMAGE_SOURCES[0])
-    )
+    # Once a dataset is chosen (or uploaded), the preview starts on its images.
+    first = IMAGE_SOURCES[1] if ui.workspace.get("dataset", options=dataset_options()) else IMAGE_SOURCES[0]
+    source = st.radio("Image source", IMAGE_SOURCES, horizontal=True, **ui.keep("aug-source", first))
     if source == "Sample photo":
         return _sample_photo()
     if source == "Dataset image":
@@ -75,7 +75,7 @@ def _dataset_image() -> tuple[Image.Image, str]:
         "Dataset",
         options,
         format_func=dataset_label,
-        **ui.keep("aug-dataset", DEFAULT_DATASET, options=options),
+        **ui.workspace.bind("dataset", "aug-dataset", default=DEFAULT_DATASET, options=options),
     )
     ds = ui.load_dataset(name)
     last = max(len(ds.train) - 1, 0)
@@ -83,7 +83,9 @@ def _dataset_image() -> tuple[Image.Image, str]:
         st.session_state["aug-index"] = 0
     index = b.number_input("Image index (train split)", 0, last, **ui.keep("aug-index", 0))
     image, target = ds.train[int(index)]
-    return image, f"{ui.text(name)} train image {index}: class '{ui.text(ds.classes[target])}'"
+    return image, ui.md(
+        "{name} train image {index}: class '{cls}'", name=name, index=int(index), cls=ds.classes[target]
+    )
 
 
 def _uploaded_image() -> tuple[Image.Image | None, str]:
@@ -92,7 +94,7 @@ def _uploaded_image() -> tuple[Image.Image | None, str]:
         st.info("Upload a .png/.jpg image to preview the pipeline on it.")
         return None, ""
     image = open_preview_image(file.getvalue(), file.name, MAX_UPLOAD_SIDE)
-    return image, f"{ui.text(file.name)} ({image.width}×{image.height})"
+    return image, ui.md("{name} ({width}×{height})", name=file.name, width=image.width, height=image.height)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,7 +150,14 @@ def _use_it(spec: list[dict]) -> None:
             if st.button("Save pipeline", key="aug-save"):
                 name = (st.session_state.get("aug-save-name") or "").strip()
                 path = augment.save_pipeline(name, spec)
-                st.success(f"Saved '{name}' ({path}). The Training page lists it under augmentation.")
+                ui.workspace.put("pipeline", name)  # Training starts on the pipeline just saved
+                st.success(
+                    ui.md(
+                        "Saved '{name}' ({path}). The Training page lists it under augmentation.",
+                        name=name,
+                        path=path,
+                    )
+                )
             st.caption(
                 "Training applies this spec per image, then converts to float and normalises with the "
                 "dataset's mean/std unless the spec has its own Normalize."

@@ -17,6 +17,7 @@ import streamlit as st
 
 import ui
 from cnndash import data, paths
+from cnndash.data.report import group_skipped, skipped_summary
 from cnndash.plots import dataset as plots_data
 from cnndash.training.loops import TrainConfig
 
@@ -26,9 +27,9 @@ GALLERY_CELL = 72  # px per gallery thumbnail
 TABLE_MAX_CLASSES = 30  # above this, class counts go to a scrollable dataframe
 GALLERY_MAX_CLASSES = 12  # above this, the gallery shows the classes picked in a multiselect
 
-# Every widget of the page keeps its value with ui.keep: the two sections are drawn one at a time, and a
-# person goes to the Training page and comes back.
-DEFAULT_DATASET = "shapes"
+# The dataset is the workspace's choice (ui.workspace: the preview and Training use it too); the page's
+# other widgets keep their values with ui.keep, as the two sections are drawn one at a time.
+DEFAULT_DATASET = "shapes"  # shown until a dataset is chosen
 DEFAULT_GALLERY_N = 8  # images per class in the gallery
 SIZES_LISTED = 8  # image sizes listed in an uploaded dataset's report
 
@@ -58,38 +59,66 @@ def dataset_options() -> list[str]:
     return list(data.BUILTIN_DATASETS) + data.list_datasets()
 
 
+def chosen_dataset() -> str:
+    """The workspace's dataset when it exists here, else :data:`DEFAULT_DATASET` (a name from a URL is
+    only ever one of :func:`dataset_options`)."""
+    return ui.workspace.get("dataset", DEFAULT_DATASET, options=dataset_options())
+
+
 def dataset_label(name: str) -> str:
     if name in data.BUILTIN_DATASETS:
         return f"{name} — built-in"
     return f"{name} — uploaded"
 
 
+MESSAGE_KINDS = {
+    "ok": (st.success, ":material/check_circle:"),
+    "warning": (st.warning, ":material/warning:"),
+    "error": (st.error, ":material/error:"),
+}
+
+
 def show_message(key: str) -> None:
-    """Show, once, the ``("ok" | "error", text)`` message a callback left in ``st.session_state[key]``."""
+    """Show, once, the ``("ok" | "warning" | "error", markdown)`` message a callback left in
+    ``st.session_state[key]`` (its names already escaped by ``ui.md``)."""
     message = st.session_state.pop(key, None)
     if message is None:
         return
     kind, text = message
-    if kind == "ok":
-        st.success(text, icon=":material/check_circle:")
-    else:
-        st.error(text, icon=":material/error:")
+    show, icon = MESSAGE_KINDS.get(kind, MESSAGE_KINDS["error"])
+    show(text, icon=icon)
 
 
 # --------------------------------------------------------------------------------------------------
 # Upload, the exists-question and delete
 
+MAX_UPLOAD_NAME_BYTES = 200  # an upload's own file name is kept up to this length (file systems: 255)
+
+
+def upload_path(folder: Path, file_name: str) -> Path:
+    """Where an uploaded zip is written for the engine: inside ``folder`` (a fresh temporary folder) under the
+    user's own file name, so that every message names the file they chose, never ``upload.zip``. Only the
+    last path component is kept; a name no file system can hold becomes one derived from it."""
+    base = Path(file_name.replace("\\", "/")).name
+    if (
+        base in ("", ".", "..")
+        or "\x00" in base
+        or len(base.encode("utf-8", "replace")) > MAX_UPLOAD_NAME_BYTES
+    ):
+        base = data.dataset_name_from(file_name) + ".zip"
+    return folder / base
+
 
 def _import_zip(uploaded: Any, name: str, on_exists: str) -> data.ValidationReport:
     with tempfile.TemporaryDirectory() as tmp:
-        zip_path = Path(tmp) / "upload.zip"
+        zip_path = upload_path(Path(tmp), uploaded.name)
         zip_path.write_bytes(uploaded.getvalue())
         return data.import_dataset_zip(zip_path, name, on_exists=on_exists)
 
 
 def _replace_dataset(uploaded: Any, name: str) -> data.ValidationReport:
     with tempfile.TemporaryDirectory() as tmp:
-        zip_path = Path(tmp) / "upload.zip"
+        zip_path = upload_path(Path(tmp), uploaded.name)
         zip_path.write_bytes(uploaded.getvalue())
         return data.replace_dataset_zip(zip_path, name)
 
@@ -109,7 +138,7 @@ def _import_upload(choice: str | None = None) -> None:
     if choice == "cancel":
         st.session_state["data-upload-result"] = (
             "ok",
-            f"Upload cancelled: '{ui.text(wanted)}' is unchanged.",
+            ui.md("Upload cancelled: '{name}' is unchanged.", name=wanted),
         )
         return
     try:
@@ -123,13 +152,18 @@ def _import_upload(choice: str | None = None) -> None:
         return
     verb = "Replaced" if choice == "replace" else "Stored as"
     note = " (next to the existing one)" if report.name != wanted else ""
-    skipped = f"; {len(report.skipped)} files skipped (listed below)" if report.skipped else ""
+    # The skipped files by reason, the real problems first (an unreadable photo, not 281 .DS_Store files);
+    # a problem turns the message into a warning.
+    skipped = skipped_summary(report.skipped)
+    problem = any(group.problem for group in group_skipped(report.skipped))
     st.session_state["data-upload-result"] = (
-        "ok",
-        f"{verb} '{ui.text(report.name)}'{note}: {report.num_images} images{skipped}.",
-    )
+        "warning" if problem else "ok",
+        ui.md("{verb} '{name}'{note}: {images}.", verb=verb, name=report.name, note=note,
+              images=ui.plural(report.num_images, "image"))
+        + (ui.md(" {skipped}.", skipped=skipped) if skipped else ""),
+    )  # fmt: skip
     st.session_state["data-upload-name"] = report.name
-    st.session_state["data-dataset"] = report.name
+    ui.workspace.put("dataset", report.name)  # the upload is the dataset from now on, on every page
 
 
 def _ask_exists() -> None:
@@ -139,7 +173,7 @@ def _ask_exists() -> None:
         return
     wanted = data.dataset_name_from(uploaded.name)
     with st.container(border=True):
-        st.warning(f"A dataset named '{ui.text(wanted)}' already exists.", icon=":material/warning:")
+        st.warning(ui.md("A dataset named '{name}' already exists.", name=wanted), icon=":material/warning:")
         cols = st.columns(len(EXISTS_CHOICES))
         for col, (choice, label) in zip(cols, EXISTS_CHOICES.items(), strict=True):
             col.button(
@@ -148,7 +182,9 @@ def _ask_exists() -> None:
                 on_click=_import_upload,
                 args=(choice,),
                 type="primary" if choice == "keep" else "secondary",
-                help=f"Keep both: stores the upload as '{ui.text(wanted)}-2' (or the next free number)."
+                help=ui.md(
+                    "Keep both: stores the upload as '{name}-2' (or the next free number).", name=wanted
+                )
                 if choice == "keep"
                 else None,
             )
@@ -162,8 +198,8 @@ def _delete_selected() -> None:
     except UPLOAD_ERRORS as exc:
         st.session_state["data-message"] = ("error", ui.text(exc))
         return
-    st.session_state["data-message"] = ("ok", f"Deleted dataset '{ui.text(name)}'.")
-    st.session_state["data-dataset"] = DEFAULT_DATASET
+    st.session_state["data-message"] = ("ok", ui.md("Deleted dataset '{name}'.", name=name))
+    ui.workspace.put("dataset", None)
     st.session_state["data-delete-confirm"] = False
     if st.session_state.get("data-upload-name") == name:  # the upload message no longer holds
         st.session_state.pop("data-upload-result", None)
@@ -183,18 +219,19 @@ def _upload() -> None:
     uploaded = st.session_state.get("data-upload")
     result = st.session_state.get("data-upload-result")
     stored = st.session_state.get("data-upload-name")
-    if result is not None and result[0] == "ok" and stored and stored not in data.list_datasets():
+    if result is not None and result[0] != "error" and stored and stored not in data.list_datasets():
         st.session_state.pop("data-upload-result")  # the dataset was deleted since (e.g. by the CLI)
         result = None
     if uploaded is not None and result is not None:
-        (st.success if result[0] == "ok" else st.error)(result[1])
+        show, icon = MESSAGE_KINDS.get(result[0], MESSAGE_KINDS["error"])
+        show(result[1], icon=icon)
     show_message("data-message")
 
 
 def _delete(name: str) -> None:
     with st.expander("Delete this dataset"):
         st.checkbox(
-            f"Yes, delete '{ui.text(name)}' from {ui.text(data.datasets_dir())}",
+            ui.md("Yes, delete '{name}' from {folder}", name=name, folder=data.datasets_dir()),
             key="data-delete-confirm",
         )
         st.button(
@@ -213,17 +250,22 @@ def _delete(name: str) -> None:
 def _class_table(ds: data.ImageSet) -> None:
     train = ds.train.class_counts(ds.num_classes)
     val = ds.val.class_counts(ds.num_classes)
+    many = ds.num_classes > TABLE_MAX_CLASSES
+    # st.table reads Markdown in its cells, st.dataframe shows plain text: the class name suits each.
+    shown = ui.plain if many else ui.text
     rows = [
-        {"class": c, "train": t, "val": v, "total": t + v}
+        {"class": shown(c), "train": t, "val": v, "total": t + v}
         for c, t, v in zip(ds.classes, train, val, strict=True)
     ]
-    if len(rows) > TABLE_MAX_CLASSES:
+    if many:
         st.dataframe(rows, hide_index=True, width="stretch", height=320)
     else:
         st.table(rows)
 
 
 def _render_report(report: data.ValidationReport) -> None:
+    if report.skipped:  # first: an image that did not make it in matters more than the dataset's shape
+        _render_skipped(report.skipped)
     for warning in report.warnings:
         st.warning(ui.text(warning), icon=":material/warning:")
     by_count = sorted(report.sizes.items(), key=lambda kv: -kv[1])
@@ -233,11 +275,24 @@ def _render_report(report: data.ValidationReport) -> None:
     st.markdown(f"**Image sizes** (width×height): {sizes}{more}  \n**Modes**: {modes}")
     if len(report.sizes) > 1:
         st.plotly_chart(plots_data.image_sizes_figure(report.sizes), key="data-sizes-chart")
-    if report.skipped:
-        with st.expander(f"Files skipped during upload ({len(report.skipped)})"):
-            st.dataframe(
-                [{"file": s.path, "why": s.reason} for s in report.skipped], hide_index=True, width="stretch"
-            )
+
+
+def _render_skipped(skipped: list[data.SkippedFile]) -> None:
+    """The files an upload skipped, by reason, the real problems first (an unreadable photo is a warning,
+    281 ``.DS_Store`` files a caption), and all of them in a table behind an expander."""
+    groups = group_skipped(skipped)
+    for group in groups:
+        if group.problem:
+            st.warning(ui.text(group.describe()), icon=":material/broken_image:")
+        else:
+            st.caption(ui.text(group.describe()))
+    with st.expander(f"Files skipped during upload ({len(skipped)})"):
+        st.dataframe(
+            [{"file": ui.plain(s.path), "why": s.reason} for group in groups for s in group.files],
+            hide_index=True,
+            width="stretch",
+            column_config={"file": st.column_config.TextColumn(width="large")},
+        )
 
 
 def _render_gallery(ds: data.ImageSet) -> None:
@@ -258,7 +313,8 @@ def _render_gallery(ds: data.ImageSet) -> None:
             [ds.train[k][0] for k in by_class[i]], columns=per_class, cell=GALLERY_CELL
         )
         with cols[slot % 2]:
-            st.image(sheet, caption=f"{ui.text(ds.classes[i])} ({counts[i]} train images)")
+            caption = ui.md("{name} ({count})", name=ds.classes[i], count=ui.plural(counts[i], "train image"))
+            st.image(sheet, caption=caption)
 
 
 def _overview(name: str, ds: data.ImageSet) -> None:
@@ -292,7 +348,7 @@ def datasets_tab() -> None:
         "Dataset",
         options,
         format_func=dataset_label,
-        **ui.keep("data-dataset", DEFAULT_DATASET, options=options),
+        **ui.workspace.bind("dataset", "data-dataset", default=DEFAULT_DATASET, options=options),
     )
     val_fraction = right.slider(
         "Validation fraction", 0.05, 0.5, step=0.05, **ui.keep("data-val-fraction", TrainConfig.val_fraction)

@@ -3,7 +3,9 @@ per step (move up/down, remove, one widget per argument), adding a step, and the
 
 The pipeline lives in ``st.session_state["aug-steps"]`` as ``[id, step]`` pairs; the id keeps a step's
 widgets attached to it when steps are reordered. :func:`pipeline_builder` draws the editor and returns the
-spec the preview, the code and the saved pipeline use.
+spec the preview, the code and the saved pipeline use. The spec, saved or not, is also the workspace's
+``augment`` choice (``ui.workspace``): a reload or a link opens the editor on it, once it passes the
+engine's own check (``augment.validate_spec``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import streamlit as st
 import ui
 from cnndash import augment, paths
 from cnndash.training.preflight import default_mean_std
-from ui.data.datasets import DEFAULT_DATASET, show_message
+from ui.data.datasets import chosen_dataset, show_message
+
+DEFAULT_SPEC = [augment.default_step("RandomHorizontalFlip")]
+MAX_STEPS = 32  # steps of a pipeline read from a URL
 
 
 @st.cache_data(show_spinner="Computing mean and std…", max_entries=6)
@@ -26,10 +31,18 @@ def _mean_std(name: str, data_dir: str, stamp: int) -> tuple[list[float], list[f
     return default_mean_std(ui.load_dataset(name))
 
 
+def _checked(spec: Any) -> bool:
+    try:
+        return len(spec) <= MAX_STEPS and augment.validate_spec(spec) is not None
+    except (ValueError, TypeError):
+        return False
+
+
 def _steps_state() -> list[list[Any]]:
     if "aug-steps" not in st.session_state:
-        st.session_state["aug-next-id"] = 1
-        st.session_state["aug-steps"] = [[0, augment.default_step("RandomHorizontalFlip")]]
+        spec = ui.workspace.get("augment", DEFAULT_SPEC, accept=_checked)
+        st.session_state["aug-steps"] = [[k, dict(step)] for k, step in enumerate(spec)]
+        st.session_state["aug-next-id"] = len(spec)
     return st.session_state["aug-steps"]
 
 
@@ -44,10 +57,8 @@ def _current_spec() -> list[dict]:
 
 
 def _stats_dataset() -> str:
-    """The dataset whose statistics Normalize is offered: the previewed one, else the Datasets choice."""
-    if st.session_state.get("aug-source") == "Dataset image":
-        return st.session_state.get("aug-dataset") or DEFAULT_DATASET
-    return st.session_state.get("data-dataset") or DEFAULT_DATASET
+    """The dataset whose statistics Normalize is offered: the chosen one (also the one previewed)."""
+    return chosen_dataset()
 
 
 def _dataset_stats() -> tuple[str, list[float], list[float]] | None:
@@ -102,7 +113,7 @@ def _apply_json() -> None:
         spec = json.loads(text)
         augment.validate_spec(spec)
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", f"The JSON spec was not applied: {exc}")
+        st.session_state["aug-message"] = ("error", ui.md("The JSON spec was not applied: {why}", why=exc))
         return
     _set_spec(spec)
 
@@ -112,10 +123,11 @@ def _load_saved() -> None:
     try:
         _set_spec(augment.load_pipeline(name))
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", str(exc))
+        st.session_state["aug-message"] = ("error", ui.text(exc))
         return
     st.session_state["aug-save-name"] = name
-    st.session_state["aug-message"] = ("ok", f"Loaded pipeline '{name}'.")
+    st.session_state["aug-message"] = ("ok", ui.md("Loaded pipeline '{name}'.", name=name))
+    ui.workspace.put("pipeline", name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,7 +248,7 @@ def _step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
         if op == "Normalize":
             name = _stats_dataset()
             st.button(
-                f"Use the mean/std of '{name}'",
+                ui.md("Use the mean/std of '{name}'", name=name),
                 key=f"aug-{uid}-stats",
                 on_click=_use_dataset_stats,
                 args=(uid,),
@@ -273,4 +285,5 @@ def pipeline_builder() -> list[dict]:
     with st.expander("Edit the spec as JSON"):
         st.text_area("Pipeline spec", key="aug-json", height=200)
         st.button("Apply JSON", key="aug-json-apply", on_click=_apply_json)
+    ui.workspace.put("augment", None if spec == DEFAULT_SPEC else spec)
     return spec

@@ -13,6 +13,7 @@ from cnndash.data import ImageSet
 from cnndash.evaluate import metrics
 from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
+from cnndash.tables import safe_frame
 from ui.evaluation.gallery import image_gallery
 
 GALLERY_LIMIT = 24  # images shown for one confusion-matrix cell
@@ -94,7 +95,7 @@ def _matrix_downloads(run: Run, shown: pd.DataFrame, normalize: str | None) -> N
     d1, d2 = st.columns(2)
     d1.download_button(
         "Confusion matrix (CSV)",
-        shown.to_csv(),
+        safe_frame(shown).to_csv(),  # class names as rows and columns: never spreadsheet formulas
         file_name=f"{run.name}-confusion-{label}.csv",
         mime="text/csv",
         key="eval-cm-csv",
@@ -138,12 +139,17 @@ def _cell_images(run: Run, dataset: ImageSet, predictions: metrics.Predictions) 
     true_idx, pred_idx = classes.index(true_name), classes.index(pred_name)
     indices = metrics.cell_indices(predictions, true_idx, pred_idx)
     kind = "correctly classified" if true_idx == pred_idx else "misclassified"
-    st.markdown(f"**{len(indices)}** images of **{true_name}** predicted as **{pred_name}** ({kind}).")
+    st.markdown(
+        ui.md("**{images}** of **{true}** predicted as **{pred}** ({kind}).", images=ui.plural(len(indices), "image"),
+              true=true_name, pred=pred_name, kind=kind)
+    )  # fmt: skip
     if len(indices) > GALLERY_LIMIT:
         st.caption(f"Showing the {GALLERY_LIMIT} most confident of {len(indices)}.")
     shown_idx = indices[:GALLERY_LIMIT]
     probs = predictions.probs
-    captions = [f"#{i} · p({pred_name}) = {probs[i, pred_idx]:.0%}" for i in shown_idx]
+    captions = [
+        ui.md("#{i} · p({cls}) = {p:.0%}", i=int(i), cls=pred_name, p=probs[i, pred_idx]) for i in shown_idx
+    ]
     image_gallery(run, dataset, predictions, shown_idx, captions, key="eval-cell")
 
 

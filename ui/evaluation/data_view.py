@@ -19,6 +19,7 @@ import ui
 from cnndash import paths
 from cnndash.data import folds, versions
 from cnndash.data.builtin import parse_builtin
+from cnndash.data.images import open_image_file
 from cnndash.evaluate.label_issues import (
     PROBS_FILE,
     LabelIssues,
@@ -26,6 +27,7 @@ from cnndash.evaluate.label_issues import (
     run_label_issues,
     val_paths,
 )
+from cnndash.evaluate.label_trust import duration_text, label_check_seconds, suggestion_trust
 from cnndash.explain.embeddings import embed_run
 from cnndash.jobs.label_check import (
     active_label_job,
@@ -38,14 +40,11 @@ from cnndash.plots import evaluation as plots_eval
 from cnndash.plots import label_issues as plots_labels
 from cnndash.runs import Run, load_run
 from cnndash.training.loops import TrainConfig
+from ui.evaluation import label_review
 
 THUMB = 96
-GALLERY_COLUMNS = 4
 MAX_SELECTED_SHOWN = 24
 SIDEBAR_POLL_SECONDS = 2
-# Keyboard shortcuts of the suspicious-label gallery: they act on its first image (the most suspicious one
-# not yet edited), so pressing them repeatedly walks down the list. "C" and "R" are Streamlit's own.
-SHORTCUT_RELABEL, SHORTCUT_REMOVE, SHORTCUT_UNDO = "A", "X", "U"
 
 
 @st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=8)
@@ -70,8 +69,8 @@ def _image_root(run: Run) -> Path:
 
 
 def _thumb(root: Path, path: str) -> Image.Image:
-    with Image.open(root / path) as image:
-        return plots_eval.thumbnail(image.convert("RGB"), THUMB)
+    # Decoded as training decodes it (size checked, transparency on white), not by PIL's own convert.
+    return plots_eval.thumbnail(open_image_file(root / path, "RGB"), THUMB)
 
 
 def _version_key(run: Run) -> str:
@@ -91,7 +90,7 @@ def _edited_paths(run: Run) -> set[str]:
     if not version:
         return set()
     changes = versions.diff(str(run.config["dataset"]), version)
-    return set(changes["path_a"].dropna())
+    return set(changes["origin"])  # images are named by origin, as the run's val_paths name them
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -110,13 +109,17 @@ def render_label_actions(run: Run, val_index: int, suggested: str | None = None,
             return
         options = list(run.classes)
         target = st.selectbox("Relabel as", options, index=options.index(suggested) if suggested in options
-                              else 0, key=f"{key}-to", label_visibility="collapsed")  # fmt: skip
-        left, right = st.columns(2)
-        if left.button("Relabel", key=f"{key}-relabel"):
+                              else 0, format_func=ui.plain, key=f"{key}-to", label_visibility="collapsed")  # fmt: skip
+        # One under the other, full width: side by side in a gallery column they were cut to "Rela…".
+        if st.button("Relabel", key=f"{key}-relabel", width="stretch"):
             _edit(run, [{"op": "relabel", "path": path, "to": target}])
+            st.toast(
+                ui.md("Relabelled {path} as {cls}.", path=path, cls=target), icon=":material/check_circle:"
+            )
             st.rerun()
-        if right.button("Remove", key=f"{key}-remove"):
+        if st.button("Remove", key=f"{key}-remove", width="stretch"):
             _edit(run, [{"op": "remove", "path": path}])
+            st.toast(ui.md("Removed {path}.", path=path), icon=":material/check_circle:")
             st.rerun()
 
 
@@ -141,8 +144,14 @@ def render_data_view(run: Run) -> None:
                 issues = kfold
         frame = issues.frame()
         root = _image_root(run)
-        edited = _edited_paths(run)
-        _render_gallery(run, frame, root, edited)
+        label_review.render_suggestions(
+            frame,
+            _edited_paths(run),
+            suggestion_trust(issues.given, issues.pred_probs),
+            thumb=lambda path: _thumb(root, path),
+            edit=lambda edits: _edit(run, edits),
+            owner=run.name,
+        )
         _render_version(run)
         _render_embedding(run, val_issues, frame, root)
 
@@ -162,7 +171,7 @@ def _kfold_progress(key: str) -> None:
     if job is None:
         return
     snap = job.snapshot()
-    st.progress(snap.fraction, text=f"K-fold label check: {snap.text()}")
+    st.progress(snap.fraction, text=ui.md("K-fold label check: {progress}", progress=snap.text()))
     if st.button("Stop", key="data-kfold-stop"):
         job.stop()
     if not job.alive:
@@ -177,60 +186,24 @@ def _render_kfold(run: Run) -> LabelIssues | None:
         _kfold_progress(run.name)
         return None
     if job is not None and job.snapshot().status in ("failed", "stopped"):
-        st.warning(job.snapshot().text())
+        st.warning(ui.text(job.snapshot().text()))
     probs = out / PROBS_FILE
     result = _read_kfold(str(out), probs.stat().st_mtime_ns if probs.is_file() else 0, dataset)
-    left, right = st.columns([1, 3])
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
     folds = int(left.number_input("Folds", 2, 10, step=1, **ui.keep("data-folds", 5)))
     again = "again " if result is not None else ""
-    if right.button(f"Check every image {again}({folds} training runs)", key="data-kfold-start"):
+    summary = run.summary or {}
+    images = int(summary.get("train_images") or 0) + int(summary.get("val_images") or 0)
+    took = ""
+    if images:  # the check trains `folds` runs like this one: at the speed this one measured
+        seconds = label_check_seconds(images, folds, int(run.config.get("epochs", 1)), summary,
+                                      str(summary.get("device") or "cpu"))  # fmt: skip
+        took = f", {duration_text(seconds)}"
+    if right.button(f"Check every image {again}({folds} training runs{took})", key="data-kfold-start"):
         template = TrainConfig.from_dict({**run.config, "tensorboard": False})
         start_label_issues(run.name, dataset, template, out, folds)
         st.rerun()
     return result
-
-
-def _render_gallery(run: Run, frame: pd.DataFrame, root: Path, edited: set[str]) -> None:
-    threshold = st.slider("Score threshold", 0.5, 1.0, step=0.01, **ui.keep("data-threshold", 0.9))
-    st.plotly_chart(plots_labels.score_histogram(frame["score"], threshold), key="data-score-hist")
-    disagree = frame[(frame["suggested"] != frame["given"]) & ~frame["path"].isin(edited)]
-    above = disagree[disagree["score"] >= threshold]
-    st.markdown(
-        f"**{len(disagree)}** images where the model suggests another label, **{len(above)}** above the "
-        f"threshold; cleanlab flags **{int(frame['issue'].sum())}** of {len(frame)}."
-    )
-    if st.button(f"Accept all {len(above)} suggestions above {threshold:.2f}", key="data-accept-all",
-                 disabled=above.empty):  # fmt: skip
-        _edit(
-            run,
-            [
-                {"op": "relabel", "path": p, "to": s}
-                for p, s in zip(above["path"], above["suggested"], strict=True)
-            ],
-        )
-        st.rerun()
-    shown = st.number_input("Images shown", 4, 96, step=4, **ui.keep("data-top", 12))
-    rows = list(disagree.head(int(shown)).itertuples(index=False))
-    if rows:
-        st.caption(
-            f"Keys: **{SHORTCUT_RELABEL}** relabels the first image as suggested, **{SHORTCUT_REMOVE}** removes "
-            f"it, **{SHORTCUT_UNDO}** undoes the last edit; the next image then moves up."
-        )
-    for start in range(0, len(rows), GALLERY_COLUMNS):
-        for col, row in zip(st.columns(GALLERY_COLUMNS), rows[start : start + GALLERY_COLUMNS], strict=False):
-            with col:
-                first = row is rows[0]
-                st.image(_thumb(root, row.path), caption=f"{row.given} → {row.suggested} · {row.score:.2f}")
-                st.caption(row.path)
-                if st.button(f"Relabel as {row.suggested}", key=f"data-relabel-{row.path}",
-                             shortcut=SHORTCUT_RELABEL if first else None):  # fmt: skip
-                    _edit(run, [{"op": "relabel", "path": row.path, "to": row.suggested}])
-                    st.rerun()
-                if st.button(
-                    "Remove", key=f"data-remove-{row.path}", shortcut=SHORTCUT_REMOVE if first else None
-                ):
-                    _edit(run, [{"op": "remove", "path": row.path}])
-                    st.rerun()
 
 
 def _render_version(run: Run) -> None:
@@ -240,12 +213,19 @@ def _render_version(run: Run) -> None:
         return
     parent = str(run.config["dataset"])
     changes = versions.diff(parent, version)
-    st.markdown(f"Editing version **{version}** of `{parent}`: {len(changes)} image(s) changed.")
+    st.markdown(
+        ui.md("Editing version **{version}** of **{parent}**: {changed} changed.", version=version, parent=parent,
+              changed=ui.plural(len(changes), "image"))
+    )  # fmt: skip
     with st.expander("Changes (diff against the run's dataset)"):
         st.dataframe(changes, hide_index=True)
     left, right = st.columns(2)
-    if left.button("Undo last edit", key="data-undo", disabled=changes.empty, shortcut=SHORTCUT_UNDO):
+    if left.button(
+        "Undo last edit", key="data-undo", disabled=changes.empty, shortcut=label_review.SHORTCUT_UNDO
+    ):
         versions.undo(version)
+        st.session_state.pop(label_review.LAST_EDIT_KEY, None)
+        st.toast("Undid the last edit.", icon=":material/undo:")
         st.rerun()
     if right.button(
         "Retrain on the edited version", key="data-retrain", type="primary", disabled=changes.empty
@@ -256,9 +236,9 @@ def _render_version(run: Run) -> None:
         st.session_state["data-retrained"] = job.run_name
     if st.session_state.get("data-retrained"):
         st.success(
-            f"Training run **{st.session_state['data-retrained']}** on `{version}` with this run's settings; "
-            "compare both on the Runs tab when it finishes."
-        )
+            ui.md("Training run **{run}** on **{version}** with this run's settings; compare both on the Runs tab "
+                  "when it finishes.", run=st.session_state["data-retrained"], version=version)
+        )  # fmt: skip
 
 
 def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: Path) -> None:
@@ -280,7 +260,7 @@ def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: 
         st.caption(f"{len(selected)} selected (showing up to {MAX_SELECTED_SHOWN})")
         cols = st.columns(8)
         for i, path in enumerate(selected[:MAX_SELECTED_SHOWN]):
-            cols[i % 8].image(_thumb(root, path), caption=path)
+            cols[i % 8].image(_thumb(root, path), caption=ui.text(path))
 
 
 def render_label_job_sidebar() -> None:

@@ -32,7 +32,9 @@ def image_gallery(
             image, _ = dataset.val[index]
             st.image(plots_eval.thumbnail(image, THUMB), caption=caption)
             top = np.argsort(-probs[index])[:GALLERY_TOP]
-            st.caption(" · ".join(f"{predictions.classes[c]} {probs[index, c]:.0%}" for c in top))
+            st.caption(
+                " · ".join(ui.md("{cls} {p:.0%}", cls=predictions.classes[c], p=probs[index, c]) for c in top)
+            )
             if st.button("Grad-CAM", key=f"{key}-gradcam-{index}", icon=":material/visibility:"):
                 # The Grad-CAM page pops this key (ui.gradcam.images.apply_handoff).
                 st.session_state["gradcam-image"] = {"run": run.name, "index": index}

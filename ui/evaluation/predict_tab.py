@@ -20,6 +20,7 @@ from cnndash.evaluate import metrics, predict, predict_files
 from cnndash.plots import evaluation as plots_eval
 from cnndash.preprocess import convert_mode
 from cnndash.runs import Run
+from cnndash.tables import add_column
 from ui import export_panel
 
 TOP_K = 3  # classes listed per uploaded image, unless changed
@@ -87,8 +88,10 @@ def _thumbnail_uri(image) -> str:
 def _predictions_frame(
     images, probs: np.ndarray, classes: list[str], k: int, flags: list[str]
 ) -> pd.DataFrame:
-    """The engine's predictions table with a thumbnail column first."""
-    frame = predict_files.predictions_table([name for name, _ in images], probs, classes, k, flags)
+    """The engine's predictions table with a thumbnail column first; file and class names as plain text
+    (made plain before the engine puts "name (p%)" together, so a right-to-left name stays isolated)."""
+    names = [ui.plain(name) for name, _ in images]
+    frame = predict_files.predictions_table(names, probs, [ui.plain(c) for c in classes], k, flags)
     frame.insert(0, "image", [_thumbnail_uri(image) for _, image in images])
     return frame
 
@@ -119,22 +122,30 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
     flagged = sum(bool(f) for f in flags)
     if flagged:
         st.warning(
-            f"{flagged} of {len(flags)} predictions are flagged (see the flag column): low confidence or "
+            f"{flagged} of {ui.plural(len(flags), 'prediction')} {'is' if flagged == 1 else 'are'} flagged "
+            "(see the flag column): low confidence or "
             "an image unlike the training images. Check them before trusting the label.",
             icon=":material/flag:",
         )
+    # The flag next to the confidence it qualifies, before the runners-up: in view without scrolling.
+    order = ["image", "file", "predicted", "confidence", "flag"]
     st.dataframe(
         frame,
         hide_index=True,
         key="eval-predictions",
+        column_order=[*order, *(c for c in frame.columns if c not in order)],
         column_config={
             "image": st.column_config.ImageColumn("image", width="small"),
+            "file": st.column_config.TextColumn("file", width="medium"),
             "confidence": st.column_config.ProgressColumn(
                 "confidence", format="percent", min_value=0.0, max_value=1.0
             ),
+            # Wide enough for its longest reason ("low confidence (< 50%); colour image, grayscale model").
+            "flag": st.column_config.TextColumn("flag", width="large"),
         },
     )
-    csv_text = predict_files.predictions_csv([name for name, _ in images], probs, run.classes, k)
+    names = [name for name, _ in images]
+    csv_text = add_column(predict_files.predictions_csv(names, probs, run.classes, k), "flag", flags)
     st.download_button(
         "Download CSV",
         csv_text,
@@ -149,12 +160,16 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
 def _prediction_detail(images, probs: np.ndarray, classes: list[str], k: int) -> None:
     """One image large, with its top-k table."""
     names = [name for name, _ in images]
-    chosen = st.selectbox("Details for", names, **ui.keep("eval-predict-detail", names[0], options=names))
+    chosen = st.selectbox(
+        "Details for", names, format_func=ui.plain, **ui.keep("eval-predict-detail", names[0], options=names)
+    )
     index = names.index(chosen)
     c1, c2 = st.columns([1, 3])
-    c1.image(plots_eval.thumbnail(convert_mode(images[index][1], "RGB"), PREDICT_THUMB), caption=chosen)
+    c1.image(
+        plots_eval.thumbnail(convert_mode(images[index][1], "RGB"), PREDICT_THUMB), caption=ui.text(chosen)
+    )
     c2.dataframe(
-        metrics.top_k_table(probs[index : index + 1], classes, k)[0],
+        metrics.top_k_table(probs[index : index + 1], [ui.plain(c) for c in classes], k)[0],
         hide_index=True,
         column_config={
             "probability": st.column_config.ProgressColumn(

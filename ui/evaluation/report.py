@@ -12,6 +12,7 @@ from cnndash.data import ImageSet
 from cnndash.evaluate import metrics
 from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
+from cnndash.tables import safe_frame
 from cnndash.training.health import run_health
 from ui.evaluation.gallery import image_gallery
 
@@ -38,7 +39,7 @@ def render_report(run: Run, predictions: metrics.Predictions) -> None:
     )
     st.download_button(
         "Classification report (CSV)",
-        report.to_csv(),
+        safe_frame(report).to_csv(),  # class names as rows: never spreadsheet formulas
         file_name=f"{run.name}-classification_report.csv",
         mime="text/csv",
         key="eval-report-csv",
@@ -60,7 +61,14 @@ def render_top_losses(run: Run, dataset: ImageSet, predictions: metrics.Predicti
         st.success("No mistakes on the validation split.", icon=":material/check_circle:")
         return
     captions = [
-        f"#{r.index} · {r.true} → {r.predicted} · loss {r.loss:.2f}" for r in top.itertuples(index=False)
+        ui.md(
+            "#{i} · {true} → {pred} · loss {loss:.2f}",
+            i=int(r.index),
+            true=r.true,
+            pred=r.predicted,
+            loss=r.loss,
+        )
+        for r in top.itertuples(index=False)
     ]
     image_gallery(run, dataset, predictions, top["index"], captions, key="eval-losses")
 

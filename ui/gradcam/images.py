@@ -22,7 +22,7 @@ def apply_handoff(run_names: list[str]) -> None:
     # Set by ui.evaluation.gallery.image_gallery's Grad-CAM button.
     handoff = st.session_state.pop("gradcam-image", None)
     if isinstance(handoff, dict) and handoff.get("run") in run_names:
-        st.session_state["cam-run"] = handoff["run"]
+        ui.workspace.put("run", handoff["run"])
         st.session_state["cam-source"] = SOURCES[0]
         st.session_state["cam-index"] = int(handoff.get("index", 0))
 
@@ -59,7 +59,7 @@ def _misclassified_image(subject: Subject) -> Picture | None:
 
     def label(i: int) -> str:
         true, pred = predictions.targets[i], predictions.preds[i]
-        return f"#{i}: true {classes[true]}, predicted {classes[pred]} ({probs[i, pred]:.0%})"
+        return f"#{i}: true {ui.plain(classes[true])}, predicted {ui.plain(classes[pred])} ({probs[i, pred]:.0%})"
 
     index = st.selectbox(
         f"Misclassified validation image ({len(wrong)} in all)",

@@ -46,7 +46,7 @@ def controls(subject: Subject, picture: Picture, predicted: int) -> Settings:
     target = c3.selectbox(
         "Explain class",
         range(len(subject.classes)),
-        format_func=lambda i: subject.classes[i] + (" (predicted)" if i == predicted else ""),
+        format_func=lambda i: ui.plain(subject.classes[i]) + (" (predicted)" if i == predicted else ""),
         **ui.keep("cam-target"),
     )
     c4, c5 = st.columns(2)

@@ -71,7 +71,7 @@ def classic_networks() -> None:
 
 
 def trained_network() -> None:
-    runs = [run for run in list_runs() if run.has_checkpoint("best")]
+    runs = [run for run in list_runs(include_hidden=False) if run.has_checkpoint("best")]
     if not runs:
         st.info(
             "No trained run yet: train one and come back to see its filters and feature maps.",
@@ -81,7 +81,12 @@ def trained_network() -> None:
         return
     names = [run.name for run in runs]
     cols = st.columns(2)
-    name = cols[0].selectbox("Run", names, **ui.keep("learn-run", names[0], options=names))
+    name = cols[0].selectbox(
+        "Run",
+        names,
+        format_func=ui.plain,
+        **ui.workspace.bind("run", "learn-run", default=names[0], options=names),
+    )
     run = runs[names.index(name)]
     model = ui.load_model(run, "best")
     val = ui.run_dataset(run).val

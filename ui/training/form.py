@@ -2,8 +2,12 @@
 (regularisation, input size, seed, device, processes, split, transfer learning).
 
 Every widget starts at :class:`TrainConfig`'s default and edits one of its fields (:data:`FORM_FIELDS`);
-:func:`run_settings` reads the form into a ``TrainConfig`` and a process count, and
-:func:`show_run_settings` puts an active run's settings into the form after a reload.
+the dataset and the pipeline are the workspace's choices (``ui.workspace``: chosen on the Data page, they
+are chosen here). :func:`run_settings` reads the form into a ``TrainConfig`` and a process count; a setting
+the engine refuses (``TrainConfig.validate``, ``check_processes``: the widgets repeat none of their ranges)
+is shown next to its field and no config is returned, so Train stays off. While a run trains, :func:`show_run_settings` shows its
+settings as a read-only view and :func:`end_run_view` brings the person's own values back when it ends:
+a reload mid-run leaves nothing of the run's settings behind.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import streamlit as st
 import ui
 from cnndash.augment import list_pipelines, load_pipeline
 from cnndash.data import BUILTIN_DATASETS, list_datasets
-from cnndash.device import DEVICE_CHOICES, max_processes
-from cnndash.jobs.registry import Job
+from cnndash.device import DEVICE_CHOICES, resolve_device
+from cnndash.jobs.registry import Job, check_processes
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
+from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 from cnndash.training.preflight import suggested_lr
@@ -57,6 +62,11 @@ FORM_FIELDS = {
     "train-transfer": "transfer",
     "train-scale-lr": "scale_lr",
 }
+# The fields above "More settings" (a refused value is shown under them; the others under the expander).
+MAIN_FIELDS = frozenset(("dataset", "model", "epochs", "batch_size", "optimizer", "lr", "schedule"))
+_FORM_KEYS = (*FORM_FIELDS, "train-pipeline", "train-processes")
+_SHOWN = "train-form-run"  # the run whose settings the form shows
+_OWN = "train-form-own"  # the person's own values, put aside while a run's are on show
 PROCESSES_HELP = (
     "Train one run with this many processes (PyTorch's torchrun and DistributedDataParallel), launched "
     "as a subprocess: one per GPU on a machine with several GPUs; on the CPU to try it out. The batch size "
@@ -71,140 +81,161 @@ def _reset_lr() -> None:
     st.session_state["train-lr"] = suggested_lr(st.session_state["train-optimizer"])
 
 
-def _data_and_model() -> tuple[str, str, str]:
+def _shown(options: list[str], key: str) -> list[str]:
+    """``options``, plus the value a run's settings put in ``key`` when it is not among them."""
+    value = st.session_state.get(key)
+    return options if value in options or value is None else [*options, value]
+
+
+def _data_and_model(viewing: bool) -> tuple[str, str, str]:
     uploaded = list_datasets()
     datasets = [*BUILTIN_DATASETS, *uploaded]
+    pipelines = [NO_PIPELINE, *list_pipelines()]
+    if viewing:  # the run's dataset and pipeline on show; the workspace's choices stay as they are
+        datasets, pipelines = _shown(datasets, "train-dataset"), _shown(pipelines, "train-pipeline")
+        dataset_kwargs = {"key": "train-dataset", "disabled": True}
+        pipeline_kwargs = {"key": "train-pipeline", "disabled": True}
+    else:
+        dataset_kwargs = ui.workspace.bind(
+            "dataset", "train-dataset", default=DEFAULTS.dataset, options=datasets
+        )
+        pipeline_kwargs = ui.workspace.bind(
+            "pipeline",
+            "train-pipeline",
+            default=NO_PIPELINE,
+            options=pipelines,
+            convert=(lambda name: name or NO_PIPELINE, lambda shown: "" if shown == NO_PIPELINE else shown),
+        )
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(
         "Dataset",
         datasets,
-        format_func=lambda name: f"{name} (uploaded)" if name in uploaded else name,
+        format_func=lambda name: f"{ui.plain(name)} (uploaded)" if name in uploaded else name,
         help="Built-ins, or datasets uploaded on the Data & augmentation page. "
         + " · ".join(f"{k}: {v}" for k, v in BUILTIN_DATASETS.items()),
-        **ui.keep("train-dataset", DEFAULTS.dataset, options=datasets),
+        **dataset_kwargs,
     )
     model = c2.selectbox(
         "Model",
         MODEL_NAMES,
         help=" · ".join(MODEL_DESCRIPTIONS.values()),
+        disabled=viewing,
         **ui.keep("train-model", DEFAULTS.model),
     )
-    pipelines = [NO_PIPELINE, *list_pipelines()]
     pipeline = c3.selectbox(
         "Augmentation pipeline",
         pipelines,
+        format_func=ui.plain,
         help="Pipelines saved on the Data & augmentation page; applied to training images only.",
-        **ui.keep("train-pipeline", NO_PIPELINE, options=pipelines),
+        **pipeline_kwargs,
     )
     return dataset, model, pipeline
 
 
-def _optimisation() -> dict:
+# The number inputs below set no min_value / max_value: the engine's TrainConfig.validate owns the ranges,
+# and a value outside them is shown next to its field with the range (a widget's own bounds would turn the
+# field red and silently keep the old value).
+def _optimisation(off: bool) -> dict:
     c1, c2, c3, c4, c5 = st.columns(5)
     return {
-        "epochs": c1.number_input(
-            "Epochs", min_value=1, max_value=500, step=1, **ui.keep("train-epochs", DEFAULTS.epochs)
-        ),
+        "epochs": c1.number_input("Epochs", step=1, disabled=off, **ui.keep("train-epochs", DEFAULTS.epochs)),
         "batch_size": c2.number_input(
-            "Batch size",
-            min_value=1,
-            max_value=4096,
-            step=8,
-            **ui.keep("train-batch-size", DEFAULTS.batch_size),
+            "Batch size", step=8, disabled=off, **ui.keep("train-batch-size", DEFAULTS.batch_size)
         ),
         "optimizer": c3.selectbox(
-            "Optimizer", OPTIMIZERS, on_change=_reset_lr, **ui.keep("train-optimizer", DEFAULTS.optimizer)
+            "Optimizer",
+            OPTIMIZERS,
+            on_change=_reset_lr,
+            disabled=off,
+            **ui.keep("train-optimizer", DEFAULTS.optimizer),
         ),
         "lr": c4.number_input(
             "Learning rate",
-            min_value=1e-6,
-            max_value=10.0,
             step=1e-4,
             format="%.5f",
             help="Peak LR for one-cycle, starting LR otherwise. Adam: ~0.001–0.003; SGD: ~0.01–0.1.",
+            disabled=off,
             **ui.keep("train-lr", DEFAULTS.lr),
         ),
         "schedule": c5.selectbox(
             "LR schedule",
             SCHEDULES,
             format_func=SCHEDULE_LABELS.__getitem__,
+            disabled=off,
             **ui.keep("train-schedule", DEFAULTS.schedule),
         ),
     }
 
 
-def _regularisation() -> dict:
+def _regularisation(off: bool) -> dict:
     c1, c2, c3, c4 = st.columns(4)
     return {
         "weight_decay": c1.number_input(
             "Weight decay",
-            min_value=0.0,
-            max_value=1.0,
             step=1e-4,
             format="%.5f",
+            disabled=off,
             **ui.keep("train-weight-decay", DEFAULTS.weight_decay),
         ),
         "label_smoothing": c2.number_input(
             "Label smoothing",
-            min_value=0.0,
-            max_value=0.9,
             step=0.05,
             help="Targets become 1 − ε for the true class and ε/K spread over all classes: less over-"
             "confident models. The training loss then cannot reach 0 and can sit above the validation "
             "loss (which is plain cross-entropy).",
+            disabled=off,
             **ui.keep("train-label-smoothing", DEFAULTS.label_smoothing),
         ),
         "grad_clip": c3.number_input(
             "Gradient clipping (max norm, 0 = off)",
-            min_value=0.0,
             step=0.5,
+            disabled=off,
             **ui.keep("train-grad-clip", DEFAULTS.grad_clip),
         ),
         "early_stopping": c4.number_input(
             "Early stopping patience (epochs, 0 = off)",
-            min_value=0,
             step=1,
+            disabled=off,
             **ui.keep("train-early-stopping", DEFAULTS.early_stopping),
         ),
     }
 
 
-def _input_and_device() -> dict:
+def _input_and_device(off: bool) -> dict:
     """Warm-up, image size, seed, device and processes, in one row of five."""
     c1, c2, c3, c4, c5 = st.columns(5)
     settings = {
         "warmup_epochs": c1.number_input(
             "Warm-up epochs",
-            min_value=0.0,
             step=0.5,
             help="Linear warm-up for cosine/step/constant; for one-cycle, the rising part's length.",
+            disabled=off,
             **ui.keep("train-warmup", DEFAULTS.warmup_epochs),
         ),
         "image_size": c2.number_input(
             "Image size (0 = automatic)",
-            min_value=0,
-            max_value=512,
             step=4,
+            disabled=off,
             **ui.keep("train-image-size", DEFAULTS.image_size or 0),
         ),
-        "seed": c3.number_input("Seed", min_value=0, step=1, **ui.keep("train-seed", DEFAULTS.seed)),
-        "device": c4.selectbox("Device", DEVICE_CHOICES, **ui.keep("train-device", DEFAULTS.device)),
+        "seed": c3.number_input("Seed", step=1, disabled=off, **ui.keep("train-seed", DEFAULTS.seed)),
+        "device": c4.selectbox(
+            "Device", DEVICE_CHOICES, disabled=off, **ui.keep("train-device", DEFAULTS.device)
+        ),
     }
-    most = max_processes(settings["device"])
-    if st.session_state.get("train-processes", 1) > most:  # another device with fewer GPUs was chosen
-        st.session_state["train-processes"] = most
+    # More processes than the device has (another device was chosen) is the engine's refusal, shown with
+    # its range, not a value quietly lowered behind the person's back.
     settings["processes"] = c5.number_input(
         "Processes",
-        min_value=1,
-        max_value=most,
         step=1,
         help=PROCESSES_HELP,
+        disabled=off,
         **ui.keep("train-processes", 1),
     )
     return settings
 
 
-def _split_and_transfer() -> dict:
+def _split_and_transfer(off: bool) -> dict:
     """Validation fraction, pretrained weights, transfer mode and LR scaling, in one row of four."""
     c1, c2, c3, c4 = st.columns(4)
     return {
@@ -213,17 +244,20 @@ def _split_and_transfer() -> dict:
             min_value=0.05,
             max_value=0.5,
             step=0.05,
+            disabled=off,
             **ui.keep("train-val-fraction", DEFAULTS.val_fraction),
         ),
         "pretrained": c2.checkbox(
             "Pretrained ImageNet weights",
             help="resnet18 / mobilenet_v2, from the local torch cache",
+            disabled=off,
             **ui.keep("train-pretrained", DEFAULTS.pretrained),
         ),
         "transfer": c3.selectbox(
             "Transfer mode",
             TRANSFER_MODES,
             format_func=TRANSFER_LABELS.__getitem__,
+            disabled=off,
             **ui.keep("train-transfer", DEFAULTS.transfer),
         ),
         "scale_lr": c4.checkbox(
@@ -231,17 +265,25 @@ def _split_and_transfer() -> dict:
             help="The linear scaling rule: learning rate × processes. For when you also multiplied the batch "
             "size by the processes (each keeps the batch the LR was tuned for); a large LR usually wants "
             "warm-up too. Only with more than 1 process.",
+            disabled=off,
             **ui.keep("train-scale-lr", DEFAULTS.scale_lr),
         ),
     }
 
 
-def run_settings() -> tuple[TrainConfig, int]:
-    """The form's run settings, and how many processes train it (1 = in the app's own process)."""
-    dataset, model, pipeline = _data_and_model()
-    values = _optimisation()
+def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
+    """The form's run settings, and how many processes train it (1 = in the app's own process).
+
+    The config is None while a setting is one the engine refuses; the reason is shown next to the field
+    (under its row, or under "More settings" for the fields inside it). ``viewing``: the form shows a
+    run's settings (:func:`show_run_settings`), read-only.
+    """
+    dataset, model, pipeline = _data_and_model(viewing)
+    values = _optimisation(viewing)
+    slots = {"main": st.empty()}
     with st.expander("More settings"):
-        values |= _regularisation() | _input_and_device() | _split_and_transfer()
+        values |= _regularisation(viewing) | _input_and_device(viewing) | _split_and_transfer(viewing)
+    slots["more"] = st.empty()
     values["image_size"] = int(values["image_size"]) or None
     processes = int(values.pop("processes"))
     config = TrainConfig(
@@ -251,18 +293,48 @@ def run_settings() -> tuple[TrainConfig, int]:
         pipeline="" if pipeline == NO_PIPELINE else pipeline,
         **values,
     )
+    if viewing:
+        return config, processes
+    try:
+        config.validate()
+        check_processes(config, resolve_device(config.device).type, processes)
+    except ConfigError as exc:
+        slot = slots["main"] if exc.field in MAIN_FIELDS else slots["more"]
+        where = "" if exc.field in MAIN_FIELDS else " (More settings)"
+        slot.error(f"{ui.text(exc)}{where}", icon=":material/error:")
+        return None, processes
     return config, processes
 
 
 def show_run_settings(job: Job) -> None:
-    """Once per run and session: the form shows the settings of the run that trains (after a reload, or
-    in a second tab), not the defaults."""
-    if st.session_state.get("train-form-run") == job.run_name:
+    """While ``job`` trains, the form shows its settings (after a reload, in a second tab) as a view: the
+    person's own values are put aside once and come back with :func:`end_run_view`."""
+    state = st.session_state
+    if state.get(_SHOWN) == job.run_name:
         return
-    st.session_state["train-form-run"] = job.run_name
+    if _SHOWN not in state:
+        state[_OWN] = {key: state[key] for key in _FORM_KEYS if key in state}
+    state[_SHOWN] = job.run_name
     config = job.config
     for key, name in FORM_FIELDS.items():
         value = getattr(config, name)
-        st.session_state[key] = (value or 0) if name == "image_size" else value
-    st.session_state["train-pipeline"] = config.pipeline or NO_PIPELINE
-    st.session_state["train-processes"] = job.processes
+        if name == "image_size":
+            value = value or 0
+        elif isinstance(getattr(DEFAULTS, name), float):  # config.json may hold 0 for 0.0
+            value = float(value)
+        state[key] = value
+    state["train-pipeline"] = config.pipeline or NO_PIPELINE
+    state["train-processes"] = job.processes
+
+
+def end_run_view() -> None:
+    """No run trains: the form's own values again, so nothing of a viewed run's settings sticks."""
+    state = st.session_state
+    if state.pop(_SHOWN, None) is None:
+        return
+    own = state.pop(_OWN, {})
+    for key in _FORM_KEYS:
+        if key in own:
+            state[key] = own[key]
+        else:
+            state.pop(key, None)  # the widget starts at its default, or the workspace's choice

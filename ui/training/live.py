@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+import ui
 from cnndash.jobs.registry import Job, JobSnapshot, format_eta, get_registry
 from cnndash.runs import Run, RunError, load_run
 from ui.training.charts import run_charts
@@ -37,9 +38,10 @@ def _progress(snap: JobSnapshot, run: Run | None) -> None:
     )
     world = f" × {snap.world_size} processes (torchrun)" if snap.world_size > 1 else ""
     st.caption(
-        f"Run `{snap.run_name}` on **{snap.device.upper()}**{world} — {snap.device_description or '…'} · "
-        f"ETA {format_eta(snap.eta_seconds)}"
-    )
+        ui.md("Run **{run}** on **{device}**{world} — {description} · ETA {eta}", run=snap.run_name,
+              device=snap.device.upper(), world=world, description=snap.device_description or "…",
+              eta=format_eta(snap.eta_seconds))
+    )  # fmt: skip
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -50,7 +52,7 @@ def live(run_name: str) -> None:
         return
     snap = job.snapshot()
     run = saved_run(job)
-    st.subheader(f"Training `{run_name}`")
+    st.subheader(ui.md("Training {run}", run=run_name), anchor=False)  # no #anchor made of a run's name
     _progress(snap, run)
     if not snap.batch_points:
         st.info("Preparing the data and the model…", icon=":material/hourglass_top:")

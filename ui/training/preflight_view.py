@@ -66,9 +66,11 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
         with st.container(border=True):
             st.markdown(
                 f"**The model will see {pre.image_size}×{pre.image_size} px · {colour}** — "
-                f"{pre.size_reason}. {pre.n_train} training and {pre.n_val} validation images, "
-                f"{pre.num_classes} classes."
-            )
+                + ui.md("{reason}. {train} and {val}, {classes}.", reason=pre.size_reason,
+                        train=ui.plural(pre.n_train, "training image"),
+                        val=ui.plural(pre.n_val, "validation image"),
+                        classes=ui.plural(pre.num_classes, "class", "classes"))
+            )  # fmt: skip
             if processes > 1:
                 st.markdown(_world_text(config, processes))
             if pre.suggested_model != config.model:
@@ -83,8 +85,8 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
             if pre.ok:
                 _batch_strip(config, pre)
         for warning in pre.warnings:
-            st.warning(warning, icon=":material/warning:")
+            st.warning(ui.text(warning), icon=":material/warning:")
         if not pre.ok:
-            st.error(f"Train is disabled: {pre.error}", icon=":material/block:")
+            st.error(ui.md("Train is disabled: {why}", why=pre.error), icon=":material/block:")
         return pre
     return None

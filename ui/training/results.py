@@ -17,10 +17,10 @@ from ui.training.charts import run_charts
 def _ended_early(status: str, message: str, run: Run | None) -> None:
     """The stop or failure message, with the Resume button right there when the run can continue."""
     if status == "failed":
-        st.error(message or "The run failed.", icon=":material/error:")
+        st.error(ui.text(message or "The run failed."), icon=":material/error:")
     elif status in ("stopped", "interrupted"):
         default = "Stopped by the user." if status == "stopped" else "Interrupted (the server stopped)."
-        st.warning(message or default, icon=":material/stop_circle:")
+        st.warning(ui.text(message or default), icon=":material/stop_circle:")
     if (
         run is not None
         and run.resumable
@@ -52,17 +52,17 @@ def _summary(summary: dict, status: str) -> None:
         + (f" · world size {world} (torchrun processes)" if world > 1 else ""),
     )
     if summary.get("message") and status == "finished":
-        st.info(summary["message"], icon=":material/info:")
+        st.info(ui.text(summary["message"]), icon=":material/info:")
     health = summary.get("health") or {}
     if health.get("note"):  # diverged or unstable (cnndash.training.health): the cause and the fix
-        st.warning(health["note"], icon=":material/ssid_chart:")
+        st.warning(ui.text(health["note"]), icon=":material/ssid_chart:")
 
 
 def results(snap: JobSnapshot | None, run: Run | None) -> None:
     """A run's outcome: from the job of this server process, or (after a restart) from the run store."""
     name = snap.run_name if snap is not None else run.name
     status = snap.status if snap is not None else run.status
-    st.subheader(f"Run `{name}`")
+    st.subheader(ui.md("Run {run}", run=name), anchor=False)  # no #anchor made of a run's name
     message = (snap.error if snap is not None else run.message) or ""
     _ended_early(status, message, run)
     summary = (snap.summary if snap is not None else None) or (run.summary if run else None)
@@ -99,9 +99,10 @@ def _downloads_and_links(run: Run) -> None:
             icon=":material/download:",
         )
     if c3.button("Evaluate this run", key="train-goto-evaluation", icon=":material/fact_check:"):
-        st.session_state["eval-run"] = run.name
+        ui.workspace.put("run", run.name)
         st.switch_page(ui.PAGES["evaluation"])
     if c4.button("Grad-CAM for this run", key="train-goto-gradcam", icon=":material/visibility:"):
+        ui.workspace.put("run", run.name)
         st.session_state["gradcam-image"] = {"run": run.name, "index": 0}
         st.switch_page(ui.PAGES["gradcam"])
     with st.expander("Export: TorchScript, ONNX and predict.py", icon=":material/deployed_code:"):

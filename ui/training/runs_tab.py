@@ -1,5 +1,7 @@
 """The Training page's Runs tab: every run in a table with its hyperparameters, their curves compared
 (smoothing, epoch or time axis), two runs compared on their validation images, resume / delete / export.
+The runs of a label check (its folds) are listed under their check only, never in a picker; the pair
+compared is the workspace's ``compare`` choice.
 
 The two-run comparison evaluates each run's best checkpoint on its own validation split
 (:func:`cnndash.evaluate.predict.predict_run`, cached on disk and here by the checkpoint's fingerprint) and hands
@@ -8,8 +10,7 @@ the predictions to :mod:`cnndash.evaluate.compare`; the figures come from :mod:`
 
 from __future__ import annotations
 
-import sys
-
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -34,31 +35,25 @@ AUTO_COMPARE_IMAGES = 5_000
 def resume(run: Run) -> None:
     """Continue a stopped or failed run from its last checkpoint, in the background, with as many processes as
     trained it (a torchrun run resumes under torchrun: every rank loads the same checkpoint)."""
-    with ui.user_errors():
-        refuse_during_label_check()
+    with ui.user_errors():  # the job registry refuses it beside a training run or a label check
         config = TrainConfig.from_dict(run.config)
         get_registry().start(config, run_name=run.name, resume=True, processes=run.world_size)
+        ui.workspace.put("run", run.name)
         st.rerun()
 
 
-def refuse_during_label_check() -> None:
-    """Raise a clear ``ValueError`` while Evaluation → Data's K-fold check trains (it runs outside the
-    job registry): call before starting a training run. Only the Data view starts such a check, so
-    while ``cnndash.jobs.label_check`` is not loaded there is none (and the Training page does not pay for
-    importing cleanlab)."""
-    labels_job = sys.modules.get("cnndash.jobs.label_check")
-    if labels_job is not None:
-        labels_job.check_no_label_job()
-
-
 def _runs_table(runs: list[Run]) -> None:
+    table = compare.runs_table(runs)
+    for column in table.columns:  # run and dataset names as plain text, their control characters shown
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
+            table[column] = table[column].map(lambda v: ui.plain(v) if isinstance(v, str) else v)
     st.dataframe(
-        compare.runs_table(runs),
+        table,
         key="runs-table",
         hide_index=True,
         column_config={
-            "val accuracy": st.column_config.ProgressColumn(
-                "val accuracy", min_value=0.0, max_value=1.0, format="percent"
+            "val accuracy": st.column_config.ProgressColumn(  # wide enough for "val accuracy" and "100.0%"
+                "val accuracy", min_value=0.0, max_value=1.0, format="percent", width="medium"
             ),
             "LR": st.column_config.NumberColumn(format="%.2g", help="Peak / base learning rate"),
             "batch size": st.column_config.NumberColumn(format="%d", help="The global batch"),
@@ -93,7 +88,7 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
     names = list(by_name)
     _update_selection(names)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Compare runs", names, key="runs-compare")
+    chosen = c1.multiselect("Compare runs", names, format_func=ui.plain, key="runs-compare")
     metric = c2.selectbox(
         "Metric",
         list(plots_train.METRIC_LABELS),
@@ -124,7 +119,8 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
         fig = plots_train.compare_runs_figure(curves, metric, smoothing=smoothing, x=x_axis)
         st.plotly_chart(fig, key="runs-compare-chart")
         if fig.layout.meta and fig.layout.meta["no_time"]:
-            st.caption(f"Not drawn (no per-epoch times recorded): {', '.join(fig.layout.meta['no_time'])}")
+            missing = ", ".join(ui.text(name) for name in fig.layout.meta["no_time"])
+            st.caption(f"Not drawn (no per-epoch times recorded): {missing}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,19 +135,31 @@ def _parent_dataset(name: str) -> str | None:
 
 
 def _choose_pair(candidates: list[Run]) -> tuple[Run, Run] | None:
-    """Run A and run B; the default pair is chosen again whenever the set of runs changes."""
+    """Run A and run B: the pair chosen before (the workspace's ``compare``, on any visit) while both runs
+    exist, else the default pair (a retrain and the run on its parent dataset, or the two newest runs).
+    Once either side is picked the pair is the person's: a run trained later never takes its place."""
     names = [run.name for run in candidates]
-    if st.session_state.get("runs-pair-for") != names:
-        st.session_state["runs-pair-for"] = names
-        default = compare.default_pair(candidates, _parent_dataset) or (names[1], names[0])
-        st.session_state["runs-a"], st.session_state["runs-b"] = default
-    by_name = {run.name: run for run in candidates}
+    default_a, default_b = compare.default_pair(candidates, _parent_dataset) or (names[1], names[0])
+    workspace = ui.workspace
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Run A (reference)", names, **ui.keep("runs-a", names[-1], options=names))
-    b = c2.selectbox("Run B (compared with A)", names, **ui.keep("runs-b", names[0], options=names))
+    a = c1.selectbox(
+        "Run A (reference)",
+        names,
+        format_func=ui.plain,
+        **workspace.bind("compare.a", "runs-a", default=default_a, options=names),
+    )
+    b = c2.selectbox(
+        "Run B (compared with A)",
+        names,
+        format_func=ui.plain,
+        **workspace.bind("compare.b", "runs-b", default=default_b, options=names),
+    )
+    if workspace.get("compare"):  # one side picked: keep both as shown
+        workspace.put("compare", {"a": a, "b": b})
     if a == b:
         st.info("Pick two different runs to compare.", icon=":material/info:")
         return None
+    by_name = {run.name: run for run in candidates}
     return by_name[a], by_name[b]
 
 
@@ -182,8 +190,12 @@ def _validation_note(a: Run, b: Run) -> None:
 def _accuracies(result: compare.RunComparison, a: Run, b: Run) -> None:
     change = result.accuracy_change * 100
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"Accuracy A · {a.name}", f"{result.accuracy_a:.1%}")
-    c2.metric(f"Accuracy B · {b.name}", f"{result.accuracy_b:.1%}", delta=f"{change:+.1f} points vs A")
+    c1.metric(ui.md("Accuracy A · {run}", run=a.name), f"{result.accuracy_a:.1%}")
+    c2.metric(
+        ui.md("Accuracy B · {run}", run=b.name),
+        f"{result.accuracy_b:.1%}",
+        delta=f"{change:+.1f} points vs A",
+    )
     c3.metric(
         "Validation images (A · B)",
         f"{result.images_a} · {result.images_b}",
@@ -282,7 +294,7 @@ def _compare_two(runs: list[Run]) -> None:
 def _manage_run(by_name: dict[str, Run]) -> None:
     """Resume or delete one run (both in the runs folder, where list_runs found it)."""
     c1, c2, c3 = st.columns([3, 1, 1])
-    target = c1.selectbox("Run", list(by_name), key="runs-target")
+    target = c1.selectbox("Run", list(by_name), format_func=ui.plain, key="runs-target")
     if c2.button(
         "Resume",
         key="runs-resume",
@@ -296,18 +308,65 @@ def _manage_run(by_name: dict[str, Run]) -> None:
         with ui.user_errors():
             delete_run(target)
             st.session_state.pop("runs-delete-confirm", None)
-            st.toast(f"Deleted {target}")
+            st.toast(ui.md("Deleted {run}", run=target))
             st.rerun()
-    with st.expander(f"Export {target}", icon=":material/deployed_code:"):
+    with st.expander(ui.md("Export {run}", run=target), icon=":material/deployed_code:"):
         export_panel.render_export(by_name[target], key="runs-export")
 
 
+def _group_label(group: str) -> str:
+    kind, _, owner = group.partition(":")
+    if kind == "label-check":
+        return f"Label check of run {ui.text(owner)}"
+    return ui.text(group)
+
+
+def _grouped_runs(groups: dict[str, list[Run]]) -> None:
+    """The runs that belong to a label check (its folds) or a search (its trials), under their group:
+    listed here only, never in a run picker."""
+    for group, members in groups.items():
+        label = f"{_group_label(group)}: {len(members)} {members[0].purpose} run{'s' * (len(members) > 1)}"
+        with st.expander(label, icon=":material/folder:"):
+            table = compare.runs_table(members)[["run", "status", "val accuracy", "epochs", "seconds"]]
+            st.dataframe(
+                table,
+                hide_index=True,
+                key=f"runs-group-{group}",
+                column_config={
+                    "val accuracy": st.column_config.ProgressColumn(
+                        "val accuracy", min_value=0.0, max_value=1.0, format="percent"
+                    ),
+                    "seconds": st.column_config.NumberColumn(format="%.1f"),
+                },
+            )
+            sure = st.checkbox("Really delete them", key=f"runs-group-confirm-{group}")
+            if st.button(
+                "Delete these runs",
+                key=f"runs-group-delete-{group}",
+                disabled=not sure,
+                icon=":material/delete:",
+            ):
+                with ui.user_errors():
+                    for run in members:
+                        delete_run(run.path.name)
+                    st.rerun()
+
+
 def render_runs_tab() -> None:
-    runs = list_runs()
-    if not runs:
+    every = list_runs()
+    runs = [run for run in every if not run.hidden]  # pickers list these (list_runs(include_hidden=False))
+    groups: dict[str, list[Run]] = {}
+    for run in every:
+        if run.hidden:
+            groups.setdefault(run.group, []).append(run)
+    if not runs and not groups:
         st.info("No runs yet: train one in the **Train** tab.", icon=":material/info:")
         return
+    if not runs:
+        _grouped_runs(groups)
+        return
     _runs_table(runs)
+    _grouped_runs(groups)
     by_name = {run.name: run for run in runs}
     _compare_curves(by_name)
     st.divider()

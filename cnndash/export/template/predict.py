@@ -201,8 +201,22 @@ class Model:
         return self.probabilities(self.preprocess(images))
 
 
+# A text cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets (a file named
+# "=HYPERLINK(…).png" would be a live link): such cells get a leading apostrophe, shown as text. The same
+# rule as cnndash.tables (kept in step by cnndash's tests).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """``value`` unchanged, unless it is a string a spreadsheet would read as a formula: then ``'`` + it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(paths: list, probs: np.ndarray, classes: list[str], top_k: int, out=sys.stdout) -> None:
-    """``path,predicted,probability[,top2,p2,…]`` rows (probabilities with 6 decimals)."""
+    """``path,predicted,probability[,top2,p2,…]`` rows (probabilities with 6 decimals); file and class
+    names that a spreadsheet would read as formulas are written as text (:func:`spreadsheet_safe`)."""
     top_k = max(1, min(top_k, len(classes)))
     header = ["path", "predicted", "probability"]
     for rank in range(2, top_k + 1):
@@ -211,9 +225,9 @@ def write_csv(paths: list, probs: np.ndarray, classes: list[str], top_k: int, ou
     writer.writerow(header)
     for path, row in zip(paths, probs, strict=True):
         order = np.argsort(-row, kind="stable")[:top_k]
-        cells = [str(path)]
+        cells = [spreadsheet_safe(str(path))]
         for idx in order:
-            cells += [classes[idx], f"{float(row[idx]):.6f}"]
+            cells += [spreadsheet_safe(str(classes[idx])), f"{float(row[idx]):.6f}"]
         writer.writerow(cells)
 
 

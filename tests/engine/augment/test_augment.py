@@ -122,11 +122,59 @@ def test_spec_compose_code_round_trip_gives_identical_tensors(case):
 def test_code_is_standalone_and_runs_on_pil_images():
     code = pipeline_code([{"op": "RandomHorizontalFlip", "p": 1.0}])
     imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
-    assert imports == ["import torch", "from torchvision.transforms import v2"]
+    # NumPy and Pillow for the decoding step (as training decodes a PIL image), nothing of cnndash.
+    assert imports == [
+        "import numpy as np",
+        "import torch",
+        "from PIL import Image",
+        "from torchvision.transforms import v2",
+    ]
     namespace: dict = {}
     exec(code, namespace)
     flipped = namespace["transform"](photo())
     assert np.array_equal(np.asarray(flipped), np.asarray(photo().transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+
+
+def _every_mode() -> dict[str, Image.Image]:
+    """One small image per PIL mode a dataset may hold, transparent pixels included."""
+    rgba = np.zeros((6, 8, 4), dtype=np.uint8)  # built when a test runs, not at collection
+    rgba[2:4, 2:6] = (200, 40, 10, 255)  # an opaque square on transparent black
+    palette = Image.fromarray(rgba[..., :3]).convert("P")
+    palette.info["transparency"] = palette.getpixel((0, 0))  # the black background is transparent
+    gray16 = Image.fromarray(np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000)  # mode I;16
+    return {
+        "RGBA": Image.fromarray(rgba, "RGBA"),
+        "LA": Image.fromarray(rgba[..., [0, 3]], "LA"),
+        "P+tRNS": palette,
+        "CMYK": photo((8, 6)).convert("CMYK"),
+        "I;16": gray16,
+        "1": photo((8, 6)).convert("1"),
+        "L": photo((8, 6)).convert("L"),
+        "RGB": photo((8, 6)),
+    }
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P+tRNS", "CMYK", "I;16", "1", "L", "RGB"])
+def test_exported_code_decodes_every_mode_as_training_does(mode):
+    from cnndash.preprocess import convert_mode, lone_image_mode
+
+    image = _every_mode()[mode]
+    namespace: dict = {}
+    exec(pipeline_code([{"op": "RandomHorizontalFlip", "p": 0.5}]), namespace)
+    exported = namespace["as_training_decodes"](image)
+    expected = convert_mode(image, lone_image_mode(image.mode))
+    assert exported.mode == expected.mode and exported.tobytes() == expected.tobytes()
+    if mode in ("RGBA", "P+tRNS"):
+        assert exported.getpixel((0, 0)) == (255, 255, 255)  # transparent pixels on white, as in training
+    # The whole transform on the raw image equals the preview's pipeline on the image as training decodes it.
+    spec = [
+        {"op": "RandomHorizontalFlip", "p": 0.5},
+        {"op": "RandomVerticalFlip", "p": 0.5},
+    ]  # exact on PIL too
+    exec(pipeline_code(spec), namespace)
+    ours = outputs(build_pipeline(spec), to_image_tensor(image), seed=5, n=3)
+    theirs = [v2.functional.to_image(out) for out in outputs(namespace["transform"], image, seed=5, n=3)]
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
 def test_preview_samples_equal_the_pipeline_after_manual_seed():

@@ -38,6 +38,7 @@ from cnndash.data import (
     load_dataset,
 )
 from cnndash.preprocess import DECODE_MIN_SIDE, ImageDecodeError, convert_mode, open_image, read_image
+from cnndash.store.db import DB_FILE
 from tests.conftest import ROOT
 
 
@@ -86,6 +87,11 @@ def truncated_jpeg(seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     data = image_bytes(Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)), "JPEG")
     return data[: len(data) // 2]
+
+
+def stored_bytes(data: Path) -> int:
+    """Bytes of the files under the data folder ``data`` but its metadata database."""
+    return sum(p.stat().st_size for p in data.rglob("*") if p.is_file() and not p.name.startswith(DB_FILE))
 
 
 def assert_leaves_nothing(folder: Path) -> None:
@@ -196,7 +202,7 @@ def test_unreadable_images_are_deleted_as_they_are_written(tmp_path, monkeypatch
     assert report.counts == {"cat": 3, "dog": 3}
     junk = [s for s in report.skipped if "junk" in s.path]
     assert len(junk) == 30 and all(s.reason.startswith("unreadable image") for s in junk)
-    stored = sum(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file())
+    stored = stored_bytes(tmp_path / "data")
     assert stored < 100_000
 
 
@@ -218,7 +224,7 @@ def test_flat_bmps_are_stored_as_png_so_the_stored_size_is_honest(tmp_path):
         "dog/1.png",
         "dog/2.png",
     ]
-    stored = sum(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file())
+    stored = stored_bytes(tmp_path / "data")
     assert stored < 30_000  # 4.5 MB of BMPs
     assert np.array_equal(
         np.asarray(read_image(report.root / "dog" / "1.png")), np.asarray(Image.open(io.BytesIO(flat)))
@@ -294,8 +300,8 @@ def test_processes_loading_one_zip_path_at_once_share_one_complete_cache(tmp_pat
     with _pool(6) as pool:
         roots = pool.map(_load_in_process, [(str(zip_path), str(tmp_path / "data"))] * 6)
     assert len(set(roots)) == 1
-    cache = tmp_path / "data" / "cache" / "zips"
-    assert [p.name.startswith(".") for p in cache.iterdir()] == [False]  # no staging or discarded copies
+    contents = tmp_path / "data" / "contents"  # one content; no staging or discarded copies left
+    assert sorted(p.name.startswith(".") for p in contents.iterdir() if p.name != ".owners") == [False]
     assert dataset_report_counts(Path(roots[0])) == {"cat": 5, "dog": 5}
 
 
@@ -417,7 +423,7 @@ def test_class_and_file_names_come_back_verbatim_as_plain_strings(tmp_path):
     ]
     assert all(type(s.path) is str and type(s.reason) is str for s in report.skipped)
     assert all(type(w) is str for w in report.warnings)
-    record = json.loads((tmp_path / "data" / "datasets" / "x" / ".cnndash-import.json").read_text())
+    record = json.loads((report.root / ".cnndash-import.json").read_text())
     assert record["skipped"][0][0] == report.skipped[0].path
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cnndash.cli import main
-from cnndash.data import DatasetError, datasets_dir, import_dataset, load_dataset, versions
+from cnndash.data import DatasetError, import_dataset, load_dataset, quota_used, versions
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -36,8 +36,8 @@ def _upload(tmp_path: Path) -> str:
 
 def test_edit_diff_undo_round_trip_leaves_parent_untouched(tmp_path):
     parent = _upload(tmp_path)
-    parent_root = datasets_dir() / parent
-    before = _snapshot(parent_root)
+    parent_root = load_dataset(parent).root
+    before, used = _snapshot(parent_root), quota_used()
     name = versions.create_version(parent)
     assert name == "pets-edit"
     assert versions.diff(parent, name).empty
@@ -53,9 +53,11 @@ def test_edit_diff_undo_round_trip_leaves_parent_untouched(tmp_path):
     assert moved["class_b"] == "dog" and moved["path_b"].startswith("dog/") and moved["path_b"] != "dog/0.png"
     imageset = load_dataset(name)  # the version is an ordinary dataset
     assert len(imageset.train) + len(imageset.val) == 10
-    # Shared storage: the version's files are the parent's (same inode where links work).
-    v_root = datasets_dir() / name
-    assert (v_root / "fox/0.png").stat().st_ino == (parent_root / "fox/0.png").stat().st_ino
+    # Shared storage: the version's files are the parent's, and it costs nothing against the quota.
+    assert imageset.root == parent_root and quota_used() == used
+    assert {f.relative_to(parent_root).as_posix() for f in imageset.train.files + imageset.val.files} == {
+        f"{c}/{i}.png" for c in ("cat", "dog", "fox") for i in range(4)
+    } - {"fox/3.png", "dog/2.png"}
 
     assert len(versions.undo(name)) == 2  # one step: both edits of the batch
     assert sorted(versions.diff(parent, name)["change"]) == ["relabelled", "removed"]

@@ -54,11 +54,8 @@ def test_builtin_dataset_with_flipped_labels(tmp_path):
     name = versions.create_version("digits", "digits-noisy")
     edits = [{"op": "relabel", "path": files.paths[i], "to": files.classes[c]} for i, c in flips.items()]
     versions.edit_version(name, edits)
-    # The relabelled image now sits in its wrong class folder: that is the path the issues name.
-    truth = {
-        f"{files.classes[c]}/{Path(files.paths[i]).name}": files.classes[files.labels[i]]
-        for i, c in flips.items()
-    }
+    # An image keeps its path in the base (its origin); the version gives it the wrong class.
+    truth = {files.paths[i]: files.classes[files.labels[i]] for i in flips}
 
     issues = find_dataset_label_issues(name, TrainConfig(dataset=name, **TEMPLATE), tmp_path / "out", folds=4)
     recall, right = _check_found(tmp_path / "out" / "label_issues.csv", truth)
@@ -66,11 +63,20 @@ def test_builtin_dataset_with_flipped_labels(tmp_path):
     assert right > 0.5, right
     assert not np.isnan(issues.pred_probs).any()  # every image got an out-of-sample prediction
     assert len(issues.runs) == 4
-    for run_name in issues.runs:  # every fold is an ordinary finished run
+    frame = pd.read_csv(tmp_path / "out" / "label_issues.csv", dtype=str).set_index("path")
+    assert all(
+        frame.loc[p, "given"] == files.classes[c] for p, c in ((files.paths[i], c) for i, c in flips.items())
+    )
+    for run_name in issues.runs:  # every fold is an ordinary finished run, on a view of the pinned version
         run = load_run(run_name)
         assert run.status == "finished" and "fold" in run.name
         assert run.hidden and run.purpose == "fold" and run.group == "label-check:out"
+        assert run.config["dataset"] == name and run.dataset_info["dataset_ref"]["fold"][1] == 4
         assert len(run.dataset().val) < len(files) / 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "label_issues.csv",
+        "out_of_sample_probs.csv",
+    ]
 
 
 def _write_zip(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -137,13 +143,15 @@ def test_run_label_issues_maps_val_images_to_builtin_paths(tmp_path):
         assert np.array_equal(np.asarray(Image.open(root / issues.paths[k])), np.asarray(val[k][0]))
 
 
-def test_folds_are_stratified_hard_links(tmp_path):
+def test_folds_are_stratified_views_that_write_nothing(tmp_path):
     files = folds.labelled_files("digits")
-    dirs = folds.write_folds(files, 3, tmp_path / "folds")
-    held_out = [p for d in dirs for p in (d / "val").rglob("*.png")]
-    assert sorted(folds.fold_image_number(p) for p in held_out) == list(range(len(files)))
-    sample = next((dirs[0] / "train").rglob("*.png"))
-    source = files.root / files.paths[folds.fold_image_number(sample)]
-    assert sample.stat().st_ino == source.stat().st_ino  # a link: no new storage
+    held_out = [i for k in (1, 2, 3) for i in folds.fold_split(files.labels, k, 3, seed=0)[1]]
+    assert sorted(held_out) == list(range(len(files)))  # every image held out exactly once
+    train, val = folds.fold_split(files.labels, 2, 3, seed=0)
+    assert sorted(train + val) == list(range(len(files)))
+    per_class = np.bincount(np.asarray(files.labels)[val], minlength=10)
+    assert per_class.min() >= np.bincount(files.labels).min() // 3 - 1  # stratified
     with pytest.raises(ValueError, match="folds"):
-        folds.write_folds(files, 1, tmp_path / "bad")
+        folds.check_folds(files, 1)
+    with pytest.raises(ValueError, match="fewer than 2 images"):
+        folds.check_folds(folds.LabelledFiles("x", tmp_path, ["a", "b"], ["a/1", "b/1", "b/2"], [0, 1, 1]), 2)

@@ -109,6 +109,9 @@ def test_deleted_dataset_is_a_clear_error(run_copy):
     config = json.loads((run_copy / "config.json").read_text())
     config["dataset"] = "my-deleted-upload"
     (run_copy / "config.json").write_text(json.dumps(config))
+    info = json.loads((run_copy / "dataset.json").read_text())
+    del info["dataset_ref"]  # a run from before pins: it loads its dataset by name
+    (run_copy / "dataset.json").write_text(json.dumps(info))
     with pytest.raises(EvaluationError, match="my-deleted-upload"):
         predict.predict_run(run_copy)
 

@@ -193,3 +193,48 @@ def test_predictions_table_ranks_the_classes_of_each_image():
         "confidence",
         "flag",
     ]
+
+
+def _zip_of(path: Path, image: Path, count: int) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(count):
+            zf.write(image, f"c{i % 2}/{i:04d}.png")
+    return path
+
+
+def test_a_zip_is_opened_once_and_each_member_read_once(tmp_path, monkeypatch):
+    # The defect: every member re-opened the zip and parsed its whole directory (32,000 entries: ~3 h).
+    archive = _zip_of(tmp_path / "many.zip", _images(tmp_path / "src", 1)[0], 300)
+    opened = []
+    real = zipfile.ZipFile
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(predict_files.zipfile, "ZipFile", Counting)
+    sources = predict_files.image_sources([archive])
+    assert len(sources) == 300 and [s.open().size for s in sources[:3]] == [(30, 20)] * 3
+    for source in sources:
+        source.read()
+    assert len(opened) == 1
+
+
+def test_a_zip_beyond_the_import_limits_is_refused_before_it_is_read(tmp_path, monkeypatch, capsys):
+    image = _images(tmp_path / "src", 1)[0]
+    monkeypatch.setattr(predict_files, "MAX_ZIP_FILES", 50)  # data.limits.MAX_ZIP_FILES, made small
+    with pytest.raises(ValueError, match="has 51 entries; at most 50"):
+        predict_files.image_sources([_zip_of(tmp_path / "a.zip", image, 51)])
+    monkeypatch.setattr(predict_files, "MAX_ZIP_ENTRY_BYTES", image.stat().st_size - 1)
+    with pytest.raises(ValueError, match="larger than"):
+        predict_files.image_sources([_zip_of(tmp_path / "b.zip", image, 2)])
+
+
+def test_csv_cells_that_spreadsheets_would_run_are_written_as_text():
+    names = ['=HYPERLINK("https://evil.example","open").png', "@SUM(A1).png", "-1.png", "ok.png"]
+    text = predict_files.predictions_csv(names, np.eye(4, 2) * 0.5 + 0.25, ["+cats", "dogs"], top_k=2)
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    assert [row[0] for row in rows] == ["'" + names[0], "'" + names[1], "'-1.png", "ok.png"]
+    assert {row[1] for row in rows} | {row[3] for row in rows} == {"'+cats", "dogs"}
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row[:2])

@@ -8,6 +8,7 @@ The bundle's preprocessing (``cnndash/export/template/predict.py``) is checked b
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import io
 import json
@@ -21,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from cnndash import preprocess
+from cnndash import preprocess, tables
 from cnndash.cli import main as cli_main
 from cnndash.data import IMAGE_EXTENSIONS
 from cnndash.data.builtin import generate_shapes
@@ -112,6 +115,22 @@ def test_bundle_preprocessing_equals_cnndash_preprocessing(bundle_predict, tmp_p
             expected = preprocess.image_to_uint8(image, channels=channels, size=size).float().div(255)
             got = bundle_predict.image_to_array(bundle_predict.load_image(path), channels, (size, size))
             assert np.array_equal(got, expected.numpy()), (path.name, size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=12), st.integers(), st.floats(allow_nan=False), st.none()))
+def test_bundle_csv_escapes_formulas_exactly_as_cnndash(value):
+    bundle = _load_module(TEMPLATE, "bundle_predict_csv")
+    assert bundle.FORMULA_STARTS == tables.FORMULA_STARTS
+    assert bundle.spreadsheet_safe(value) == tables.spreadsheet_safe(value)
+
+
+def test_bundle_csv_writes_formula_names_as_text(bundle_predict):
+    out = io.StringIO()
+    probs = np.array([[0.2, 0.8]])
+    bundle_predict.write_csv(['=HYPERLINK("http://x","y").png'], probs, ["cat", "+cmd"], 2, out=out)
+    row = list(csv.reader(io.StringIO(out.getvalue())))[1]
+    assert row[:2] == ['\'=HYPERLINK("http://x","y").png', "'+cmd"] and row[3] == "cat"
 
 
 def test_bundle_recipe_constants_match_cnndash(bundle_predict):

@@ -3,6 +3,8 @@ a batch, one per device."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import signal
 import time
@@ -85,7 +87,7 @@ def test_one_run_per_device_and_stop_within_a_batch(tmp_path):
 def test_failures_are_reported_on_the_job(tmp_path):
     registry = JobRegistry()
     diverging = registry.start(
-        TrainConfig(dataset=SMALL, epochs=2, optimizer="sgd", lr=1e6, schedule="constant"),
+        TrainConfig(dataset=SMALL, epochs=2, optimizer="sgd", lr=10.0, weight_decay=1.0, schedule="constant"),
         run_name="nan",
         runs_dir=tmp_path,
     )
@@ -137,6 +139,30 @@ def worker_pids(job: ProcessJob) -> dict[int, int]:
     return found
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def listeners(pids: set[int]) -> list[tuple[str, int]]:
+    """(address, pid) of every listening TCP socket of ``pids`` (Linux /proc/net/tcp and tcp6)."""
+    inodes = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes[target[8:-1]] = pid
+    found = []
+    for table, width in (("tcp", 4), ("tcp6", 16)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # state LISTEN
+                raw = bytes.fromhex(fields[1].split(":")[0])
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, width, 4))  # little-endian words
+                found.append((str(ipaddress.ip_address(words)), inodes[fields[9]]))
+    return found
+
+
 def test_a_torchrun_job_trains_two_processes_and_reports_like_a_thread_job(tmp_path, torchrun_registry):
     registry = torchrun_registry
     # val_fraction has no command-line option: it reaches the workers through launch.json (--config).
@@ -171,16 +197,21 @@ def test_stop_reaches_every_rank_also_from_a_restarted_server_and_the_run_is_res
     job = registry.start(ddp_config(200), run_name="long", runs_dir=tmp_path, processes=2)
     assert wait_until(lambda: job.snapshot().batch_points, TORCHRUN_TIMEOUT_S), job.log_text()
     assert sorted(worker_pids(job)) == [0, 1]
+    # torchrun started by the app listens on loopback only (its agent not at all: a file rendezvous).
+    listening = listeners({job.pid, *descendants(job.pid)})
+    assert listening and all(addr in LOOPBACK for addr, _ in listening), listening
     snap = job.snapshot()
     assert snap.status == "running" and "epoch 1/200" in snap.status_text() and 0 < snap.fraction < 1
     with pytest.raises(JobBusyError, match="already training on the CPU"):
         registry.start(ddp_config(1), run_name="second", runs_dir=tmp_path)
     # The server restarts while the run trains (torchrun lives in its own session): the new server process
-    # adopts the run from its launch.json, follows it and stops it.
+    # adopts the run from the jobs table, follows it and stops it — by request: it holds no handle, and no
+    # pid is read from disk (an adopted job has none).
     restarted = JobRegistry()
     adopted = restarted.adopt_running(tmp_path)
     assert [a.run_name for a in adopted] == ["long"] and restarted.active() is adopted[0]
-    assert adopted[0].pid == job.pid and restarted.adopt_running(tmp_path) == []  # adopted once
+    assert adopted[0].job_id == job.job_id and adopted[0].pid is None
+    assert restarted.adopt_running(tmp_path) == []  # adopted once
     assert wait_until(
         lambda: adopted[0].snapshot().status == "running" and adopted[0].snapshot().batch_points
     )

@@ -79,13 +79,14 @@ def test_confusion_matrix_png_decodes_at_200_dpi():
 
 def test_per_class_accuracy_figure_bars_hover_and_overall_line():
     frame = pd.DataFrame(
-        {"class": CLASSES, "accuracy": [5 / 6, 0.5, 1.0], "correct": [5, 3, 4], "support": [6, 6, 4]}
+        {"class": CLASSES, "accuracy": [5 / 6, 0.5, 1.0], "correct": [5, 3, 1], "support": [6, 6, 1]}
     )
     fig = per_class_accuracy_figure(frame, overall=0.75)
     bar = fig.data[0]
     assert list(bar.x) == CLASSES and list(bar.y) == pytest.approx([5 / 6, 0.5, 1.0])
-    assert np.asarray(bar.customdata).tolist() == [[5, 6], [3, 6], [4, 4]]
-    assert "of %{customdata[1]} images" in bar.hovertemplate
+    # "1 of 1 image", never "1 images": the count and its noun come worded from the builder
+    assert [list(c) for c in bar.customdata] == [[5, "6 images"], [3, "6 images"], [1, "1 image"]]
+    assert "%{customdata[0]} of %{customdata[1]}" in bar.hovertemplate
     line = fig.layout.shapes[0]
     assert (line.y0, line.y1) == (0.75, 0.75)
     assert fig.layout.annotations[0].text == "overall 75.0%"

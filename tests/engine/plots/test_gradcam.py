@@ -135,3 +135,23 @@ def test_labelled_grid_and_grayscale_model_view():
     grey = plots_cam.model_view(red, 8, channels=1)
     assert grey.shape == (8, 8, 3) and (grey[..., 0] == grey[..., 1]).all()
     assert (plots_cam.model_view(red, 8)[..., 0] == 255).all()
+
+
+def test_what_the_model_sees_is_its_input_with_transparency_on_white():
+    """Grad-CAM's "what the model sees", the gallery sheets and the augmentation preview show a transparent
+    image exactly as training decodes it (on white), not as PIL's convert would (on black)."""
+    from cnndash.augment import augment_samples
+    from cnndash.plots.dataset import contact_sheet
+    from cnndash.preprocess import image_to_uint8
+    from tests.fixtures import transparent_png
+
+    sticker = transparent_png()  # a red square on transparent black
+    for channels in (1, 3):
+        seen = plots_cam.model_view(sticker, 32, channels)
+        model_input = image_to_uint8(sticker, channels=channels, size=32).permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(seen, np.repeat(model_input, 3 // channels, axis=-1))
+        assert tuple(seen[0, 0]) == (255, 255, 255)
+    assert tuple(contact_sheet([sticker], columns=1, cell=48).getpixel((0, 0))) == (255, 255, 255)
+    (preview,) = augment_samples([], sticker, n=1)
+    assert preview.mode == "RGB" and preview.getpixel((0, 0)) == (255, 255, 255)
+    assert tuple(plots_cam.to_rgb_uint8(sticker)[0, 0]) == (255, 255, 255)

@@ -116,9 +116,9 @@ def test_delete_refuses_a_running_run(tiny_run, tmp_path):
     with RunWriter(run_dir).training():
         write_status(run_dir, "running")
         with pytest.raises(RunError, match="still training"):
-            delete_run(run_dir)
+            delete_run("live", run_dir.parent)  # runs are deleted by name
         assert run_dir.exists()
-    delete_run(run_dir)  # once nothing trains it, it can go
+    delete_run("live", run_dir.parent)  # once nothing trains it, it can go
     assert not run_dir.exists()
 
 
@@ -263,3 +263,14 @@ def test_runs_say_what_they_are_for_and_fold_runs_are_hidden(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"(?i)purpose"):
         TrainConfig(dataset="digits", purpose="sideways").validate()
+
+
+def test_a_pickers_list_leaves_out_the_runs_of_a_group(tmp_path):
+    """``include_hidden=False`` is what a run picker lists: the fold runs of a label check stay out,
+    while the full listing (the CLI's ``runs``) still has them."""
+    for name, extra in (("mine", {}), ("fold1", {"purpose": "fold", "group": "label-check:mine"})):
+        (tmp_path / name).mkdir()
+        config = TrainConfig(dataset="digits", **extra).to_dict()
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    assert sorted(run.name for run in list_runs(tmp_path)) == ["fold1", "mine"]
+    assert [run.name for run in list_runs(tmp_path, include_hidden=False)] == ["mine"]

@@ -17,6 +17,7 @@ from PIL import Image
 
 from cnndash.cli import main as cli_main
 from cnndash.runs import METRIC_COLUMNS, load_run
+from cnndash.training.config import MAX_EPOCHS, MAX_LR
 from cnndash.training.events import BatchEvent, EpochEvent, StartEvent
 from cnndash.training.loops import (
     ConfigError,
@@ -143,7 +144,8 @@ def test_resume_needs_a_checkpoint_and_fresh_runs_refuse_an_existing_folder(tmp_
 
 
 def test_absurd_learning_rate_stops_with_the_nan_message(tmp_path):
-    config = small_config(optimizer="sgd", lr=1e6, schedule="constant", epochs=3)
+    # The largest LR accepted, with a weight decay that multiplies the weights by 1 - lr·wd = -9 per step.
+    config = small_config(optimizer="sgd", lr=MAX_LR, weight_decay=1.0, schedule="constant", epochs=3)
     with pytest.raises(TrainingDivergedError, match=r"(?s)too high.*lower it"):
         train(config, tmp_path / "run")
     status = json.loads((tmp_path / "run" / "status.json").read_text())
@@ -171,6 +173,23 @@ def test_bad_settings_are_config_errors_naming_the_setting(tmp_path, overrides, 
     with pytest.raises(ConfigError, match=f"(?i){culprit}"):
         train(small_config(**overrides), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "says"),
+    [
+        ({"lr": 100.0}, "lr", r"at most 10 \(e.g. 0.003\), got 100"),
+        ({"epochs": MAX_EPOCHS + 1}, "epochs", f"from 1 to {MAX_EPOCHS}"),
+        ({"weight_decay": -0.1}, "weight_decay", "at least 0"),
+        ({"warmup_epochs": 20.0, "epochs": 10}, "warmup_epochs", "shorter than the run"),
+        ({"image_size": 2}, "image_size", "from 4 to"),
+    ],
+)
+def test_a_config_error_names_its_field_and_the_range(overrides, field, says):
+    """A form shows the message next to the widget of ``ConfigError.field``; the range is in the text."""
+    with pytest.raises(ConfigError, match=says) as info:
+        TrainConfig(dataset="digits", **overrides).validate()
+    assert info.value.field == field
 
 
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
