@@ -58,15 +58,20 @@ def test_160px_colour_photos_get_a_size_that_fits_the_budget_and_never_32(tmp_pa
     photos = DataProfile(side=160, mixed_sizes=True, channels=3, classes=3, train_images=240, val_images=60)
     scratch = choose_settings(photos, "photos", pretrained_available=False)
     assert scratch.model == "vgg" and 48 <= scratch.image_size <= 64 and not scratch.pretrained
-    assert "no pretrained weights" in scratch.reasons["model"]
+    assert (
+        "no pretrained weights" in scratch.reasons["model"] and "weights import" in scratch.reasons["model"]
+    )
     # A bigger budget buys a bigger size, never a smaller one.
     roomy = choose_settings(photos, "photos", budget_s=10 * ONE_CLICK_BUDGET_S, pretrained_available=False)
     assert roomy.image_size >= scratch.image_size
     seconds = estimate_seconds("vgg", scratch.image_size, photos, epochs=scratch.epochs, batch_size=16)
     assert seconds == pytest.approx(scratch.estimated_seconds)
-    tuned = choose_settings(photos, "photos", pretrained_available=True)
+    # Pretrained weights: fine-tuned at 96 px or more (the ImageNet stem), when that fits the budget.
+    tuned = choose_settings(photos, "photos", budget_s=10 * ONE_CLICK_BUDGET_S, pretrained_available=True)
     assert tuned.model == "resnet18" and tuned.pretrained and tuned.config.transfer == "lower_lr"
-    assert "head" in tuned.reasons["transfer"] and tuned.lr == 1e-3
+    assert tuned.image_size >= 96 and "head only" in tuned.reasons["transfer"] and tuned.lr == 1e-3
+    tight = choose_settings(photos, "photos", pretrained_available=True)
+    assert tight.model == scratch.model and not tight.pretrained and "does not fit" in tight.reasons["model"]
 
 
 @pytest.mark.parametrize("budget", [0, -5, float("nan"), True, "60"])
