@@ -154,12 +154,18 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=60.0, help="the one click's time budget")
     parser.add_argument("--epochs", type=int, default=None, help="override the one click's epochs")
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3])
+    parser.add_argument("--only", default="", help="run only the datasets whose label starts with this")
+    parser.add_argument("--models", default="", help="grid models, comma-separated (default: per dataset)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"device: {describe_device(resolve_device(args.device)).description}; torch threads {args.threads}")
     results = []
     with tempfile.TemporaryDirectory(prefix="cnndash-tta-") as tmp:
         for label, dataset, grid in datasets(Path(tmp), args.quick):
+            if not label.startswith(args.only):
+                continue
+            if args.models:
+                grid = {**grid, "models": tuple(args.models.split(","))}
             results.append(bench_dataset(label, dataset, grid, args, Path(tmp)))
     print("\n| dataset | one click | accuracy | time | grid best (model, lr, size) | grid runs, total time | "
           "time share | goal |")  # fmt: skip
