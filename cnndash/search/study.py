@@ -261,9 +261,8 @@ def _train_trial(  # long: one trial from start to its result, its summary and t
     try:
         summary = train(config, run_dir, on_event=watch, stop_event=watch.stop, owner=owner)
         state = "complete" if summary.get("status", "finished") == "finished" else watch.why or "stopped"
-    except (
-        ValueError
-    ) as exc:  # the settings or the data (a diverged trial too): the trial failed, not the search
+    except ValueError as exc:
+        # The trial's settings or data (a diverged trial too): the trial failed, not the search.
         state, note = "failed", str(exc)
     value = watch.last_value if state != "complete" else float(summary.get("val_accuracy", 0.0))
     state = "stopped" if state == "deadline" else state
