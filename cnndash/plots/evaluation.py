@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnndash.plots.training import epoch_axis
+from cnndash.plots.training import epoch_axis, loss_spiked
 from cnndash.text import mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
@@ -247,6 +247,10 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
             )
     fig.update_xaxes(title_text="epoch", **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1))
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    if len(metrics) and loss_spiked(
+        [*metrics["train_loss"], *metrics["val_loss"]], metrics["train_loss"].iloc[0]
+    ):
+        fig.update_yaxes(type="log", title_text="log scale", row=1, col=1)  # the spike and the rest both show
     fig.update_layout(
         height=360,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

@@ -5,6 +5,7 @@ Pure functions: data in (lists of dicts or DataFrames), Plotly figure out; nothi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -42,6 +43,18 @@ def epoch_axis(last_epoch: int) -> dict:
 
 
 MAX_POINTS = 600  # per trace in the live chart: enough to see the shape, cheap to redraw every second
+# A loss that rises above this many times where it started has spiked (a run starts near the chance loss and
+# a healthy one stays below it): a linear axis would flatten everything else into a line at zero.
+SPIKE_RATIO = 3.0
+
+
+def loss_spiked(values: Sequence[float], reference: float | None = None) -> bool:
+    """True when a loss series rose above :data:`SPIKE_RATIO` × ``reference`` (default: its first value, where
+    the run started): draw it on a log axis."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    if not finite or (reference is None and len(finite) < 2):
+        return False
+    return max(finite) > SPIKE_RATIO * (finite[0] if reference is None else reference)
 
 
 def _layout(fig: go.Figure, height: int) -> go.Figure:
@@ -56,7 +69,12 @@ def _layout(fig: go.Figure, height: int) -> go.Figure:
 
 
 def _two_panels(
-    titles: tuple[str, str], x_title: str, traces: list[dict], shapes: list[dict], height: int
+    titles: tuple[str, str],
+    x_title: str,
+    traces: list[dict],
+    shapes: list[dict],
+    height: int,
+    log_loss: bool = False,
 ) -> go.Figure:
     """Two side-by-side panels (loss left, accuracy right) built in one go.
 
@@ -71,7 +89,9 @@ def _two_panels(
     layout = dict(
         xaxis=dict(domain=[0.0, 0.45], title=dict(text=x_title), anchor="y"),
         xaxis2=dict(domain=[0.55, 1.0], title=dict(text=x_title), anchor="y2"),
-        yaxis=dict(rangemode="tozero", anchor="x"),
+        yaxis=dict(type="log", title=dict(text="log scale"), anchor="x")
+        if log_loss  # a spike (see loss_spiked) and the rest of the run both stay readable
+        else dict(rangemode="tozero", anchor="x"),
         yaxis2=dict(range=[0, 1.02], tickformat=".0%", anchor="x2"),
         annotations=annotations,
         shapes=shapes,
@@ -113,8 +133,9 @@ def batch_curves_figure(
                     dict(type="line", x0=boundary + 0.5, x1=boundary + 0.5, y0=0, y1=1, xref=f"x{axis}",
                          yref=f"y{axis} domain", line=dict(color="#CCCCCC", dash="dot", width=1))
                 )  # fmt: skip
+    spiked = loss_spiked([p["loss"] for p in batch_points])
     return _two_panels(
-        ("Training loss (per batch)", "Training accuracy (per batch)"), "batch", traces, shapes, 320
+        ("Training loss (per batch)", "Training accuracy (per batch)"), "batch", traces, shapes, 320, spiked
     )
 
 
@@ -130,7 +151,10 @@ def epoch_curves_figure(metrics: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
                          mode="lines+markers", name=split, line=dict(color=colour, width=2),
                          xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
                 )  # fmt: skip
-    fig = _two_panels(("Loss per epoch", "Accuracy per epoch"), "epoch", traces, [], 320)
+    # Both against where training started: a first validation loss far above it is a spike too.
+    start = float(frame["train_loss"].iloc[0]) if len(frame) else None
+    spiked = start is not None and loss_spiked([*frame["train_loss"], *frame["val_loss"]], start)
+    fig = _two_panels(("Loss per epoch", "Accuracy per epoch"), "epoch", traces, [], 320, spiked)
     fig.update_xaxes(**epoch_axis(int(frame["epoch"].max()) if len(frame) else 1))
     return fig
 

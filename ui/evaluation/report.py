@@ -13,6 +13,7 @@ from cnndash.evaluate import metrics
 from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
 from cnndash.tables import safe_frame
+from cnndash.training.health import run_health
 from ui.evaluation.gallery import image_gallery
 
 TOP_LOSSES = 12  # images in the top-losses gallery
@@ -84,7 +85,15 @@ def render_learning_curves(run: Run) -> None:
         augmented=bool(run.config.get("augment")),
         weight_decay=float(run.config.get("weight_decay") or 0.0),
     )
+    health = run_health(
+        history.to_dict("records"),
+        num_classes=len(run.classes),
+        lr=float(run.config.get("lr") or 0.0),
+        optimizer=str(run.config.get("optimizer") or "adam"),
+    )
     if hint:
         st.warning(hint, icon=":material/trending_up:")
-    else:
+    if not health.ok:  # a spike or a blow-up is not "no sign of overfitting"
+        st.warning(health.note, icon=":material/ssid_chart:")
+    elif not hint:
         st.caption("No sign of overfitting: validation loss has not risen while training loss fell.")
