@@ -261,11 +261,13 @@ def test_a_refused_setting_blocks_train_with_its_range_next_to_the_field():
     assert at.number_input(key="train-lr").value == 100.0  # accepted as typed, not silently kept at 0.003
     assert at.button(key="train-start").disabled
     errors = [e.value for e in at.error]
-    assert errors == ["Learning rate must be a positive number of at most 10, got 100."]
+    assert errors == ["Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100."]
     assert any("Train is off until the setting marked above is fixed" in c.value for c in at.caption)
     at.number_input(key="train-lr").set_value(0.01).run()
     at.number_input(key="train-weight-decay").set_value(-0.5).run()
-    assert [e.value for e in at.error] == ["Weight decay must be 0 or more, got -0.5. (More settings)"]
+    assert [e.value for e in at.error] == [
+        "Weight decay must be a number of at least 0 (e.g. 0.0001), got -0.5. (More settings)"
+    ]
     at.number_input(key="train-weight-decay").set_value(0.0).run()
     assert not ok(at).button(key="train-start").disabled
 
