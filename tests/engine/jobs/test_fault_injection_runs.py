@@ -46,7 +46,9 @@ from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 
 SOAK = os.environ.get("CNNDASH_SOAK", "") not in ("", "0")
-EXAMPLES, STEPS = (40, 25) if SOAK else (3, 14)
+# CNNDASH_SOAK_EXAMPLES / CNNDASH_SOAK_STEPS scale a soak to the time at hand (as the store machine's do).
+EXAMPLES = int(os.environ.get("CNNDASH_SOAK_EXAMPLES", "40" if SOAK else "3"))
+STEPS = int(os.environ.get("CNNDASH_SOAK_STEPS", "25" if SOAK else "14"))
 DATASET = "shapes:count=96,size=16"  # tiny: an epoch of LeNet takes a fraction of a second
 LEASE_S, STALE_S, LEFTOVER_S = 0.2, 1.0, 2.0
 STATS: Counter = Counter()
