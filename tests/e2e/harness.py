@@ -171,6 +171,20 @@ def choose(page, key: str, option: str | re.Pattern) -> None:
     raise AssertionError(f"option {option!r} of {key!r} never appeared")
 
 
+def whole_page_screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main section, so the window is made as tall as it."""
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
+    try:  # widgets newly in view are drawn as skeletons first
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000
+        )
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+
+
 def open_url(page, url: str) -> None:
     """Go to ``url``; close the "Page not found" dialog Streamlit may show a fresh session's deep link."""
     page.goto(url)
@@ -191,12 +205,19 @@ def go_to(page, link: str, heading: str) -> None:
 
 
 def selectbox_options(page, key: str) -> list[str]:
-    """The options a selectbox lists (opened, read, closed)."""
-    page.locator(f".st-key-{key} button[aria-label='Open']").click()
-    page.get_by_role("option").first.wait_for(state="visible")
-    names = [option.inner_text() for option in page.get_by_role("option").all()]
-    page.keyboard.press("Escape")
-    return names
+    """The options a selectbox lists (opened, read, closed); retried as :func:`choose` is, because a click
+    right after another list closed may not open this one."""
+    for _ in range(3):
+        page.locator(f".st-key-{key} button[aria-label='Open']").click()
+        try:
+            page.get_by_role("option").first.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeoutError:
+            continue
+        names = [option.inner_text() for option in page.get_by_role("option").all()]
+        page.keyboard.press("Escape")
+        page.get_by_role("option").first.wait_for(state="hidden")
+        return names
+    raise AssertionError(f"the options of {key!r} never appeared")
 
 
 def open_run_in_evaluation(page, app_url: str) -> None:
