@@ -313,3 +313,14 @@ def test_the_compare_picker_keeps_the_pair_chosen(tiny_run):
     visit(at, EVALUATION)
     assert visit(at, TRAINING).selectbox(key="runs-a").value == "r1"
     assert at.selectbox(key="runs-b").value == "r3"
+
+
+def test_the_runs_whose_curves_are_overlaid_survive_a_page_switch_and_a_new_run_joins_them(tiny_run):
+    """The journey's retrain came back alone on the Runs tab: the curve choice was lost on the page switch."""
+    copy_run(tiny_run, "first", 1_000)
+    at = open_app(page=TRAINING)
+    assert at.multiselect(key="runs-compare").value == ["first"]
+    visit(at, CALCULATOR)
+    copy_run(tiny_run, "retrained", 2_000)  # finished while the person was elsewhere
+    visit(at, TRAINING)
+    assert at.multiselect(key="runs-compare").value == ["retrained", "first"]
