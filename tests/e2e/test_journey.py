@@ -235,6 +235,10 @@ def _compare(page, run: str, retrained: str, shot: Shots) -> None:
     page.locator(".st-key-runs-diff-chart .heatmaplayer").wait_for(timeout=60_000)
     page.get_by_text(re.compile(r"2 fold runs$")).first.wait_for()
     assert (selectbox_value(page, "runs-a"), selectbox_value(page, "runs-b")) == (run, retrained)
+    page.wait_for_function(  # both runs' curves: the retrain joined the runs chosen before, none left
+        "() => { const el = document.querySelector('.st-key-runs-compare-chart .js-plotly-plot');"
+        " return el && el.data && el.data.length === 2; }"
+    )
     for key in ("runs-a", "runs-b", "runs-target"):
         listed = selectbox_options(page, key)
         assert run in listed and not [name for name in listed if "fold" in name], (key, listed)
