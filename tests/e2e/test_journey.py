@@ -38,9 +38,9 @@ from tests.e2e.harness import (
     wait_for_app,
     whole_page_screenshot,
 )
-from tests.fixtures import MESSY_TRUNCATED, messy_phone_zip, transparent_png
+from tests.fixtures import MESSY_CLASSES, MESSY_TRUNCATED, messy_phone_zip, transparent_png
 
-DATASET = "Phone-Export"  # the name the page derives from "Phone Export.zip"
+DATASET = "Photos-Export"  # the name the page derives from "Photos Export.zip"
 PIPELINE = "journey-flips"
 LESSON = "3 · Padding and stride"
 # Long enough for a reload to land mid-run (a LeNet epoch of 14 images costs a few tenths of a second with
@@ -48,6 +48,12 @@ LESSON = "3 · Padding and stride"
 EPOCHS = 50
 TRAIN_TIMEOUT_MS = 180_000  # seconds on a quiet machine; a loaded one, much longer
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
+CLASSES = MESSY_CLASSES  # the upload's classes (the i18n browser test replays this upload)
+
+
+def build_photo_zip(path: Path) -> Path:
+    """The journey's upload: the messy phone export of tests/fixtures.py, 2 classes of 9 photos."""
+    return messy_phone_zip(path)
 
 
 @pytest.fixture
@@ -278,7 +284,7 @@ def _kept(page, shot: Shots) -> None:
 def test_the_issue_23_journey(page, app_url, journey, artifacts_dir, tmp_path):
     page.set_default_timeout(60_000)
     shot = Shots(page, artifacts_dir)
-    _upload(page, app_url, messy_phone_zip(tmp_path / "Phone Export.zip"), shot)
+    _upload(page, app_url, build_photo_zip(tmp_path / "Photos Export.zip"), shot)
     _preview_and_save(page, shot)
     _calculator_and_lesson(page)
     run = _train(page, shot)
