@@ -43,9 +43,10 @@ from tests.fixtures import MESSY_CLASSES, MESSY_TRUNCATED, messy_phone_zip, tran
 DATASET = "Photos-Export"  # the name the page derives from "Photos Export.zip"
 PIPELINE = "journey-flips"
 LESSON = "3 · Padding and stride"
-# Long enough for a reload to land mid-run (a LeNet epoch of 14 images costs a few tenths of a second with
-# its checkpoint), short enough for the label check's two folds of the same settings to take seconds.
-EPOCHS = 50
+# Long enough for a reload to land mid-run (a LeNet epoch of 14 images costs 0.1-0.3 s with its checkpoint:
+# 50 epochs took 8 s at load 9, too close to a reload's few seconds), short enough for the label check's two
+# folds of the same settings to take seconds.
+EPOCHS = 80
 TRAIN_TIMEOUT_MS = 180_000  # seconds on a quiet machine; a loaded one, much longer
 UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
 CLASSES = MESSY_CLASSES  # the upload's classes (the i18n browser test replays this upload)
@@ -187,6 +188,7 @@ def _reload_mid_run(page, run: str, shot: Shots) -> None:
     wait_for_app(page, timeout=90_000)
     page.get_by_role("heading", name=f"Training {run}").wait_for()  # still training: mid-run
     assert page.locator(".st-key-train-epochs input").input_value() == str(EPOCHS)
+    page.screenshot(path=str(shot.folder / "journey-06a-reloaded-mid-run-viewport.png"))  # at once
     shot("reloaded-mid-run")
     page.get_by_role("heading", name=f"Run {run}").wait_for(timeout=TRAIN_TIMEOUT_MS)
     wait_for_app(page)
