@@ -19,7 +19,15 @@ from cnndash.text import plural
 from ui import workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
-from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
+from ui.loaders import (
+    dataset_stamp,
+    image_types,
+    load_dataset,
+    load_model,
+    predictions,
+    run_dataset,
+    run_results_key,
+)
 from ui.navigation import PAGES, SECTIONS, route_guard, through_app
 from ui.sidebar import page_style, render_sidebar
 from ui.state import keep, user_errors
@@ -41,6 +49,7 @@ __all__ = [
     "render_sidebar",
     "route_guard",
     "run_dataset",
+    "run_results_key",
     "start_background_imports",
     "text",
     "through_app",

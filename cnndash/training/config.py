@@ -34,12 +34,14 @@ class ConfigError(ValueError):
     """A training setting that cannot work; the message names the setting and a valid value.
 
     ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
-    the message next to that field's widget.
+    the message next to that field's widget; ``form_message`` says the same in the form's words (the
+    field's label, the value as typed: "Learning rate must be …, got 100."), the message itself.
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, form_message: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.form_message = form_message or message
 
 
 @dataclass
@@ -116,8 +118,11 @@ class TrainConfig:
                 passed = False
             if not passed:
                 label = f" ({_LABELS[name]})" if name in _LABELS else ""
+                in_form = _LABELS.get(name, name.replace("_", " ")).capitalize()
                 raise ConfigError(
-                    f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.", field=name
+                    f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.",
+                    field=name,
+                    form_message=f"{in_form} must be {expected}, got {_typed(value)}.",
                 )
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise ConfigError(
@@ -138,6 +143,13 @@ def _text(value: object, most: int = 4096) -> bool:
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _typed(value: object) -> str:
+    """A value as a person typed it into a form: 100, not 100.0."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:g}"
+    return _shown(value)
 
 
 # What the form calls a setting whose field name says less.

@@ -261,14 +261,12 @@ def test_a_refused_setting_blocks_train_with_its_range_next_to_the_field():
     assert at.number_input(key="train-lr").value == 100.0  # accepted as typed, not silently kept at 0.003
     assert at.button(key="train-start").disabled
     errors = [e.value for e in at.error]
-    assert errors == [
-        "Setting 'lr' (learning rate) must be a positive number of at most 10 (e.g. 0.003), got 100.0."
-    ]
+    assert errors == ["Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100."]
     assert any("Train is off until the setting marked above is fixed" in c.value for c in at.caption)
     at.number_input(key="train-lr").set_value(0.01).run()
     at.number_input(key="train-weight-decay").set_value(-0.5).run()
     assert [e.value for e in at.error] == [
-        r"Setting 'weight\_decay' (weight decay) must be a number of at least 0 (e.g. 0.0001), got -0.5. (More settings)"
+        "Weight decay must be a number of at least 0 (e.g. 0.0001), got -0.5. (More settings)"
     ]
     at.number_input(key="train-weight-decay").set_value(0.0).run()
     assert not ok(at).button(key="train-start").disabled
@@ -315,3 +313,14 @@ def test_the_compare_picker_keeps_the_pair_chosen(tiny_run):
     visit(at, EVALUATION)
     assert visit(at, TRAINING).selectbox(key="runs-a").value == "r1"
     assert at.selectbox(key="runs-b").value == "r3"
+
+
+def test_the_runs_whose_curves_are_overlaid_survive_a_page_switch_and_a_new_run_joins_them(tiny_run):
+    """The journey's retrain came back alone on the Runs tab: the curve choice was lost on the page switch."""
+    copy_run(tiny_run, "first", 1_000)
+    at = open_app(page=TRAINING)
+    assert at.multiselect(key="runs-compare").value == ["first"]
+    visit(at, CALCULATOR)
+    copy_run(tiny_run, "retrained", 2_000)  # finished while the person was elsewhere
+    visit(at, TRAINING)
+    assert at.multiselect(key="runs-compare").value == ["retrained", "first"]

@@ -301,7 +301,7 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     except ConfigError as exc:
         slot = slots["main"] if exc.field in MAIN_FIELDS else slots["more"]
         where = "" if exc.field in MAIN_FIELDS else " (More settings)"
-        slot.error(f"{ui.text(exc)}{where}", icon=":material/error:")
+        slot.error(f"{ui.text(exc.form_message)}{where}", icon=":material/error:")
         return None, processes
     return config, processes
 

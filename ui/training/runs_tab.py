@@ -88,7 +88,7 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
     names = list(by_name)
     _update_selection(names)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Compare runs", names, format_func=ui.plain, key="runs-compare")
+    chosen = c1.multiselect("Compare runs", names, format_func=ui.plain, **ui.keep("runs-compare"))
     metric = c2.selectbox(
         "Metric",
         list(plots_train.METRIC_LABELS),
