@@ -46,14 +46,20 @@ MAX_POINTS = 600  # per trace in the live chart: enough to see the shape, cheap 
 # A loss that rises above this many times where it started has spiked (a run starts near the chance loss and
 # a healthy one stays below it): a linear axis would flatten everything else into a line at zero.
 SPIKE_RATIO = 3.0
+# A loss whose values span more than this many decades (largest / smallest) is drawn on a log axis too: a
+# validation loss of 900 in epoch 1 and 0.3 by epoch 5 is a flat line on a linear axis however it started.
+SPAN_DECADES = 1.5
+SPAN_RATIO = 10**SPAN_DECADES
 
 
 def loss_spiked(values: Sequence[float], reference: float | None = None) -> bool:
     """True when a loss series rose above :data:`SPIKE_RATIO` × ``reference`` (default: its first value, where
-    the run started): draw it on a log axis."""
+    the run started) or spans more than :data:`SPAN_DECADES` decades: draw it on a log axis."""
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
     if not finite or (reference is None and len(finite) < 2):
         return False
+    if max(finite) > SPAN_RATIO * min(finite):
+        return True
     return max(finite) > SPIKE_RATIO * (finite[0] if reference is None else reference)
 
 
@@ -182,6 +188,14 @@ def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
     return frame["seconds"].astype(float).cumsum()
 
 
+def _start(frame: pd.DataFrame) -> float | None:
+    """Where a run's loss started: its first training loss (None without one)."""
+    if "train_loss" not in frame or not len(frame):
+        return None
+    first = float(frame["train_loss"].iloc[0])
+    return first if math.isfinite(first) and first > 0 else None
+
+
 def compare_runs_figure(
     runs: Mapping[str, pd.DataFrame], metric: str = "val_acc", *, smoothing: float = 0.0, x: str = "epoch"
 ) -> go.Figure:
@@ -220,6 +234,9 @@ def compare_runs_figure(
     fig.update_yaxes(title_text=METRIC_LABELS[metric])
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
+    elif any(loss_spiked(frame[metric].tolist(), _start(frame)) for frame in runs.values() if len(frame)):
+        # One run's spike would flatten every other run's curve: all of them on a log axis.
+        fig.update_yaxes(type="log", title_text=f"{METRIC_LABELS[metric]} (log scale)")
     by = "by epoch" if x == "epoch" else "over wall-clock time"
     fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
     return _layout(fig, 360)
