@@ -20,9 +20,10 @@ STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
 
 def _train_tab() -> None:
     st.caption(
-        "Pick a dataset and a model and press **Train**: training runs in the background, so you can "
-        "reload the page or open it in a second tab and still follow it. The defaults (digits + LeNet, "
-        "10 epochs) train a ~98 % model in well under a minute on a CPU."
+        "Pick a dataset and press **Train**: the model, image size, batch size, epochs and learning rate "
+        "are suggested from the data for a one-minute run (why, under the settings; change any of them). "
+        "Training runs in the background, so you can reload the page or open it in a second tab and still "
+        "follow it."
     )
     registry = get_registry()
     active = registry.active()

@@ -1,7 +1,9 @@
 """The Training page's settings form: data, model and pipeline, the optimisation row, and "More settings"
 (regularisation, input size, seed, device, processes, split, transfer learning).
 
-Every widget starts at :class:`TrainConfig`'s default and edits one of its fields (:data:`FORM_FIELDS`);
+Every widget edits one of :class:`TrainConfig`'s fields (:data:`FORM_FIELDS`), starting at its default or,
+for the model, size, batch, epochs and learning rate, at the one-click suggestion for the dataset
+(:mod:`ui.training.auto_view`, the engine's choice);
 the dataset and the pipeline are the workspace's choices (``ui.workspace``: chosen on the Data page, they
 are chosen here). :func:`run_settings` reads the form into a ``TrainConfig`` and a process count; a setting
 the engine refuses (``TrainConfig.validate``, ``check_processes``: the widgets repeat none of their ranges)
@@ -24,6 +26,7 @@ from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 from cnndash.training.preflight import suggested_lr
+from ui.training import auto_view
 
 # Every setting starts at TrainConfig's default (the dataset at the first built-in).
 DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
@@ -115,6 +118,14 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
         + " · ".join(f"{k}: {v}" for k, v in BUILTIN_DATASETS.items()),
         **dataset_kwargs,
     )
+    if not viewing:  # the settings nobody changed by hand follow the data (before their widgets are drawn)
+        state = st.session_state
+        auto_view.apply_suggestion(
+            dataset,
+            val_fraction=state.get("train-val-fraction", DEFAULTS.val_fraction),
+            seed=state.get("train-seed", DEFAULTS.seed),
+            device=state.get("train-device", DEFAULTS.device),
+        )
     model = c2.selectbox(
         "Model",
         MODEL_NAMES,
@@ -280,6 +291,8 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     """
     dataset, model, pipeline = _data_and_model(viewing)
     values = _optimisation(viewing)
+    if not viewing:
+        auto_view.show_reasons()
     slots = {"main": st.empty()}
     with st.expander("More settings"):
         values |= _regularisation(viewing) | _input_and_device(viewing) | _split_and_transfer(viewing)
