@@ -90,7 +90,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--scale-lr", action="store_true", help="under torchrun: lr × processes (linear scaling rule)"
     )
     parser.set_defaults(handler=_cmd_train)
+    _add_evaluate(sub)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="confusion matrix and classification report of a run")
     one_line_errors(evaluate)
     evaluate.add_argument("--run", required=True, help="run directory written by `train`")

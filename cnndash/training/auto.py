@@ -62,6 +62,31 @@ class AutoChoice:
     estimated_seconds: float = 0.0
     budget_s: float = ONE_CLICK_BUDGET_S
 
+    # The chosen settings by name (the page and tests read them without going through ``config``).
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config.image_size or 0)
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    @property
+    def epochs(self) -> int:
+        return self.config.epochs
+
+    @property
+    def lr(self) -> float:
+        return self.config.lr
+
+    @property
+    def pretrained(self) -> bool:
+        return self.config.pretrained
+
     def to_dict(self) -> dict:
         """What summary.json records as ``auto``: the settings chosen, why, and the time estimate."""
         chosen = {key: getattr(self.config, key) for key in self.reasons if hasattr(self.config, key)}
@@ -161,19 +186,24 @@ def _sizes_for(model: str, profile: DataProfile) -> list[int]:
 
 
 def choose_settings(
-    imageset: ImageSet,
-    dataset: str,
+    data: ImageSet | DataProfile,
+    dataset: str = "",
     *,
     budget_s: float = ONE_CLICK_BUDGET_S,
     device: str = "cpu",
+    pretrained_available: bool | None = None,
     base: TrainConfig | None = None,
 ) -> AutoChoice:
-    """Model, image size, batch size, epochs and learning rate for ``imageset`` within ``budget_s`` seconds
-    on ``device`` (a type: cpu, cuda, mps). ``base`` keeps its other settings (seed, augmentation, …)."""
-    if not (isinstance(budget_s, int | float) and math.isfinite(budget_s) and budget_s > 0):
-        raise ValueError(f"The time budget must be a positive number of seconds, got {budget_s!r}.")
-    profile = profile_data(imageset)
-    pretrained = profile.channels == 3 and profile.side > 40 and weights_installed("resnet18")
+    """Model, image size, batch size, epochs and learning rate for ``data`` (a loaded dataset, or its
+    :class:`DataProfile`) named ``dataset``, within ``budget_s`` seconds on ``device`` (a type: cpu, cuda,
+    mps). ``pretrained_available`` says whether ResNet-18's ImageNet weights may be used (default: whether
+    they are installed, :func:`cnndash.pretrained.weights_installed`). ``base`` keeps its other settings
+    (seed, augmentation, …). The app's one click and ``train --model auto`` both call this."""
+    check_budget(budget_s)
+    profile = data if isinstance(data, DataProfile) else profile_data(data)
+    if pretrained_available is None:
+        pretrained_available = weights_installed("resnet18")
+    pretrained = profile.channels == 3 and profile.side > 40 and pretrained_available
     model, why_model = _model_for(profile, pretrained)
     batch = 16 if profile.train_images < SMALL_DATASET else 32
     why_batch = (
@@ -199,8 +229,18 @@ def choose_settings(
             "adapt without being overwritten in the first steps ('freeze' trains the head only: faster, "
             "but worse once the photos differ from ImageNet's)"
         )
+    dataset = dataset or (base.dataset if base is not None else "")
     config = replace(base or TrainConfig(dataset=dataset), dataset=dataset, **settings)
     return AutoChoice(config=config, reasons=reasons, estimated_seconds=seconds, budget_s=float(budget_s))
+
+
+def check_budget(budget_s: object) -> float:
+    """``budget_s`` as seconds, or a ValueError saying what a budget must be."""
+    if isinstance(budget_s, bool) or not isinstance(budget_s, int | float) or not math.isfinite(budget_s):
+        raise ValueError(f"The time budget must be a positive number of seconds, got {budget_s!r}.")
+    if budget_s <= 0:
+        raise ValueError(f"The time budget must be a positive number of seconds, got {budget_s!r}.")
+    return float(budget_s)
 
 
 def _fit_budget(

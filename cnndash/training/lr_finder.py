@@ -57,7 +57,7 @@ class LRFinding:
     losses: list[float]  # raw, per batch
     smoothed: list[float]
     suggestion: float  # the learning rate offered: the best checked candidate, else the current one
-    confirmed: bool  # a trial run confirmed it (its loss fell)
+    reliable: bool  # a trial run confirmed it (its loss fell); False: the current learning rate is kept
     reason: str
     candidates: dict[str, float] = field(default_factory=dict)
     trials: list[TrialCheck] = field(default_factory=list)
@@ -66,7 +66,7 @@ class LRFinding:
     def to_dict(self) -> dict:
         return {
             "suggestion": self.suggestion,
-            "confirmed": self.confirmed,
+            "reliable": self.reliable,
             "reason": self.reason,
             "candidates": dict(self.candidates),
             "trials": [
@@ -202,11 +202,15 @@ def find_lr(
     *,
     steps: int = RANGE_STEPS,
     trial_steps: int = TRIAL_STEPS,
-    on_progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None,
     stop_event: threading.Event | None = None,
 ) -> LRFinding:
-    """Run the range test for ``config`` (its data, model, size, batch, optimiser) and check its candidates."""
-    report = on_progress or (lambda fraction, text: None)
+    """Run the range test for ``config`` (its data, model, size, batch, optimiser) and check its candidates.
+
+    ``progress(fraction, text)`` is called after every batch (0 → 1); setting ``stop_event`` ends the finder
+    within one batch with ``stopped=True`` and the current learning rate as the suggestion. Nothing is
+    written outside a temporary folder, and the caller's torch random state is left as it was."""
+    report = progress or (lambda fraction, text: None)
     low, high = LR_RANGE.get(config.optimizer, (1e-6, 1.0))
     probe = replace(config, epochs=1, schedule="constant", tensorboard=False, purpose="train", group="")
     with tempfile.TemporaryDirectory(prefix="cnndash-lr-finder-") as folder, torch.random.fork_rng():
