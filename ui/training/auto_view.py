@@ -14,6 +14,7 @@ import streamlit as st
 import ui
 from cnndash.device import resolve_device
 from cnndash.models import MODEL_DESCRIPTIONS
+from cnndash.pretrained import weights_installed
 from cnndash.training.auto import ONE_CLICK_BUDGET_S, AutoChoice, choose_settings
 from cnndash.training.config import TrainConfig
 
@@ -47,17 +48,18 @@ _CHOICE = "train-auto-choice"  # the last suggestion's (dataset, settings, reaso
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _suggest(
-    name: str, val_fraction: float, seed: int, stamp: str, device: str, budget_s: float
+    name: str, val_fraction: float, seed: int, stamp: str, device: str, budget_s: float, pretrained: bool
 ) -> AutoChoice:
     imageset = ui.load_dataset(name, val_fraction, seed)
-    return choose_settings(imageset, name, budget_s=budget_s, device=device)
+    return choose_settings(imageset, name, budget_s=budget_s, device=device, pretrained_available=pretrained)
 
 
 def suggestion(dataset: str, *, val_fraction: float, seed: int, device: str = "auto") -> AutoChoice:
     """The engine's one-click choice for ``dataset`` on ``device`` (cached until the dataset changes)."""
     kind = resolve_device(device).type
     stamp = ui.dataset_stamp(dataset)
-    return _suggest(dataset, float(val_fraction), int(seed), stamp, kind, ONE_CLICK_BUDGET_S)
+    pretrained = weights_installed("resnet18")  # a key part: an import on this page changes the choice
+    return _suggest(dataset, float(val_fraction), int(seed), stamp, kind, ONE_CLICK_BUDGET_S, pretrained)
 
 
 def _widget_value(field: str, value: object) -> object:

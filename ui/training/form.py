@@ -26,7 +26,7 @@ from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 from cnndash.training.preflight import suggested_lr
-from ui.training import auto_view
+from ui.training import auto_view, weights_view
 
 # Every setting starts at TrainConfig's default (the dataset at the first built-in).
 DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
@@ -260,7 +260,8 @@ def _split_and_transfer(off: bool) -> dict:
         ),
         "pretrained": c2.checkbox(
             "Pretrained ImageNet weights",
-            help="resnet18 / mobilenet_v2, from the local torch cache",
+            help="resnet18 / mobilenet_v2, from the local torch cache (import a downloaded file under "
+            "'Pretrained ImageNet weights' below)",
             disabled=off,
             **ui.keep("train-pretrained", DEFAULTS.pretrained),
         ),
@@ -297,6 +298,8 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     with st.expander("More settings"):
         values |= _regularisation(viewing) | _input_and_device(viewing) | _split_and_transfer(viewing)
     slots["more"] = st.empty()
+    if not viewing:
+        weights_view.weights_panel()
     values["image_size"] = int(values["image_size"]) or None
     processes = int(values.pop("processes"))
     config = TrainConfig(
