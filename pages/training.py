@@ -7,7 +7,7 @@ import streamlit as st
 import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import list_runs
-from ui.training import runs_tab
+from ui.training import lr_finder_view, runs_tab
 from ui.training.form import end_run_view, run_settings, show_run_settings
 from ui.training.live import live, saved_run
 from ui.training.preflight_view import what_the_model_sees
@@ -37,6 +37,8 @@ def _train_tab() -> None:
         config, processes = run_settings(viewing=active is not None)
     if config is not None:
         pre = what_the_model_sees(config, processes)
+    if active is None:
+        lr_finder_view.lr_finder(config)
     c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="center")
     start = c1.button(
         "Train",

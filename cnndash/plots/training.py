@@ -240,3 +240,50 @@ def compare_runs_figure(
     by = "by epoch" if x == "epoch" else "over wall-clock time"
     fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
     return _layout(fig, 360)
+
+
+def lr_finder_figure(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    suggestion: float,
+    *,
+    reliable: bool,
+    candidates: Mapping[str, float] | None = None,
+) -> go.Figure:
+    """The learning-rate range test: loss (raw faint, smoothed) against the learning rate on a log axis, each
+    candidate reading as a dotted line and the learning rate offered as a marker on the smoothed curve (a
+    star when a trial run confirmed it, an open circle when the current one was kept)."""
+    finite = [(lr, loss) for lr, loss in zip(lrs, smoothed, strict=False) if math.isfinite(loss)]
+    traces = [
+        go.Scatter(x=list(lrs), y=list(losses), mode="lines", name="loss (raw)", line=dict(color=RAW_COLOUR, width=1)),
+        go.Scatter(x=[p[0] for p in finite], y=[p[1] for p in finite], mode="lines", name="loss (smoothed)",
+                   line=dict(color=TRAIN_COLOUR, width=2)),
+    ]  # fmt: skip
+    if (
+        finite
+    ):  # the offered learning rate on the curve (nearest recorded point: a kept lr may be off the test)
+        near = min(finite, key=lambda p: abs(math.log(p[0]) - math.log(suggestion)))
+        traces.append(
+            go.Scatter(x=[suggestion], y=[near[1]], mode="markers", name=f"offered: {suggestion:.2g}",
+                       marker=dict(symbol="star" if reliable else "circle-open", size=16, color=VAL_COLOUR,
+                                   line=dict(width=2, color=VAL_COLOUR)))
+        )  # fmt: skip
+    shapes = [
+        dict(type="line", x0=lr, x1=lr, y0=0, y1=1, xref="x", yref="y domain",
+             line=dict(color="#999999", dash="dot", width=1))
+        for lr in (candidates or {}).values()
+    ]  # fmt: skip
+    annotations = [
+        dict(x=math.log10(lr), y=1.0, xref="x", yref="y domain", text=name, showarrow=False,
+             textangle=-90, xanchor="right", yanchor="top", font=dict(size=10, color="#777777"))
+        for name, lr in (candidates or {}).items()
+    ]  # fmt: skip
+    fig = go.Figure(data=traces)
+    fig.update_layout(shapes=shapes, annotations=annotations)
+    fig.update_xaxes(type="log", title_text="learning rate (log scale)", exponentformat="power")
+    fig.update_yaxes(title_text="training loss")
+    if loss_spiked([x for x in smoothed if math.isfinite(x)]):
+        fig.update_yaxes(type="log", title_text="training loss (log scale)")  # the blow-up at the end
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, 340)
