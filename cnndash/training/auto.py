@@ -18,6 +18,7 @@ import functools
 import math
 import statistics
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from PIL import Image
 
@@ -38,6 +39,10 @@ DECODE_SECONDS_PER_FILE = 1.5e-3  # decoding one photo once, before the first ep
 SIZE_SAMPLE = 256  # image files whose headers are read for the typical size of a folder dataset
 # The image sizes photos may be trained at, largest first: the photos' own size when it fits the budget.
 PHOTO_SIZES = (128, 96, 64, 48, 32)
+# Pretrained ResNet-18 keeps its ImageNet stem (7x7/2 conv + max-pool) only above SMALL_INPUT_MAX px: below,
+# the small-input stem replaces the pretrained first layer, and the point of the weights is lost.
+PRETRAINED_SIZES = (128, 96)
+FROZEN_PASSES = 1.2  # a frozen backbone: its forward pass, the head's forward and backward
 SMALL_DATASET = 1000  # fewer training images than this: batches of 16, for twice the updates per epoch
 
 
@@ -140,14 +145,23 @@ def forward_macs(model: str, size: int, channels: int, classes: int) -> int:
 
 
 def estimate_seconds(
-    model: str, size: int, profile: DataProfile, *, epochs: int, batch_size: int, device: str = "cpu"
+    model: str,
+    size: int,
+    profile: DataProfile,
+    *,
+    epochs: int,
+    batch_size: int,
+    device: str = "cpu",
+    transfer: str = "all",
 ) -> float:
-    """Wall seconds a run of these settings takes on ``device`` (see the module doc for how)."""
+    """Wall seconds a run of these settings takes on ``device`` (see the module doc for how); ``transfer``
+    "freeze" trains the head only (about one forward pass per image instead of three)."""
     kind = device if device in MACS_PER_SECOND else "cpu"
     macs = forward_macs(model, size, profile.channels, max(profile.classes, 2))
     per_image = macs / MACS_PER_SECOND[kind]
     steps = math.ceil(profile.train_images / batch_size)
-    per_epoch = profile.train_images * 3 * per_image + steps * SECONDS_PER_STEP[kind]
+    passes = FROZEN_PASSES if transfer == "freeze" else 3
+    per_epoch = profile.train_images * passes * per_image + steps * SECONDS_PER_STEP[kind]
     per_epoch += (profile.val_images + min(profile.train_images, 512)) * per_image  # evaluation, precise BN
     decode = (
         (profile.train_images + profile.val_images) * DECODE_SECONDS_PER_FILE if profile.mixed_sizes else 0
@@ -167,8 +181,8 @@ def _model_for(profile: DataProfile, pretrained: bool) -> tuple[str, str]:
             "gained nothing in the benchmark (docs/training.md)"
         )
     return "vgg", (
-        f"colour images ({profile.side} px) and no pretrained weights: the small VGG (BatchNorm, 0.3 M "
-        "parameters) at the images' own size beat ResNet-18 and MobileNetV2 from scratch in the benchmark"
+        f"colour images ({profile.side} px) trained from scratch: the small VGG (BatchNorm, 0.3 M parameters) at "
+        "the images' own size beat ResNet-18 and MobileNetV2 from scratch in the benchmark"
     )
 
 
@@ -203,15 +217,28 @@ def choose_settings(
     profile = data if isinstance(data, DataProfile) else profile_data(data)
     if pretrained_available is None:
         pretrained_available = weights_installed("resnet18")
-    pretrained = profile.channels == 3 and profile.side > 40 and pretrained_available
-    model, why_model = _model_for(profile, pretrained)
     batch = 16 if profile.train_images < SMALL_DATASET else 32
     why_batch = (
         f"{profile.train_images} training images: batches of 16 give twice the updates per epoch"
         if batch == 16
         else f"{profile.train_images} training images: batches of 32"
     )
-    size, epochs, seconds = _fit_budget(model, profile, batch, budget_s, device)
+    photos = profile.channels == 3 and profile.side > 40
+    tuned = _fit_pretrained(profile, batch, budget_s, device) if photos and pretrained_available else None
+    pretrained = tuned is not None
+    model, why_model = _model_for(profile, pretrained)
+    if tuned is not None:
+        size, epochs, seconds, transfer = tuned
+    else:
+        size, epochs, seconds = _fit_budget(model, profile, batch, budget_s, device)
+        transfer = "all"
+        if photos and not pretrained_available:
+            why_model += " (no pretrained weights installed: `python -m cnndash weights import FILE`)"
+        elif photos:
+            why_model += (
+                f"; ResNet-18's ImageNet weights are installed, but fine-tuning them at {PRETRAINED_SIZES[-1]} px "
+                "or more (their own stem) does not fit the budget — give a larger one to use them"
+            )
     reasons = {
         "model": why_model,
         "image_size": _size_reason(size, profile),
@@ -222,12 +249,18 @@ def choose_settings(
     lr, why_lr = _lr_for(model, pretrained)
     reasons["lr"] = why_lr
     settings = dict(model=model, image_size=size, batch_size=batch, epochs=epochs, lr=lr, optimizer="adam")
-    settings |= dict(schedule="onecycle", pretrained=pretrained, transfer="lower_lr" if pretrained else "all")
-    if pretrained:
+    settings |= dict(schedule="onecycle", pretrained=pretrained, transfer=transfer)
+    if transfer == "lower_lr":
         reasons["transfer"] = (
             "fine-tune everything with the backbone at a tenth of the learning rate: the ImageNet features "
             "adapt without being overwritten in the first steps ('freeze' trains the head only: faster, "
             "but worse once the photos differ from ImageNet's)"
+        )
+    elif transfer == "freeze":
+        reasons["transfer"] = (
+            "train the new head only (the backbone frozen): fine-tuning everything does not fit the budget "
+            "at this size, and the head alone costs about a third; with a larger budget the backbone is "
+            "fine-tuned too, at a tenth of the learning rate, which does better on photos unlike ImageNet's"
         )
     dataset = dataset or (base.dataset if base is not None else "")
     config = replace(base or TrainConfig(dataset=dataset), dataset=dataset, **settings)
@@ -261,6 +294,23 @@ def _fit_budget(
                 estimate_seconds(model, size, profile, epochs=epochs, batch_size=batch, device=device),
             )
     raise AssertionError("unreachable: the last size always returns")
+
+
+def _fit_pretrained(
+    profile: DataProfile, batch: int, budget_s: float, device: str
+) -> tuple[int, int, float, str] | None:
+    """ResNet-18 fine-tuned (backbone at a lower LR), else head-only, at the largest pretrained size whose
+    MIN_AUTO_EPOCHS fit the budget; None when neither fits at any size."""
+    sizes = [s for s in PRETRAINED_SIZES if s <= max(profile.side, PRETRAINED_SIZES[-1])]
+    for transfer in ("lower_lr", "freeze"):
+        for size in sizes:
+            cost = partial(estimate_seconds, "resnet18", size, profile, batch_size=batch, device=device,
+                           transfer=transfer)  # fmt: skip
+            one, fixed = cost(epochs=1), cost(epochs=0)
+            epochs = min(int((budget_s - fixed) // max(one - fixed, 1e-9)), MAX_AUTO_EPOCHS)
+            if epochs >= MIN_AUTO_EPOCHS:
+                return size, epochs, cost(epochs=epochs), transfer
+    return None
 
 
 def _size_reason(size: int, profile: DataProfile) -> str:

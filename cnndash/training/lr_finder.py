@@ -242,10 +242,17 @@ def find_lr(
             report(0.5 + 0.5 * i / len(todo), f"trial {i + 1} of {len(todo)}: lr {lr:.2g} ({source})")
             trials.append(_trial(t, lr, source, trial_steps, start_state, ratios))
         report(1.0, "done")
-    return _offer(lrs, losses, candidates, trials, config.lr)
+    return offer_suggestion(lrs, losses, candidates, trials, config.lr)
 
 
-def _offer(lrs, losses, candidates, trials: list[TrialCheck], current: float) -> LRFinding:
+def offer_suggestion(
+    lrs: list[float],
+    losses: list[float],
+    candidates: dict[str, float],
+    trials: list[TrialCheck],
+    current: float,
+) -> LRFinding:
+    """The finding for these trials: the checked candidate whose loss fell furthest, else ``current``."""
     smoothed = smooth_losses([x if math.isfinite(x) else math.inf for x in losses])
     fell = [trial for trial in trials if trial.fell]
     if not fell:
