@@ -7,7 +7,8 @@ import streamlit as st
 import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import list_runs
-from ui.training import lr_finder_view, runs_tab
+from cnndash.training.config import TrainConfig
+from ui.training import lr_finder_view, runs_tab, search_tab
 from ui.training.form import end_run_view, run_settings, show_run_settings
 from ui.training.live import live, saved_run
 from ui.training.preflight_view import what_the_model_sees
@@ -18,7 +19,9 @@ ui.route_guard()
 STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
 
 
-def _train_tab() -> None:
+def _train_tab() -> TrainConfig | None:
+    """The form, Train and Stop, and the run training now (or the last one); the form's config (None while a
+    setting is refused), which the Runs tab's search starts from."""
     st.caption(
         "Pick a dataset and press **Train**: the model, image size, batch size, epochs and learning rate "
         "are suggested from the data for a one-minute run (why, under the settings; change any of them). "
@@ -67,14 +70,16 @@ def _train_tab() -> None:
         results(latest.snapshot(), saved_run(latest))
     elif runs := list_runs(include_hidden=False):  # a restarted server: the newest run on disk
         results(None, runs[0])
+    return config
 
 
 def main() -> None:
     st.title("Training")
     train_tab, runs_tab_box = st.tabs(["Train", "Runs"])
     with train_tab:
-        _train_tab()
+        config = _train_tab()
     with runs_tab_box:
+        search_tab.search_section(config, list_runs())
         runs_tab.render_runs_tab()
 
 
