@@ -13,7 +13,7 @@ three classes), written as image folders into a temporary directory. Times are c
 run of this script (the machine may be shared); torch uses ``--threads`` threads (default 1: on a loaded
 two-core machine two spinning threads are several times slower than one).
 
-    python benchmarks/time_to_accuracy.py --quick    # two small datasets, a 2x2x2 grid, 2-3 epochs
+    python benchmarks/time_to_accuracy.py --quick    # two small datasets (faces, shapes), a 2x2x2 grid
     python benchmarks/time_to_accuracy.py            # all four datasets, a 4x2x2 grid (make bench)
     python benchmarks/time_to_accuracy.py --device cuda
 """
@@ -91,12 +91,17 @@ def datasets(folder: Path, quick: bool) -> list[tuple[str, str, dict]]:
     """(label, dataset, grid) for each case; the grid's models, learning rates and image sizes."""
     faces = make_faces(folder / "faces", 60 if quick else 150)
     cases = [
-        ("digits (8 px, gray)", "digits", {"models": ("lenet", "vgg"), "sizes": (16, 28)}),
         ("faces (48 px, gray)", str(faces), {"models": ("lenet", "vgg"), "sizes": (28, 48)}),
+        (
+            "shapes (32 px, colour)",
+            "shapes:count=300,size=32",
+            {"models": ("lenet", "vgg"), "sizes": (24, 32)},
+        ),
     ]
     if not quick:
         textures = make_textures(folder / "textures", 100)
-        cases[0][2]["models"] = cases[1][2]["models"] = ("lenet", "simplecnn", "vgg", "resnet18")
+        cases = [("digits (8 px, gray)", "digits", {"models": ("lenet", "vgg"), "sizes": (16, 28)}), cases[0]]
+        cases[1][2]["models"] = ("lenet", "simplecnn", "vgg", "resnet18")
         cases += [
             ("shapes (32 px, colour)", "shapes:count=600,size=32",
              {"models": ("lenet", "vgg", "resnet18", "mobilenet_v2"), "sizes": (32, 48)}),
@@ -141,7 +146,9 @@ def bench_dataset(label: str, dataset: str, grid: dict, args, folder: Path) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two small datasets, a 2x2x2 grid")
+    parser.add_argument(
+        "--quick", action="store_true", help="two small datasets (faces, shapes), a 2x2x2 grid"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget-s", type=float, default=60.0, help="the one click's time budget")
@@ -149,8 +156,6 @@ def main() -> None:
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.quick and args.epochs is None:
-        args.epochs = 3
     print(f"device: {describe_device(resolve_device(args.device)).description}; torch threads {args.threads}")
     results = []
     with tempfile.TemporaryDirectory(prefix="cnndash-tta-") as tmp:

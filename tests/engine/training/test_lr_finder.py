@@ -3,11 +3,14 @@ fell), the curve's readings ignore NaN, Stop ends it, and the caller's random st
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 
+import pytest
 import torch
 
+from cnndash.cli import main
 from cnndash.training.config import TrainConfig
 from cnndash.training.lr_finder import TrialCheck, candidates_from_curve, find_lr, offer_suggestion
 
@@ -49,3 +52,17 @@ def test_stop_ends_the_finder_with_the_current_lr():
     stop.set()
     finding = find_lr(TINY, steps=30, stop_event=stop)
     assert finding.stopped and not finding.reliable and finding.suggestion == TINY.lr
+
+
+def test_train_lr_auto_trains_at_the_checked_suggestion(tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", "digits", "--model", "simplecnn", "--image-size", "8", "--batch-size", "64",
+            "--epochs", "1", "--lr", "auto", "--no-tensorboard", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    found = json.loads((out / "summary.json").read_text())["lr_finder"]
+    assert config["lr"] == found["suggestion"] and found["trials"]
+    assert found["reliable"] == any(t["fell"] and t["lr"] == found["suggestion"] for t in found["trials"])
+    with pytest.raises(SystemExit) as usage:  # a usage error: one line, status 2
+        main(["train", "--dataset", "digits", "--lr", "fast", "--out", str(tmp_path / "x")])
+    assert usage.value.code == 2
