@@ -103,8 +103,8 @@ def conflict(kind: str, device: str, run_dir: str, other: JobRow) -> str | None:
         )
     if other.kind == SEARCH and other.device == device:
         return (
-            f"A search ({other.name!r}) is training its trials on the {device.upper()}; wait for it to finish or "
-            "stop it on the Runs tab, then start again."
+            f"A search ({other.name!r}) is training on the {device.upper()}; wait for it to finish or stop it, "
+            "then start again."
         )
     if other.device == device:
         return (

@@ -28,6 +28,7 @@ from cnndash.search.study import (
 )
 from cnndash.training.config import TrainConfig
 from cnndash.training.events import BatchEvent, EpochEvent, TrainEvent
+from cnndash.training.lr_finder import LRFinding, find_lr
 
 log = logging.getLogger("cnndash.search")
 
@@ -168,3 +169,78 @@ def active_search_job() -> SearchJob | None:
     """The search running in this process, if any (the rule allows one per device)."""
     with _JOBS_LOCK:
         return next((job for job in reversed(_JOBS.values()) if job.alive), None)
+
+
+@dataclass(frozen=True)
+class LRFinderSnapshot:
+    """The learning-rate finder as the page shows it: progress, then the finding."""
+
+    fraction: float = 0.0
+    text: str = "starting"
+    status: str = "running"  # running | finished | stopped | failed
+    error: str = ""
+    finding: LRFinding | None = field(default=None, repr=False)
+
+
+class LRFinderJob:
+    """:func:`cnndash.training.lr_finder.find_lr` in a daemon thread (a few seconds to a minute), under a
+    ``search`` claim: it trains on the device, so not beside a run there."""
+
+    def __init__(self, config: TrainConfig, claim: Claim) -> None:
+        self.claim = claim
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._snap = LRFinderSnapshot()
+        self._thread = threading.Thread(
+            target=self._run, args=(config,), name="cnndash-lr-finder", daemon=True
+        )
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._snap = replace(self._snap, **changes)
+
+    def _run(self, config: TrainConfig) -> None:
+        try:
+            finding = find_lr(config, progress=lambda f, text: self._update(fraction=f, text=text),
+                              stop_event=self._stop)  # fmt: skip
+            self._update(status="stopped" if finding.stopped else "finished", finding=finding, fraction=1.0)
+        except ValueError as exc:
+            self._update(status="failed", error=str(exc))
+        except Exception as exc:
+            log.exception("learning-rate finder crashed")
+            self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.claim.release()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def snapshot(self) -> LRFinderSnapshot:
+        with self._lock:
+            return self._snap
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def start_lr_finder(config: TrainConfig) -> LRFinderJob:
+    """Run the learning-rate finder for ``config`` in the background unless the jobs rule forbids it
+    (:class:`SearchBusyError`: a run trains on the device, or a label check or search is going)."""
+    config.validate()
+    device = resolve_device(config.device).type
+    claim = claims.claim(SEARCH, device, "lr-finder", holder=get_registry().holder, error=SearchBusyError)
+    job = LRFinderJob(config, claim)
+    try:
+        job.start()
+    except BaseException:
+        claim.release()
+        raise
+    return job

@@ -19,12 +19,15 @@ import copy
 import math
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from cnndash.data.pins import release, run_holder
 from cnndash.training.config import TrainConfig
 from cnndash.training.setup import Trainer, setup
 
@@ -197,6 +200,15 @@ def _trial(
     )
 
 
+@contextmanager
+def _pin_released(run_dir: Path) -> Iterator[None]:
+    """The finder's throwaway run pins a stored dataset like any run; the pin goes with the folder."""
+    try:
+        yield
+    finally:
+        release(run_holder(run_dir))
+
+
 def find_lr(
     config: TrainConfig,
     *,
@@ -213,8 +225,12 @@ def find_lr(
     report = progress or (lambda fraction, text: None)
     low, high = LR_RANGE.get(config.optimizer, (1e-6, 1.0))
     probe = replace(config, epochs=1, schedule="constant", tensorboard=False, purpose="train", group="")
-    with tempfile.TemporaryDirectory(prefix="cnndash-lr-finder-") as folder, torch.random.fork_rng():
-        t = setup(probe, f"{folder}/run")
+    with (
+        tempfile.TemporaryDirectory(prefix="cnndash-lr-finder-") as folder,
+        torch.random.fork_rng(),
+        _pin_released(Path(folder) / "run"),
+    ):
+        t = setup(probe, Path(folder) / "run")
         report(0.0, "range test")
         ratios = [group["lr"] / probe.lr for group in t.optimizer.param_groups]
         start_state = (copy.deepcopy(t.module.state_dict()), copy.deepcopy(t.optimizer.state_dict()))

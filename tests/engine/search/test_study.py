@@ -12,7 +12,7 @@ from cnndash.cli import main
 from cnndash.jobs.registry import JobRegistry
 from cnndash.runs import list_runs
 from cnndash.search import SearchError, SearchSpace, run_search, search_trials
-from cnndash.search.job import SearchBusyError, start_search
+from cnndash.search.job import SearchBusyError, start_lr_finder, start_search
 from cnndash.training.config import TrainConfig
 from cnndash.training.loops import train
 
@@ -99,3 +99,13 @@ def test_sweep_on_the_command_line_prints_the_trials_and_writes_the_best_config(
     assert config.purpose == "train" and config.image_size in (8, 12)
     assert main(["sweep", "--dataset", "digits", "--image-sizes", "8,x"]) == 2
     assert "whole numbers" in capsys.readouterr().err
+
+
+def test_the_lr_finder_job_reports_progress_and_its_finding(tmp_path):
+    job = start_lr_finder(BASE)
+    with pytest.raises(SearchBusyError, match="lr-finder"):  # it trains on the CPU: nothing else there
+        start_search(BASE, trials=2, runs_dir=tmp_path)
+    assert job.wait(120)
+    snap = job.snapshot()
+    assert snap.status == "finished" and snap.fraction == 1.0 and snap.finding is not None
+    assert snap.finding.lrs and snap.finding.suggestion > 0

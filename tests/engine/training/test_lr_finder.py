@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import math
 import threading
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cnndash.cli import main
 from cnndash.training.config import TrainConfig
@@ -66,3 +69,19 @@ def test_train_lr_auto_trains_at_the_checked_suggestion(tmp_path):
     with pytest.raises(SystemExit) as usage:  # a usage error: one line, status 2
         main(["train", "--dataset", "digits", "--lr", "fast", "--out", str(tmp_path / "x")])
     assert usage.value.code == 2
+
+
+def test_the_finder_leaves_no_pin_on_a_stored_dataset(tmp_path):
+    from cnndash.data import catalog
+    from cnndash.data.store import import_dataset
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "src" / label).mkdir(parents=True)
+        for i in range(8):
+            pixels = rng.integers(0, 255, (12, 12), dtype=np.uint8)
+            Image.fromarray(pixels, "L").save(tmp_path / "src" / label / f"{i}.png")
+    import_dataset(tmp_path / "src", "tiny")
+    config = replace(TINY, dataset="tiny", batch_size=4, image_size=12)
+    find_lr(config, steps=8, trial_steps=3)
+    assert catalog.db(None).execute("SELECT COUNT(*) FROM pins").fetchone()[0] == 0
