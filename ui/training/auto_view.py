@@ -73,6 +73,7 @@ def apply_suggestion(dataset: str, *, val_fraction: float, seed: int, device: st
         try:
             choice = suggestion(dataset, val_fraction=val_fraction, seed=seed, device=device)
         except ValueError:
+            st.session_state.pop(_CHOICE, None)  # no reasons of another dataset's suggestion on show
             return None  # a broken or missing dataset: the form's own checks show the reason
     state = st.session_state
     applied = state.get(_APPLIED, {})
