@@ -15,16 +15,17 @@ def test_run_the_finder_and_use_its_learning_rate(page, app_url):
     set_number(page, "train-lr", 0.00001)  # far too low: the finder's trials can beat it
     wait_for_app(page)
     page.get_by_text("Find a learning rate").click()
-    page.locator(".st-key-train-lr-finder-start button").click()
+    page.get_by_role("button", name="Run the finder").click()  # (its help icon is a button too)
     page.locator(CHART).wait_for(timeout=120_000)  # progress, then the curve once the trials are done
     wait_for_app(page)
     assert_no_exception(page)
     x_type = page.evaluate(f"() => document.querySelector('{CHART}').layout.xaxis.type")
     assert x_type == "log"
-    page.get_by_text("Offered:").wait_for(timeout=10_000)
-    page.locator(".st-key-train-lr-finder-use button").click()
+    page.get_by_test_id("stAlertContentSuccess").get_by_text("Offered:").wait_for(timeout=10_000)
+    use = page.get_by_role("button", name="Use this learning rate")
+    use.click()
     wait_for_app(page)
-    assert page.locator(".st-key-train-lr-finder-use button").is_disabled()  # the form uses it now
+    assert use.is_disabled()  # the form uses it now
     value = float(page.locator(".st-key-train-lr input").input_value())
     assert value > 0.00001
     assert_no_exception(page)
