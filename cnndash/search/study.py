@@ -5,8 +5,8 @@ Trial 0 is the base config itself, trained in full: it is the reference "one run
 given the whole search must end within twice its wall time. Every later trial reports its validation accuracy
 after each epoch; Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner` stops the ones that trail the
 others at the same epoch (most after one epoch), which is how several configurations fit in the time of two
-runs. At the deadline the trial in flight is stopped and the trials not started are not run: the result
-says so.
+runs. Every later trial gets an equal share of the time left (the pruner may end it sooner), so all of them
+start; the best is the trial furthest ahead of the reference at the same epoch (:func:`best_trial`).
 
 Each trial is an ordinary run in the runs folder (``purpose="trial"``, ``group="search:<id>"``), so its
 curves and checkpoints can be opened like any other, and pickers that list runs with
@@ -180,8 +180,25 @@ def new_search_id() -> str:
     return f"search-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
-def best_trial(trials: Sequence[TrialResult]) -> TrialResult | None:
-    """The complete trial with the highest value (ties: the earlier), else the best trial with any value."""
+def best_trial(
+    trials: Sequence[TrialResult], curves: dict[int, list[float]] | None = None
+) -> TrialResult | None:
+    """The trial furthest ahead of the reference (trial 0) at the same epoch — best validation accuracy so
+    far against the reference's after as many epochs — so a trial cut short by its share of the time counts
+    by how it compared, not by its short run's accuracy; ties go to the earlier trial (the reference first).
+    Without ``curves`` (each trial's validation accuracy per epoch): the complete trial with the highest
+    value, else the best trial with any value."""
+    reference = (curves or {}).get(0)
+    if reference:
+        leads = {}
+        for t in trials:
+            curve = curves.get(t.number) or []
+            if curve and t.state != "failed":
+                k = min(len(curve), len(reference))
+                leads[t.number] = max(curve[:k]) - max(reference[:k])
+        if leads:
+            number = max(leads, key=lambda n: (leads[n], -n))
+            return next(t for t in trials if t.number == number)
     for pool in ([t for t in trials if t.state == "complete"], list(trials)):
         scored = [t for t in pool if t.value is not None]
         if scored:
@@ -211,6 +228,7 @@ class _TrialWatch:
         self.stop = threading.Event()
         self.why = ""  # "pruned" | "deadline" | "stopped"
         self.last_value: float | None = None
+        self.curve: list[float] = []  # validation accuracy after each epoch
         self.epochs = 0
 
     def _halt(self, why: str) -> None:
@@ -227,27 +245,33 @@ class _TrialWatch:
             self._halt("deadline")
         if isinstance(event, EpochEvent):
             self.epochs = event.epoch
+            self.curve.append(event.val_acc)
             self.last_value = max(self.last_value or 0.0, event.val_acc)
             self.trial.report(event.val_acc, event.epoch)
             if event.epoch < event.epochs and self.trial.should_prune():
                 self._halt("pruned")
 
 
-def _train_trial(config: TrainConfig, run_dir: Path, watch: _TrialWatch, owner: str | None) -> TrialResult:
+def _train_trial(  # long: one trial from start to its result, its summary and the note on why it ended
+    config: TrainConfig, run_dir: Path, watch: _TrialWatch, owner: str | None, share_ends: bool
+) -> TrialResult:
     started = time.monotonic()
     params = {k: v for k, v in watch.trial.params.items()}
     note, summary = "", {}
     try:
         summary = train(config, run_dir, on_event=watch, stop_event=watch.stop, owner=owner)
         state = "complete" if summary.get("status", "finished") == "finished" else watch.why or "stopped"
-    except (
-        ValueError
-    ) as exc:  # the settings or the data (a diverged trial too): the trial failed, not the search
+    except ValueError as exc:
+        # The trial's settings or data (a diverged trial too): the trial failed, not the search.
         state, note = "failed", str(exc)
     value = watch.last_value if state != "complete" else float(summary.get("val_accuracy", 0.0))
     state = "stopped" if state == "deadline" else state
     if state == "stopped" and watch.why == "deadline":
-        note = "stopped at the search's deadline"
+        note = (
+            "stopped at the end of its share of the time"
+            if share_ends
+            else "stopped at the search's deadline"
+        )
     result = TrialResult(watch.number, params, value, state, run_dir.name, watch.epochs,
                          time.monotonic() - started, note)  # fmt: skip
     if summary:  # the trial's own summary says what the search made of it (read back by search_trials)
@@ -301,6 +325,7 @@ def run_search(
     started = time.monotonic()
     deadline = started + budget_s if budget_s is not None else math.inf
     results: list[TrialResult] = []
+    curves: dict[int, list[float]] = {}
     for number in range(trials):
         if (stop_event is not None and stop_event.is_set()) or time.monotonic() >= deadline:
             break
@@ -313,8 +338,17 @@ def run_search(
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             results.append(TrialResult(number, dict(trial.params), None, "failed", "", note=str(exc)))
             continue
-        watch = _TrialWatch(trial, number, stop_event, deadline, on_progress)
-        result = _train_trial(config, root / f"{search_id}-trial-{number:02d}", watch, owner)
+        # Every trial after the reference gets an equal share of the time left, so all of them start (the
+        # pruner may end one sooner); best_trial compares them with the reference at the same epoch.
+        now = time.monotonic()
+        ends = (
+            deadline
+            if number == 0 or not math.isfinite(deadline)
+            else now + (deadline - now) / (trials - number)
+        )
+        watch = _TrialWatch(trial, number, stop_event, ends, on_progress)
+        result = _train_trial(config, root / f"{search_id}-trial-{number:02d}", watch, owner, ends < deadline)
+        curves[number] = watch.curve
         _tell(study, trial, result)
         results.append(result)
         if on_trial is not None:
@@ -325,7 +359,7 @@ def run_search(
     allowed = (deadline - started) if math.isfinite(deadline) else seconds
     return SearchResult(search_id, results, base_config, seconds, allowed,
                         stopped=bool(stop_event is not None and stop_event.is_set()),
-                        not_started=trials - len(results), best=best_trial(results))  # fmt: skip
+                        not_started=trials - len(results), best=best_trial(results, curves))  # fmt: skip
 
 
 def search_trials(search_id: str, runs_dir: Path | None = None) -> list[TrialResult]:

@@ -11,8 +11,9 @@ import pytest
 from cnndash.cli import main
 from cnndash.jobs.registry import JobRegistry
 from cnndash.runs import list_runs
-from cnndash.search import SearchError, SearchSpace, run_search, search_trials
+from cnndash.search import SearchError, SearchSpace, TrialResult, run_search, search_trials
 from cnndash.search.job import SearchBusyError, start_lr_finder, start_search
+from cnndash.search.study import best_trial
 from cnndash.training.config import TrainConfig
 from cnndash.training.loops import train
 
@@ -37,7 +38,7 @@ def test_a_three_trial_study_finishes_its_trials_are_hidden_and_the_best_trains(
     ]
     best = result.best_config
     assert best is not None and best.purpose == "train" and best.group == "" and best.epochs == BASE.epochs
-    assert best.lr == result.best.params["lr"] and result.best.value == max(t.value for t in result.trials)
+    assert best.lr == result.best.params["lr"] and result.best in result.trials
     summary = train(best, tmp_path / "best")
     assert summary["status"] == "finished" and [
         r.name for r in list_runs(tmp_path, include_hidden=False)
@@ -109,3 +110,14 @@ def test_the_lr_finder_job_reports_progress_and_its_finding(tmp_path):
     snap = job.snapshot()
     assert snap.status == "finished" and snap.fraction == 1.0 and snap.finding is not None
     assert snap.finding.lrs and snap.finding.suggestion > 0
+
+
+def test_the_best_is_the_trial_furthest_ahead_of_the_reference_at_the_same_epoch():
+    ref = TrialResult(0, {"lr": 3e-3}, 0.90, "complete", "t0", epochs=4)
+    short_ahead = TrialResult(1, {"lr": 1e-3}, 0.70, "stopped", "t1", epochs=2)  # its share ended
+    short_behind = TrialResult(2, {"lr": 1e-2}, 0.80, "pruned", "t2", epochs=3)
+    curves = {0: [0.5, 0.6, 0.85, 0.9], 1: [0.6, 0.7], 2: [0.4, 0.5, 0.8]}
+    assert best_trial([ref, short_ahead, short_behind], curves) is short_ahead  # 0.70 vs 0.60 after 2 epochs
+    curves[1] = [0.5, 0.6]  # level with the reference: the reference wins the tie
+    assert best_trial([ref, short_ahead, short_behind], curves) is ref
+    assert best_trial([ref, short_ahead, short_behind]) is ref  # no curves: the best complete trial
