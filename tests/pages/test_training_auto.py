@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cnndash import data
+from cnndash import augment, data
 from cnndash.training.auto import auto_config
 from cnndash.training.loops import TrainConfig
 from tests.pages.test_pages import run_page
@@ -82,3 +82,15 @@ def test_a_setting_changed_by_hand_stays_when_the_dataset_changes():
     at.number_input(key="train-lr").set_value(100.0).run()
     assert at.button(key="train-start").disabled
     assert any("earning rate" in e.value for e in at.error)
+
+
+def test_a_pipeline_that_crops_to_a_fixed_size_decides_the_image_size():
+    augment.save_pipeline("crop48", [{"op": "RandomResizedCrop", "size": [48, 48], "scale": [0.6, 1.0]}])
+    at = run_page(PAGE)
+    at.selectbox(key="train-dataset").set_value("shapes").run()
+    assert at.number_input(key="train-image-size").value == engine_choice("shapes")["image_size"]
+    at.selectbox(key="train-pipeline").set_value("crop48").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="train-image-size").value == 0  # automatic: the crop is what the model sees
+    seen = next(m.value for m in at.markdown if "The model will see" in m.value)
+    assert "48×48 px" in seen and "pipeline outputs 48×48" in seen

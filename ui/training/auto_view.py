@@ -9,11 +9,13 @@ settings nobody touched and leaves the others alone (their reason then says "set
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 import ui
 from cnndash.device import resolve_device
-from cnndash.models import MODEL_DESCRIPTIONS
+from cnndash.models import MODEL_DESCRIPTIONS, pipeline_output_size
 from cnndash.pretrained import weights_installed
 from cnndash.training.auto import ONE_CLICK_BUDGET_S, AutoChoice, choose_settings
 from cnndash.training.config import TrainConfig
@@ -66,15 +68,31 @@ def _widget_value(field: str, value: object) -> object:
     return (value or 0) if field == "image_size" else value
 
 
-def apply_suggestion(dataset: str, *, val_fraction: float, seed: int, device: str) -> AutoChoice | None:
+def _pipeline_decides(choice: AutoChoice, augment: list[dict]) -> AutoChoice:
+    """``choice`` with the image size left automatic when the pipeline crops or resizes to a fixed size: the
+    crop is what the person asked the model to see (the engine's rule, :func:`cnndash.models.auto_image_size`)."""
+    crop = pipeline_output_size(augment)
+    if crop is None:
+        return choice
+    why = f"the augmentation pipeline outputs {crop}×{crop} px: its crops decide (0 = automatic)"
+    return replace(
+        choice, config=replace(choice.config, image_size=None), reasons={**choice.reasons, "image_size": why}
+    )
+
+
+def apply_suggestion(
+    dataset: str, *, val_fraction: float, seed: int, device: str, augment: list[dict] = ()
+) -> AutoChoice | None:
     """Set the suggested settings for ``dataset`` on the widgets nobody changed by hand (call before they are
-    drawn). None, and nothing changed, when the dataset cannot be read (the preflight says why)."""
+    drawn); ``augment`` is the chosen pipeline's spec. None, and nothing changed, when the dataset cannot be
+    read (the preflight says why)."""
     with st.spinner("Reading the dataset to suggest settings…"):
         try:
             choice = suggestion(dataset, val_fraction=val_fraction, seed=seed, device=device)
         except ValueError:
             st.session_state.pop(_CHOICE, None)  # no reasons of another dataset's suggestion on show
             return None  # a broken or missing dataset: the form's own checks show the reason
+    choice = _pipeline_decides(choice, list(augment))
     state = st.session_state
     applied = state.get(_APPLIED, {})
     hand = set()
@@ -99,8 +117,9 @@ def current(dataset: str) -> AutoChoice | None:
 def _summary(config: TrainConfig) -> str:
     model = MODEL_DESCRIPTIONS.get(config.model, config.model).split(" — ")[0]
     start = "pretrained " if config.pretrained else ""
+    size = f"{config.image_size} px" if config.image_size else "the pipeline's size"
     return (
-        f"{start}{model} at {config.image_size} px, batches of {config.batch_size}, {config.epochs} epochs, "
+        f"{start}{model} at {size}, batches of {config.batch_size}, {config.epochs} epochs, "
         f"learning rate {config.lr:g}"
     )
 

@@ -90,6 +90,16 @@ def _shown(options: list[str], key: str) -> list[str]:
     return options if value in options or value is None else [*options, value]
 
 
+def _chosen_spec(pipeline: str) -> list[dict]:
+    """The spec of the chosen pipeline ([] for none, or one that cannot be read: the form reports it)."""
+    if pipeline in ("", NO_PIPELINE):
+        return []
+    try:
+        return load_pipeline(pipeline)
+    except ValueError:
+        return []
+
+
 def _data_and_model(viewing: bool) -> tuple[str, str, str]:
     uploaded = list_datasets()
     datasets = [*BUILTIN_DATASETS, *uploaded]
@@ -125,6 +135,7 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
             val_fraction=state.get("train-val-fraction", DEFAULTS.val_fraction),
             seed=state.get("train-seed", DEFAULTS.seed),
             device=state.get("train-device", DEFAULTS.device),
+            augment=_chosen_spec(state.get("train-pipeline", NO_PIPELINE)),  # bound above: the choice
         )
     model = c2.selectbox(
         "Model",
