@@ -11,7 +11,7 @@ from tests.pages.test_pages import run_page
 PAGE = "pages/training.py"
 
 
-def wait_for_finder(at, timeout: float = 120):
+def wait_for_finder(at, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while at.session_state["train-lr-finder-task"].alive and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -1,89 +1,60 @@
 """The learning-rate finder on the Training page: a button runs the engine's
-:func:`cnndash.training.lr_finder.find_lr` for the form's settings in a background thread (with progress and
+:func:`cnndash.training.lr_finder.find_lr` for the form's settings in the background (with progress and
 Stop), then shows the range test's curve on a log axis with the learning rate offered, whether a trial run
 confirmed it, and "Use this learning rate", which sets the form's value.
 
-The finder is one person's: its thread lives in their session (two people's finders never mix), it writes
-nothing but a temporary folder, and it never runs on a rerun by itself — only on the button.
+The finder runs as the engine's background job (:func:`cnndash.search.job.start_lr_finder`: under the jobs rule,
+never beside a training run on the device, a label check or a search); the job is held by the session that
+started it (two people's findings never mix), it writes nothing but a temporary folder, and it never runs on a
+rerun by itself — only on the button.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
-from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
 import ui
 from cnndash.plots import training as plots_train
+from cnndash.search.job import LRFinderJob, start_lr_finder
 from cnndash.training.config import TrainConfig
-from cnndash.training.lr_finder import LRFinding, find_lr
+from cnndash.training.lr_finder import LRFinding
 
-log = logging.getLogger("cnndash.ui")
 POLL_SECONDS = 0.5
-_TASK = "train-lr-finder-task"  # the running (or just ended) FinderTask of this session
+_TASK = "train-lr-finder-task"  # the running (or just ended) LRFinderJob this session started
+_TASK_DATASET = "train-lr-finder-dataset"  # the dataset it runs on
 _FOUND = "train-lr-finding"  # (dataset, LRFinding) of the last finished finder
-
-
-@dataclass
-class FinderTask:
-    """``find_lr`` in a daemon thread: progress for the page, a stop flag, and its finding or error."""
-
-    config: TrainConfig
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    fraction: float = 0.0
-    text: str = "starting…"
-    finding: LRFinding | None = None
-    error: str = ""
-    thread: threading.Thread | None = None
-
-    def _progress(self, fraction: float, text: str) -> None:
-        self.fraction, self.text = fraction, text  # single assignments: read whole by the page
-
-    def _run(self) -> None:
-        try:
-            self.finding = find_lr(self.config, progress=self._progress, stop_event=self.stop_event)
-        except ValueError as exc:  # the data or the settings: the message says what to change
-            self.error = str(exc)
-        except Exception as exc:  # a bug: the traceback in the log, one line on the page
-            log.exception("learning-rate finder crashed")
-            self.error = f"The learning-rate finder failed ({type(exc).__name__}: {exc})."
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name="cnndash-lr-finder", daemon=True)
-        self.thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
 
 
 def _use(lr: float) -> None:
     st.session_state["train-lr"] = float(lr)
 
 
-def _collect(task: FinderTask) -> None:
-    """A finished task's outcome into the session (its finding, or its error shown once)."""
-    st.session_state.pop(_TASK, None)
-    if task.error:
-        st.error(ui.text(task.error), icon=":material/error:")
-    elif task.finding is not None:
-        st.session_state[_FOUND] = (task.config.dataset, task.finding)
+def _collect(job: LRFinderJob) -> None:
+    """An ended finder's outcome into the session (its finding, or its error shown once)."""
+    state = st.session_state
+    state.pop(_TASK, None)
+    dataset = state.pop(_TASK_DATASET, "")
+    snap = job.snapshot()
+    if snap.status == "failed":
+        st.error(ui.text(snap.error), icon=":material/error:")
+    elif snap.finding is not None:
+        state[_FOUND] = (dataset, snap.finding)
 
 
 @st.fragment(run_every=POLL_SECONDS)
 def _follow() -> None:
     """Redrawn twice a second while the finder runs; a full rerun when it ends shows the curve."""
-    task = st.session_state.get(_TASK)
-    if task is None:
+    job = st.session_state.get(_TASK)
+    if job is None:
         return
-    st.progress(min(max(task.fraction, 0.0), 1.0), text=f"Learning-rate finder: {task.text}")
+    snap = job.snapshot()
+    st.progress(min(max(snap.fraction, 0.0), 1.0), text=f"Learning-rate finder: {snap.text}")
     if st.button("Stop the finder", key="train-lr-finder-stop", icon=":material/stop:"):
-        task.stop_event.set()
-    if not task.alive:
+        job.stop()
+    if not job.alive:
         st.rerun()
 
 
@@ -166,9 +137,9 @@ def lr_finder(config: TrainConfig | None) -> None:
             disabled=config is None,
             help="Trains a throwaway copy of the model for a few dozen batches; nothing is saved.",
         ):
-            task = FinderTask(config)
-            task.start()
-            st.session_state[_TASK] = task
-            st.rerun()
+            with ui.user_errors():  # the jobs rule: not beside a run on the device, a label check or a search
+                st.session_state[_TASK] = start_lr_finder(config)
+                st.session_state[_TASK_DATASET] = config.dataset
+                st.rerun()
         if found is not None and found[0] == dataset:
             _show(found[0], found[1], config.lr if config is not None else math.nan)
