@@ -119,6 +119,7 @@ class TrialResult:
     epochs: int = 0  # epochs it trained
     seconds: float = 0.0
     note: str = ""
+    curve: tuple[float, ...] = ()  # validation accuracy after each epoch (what best_trial compares)
 
     def to_dict(self) -> dict:
         return {
@@ -130,6 +131,7 @@ class TrialResult:
             "epochs": self.epochs,
             "seconds": round(self.seconds, 2),
             "note": self.note,
+            "curve": list(self.curve),
         }
 
 
@@ -186,9 +188,10 @@ def best_trial(
     """The trial furthest ahead of the reference (trial 0) at the same epoch — best validation accuracy so
     far against the reference's after as many epochs — so a trial cut short by its share of the time counts
     by how it compared, not by its short run's accuracy; ties go to the earlier trial (the reference first).
-    Without ``curves`` (each trial's validation accuracy per epoch): the complete trial with the highest
-    value, else the best trial with any value."""
-    reference = (curves or {}).get(0)
+    ``curves`` (each trial's validation accuracy per epoch) default to the trials' own ``curve``; without
+    any: the complete trial with the highest value, else the best trial with any value."""
+    curves = curves or {t.number: list(t.curve) for t in trials if t.curve}
+    reference = curves.get(0)
     if reference:
         leads = {}
         for t in trials:
@@ -273,7 +276,7 @@ def _train_trial(  # long: one trial from start to its result, its summary and t
             else "stopped at the search's deadline"
         )
     result = TrialResult(watch.number, params, value, state, run_dir.name, watch.epochs,
-                         time.monotonic() - started, note)  # fmt: skip
+                         time.monotonic() - started, note, tuple(watch.curve))  # fmt: skip
     if summary:  # the trial's own summary says what the search made of it (read back by search_trials)
         RunWriter(run_dir).write_summary({**summary, "search": result.to_dict()})
     return result
@@ -325,7 +328,6 @@ def run_search(
     started = time.monotonic()
     deadline = started + budget_s if budget_s is not None else math.inf
     results: list[TrialResult] = []
-    curves: dict[int, list[float]] = {}
     for number in range(trials):
         if (stop_event is not None and stop_event.is_set()) or time.monotonic() >= deadline:
             break
@@ -348,7 +350,6 @@ def run_search(
         )
         watch = _TrialWatch(trial, number, stop_event, ends, on_progress)
         result = _train_trial(config, root / f"{search_id}-trial-{number:02d}", watch, owner, ends < deadline)
-        curves[number] = watch.curve
         _tell(study, trial, result)
         results.append(result)
         if on_trial is not None:
@@ -359,7 +360,7 @@ def run_search(
     allowed = (deadline - started) if math.isfinite(deadline) else seconds
     return SearchResult(search_id, results, base_config, seconds, allowed,
                         stopped=bool(stop_event is not None and stop_event.is_set()),
-                        not_started=trials - len(results), best=best_trial(results, curves))  # fmt: skip
+                        not_started=trials - len(results), best=best_trial(results))  # fmt: skip
 
 
 def search_trials(search_id: str, runs_dir: Path | None = None) -> list[TrialResult]:
@@ -374,6 +375,7 @@ def search_trials(search_id: str, runs_dir: Path | None = None) -> list[TrialRes
             out.append(
                 TrialResult(int(found.get("number", 0)), found["params"], found.get("value"),
                             str(found.get("state", "")), run.name, int(found.get("epochs", 0)),
-                            float(found.get("seconds", 0.0)), str(found.get("note", "")))
+                            float(found.get("seconds", 0.0)), str(found.get("note", "")),
+                            tuple(float(v) for v in found.get("curve") or ()))
             )  # fmt: skip
     return sorted(out, key=lambda t: t.number)

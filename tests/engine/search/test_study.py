@@ -5,6 +5,7 @@ background job goes through the jobs rule and stops on request; ``sweep`` on the
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -26,6 +27,7 @@ def test_a_three_trial_study_finishes_its_trials_are_hidden_and_the_best_trains(
     result = run_search(BASE, trials=3, budget_s=300, runs_dir=tmp_path, on_trial=ended.append)
     assert [t.number for t in result.trials] == [0, 1, 2] and ended == result.trials
     assert result.trials[0].params == {"lr": 3e-3} and result.trials[0].state == "complete"
+    assert len(result.trials[0].curve) == BASE.epochs
     assert {t.state for t in result.trials} <= {"complete", "pruned"}
     lrs = [t.params["lr"] for t in result.trials]
     assert all(3e-4 <= lr <= 9e-3 for lr in lrs) and len(set(lrs)) == 3
@@ -34,7 +36,7 @@ def test_a_three_trial_study_finishes_its_trials_are_hidden_and_the_best_trains(
     assert all(r.purpose == "trial" and r.config["group"] == result.group for r in runs)
     assert list_runs(tmp_path, include_hidden=False) == []
     assert search_trials(result.search_id, tmp_path) == [
-        t.__class__(**{**t.to_dict(), "seconds": round(t.seconds, 2)}) for t in result.trials
+        replace(t, seconds=round(t.seconds, 2)) for t in result.trials
     ]
     best = result.best_config
     assert best is not None and best.purpose == "train" and best.group == "" and best.epochs == BASE.epochs
@@ -121,3 +123,8 @@ def test_the_best_is_the_trial_furthest_ahead_of_the_reference_at_the_same_epoch
     curves[1] = [0.5, 0.6]  # level with the reference: the reference wins the tie
     assert best_trial([ref, short_ahead, short_behind], curves) is ref
     assert best_trial([ref, short_ahead, short_behind]) is ref  # no curves: the best complete trial
+    # The trials' own curves (as run_search records them and search_trials reads them back) count too.
+    with_curves = [
+        replace(t, curve=(0.5, 0.6, 0.85, 0.9) if t is ref else (0.6, 0.7)) for t in (ref, short_ahead)
+    ]
+    assert best_trial(with_curves).number == 1
