@@ -184,9 +184,15 @@ def search_section(config: TrainConfig | None, runs: list[Run]) -> None:
         shown = on_disk[0]
     with st.expander("Search: try several settings, keep the best", icon=":material/travel_explore:",
                      expanded=running is not None or shown is not None):  # fmt: skip
-        if trained := st.session_state.get("search-trained"):
+        active = get_registry().active()
+        if active is not None and active.run_name == st.session_state.get(
+            "search-trained"
+        ):  # while it trains
             st.info(
-                ui.md("Training the best settings as run {run}: follow it in the Train tab.", run=trained)
+                ui.md(
+                    "Training the best settings as run {run}: follow it in the Train tab.",
+                    run=active.run_name,
+                )
             )
         if running is not None:
             _follow(running.search_id)
