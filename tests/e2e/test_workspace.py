@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cnndash.training.config import ConfigError, TrainConfig
 from tests.e2e.harness import (
     TINY_RUN,
     assert_no_exception,
@@ -120,7 +121,10 @@ def _choose_and_carry(page, app_url: str, artifacts_dir: Path) -> None:
 def _learning_rate_100(page, artifacts_dir: Path) -> None:
     """Point 5: the value stays as typed, Train is off, and the range is right under the field."""
     set_number(page, "train-lr", 100)
-    message = page.get_by_text("Learning rate must be a positive number of at most 10, got 100.")
+    try:
+        TrainConfig(dataset="digits", lr=100.0).validate()
+    except ConfigError as exc:  # the engine's own words (they name the setting and its range)
+        message = page.get_by_text(str(exc))
     message.wait_for()
     field = page.locator(".st-key-train-lr input").bounding_box()
     shown = message.bounding_box()

@@ -303,9 +303,9 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     """
     dataset, model, pipeline = _data_and_model(viewing)
     values = _optimisation(viewing)
+    slots = {"main": st.empty()}  # a refused value right under its row, above the suggestion's reasons
     if not viewing:
         auto_view.show_reasons()
-    slots = {"main": st.empty()}
     with st.expander("More settings"):
         values |= _regularisation(viewing) | _input_and_device(viewing) | _split_and_transfer(viewing)
     slots["more"] = st.empty()
