@@ -21,16 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-MODEL_NAMES = ("lenet", "simplecnn", "vgg", "resnet18", "mobilenet_v2")
-TRANSFER_MODES = ("all", "freeze", "lower_lr")
-
-MODEL_DESCRIPTIONS = {
-    "lenet": "LeNet-5 — tiny and fast, good for digits/MNIST-sized images",
-    "simplecnn": "SimpleCNN — the tutorials' two-block CNN",
-    "vgg": "Small VGG — 6 conv layers with BatchNorm, good for 32–64 px colour images",
-    "resnet18": "ResNet-18 — residual network (torchvision), optional ImageNet weights",
-    "mobilenet_v2": "MobileNetV2 — light network (torchvision), optional ImageNet weights",
-}
+from cnndash.training.choices import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES  # noqa: F401 (re-exported)
 
 # Smallest square input each model accepts, and the size it is trained at by default when the dataset's
 # own size is smaller (tiny 8×8 digits are upsampled to LeNet's classic 28×28).

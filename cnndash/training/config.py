@@ -10,8 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from cnndash.models import MODEL_NAMES, TRANSFER_MODES
-from cnndash.training.optim import OPTIMIZERS, SCHEDULES
+from cnndash.training.choices import MODEL_NAMES, OPTIMIZERS, SCHEDULES, TRANSFER_MODES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
 # The largest square side accepted: a batch of 32 RGB images at 1024 px is 400 MB as float32 before any

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("onecycle", "cosine", "step", "constant")
+from cnndash.training.choices import OPTIMIZERS, SCHEDULES  # noqa: F401 (re-exported)
+
 ONECYCLE_WARMUP = 0.25  # share of the run one-cycle spends warming up when no warm-up is set
 
 
