@@ -17,7 +17,8 @@ st.set_page_config(
 navigation = st.navigation(ui.SECTIONS)
 ui.page_style()
 ui.render_sidebar()
-if navigation.title != ui.PAGES["home"].title:  # Home imports no engine: it need not wait
+# Home imports no engine; Training draws its frame first and waits behind a spinner (pages/training.py).
+if navigation.title not in (ui.PAGES["home"].title, ui.PAGES["training"].title):
     ui.wait_for_background_imports()
 with ui.through_app():
     navigation.run()

@@ -247,9 +247,9 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
             )
     fig.update_xaxes(title_text="epoch", **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1))
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    if len(metrics) and loss_spiked(
-        [*metrics["train_loss"], *metrics["val_loss"]], metrics["train_loss"].iloc[0]
-    ):
+    losses = [column for column in ("train_loss", "val_loss") if column in metrics]  # only those present
+    start = metrics[losses[0]].iloc[0] if losses and len(metrics) else None
+    if start is not None and loss_spiked([value for column in losses for value in metrics[column]], start):
         fig.update_yaxes(type="log", title_text="log scale", row=1, col=1)  # the spike and the rest both show
     fig.update_layout(
         height=360,

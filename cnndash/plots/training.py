@@ -46,14 +46,20 @@ MAX_POINTS = 600  # per trace in the live chart: enough to see the shape, cheap 
 # A loss that rises above this many times where it started has spiked (a run starts near the chance loss and
 # a healthy one stays below it): a linear axis would flatten everything else into a line at zero.
 SPIKE_RATIO = 3.0
+# A loss whose values span more than this many decades (largest / smallest) is drawn on a log axis too: a
+# validation loss of 900 in epoch 1 and 0.3 by epoch 5 is a flat line on a linear axis however it started.
+SPAN_DECADES = 1.5
+SPAN_RATIO = 10**SPAN_DECADES
 
 
 def loss_spiked(values: Sequence[float], reference: float | None = None) -> bool:
     """True when a loss series rose above :data:`SPIKE_RATIO` × ``reference`` (default: its first value, where
-    the run started): draw it on a log axis."""
+    the run started) or spans more than :data:`SPAN_DECADES` decades: draw it on a log axis."""
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
     if not finite or (reference is None and len(finite) < 2):
         return False
+    if max(finite) > SPAN_RATIO * min(finite):
+        return True
     return max(finite) > SPIKE_RATIO * (finite[0] if reference is None else reference)
 
 
@@ -182,6 +188,14 @@ def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
     return frame["seconds"].astype(float).cumsum()
 
 
+def _start(frame: pd.DataFrame) -> float | None:
+    """Where a run's loss started: its first training loss (None without one)."""
+    if "train_loss" not in frame or not len(frame):
+        return None
+    first = float(frame["train_loss"].iloc[0])
+    return first if math.isfinite(first) and first > 0 else None
+
+
 def compare_runs_figure(
     runs: Mapping[str, pd.DataFrame], metric: str = "val_acc", *, smoothing: float = 0.0, x: str = "epoch"
 ) -> go.Figure:
@@ -220,6 +234,56 @@ def compare_runs_figure(
     fig.update_yaxes(title_text=METRIC_LABELS[metric])
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
+    elif any(loss_spiked(frame[metric].tolist(), _start(frame)) for frame in runs.values() if len(frame)):
+        # One run's spike would flatten every other run's curve: all of them on a log axis.
+        fig.update_yaxes(type="log", title_text=f"{METRIC_LABELS[metric]} (log scale)")
     by = "by epoch" if x == "epoch" else "over wall-clock time"
     fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
     return _layout(fig, 360)
+
+
+def lr_finder_figure(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    suggestion: float,
+    *,
+    reliable: bool,
+    candidates: Mapping[str, float] | None = None,
+) -> go.Figure:
+    """The learning-rate range test: loss (raw faint, smoothed) against the learning rate on a log axis, each
+    candidate reading as a dotted line and the learning rate offered as a marker on the smoothed curve (a
+    star when a trial run confirmed it, an open circle when the current one was kept)."""
+    finite = [(lr, loss) for lr, loss in zip(lrs, smoothed, strict=False) if math.isfinite(loss)]
+    traces = [
+        go.Scatter(x=list(lrs), y=list(losses), mode="lines", name="loss (raw)", line=dict(color=RAW_COLOUR, width=1)),
+        go.Scatter(x=[p[0] for p in finite], y=[p[1] for p in finite], mode="lines", name="loss (smoothed)",
+                   line=dict(color=TRAIN_COLOUR, width=2)),
+    ]  # fmt: skip
+    if (
+        finite
+    ):  # the offered learning rate on the curve (nearest recorded point: a kept lr may be off the test)
+        near = min(finite, key=lambda p: abs(math.log(p[0]) - math.log(suggestion)))
+        traces.append(
+            go.Scatter(x=[suggestion], y=[near[1]], mode="markers", name=f"offered: {suggestion:.2g}",
+                       marker=dict(symbol="star" if reliable else "circle-open", size=16, color=VAL_COLOUR,
+                                   line=dict(width=2, color=VAL_COLOUR)))
+        )  # fmt: skip
+    shapes = [
+        dict(type="line", x0=lr, x1=lr, y0=0, y1=1, xref="x", yref="y domain",
+             line=dict(color="#999999", dash="dot", width=1))
+        for lr in (candidates or {}).values()
+    ]  # fmt: skip
+    annotations = [
+        dict(x=math.log10(lr), y=1.0, xref="x", yref="y domain", text=name, showarrow=False,
+             textangle=-90, xanchor="right", yanchor="top", font=dict(size=10, color="#777777"))
+        for name, lr in (candidates or {}).items()
+    ]  # fmt: skip
+    fig = go.Figure(data=traces)
+    fig.update_layout(shapes=shapes, annotations=annotations)
+    fig.update_xaxes(type="log", title_text="learning rate (log scale)", exponentformat="power")
+    fig.update_yaxes(title_text="training loss")
+    if loss_spiked([x for x in smoothed if math.isfinite(x)]):
+        fig.update_yaxes(type="log", title_text="training loss (log scale)")  # the blow-up at the end
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, 340)

@@ -165,6 +165,8 @@ def _train(page, shot: Shots) -> str:
     assert selectbox_value(page, "train-dataset") == f"{DATASET} (uploaded)"
     assert selectbox_value(page, "train-pipeline") == PIPELINE
     page.get_by_text(re.compile(r"The model will see \d+×\d+ px")).wait_for(timeout=60_000)
+    choose(page, "train-model", "lenet")  # fast on 2 cores, whichever model the suggestion (issue 24) picks
+    page.get_by_text(re.compile(r"The model will see \d+×\d+ px")).wait_for(timeout=60_000)
     lr = page.locator(".st-key-train-lr input").input_value()
     set_number(page, "train-lr", 100)
     message = page.get_by_text("Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100.")

@@ -19,6 +19,8 @@ from streamlit.testing.v1 import AppTest
 
 from cnndash import paths
 from cnndash.jobs.registry import get_registry
+from cnndash.training.auto import auto_config
+from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 from tests.pages.test_data import make_zip
@@ -244,7 +246,11 @@ def test_a_reload_mid_run_shows_its_settings_read_only_and_leaves_nothing_behind
     assert job.wait(30)
     at.run()
     assert not at.number_input(key="train-image-size").disabled
-    assert at.number_input(key="train-image-size").value == 0  # automatic again, not pinned at 32
+    # The form's own values again (the suggestion for digits), not pinned at the run's 32 px.
+    assert (
+        at.number_input(key="train-image-size").value
+        == auto_config(TrainConfig(dataset="digits")).config.image_size
+    )
     assert at.selectbox(key="train-model").value == "lenet"
     at.selectbox(key="train-dataset").set_value("shapes").run()
     seen = next(m.value for m in at.markdown if "The model will see" in m.value)

@@ -14,6 +14,7 @@ import ui
 from cnndash.plots import dataset as plots_data
 from cnndash.training.loops import TrainConfig
 from cnndash.training.preflight import Preflight, preflight, preview_batch, process_share
+from ui.training import auto_view
 
 PREVIEW_CELL = 72  # px per thumbnail of the augmented training batch
 
@@ -63,17 +64,24 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
         imageset = ui.load_dataset(config.dataset, config.val_fraction, config.seed)
         pre = preflight(config, imageset)
         colour = "RGB, 3 channels" if pre.channels == 3 else "grayscale, 1 channel"
+        suggested = auto_view.current(config.dataset)
+        size_reason = pre.size_reason
+        if suggested is not None and config.image_size == suggested.config.image_size:
+            size_reason = suggested.reasons.get("image_size", size_reason)  # not "set by hand": suggested
         with st.container(border=True):
             st.markdown(
                 f"**The model will see {pre.image_size}×{pre.image_size} px · {colour}** — "
-                + ui.md("{reason}. {train} and {val}, {classes}.", reason=pre.size_reason,
+                + ui.md("{reason}. {train} and {val}, {classes}.", reason=size_reason,
                         train=ui.plural(pre.n_train, "training image"),
                         val=ui.plural(pre.n_val, "validation image"),
                         classes=ui.plural(pre.num_classes, "class", "classes"))
             )  # fmt: skip
             if processes > 1:
                 st.markdown(_world_text(config, processes))
-            if pre.suggested_model != config.model:
+            # The one-click suggestion's model already weighed the data: no second, different suggestion.
+            if pre.suggested_model != config.model and (
+                suggested is None or suggested.config.model != config.model
+            ):
                 c1, c2 = st.columns([4, 1])
                 c1.caption(f"Suggested model: **{pre.suggested_model}** — {pre.suggestion_reason}.")
                 c2.button(

@@ -318,6 +318,8 @@ def _group_label(group: str) -> str:
     kind, _, owner = group.partition(":")
     if kind == "label-check":
         return f"Label check of run {ui.text(owner)}"
+    if kind == "search":
+        return f"Search {ui.text(owner)}"
     return ui.text(group)
 
 
