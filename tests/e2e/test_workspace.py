@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from cnndash.training.config import ConfigError, TrainConfig
 from tests.e2e.harness import (
     TINY_RUN,
     choose,

@@ -20,7 +20,6 @@ from streamlit.testing.v1 import AppTest
 from cnndash import paths
 from cnndash.jobs.registry import get_registry
 from cnndash.training.auto import auto_config
-from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 from tests.pages.test_data import make_zip
