@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnndash.runs import TrainState
+from cnndash.runs.layout import METRICS_FILE
 from cnndash.runs.writer import BatchLog
 from cnndash.training.batches import global_batch_sizes
 from cnndash.training.config import ConfigError, TrainConfig
@@ -325,7 +326,7 @@ def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
         summary["final_val_accuracy"] = state.last_val_acc
     # A finite loss can still have blown up (a model stuck at chance) or spiked: say so, with the fix.
     summary["health"] = run_health_from_csv(
-        t.writer.path / "metrics.csv",
+        t.writer.path / METRICS_FILE,
         num_classes=len(start.classes),
         lr=t.config.lr,
         optimizer=t.config.optimizer,
