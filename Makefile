@@ -11,7 +11,7 @@ DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast lint e2e bench soak venv dev-deps browser clean-venv
+.PHONY: run test test-fast lint e2e bench soak venv dev-deps browser clean-venv i18n
 
 run: $(VENV)/.run-$(RUN_HASH)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -66,3 +66,8 @@ browser:
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Translations (docs/i18n.md): extract every domain's message ids with Babel and update
+# locales/zh_CN/LC_MESSAGES/<domain>.po (new ids untranslated, unused ids dropped, translations kept).
+i18n: $(VENV)/.dev-$(DEV_HASH)
+	$(PY) -m ui.catalogs

@@ -5,19 +5,22 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from ui.i18n import translator
 
+_ = translator("common")
 ui.start_background_imports()  # the engine, while the page config and the sidebar are drawn
+ui.render_language_switch()  # first: the navigation and the page below are drawn in the chosen language
 st.set_page_config(
-    page_title="cnndash — convolutional networks, end to end",
+    page_title=_("cnndash — convolutional networks, end to end"),
     page_icon=":material/grid_on:",
     layout="wide",
     initial_sidebar_state="expanded",
 )
 
-navigation = st.navigation(ui.SECTIONS)
+navigation = st.navigation(ui.sections())
 ui.page_style()
 ui.render_sidebar()
-if navigation.title != ui.PAGES["home"].title:  # Home imports no engine: it need not wait
+if navigation.url_path != ui.PAGES["home"].url_path:  # Home imports no engine: it need not wait
     ui.wait_for_background_imports()
 with ui.through_app():
     navigation.run()

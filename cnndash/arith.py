@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Literal, TypeAlias, overload
 
+from cnndash.errors import UserError
+
 Size: TypeAlias = int | tuple[int, int]
 IntOrPair: TypeAlias = int | Sequence[int]
 Padding: TypeAlias = IntOrPair | Literal["same", "valid"]
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-class ShapeError(ValueError):
+class ShapeError(UserError):
     """A layer configuration or input size that PyTorch would refuse.
 
     ``argument`` is the name of the argument to change (``"padding"``, ``"kernel_size"``, ``"size"``...),
@@ -49,8 +51,10 @@ class ShapeError(ValueError):
     is on one axis only.
     """
 
-    def __init__(self, message: str, argument: str | None = None, axis: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, argument: str | None = None, axis: int | None = None, /, **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.argument = argument
         self.axis = axis
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import torch
 
+from cnndash.errors import UserError
+
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError):
     """The requested device does not exist on this machine."""
 
 

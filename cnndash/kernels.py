@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from cnndash import arith
+from cnndash.errors import UserError
 from cnndash.preprocess import convert_mode, open_image
 
 __all__ = [
@@ -43,7 +44,7 @@ MAX_KERNEL = 15
 SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")
 
 
-class KernelError(ValueError):
+class KernelError(UserError):
     """A kernel or image that cannot be used; the message says what to change."""
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnndash.errors import UserError
+
 MODEL_NAMES = ("lenet", "simplecnn", "vgg", "resnet18", "mobilenet_v2")
 TRANSFER_MODES = ("all", "freeze", "lower_lr")
 
@@ -42,7 +44,7 @@ SMALL_INPUT_MAX = 64  # ResNet/MobileNet switch to the small-input stem at or be
 _PRETRAINED = {"resnet18": "ResNet18_Weights", "mobilenet_v2": "MobileNet_V2_Weights"}
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model request that cannot be built (unknown name, input too small, weights not available)."""
 
 

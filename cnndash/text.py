@@ -3,6 +3,8 @@
 Class names, file names, dataset and run names come from whoever made the data (folder names in a zip,
 ``train --out`` paths). They are shown as the text they are, never read as markup:
 
+- :func:`N_` — marks engine text that a page shows, so it is extracted into a catalogue and translated by
+  the UI at display (the engine itself stays English and never imports the UI);
 - :func:`plural` — ``1 image``, ``2 images``: the one place a count meets its noun;
 - :func:`visible_controls` — invisible control and bidirectional-formatting characters (a right-to-left
   override that makes ``gpj.exe`` read as ``exe.jpg``) shown as ``⟨U+202E⟩``, newlines as spaces;
@@ -34,6 +36,12 @@ _KEPT_FORMAT = frozenset("\u200c\u200d")
 # shortcodes and :red[…] directives in the source before Markdown's own escapes apply, so both colons of
 # ":material/home:" must be escaped.
 MARKDOWN_SPECIALS = frozenset("\\`*_{}[]<>|~$&:")
+
+
+def N_(message: str) -> str:
+    """``message`` unchanged: marks engine text a page shows (a lesson's text, a chart title, a report
+    warning) for extraction into a catalogue; the page translates it at display (``ui.i18n``)."""
+    return message
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:

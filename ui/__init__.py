@@ -2,7 +2,7 @@
 
 Shared here: the page registry and the deep-link guard (``navigation``), the sidebar and CSS
 (``sidebar``), upload names as text (``text``, ``md``, ``plain``; counts with ``plural``), the workspace — what the person has chosen, across pages,
-reloads and links (``workspace``) —, the user-error boundary and kept widget preferences (``state``), the
+reloads and links (``workspace``) —, the language of every page (``i18n``: ``translator(domain)``), the user-error boundary and kept widget preferences (``state``), the
 cached model, dataset and prediction loaders (``loaders``), and the engine imported in
 the background (``background``). Page parts: ``ui.calculator``, ``ui.learn``, ``ui.data``,
 ``ui.training``, ``ui.evaluation``, ``ui.gradcam``, and the export panel two pages show
@@ -16,12 +16,12 @@ in ``ui``: it draws widgets and calls ``cnndash``. Streamlit is imported only he
 from __future__ import annotations
 
 from cnndash.text import plural
-from ui import workspace
+from ui import i18n, workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
-from ui.navigation import PAGES, SECTIONS, route_guard, through_app
-from ui.sidebar import page_style, render_sidebar
+from ui.navigation import PAGES, SECTIONS, route_guard, sections, through_app
+from ui.sidebar import page_style, render_language_switch, render_sidebar
 from ui.state import keep, user_errors
 from ui.text import md, plain, text
 
@@ -29,6 +29,7 @@ __all__ = [
     "PAGES",
     "SECTIONS",
     "dataset_stamp",
+    "i18n",
     "image_types",
     "keep",
     "load_dataset",
@@ -38,9 +39,11 @@ __all__ = [
     "plain",
     "plural",
     "predictions",
+    "render_language_switch",
     "render_sidebar",
     "route_guard",
     "run_dataset",
+    "sections",
     "start_background_imports",
     "text",
     "through_app",

@@ -10,12 +10,13 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
+from cnndash.errors import UserError
 from cnndash.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 Spec = list[dict[str, Any]]
 
 
-class AugmentError(ValueError):
+class AugmentError(UserError):
     """A pipeline spec that torchvision would refuse or silently misuse; names the step and argument."""
 
     def __init__(self, message: str, *, step: int | None = None, argument: str | None = None) -> None:

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cnndash.errors import UserError
 from cnndash.evaluate.metrics import Normalize, Predictions, classification_report_frame, confusion_matrix
 from cnndash.runs import Run
 
 PER_CLASS_METRICS = ("precision", "recall", "f1-score")
 
 
-class CompareError(ValueError):
+class CompareError(UserError):
     """Two runs that cannot be compared class by class (different class sets, no images)."""
 
 

@@ -16,12 +16,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cnndash.errors import UserError
+
 Normalize = Literal["true", "pred"] | None
 
 REPORT_COLUMNS = ["precision", "recall", "f1-score", "support"]
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError):
     """A run cannot be evaluated as asked (no checkpoint, a mismatched dataset, bad arguments)."""
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnndash.errors import UserError
 from cnndash.explain.cam import compute_cam_result
 from cnndash.explain.target_layers import model_device, resolve_layer
 from cnndash.models import default_cam_layer
@@ -42,7 +43,7 @@ FAITHFULNESS_BATCH = 32
 FAITHFULNESS_MAX_IMAGES = 200
 
 
-class FeatureError(ValueError):
+class FeatureError(UserError):
     """A feature or faithfulness request that cannot be served; the message says what to change."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnndash.errors import UserError
 from cnndash.modes import eval_mode
 
 # suggest_layer skips layers whose map has fewer cells than this (2x2): a 1x1 map cannot say "where".
@@ -27,7 +28,7 @@ MIDDLE_DEPTH = 0.33
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
 
 
-class CamError(ValueError):
+class CamError(UserError):
     """A CAM request that cannot be served: unknown method or layer, wrong input shape, bad class."""
 
 

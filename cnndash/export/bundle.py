@@ -38,6 +38,7 @@ import torchvision
 from torch import nn
 
 import cnndash
+from cnndash.errors import UserError
 from cnndash.export.onnx_model import export_onnx, onnx_probabilities, quantize_onnx
 from cnndash.preprocess import images_to_uint8
 from cnndash.runs import Run, load_run
@@ -52,7 +53,7 @@ ACCURACY_IMAGES = 5000  # at most this many validation images for the accuracies
 ProgressCallback = Callable[[str, float], None]  # (what is happening, fraction done)
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A run that cannot be exported, or an export that does not reproduce the model; says why."""
 
 

@@ -14,10 +14,12 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from cnndash.errors import UserError
+
 OPSET = 18
 
 
-class OnnxUnavailableError(ValueError):
+class OnnxUnavailableError(UserError):
     """ONNX export asked for, but onnx / onnxscript / onnxruntime are not installed."""
 
 

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cnndash.errors import UserError
 
-class LessonError(ValueError):
+
+class LessonError(UserError):
     """A lesson input that cannot be computed; the message names the input and what to change."""
 
 

@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from cnndash.errors import UserError
 from cnndash.paths import runs_dir as default_runs_dir
 
 CONFIG_FILE = "config.json"  # the resolved TrainConfig
@@ -36,7 +37,7 @@ RENDEZVOUS_PREFIX = ".rendezvous-"  # torchrun's file store of an app-started ru
 _NAME = re.compile(r"[^/\\\x00]+")
 
 
-class RunError(ValueError):
+class RunError(UserError):
     """A run that does not exist, or whose files are missing or unreadable; the message names the fix."""
 
 

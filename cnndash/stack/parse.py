@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from cnndash import arith
+from cnndash.errors import UserError
 
 __all__ = [
     "COLUMNS",
@@ -81,7 +82,7 @@ USES: dict[str, tuple[str, ...]] = {
 }
 
 
-class LayerSpecError(ValueError):
+class LayerSpecError(UserError):
     """A row of a layer stack that cannot be turned into a layer; the message names the row and column."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from cnndash.errors import UserError
 from cnndash.models import MODEL_NAMES, TRANSFER_MODES
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -31,15 +32,15 @@ MAX_LR = 10.0
 PURPOSES = ("train", "fold", "trial")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A training setting that cannot work; the message names the setting and a valid value.
 
     ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
     the message next to that field's widget.
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, field: str | None = None, /, **params: object) -> None:
+        super().__init__(message, **params)
         self.field = field
 
 
