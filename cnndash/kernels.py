@@ -19,6 +19,7 @@ from PIL import Image
 from cnndash import arith
 from cnndash.errors import UserError
 from cnndash.preprocess import convert_mode, open_image
+from cnndash.text import N_
 
 __all__ = [
     "KERNELS",
@@ -30,15 +31,16 @@ __all__ = [
     "to_display",
 ]
 
+# Names are English keys, marked (N_) so the calculator page shows them translated.
 KERNELS: dict[str, list[list[float]]] = {
-    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
-    "box blur": [[1 / 9] * 3] * 3,
-    "Gaussian blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
-    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-    "Sobel x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-    "Sobel y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-    "Laplacian edge": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
-    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+    N_("identity"): [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    N_("box blur"): [[1 / 9] * 3] * 3,
+    N_("Gaussian blur"): [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+    N_("sharpen"): [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    N_("Sobel x"): [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    N_("Sobel y"): [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    N_("Laplacian edge"): [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    N_("emboss"): [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
 }
 MAX_KERNEL = 15
 SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")

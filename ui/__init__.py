@@ -20,15 +20,15 @@ from ui import i18n, workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
-from ui.navigation import PAGES, SECTIONS, route_guard, sections, through_app
+from ui.navigation import PAGES, route_guard, sections, through_app
 from ui.sidebar import page_style, render_language_switch, render_sidebar
-from ui.state import keep, user_errors
+from ui.state import error_text, keep, user_errors
 from ui.text import md, plain, text
 
 __all__ = [
     "PAGES",
-    "SECTIONS",
     "dataset_stamp",
+    "error_text",
     "i18n",
     "image_types",
     "keep",

@@ -17,6 +17,7 @@ import streamlit as st
 
 from cnndash import paths
 from ui.background import engine
+from ui.i18n import translator
 
 if TYPE_CHECKING:
     from torch import nn
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from cnndash.data import ImageSet
     from cnndash.evaluate.metrics import Predictions
     from cnndash.runs import Run
+
+_ = translator("common")
 
 
 def image_types() -> list[str]:
@@ -134,12 +137,13 @@ def predictions(run: Run, checkpoint: str = "best", *, progress: bool = True) ->
         bar = st.empty()
 
         def on_progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
+            text = _("Predicting the validation images… {done}/{total}", done=done, total=total)
+            bar.progress(done / max(total, 1), text=text)
 
         result = predict_run(run, checkpoint, on_progress=on_progress)
         bar.empty()
     else:
-        with st.spinner("Predicting the validation images…"):
+        with st.spinner(_("Predicting the validation images…")):
             result = predict_run(run, checkpoint)
     cache.put(key, result)
     return result

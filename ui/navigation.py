@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import streamlit as st
@@ -53,10 +53,21 @@ def _page(key: str, title: str) -> st.Page:
     return st.Page(path, title=title, icon=icon, url_path=url_path)
 
 
-# One st.Page per file, created once (English titles) for st.page_link / st.switch_page, which find a page
-# by its URL path; the navigation itself gets pages titled in the person's language (:func:`sections`).
-PAGES = {key: _page(key, spec[1]) for key, spec in _PAGE_SPECS.items()}
-SECTIONS = {section: [PAGES[key] for key in keys] for section, keys in _SECTION_SPECS.items()}
+class _Pages(Mapping[str, st.Page]):
+    """The pages by key, for st.page_link / st.switch_page (which find a page by its URL path), made when
+    asked for: an ``st.Page`` made outside a script run (a test importing ``ui``) is unusable."""
+
+    def __getitem__(self, key: str) -> st.Page:
+        return _page(key, _(_PAGE_SPECS[key][1]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_PAGE_SPECS)
+
+    def __len__(self) -> int:
+        return len(_PAGE_SPECS)
+
+
+PAGES = _Pages()
 
 
 def sections() -> dict[str, list[st.Page]]:

@@ -3,6 +3,8 @@ run, a label check — all read through the one job registry) and the app's CSS.
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from cnndash.text import N_
@@ -33,9 +35,17 @@ def page_style() -> None:
 
 
 @st.cache_resource(show_spinner=False)
+def _device_info() -> Any:
+    return engine("device").describe_device()
+
+
 def _device_text() -> str:
-    info = engine("device").describe_device()
-    return f"**{info.kind.upper()}** — {info.description}"
+    info = _device_info()
+    if info.kind == "cpu":  # a GPU's description is its name and memory: said the same in any language
+        description = _.plural("{n} thread · no GPU detected", "{n} threads · no GPU detected", info.threads)
+    else:
+        description = text(info.description)
+    return f"**{info.kind.upper()}** — {description}"
 
 
 def render_language_switch() -> None:

@@ -64,6 +64,18 @@ def _plotly_texts(spec: str) -> Iterator[str]:
             yield bar["text"]
 
 
+def _table_headers(node) -> list[str]:
+    """A table's column headers as shown: the column configuration's label (and help) where one is set."""
+    config = json.loads(node.proto.columns) if getattr(node.proto, "columns", "") else {}
+    out = []
+    for column in node.value.columns:
+        settings = config.get(str(column)) or config.get(f"_pos:{column}") or {}
+        if settings.get("hidden"):
+            continue
+        out += [settings.get("label") or str(column), settings.get("help") or ""]
+    return out
+
+
 def visible_text(at: AppTest) -> list[str]:
     """Every string the page shows (order of appearance; empty strings left out)."""
     out: list[str] = []
@@ -75,7 +87,7 @@ def visible_text(at: AppTest) -> list[str]:
         if kind == "plotly_chart":
             out += _plotly_texts(proto.spec)
         elif kind in ("dataframe", "table", "arrow_data_frame"):
-            out += [str(c) for c in node.value.columns]
+            out += _table_headers(node)
         elif hasattr(proto, "ListFields"):
             out += list(_proto_texts(proto))
     return [t for t in out if t and t.strip()]

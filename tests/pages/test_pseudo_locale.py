@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from cnndash.kernels import SAMPLE_PHOTOS
+from cnndash.single_layer import LAYER_KINDS
+from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
+from tests.conftest import ROOT
 from tests.pages.pseudo import unmarked, visible_text
+from ui.i18n import PSEUDO
 
 
 def _mixed_page():
@@ -38,3 +43,30 @@ def test_unmarked_finds_every_visible_string_that_escaped_translation():
         "count",
         "Chart title",
     ]
+
+
+def render(page: str, query: dict | None = None) -> AppTest:
+    """``page`` through the app (sidebar, navigation, page) in the pseudo-locale; no exception, no error."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update({"lang": PSEUDO, **(query or {})})
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+# Data each page shows untranslated: names of datasets, models, layers, presets, photos and PyTorch
+# arguments (the Layer stack's columns are the arguments they set).
+DATA_HOME = ["digits", "LeNet", "MNIST", "CIFAR", "shapes", "GPU", "CPU"]
+DATA_CONV_CALCULATOR = [*LAYER_KINDS, *PRESETS, *SAMPLE_PHOTOS, *LAYER_TYPES, *COLUMNS, "CPU", "GPU"]
+
+
+def test_home_is_translated_everywhere():
+    assert unmarked(render("pages/home.py"), data=DATA_HOME) == []
+
+
+def test_the_calculator_is_translated_everywhere():
+    assert unmarked(render("pages/conv_calculator.py"), data=DATA_CONV_CALCULATOR) == []
