@@ -16,6 +16,7 @@ from cnndash import arith
 from cnndash.lessons.convolution import corr2d
 from cnndash.lessons.errors import LessonError, as_grid, check_range
 from cnndash.lessons.learn_kernel import TARGET, edge_image
+from cnndash.text import N_
 
 __all__ = [
     "NORMS",
@@ -126,10 +127,10 @@ def shift_lesson(k: int = 2, stride: int = 1, mode: str = "max") -> ShiftLesson:
 # -- lesson 7 -----------------------------------------------------------------------------------------------
 
 NORMS = {
-    "BatchNorm": "each channel over the batch and all pixels: axes (N, H, W)",
-    "LayerNorm": "each sample over all its channels and pixels: axes (C, H, W)",
-    "InstanceNorm": "each sample's each channel over its pixels: axes (H, W)",
-    "GroupNorm": "each sample's each group of channels over their pixels: axes (C/G, H, W)",
+    "BatchNorm": N_("each channel over the batch and all pixels: axes (N, H, W)"),
+    "LayerNorm": N_("each sample over all its channels and pixels: axes (C, H, W)"),
+    "InstanceNorm": N_("each sample's each channel over its pixels: axes (H, W)"),
+    "GroupNorm": N_("each sample's each group of channels over their pixels: axes (C/G, H, W)"),
 }
 
 

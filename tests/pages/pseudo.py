@@ -22,8 +22,8 @@ from ui.i18n import LANGUAGES, PSEUDO_CLOSE, PSEUDO_OPEN
 # Proto fields that hold text a person reads; element types whose text is code or markup, not prose.
 TEXT_FIELDS = frozenset({"body", "label", "help", "placeholder", "options", "caption", "delta", "text"})
 NOT_PROSE = frozenset({"code", "html", "json", "empty", "balloons", "snow", "iframe", "deck_gl_json_chart"})
-# Always data: the language switch names each language in itself; the app's name.
-DATA = (*LANGUAGES.values(), "cnndash")
+# Always data: the language switch names each language in itself; the app's name; the device kinds.
+DATA = (*LANGUAGES.values(), "cnndash", "CPU", "CUDA", "MPS", "GPU")
 
 _MARKED = re.compile(f"{PSEUDO_OPEN}[^{PSEUDO_OPEN}{PSEUDO_CLOSE}]*{PSEUDO_CLOSE}")
 _ESCAPE = re.compile(r"\\(.)")

@@ -3,9 +3,11 @@ no text that is neither translated (``⟦…⟧``) nor data (numbers, code, name
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnndash.kernels import SAMPLE_PHOTOS
+from cnndash.lessons.pool_norm_dropout import NORMS
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
 from tests.conftest import ROOT
@@ -70,3 +72,15 @@ def test_home_is_translated_everywhere():
 
 def test_the_calculator_is_translated_everywhere():
     assert unmarked(render("pages/conv_calculator.py"), data=DATA_CONV_CALCULATOR) == []
+
+
+DATA_LEARN = ["corr2d", "nn.Conv2d", "model.eval", "kernel", "padding", "stride", *NORMS]
+
+
+@pytest.mark.parametrize("lesson", range(1, 11))
+def test_every_learn_lesson_is_translated_everywhere(lesson):
+    """Each lesson opened by its link (``?lesson=N``): AppTest cannot change a selectbox whose options are
+    formatted (here, translated) from the values the app keeps, so each lesson is a fresh session."""
+    at = render("pages/learn.py", {"lesson": str(lesson)})
+    assert at.selectbox(key="learn-lesson").index == lesson - 1
+    assert unmarked(at, data=DATA_LEARN) == []
