@@ -178,3 +178,17 @@ def test_the_language_comes_from_the_url_and_a_bogus_one_falls_back(query, shown
     at.query_params.update(query)
     at.run()
     assert at.markdown[0].value == shown
+
+
+def test_a_calculator_error_is_shown_in_chinese_with_its_axis_translated(in_language):
+    from cnndash import arith
+    from ui.state import error_text
+
+    with pytest.raises(arith.ShapeError) as caught:
+        arith.conv_output_size((5, 40), kernel_size=7)
+    assert str(caught.value).startswith("the kernel (7 px along the height")  # the CLI's English
+    in_language("zh-CN")
+    shown = error_text(caught.value)
+    assert shown.startswith("卷积核（在高度方向上，卷积核 7、膨胀 1，共 7 像素）"), shown
+    in_language(i18n.PSEUDO)
+    assert error_text(caught.value).startswith("⟦the kernel (7 px along the ⟦height⟧")

@@ -53,7 +53,7 @@ NOT_YET_TEMPLATED = frozenset(
     {"AugmentError", "CamError", "CompareError", "ConfigError", "DatasetError", "DeviceError",
      "EvaluationError", "ExportError", "FeatureError", "ImageDecodeError", "JobBusyError", "KernelError",
      "LabelJobBusyError", "LayerSpecError", "LessonError", "ModelError", "OnnxUnavailableError",
-     "RunError", "RunNameError", "RunsQuotaError", "ShapeError", "TrainingDivergedError",
+     "RunError", "RunNameError", "RunsQuotaError", "TrainingDivergedError",
      "LabelIssuesStopped"}
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnndash.errors import UserError
+from cnndash.errors import Term, UserError
 from ui.i18n import translator
 from ui.text import text
 
@@ -32,7 +32,9 @@ def error_text(exc: ValueError) -> str:
     """The message of a user error in the person's language (English for a plain ``ValueError``, and for
     a :class:`~cnndash.errors.UserError` built from an already formatted message)."""
     if isinstance(exc, UserError):
-        return translator(exc.domain)(exc.template, **exc.params)
+        _ = translator(exc.domain)
+        params = {name: _(value) if isinstance(value, Term) else value for name, value in exc.params.items()}
+        return _(exc.template, **params)
     return str(exc)
 
 
