@@ -26,6 +26,30 @@ class Term(str):
     __slots__ = ()
 
 
+class Phrase:
+    """A sentence of the engine for people that is not an error (the shape trace's diagnosis): a template
+    and its parameters, which may themselves be :class:`Phrase` s or :class:`Term` s. ``str()`` is the
+    English; the UI translates the template and every nested part (``ui.state.phrase_text``)."""
+
+    __slots__ = ("params", "template")
+
+    def __init__(self, template: str, /, **params: Any) -> None:
+        self.template = template
+        self.params = params
+
+    def __str__(self) -> str:
+        return self.template.format(**self.params) if self.params else self.template
+
+    def __repr__(self) -> str:
+        return f"Phrase({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Phrase) and (self.template, self.params) == (other.template, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+
 class UserError(ValueError):
     """An error a user can cause; the message says what is wrong and how to fix it.
 

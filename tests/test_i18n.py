@@ -192,3 +192,22 @@ def test_a_calculator_error_is_shown_in_chinese_with_its_axis_translated(in_lang
     assert shown.startswith("卷积核（在高度方向上，卷积核 7、膨胀 1，共 7 像素）"), shown
     in_language(i18n.PSEUDO)
     assert error_text(caught.value).startswith("⟦the kernel (7 px along the ⟦height⟧")
+
+
+def test_a_stack_diagnosis_is_english_for_the_cli_and_chinese_on_the_page(in_language):
+    """The trace keeps its English ``diagnosis`` (shared/API.md) and gives the page its ``why`` to translate,
+    down to the nested window problem and the suggested input."""
+    from cnndash.stack import trace_stack
+    from ui.state import phrase_text
+
+    rows = [{"layer": "Conv2d", "in": 1, "out": 4, "kernel": "5"}, {"layer": "MaxPool2d", "kernel": "4"}]
+    trace = trace_stack(rows, (1, 6, 6))
+    assert not trace.ok and trace.diagnosis == str(trace.why)
+    assert "cannot work on its 2×2 input" in trace.diagnosis
+    in_language("zh-CN")
+    shown = phrase_text(trace.why, "calculator")
+    assert "无法处理它收到的 2×2 输入" in shown and "窗口" in shown, shown
+    assert not _WORDS_OF_A_SENTENCE.search(shown.replace("MaxPool2d", "")), shown
+
+
+_WORDS_OF_A_SENTENCE = re.compile(r"[A-Za-z]{3,} [A-Za-z]{3,}")  # two English words in a row

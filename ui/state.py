@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnndash.errors import Term, UserError
+from cnndash.errors import Phrase, Term, UserError
 from ui.i18n import translator
 from ui.text import text
 
@@ -32,10 +32,21 @@ def error_text(exc: ValueError) -> str:
     """The message of a user error in the person's language (English for a plain ``ValueError``, and for
     a :class:`~cnndash.errors.UserError` built from an already formatted message)."""
     if isinstance(exc, UserError):
-        _ = translator(exc.domain)
-        params = {name: _(value) if isinstance(value, Term) else value for name, value in exc.params.items()}
-        return _(exc.template, **params)
+        return phrase_text(Phrase(exc.template, **exc.params), exc.domain)
     return str(exc)
+
+
+def phrase_text(phrase: Phrase, domain: str) -> str:
+    """``phrase`` in the person's language: its template translated in ``domain``'s catalogue, filled with its
+    parameters, each nested :class:`~cnndash.errors.Phrase` and :class:`~cnndash.errors.Term` translated too."""
+    _ = translator(domain)
+
+    def shown(value: object) -> object:
+        if isinstance(value, Phrase):
+            return _(value.template, **{name: shown(part) for name, part in value.params.items()})
+        return _(value) if isinstance(value, Term) else value
+
+    return str(shown(phrase))
 
 
 def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.e2e.harness import assert_no_exception, new_context, set_number, wait_for_app
-from tests.pages.pseudo import _WORD, residue
+from tests.pages.pseudo import WORD, residue
 
 # Words Streamlit itself draws (library output, not the app's): its toolbar and widget hints.
 STREAMLIT_WORDS = ["Skip to main content", "Deploy", "Press Enter to apply", "Running...", "Stop"]
@@ -45,7 +45,7 @@ def test_a_page_in_the_pseudo_locale_shows_only_marked_text_and_data(page, app_u
     _shot(page, artifacts_dir, "qps-calculator")
     lines = _visible_lines(page)
     assert any(line.startswith("⟦") for line in lines), lines[:20]
-    left = [line for line in lines if _WORD.search(residue(line, [*DATA_CALCULATOR, *STREAMLIT_WORDS]))]
+    left = [line for line in lines if WORD.search(residue(line, [*DATA_CALCULATOR, *STREAMLIT_WORDS]))]
     assert left == [], left
 
 

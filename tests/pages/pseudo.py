@@ -29,7 +29,7 @@ _MARKED = re.compile(f"{PSEUDO_OPEN}[^{PSEUDO_OPEN}{PSEUDO_CLOSE}]*{PSEUDO_CLOSE
 _ESCAPE = re.compile(r"\\(.)")
 _CODE = re.compile(r"`[^`]*`|\$\$?[^$]*\$\$?")
 _ICON = re.compile(r":[a-z_]+/[a-z_0-9]+:|:[a-z_]+:")
-_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more, in any script
+WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more, in any script
 
 
 def _proto_texts(message, depth: int = 0) -> Iterator[str]:
@@ -108,4 +108,4 @@ def residue(text: str, data: Iterable[str] = ()) -> str:
 def unmarked(at: AppTest, data: Iterable[str] = ()) -> list[str]:
     """The visible strings holding a word (two letters or more) that is neither translated nor data."""
     data = list(data)
-    return [text for text in visible_text(at) if _WORD.search(residue(text, data))]
+    return [text for text in visible_text(at) if WORD.search(residue(text, data))]

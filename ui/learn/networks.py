@@ -22,7 +22,6 @@ from ui.calculator.layer_stack import open_preset
 from ui.learn.widgets import notice
 
 _ = ui.i18n.translator("learn")
-calculator_text = ui.i18n.translator("calculator")  # a trace's diagnosis is the calculator's
 TRACE_COLUMNS = {
     "layer": N_("layer"),
     "type": N_("type"),
@@ -79,8 +78,9 @@ def classic_networks() -> None:
             icon=":material/rule:",
         )
     if network.mistake is not None:
-        diagnosis = _trace(name, True).trace.diagnosis or ""
-        st.caption(_("Tracing the tutorial's version: {diagnosis}", diagnosis=calculator_text(diagnosis)))
+        wrong = _trace(name, True).trace
+        diagnosis = ui.phrase_text(wrong.why, "calculator") if wrong.why is not None else ""
+        st.caption(_("Tracing the tutorial's version: {diagnosis}", diagnosis=diagnosis))
     if network.preset and st.button(
         _("Open in the layer-stack editor"), key="learn-net-open", icon=":material/open_in_new:"
     ):
