@@ -31,11 +31,19 @@ class Phrase:
     and its parameters, which may themselves be :class:`Phrase` s or :class:`Term` s. ``str()`` is the
     English; the UI translates the template and every nested part (``ui.state.phrase_text``)."""
 
-    __slots__ = ("params", "template")
+    __slots__ = ("domain", "params", "template")
 
     def __init__(self, template: str, /, **params: Any) -> None:
         self.template = template
         self.params = params
+        self.domain: str | None = None  # the catalogue of its template, when not the enclosing message's
+
+    @classmethod
+    def of(cls, error: UserError) -> Phrase:
+        """``error``'s message as a part of another sentence (translated in the error's own domain)."""
+        phrase = cls(error.template, **error.params)
+        phrase.domain = error.domain
+        return phrase
 
     def __str__(self) -> str:
         return self.template.format(**self.params) if self.params else self.template

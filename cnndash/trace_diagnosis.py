@@ -92,7 +92,7 @@ def _window_problem(module: nn.Module, hw: tuple[int, int]) -> Phrase | None:
     try:
         _spatial_out(module, hw)
     except arith.ShapeError as exc:
-        return Phrase(exc.template, **exc.params)
+        return Phrase.of(exc)
     return None
 
 
@@ -174,7 +174,7 @@ class _Failure:
         if not _is_chain(self.rows, self.modules, self.input_shape):
             return ""
         hw = _suggest_input(self.modules, self.input_shape, works)
-        return Phrase(phrase, size=f"{hw[0]}×{hw[1]}") if hw else ""
+        return Phrase(phrase, size="×".join(map(str, hw))) if hw else ""
 
     def window_hint(self) -> Phrase | str:
         """The smallest input that gets a conv/pool layer past its window check, as a sentence."""

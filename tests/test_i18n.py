@@ -211,3 +211,22 @@ def test_a_stack_diagnosis_is_english_for_the_cli_and_chinese_on_the_page(in_lan
 
 
 _WORDS_OF_A_SENTENCE = re.compile(r"[A-Za-z]{3,} [A-Za-z]{3,}")  # two English words in a row
+
+
+def test_a_lesson_error_is_shown_in_chinese_with_the_calculator_words_inside_it(in_language):
+    from cnndash.lessons import convolution
+    from cnndash.lessons.errors import LessonError
+    from ui.state import error_text
+
+    with pytest.raises(LessonError) as too_big:
+        convolution.correlation_lesson([[1, 2], [3, 4]], [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    with pytest.raises(LessonError) as no_room:
+        convolution.padding_lesson(2, 7, 0, 1)
+    assert (
+        str(too_big.value)
+        == "The kernel has 3 rows but the input only 2; make the kernel smaller or the input larger."
+    )
+    assert str(no_room.value).startswith("The kernel (7 px along the height")  # a sentence, as before
+    in_language("zh-CN")
+    assert error_text(too_big.value) == "卷积核有 3 行，但输入只有 2 行；请把卷积核改小，或把输入改大。"
+    assert error_text(no_room.value).startswith("卷积核（在高度方向上，卷积核 7、膨胀 1，共 7 像素）")

@@ -39,14 +39,15 @@ def error_text(exc: ValueError) -> str:
 def phrase_text(phrase: Phrase, domain: str) -> str:
     """``phrase`` in the person's language: its template translated in ``domain``'s catalogue, filled with its
     parameters, each nested :class:`~cnndash.errors.Phrase` and :class:`~cnndash.errors.Term` translated too."""
-    _ = translator(domain)
 
-    def shown(value: object) -> object:
+    def shown(value: object, domain: str) -> object:
         if isinstance(value, Phrase):
-            return _(value.template, **{name: shown(part) for name, part in value.params.items()})
-        return _(value) if isinstance(value, Term) else value
+            domain = value.domain or domain
+            parts = {name: shown(part, domain) for name, part in value.params.items()}
+            return translator(domain)(value.template, **parts)
+        return translator(domain)(value) if isinstance(value, Term) else value
 
-    return str(shown(phrase))
+    return str(shown(phrase, domain))
 
 
 def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:
