@@ -230,3 +230,14 @@ def test_a_lesson_error_is_shown_in_chinese_with_the_calculator_words_inside_it(
     in_language("zh-CN")
     assert error_text(too_big.value) == "卷积核有 3 行，但输入只有 2 行；请把卷积核改小，或把输入改大。"
     assert error_text(no_room.value).startswith("卷积核（在高度方向上，卷积核 7、膨胀 1，共 7 像素）")
+
+
+def test_a_layer_stack_row_error_names_the_row_and_column_in_chinese(in_language):
+    from cnndash.stack import LayerSpecError, resolve_stack
+    from ui.state import error_text
+
+    with pytest.raises(LayerSpecError) as caught:
+        resolve_stack([{"layer": "Conv2d", "in": 1, "out": 4}], (1, 8, 8))
+    assert str(caught.value) == "row 1 (Conv2d), column 'kernel' is empty: enter the kernel size"
+    in_language("zh-CN")
+    assert error_text(caught.value) == "第 1 行（Conv2d）的“kernel”列为空：请填写卷积核大小"

@@ -52,7 +52,7 @@ KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2), "Phrase": None}
 NOT_YET_TEMPLATED = frozenset(
     {"AugmentError", "CamError", "CompareError", "ConfigError", "DatasetError", "DeviceError",
      "EvaluationError", "ExportError", "FeatureError", "ImageDecodeError", "JobBusyError", "KernelError",
-     "LabelJobBusyError", "LayerSpecError", "ModelError", "OnnxUnavailableError",
+     "LabelJobBusyError", "ModelError", "OnnxUnavailableError",
      "RunError", "RunNameError", "RunsQuotaError", "TrainingDivergedError",
      "LabelIssuesStopped"}
 )  # fmt: skip
