@@ -51,7 +51,7 @@ KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2), "Phrase": None}
 # list as each class's raises become `Error("… {name} …", name=…)`.
 NOT_YET_TEMPLATED = frozenset(
     {"AugmentError", "CamError", "CompareError", "ConfigError", "DatasetError", "DeviceError",
-     "EvaluationError", "ExportError", "FeatureError", "ImageDecodeError", "JobBusyError", "KernelError",
+     "EvaluationError", "ExportError", "FeatureError", "ImageDecodeError", "JobBusyError",
      "LabelJobBusyError", "ModelError", "OnnxUnavailableError",
      "RunError", "RunNameError", "RunsQuotaError", "TrainingDivergedError",
      "LabelIssuesStopped"}
