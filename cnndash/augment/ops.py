@@ -19,8 +19,10 @@ Spec = list[dict[str, Any]]
 class AugmentError(UserError):
     """A pipeline spec that torchvision would refuse or silently misuse; names the step and argument."""
 
-    def __init__(self, message: str, *, step: int | None = None, argument: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, /, *, step: int | None = None, argument: str | None = None, **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.step = step  # 0-based index of the offending step, or None for the whole spec
         self.argument = argument
 
@@ -124,7 +126,7 @@ CHOICES: dict[str, Sequence[str]] = {
 def default_step(op: str) -> dict[str, Any]:
     """A new step of ``op`` with the catalogue's default arguments."""
     if op not in OPS:
-        raise AugmentError(f"Unknown operation {op!r}; choose one of {', '.join(OPS)}.")
+        raise AugmentError("Unknown operation {op}; choose one of {ops}.", op=repr(op), ops=", ".join(OPS))
     return {"op": op, **copy.deepcopy(OPS[op].defaults)}
 
 
