@@ -12,6 +12,7 @@ from typing import Any
 
 from cnndash.errors import UserError
 from cnndash.models import MODEL_NAMES, TRANSFER_MODES
+from cnndash.text import N_
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
@@ -29,7 +30,7 @@ MAX_THREADS = 1024  # torch CPU threads
 MAX_LR = 10.0
 # What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
 # configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
-PURPOSES = ("train", "fold", "trial")
+PURPOSES = (N_("train"), N_("fold"), N_("trial"))
 
 
 class ConfigError(UserError):
