@@ -50,11 +50,8 @@ KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2)}
 # Typed errors whose raises are not templates yet (f-strings): not extracted, shown in English. Empty the
 # list as each class's raises become `Error("… {name} …", name=…)`.
 NOT_YET_TEMPLATED = frozenset(
-    {"AugmentError", "CamError", "CompareError", "ConfigError", "DatasetError", "DeviceError",
-     "EvaluationError", "ExportError", "FeatureError", "ImageDecodeError", "JobBusyError", "KernelError",
-     "LabelJobBusyError", "LayerSpecError", "LessonError", "ModelError", "OnnxUnavailableError",
-     "RunError", "RunNameError", "RunsQuotaError", "ShapeError", "TrainingDivergedError",
-     "LabelIssuesStopped"}
+    {"DeviceError", "ImageDecodeError", "KernelError", "LayerSpecError", "LessonError", "ModelError",
+     "ShapeError", "TrainingDivergedError", "LabelIssuesStopped"}
 )  # fmt: skip
 
 

@@ -314,7 +314,7 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     except ConfigError as exc:
         slot = slots["main"] if exc.field in MAIN_FIELDS else slots["more"]
         where = "" if exc.field in MAIN_FIELDS else " " + _("(More settings)")
-        slot.error(error_text(exc) + where, icon=":material/error:")
+        slot.error(ui.text(error_text(exc)) + where, icon=":material/error:")
 
         return None, processes
     return config, processes
