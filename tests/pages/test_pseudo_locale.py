@@ -8,6 +8,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnndash import augment
 from cnndash.data import BUILTIN_DATASETS
 from cnndash.device import DEVICE_CHOICES
 from cnndash.kernels import SAMPLE_PHOTOS
@@ -147,3 +148,12 @@ def test_the_gradcam_page_is_translated_everywhere(trained, view):
 def test_the_data_page_is_translated_everywhere():
     at = render("pages/data_augmentation.py")
     assert unmarked(at, data=[*DATA_RUN, "RGB"]) == []
+
+
+def test_the_augmentation_section_is_translated_everywhere(monkeypatch):
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
+    at = render("pages/data_augmentation.py", {"section": "augmentation"})
+    assert at.radio(key="data-section").value == "Augmentation"
+    # Operations and their arguments are torchvision's names; the sample photos are scikit-learn's.
+    ops = [*augment.OPS, *(arg for info in augment.OPS.values() for arg in info.defaults)]
+    assert unmarked(at, data=[*DATA_RUN, *ops, *SAMPLE_PHOTOS, "RGB", "JSON", "min", "max"]) == []
