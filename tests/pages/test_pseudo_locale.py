@@ -124,6 +124,16 @@ def test_the_evaluation_page_is_translated_everywhere(trained, tab):
     assert unmarked(at, data=[*DATA_RUN, "seaborn", "TorchScript", "ONNX"]) == []
 
 
+def test_the_evaluation_data_tab_is_translated_everywhere(trained):
+    at = render("pages/evaluation.py")
+    at.session_state["eval-tab"] = at.tabs[EVALUATION_TABS.index("Data")].label
+    at.run()
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart")  # the score histogram and the embedding rendered
+    # Image paths (class/file.png) and the projections' names are data.
+    assert unmarked(at, data=[*DATA_RUN, "png", "t-SNE", "PCA", "cleanlab"]) == []
+
+
 @pytest.mark.parametrize("view", GRADCAM_VIEWS)
 def test_the_gradcam_page_is_translated_everywhere(trained, view):
     at = render("pages/grad_cam.py", {"run": "tiny"})
