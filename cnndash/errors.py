@@ -18,44 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnndash.text import Phrase
+
+__all__ = ["Phrase", "Term", "UserError"]
+
 
 class Term(str):
     """A word of the engine's own vocabulary used as a parameter (an axis: ``Term(N_("height"))``): shown
     translated, in the error's domain, where the message is translated; English in ``str(exc)``."""
 
     __slots__ = ()
-
-
-class Phrase:
-    """A sentence of the engine for people that is not an error (the shape trace's diagnosis): a template
-    and its parameters, which may themselves be :class:`Phrase` s or :class:`Term` s. ``str()`` is the
-    English; the UI translates the template and every nested part (``ui.state.phrase_text``)."""
-
-    __slots__ = ("domain", "params", "template")
-
-    def __init__(self, template: str, /, **params: Any) -> None:
-        self.template = template
-        self.params = params
-        self.domain: str | None = None  # the catalogue of its template, when not the enclosing message's
-
-    @classmethod
-    def of(cls, error: UserError) -> Phrase:
-        """``error``'s message as a part of another sentence (translated in the error's own domain)."""
-        phrase = cls(error.template, **error.params)
-        phrase.domain = error.domain
-        return phrase
-
-    def __str__(self) -> str:
-        return self.template.format(**self.params) if self.params else self.template
-
-    def __repr__(self) -> str:
-        return f"Phrase({str(self)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Phrase) and (self.template, self.params) == (other.template, other.params)
-
-    def __hash__(self) -> int:
-        return hash(self.template)
 
 
 class UserError(ValueError):

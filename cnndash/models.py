@@ -22,16 +22,17 @@ import torch
 from torch import nn
 
 from cnndash.errors import UserError
+from cnndash.text import N_, Phrase
 
 MODEL_NAMES = ("lenet", "simplecnn", "vgg", "resnet18", "mobilenet_v2")
 TRANSFER_MODES = ("all", "freeze", "lower_lr")
 
 MODEL_DESCRIPTIONS = {
-    "lenet": "LeNet-5 — tiny and fast, good for digits/MNIST-sized images",
-    "simplecnn": "SimpleCNN — the tutorials' two-block CNN",
-    "vgg": "Small VGG — 6 conv layers with BatchNorm, good for 32–64 px colour images",
-    "resnet18": "ResNet-18 — residual network (torchvision), optional ImageNet weights",
-    "mobilenet_v2": "MobileNetV2 — light network (torchvision), optional ImageNet weights",
+    "lenet": N_("LeNet-5 — tiny and fast, good for digits/MNIST-sized images"),
+    "simplecnn": N_("SimpleCNN — the tutorials' two-block CNN"),
+    "vgg": N_("Small VGG — 6 conv layers with BatchNorm, good for 32–64 px colour images"),
+    "resnet18": N_("ResNet-18 — residual network (torchvision), optional ImageNet weights"),
+    "mobilenet_v2": N_("MobileNetV2 — light network (torchvision), optional ImageNet weights"),
 }
 
 # Smallest square input each model accepts, and the size it is trained at by default when the dataset's
@@ -100,16 +101,34 @@ def auto_image_size(
     if crop is not None:
         side = max(crop, MIN_IMAGE_SIZE[name])
         if side != crop:
-            return side, f"the pipeline crops to {crop} px, raised to {name}'s minimum of {side} px"
-        return side, f"the augmentation pipeline outputs {crop}×{crop} px"
+            return side, Phrase(
+                N_("the pipeline crops to {crop} px, raised to {name}'s minimum of {side} px"),
+                crop=crop,
+                name=name,
+                side=side,
+            )
+        return side, Phrase(N_("the augmentation pipeline outputs {crop}×{crop} px"), crop=crop)
     side = default_image_size(name, dataset_size)
     if dataset_size is None:
-        return side, f"the images have mixed sizes, so {name}'s default of {side} px is used"
+        return side, Phrase(
+            N_("the images have mixed sizes, so {name}'s default of {side} px is used"), name=name, side=side
+        )
     own = max(dataset_size) if isinstance(dataset_size, tuple | list) else int(dataset_size)
     if own == side:
-        return side, f"the dataset's images are {own} px"
-    direction = "upsampled" if own < side else "downscaled"
-    return side, f"the dataset's {own} px images are {direction} to {name}'s range ({side} px)"
+        return side, Phrase(N_("the dataset's images are {own} px"), own=own)
+    if own < side:
+        return side, Phrase(
+            N_("the dataset's {own} px images are upsampled to {name}'s range ({side} px)"),
+            own=own,
+            name=name,
+            side=side,
+        )
+    return side, Phrase(
+        N_("the dataset's {own} px images are downscaled to {name}'s range ({side} px)"),
+        own=own,
+        name=name,
+        side=side,
+    )
 
 
 def suggest_model(
@@ -122,14 +141,20 @@ def suggest_model(
     if dataset_size is not None:
         side = max(dataset_size) if isinstance(dataset_size, tuple | list) else int(dataset_size)
     if channels == 1 and side is not None and side <= 32:
-        return "lenet", f"small grayscale images ({side} px): LeNet is enough and trains in seconds"
+        return "lenet", Phrase(
+            N_("small grayscale images ({side} px): LeNet is enough and trains in seconds"), side=side
+        )
     if side is not None and side <= 40:
         if num_images >= 5000:
-            return "resnet18", f"many small images ({side} px): ResNet-18 with its small stem"
-        return "vgg", f"small colour images ({side} px): the small VGG"
+            return "resnet18", Phrase(
+                N_("many small images ({side} px): ResNet-18 with its small stem"), side=side
+            )
+        return "vgg", Phrase(N_("small colour images ({side} px): the small VGG"), side=side)
     if side is None or side <= SMALL_INPUT_MAX * 2:
-        return "resnet18", "photos: ResNet-18 (at 64 px or less it uses its small-input stem)"
-    return "resnet18", f"larger photos ({side} px): ResNet-18 (tick 'pretrained' if its weights are cached)"
+        return "resnet18", N_("photos: ResNet-18 (at 64 px or less it uses its small-input stem)")
+    return "resnet18", Phrase(
+        N_("larger photos ({side} px): ResNet-18 (tick 'pretrained' if its weights are cached)"), side=side
+    )
 
 
 class LeNet(nn.Module):

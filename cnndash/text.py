@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 # Format characters that change how text around them is ordered or shown; zero-width joiners (U+200C,
 # U+200D) are left alone: emoji sequences and Persian words need them.
@@ -119,3 +120,39 @@ def mpl_text(value: object) -> str:
     """``value`` as literal text in a Matplotlib figure: ``$`` would start mathtext (and an odd number of
     them raises), so it is escaped; controls are made visible."""
     return visible_controls(value).replace("$", r"\$")
+
+
+class Phrase(str):
+    """Engine text for people (a reason, a warning, a status line) that keeps its template and parameters,
+    so that a page can say it in the reader's language: ``Phrase(N_("the images are {side} px"), side=32)``
+    *is* the English string ``"the images are 32 px"`` (the CLI, logs and tests read it as before), and
+    ``.template`` / ``.params`` let the UI format the template's translation instead (``ui.engine_text``).
+    The template is marked with ``N_`` so that it is extracted into the ``engine`` catalogue; a parameter
+    may itself be a :class:`Phrase` (translated too)."""
+
+    template: str
+    params: dict[str, object]
+    domain: str | None = None  # the catalogue of its template when not the enclosing text's (Phrase.of)
+
+    def __new__(cls, template: str, /, **params: object) -> Phrase:
+        phrase = super().__new__(cls, template.format(**params) if params else template)
+        phrase.template = template
+        phrase.params = params
+        return phrase
+
+    @classmethod
+    def of(cls, error: Any) -> Phrase:
+        """A typed error's message (``cnndash.errors.UserError``) as a part of another sentence, translated
+        in the error's own domain (a shape error inside a lesson's sentence stays the calculator's)."""
+        phrase = cls(error.template, **error.params)
+        phrase.domain = error.domain
+        return phrase
+
+    def __reduce__(self) -> tuple:  # pickled with its template (a job's snapshot crosses processes)
+        return (_phrase, (type(self), self.template, self.params, self.domain))
+
+
+def _phrase(cls: type[Phrase], template: str, params: dict[str, object], domain: str | None = None) -> Phrase:
+    phrase = cls(template, **params)
+    phrase.domain = domain
+    return phrase

@@ -241,3 +241,22 @@ def test_a_layer_stack_row_error_names_the_row_and_column_in_chinese(in_language
     assert str(caught.value) == "row 1 (Conv2d), column 'kernel' is empty: enter the kernel size"
     in_language("zh-CN")
     assert error_text(caught.value) == "第 1 行（Conv2d）的“kernel”列为空：请填写卷积核大小"
+
+
+def test_an_engine_error_and_an_engine_phrase_are_said_in_chinese(in_language):
+    from cnndash.data import DatasetError
+    from cnndash.data.builtin import generate_shapes
+    from cnndash.models import auto_image_size
+    from ui.engine_text import engine_text
+
+    with pytest.raises(DatasetError) as caught:
+        generate_shapes(count=2)  # raised by the engine, as a page would catch it
+    english = str(caught.value)
+    assert english == "shapes count must be between 3 and 100000, got 2."  # the English text is unchanged
+    in_language("zh-CN")
+    assert engine_text(caught.value) == "shapes 的 count 必须在 3 到 100000 之间，实际为 2。"
+    _side, reason = auto_image_size("lenet", (8, 8))  # a Phrase: the English string, its template kept
+    assert reason == "the dataset's 8 px images are upsampled to lenet's range (28 px)"
+    assert engine_text(reason) == "数据集的 8 像素图像被放大到 lenet 的范围（28 像素）"
+    in_language("en")
+    assert engine_text(caught.value) == english

@@ -50,11 +50,7 @@ KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2), "Phrase": None}
 # Typed errors whose raises are not templates yet (f-strings): not extracted, shown in English. Empty the
 # list as each class's raises become `Error("… {name} …", name=…)`.
 NOT_YET_TEMPLATED = frozenset(
-    {"AugmentError", "CamError", "CompareError", "ConfigError", "DatasetError", "DeviceError",
-     "EvaluationError", "ExportError", "FeatureError", "ImageDecodeError", "JobBusyError",
-     "LabelJobBusyError", "ModelError", "OnnxUnavailableError",
-     "RunError", "RunNameError", "RunsQuotaError", "TrainingDivergedError",
-     "LabelIssuesStopped"}
+    {"DeviceError", "ImageDecodeError", "ModelError", "TrainingDivergedError", "LabelIssuesStopped"}
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ page (Plotly heatmaps themselves are not selectable).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnndash.plots.training import epoch_axis
-from cnndash.text import mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
+from cnndash.text import N_, mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
@@ -55,6 +56,7 @@ def confusion_matrix_figure(
     class_indices: list[int] | None = None,
     title: str | None = None,
     selected: tuple[int, int] | None = None,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Interactive heatmap of a confusion matrix: rows = true class (top to bottom), columns = predicted.
 
@@ -90,7 +92,7 @@ def confusion_matrix_figure(
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalized else max(float(values.max()), 1.0),
-            colorbar={"title": "fraction" if normalized else "images"},
+            colorbar={"title": tr(N_("fraction")) if normalized else tr(N_("images"))},
             xgap=1,
             ygap=1,
         )
@@ -104,13 +106,18 @@ def confusion_matrix_figure(
         height=side,
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         xaxis={
-            "title": "predicted class",
+            "title": tr(N_("predicted class")),
             "type": "category",
             "side": "bottom",
             "tickangle": -45 if n > 8 else 0,
             **plotly_ticks(cm.columns),
         },
-        yaxis={"title": "true class", "type": "category", "autorange": "reversed", **plotly_ticks(cm.index)},
+        yaxis={
+            "title": tr(N_("true class")),
+            "type": "category",
+            "autorange": "reversed",
+            **plotly_ticks(cm.index),
+        },
         clickmode="event+select",
         dragmode=False,
     )
@@ -157,7 +164,11 @@ def _tick(name: object) -> str:
 
 
 def confusion_matrix_png(
-    cm: pd.DataFrame, *, normalized: bool = False, title: str = "Confusion matrix"
+    cm: pd.DataFrame,
+    *,
+    normalized: bool = False,
+    title: str = "Confusion matrix",
+    tr: Callable[[str], str] = str,
 ) -> bytes:
     """Publication-quality seaborn heatmap (as the tutorials draw it) as PNG bytes, 200 dpi."""
     import matplotlib
@@ -183,8 +194,8 @@ def confusion_matrix_png(
             yticklabels=[_tick(c) for c in cm.index],
             ax=ax,
         )
-        ax.set_xlabel("Predicted class")
-        ax.set_ylabel("True class")
+        ax.set_xlabel(tr(N_("Predicted class")))
+        ax.set_ylabel(tr(N_("True class")))
         ax.set_title(mpl_text(title))
         fig.tight_layout()
         buffer = io.BytesIO()
@@ -194,8 +205,11 @@ def confusion_matrix_png(
     return buffer.getvalue()
 
 
-def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None) -> go.Figure:
-    """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy."""
+def per_class_accuracy_figure(
+    frame: pd.DataFrame, overall: float | None = None, *, tr: Callable[[str], str] = str
+) -> go.Figure:
+    """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy;
+    ``tr`` translates the axes and the annotation."""
     fig = go.Figure(
         go.Bar(
             x=plotly_texts(frame["class"]),
@@ -213,19 +227,29 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
         )
     )
     if overall is not None and np.isfinite(overall):
-        fig.add_hline(y=overall, line_dash="dash", annotation_text=f"overall {overall:.1%}")
+        fig.add_hline(y=overall, line_dash="dash", annotation_text=tr(N_("overall {accuracy}")).format(
+            accuracy=f"{overall:.1%}"))  # fmt: skip
     fig.update_layout(
         height=340,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "class", "type": "category", **plotly_ticks(frame["class"])},
-        yaxis={"title": "accuracy (recall)", "range": [0, 1.05], "tickformat": ".0%"},
+        xaxis={"title": tr(N_("class")), "type": "category", **plotly_ticks(frame["class"])},
+        yaxis={"title": tr(N_("accuracy (recall)")), "range": [0, 1.05], "tickformat": ".0%"},
     )
     return fig
 
 
-def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
-    """Train vs validation loss (left) and accuracy (right) per epoch, from a run's ``metrics.csv``."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+CURVE_NAMES = {
+    "train_loss": N_("train loss"),
+    "val_loss": N_("val loss"),
+    "train_acc": N_("train acc"),
+    "val_acc": N_("val acc"),
+}
+
+
+def learning_curves_figure(metrics: pd.DataFrame, *, tr: Callable[[str], str] = str) -> go.Figure:
+    """Train vs validation loss (left) and accuracy (right) per epoch, from a run's ``metrics.csv``; ``tr``
+    translates the titles and legend."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(tr(N_("loss")), tr(N_("accuracy"))))
     styles = {"train": {"color": "#1f77b4"}, "val": {"color": "#d62728"}}
     for col, metric in ((1, "loss"), (2, "acc")):
         for split in ("train", "val"):
@@ -237,7 +261,7 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
                     x=metrics["epoch"],
                     y=metrics[name],
                     mode="lines+markers",
-                    name=f"{split} {metric}",
+                    name=tr(CURVE_NAMES[name]),
                     line=styles[split],
                     legendgroup=split,
                     showlegend=col == 1,
@@ -245,7 +269,9 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch", **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1))
+    fig.update_xaxes(
+        title_text=tr(N_("epoch")), **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1)
+    )
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_layout(
         height=360,

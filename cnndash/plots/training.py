@@ -5,12 +5,12 @@ Pure functions: data in (lists of dicts or DataFrames), Plotly figure out; nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnndash.text import plotly_label
+from cnndash.text import N_, plotly_label
 
 TRAIN_COLOUR = "#E4572E"
 VAL_COLOUR = "#2E86AB"
@@ -85,24 +85,32 @@ def _thin(points: Sequence, limit: int = MAX_POINTS) -> Sequence:
 
 
 def batch_curves_figure(
-    batch_points: Sequence[Mapping], *, smoothing: float = 0.9, steps_per_epoch: int | None = None
+    batch_points: Sequence[Mapping],
+    *,
+    smoothing: float = 0.9,
+    steps_per_epoch: int | None = None,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Per-batch training loss and accuracy: raw (faint) and smoothed, against the batch step.
 
-    Smoothing uses every point; long runs are thinned to ``MAX_POINTS`` per trace for drawing.
+    Smoothing uses every point; long runs are thinned to ``MAX_POINTS`` per trace for drawing. ``tr``
+    translates the titles and legend (a page passes its translator; English by default).
     """
     steps = [p["step"] for p in batch_points]
     traces = []
-    for axis, key, name in (("", "loss", "loss"), ("2", "acc", "accuracy")):
+    for axis, key, raw_name, smooth_name in (
+        ("", "loss", N_("loss (raw)"), N_("loss (smoothed)")),
+        ("2", "acc", N_("accuracy (raw)"), N_("accuracy (smoothed)")),
+    ):
         values = [p[key] for p in batch_points]
         smoothed = smooth(values, smoothing)
         xs, raw, smo = _thin(steps), _thin(values), _thin(smoothed)
         traces.append(
-            dict(type="scatter", x=list(xs), y=list(raw), mode="lines", name=f"{name} (raw)",
+            dict(type="scatter", x=list(xs), y=list(raw), mode="lines", name=tr(raw_name),
                  line=dict(color=RAW_COLOUR, width=1), xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
         )  # fmt: skip
         traces.append(
-            dict(type="scatter", x=list(xs), y=list(smo), mode="lines", name=f"{name} (smoothed)",
+            dict(type="scatter", x=list(xs), y=list(smo), mode="lines", name=tr(smooth_name),
                  line=dict(color=TRAIN_COLOUR, width=2), xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
         )  # fmt: skip
     shapes = []
@@ -114,12 +122,19 @@ def batch_curves_figure(
                          yref=f"y{axis} domain", line=dict(color="#CCCCCC", dash="dot", width=1))
                 )  # fmt: skip
     return _two_panels(
-        ("Training loss (per batch)", "Training accuracy (per batch)"), "batch", traces, shapes, 320
+        (tr(N_("Training loss (per batch)")), tr(N_("Training accuracy (per batch)"))),
+        tr(N_("batch")),
+        traces,
+        shapes,
+        320,
     )
 
 
-def epoch_curves_figure(metrics: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
-    """Per-epoch loss and accuracy, train vs validation (the columns of ``metrics.csv``)."""
+def epoch_curves_figure(
+    metrics: pd.DataFrame | Sequence[Mapping], *, tr: Callable[[str], str] = str
+) -> go.Figure:
+    """Per-epoch loss and accuracy, train vs validation (the columns of ``metrics.csv``); ``tr`` translates
+    the titles and legend."""
     frame = metrics if isinstance(metrics, pd.DataFrame) else pd.DataFrame(list(metrics))
     traces = []
     if len(frame):
@@ -127,23 +142,37 @@ def epoch_curves_figure(metrics: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
             for split, colour in (("train", TRAIN_COLOUR), ("val", VAL_COLOUR)):
                 traces.append(
                     dict(type="scatter", x=frame["epoch"].tolist(), y=frame[f"{split}_{metric}"].tolist(),
-                         mode="lines+markers", name=split, line=dict(color=colour, width=2),
+                         mode="lines+markers", name=tr(SPLIT_NAMES[split]), line=dict(color=colour, width=2),
                          xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
                 )  # fmt: skip
-    fig = _two_panels(("Loss per epoch", "Accuracy per epoch"), "epoch", traces, [], 320)
+    fig = _two_panels(
+        (tr(N_("Loss per epoch")), tr(N_("Accuracy per epoch"))), tr(N_("epoch")), traces, [], 320
+    )
     fig.update_xaxes(**epoch_axis(int(frame["epoch"].max()) if len(frame) else 1))
     return fig
 
 
+SPLIT_NAMES = {"train": N_("train"), "val": N_("val")}
 METRIC_LABELS = {
-    "val_acc": "validation accuracy",
-    "val_loss": "validation loss",
-    "train_acc": "training accuracy",
-    "train_loss": "training loss",
+    "val_acc": N_("validation accuracy"),
+    "val_loss": N_("validation loss"),
+    "train_acc": N_("training accuracy"),
+    "train_loss": N_("training loss"),
 }
 
 
-X_AXES = {"epoch": "epoch", "time": "wall-clock time (s)"}
+X_AXES = {"epoch": N_("epoch"), "time": N_("wall-clock time (s)")}
+# The titles of compare_runs_figure, by metric and x axis.
+COMPARE_TITLES = {
+    ("val_acc", "epoch"): N_("Validation accuracy by epoch"),
+    ("val_loss", "epoch"): N_("Validation loss by epoch"),
+    ("train_acc", "epoch"): N_("Training accuracy by epoch"),
+    ("train_loss", "epoch"): N_("Training loss by epoch"),
+    ("val_acc", "time"): N_("Validation accuracy over wall-clock time"),
+    ("val_loss", "time"): N_("Validation loss over wall-clock time"),
+    ("train_acc", "time"): N_("Training accuracy over wall-clock time"),
+    ("train_loss", "time"): N_("Training loss over wall-clock time"),
+}
 
 
 def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
@@ -159,14 +188,19 @@ def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
 
 
 def compare_runs_figure(
-    runs: Mapping[str, pd.DataFrame], metric: str = "val_acc", *, smoothing: float = 0.0, x: str = "epoch"
+    runs: Mapping[str, pd.DataFrame],
+    metric: str = "val_acc",
+    *,
+    smoothing: float = 0.0,
+    x: str = "epoch",
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """One line per run of ``metric`` against the epoch or the wall-clock time (``x="time"``).
 
     ``smoothing`` > 0 draws TensorBoard's debiased exponential moving average (:func:`smooth`) as the
     line, with the raw values faint behind it; 0 draws the raw values only. Runs without a time axis are
     left out of a time plot (listed in the figure's ``meta["no_time"]``). Run names (a ``train --out``
-    folder can be named anything) are drawn as text.
+    folder can be named anything) are drawn as text. ``tr`` translates the titles.
     """
     if metric not in METRIC_LABELS:
         raise ValueError(f"metric must be one of {', '.join(METRIC_LABELS)}, got {metric!r}")
@@ -184,18 +218,18 @@ def compare_runs_figure(
         values = frame[metric].astype(float).tolist()
         label, group = plotly_label(name, 60), f"run-{i}"
         if smoothing > 0:
-            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=f"{label} (raw)", legendgroup=group,
+            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=tr(N_("{run} (raw)")).format(run=label), legendgroup=group,
                                      showlegend=False, opacity=0.3, line=dict(color=colour, width=1)))  # fmt: skip
             values = smooth(values, smoothing)
         fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines+markers", name=label, legendgroup=group,
                                  line=dict(color=colour)))  # fmt: skip
-    fig.update_xaxes(title_text=X_AXES[x])
+    fig.update_xaxes(title_text=tr(X_AXES[x]))
     if x == "epoch":
         last = max((int(frame["epoch"].max()) for frame in runs.values() if len(frame)), default=1)
         fig.update_xaxes(**epoch_axis(last))
-    fig.update_yaxes(title_text=METRIC_LABELS[metric])
+    fig.update_yaxes(title_text=tr(METRIC_LABELS[metric]))
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
-    by = "by epoch" if x == "epoch" else "over wall-clock time"
-    fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
+    fig.update_layout(title=tr(COMPARE_TITLES[metric, x]), meta={"no_time": skipped})
+
     return _layout(fig, 360)

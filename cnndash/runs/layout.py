@@ -51,8 +51,9 @@ def check_run_name(name: object) -> str:
     text = str(name) if isinstance(name, str | os.PathLike) else ""
     if not text or text in (".", "..") or text.startswith(".") or not _NAME.fullmatch(text):
         raise RunNameError(
-            f"{text!r} is not a run name: give the name of a run in the runs folder as `python -m cnndash "
-            "runs` lists it (no path, no '/', not '.', '..' or empty)."
+            "{text} is not a run name: give the name of a run in the runs folder as `python -m cnndash "
+            "runs` lists it (no path, no '/', not '.', '..' or empty).",
+            text=repr(text),
         )
     return text
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cnndash.errors import UserError
 from cnndash.models import MODEL_NAMES, TRANSFER_MODES
+from cnndash.text import N_
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
@@ -29,7 +30,7 @@ MAX_THREADS = 1024  # torch CPU threads
 MAX_LR = 10.0
 # What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
 # configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
-PURPOSES = ("train", "fold", "trial")
+PURPOSES = (N_("train"), N_("fold"), N_("trial"))
 
 
 class ConfigError(UserError):
@@ -39,7 +40,7 @@ class ConfigError(UserError):
     the message next to that field's widget.
     """
 
-    def __init__(self, message: str, field: str | None = None, /, **params: object) -> None:
+    def __init__(self, message: str, /, field: str | None = None, **params: object) -> None:
         super().__init__(message, **params)
         self.field = field
 
@@ -97,12 +98,18 @@ class TrainConfig:
         """A config from a dict of settings (a run's ``config.json``); :class:`ConfigError` for anything else
         than a dict of known settings with a ``dataset``. The values are checked by :meth:`validate`."""
         if not isinstance(data, dict):
-            raise ConfigError(f"A training config is an object of settings, got {type(data).__name__}.")
+            raise ConfigError(
+                "A training config is an object of settings, got {kind}.", kind=type(data).__name__
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
             names = ", ".join(_shown(key) for key in unknown[:8]) + (", …" if len(unknown) > 8 else "")
-            raise ConfigError(f"Unknown training setting(s) {names}; known: {', '.join(sorted(known))}.")
+            raise ConfigError(
+                "Unknown training setting(s) {names}; known: {known}.",
+                names=names,
+                known=", ".join(sorted(known)),
+            )
         if "dataset" not in data:
             raise ConfigError("A training config needs a 'dataset'.")
         return cls(**data)
@@ -119,13 +126,21 @@ class TrainConfig:
             if not passed:
                 label = f" ({_LABELS[name]})" if name in _LABELS else ""
                 raise ConfigError(
-                    f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.", field=name
+                    "Setting {name}{label} must be {expected}, got {shown}.",
+                    field=name,
+                    name=repr(name),
+                    label=label,
+                    expected=expected,
+                    shown=_shown(value),
                 )
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise ConfigError(
-                f"Setting 'warmup_epochs' ({self.warmup_epochs:g}) must be shorter than the run's "
-                f"{self.epochs} epochs (e.g. 0 or {max(self.epochs - 1, 0)}).",
+                "Setting 'warmup_epochs' ({warmup_epochs:g}) must be shorter than the run's {epochs} epochs "
+                "(e.g. 0 or {max}).",
                 field="warmup_epochs",
+                warmup_epochs=self.warmup_epochs,
+                epochs=self.epochs,
+                max=max(self.epochs - 1, 0),
             )
 
 

@@ -3,15 +3,25 @@ no text that is neither translated (``⟦…⟧``) nor data (numbers, code, name
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnndash import augment
+from cnndash.data import BUILTIN_DATASETS
+from cnndash.device import DEVICE_CHOICES
 from cnndash.kernels import SAMPLE_PHOTOS
 from cnndash.lessons.pool_norm_dropout import NORMS
+from cnndash.models import MODEL_NAMES
+from cnndash.plots.gradcam import COLORMAPS
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
-from tests.conftest import ROOT
+from cnndash.training.optim import OPTIMIZERS
+from tests.conftest import ROOT, TINY_RUN_DATASET
 from tests.pages.pseudo import unmarked, visible_text
+from ui import i18n
+from ui.gradcam.explore import VIEWS as GRADCAM_VIEWS
 from ui.i18n import PSEUDO
 
 
@@ -84,3 +94,89 @@ def test_every_learn_lesson_is_translated_everywhere(lesson):
     at = render("pages/learn.py", {"lesson": str(lesson)})
     assert at.selectbox(key="learn-lesson").index == lesson - 1
     assert unmarked(at, data=DATA_LEARN) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# The practitioner's pages, with a trained run so that results, reports and CAMs render.
+
+# A run's data: its name, dataset and model, the classes of the tiny run's ``shapes``, devices, methods.
+DATA_RUN = ["tiny", TINY_RUN_DATASET, "shapes", "LeNet", "circle", "square", "triangle", "CPU", "GPU"]
+# The choices the Training form offers by name: datasets, models, optimisers, devices.
+DATA_TRAINING = [*DATA_RUN, *BUILTIN_DATASETS, *MODEL_NAMES, *OPTIMIZERS, *DEVICE_CHOICES]
+
+
+@pytest.fixture
+def trained(tiny_run, tmp_path, monkeypatch):
+    """A runs folder holding a private copy of the tiny run ("tiny"): the pages have results to show.
+
+    The test itself is in the pseudo-locale too: AppTest formats a widget's options again in the test's
+    thread (outside the script run, where the language would be English) when the page runs a second
+    time, and they must match the options the page drew."""
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_run, runs / "tiny")
+    monkeypatch.setenv("CNNDASH_RUNS_DIR", str(runs))
+    return runs
+
+
+def test_the_training_page_is_translated_everywhere(trained):
+    at = render("pages/training.py")
+    assert at.title[0].value.startswith("⟦")
+    assert unmarked(at, data=DATA_TRAINING) == []
+
+
+EVALUATION_TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict", "Data"]
+
+
+@pytest.mark.parametrize("tab", EVALUATION_TABS[:-1])  # Data: below, with its label check
+def test_the_evaluation_page_is_translated_everywhere(trained, tab):
+    at = render("pages/evaluation.py")
+    at.session_state["eval-tab"] = at.tabs[EVALUATION_TABS.index(tab)].label  # the tab as it is labelled
+    at.run()
+    assert not at.exception and not at.error
+    assert unmarked(at, data=[*DATA_RUN, "seaborn", "TorchScript", "ONNX"]) == []
+
+
+def test_the_evaluation_data_tab_is_translated_everywhere(trained):
+    at = render("pages/evaluation.py")
+    at.session_state["eval-tab"] = at.tabs[EVALUATION_TABS.index("Data")].label
+    at.run()
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart")  # the score histogram and the embedding rendered
+    # Image paths (class/file.png) and the projections' names are data.
+    assert unmarked(at, data=[*DATA_RUN, "png", "t-SNE", "PCA", "cleanlab"]) == []
+
+
+@pytest.mark.parametrize("view", GRADCAM_VIEWS)
+def test_the_gradcam_page_is_translated_everywhere(trained, view):
+    at = render("pages/grad_cam.py", {"run": "tiny"})
+    at.radio(key="cam-explore").set_value(view).run()
+    assert not at.exception and not at.error
+    # Layer names and kinds (torch.nn classes), method names and Matplotlib colour maps are names.
+    layers = [
+        "features",
+        "classifier",
+        "Sequential",
+        "Conv2d",
+        "ReLU",
+        "MaxPool2d",
+        "AvgPool2d",
+        "Linear",
+        "Tanh",
+    ]
+    methods = ["Grad-CAM", "Grad-CAM++", "XGrad-CAM", "Layer-CAM", "Eigen-CAM", "Score-CAM"]
+    assert unmarked(at, data=[*DATA_RUN, *layers, *methods, *COLORMAPS]) == []
+
+
+def test_the_data_page_is_translated_everywhere():
+    at = render("pages/data_augmentation.py")
+    assert unmarked(at, data=[*DATA_RUN, "RGB"]) == []
+
+
+def test_the_augmentation_section_is_translated_everywhere(monkeypatch):
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
+    at = render("pages/data_augmentation.py", {"section": "augmentation"})
+    assert at.radio(key="data-section").value == "Augmentation"
+    # Operations and their arguments are torchvision's names; the sample photos are scikit-learn's.
+    ops = [*augment.OPS, *(arg for info in augment.OPS.values() for arg in info.defaults)]
+    assert unmarked(at, data=[*DATA_RUN, *ops, *SAMPLE_PHOTOS, "RGB", "JSON", "min", "max"]) == []
