@@ -124,7 +124,9 @@ def skipped_summary(skipped: list[SkippedFile], listed: int = FILES_LISTED) -> s
     groups = [group.describe(listed) for group in group_skipped(skipped)]
     if len(groups) == 1:
         return groups[0]  # a Phrase: the page shows it in the reader's language
-    return "; ".join(groups)
+    return Phrase(
+        "; ".join(f"{{g{i}}}" for i in range(len(groups))), **{f"g{i}": g for i, g in enumerate(groups)}
+    )
 
 
 @dataclass
