@@ -124,9 +124,8 @@ def skipped_summary(skipped: list[SkippedFile], listed: int = FILES_LISTED) -> s
     groups = [group.describe(listed) for group in group_skipped(skipped)]
     if len(groups) == 1:
         return groups[0]  # a Phrase: the page shows it in the reader's language
-    return Phrase(
-        "; ".join(f"{{g{i}}}" for i in range(len(groups))), **{f"g{i}": g for i, g in enumerate(groups)}
-    )
+    joined = "; ".join(f"{{g{i}}}" for i in range(len(groups)))  # no words: each group is translated alone
+    return Phrase(joined, **{f"g{i}": group for i, group in enumerate(groups)})
 
 
 @dataclass
