@@ -20,7 +20,8 @@ st.set_page_config(
 navigation = st.navigation(ui.sections())
 ui.page_style()
 ui.render_sidebar()
-if navigation.url_path != ui.PAGES["home"].url_path:  # Home imports no engine: it need not wait
+# Home imports no engine; Training draws its frame first and waits behind a spinner (pages/training.py).
+if navigation.url_path not in (ui.PAGES["home"].url_path, ui.PAGES["training"].url_path):
     ui.wait_for_background_imports()
 with ui.through_app():
     navigation.run()

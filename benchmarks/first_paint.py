@@ -1,5 +1,6 @@
-"""Time to first paint per page in Chromium: from ``page.goto`` to the server's first finished script run
-(the app root then says ``notRunning``), cold and warm.
+"""Time to first paint per page in Chromium: from ``page.goto`` to the page's title, to its first usable
+control (``USABLE``: the Training form's Dataset box) and to the server's first finished script run (the app
+root then says ``notRunning``), cold and warm.
 
 - cold: the page is the FIRST request of a freshly started ``streamlit run app.py`` (imports, caches and
   the legacy-mode re-route all count);
@@ -35,6 +36,27 @@ imports ``cnndash.evaluate.metrics``; after the first page, ``ui.warm_up`` impor
 background (helps the second page a visitor opens, not these cold figures). What remains on the cold
 path: torch (~1.5 s), torchvision (~1.4 s, half of it ``torch._dynamo`` imported by ``torchvision.ops``)
 and, on Training, scikit-learn for the built-in digits (1.2 s). onnx (0.8 s) is no longer on it.
+
+Issue 24 (a first deep link to Training; base = 53c5cf8, the branch's start, served with ``--repo`` from a
+``git archive`` export, alternated with the new one in the same minutes; one fresh server each; 2 shared
+cores at load average 11-17, so every figure swings by seconds), title / usable / cold s:
+
+    round   base                  new
+    1       27.1 / 27.1 / 31.0    3.8 / 22.2 / 30.3
+    2       10.7 / 10.8 / 13.0    1.8 / 17.2 / 23.0
+
+What the page waited for (timestamps in the server, load ~7): 13.6 s of a 16.6 s usable time was the page
+file's own imports in the legacy run that re-routes a deep link — torch (5.6 s under that load) and
+torchvision (5.3 s, of which torch._dynamo 4.8 s through torchvision.ops) pulled in by the form's engine
+imports (``TrainConfig`` through ``cnndash.models``; ``cnndash.augment`` through torchvision.transforms);
+the Dataset box was drawn 0.2 s after them and the data's suggestion (the digits' decode, scikit-learn)
+comes after it behind a spinner. So the page now draws its title, tabs and introduction before any engine
+import (``ui.route_guard`` first, the tabs' parts in ``ui/training/page.py`` imported behind a spinner, and
+``app.py`` does not wait for the engine before Training): the title shows in 1.8-3.8 s instead of 10.7-27 s.
+The form itself still waits for PyTorch: it reaches 3 s only once ``TrainConfig`` and the form's choices
+(models, optimisers, datasets, devices) import without torch, an engine change left to the engine's owner.
+Server CPU to the cold paint grew from 6.5-6.8 to 7.2-8.0 s (the data's suggestion, the finder's and the
+search's views; Optuna).
 
 Usage: ``python benchmarks/first_paint.py [--repo PATH] [--pages home,training] [--repeats N]``; ``--repo``
 measures another checkout (e.g. an older commit in a git worktree) with this script. Prints one row per
@@ -73,6 +95,9 @@ PAGES = {
     "gradcam": "gradcam",
 }
 FIRST_RUN_FINISHED = "() => window.__cnndashRuns && window.__cnndashRuns.finished > 0"
+# What a person can use first on a page (``--usable``): the time until it is visible is "usable content",
+# which a page can reach before its first script run has finished (the rest behind a spinner).
+USABLE = {"training": ".st-key-train-dataset"}
 
 
 def start_server(repo: Path, home: Path) -> tuple[subprocess.Popen, str]:
@@ -109,41 +134,56 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def first_paint(browser, url: str) -> float:
+def first_paint(browser, url: str, usable: str | None = None) -> tuple[float, float, float]:
+    """Seconds from ``page.goto`` to the page's title (its ``h1``) being visible, to ``usable`` (that element's
+    selector; the first finished run when None) being visible, and to the first finished script run."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.add_init_script(script=RUN_TRACKER)
     try:
         page = context.new_page()
         start = time.perf_counter()
         page.goto(url)
+        page.wait_for_selector("h1", state="visible", timeout=180_000)
+        title = time.perf_counter() - start
+        seen = None
+        if usable is not None:
+            page.wait_for_selector(usable, state="visible", timeout=180_000)
+            seen = time.perf_counter() - start
         page.wait_for_function(FIRST_RUN_FINISHED, timeout=180_000, polling=20)
-        return time.perf_counter() - start
+        done = time.perf_counter() - start
+        return title, seen if seen is not None else done, done
     finally:
         context.close()
 
 
-def measure(repo: Path, pages: list[str], repeats: int) -> dict[str, tuple[float, float, float]]:
+def measure(repo: Path, pages: list[str], repeats: int) -> dict[str, tuple[float, ...]]:
     from playwright.sync_api import sync_playwright
 
     out = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for name in pages:
-            cold, warm, cpu = [], [], []
+            title, usable, cold, warm, cpu = [], [], [], [], []
             for _ in range(repeats):
                 with tempfile.TemporaryDirectory() as tmp:
                     proc, base = start_server(repo, Path(tmp))
                     try:
                         url = f"{base}/{PAGES[name]}"
-                        cold.append(first_paint(browser, url))
+                        shown, seen, done = first_paint(browser, url, USABLE.get(name))
+                        title.append(shown)
+                        usable.append(seen)
+                        cold.append(done)
                         cpu.append(cpu_seconds(proc.pid))
-                        warm.append(first_paint(browser, url))
+                        warm.append(first_paint(browser, url)[2])
                     finally:
                         proc.terminate()
                         proc.wait(15)
-            out[name] = (statistics.median(cold), statistics.median(warm), statistics.median(cpu))
-            row = f"{name:<12} cold {out[name][0]:6.2f} s   warm {out[name][1]:6.2f} s"
-            print(f"{row}   server CPU to cold paint {out[name][2]:6.2f} s", flush=True)
+            out[name] = tuple(statistics.median(xs) for xs in (title, usable, cold, warm, cpu))
+            row = f"{name:<12} title {out[name][0]:6.2f} s   usable {out[name][1]:6.2f} s   cold {out[name][2]:6.2f} s"
+            print(
+                f"{row}   warm {out[name][3]:6.2f} s   server CPU to cold paint {out[name][4]:6.2f} s",
+                flush=True,
+            )
         browser.close()
     return out
 
@@ -158,7 +198,8 @@ def main() -> None:
     unknown = sorted(set(pages) - set(PAGES))
     if unknown:
         parser.error(f"unknown page(s) {', '.join(unknown)}; choose from {', '.join(PAGES)}")
-    print(f"first paint of {args.repo} (time to the first finished script run, Chromium)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"first paint of {args.repo} (time to the first finished script run, Chromium; load {load:.1f})")
     measure(args.repo.resolve(), pages, args.repeats)
 
 

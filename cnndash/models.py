@@ -23,17 +23,7 @@ from torch import nn
 
 from cnndash.errors import UserError
 from cnndash.text import N_, Phrase
-
-MODEL_NAMES = ("lenet", "simplecnn", "vgg", "resnet18", "mobilenet_v2")
-TRANSFER_MODES = ("all", "freeze", "lower_lr")
-
-MODEL_DESCRIPTIONS = {
-    "lenet": N_("LeNet-5 — tiny and fast, good for digits/MNIST-sized images"),
-    "simplecnn": N_("SimpleCNN — the tutorials' two-block CNN"),
-    "vgg": N_("Small VGG — 6 conv layers with BatchNorm, good for 32–64 px colour images"),
-    "resnet18": N_("ResNet-18 — residual network (torchvision), optional ImageNet weights"),
-    "mobilenet_v2": N_("MobileNetV2 — light network (torchvision), optional ImageNet weights"),
-}
+from cnndash.training.choices import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES  # noqa: F401 (re-exported)
 
 # Smallest square input each model accepts, and the size it is trained at by default when the dataset's
 # own size is smaller (tiny 8×8 digits are upsampled to LeNet's classic 28×28).
@@ -256,7 +246,8 @@ def _load_pretrained(model_name: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelError(
             f"Pretrained weights for {model_name} are not in the local torch cache ({path}) and cnndash "
-            "does not download them (offline). Copy the file there, or untick 'pretrained'."
+            "does not download them (offline). Import the file downloaded elsewhere (`python -m cnndash weights "
+            f"import {path.name}`, or the Training page's weights uploader), or untick 'pretrained'."
         )
     return torch.load(path, map_location="cpu", weights_only=True)
 

@@ -19,7 +19,15 @@ from cnndash.text import plural
 from ui import i18n, workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
-from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
+from ui.loaders import (
+    dataset_stamp,
+    image_types,
+    load_dataset,
+    load_model,
+    predictions,
+    run_dataset,
+    run_results_key,
+)
 from ui.navigation import PAGES, route_guard, sections, through_app
 from ui.sidebar import page_style, render_language_switch, render_sidebar
 from ui.state import error_text, keep, phrase_text, user_errors
@@ -44,6 +52,7 @@ __all__ = [
     "render_sidebar",
     "route_guard",
     "run_dataset",
+    "run_results_key",
     "sections",
     "start_background_imports",
     "text",

@@ -125,14 +125,21 @@ def _prediction_cache() -> _PredictionCache:
     return _PredictionCache(PREDICTIONS_KEPT)
 
 
+def run_results_key(run: Run, checkpoint: str = "best") -> str:
+    """The key of every cache of ``run``'s results (predictions, label issues, embeddings, CAM layers): its
+    checkpoint's fingerprint and what its data loads (:func:`cnndash.data.run_data_key`: the dataset ref the
+    run recorded, else the current revision of the dataset it names), so an edited or replaced dataset is
+    never shown with results computed on other images."""
+    return f"{run.fingerprint(checkpoint)}|{engine('data').run_data_key(run.config, run.dataset_info)}"
+
+
 def predictions(run: Run, checkpoint: str = "best", *, progress: bool = True) -> Predictions:
     """``run``'s ``checkpoint`` on its own validation split, computed once per checkpoint for every page.
 
     On a miss, a progress bar (``progress=True``) or a spinner says what is being computed. Raises the
     engine's ``EvaluationError`` / ``DatasetError`` (``ValueError``) for a checkpoint that no longer fits.
     """
-    data_key = engine("data").run_data_key(run.config, run.dataset_info)
-    key = (str(run.path), checkpoint, f"{run.fingerprint(checkpoint)}|{data_key}")
+    key = (str(run.path), checkpoint, run_results_key(run, checkpoint))
     cache = _prediction_cache()
     cached = cache.get(key)
     if cached is not None:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cnndash.cli import export, labels, runs, store, train
+from cnndash.cli import export, labels, runs, store, sweep, train, weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="cnndash engine: datasets, training, evaluation and runs without the web app.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, store, runs, export, labels):
+    for module in (train, sweep, store, runs, export, labels, weights):
         module.add_parsers(sub)
     return parser
 

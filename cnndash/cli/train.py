@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from cnndash.augment import load_pipeline
+from cnndash.cli.auto import choose_for_cli, explicit_settings, record_choices, settings_are_auto
 from cnndash.cli.common import one_line_errors
 from cnndash.device import DEVICE_CHOICES, resolve_device
 from cnndash.evaluate.predict import write_evaluation_files
@@ -21,6 +22,7 @@ from cnndash.jobs.claims import TRAINING
 from cnndash.jobs.torchrun import JOB_ENV
 from cnndash.runs import RunError, RunWriter, has_checkpoint
 from cnndash.runs.lease import holding
+from cnndash.training.auto import ONE_CLICK_BUDGET_S
 from cnndash.training.distributed import (
     Distributed,
     launched_by_torchrun,
@@ -39,9 +41,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--dataset", default=None, help="built-in name (digits, shapes, …) or image-folder dir/zip (required)"
     )
     parser.add_argument(
-        "--model", default=None, help="lenet, simplecnn, vgg, resnet18, mobilenet_v2 (required)"
+        "--model",
+        default=None,
+        help="lenet, simplecnn, vgg, resnet18, mobilenet_v2, or auto (the default): model, image size, batch "
+        "size, epochs and learning rate chosen from the data and --budget-s, as the app's one click does",
     )
-    parser.add_argument("--epochs", type=int, default=None, help="default 5")
+    parser.add_argument("--epochs", type=int, default=None, help="default 5 (auto: from the budget)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help=f"--model auto: seconds to aim for (default {ONE_CLICK_BUDGET_S:g})",
+    )
     parser.add_argument("--out", required=True, help="run directory to create")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default=None, help="default auto")
     parser.add_argument("--seed", type=int, default=None, help="default 0")
@@ -52,7 +63,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "given here override it",
     )
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="peak/base learning rate")
+    parser.add_argument(
+        "--lr",
+        type=_lr_value,
+        default=None,
+        help="peak/base learning rate, or auto (the learning-rate finder)",
+    )
     parser.add_argument("--optimizer", default=None, help="sgd, adam or adamw")
     parser.add_argument("--schedule", default=None, help="onecycle, cosine, step or constant")
     parser.add_argument("--weight-decay", type=float, default=None)
@@ -74,7 +90,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--scale-lr", action="store_true", help="under torchrun: lr × processes (linear scaling rule)"
     )
     parser.set_defaults(handler=_cmd_train)
+    _add_evaluate(sub)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="confusion matrix and classification report of a run")
     one_line_errors(evaluate)
     evaluate.add_argument("--run", required=True, help="run directory written by `train`")
@@ -116,11 +135,13 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         "image_size": args.image_size,
         "transfer": args.transfer,
     }
-    settings = {"epochs": 5, "device": "auto", "seed": 0, **_base_settings(args)}
-    settings |= {key: value for key, value in options.items() if value is not None}
-    for name in ("dataset", "model"):
-        if not settings.get(name):
-            raise ValueError(f"--{name} is required (or a --config file that sets it).")
+    base = _base_settings(args)
+    given = {key: value for key, value in options.items() if value is not None and value != "auto"}
+    auto = settings_are_auto(base.get("model"), args.model)
+    settings = {"device": "auto", "seed": 0, **({} if auto else {"epochs": 5}), **base, **given}
+    settings["model"] = "lenet" if auto else settings["model"]  # replaced by the auto choice in _cmd_train
+    if not settings.get("dataset"):
+        raise ValueError("--dataset is required (or a --config file that sets it).")
     if args.pipeline:
         settings["augment"] = load_pipeline(args.pipeline)
         settings["pipeline"] = args.pipeline
@@ -135,6 +156,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not str(args.out).strip():
         raise ValueError("--out is empty; give the folder to write the run into (e.g. --out runs/my-run).")
     config = _config(args)
+    base = _base_settings(args)
+    config, notes = choose_for_cli(
+        config,
+        model_auto=settings_are_auto(base.get("model"), args.model) and not args.resume,
+        lr_auto=args.lr == "auto" and not args.resume,
+        explicit=explicit_settings(args, base),
+        budget_s=args.budget_s,
+    )
     config.validate()  # every setting checked before a device is resolved or claimed
     out = Path(args.out)
     # Under torchrun (more than one process) this is one rank of a data-parallel run: SIGTERM/SIGINT stop
@@ -151,8 +180,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
             stop_event=stop if dist is not None else None, dist=dist, owner=owner,
         )  # fmt: skip
     if main:
+        summary = record_choices(Path(args.out), summary, notes)
         print(json.dumps(summary, indent=2))
+        if note := (summary.get("health") or {}).get("note"):
+            print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _lr_value(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or auto, got {text!r}") from None
 
 
 def _claim(config: TrainConfig, out: Path, resume: bool, dist: Distributed | None, held: ExitStack) -> str:

@@ -4,7 +4,8 @@ Every job — a training run in a thread of the app, a torchrun run the app laun
 ``python -m cnndash train`` from a terminal — first takes a :class:`Claim`: one row, inserted in a
 ``BEGIN IMMEDIATE`` transaction after :func:`conflict` found no live job it may not run beside. The rule:
 
-- one training per device (the CPU, the GPU, MPS);
+- one training per device (the CPU, the GPU, MPS); a search (:mod:`cnndash.search.job`) trains its trials on
+  its device and counts as a training there;
 - a label check never beside a training, nor beside another label check;
 - one job per run folder.
 
@@ -31,13 +32,13 @@ from cnndash.runs.lease import lease_seconds, live_owner, new_owner, stale_after
 from cnndash.store import db
 
 log = logging.getLogger("cnndash.jobs.claims")
-TRAINING, LABEL_CHECK = "training", "label_check"
+TRAINING, LABEL_CHECK, SEARCH = "training", "label_check", "search"
 MIGRATIONS = [
     """
     CREATE TABLE jobs (
         id TEXT PRIMARY KEY,          -- the owner token (the run's lease, stop requests)
         holder TEXT NOT NULL,         -- the registry (or CLI process) that started it
-        kind TEXT NOT NULL,           -- training | label_check
+        kind TEXT NOT NULL,           -- training | label_check | search
         device TEXT NOT NULL,         -- cpu | cuda | mps
         name TEXT NOT NULL,           -- the run's name, or the label check's key
         run_dir TEXT NOT NULL,        -- the run folder ('' for a label check)
@@ -100,6 +101,11 @@ def conflict(kind: str, device: str, run_dir: str, other: JobRow) -> str | None:
         return (
             f"The label check of run {other.name!r} is training its folds; wait for it to finish or stop it "
             "on Evaluation → Data, then start this run."
+        )
+    if other.kind == SEARCH and other.device == device:
+        return (
+            f"A search ({other.name!r}) is training on the {device.upper()}; wait for it to finish or stop it, "
+            "then start again."
         )
     if other.device == device:
         return (

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnndash.plots.training import epoch_axis
+from cnndash.plots.training import epoch_axis, loss_spiked
 from cnndash.text import N_, mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
@@ -273,6 +273,12 @@ def learning_curves_figure(metrics: pd.DataFrame, *, tr: Callable[[str], str] = 
         title_text=tr(N_("epoch")), **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1)
     )
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    losses = [column for column in ("train_loss", "val_loss") if column in metrics]  # only those present
+    start = metrics[losses[0]].iloc[0] if losses and len(metrics) else None
+    if start is not None and loss_spiked([value for column in losses for value in metrics[column]], start):
+        fig.update_yaxes(
+            type="log", title_text=tr(N_("log scale")), row=1, col=1
+        )  # the spike and the rest both show
     fig.update_layout(
         height=360,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

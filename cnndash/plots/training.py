@@ -5,6 +5,7 @@ Pure functions: data in (lists of dicts or DataFrames), Plotly figure out; nothi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
@@ -42,6 +43,24 @@ def epoch_axis(last_epoch: int) -> dict:
 
 
 MAX_POINTS = 600  # per trace in the live chart: enough to see the shape, cheap to redraw every second
+# A loss that rises above this many times where it started has spiked (a run starts near the chance loss and
+# a healthy one stays below it): a linear axis would flatten everything else into a line at zero.
+SPIKE_RATIO = 3.0
+# A loss whose values span more than this many decades (largest / smallest) is drawn on a log axis too: a
+# validation loss of 900 in epoch 1 and 0.3 by epoch 5 is a flat line on a linear axis however it started.
+SPAN_DECADES = 1.5
+SPAN_RATIO = 10**SPAN_DECADES
+
+
+def loss_spiked(values: Sequence[float], reference: float | None = None) -> bool:
+    """True when a loss series rose above :data:`SPIKE_RATIO` × ``reference`` (default: its first value, where
+    the run started) or spans more than :data:`SPAN_DECADES` decades: draw it on a log axis."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    if not finite or (reference is None and len(finite) < 2):
+        return False
+    if max(finite) > SPAN_RATIO * min(finite):
+        return True
+    return max(finite) > SPIKE_RATIO * (finite[0] if reference is None else reference)
 
 
 def _layout(fig: go.Figure, height: int) -> go.Figure:
@@ -56,7 +75,13 @@ def _layout(fig: go.Figure, height: int) -> go.Figure:
 
 
 def _two_panels(
-    titles: tuple[str, str], x_title: str, traces: list[dict], shapes: list[dict], height: int
+    titles: tuple[str, str],
+    x_title: str,
+    traces: list[dict],
+    shapes: list[dict],
+    height: int,
+    log_loss: bool = False,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Two side-by-side panels (loss left, accuracy right) built in one go.
 
@@ -71,7 +96,9 @@ def _two_panels(
     layout = dict(
         xaxis=dict(domain=[0.0, 0.45], title=dict(text=x_title), anchor="y"),
         xaxis2=dict(domain=[0.55, 1.0], title=dict(text=x_title), anchor="y2"),
-        yaxis=dict(rangemode="tozero", anchor="x"),
+        yaxis=dict(type="log", title=dict(text=tr(N_("log scale"))), anchor="x")
+        if log_loss  # a spike (see loss_spiked) and the rest of the run both stay readable
+        else dict(rangemode="tozero", anchor="x"),
         yaxis2=dict(range=[0, 1.02], tickformat=".0%", anchor="x2"),
         annotations=annotations,
         shapes=shapes,
@@ -121,12 +148,15 @@ def batch_curves_figure(
                     dict(type="line", x0=boundary + 0.5, x1=boundary + 0.5, y0=0, y1=1, xref=f"x{axis}",
                          yref=f"y{axis} domain", line=dict(color="#CCCCCC", dash="dot", width=1))
                 )  # fmt: skip
+    spiked = loss_spiked([p["loss"] for p in batch_points])
     return _two_panels(
         (tr(N_("Training loss (per batch)")), tr(N_("Training accuracy (per batch)"))),
         tr(N_("batch")),
         traces,
         shapes,
         320,
+        spiked,
+        tr,
     )
 
 
@@ -145,8 +175,11 @@ def epoch_curves_figure(
                          mode="lines+markers", name=tr(SPLIT_NAMES[split]), line=dict(color=colour, width=2),
                          xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
                 )  # fmt: skip
+    # Both against where training started: a first validation loss far above it is a spike too.
+    start = float(frame["train_loss"].iloc[0]) if len(frame) else None
+    spiked = start is not None and loss_spiked([*frame["train_loss"], *frame["val_loss"]], start)
     fig = _two_panels(
-        (tr(N_("Loss per epoch")), tr(N_("Accuracy per epoch"))), tr(N_("epoch")), traces, [], 320
+        (tr(N_("Loss per epoch")), tr(N_("Accuracy per epoch"))), tr(N_("epoch")), traces, [], 320, spiked, tr
     )
     fig.update_xaxes(**epoch_axis(int(frame["epoch"].max()) if len(frame) else 1))
     return fig
@@ -185,6 +218,14 @@ def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
     if "seconds" not in frame or frame["seconds"].isna().any():
         return None
     return frame["seconds"].astype(float).cumsum()
+
+
+def _start(frame: pd.DataFrame) -> float | None:
+    """Where a run's loss started: its first training loss (None without one)."""
+    if "train_loss" not in frame or not len(frame):
+        return None
+    first = float(frame["train_loss"].iloc[0])
+    return first if math.isfinite(first) and first > 0 else None
 
 
 def compare_runs_figure(
@@ -230,6 +271,58 @@ def compare_runs_figure(
     fig.update_yaxes(title_text=tr(METRIC_LABELS[metric]))
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
+    elif any(loss_spiked(frame[metric].tolist(), _start(frame)) for frame in runs.values() if len(frame)):
+        # One run's spike would flatten every other run's curve: all of them on a log axis.
+        fig.update_yaxes(
+            type="log", title_text=tr(N_("{metric} (log scale)")).format(metric=tr(METRIC_LABELS[metric]))
+        )
     fig.update_layout(title=tr(COMPARE_TITLES[metric, x]), meta={"no_time": skipped})
-
     return _layout(fig, 360)
+
+
+def lr_finder_figure(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    suggestion: float,
+    *,
+    reliable: bool,
+    candidates: Mapping[str, float] | None = None,
+    tr: Callable[[str], str] = str,
+) -> go.Figure:
+    """The learning-rate range test: loss (raw faint, smoothed) against the learning rate on a log axis, each
+    candidate reading as a dotted line and the learning rate offered as a marker on the smoothed curve (a
+    star when a trial run confirmed it, an open circle when the current one was kept)."""
+    finite = [(lr, loss) for lr, loss in zip(lrs, smoothed, strict=False) if math.isfinite(loss)]
+    traces = [
+        go.Scatter(x=list(lrs), y=list(losses), mode="lines", name=tr(N_("loss (raw)")), line=dict(color=RAW_COLOUR, width=1)),
+        go.Scatter(x=[p[0] for p in finite], y=[p[1] for p in finite], mode="lines", name=tr(N_("loss (smoothed)")),
+                   line=dict(color=TRAIN_COLOUR, width=2)),
+    ]  # fmt: skip
+    if (
+        finite
+    ):  # the offered learning rate on the curve (nearest recorded point: a kept lr may be off the test)
+        near = min(finite, key=lambda p: abs(math.log(p[0]) - math.log(suggestion)))
+        traces.append(
+            go.Scatter(x=[suggestion], y=[near[1]], mode="markers", name=tr(N_("offered: {lr}")).format(lr=f"{suggestion:.2g}"),
+                       marker=dict(symbol="star" if reliable else "circle-open", size=16, color=VAL_COLOUR,
+                                   line=dict(width=2, color=VAL_COLOUR)))
+        )  # fmt: skip
+    shapes = [
+        dict(type="line", x0=lr, x1=lr, y0=0, y1=1, xref="x", yref="y domain",
+             line=dict(color="#999999", dash="dot", width=1))
+        for lr in (candidates or {}).values()
+    ]  # fmt: skip
+    annotations = [
+        dict(x=math.log10(lr), y=1.0, xref="x", yref="y domain", text=tr(name), showarrow=False,
+             textangle=-90, xanchor="right", yanchor="top", font=dict(size=10, color="#777777"))
+        for name, lr in (candidates or {}).items()
+    ]  # fmt: skip
+    fig = go.Figure(data=traces)
+    fig.update_layout(shapes=shapes, annotations=annotations)
+    fig.update_xaxes(type="log", title_text=tr(N_("learning rate (log scale)")), exponentformat="power")
+    fig.update_yaxes(title_text=tr(N_("training loss")))
+    if loss_spiked([x for x in smoothed if math.isfinite(x)]):
+        fig.update_yaxes(type="log", title_text=tr(N_("training loss (log scale)")))  # the blow-up at the end
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, 340)

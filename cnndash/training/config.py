@@ -10,10 +10,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from cnndash.errors import UserError
-from cnndash.models import MODEL_NAMES, TRANSFER_MODES
+from cnndash.errors import Phrase, Term, UserError
 from cnndash.text import N_
-from cnndash.training.optim import OPTIMIZERS, SCHEDULES
+from cnndash.training.choices import MODEL_NAMES, OPTIMIZERS, SCHEDULES, TRANSFER_MODES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
 # The largest square side accepted: a batch of 32 RGB images at 1024 px is 400 MB as float32 before any
@@ -37,12 +36,22 @@ class ConfigError(UserError):
     """A training setting that cannot work; the message names the setting and a valid value.
 
     ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
-    the message next to that field's widget.
+    the message next to that field's widget; ``form_message`` says the same in the form's words (the
+    field's label, the value as typed: "Learning rate must be …, got 100."), the message itself.
     """
 
-    def __init__(self, message: str, /, field: str | None = None, **params: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        /,
+        field: str | None = None,
+        form_message: Phrase | None = None,
+        **params: object,
+    ) -> None:
         super().__init__(message, **params)
         self.field = field
+        # A Phrase, so that the form shows it in the person's language (ui.phrase_text).
+        self.form_message = form_message if form_message is not None else Phrase(message, **params)
 
 
 @dataclass
@@ -125,9 +134,16 @@ class TrainConfig:
                 passed = False
             if not passed:
                 label = f" ({_LABELS[name]})" if name in _LABELS else ""
+                in_form = _IN_FORM.get(name, name.replace("_", " ").capitalize())
                 raise ConfigError(
                     "Setting {name}{label} must be {expected}, got {shown}.",
                     field=name,
+                    form_message=Phrase(
+                        N_("{setting} must be {expected}, got {value}."),
+                        setting=Term(in_form),
+                        expected=expected,
+                        value=_typed(value),
+                    ),
                     name=repr(name),
                     label=label,
                     expected=expected,
@@ -157,10 +173,27 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
+def _typed(value: object) -> str:
+    """A value as a person typed it into a form: 100, not 100.0."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:g}"
+    return _shown(value)
+
+
 # What the form calls a setting whose field name says less.
 _LABELS = {"lr": "learning rate", "batch_size": "batch size", "val_fraction": "validation share",
            "image_size": "image size", "warmup_epochs": "warm-up", "grad_clip": "gradient clipping",
-           "early_stopping": "early stopping patience", "step_gamma": "step schedule's LR factor"}  # fmt: skip
+           "early_stopping": "early stopping patience", "step_gamma": "step schedule's LR factor",
+           "weight_decay": "weight decay", "label_smoothing": "label smoothing", "num_workers": "data workers",
+           "memory_budget_mb": "memory budget", "backbone_lr_factor": "backbone LR factor"}  # fmt: skip
+# The same, as the form's sentence begins with it (marked: shown translated, cnndash.errors.Term).
+_IN_FORM = {"lr": N_("Learning rate"), "batch_size": N_("Batch size"), "val_fraction": N_("Validation share"),
+            "image_size": N_("Image size"), "warmup_epochs": N_("Warm-up"), "grad_clip": N_("Gradient clipping"),
+            "early_stopping": N_("Early stopping patience"), "step_gamma": N_("Step schedule's LR factor"),
+            "weight_decay": N_("Weight decay"), "label_smoothing": N_("Label smoothing"),
+            "num_workers": N_("Data workers"), "memory_budget_mb": N_("Memory budget"),
+            "backbone_lr_factor": N_("Backbone LR factor"), "epochs": N_("Epochs"), "momentum": N_("Momentum"),
+            "seed": N_("Seed"), "step_size": N_("Step size")}  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 _BOOL = (lambda v: isinstance(v, bool), "a boolean (true or false)")
 # (setting, check, what a valid value is): every field of TrainConfig, in order.

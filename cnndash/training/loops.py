@@ -30,6 +30,8 @@ from cnndash.training.batches import global_batch_sizes
 from cnndash.training.config import ConfigError, TrainConfig
 from cnndash.training.distributed import Distributed
 from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
+from cnndash.training.health import run_health_from_csv
+from cnndash.training.precise_bn import recompute_batchnorm_stats
 from cnndash.training.setup import Trainer, setup
 from cnndash.training.tblog import SAMPLE_IMAGES, TensorBoardLog
 
@@ -186,6 +188,7 @@ def _finish_stopped_epoch(t: Trainer, epoch: int) -> str:
     has_best = partial(t.writer.has_checkpoint, "best")
     # Distributed: rank 0's answer for every rank (evaluate() below is a collective all ranks must enter).
     if not (has_best() if t.dist is None else t.dist.from_rank0(has_best)):  # so it can be evaluated now
+        recompute_batchnorm_stats(t)
         t.state.best_val_loss, t.state.best_val_acc = evaluate(t)
         which.append("best")
     t.writer.save_checkpoint(t.checkpoint(), *which)
@@ -253,6 +256,7 @@ def _train(
                 if result.stopped:
                     status, message = "stopped", _finish_stopped_epoch(t, epoch)
                     break
+                recompute_batchnorm_stats(t)  # eval-mode BatchNorm at this epoch's weights (precise_bn.py)
                 val_loss, val_acc = evaluate(t)
                 state.epoch, state.last_val_acc = epoch, val_acc
                 improved = _record_validation(state, epoch, val_loss, val_acc)
@@ -320,6 +324,13 @@ def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
         summary["lr_scaled"] = t.config.lr * t.world_size  # the linear scaling rule, asked for in the config
     if state.last_val_acc >= 0:
         summary["final_val_accuracy"] = state.last_val_acc
+    # A finite loss can still have blown up (a model stuck at chance) or spiked: say so, with the fix.
+    summary["health"] = run_health_from_csv(
+        t.writer.path / "metrics.csv",
+        num_classes=len(start.classes),
+        lr=t.config.lr,
+        optimizer=t.config.optimizer,
+    ).to_dict()
     return summary
 
 

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("onecycle", "cosine", "step", "constant")
+from cnndash.training.choices import OPTIMIZERS, SCHEDULES  # noqa: F401 (re-exported)
+
 ONECYCLE_WARMUP = 0.25  # share of the run one-cycle spends warming up when no warm-up is set
 
 
@@ -44,13 +44,11 @@ def make_scheduler(
     total = max(1, epochs * steps_per_epoch)
     if schedule == "onecycle":
         pct = min(max(warmup_epochs / epochs if warmup_epochs else ONECYCLE_WARMUP, 0.01), 0.9)
-        if pct * total == 1:  # a warm-up of exactly one step is a zero-length phase: torch divides by zero
-            pct = min(2 / total, 0.9)
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=[group["lr"] for group in optimizer.param_groups],
             total_steps=total,
-            pct_start=pct,
+            pct_start=onecycle_pct_start(min(max(pct, 0.01), 0.9), total),
         )
     warmup = round(warmup_epochs * steps_per_epoch)
     step_size = step_size or max(1, epochs // 3)
@@ -67,3 +65,12 @@ def make_scheduler(
         return value
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def onecycle_pct_start(pct: float, total_steps: int) -> float:
+    """``pct`` moved off the one value ``OneCycleLR`` cannot step with: a warm-up that ends exactly at step 0
+    (``pct * total_steps == 1``, e.g. 25 % of 4 steps) divides by zero on the first step. Half a step less
+    starts the run at the peak a hair later, which no run can tell apart."""
+    if float(pct * total_steps) - 1 == 0:
+        return 0.5 / total_steps
+    return pct

@@ -290,6 +290,18 @@ def _optimisation(
     return optimizer, scheduler
 
 
+def use_channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """NHWC only where it was measured faster (benchmarks/channels_last.py, docs/training.md): with cuDNN, and
+    on the CPU when torch computes on one thread (LeNet 1.1-1.4x, VGG 1.2x faster); on two threads oneDNN's
+    NHWC kernels made LeNet 0.3-0.8x as fast (issue 24: 9.7k vs 12.5k img/s), so there it stays NCHW."""
+    if not config.channels_last:
+        return False
+    if device.type == "cuda":
+        return True
+    threads = config.threads if config.threads > 0 else torch.get_num_threads()
+    return device.type == "cpu" and threads == 1
+
+
 def setup(
     config: TrainConfig,
     run_dir: str | os.PathLike,
@@ -323,8 +335,7 @@ def setup(
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     mean, std = _normalisation(config, channels, data)
     amp = bool(config.amp and device.type == "cuda")
-    # NHWC: faster convolutions with cuDNN and with oneDNN on CPU alike (~25 % for LeNet/VGG on AVX2).
-    channels_last = bool(config.channels_last and device.type in ("cuda", "cpu"))
+    channels_last = use_channels_last(config, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)

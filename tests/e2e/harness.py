@@ -171,6 +171,55 @@ def choose(page, key: str, option: str | re.Pattern) -> None:
     raise AssertionError(f"option {option!r} of {key!r} never appeared")
 
 
+def whole_page_screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main section, so the window is made as tall as it."""
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 8000)})
+    try:  # widgets newly in view are drawn as skeletons first
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000
+        )
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+
+
+def open_url(page, url: str) -> None:
+    """Go to ``url``; close the "Page not found" dialog Streamlit may show a fresh session's deep link."""
+    page.goto(url)
+    wait_for_app(page, timeout=90_000)
+    dialog = page.get_by_role("dialog")
+    if dialog.count() and dialog.first.is_visible():
+        page.keyboard.press("Escape")
+        dialog.first.wait_for(state="hidden")
+    wait_for_app(page)
+
+
+def go_to(page, link: str, heading: str) -> None:
+    """Switch pages through the sidebar, as a person does, and wait for the page's heading."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
+    wait_for_app(page, timeout=90_000)
+    page.get_by_role("heading", name=heading).first.wait_for(state="visible")
+    assert_no_exception(page)
+
+
+def selectbox_options(page, key: str) -> list[str]:
+    """The options a selectbox lists (opened, read, closed); retried as :func:`choose` is, because a click
+    right after another list closed may not open this one."""
+    for _ in range(3):
+        page.locator(f".st-key-{key} button[aria-label='Open']").click()
+        try:
+            page.get_by_role("option").first.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeoutError:
+            continue
+        names = [option.inner_text() for option in page.get_by_role("option").all()]
+        page.keyboard.press("Escape")
+        page.get_by_role("option").first.wait_for(state="hidden")
+        return names
+    raise AssertionError(f"the options of {key!r} never appeared")
+
+
 def open_run_in_evaluation(page, app_url: str) -> None:
     page.goto(f"{app_url}/evaluation")
     wait_for_app(page)

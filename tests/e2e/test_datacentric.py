@@ -68,8 +68,8 @@ def _open_data_view(page, app_url: str) -> None:
 
 
 def _changed(page) -> int:
-    text = page.get_by_text(re.compile(r"Editing version .* image\(s\) changed")).inner_text()
-    return int(re.search(r"(\d+) image\(s\) changed", text).group(1))
+    text = page.get_by_text(re.compile(r"Editing version .* images? changed")).inner_text()
+    return int(re.search(r"(\d+) images? changed", text).group(1))
 
 
 def _relabel_and_retrain(page, artifacts_dir: Path) -> str:
@@ -84,7 +84,7 @@ def _relabel_and_retrain(page, artifacts_dir: Path) -> str:
     page.locator("body").press("a")  # the shortcut of the image that moved up to the first place
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
-        ".some(e => e.innerText.includes('2 image(s) changed'))",
+        ".some(e => e.innerText.includes('2 images changed'))",
         timeout=30_000,
     )
     wait_for_app(page)

@@ -1,214 +1,300 @@
-"""A newcomer's journey in Chromium, on a realistic photo upload the test builds itself (issue 13):
-upload -> the report lists the skipped files -> a pipeline -> Train shows the resolution -> reload mid-run
-(form and sidebar show that run) -> stop -> resume in place -> evaluate (click a cell, see its images) ->
-Grad-CAM (not flat by default) -> download the overlay. Screenshots of each step go to test-artifacts/.
+"""Issue 23's journey in Chromium, switching pages through the sidebar between steps, on the messy phone
+export of ``tests/fixtures.py`` (``__MACOSX``/``.DS_Store`` junk, five formats, a CMYK JPEG, a transparent
+PNG, a truncated JPEG), checking each numbered point of the issue on the way:
 
-The zip is what a phone or Mac export looks like: one top-level folder, ``__MACOSX`` resource forks, a
-``.DS_Store``, JPEG/PNG in CMYK, RGBA, grayscale and RGB, 64–160 px texture photos in three classes, and
-one truncated JPEG (skipped and reported, not a refusal of the whole archive).
+upload (4: the report by reason; 9: a refusal names the user's file) → augmentation preview on that dataset
+(1; 8: a transparent image on white) and a saved pipeline → calculator and lesson (2) → Training on both (1;
+5: learning rate 100 blocks Train, the reason under the field) → train → reload mid-run (3: the form shows
+the run's settings; once it ends, no hidden setting is left) → Evaluation on the run just trained (1) →
+label check (7: its time estimate, the trust figure, bulk accept off with its reason) → relabel one image →
+retrain → Runs compare (6: fold runs under their check, in no picker; run A stays) → Grad-CAM (1; 8) → the
+calculator and the lesson as left (2). Screenshots: ``test-artifacts/journey-NN-<step>.png``.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import zipfile
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from cnndash import augment, data
+from cnndash.data import versions
 from tests.e2e.harness import (
     assert_no_exception,
     choose,
+    go_to,
+    open_url,
+    selectbox_options,
+    selectbox_value,
     set_number,
     stop_training_and_remove_new_runs,
     wait_for_app,
+    whole_page_screenshot,
 )
+from tests.fixtures import MESSY_CLASSES, MESSY_TRUNCATED, messy_phone_zip, transparent_png
 
-CLASSES = ("brick", "grass", "gravel")
-PER_CLASS = 30
 DATASET = "Photos-Export"  # the name the page derives from "Photos Export.zip"
-PIPELINE = "journey-crop64"
-CROP64 = [
-    {"op": "RandomResizedCrop", "size": [64, 64], "scale": [0.6, 1.0]},
-    {"op": "RandomHorizontalFlip", "p": 0.5},
-]
-
-
-def _texture(kind: str, side: int, rng: np.random.Generator) -> Image.Image:
-    """A photo-like texture: bricks with mortar lines, grass blades, or gravel blobs, with noise."""
-    y, x = np.mgrid[0:side, 0:side]
-    noise = rng.random((side, side))
-    if kind == "brick":
-        img = np.stack([150 + 40 * noise, 60 + 20 * rng.random((side, side)), 40 + 20 * noise], -1)
-        img[((y % 16) < 2) | (((x + 8 * ((y // 16) % 2)) % 24) < 2)] = 200
-    elif kind == "grass":
-        img = np.stack([40 + 30 * noise, 120 + 80 * rng.random((side, side)), 30 + 30 * noise], -1)
-        img[:, ::3] *= 0.7
-    else:
-        blobs = rng.random((side // 8 + 1, side // 8 + 1)).repeat(8, 0).repeat(8, 1)[:side, :side]
-        grey = 90 + 120 * blobs + 20 * noise
-        img = np.stack([grey, grey * 0.95, grey * 0.9], -1)
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+PIPELINE = "journey-flips"
+LESSON = "3 · Padding and stride"
+# Long enough for a reload to land mid-run (a LeNet epoch of 14 images costs 0.1-0.3 s with its checkpoint:
+# 50 epochs took 8 s at load 9, too close to a reload's few seconds), short enough for the label check's two
+# folds of the same settings to take seconds.
+EPOCHS = 80
+TRAIN_TIMEOUT_MS = 180_000  # seconds on a quiet machine; a loaded one, much longer
+UPLOADER = "[data-testid='stFileUploaderDropzoneInput']"
+CLASSES = MESSY_CLASSES  # the upload's classes (the i18n browser test replays this upload)
 
 
 def build_photo_zip(path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(path, "w") as zf:
-        k = 0
-        for cls in CLASSES:
-            for _ in range(PER_CLASS):
-                k += 1
-                image, buffer = _texture(cls, int(rng.integers(64, 161)), rng), io.BytesIO()
-                if k % 5 == 0:
-                    image.save(buffer, "JPEG")
-                    name = f"IMG_{k:04d}.jpg"
-                elif k % 5 == 1:
-                    image.convert("CMYK").save(buffer, "JPEG")
-                    name = f"IMG_{k:04d}.jpeg"
-                else:
-                    image.convert(("RGBA", "L", "RGB")[k % 5 - 2]).save(buffer, "PNG")
-                    name = f"IMG_{k:04d}.png"
-                zf.writestr(f"Photos Export/{cls}/{name}", buffer.getvalue())
-                zf.writestr(f"__MACOSX/Photos Export/{cls}/._{name}", b"\x00\x05\x16\x07resource fork")
-        buffer = io.BytesIO()
-        _texture("brick", 120, rng).save(buffer, "JPEG")
-        zf.writestr("Photos Export/brick/IMG_9999.jpg", buffer.getvalue()[: len(buffer.getvalue()) // 2])
-        zf.writestr("Photos Export/.DS_Store", b"\x00\x00\x00\x01Bud1")
-    return path
+    """The journey's upload: the messy phone export of tests/fixtures.py, 2 classes of 9 photos."""
+    return messy_phone_zip(path)
 
 
 @pytest.fixture
-def journey(browser, app_url, e2e_data_dir, e2e_runs_dir) -> Iterator[Path]:
-    """The server's folders; what the journey adds (dataset, pipeline, runs) is removed afterwards, a
-    run still training is stopped first."""
+def journey(browser, app_url, e2e_data_dir, e2e_runs_dir) -> Iterator[None]:
+    """What the journey adds to the server's folders (dataset and versions, pipeline, runs, the label
+    check's results) is removed afterwards; a run still training is stopped first."""
     runs_before = {p.name for p in e2e_runs_dir.iterdir()}
-    augment.save_pipeline(PIPELINE, CROP64, data_dir=e2e_data_dir)
-    yield e2e_runs_dir
+    checks = e2e_data_dir / "label-issues"
+    checks_before = {p.name for p in checks.iterdir()} if checks.is_dir() else set()
+    yield
     stop_training_and_remove_new_runs(browser, app_url, e2e_runs_dir, runs_before)
-    augment.delete_pipeline(PIPELINE, data_dir=e2e_data_dir)
-    for name in data.list_datasets(e2e_data_dir):
-        if name.startswith(DATASET):
-            data.delete_dataset(name, data_dir=e2e_data_dir)
+    if PIPELINE in augment.list_pipelines(data_dir=e2e_data_dir):
+        augment.delete_pipeline(PIPELINE, data_dir=e2e_data_dir)
+    ours = [name for name in data.list_datasets(e2e_data_dir) if name.startswith(DATASET)]
+    for name in sorted(ours, key=lambda n: not versions.is_version(n, data_dir=e2e_data_dir)):
+        data.delete_dataset(name, data_dir=e2e_data_dir)  # versions first: a base with versions stays
+    for path in checks.iterdir() if checks.is_dir() else ():
+        if path.name not in checks_before:
+            shutil.rmtree(path)
 
 
-def _shot(page, artifacts_dir: Path, step: str) -> None:
-    page.screenshot(path=str(artifacts_dir / f"journey-{step}.png"), full_page=True)
+class Shots:
+    """Numbered full-page screenshots: ``journey-01-home.png``, ``journey-02-…``."""
+
+    def __init__(self, page, folder: Path) -> None:
+        self.page, self.folder, self.count = page, folder, 0
+
+    def __call__(self, step: str) -> None:
+        self.count += 1
+        whole_page_screenshot(self.page, self.folder / f"journey-{self.count:02d}-{step}.png")
 
 
-def _upload(page, app_url: str, zip_path: Path, artifacts_dir: Path) -> None:
-    page.goto(f"{app_url}/data")
-    wait_for_app(page, timeout=90_000)
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(zip_path))
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _shown_pixels(page, image) -> np.ndarray:
+    """The RGB pixels of an ``<img>`` as the server sent them."""
+    body = page.request.get(urljoin(page.url, image.get_attribute("src"))).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+
+
+def _assert_on_white(page, image) -> None:
+    """Point 8: the transparent sticker's background is shown white, as the model gets it (its hidden colour
+    is black)."""
+    pixels = _shown_pixels(page, image)
+    corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert (corners >= 240).all(), corners
+
+
+def _upload(page, app_url: str, zip_path: Path, shot: Shots) -> None:
+    """Points 4 and 9: a refusal names the user's file; the messy upload is summarised by reason."""
+    open_url(page, app_url)
+    page.get_by_text("1 · Learn").wait_for()  # point 9: Home's workflow starts with Learn
+    page.get_by_role("button", name=re.compile("Train digits \\+ LeNet")).wait_for()  # the first win
+    shot("home")
+    go_to(page, "Data & augmentation", "Data & augmentation")
+    not_a_zip = {"name": "Holiday pics.zip", "mimeType": "application/zip", "buffer": b"not a zip at all"}
+    page.locator(UPLOADER).set_input_files(not_a_zip)
+    page.get_by_text(re.compile(r"Holiday pics\.zip")).first.wait_for()
+    assert page.get_by_text("upload.zip").count() == 0
+    page.locator(UPLOADER).set_input_files(str(zip_path))
     page.get_by_text(f"Stored as '{DATASET}'").wait_for(timeout=120_000)
     wait_for_app(page)
-    expander = page.get_by_text(re.compile(r"^Files skipped during upload \(\d+\)$"))
-    expander.wait_for(timeout=30_000)
-    skipped = int(re.search(r"\((\d+)\)", expander.inner_text()).group(1))
-    assert skipped >= PER_CLASS * len(CLASSES) + 2  # resource forks, .DS_Store and the truncated JPEG
-    expander.click()
+    page.get_by_text(f"1 unreadable image: {MESSY_TRUNCATED} (truncated)").first.wait_for()
+    page.get_by_text(re.compile(r"^281 system files ignored")).first.wait_for()
+    assert page.get_by_text(re.compile(r"\b1 images\b")).count() == 0  # point 9
     assert_no_exception(page)
-    _shot(page, artifacts_dir, "1-upload-report")
+    shot("upload-report")
 
 
-def _start_training(page, app_url: str, artifacts_dir: Path) -> str:
-    page.goto(f"{app_url}/training")
-    wait_for_app(page, timeout=90_000)
-    choose(page, "train-dataset", f"{DATASET} (uploaded)")
-    choose(page, "train-pipeline", PIPELINE)
-    seen = page.get_by_text(re.compile(r"The model will see 64×64 px · RGB, 3 channels"))
-    seen.wait_for(timeout=60_000)
-    box = page.locator("[data-testid='stMarkdownContainer']", has_text="The model will see").first
-    assert "pipeline outputs 64×64" in box.inner_text()
-    page.get_by_text("A training batch after augmentation").wait_for(timeout=60_000)
-    set_number(page, "train-epochs", 300)
-    set_number(page, "train-batch-size", 16)
-    assert not page.locator(".st-key-train-start button").is_disabled()
-    _shot(page, artifacts_dir, "2-train-form")
-    page.locator(".st-key-train-start button").click()
-    heading = page.get_by_role("heading", name=re.compile(rf"^Training lenet-{DATASET}-"))
+def _preview_and_save(page, shot: Shots) -> None:
+    """Points 1 and 8: the preview is on the upload; a transparent image shows on white; save a pipeline."""
+    page.locator(".st-key-data-section").get_by_text("Augmentation", exact=True).click()
+    wait_for_app(page)
+    assert selectbox_value(page, "aug-dataset").startswith(DATASET)
+    page.locator(".st-key-aug-preview img").first.wait_for()
+    shot("preview-on-upload")
+    page.locator(".st-key-aug-source").get_by_text("Uploaded image", exact=True).click()
+    wait_for_app(page)
+    sticker = {"name": "sticker.png", "mimeType": "image/png", "buffer": _png(transparent_png())}
+    page.locator(f".st-key-aug-image {UPLOADER}").set_input_files(sticker)
+    page.get_by_text(re.compile(r"Original: sticker\.png")).wait_for()
+    wait_for_app(page)
+    _assert_on_white(page, page.locator(".st-key-aug-preview img").first)
+    shot("preview-transparent")
+    page.locator(".st-key-aug-save-name input").fill(PIPELINE)
+    page.locator(".st-key-aug-save-name input").press("Enter")
+    wait_for_app(page)
+    page.locator(".st-key-aug-save button").click()
+    page.get_by_text(f"Saved '{PIPELINE}'").wait_for()
+
+
+def _calculator_and_lesson(page) -> None:
+    """Point 2, set up: numbers in the calculator and a lesson, checked after the rest of the journey."""
+    go_to(page, "Conv calculator", "Conv calculator")
+    set_number(page, "conv-stride", 2)
+    page.get_by_text("8×18×24").first.wait_for()
+    go_to(page, "Learn", "Learn")
+    choose(page, "learn-lesson", LESSON)
+
+
+def _train(page, shot: Shots) -> str:
+    """Points 1 and 5: Training is on the upload and the saved pipeline; lr 100 blocks Train, visibly."""
+    go_to(page, "Training", "Training")
+    assert selectbox_value(page, "train-dataset") == f"{DATASET} (uploaded)"
+    assert selectbox_value(page, "train-pipeline") == PIPELINE
+    page.get_by_text(re.compile(r"The model will see \d+×\d+ px")).wait_for(timeout=60_000)
+    choose(page, "train-model", "lenet")  # fast on 2 cores, whichever model the suggestion (issue 24) picks
+    page.get_by_text(re.compile(r"The model will see \d+×\d+ px")).wait_for(timeout=60_000)
+    lr = page.locator(".st-key-train-lr input").input_value()
+    set_number(page, "train-lr", 100)
+    message = page.get_by_text("Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100.")
+    message.wait_for()
+    field, shown = page.locator(".st-key-train-lr input").bounding_box(), message.bounding_box()
+    assert field["y"] + field["height"] <= shown["y"] <= field["y"] + field["height"] + 200, (field, shown)
+    assert page.locator(".st-key-train-start button").is_disabled()
+    shot("training-lr-100-blocks")
+    set_number(page, "train-lr", float(lr))
+    set_number(page, "train-epochs", EPOCHS)
+    set_number(page, "train-batch-size", 4)
+    page.locator(".st-key-train-start button:enabled").click()
+    heading = page.get_by_role("heading", name=re.compile(r"^Training \S+"))
     heading.wait_for(timeout=60_000)
-    return re.search(rf"lenet-{DATASET}-[\w-]+", heading.inner_text()).group(0)
+    return heading.inner_text().removeprefix("Training ").strip()
 
 
-def _reload_mid_run(page, run_name: str, artifacts_dir: Path) -> None:
+def _reload_mid_run(page, run: str, shot: Shots) -> None:
+    """Point 3: after a reload the form shows the run's settings; once it ends, none of them stays."""
     page.reload()
     wait_for_app(page, timeout=90_000)
-    page.get_by_role("heading", name=f"Training {run_name}").wait_for(timeout=60_000)
-    assert page.locator(".st-key-train-dataset input[role='combobox']").input_value().startswith(DATASET)
-    assert page.locator(".st-key-train-pipeline input[role='combobox']").input_value() == PIPELINE
-    assert page.locator(".st-key-train-epochs input").input_value() == "300"
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text(run_name).wait_for(timeout=30_000)
-    sidebar.get_by_text(re.compile(r"epoch \d+/300")).wait_for(timeout=60_000)
-    page.locator("[data-testid='stMetric']").filter(
-        has_text=re.compile(r"Best val accuracy\s*[\d.]+\s*%")
-    ).wait_for(timeout=120_000)
-    assert_no_exception(page)
-    _shot(page, artifacts_dir, "3-reload-mid-run")
-
-
-def _stop_and_resume(page, run_name: str, artifacts_dir: Path) -> None:
-    page.locator(".st-key-train-stop button").click()
-    page.get_by_role("heading", name=f"Run {run_name}").wait_for(timeout=60_000)
-    page.get_by_text("Stopped by the user").wait_for(timeout=30_000)
+    page.get_by_role("heading", name=f"Training {run}").wait_for()  # still training: mid-run
+    assert page.locator(".st-key-train-epochs input").input_value() == str(EPOCHS)
+    page.screenshot(path=str(shot.folder / "journey-06a-reloaded-mid-run-viewport.png"))  # at once
+    shot("reloaded-mid-run")
+    page.get_by_role("heading", name=f"Run {run}").wait_for(timeout=TRAIN_TIMEOUT_MS)
     wait_for_app(page)
-    _shot(page, artifacts_dir, "4-stopped")
-    page.get_by_role("button", name="Resume this run").click()  # right under the stop message
-    page.get_by_role("heading", name=f"Training {run_name}").wait_for(timeout=60_000)
-    page.get_by_text(re.compile(r"^Resumed after epoch \d+")).wait_for(timeout=60_000)
+    assert page.locator(".st-key-train-image-size input").input_value() == "0"  # automatic, as before
+    assert page.locator(".st-key-train-epochs input").input_value() != str(EPOCHS)  # the run's, put back
+    assert page.get_by_text(re.compile("set by hand")).count() == 0
     assert_no_exception(page)
-    _shot(page, artifacts_dir, "5-resumed")
-    page.locator(".st-key-train-stop button").click()
-    page.get_by_role("heading", name=f"Run {run_name}").wait_for(timeout=60_000)
-    wait_for_app(page)
+    shot("run-finished")
 
 
-def _evaluate(page, app_url: str, run_name: str, artifacts_dir: Path) -> None:
-    page.goto(f"{app_url}/evaluation")
+def _label_check(page, run: str, shot: Shots) -> None:
+    """Points 1 and 7: Evaluation opens the run just trained; the check says how long it takes and how far
+    to trust it; bulk accept is off with its reason shown."""
+    go_to(page, "Evaluation", "Evaluation")
+    assert selectbox_value(page, "eval-run").startswith(f"{run} ")
+    page.get_by_role("tab", name="Data").click()
     wait_for_app(page, timeout=90_000)
-    page.wait_for_selector(".st-key-eval-run input[role='combobox']", timeout=60_000)
-    if not page.locator(".st-key-eval-run input[role='combobox']").input_value().startswith(run_name):
-        choose(page, "eval-run", re.compile(rf"^{re.escape(run_name)} "))
-    page.wait_for_selector(".st-key-eval-cm-chart .heatmaplayer", timeout=60_000)
-    page.locator(".st-key-eval-cm-chart .scatterlayer .point").nth(0).click(force=True)
+    set_number(page, "data-folds", 2)
+    start = page.locator(".st-key-data-kfold-start button")
+    assert re.fullmatch(
+        r"Check every image \(2 training runs, (under a minute|about \d+ min)\)", start.inner_text()
+    ), start.inner_text()
+    shot("label-check-estimate")
+    start.click()
+    trust = page.get_by_text(re.compile(r"The model agrees with the given label on \d+% of 18 images"))
+    trust.wait_for(timeout=TRAIN_TIMEOUT_MS)
     wait_for_app(page)
-    page.get_by_text(re.compile(r"images? of \S+ predicted as")).first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"^Off: the model agrees with only \d+% of the labels")).wait_for()
+    assert page.locator(".st-key-data-accept-all button").first.is_disabled()
     assert_no_exception(page)
-    _shot(page, artifacts_dir, "6-evaluation-cell")
+    shot("label-check-trust")
 
 
-def _gradcam_and_download(page, app_url: str, run_name: str, artifacts_dir: Path) -> None:
-    page.goto(f"{app_url}/gradcam")
-    wait_for_app(page, timeout=90_000)
-    page.wait_for_selector(".st-key-cam-run input[role='combobox']", timeout=60_000)
-    if not page.locator(".st-key-cam-run input[role='combobox']").input_value().startswith(run_name):
-        choose(page, "cam-run", re.compile(rf"^{re.escape(run_name)}"))
-    page.get_by_text("Prediction:").first.wait_for(timeout=90_000)
-    page.get_by_text(re.compile(r"^Default: ")).wait_for(timeout=30_000)
-    assert page.get_by_text(re.compile(r"maps are flat")).count() == 0  # an informative default layer
+def _relabel_and_retrain(page, shot: Shots) -> str:
+    page.locator("[class*='st-key-data-relabel-'] button").first.click()
+    wait_for_app(page)
+    page.get_by_text(re.compile(r"^Editing version .*: 1 image changed\.")).wait_for()
+    page.locator(".st-key-data-retrain button").click()
+    wait_for_app(page)
+    started = page.get_by_text(re.compile(r"^Training run \S+ on"))
+    started.wait_for()
+    shot("relabelled-retraining")
+    return re.search(r"^Training run (\S+) on", started.inner_text()).group(1)
+
+
+def _compare(page, run: str, retrained: str, shot: Shots) -> None:
+    """Point 6: the fold runs are grouped under their check and in no picker; run A is still the first."""
+    go_to(page, "Training", "Training")
+    page.get_by_role("heading", name=f"Run {retrained}").wait_for(timeout=TRAIN_TIMEOUT_MS)
+    wait_for_app(page)
+    page.get_by_role("tab", name="Runs").click()
+    page.locator(".st-key-runs-diff-chart .heatmaplayer").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"2 fold runs$")).first.wait_for()
+    assert (selectbox_value(page, "runs-a"), selectbox_value(page, "runs-b")) == (run, retrained)
+    page.wait_for_function(  # both runs' curves: the retrain joined the runs chosen before, none left
+        "() => { const el = document.querySelector('.st-key-runs-compare-chart .js-plotly-plot');"
+        " return el && el.data && el.data.length === 2; }"
+    )
+    for key in ("runs-a", "runs-b", "runs-target"):
+        listed = selectbox_options(page, key)
+        assert run in listed and not [name for name in listed if "fold" in name], (key, listed)
     assert_no_exception(page)
-    _shot(page, artifacts_dir, "7-gradcam")
-    with page.expect_download() as download_info:
-        page.locator(".st-key-cam-download button").click()
-    download = download_info.value
-    assert re.fullmatch(r"[A-Za-z0-9._-]+\.png", download.suggested_filename), download.suggested_filename
-    target = artifacts_dir / "journey-8-overlay.png"
-    download.save_as(str(target))
-    assert Image.open(target).size[0] >= 64
+    shot("runs-compared")
+
+
+def _gradcam(page, run: str, shot: Shots) -> None:
+    """Points 1 and 8: Grad-CAM opens the run chosen on Evaluation; a transparent upload is seen on white."""
+    go_to(page, "Grad-CAM", "Grad-CAM")
+    page.locator(".st-key-cam-run input[role='combobox']").wait_for(timeout=60_000)
+    assert selectbox_value(page, "cam-run") == run
+    assert not [name for name in selectbox_options(page, "cam-run") if "fold" in name]
+    page.locator(".st-key-cam-source").get_by_text("Upload", exact=True).click()
+    wait_for_app(page)
+    sticker = {"name": "sticker.png", "mimeType": "image/png", "buffer": _png(transparent_png())}
+    page.locator(f".st-key-cam-upload {UPLOADER}").set_input_files(sticker)
+    seen = page.locator("[data-testid='stImage']", has_text="What the model sees (sticker.png")
+    seen.wait_for(timeout=90_000)
+    wait_for_app(page)
+    _assert_on_white(page, seen.locator("img"))
+    assert_no_exception(page)
+    shot("gradcam-transparent")
+
+
+def _kept(page, shot: Shots) -> None:
+    """Point 2: the calculator's numbers and the lesson, as left many pages (and a reload) ago."""
+    go_to(page, "Conv calculator", "Conv calculator")
+    assert page.locator(".st-key-conv-stride input").input_value() == "2"
+    page.get_by_text("8×18×24").first.wait_for()
+    go_to(page, "Learn", "Learn")
+    assert selectbox_value(page, "learn-lesson") == LESSON
+    shot("lesson-kept")
 
 
 @pytest.mark.e2e
-def test_newcomer_journey(page, app_url, journey, artifacts_dir, tmp_path):
-    zip_path = build_photo_zip(tmp_path / "Photos Export.zip")
+def test_the_issue_23_journey(page, app_url, journey, artifacts_dir, tmp_path):
     page.set_default_timeout(60_000)
-    _upload(page, app_url, zip_path, artifacts_dir)
-    run_name = _start_training(page, app_url, artifacts_dir)
-    _reload_mid_run(page, run_name, artifacts_dir)
-    _stop_and_resume(page, run_name, artifacts_dir)
-    _evaluate(page, app_url, run_name, artifacts_dir)
-    _gradcam_and_download(page, app_url, run_name, artifacts_dir)
+    shot = Shots(page, artifacts_dir)
+    _upload(page, app_url, build_photo_zip(tmp_path / "Photos Export.zip"), shot)
+    _preview_and_save(page, shot)
+    _calculator_and_lesson(page)
+    run = _train(page, shot)
+    _reload_mid_run(page, run, shot)
+    _label_check(page, run, shot)
+    retrained = _relabel_and_retrain(page, shot)
+    _compare(page, run, retrained, shot)
+    _gradcam(page, run, shot)
+    _kept(page, shot)

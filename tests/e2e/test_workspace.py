@@ -18,9 +18,11 @@ import pytest
 
 from tests.e2e.harness import (
     TINY_RUN,
-    assert_no_exception,
     choose,
+    go_to,
     new_context,
+    open_url,
+    selectbox_options,
     selectbox_value,
     set_number,
     wait_for_app,
@@ -54,73 +56,45 @@ def _shot(page, artifacts_dir: Path, step: str) -> None:
     page.screenshot(path=str(artifacts_dir / f"workspace-{step}.png"), full_page=True)
 
 
-def _open(page, url: str) -> None:
-    """Go to ``url``; close the "Page not found" dialog Streamlit may show a fresh session's deep link."""
-    page.goto(url)
-    wait_for_app(page, timeout=90_000)
-    dialog = page.get_by_role("dialog")
-    if dialog.count() and dialog.first.is_visible():
-        page.keyboard.press("Escape")
-        dialog.first.wait_for(state="hidden")
-    wait_for_app(page)
-
-
-def _go(page, link: str, heading: str) -> None:
-    """Switch pages through the sidebar, as a person does."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
-    wait_for_app(page, timeout=90_000)
-    page.get_by_role("heading", name=heading).first.wait_for(state="visible")
-    assert_no_exception(page)
-
-
-def _options(page, key: str) -> list[str]:
-    """The options a selectbox lists (opened, read, closed)."""
-    page.locator(f".st-key-{key} button[aria-label='Open']").click()
-    page.get_by_role("option").first.wait_for(state="visible")
-    names = [option.inner_text() for option in page.get_by_role("option").all()]
-    page.keyboard.press("Escape")
-    return names
-
-
 def _kept(page) -> None:
     """The unsaved pipeline on its section, the calculator's stride and the lesson, as left."""
-    _go(page, "Data & augmentation", "Data & augmentation")
+    go_to(page, "Data & augmentation", "Data & augmentation")
     page.locator(".st-key-aug-0-p input").wait_for()
     assert page.locator(".st-key-aug-0-p input").input_value() == "0.250"
     assert selectbox_value(page, "aug-dataset") == "digits — built-in"
-    _go(page, "Conv calculator", "Conv calculator")
+    go_to(page, "Conv calculator", "Conv calculator")
     page.locator(".st-key-conv-stride input").wait_for()
     assert page.locator(".st-key-conv-stride input").input_value() == "2"
     assert page.get_by_text("8×18×24").first.is_visible()
-    _go(page, "Learn", "Learn")
+    go_to(page, "Learn", "Learn")
     assert selectbox_value(page, "learn-lesson") == LESSON
 
 
 def _choose_and_carry(page, app_url: str, artifacts_dir: Path) -> None:
     """Points 1 and 2: choices made on one page hold on the others."""
-    _open(page, app_url)
-    _go(page, "Data & augmentation", "Data & augmentation")
+    open_url(page, app_url)
+    go_to(page, "Data & augmentation", "Data & augmentation")
     choose(page, "data-dataset", "digits — built-in")
     page.locator(".st-key-data-section").get_by_text("Augmentation", exact=True).click()
     wait_for_app(page)
     assert selectbox_value(page, "aug-dataset") == "digits — built-in"  # the preview is on the choice
     set_number(page, "aug-0-p", 0.25)  # an unsaved pipeline
     _shot(page, artifacts_dir, "1-data-digits-preview")
-    _go(page, "Conv calculator", "Conv calculator")
+    go_to(page, "Conv calculator", "Conv calculator")
     set_number(page, "conv-stride", 2)
     _shot(page, artifacts_dir, "2-calculator-stride-2")
-    _go(page, "Learn", "Learn")
+    go_to(page, "Learn", "Learn")
     choose(page, "learn-lesson", LESSON)
     _kept(page)
     _shot(page, artifacts_dir, "3-learn-lesson-kept")
-    _go(page, "Training", "Training")
+    go_to(page, "Training", "Training")
     assert selectbox_value(page, "train-dataset") == "digits"
 
 
 def _learning_rate_100(page, artifacts_dir: Path) -> None:
     """Point 5: the value stays as typed, Train is off, and the range is right under the field."""
     set_number(page, "train-lr", 100)
-    message = page.get_by_text("Learning rate must be a positive number of at most 10, got 100.")
+    message = page.get_by_text("Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100.")
     message.wait_for()
     field = page.locator(".st-key-train-lr input").bounding_box()
     shown = message.bounding_box()
@@ -134,16 +108,16 @@ def _learning_rate_100(page, artifacts_dir: Path) -> None:
 
 def _runs_follow(page, artifacts_dir: Path, step: str) -> None:
     """Points 1 and 6: the run chosen on Evaluation is Grad-CAM's; the fold run is in neither picker."""
-    _go(page, "Evaluation", "Evaluation")
+    go_to(page, "Evaluation", "Evaluation")
     page.locator(".st-key-eval-run input[role='combobox']").wait_for(timeout=60_000)
-    listed = _options(page, "eval-run")
+    listed = selectbox_options(page, "eval-run")
     assert not [name for name in listed if name.startswith(FOLD)], listed
     if not selectbox_value(page, "eval-run").startswith(f"{TINY_RUN} "):
         choose(page, "eval-run", re.compile(rf"^{TINY_RUN} "))
-    _go(page, "Grad-CAM", "Grad-CAM")
+    go_to(page, "Grad-CAM", "Grad-CAM")
     page.locator(".st-key-cam-run input[role='combobox']").wait_for(timeout=60_000)
     assert selectbox_value(page, "cam-run") == TINY_RUN
-    assert FOLD not in _options(page, "cam-run")
+    assert FOLD not in selectbox_options(page, "cam-run")
     page.get_by_text("Prediction:").first.wait_for(timeout=90_000)
     _shot(page, artifacts_dir, step)
 
@@ -169,13 +143,13 @@ def test_choices_follow_across_pages_a_reload_and_a_shared_link(
     try:
         shared = context.new_page()
         shared.set_default_timeout(60_000)
-        _open(shared, link.replace("/gradcam", "/training"))  # the link, opened on another page
+        open_url(shared, link.replace("/gradcam", "/training"))  # the link, opened on another page
         shared.get_by_role("heading", name="Training").first.wait_for(state="visible")
         assert selectbox_value(shared, "train-dataset") == "digits"
         _shot(shared, artifacts_dir, "7-link-training")
         _kept(shared)
         _shot(shared, artifacts_dir, "8-link-learn")
-        _go(shared, "Evaluation", "Evaluation")
+        go_to(shared, "Evaluation", "Evaluation")
         shared.locator(".st-key-eval-run input[role='combobox']").wait_for(timeout=60_000)
         assert selectbox_value(shared, "eval-run").startswith(f"{TINY_RUN} ")
         _shot(shared, artifacts_dir, "9-link-evaluation")

@@ -13,6 +13,7 @@ from PIL import Image
 
 from cnndash import augment, data
 from cnndash.models import default_image_size
+from cnndash.training.auto import auto_config
 from cnndash.training.loops import TrainConfig
 from tests.pages.test_pages import run_page
 
@@ -120,6 +121,16 @@ def test_normalize_uses_dataset_statistics_and_adds_todtype(aug):
     size = default_image_size(TrainConfig.model, shapes.image_size)  # what training picks by default
     mean, std = data.compute_mean_std(shapes.train, size=size)
     assert spec[2]["mean"] == pytest.approx(mean) and spec[2]["std"] == pytest.approx(std)
+
+
+@pytest.mark.parametrize("op", ["RandomResizedCrop", "Resize"])
+def test_a_new_crop_or_resize_starts_at_the_size_suggested_for_the_data(aug, op):
+    aug.selectbox(key="aug-add-op").set_value(op)
+    aug.button(key="aug-add").click().run()
+    assert errors(aug) == []
+    spec = json.loads(aug.text_area(key="aug-json").value)
+    side = auto_config(TrainConfig(dataset="shapes")).config.image_size  # the one-click choice's size
+    assert spec[-1]["op"] == op and spec[-1]["size"] == [side, side] and side != 224
 
 
 def test_resample_changes_the_seed(aug):

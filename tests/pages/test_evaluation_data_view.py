@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import textwrap
+import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnndash import paths
+from cnndash import data, paths
 from cnndash.data import folds, versions
-from cnndash.evaluate.label_issues import read_label_issues, run_label_issues
+from cnndash.evaluate.label_issues import read_label_issues, run_label_issues, val_paths
 from cnndash.explain.embeddings import embed_run, penultimate_layer
 from cnndash.jobs.label_check import LabelJobBusyError, active_label_job, label_issues_job, start_label_issues
 from cnndash.jobs.registry import get_registry
@@ -290,3 +293,38 @@ def test_remove_is_acknowledged_where_the_user_is(noisy_run, tmp_path):
     at.button(key="data-undo").click().run()
     _ok(at)
     assert [t.value for t in at.toast] == ["Undid the last edit."] and not at.success
+
+
+def _pets_zip(path, stem: str):
+    """Two classes of 8 plain 12 px PNGs named ``<stem>-<i>.png``."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for k, cls in enumerate(("cat", "dog")):
+            for i in range(8):
+                buffer = io.BytesIO()
+                Image.new("RGB", (12, 12), (200 * k, 20 * i, 90)).save(buffer, format="PNG")
+                archive.writestr(f"{cls}/{stem}-{i}.png", buffer.getvalue())
+    return path
+
+
+def test_a_run_that_names_its_dataset_never_acts_on_the_files_of_the_upload_it_replaced(tmp_path):
+    """A run recorded without a dataset ref (before pins) loads its dataset by name: once that upload is
+    replaced, the cached validation paths must follow, or Relabel edits a file that is not there."""
+    data.import_dataset_zip(_pets_zip(tmp_path / "old.zip", "old"), "pets")
+    run_dir = paths.runs_dir() / "pets-run"
+    train(TrainConfig(dataset="pets", model="lenet", epochs=1, image_size=16, tensorboard=False), run_dir)
+    info = json.loads((run_dir / "dataset.json").read_text())
+    info.pop("dataset_ref")
+    (run_dir / "dataset.json").write_text(json.dumps(info))
+    at = _app(tmp_path)
+    at.session_state["run"], at.session_state["actions"] = "pets-run", True
+    at.run()
+    _ok(at)
+    data.replace_dataset_zip(_pets_zip(tmp_path / "new.zip", "new"), "pets")
+    first = val_paths(load_run(run_dir))[0]  # the engine's: the replacement's files
+    assert first.split("/")[1].startswith("new-"), first
+    at.run()
+    at.selectbox(key="cell-to").set_value("dog" if first.startswith("cat/") else "cat")
+    at.button(key="cell-relabel").click().run()
+    _ok(at)
+    changed = versions.diff("pets", at.session_state["data-version::pets-run"])
+    assert changed["origin"].tolist() == [first], changed

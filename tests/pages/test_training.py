@@ -12,6 +12,7 @@ import pytest
 
 from cnndash.device import max_processes
 from cnndash.jobs.registry import ProcessJob, get_registry
+from cnndash.training.auto import auto_config
 from cnndash.training.loops import TrainConfig
 from tests.pages.test_pages import run_page
 
@@ -28,8 +29,11 @@ def test_defaults_render_with_train_enabled_and_stop_disabled():
     at = run_page(PAGE)
     assert not at.exception
     assert at.selectbox(key="train-dataset").value == "digits"
+    # The one-click suggestion for digits (cnndash.training.auto, the CLI's --model auto): LeNet.
     assert at.selectbox(key="train-model").value == "lenet"
-    assert at.number_input(key="train-epochs").value == 10
+    assert (
+        at.number_input(key="train-epochs").value == auto_config(TrainConfig(dataset="digits")).config.epochs
+    )
     assert not at.button(key="train-start").disabled
     assert at.button(key="train-stop").disabled
 
@@ -156,11 +160,17 @@ def test_a_saved_pipeline_is_used_for_training():
 def test_the_page_says_what_the_model_will_see_before_train():
     at = run_page(PAGE)
     seen = [m.value for m in at.markdown if "The model will see" in m.value]
-    assert seen and "28×28 px · grayscale, 1 channel" in seen[0] and "8 px images are upsampled" in seen[0]
+    assert (
+        seen and "28×28 px · grayscale, 1 channel" in seen[0] and "8 px" in seen[0] and "upsampled" in seen[0]
+    )
     assert at.get("imgs") or at.get("image")  # the training batch strip
     at.selectbox(key="train-dataset").set_value("shapes").run()
     seen = [m.value for m in at.markdown if "The model will see" in m.value]
     assert "RGB, 3 channels" in seen[0]
+    # The one-click suggestion chose a model for colour images; a model picked by hand that suits them
+    # less gets the preflight's suggestion and its button.
+    assert at.selectbox(key="train-model").value != "lenet"
+    at.selectbox(key="train-model").set_value("lenet").run()
     assert any("Suggested model" in c.value for c in at.caption)
     suggested = at.button(key="train-use-suggested").label.removeprefix("Use ")
     assert suggested != "lenet"

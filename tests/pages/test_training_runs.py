@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cnndash import paths
@@ -176,3 +177,20 @@ def test_large_validation_sets_are_evaluated_when_asked(tiny_run, monkeypatch):
     at.run()  # the pair stays evaluated (and its predictions are now cached on disk)
     _chart(at, "runs-diff-chart")
     assert (paths.runs_dir() / "one" / "predictions_best.npz").is_file()
+
+
+def test_a_loss_spike_puts_the_results_and_the_comparison_on_a_log_axis(tiny_run):
+    _copy(tiny_run, "calm", 1_000)
+    spiky = _copy(tiny_run, "spiky", 2_000)
+    metrics = pd.read_csv(spiky / "metrics.csv")
+    metrics.loc[0, "val_loss"] = 900.0  # ResNet-18's unstable first epoch before the precise-BN fix
+    metrics.to_csv(spiky / "metrics.csv", index=False)
+    at = run_page(PAGE)  # the newest run on disk: spiky's results
+    _ok(at)
+    assert _chart(at, "final-epoch-chart")["layout"]["yaxis"]["type"] == "log"
+    at.selectbox(key="runs-metric").set_value("val_loss").run()
+    _ok(at)
+    layout = _chart(at, "runs-compare-chart")["layout"]
+    assert layout["yaxis"]["type"] == "log" and "log scale" in layout["yaxis"]["title"]["text"]
+    at.multiselect(key="runs-compare").set_value(["calm"]).run()  # the calm run alone: a linear axis
+    assert _chart(at, "runs-compare-chart")["layout"]["yaxis"].get("type") in (None, "linear")

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnndash import paths
 from cnndash.jobs.registry import get_registry
+from cnndash.training.auto import auto_config
 from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 from tests.pages.test_data import make_zip
@@ -244,7 +245,11 @@ def test_a_reload_mid_run_shows_its_settings_read_only_and_leaves_nothing_behind
     assert job.wait(30)
     at.run()
     assert not at.number_input(key="train-image-size").disabled
-    assert at.number_input(key="train-image-size").value == 0  # automatic again, not pinned at 32
+    # The form's own values again (the suggestion for digits), not pinned at the run's 32 px.
+    assert (
+        at.number_input(key="train-image-size").value
+        == auto_config(TrainConfig(dataset="digits")).config.image_size
+    )
     assert at.selectbox(key="train-model").value == "lenet"
     at.selectbox(key="train-dataset").set_value("shapes").run()
     seen = next(m.value for m in at.markdown if "The model will see" in m.value)
@@ -261,11 +266,13 @@ def test_a_refused_setting_blocks_train_with_its_range_next_to_the_field():
     assert at.number_input(key="train-lr").value == 100.0  # accepted as typed, not silently kept at 0.003
     assert at.button(key="train-start").disabled
     errors = [e.value for e in at.error]
-    assert errors == ["Learning rate must be a positive number of at most 10, got 100."]
+    assert errors == ["Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100."]
     assert any("Train is off until the setting marked above is fixed" in c.value for c in at.caption)
     at.number_input(key="train-lr").set_value(0.01).run()
     at.number_input(key="train-weight-decay").set_value(-0.5).run()
-    assert [e.value for e in at.error] == ["Weight decay must be 0 or more, got -0.5. (More settings)"]
+    assert [e.value for e in at.error] == [
+        "Weight decay must be a number of at least 0 (e.g. 0.0001), got -0.5. (More settings)"
+    ]
     at.number_input(key="train-weight-decay").set_value(0.0).run()
     assert not ok(at).button(key="train-start").disabled
 
@@ -311,3 +318,14 @@ def test_the_compare_picker_keeps_the_pair_chosen(tiny_run):
     visit(at, EVALUATION)
     assert visit(at, TRAINING).selectbox(key="runs-a").value == "r1"
     assert at.selectbox(key="runs-b").value == "r3"
+
+
+def test_the_runs_whose_curves_are_overlaid_survive_a_page_switch_and_a_new_run_joins_them(tiny_run):
+    """The journey's retrain came back alone on the Runs tab: the curve choice was lost on the page switch."""
+    copy_run(tiny_run, "first", 1_000)
+    at = open_app(page=TRAINING)
+    assert at.multiselect(key="runs-compare").value == ["first"]
+    visit(at, CALCULATOR)
+    copy_run(tiny_run, "retrained", 2_000)  # finished while the person was elsewhere
+    visit(at, TRAINING)
+    assert at.multiselect(key="runs-compare").value == ["retrained", "first"]

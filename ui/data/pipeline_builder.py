@@ -3,7 +3,8 @@ per step (move up/down, remove, one widget per argument), adding a step, and the
 
 The pipeline lives in ``st.session_state["aug-steps"]`` as ``[id, step]`` pairs; the id keeps a step's
 widgets attached to it when steps are reordered. :func:`pipeline_builder` draws the editor and returns the
-spec the preview, the code and the saved pipeline use. The spec, saved or not, is also the workspace's
+spec the preview, the code and the saved pipeline use. A new Resize or crop starts at the size the one-click
+suggestion trains the chosen dataset at (:func:`ui.training.auto_view.suggestion`), not ImageNet's 224. The spec, saved or not, is also the workspace's
 ``augment`` choice (``ui.workspace``): a reload or a link opens the editor on it, once it passes the
 engine's own check (``augment.validate_spec``).
 """
@@ -19,10 +20,12 @@ import ui
 from cnndash import augment, paths
 from cnndash.augment.ops import GROUPS
 from cnndash.errors import UserError
+from cnndash.training.config import TrainConfig
 from cnndash.training.preflight import default_mean_std
 from ui import i18n
 from ui.data.datasets import chosen_dataset, show_message
 from ui.engine_text import engine_text
+from ui.training.auto_view import suggestion
 
 _ = i18n.translator("data")
 
@@ -80,11 +83,25 @@ def _dataset_stats() -> tuple[str, list[float], list[float]] | None:
 # Callbacks of the editor's buttons
 
 
+def _size_from_data() -> int | None:
+    """The side a new Resize or crop starts at: the image size the one-click suggestion trains the chosen
+    dataset at (its own size where the budget allows), not the catalogue's ImageNet 224; None when the dataset
+    cannot be read."""
+    name = _stats_dataset()
+    try:
+        choice = suggestion(name, val_fraction=TrainConfig.val_fraction, seed=TrainConfig.seed)
+    except ValueError:
+        return None
+    return choice.config.image_size or None
+
+
 def _add_step() -> None:
     op = st.session_state.get("aug-add-op")
     steps = _steps_state()
     stats = _dataset_stats() if op == "Normalize" else None
     new_steps = augment.steps_to_add(op, [step for _, step in steps], stats[1:] if stats else None)
+    if any("size" in step for step in new_steps) and (side := _size_from_data()):
+        new_steps = [{**step, "size": [side, side]} if "size" in step else step for step in new_steps]
     for step in new_steps:
         steps.append([st.session_state["aug-next-id"], step])
         st.session_state["aug-next-id"] += 1

@@ -54,12 +54,12 @@ SIDEBAR_POLL_SECONDS = 2
 
 
 @st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=8)
-def _issues(run_path: str, fingerprint: str) -> LabelIssues:
+def _issues(run_path: str, results_key: str) -> LabelIssues:
     return run_label_issues(run_path)
 
 
 @st.cache_data(show_spinner="Embedding the validation images (PCA, t-SNE)…", max_entries=8)
-def _embedding(run_path: str, fingerprint: str) -> dict:
+def _embedding(run_path: str, results_key: str) -> dict:
     emb = embed_run(run_path)
     return {"pca": emb.pca, "tsne": emb.tsne}
 
@@ -100,7 +100,7 @@ def _edited_paths(run: Run) -> set[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _val_paths(run_path: str, fingerprint: str) -> list[str]:
+def _val_paths(run_path: str, results_key: str) -> list[str]:
     return val_paths(load_run(run_path))
 
 
@@ -109,7 +109,7 @@ def render_label_actions(run: Run, val_index: int, suggested: str | None = None,
     confusion-cell and top-losses galleries. Edits go to the same working version as the Data view's;
     ``key`` makes the widget keys unique on the page (e.g. ``"eval-cell-3"``)."""
     with ui.user_errors():
-        path = _val_paths(str(run.path), run.fingerprint("best"))[val_index]
+        path = _val_paths(str(run.path), ui.run_results_key(run))[val_index]
         if path in _edited_paths(run):
             st.caption(_("edited in the working version"))
             return
@@ -141,7 +141,7 @@ def render_data_view(run: Run) -> None:
         )
     )
     with ui.user_errors():
-        val_issues = _issues(str(run.path), run.fingerprint("best"))
+        val_issues = _issues(str(run.path), ui.run_results_key(run))
         kfold = _render_kfold(run)
         issues = val_issues
         if kfold is not None:
@@ -267,7 +267,7 @@ def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: 
     method = st.radio(
         _("Projection"), ["t-SNE", "PCA"], horizontal=True, **ui.keep("data-projection", "t-SNE")
     )
-    coords = _embedding(str(run.path), run.fingerprint("best"))["tsne" if method == "t-SNE" else "pca"]
+    coords = _embedding(str(run.path), ui.run_results_key(run))["tsne" if method == "t-SNE" else "pca"]
     scored = frame.set_index("path")
     threshold = float(st.session_state.get("data-threshold", 0.9))
     points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "path": issues.paths,

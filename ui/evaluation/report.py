@@ -13,6 +13,7 @@ from cnndash.evaluate import metrics
 from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
 from cnndash.tables import safe_frame
+from cnndash.training.health import run_health
 from ui import i18n
 from ui.engine_text import engine_text
 from ui.evaluation.gallery import image_gallery
@@ -97,7 +98,15 @@ def render_learning_curves(run: Run) -> None:
         augmented=bool(run.config.get("augment")),
         weight_decay=float(run.config.get("weight_decay") or 0.0),
     )
+    health = run_health(
+        history.to_dict("records"),
+        num_classes=len(run.classes),
+        lr=float(run.config.get("lr") or 0.0),
+        optimizer=str(run.config.get("optimizer") or "adam"),
+    )
     if hint:
         st.warning(engine_text(hint), icon=":material/trending_up:")
-    else:
+    if not health.ok:  # a spike or a blow-up is not "no sign of overfitting"
+        st.warning(engine_text(health.note), icon=":material/ssid_chart:")
+    elif not hint:
         st.caption(_("No sign of overfitting: validation loss has not risen while training loss fell."))

@@ -33,7 +33,7 @@ class Subject:
     """The chosen run with what every view needs: its model, dataset, classes and CAM layers."""
 
     run: Run
-    fingerprint: str  # of the best checkpoint: the key of everything cached from its weights
+    fingerprint: str  # ui.run_results_key: the key of everything cached from its weights and data
     model: Any  # the trained torch module; the page only hands it to cnndash
     dataset: ImageSet
     classes: list[str]
@@ -89,7 +89,7 @@ class Settings:
 
 
 # --------------------------------------------------------------------------------------------------
-# Cached engine calls, keyed by the checkpoint's fingerprint
+# Cached engine calls, keyed by the checkpoint's fingerprint and the run's data (ui.run_results_key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -110,7 +110,7 @@ def load_subject(run: Run) -> Subject:
     """``run`` with its best checkpoint's model, its dataset and its CAM layers (the default one chosen)."""
     model = ui.load_model(run, "best")
     dataset = ui.run_dataset(run)
-    fingerprint = run.fingerprint("best")
+    fingerprint = ui.run_results_key(run)  # the best checkpoint and the data it is explained on
     input_shape = (run.in_channels, run.image_size, run.image_size)
     layers = {info.name: info for info in _layers(str(run.path), fingerprint, input_shape, model)}
     with st.spinner(_("Choosing an informative layer…")):

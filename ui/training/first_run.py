@@ -13,17 +13,22 @@ import streamlit as st
 import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.training.loops import TrainConfig
-from ui.training import runs_tab
+from ui.training.auto_view import suggestion
 from ui.training.form import show_run_settings
 
-FIRST_RUN = TrainConfig(dataset="digits", model="lenet")  # the defaults: 10 epochs, one-cycle Adam
+FIRST_DATASET = "digits"
+
+
+def first_run_config() -> TrainConfig:
+    """The one-click choice for digits (the Training form's suggestion, ``train --model auto``'s): LeNet."""
+    defaults = TrainConfig(dataset=FIRST_DATASET)
+    return suggestion(FIRST_DATASET, val_fraction=defaults.val_fraction, seed=defaults.seed).config
 
 
 def start_first_run() -> None:
-    """Train :data:`FIRST_RUN` in the background and open the Training page on it; a user error (a run
-    already training, a label check) is shown where the button is."""
+    """Train :func:`first_run_config` in the background and open the Training page on it; a user error (a run
+    already training, a label check: the jobs rule) is shown where the button is."""
     with ui.user_errors():
-        runs_tab.refuse_during_label_check()
-        job = get_registry().start(FIRST_RUN)
+        job = get_registry().start(first_run_config())
         show_run_settings(job)
         st.switch_page(ui.PAGES["training"])

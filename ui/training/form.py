@@ -1,7 +1,9 @@
 """The Training page's settings form: data, model and pipeline, the optimisation row, and "More settings"
 (regularisation, input size, seed, device, processes, split, transfer learning).
 
-Every widget starts at :class:`TrainConfig`'s default and edits one of its fields (:data:`FORM_FIELDS`);
+Every widget edits one of :class:`TrainConfig`'s fields (:data:`FORM_FIELDS`), starting at its default or,
+for the model, size, batch, epochs and learning rate, at the one-click suggestion for the dataset
+(:mod:`ui.training.auto_view`, the engine's choice);
 the dataset and the pipeline are the workspace's choices (``ui.workspace``: chosen on the Data page, they
 are chosen here). :func:`run_settings` reads the form into a ``TrainConfig`` and a process count; a setting
 the engine refuses (``TrainConfig.validate``, ``check_processes``: the widgets repeat none of their ranges)
@@ -26,7 +28,8 @@ from cnndash.training.loops import TrainConfig
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 from cnndash.training.preflight import suggested_lr
 from ui import i18n
-from ui.state import error_text
+from ui.state import phrase_text
+from ui.training import auto_view, weights_view
 
 _ = i18n.translator("training")
 _engine = i18n.translator("engine")
@@ -93,6 +96,16 @@ def _shown(options: list[str], key: str) -> list[str]:
     return options if value in options or value is None else [*options, value]
 
 
+def _chosen_spec(pipeline: str) -> list[dict]:
+    """The spec of the chosen pipeline ([] for none, or one that cannot be read: the form reports it)."""
+    if pipeline in ("", NO_PIPELINE):
+        return []
+    try:
+        return load_pipeline(pipeline)
+    except ValueError:
+        return []
+
+
 def _data_and_model(viewing: bool) -> tuple[str, str, str]:
     uploaded = list_datasets()
     datasets = [*BUILTIN_DATASETS, *uploaded]
@@ -122,6 +135,15 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
         + " · ".join(f"{k}: {_engine(v)}" for k, v in BUILTIN_DATASETS.items()),
         **dataset_kwargs,
     )
+    if not viewing:  # the settings nobody changed by hand follow the data (before their widgets are drawn)
+        state = st.session_state
+        auto_view.apply_suggestion(
+            dataset,
+            val_fraction=state.get("train-val-fraction", DEFAULTS.val_fraction),
+            seed=state.get("train-seed", DEFAULTS.seed),
+            device=state.get("train-device", DEFAULTS.device),
+            augment=_chosen_spec(state.get("train-pipeline", NO_PIPELINE)),  # bound above: the choice
+        )
     model = c2.selectbox(
         _("Model"),
         MODEL_NAMES,
@@ -260,7 +282,10 @@ def _split_and_transfer(off: bool) -> dict:
         ),
         "pretrained": c2.checkbox(
             _("Pretrained ImageNet weights"),
-            help=_("resnet18 / mobilenet_v2, from the local torch cache"),
+            help=_(
+                "resnet18 / mobilenet_v2, from the local torch cache (import a downloaded file under "
+                "'Pretrained ImageNet weights' below)"
+            ),
             disabled=off,
             **ui.keep("train-pretrained", DEFAULTS.pretrained),
         ),
@@ -293,10 +318,14 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     """
     dataset, model, pipeline = _data_and_model(viewing)
     values = _optimisation(viewing)
-    slots = {"main": st.empty()}
+    slots = {"main": st.empty()}  # a refused value right under its row, above the suggestion's reasons
+    if not viewing:
+        auto_view.show_reasons()
     with st.expander(_("More settings")):
         values |= _regularisation(viewing) | _input_and_device(viewing) | _split_and_transfer(viewing)
     slots["more"] = st.empty()
+    if not viewing:
+        weights_view.weights_panel()
     values["image_size"] = int(values["image_size"]) or None
     processes = int(values.pop("processes"))
     config = TrainConfig(
@@ -314,8 +343,7 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     except ConfigError as exc:
         slot = slots["main"] if exc.field in MAIN_FIELDS else slots["more"]
         where = "" if exc.field in MAIN_FIELDS else " " + _("(More settings)")
-        slot.error(ui.text(error_text(exc)) + where, icon=":material/error:")
-
+        slot.error(ui.text(phrase_text(exc.form_message, exc.domain)) + where, icon=":material/error:")
         return None, processes
     return config, processes
 

@@ -16,6 +16,7 @@ from cnndash.training.loops import TrainConfig
 from cnndash.training.preflight import Preflight, preflight, preview_batch, process_share
 from ui import i18n
 from ui.engine_text import engine_text
+from ui.training import auto_view
 
 _ = i18n.translator("training")
 _engine = i18n.translator("engine")
@@ -80,18 +81,25 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
         imageset = ui.load_dataset(config.dataset, config.val_fraction, config.seed)
         pre = preflight(config, imageset)
         colour = _("RGB, 3 channels") if pre.channels == 3 else _("grayscale, 1 channel")
+        suggested = auto_view.current(config.dataset)
+        size_reason = pre.size_reason
+        if suggested is not None and config.image_size == suggested.config.image_size:
+            size_reason = suggested.reasons.get("image_size", size_reason)  # not "set by hand": suggested
         with st.container(border=True):
             st.markdown(
                 _("**The model will see {side}×{side} px · {colour}**", side=pre.image_size, colour=colour)
                 + " — "
-                + _("{reason}. {train} and {val}, {classes}.", reason=ui.text(engine_text(pre.size_reason)),
+                + _("{reason}. {train} and {val}, {classes}.", reason=ui.text(engine_text(size_reason)),
                     train=_.plural("{n:,} training image", "{n:,} training images", pre.n_train, n=pre.n_train),
                     val=_.plural("{n:,} validation image", "{n:,} validation images", pre.n_val, n=pre.n_val),
                     classes=_.plural("{n:,} class", "{n:,} classes", pre.num_classes, n=pre.num_classes))
             )  # fmt: skip
             if processes > 1:
                 st.markdown(_world_text(config, processes))
-            if pre.suggested_model != config.model:
+            # The one-click suggestion's model already weighed the data: no second, different suggestion.
+            if pre.suggested_model != config.model and (
+                suggested is None or suggested.config.model != config.model
+            ):
                 c1, c2 = st.columns([4, 1])
                 c1.caption(
                     _(

@@ -59,6 +59,9 @@ def _summary(summary: dict, status: str) -> None:
     )
     if summary.get("message") and status == "finished":
         st.info(ui.text(summary["message"]), icon=":material/info:")
+    health = summary.get("health") or {}
+    if health.get("note"):  # diverged or unstable (cnndash.training.health): the cause and the fix
+        st.warning(ui.text(health["note"]), icon=":material/ssid_chart:")
 
 
 def results(snap: JobSnapshot | None, run: Run | None) -> None:

@@ -98,7 +98,7 @@ def _compare_curves(by_name: dict[str, Run]) -> None:
     names = list(by_name)
     _update_selection(names)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect(_("Compare runs"), names, format_func=ui.plain, key="runs-compare")
+    chosen = c1.multiselect(_("Compare runs"), names, format_func=ui.plain, **ui.keep("runs-compare"))
     metric = c2.selectbox(
         _("Metric"),
         list(plots_train.METRIC_LABELS),
@@ -351,6 +351,8 @@ def _group_label(group: str) -> str:
     kind, _sep, owner = group.partition(":")
     if kind == "label-check":
         return _("Label check of run {run}", run=ui.text(owner))
+    if kind == "search":
+        return _("Search {run}", run=ui.text(owner))
     return ui.text(group)
 
 

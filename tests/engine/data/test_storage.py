@@ -38,6 +38,7 @@ from cnndash.data import (
 from cnndash.data.contents import measure
 from cnndash.evaluate.label_issues import LabelIssues, run_label_issues, val_paths
 from cnndash.evaluate.predict import predict_run
+from cnndash.paths import runs_dir
 from cnndash.runs import delete_run, load_run
 from cnndash.training.loops import TrainConfig, train
 
@@ -163,7 +164,7 @@ def test_a_run_keeps_the_content_it_trained_on_whatever_happens_to_its_dataset(t
     import_dataset_zip(data_zip, "pets")
     version = versions.create_version("pets", "pets-v")
     versions.relabel(version, "cat/0.png", "dog")
-    run_dir = tmp_path / "run"
+    run_dir = runs_dir() / "run"  # in the runs folder: runs are deleted by name
     config = TrainConfig(dataset=version, model="lenet", epochs=1, image_size=16, batch_size=8,
                          tensorboard=False, threads=1)  # fmt: skip
     train(config, run_dir)
@@ -188,7 +189,7 @@ def test_a_run_keeps_the_content_it_trained_on_whatever_happens_to_its_dataset(t
     used = quota_used()
     delete_dataset(version)  # the run's pin keeps the old upload's files
     assert np.array_equal(predict_run(again, use_cache=False).logits, before.logits)
-    delete_run(run_dir)
+    delete_run("run")
     assert quota_used() < used  # released: the replaced upload's content is gone
     ledger_matches_disk()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -17,12 +19,11 @@ from cnndash.evaluate.predict import predict_run
 from cnndash.runs import load_run
 
 
-def test_trust_is_the_out_of_sample_accuracy_of_the_suggestions(tiny_run):
-    issues = run_label_issues(tiny_run)
+def test_trust_is_the_out_of_sample_accuracy_of_the_suggestions(tiny_run, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "tiny")  # predicting writes caches: never into the shared run
+    issues = run_label_issues(run)
     trust = suggestion_trust(issues.given, issues.pred_probs)
-    predictions = predict_run(
-        tiny_run
-    )  # the run's own validation accuracy: the same images, never trained on
+    predictions = predict_run(run)  # the run's own validation accuracy: the same images, never trained on
     assert trust.images == len(predictions) and trust.accuracy == pytest.approx(predictions.accuracy)
 
 

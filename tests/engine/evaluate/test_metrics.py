@@ -204,7 +204,7 @@ def test_confusion_matrix_figure_cells_are_clickable_points():
     assert fig.layout.yaxis.autorange == "reversed"  # first class on top, as in the tutorials
     assert len(cells.x) == 16
     k = [list(c[:2]) for c in cells.customdata].index([2, 1])
-    assert list(cells.customdata[k][2:]) == [2, pytest.approx(2 / 3)]
+    assert list(cells.customdata[k][2:]) == [2, pytest.approx(2 / 3), "2 images"]
     assert (cells.y[k], cells.x[k]) == ("c", "b")
     # A top-N sub-matrix keeps the original class indices in the click data.
     sub = confusion_matrix_figure(counts.iloc[[1, 2], [1, 2]], class_indices=[1, 2])

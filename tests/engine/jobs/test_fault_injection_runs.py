@@ -10,7 +10,7 @@ processes of their own, checking after every step what a user relies on:
 - no process the test did not ask to stop was signalled (a bystander ``sleep``, every trainer's exit);
 - after a sweep, no hidden leftover (``.tmp``) of a killed writer remains.
 
-The lease is made short (stale after 1 s), so kills are seen quickly. By default the machine runs for
+The lease is made short (stale after 2.5 s), so kills are seen quickly. By default the machine runs for
 well under a minute; ``CNNDASH_SOAK=1`` (``make soak``) runs it for about ten minutes and writes its
 figures to ``test-artifacts/fault_injection_runs.json``.
 """
@@ -41,14 +41,19 @@ from hypothesis.stateful import (
 from cnndash.jobs.registry import Job, JobBusyError, JobRegistry
 from cnndash.runs import RunError, delete_run, list_runs, stop_run, sweep_runs
 from cnndash.runs import manage as runs_manage
-from cnndash.runs.lease import LEASE_ENV
+from cnndash.runs.lease import LEASE_ENV, read_lease
 from cnndash.training.loops import TrainConfig
 from tests.conftest import ROOT
 
 SOAK = os.environ.get("CNNDASH_SOAK", "") not in ("", "0")
-EXAMPLES, STEPS = (40, 25) if SOAK else (3, 14)
+# CNNDASH_SOAK_EXAMPLES / CNNDASH_SOAK_STEPS scale a soak to the time at hand (as the store machine's do).
+EXAMPLES = int(os.environ.get("CNNDASH_SOAK_EXAMPLES", "40" if SOAK else "3"))
+STEPS = int(os.environ.get("CNNDASH_SOAK_STEPS", "25" if SOAK else "14"))
 DATASET = "shapes:count=96,size=16"  # tiny: an epoch of LeNet takes a fraction of a second
-LEASE_S, STALE_S, LEFTOVER_S = 0.2, 1.0, 2.0
+# A lease renewed every 0.5 s is stale after 2.5 s (5 missed renewals): short, so kills are seen quickly, yet
+# longer than the renewing thread of a live trainer may wait for a core at load 10-14 on 2 cores (0.2 s,
+# stale after 1 s, read live app runs as interrupted there: docs/reliability.md).
+LEASE_S, STALE_S, LEFTOVER_S = 0.5, 2.5, 2.0
 STATS: Counter = Counter()
 NAMES = itertools.count(1)
 BUSY = ("is already training", "label check", "is training")
@@ -106,6 +111,23 @@ def cli_trainer(out: Path, epochs: int, resume: bool = False) -> subprocess.Pope
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
+
+
+def _evidence(root: Path, run: Tracked) -> dict:
+    """What a violation report needs in full (pytest cuts a long repr short): the job's own account, the
+    folder's files and the lease's age."""
+    folder = root / run.name
+    job = run.job.snapshot() if run.job is not None else None
+    lease = read_lease(folder) if folder.is_dir() else None
+    return {
+        "run": (run.name, run.kind, run.state, run.resumed),
+        "job": (job.status, job.error, job.epoch) if job is not None else None,
+        "alive": run.trainer_alive,
+        "files": sorted(p.name for p in folder.iterdir()) if folder.is_dir() else None,
+        "lease age s": round(time.time() - float(lease.get("renewed", 0)), 2)
+        if isinstance(lease, dict)
+        else None,
+    }
 
 
 class RunsAndJobs(RuleBasedStateMachine):
@@ -247,7 +269,12 @@ class RunsAndJobs(RuleBasedStateMachine):
             status = listed[run.name].status if run.name in listed else None
             message = listed[run.name].message if run.name in listed else ""
             allowed = self._allowed(run)
-            assert status in allowed, (run, status, message, sorted(s for s in allowed if s))
+            assert status in allowed, (
+                status,
+                message,
+                sorted(s for s in allowed if s),
+                _evidence(self.root, run),
+            )
             if run.proc is not None and run.proc.poll() is not None:
                 code, err = run.proc.returncode, run.stderr()
                 if code == 2:  # refused as busy (the app or another terminal trains on the CPU)

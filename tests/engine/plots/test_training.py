@@ -105,3 +105,27 @@ def test_compare_runs_figure_one_line_per_run():
     assert list(loss.data[0].y) == [1.0, 0.5] and loss.layout.yaxis.tickformat is None
     with pytest.raises(ValueError, match="metric"):
         plots_train.compare_runs_figure(runs, "f1")
+
+
+def test_loss_spiked_by_a_rise_over_the_start_or_a_span_of_decades():
+    assert not plots_train.loss_spiked([2.3, 1.5, 0.9, 0.4])  # a healthy fall within 1.5 decades
+    assert plots_train.loss_spiked([2.3, 7.5, 1.0])  # above 3x where it started
+    assert plots_train.loss_spiked([2.3, 0.05])  # a fall over 1.6 decades: a log axis reads it better
+    assert plots_train.loss_spiked([1.0, 900.0, 0.3], reference=1.0)
+    assert not plots_train.loss_spiked([float("nan"), float("inf"), 1.0])  # non-finite points ignored
+    assert not plots_train.loss_spiked([])
+
+
+def test_compare_runs_figure_puts_every_loss_on_a_log_axis_when_one_run_spiked():
+    calm = pd.DataFrame(EPOCHS)
+    spiky = pd.DataFrame(
+        [
+            {"epoch": 1, "train_loss": 1.1, "train_acc": 0.3, "val_loss": 1170.0, "val_acc": 0.33},
+            {"epoch": 2, "train_loss": 0.9, "train_acc": 0.6, "val_loss": 0.8, "val_acc": 0.66},
+        ]
+    )
+    fig = plots_train.compare_runs_figure({"calm": calm, "spiky": spiky}, "val_loss")
+    assert fig.layout.yaxis.type == "log" and "log scale" in fig.layout.yaxis.title.text
+    assert plots_train.compare_runs_figure({"calm": calm}, "val_loss").layout.yaxis.type in (None, "linear")
+    # Accuracy is never drawn on a log axis, however the loss behaved.
+    assert plots_train.compare_runs_figure({"spiky": spiky}, "val_acc").layout.yaxis.type in (None, "linear")

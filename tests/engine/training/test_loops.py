@@ -192,6 +192,23 @@ def test_a_config_error_names_its_field_and_the_range(overrides, field, says):
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("overrides", "in_form"),
+    [
+        ({"lr": 100.0}, "Learning rate must be a positive number of at most 10 (e.g. 0.003), got 100."),
+        ({"batch_size": 0}, "Batch size must be a whole number from 1 to"),
+        ({"momentum": 1.5}, "Momentum must be a number in [0, 1) (e.g. 0.9), got 1.5."),
+    ],
+)
+def test_a_config_error_has_the_forms_words_and_the_clis(overrides, in_form):
+    """The form names a setting by its label and the value as typed; the CLI's message names the key."""
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(dataset="digits", **overrides).validate()
+    assert info.value.form_message.startswith(in_form)
+    assert str(info.value).startswith(f"Setting {next(iter(overrides))!r}")
+    assert "Setting" not in info.value.form_message and "_" not in info.value.form_message
+
+
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
     config = TrainConfig(dataset="digits", model="vgg", augment=[{"op": "RandomHorizontalFlip", "p": 0.5}])
     again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))

@@ -1,0 +1,149 @@
+"""The one-click suggestion on the Training page: the form's model, image size, batch size, epochs and learning
+rate come from the data, through the engine's :func:`cnndash.training.auto.choose_settings` (the function
+behind ``python -m cnndash train --model auto``), with the reasons shown under the form.
+
+A value the person changed by hand stays theirs: :func:`apply_suggestion` moves a widget only while it still
+holds what the last suggestion put there (or nothing yet), so choosing another dataset re-suggests the
+settings nobody touched and leaves the others alone (their reason then says "set by hand").
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+import ui
+from cnndash.device import resolve_device
+from cnndash.models import MODEL_DESCRIPTIONS, pipeline_output_size
+from cnndash.pretrained import weights_installed
+from cnndash.training.auto import ONE_CLICK_BUDGET_S, AutoChoice, choose_settings
+from cnndash.training.config import TrainConfig
+
+# The widgets a suggestion sets, and the TrainConfig field each one edits.
+SUGGESTED = {
+    "train-model": "model",
+    "train-image-size": "image_size",
+    "train-batch-size": "batch_size",
+    "train-epochs": "epochs",
+    "train-lr": "lr",
+    "train-optimizer": "optimizer",
+    "train-schedule": "schedule",
+    "train-pretrained": "pretrained",
+    "train-transfer": "transfer",
+}
+# How each setting is named in the reasons (the form's labels).
+FIELD_LABELS = {
+    "model": "Model",
+    "image_size": "Image size",
+    "batch_size": "Batch size",
+    "epochs": "Epochs",
+    "lr": "Learning rate",
+    "optimizer": "Optimizer",
+    "schedule": "LR schedule",
+    "pretrained": "Pretrained weights",
+    "transfer": "Transfer mode",
+}
+_APPLIED = "train-auto-applied"  # {widget key: the value the last suggestion put there}
+_CHOICE = "train-auto-choice"  # the last suggestion's (dataset, settings, reasons, estimate), for the caption
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _suggest(
+    name: str, val_fraction: float, seed: int, stamp: str, device: str, budget_s: float, pretrained: bool
+) -> AutoChoice:
+    imageset = ui.load_dataset(name, val_fraction, seed)
+    return choose_settings(imageset, name, budget_s=budget_s, device=device, pretrained_available=pretrained)
+
+
+def suggestion(dataset: str, *, val_fraction: float, seed: int, device: str = "auto") -> AutoChoice:
+    """The engine's one-click choice for ``dataset`` on ``device`` (cached until the dataset changes)."""
+    kind = resolve_device(device).type
+    stamp = ui.dataset_stamp(dataset)
+    pretrained = weights_installed("resnet18")  # a key part: an import on this page changes the choice
+    return _suggest(dataset, float(val_fraction), int(seed), stamp, kind, ONE_CLICK_BUDGET_S, pretrained)
+
+
+def _widget_value(field: str, value: object) -> object:
+    return (value or 0) if field == "image_size" else value
+
+
+def _pipeline_decides(choice: AutoChoice, augment: list[dict]) -> AutoChoice:
+    """``choice`` with the image size left automatic when the pipeline crops or resizes to a fixed size: the
+    crop is what the person asked the model to see (the engine's rule, :func:`cnndash.models.auto_image_size`)."""
+    crop = pipeline_output_size(augment)
+    if crop is None:
+        return choice
+    why = f"the augmentation pipeline outputs {crop}×{crop} px: its crops decide (0 = automatic)"
+    return replace(
+        choice, config=replace(choice.config, image_size=None), reasons={**choice.reasons, "image_size": why}
+    )
+
+
+def apply_suggestion(
+    dataset: str, *, val_fraction: float, seed: int, device: str, augment: list[dict] = ()
+) -> AutoChoice | None:
+    """Set the suggested settings for ``dataset`` on the widgets nobody changed by hand (call before they are
+    drawn); ``augment`` is the chosen pipeline's spec. None, and nothing changed, when the dataset cannot be
+    read (the preflight says why)."""
+    with st.spinner("Reading the dataset to suggest settings…"):
+        try:
+            choice = suggestion(dataset, val_fraction=val_fraction, seed=seed, device=device)
+        except ValueError:
+            st.session_state.pop(_CHOICE, None)  # no reasons of another dataset's suggestion on show
+            return None  # a broken or missing dataset: the form's own checks show the reason
+    choice = _pipeline_decides(choice, list(augment))
+    state = st.session_state
+    applied = state.get(_APPLIED, {})
+    hand = set()
+    for key, field in SUGGESTED.items():
+        value = _widget_value(field, getattr(choice.config, field))
+        # A widget follows the suggestion while it holds what the last one put there (or nothing yet).
+        if key not in state or key not in applied or state[key] in (applied[key], value):
+            state[key] = applied[key] = value
+        else:
+            hand.add(field)
+    state[_APPLIED] = applied
+    state[_CHOICE] = (dataset, choice, sorted(hand))
+    return choice
+
+
+def current(dataset: str) -> AutoChoice | None:
+    """The suggestion last applied to the form, when it was for ``dataset``."""
+    shown = st.session_state.get(_CHOICE)
+    return shown[1] if shown is not None and shown[0] == dataset else None
+
+
+def _summary(config: TrainConfig) -> str:
+    model = MODEL_DESCRIPTIONS.get(config.model, config.model).split(" — ")[0]
+    start = "pretrained " if config.pretrained else ""
+    size = f"{config.image_size} px" if config.image_size else "the pipeline's size"
+    return (
+        f"{start}{model} at {size}, batches of {config.batch_size}, {config.epochs} epochs, "
+        f"learning rate {config.lr:g}"
+    )
+
+
+def show_reasons() -> None:
+    """The suggestion in one line and, in an expander, why each setting was chosen (or that it is the
+    person's own)."""
+    shown = st.session_state.get(_CHOICE)
+    if shown is None:
+        return
+    dataset, choice, hand = shown
+    own = f" · set by hand: {', '.join(FIELD_LABELS.get(f, f).lower() for f in hand)}" if hand else ""
+    st.caption(
+        ui.md(
+            "**Suggested for {dataset}:** {summary} — about {seconds} s of the {budget} s one-click budget{own}",
+            dataset=dataset,
+            summary=_summary(choice.config),
+            seconds=f"{choice.estimated_seconds:.0f}",
+            budget=f"{choice.budget_s:g}",
+            own=own,
+        )
+    )
+    with st.expander("Why these settings", icon=":material/lightbulb:"):
+        for field, why in choice.reasons.items():
+            note = " (you changed it: your value is used)" if field in hand else ""
+            label = FIELD_LABELS.get(field, field)
+            st.markdown(ui.md("- **{field}**: {why}{note}", field=label, why=why, note=note))
