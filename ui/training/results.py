@@ -9,7 +9,10 @@ import streamlit as st
 import ui
 from cnndash.jobs.registry import JobSnapshot, get_registry
 from cnndash.runs import Run
+from cnndash.text import Phrase
+from cnndash.training.health import NOTE_TEMPLATES
 from ui import export_panel, i18n
+from ui.engine_text import engine_text
 from ui.training import runs_tab
 from ui.training.charts import run_charts
 from ui.training.live import device_words
@@ -61,7 +64,10 @@ def _summary(summary: dict, status: str) -> None:
         st.info(ui.text(summary["message"]), icon=":material/info:")
     health = summary.get("health") or {}
     if health.get("note"):  # diverged or unstable (cnndash.training.health): the cause and the fix
-        st.warning(ui.text(health["note"]), icon=":material/ssid_chart:")
+        note = health["note"]
+        if health.get("template") in NOTE_TEMPLATES and isinstance(health.get("params"), dict):
+            note = Phrase(health["template"], **health["params"])  # its numbers, in the person's language
+        st.warning(ui.text(engine_text(note)), icon=":material/ssid_chart:")
 
 
 def results(snap: JobSnapshot | None, run: Run | None) -> None:
