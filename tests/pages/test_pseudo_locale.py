@@ -15,8 +15,11 @@ from cnndash.kernels import SAMPLE_PHOTOS
 from cnndash.lessons.pool_norm_dropout import NORMS
 from cnndash.models import MODEL_NAMES
 from cnndash.plots.gradcam import COLORMAPS
+from cnndash.pretrained import MODELS_WITH_WEIGHTS, published_name
+from cnndash.search.job import active_search_job
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
+from cnndash.training.lr_finder import TrialCheck, candidates_from_curve, offer_suggestion
 from cnndash.training.optim import OPTIMIZERS
 from tests.conftest import ROOT, TINY_RUN_DATASET
 from tests.pages.pseudo import unmarked, visible_text
@@ -123,6 +126,53 @@ def test_the_training_page_is_translated_everywhere(trained):
     at = render("pages/training.py")
     assert at.title[0].value.startswith("⟦")
     assert unmarked(at, data=DATA_TRAINING) == []
+
+
+def test_the_suggestion_the_lr_finder_and_the_weights_panel_are_translated(trained, tmp_path, monkeypatch):
+    """Issue 24's Train tab: the suggestion and its reasons, a finding of the learning-rate finder (the
+    engine's offer_suggestion on a recorded curve: its reason, trials table and log-axis figure), and the
+    weights panel refusing a file whose hash does not match its name (the engine's WeightsError)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # imported weights stay in the test
+    at = render("pages/training.py")
+    assert any(e.label.startswith("⟦") for e in at.expander if "lightbulb" in str(e.proto.icon))  # reasons
+    dataset = at.selectbox(key="train-dataset").value
+    lrs = [10 ** (-5 + i / 5) for i in range(21)]
+    losses = [2.3 - 0.08 * i if i < 15 else 2.3 + (i - 14) ** 2 for i in range(21)]
+    candidates = candidates_from_curve(lrs, losses)
+    trials = [TrialCheck(lr, source, 2.3, 2.3 - 0.1 * n) for n, (source, lr) in enumerate(candidates.items())]
+    trials.append(TrialCheck(3e-3, "current", 2.3, 2.25))
+    at.session_state["train-lr-finding"] = (dataset, offer_suggestion(lrs, losses, candidates, trials, 3e-3))
+    at.run()
+    assert any(c.proto.id.endswith("train-lr-finder-chart") for c in at.get("plotly_chart"))
+    assert at.success and at.success[0].value.startswith("⟦")  # the offer and the engine's reason
+    at.get("file_uploader")[0].set_value(
+        ("resnet18-f37072fd.pth", b"not weights", "application/octet-stream")
+    )
+    at.run()
+    assert at.exception == [] and len(at.error) == 1 and at.error[0].value.startswith("⟦")  # the refusal
+    published = [published_name(model) for model in MODELS_WITH_WEIGHTS]
+    assert unmarked(at, data=[*DATA_TRAINING, *published, "resnet18-f37072fd.pth"]) == []
+
+
+def test_the_search_tab_is_translated_everywhere(trained):
+    """A real two-trial search (digits at 8 px, one epoch): its progress, trials table and results."""
+    at = render("pages/training.py")
+    at.selectbox(key="train-model").set_value("simplecnn").run()
+    at.number_input(key="train-image-size").set_value(8).run()
+    at.number_input(key="train-epochs").set_value(1).run()
+    at.number_input(key="search-trials").set_value(2).run()
+    at.button(key="search-start").click().run()
+    job = active_search_job()
+    try:
+        assert job is not None and job.wait(240)
+    finally:
+        if job is not None and job.alive:
+            job.stop()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert any(c.proto.id.endswith("search-parcoords") for c in at.get("plotly_chart"))
+    names = [t.run_name for t in job.snapshot().result.trials]
+    assert unmarked(at, data=[*DATA_TRAINING, job.search_id, *names]) == []
 
 
 EVALUATION_TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict", "Data"]
