@@ -16,6 +16,7 @@ import pytest
 from cnndash import paths
 from cnndash.data import versions
 from cnndash.evaluate import compare, predict
+from cnndash.jobs import registry as jobs
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import load_run
 from cnndash.training.loops import TrainConfig, train
@@ -179,7 +180,9 @@ def test_large_validation_sets_are_evaluated_when_asked(tiny_run, monkeypatch):
     assert (paths.runs_dir() / "one" / "predictions_best.npz").is_file()
 
 
-def test_a_loss_spike_puts_the_results_and_the_comparison_on_a_log_axis(tiny_run):
+def test_a_loss_spike_puts_the_results_and_the_comparison_on_a_log_axis(tiny_run, monkeypatch):
+    # A restarted server (no job of an earlier test in this process): the results are the newest run on disk.
+    monkeypatch.setattr(jobs, "_REGISTRY", jobs.JobRegistry())
     _copy(tiny_run, "calm", 1_000)
     spiky = _copy(tiny_run, "spiky", 2_000)
     metrics = pd.read_csv(spiky / "metrics.csv")
