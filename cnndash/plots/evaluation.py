@@ -75,12 +75,14 @@ def confusion_matrix_figure(
     indices = list(range(n)) if class_indices is None else list(class_indices)
     values = cm.to_numpy(dtype=float)
     raw = counts.to_numpy()
+    # The cell in the hover label: the axes' own titles, translated ("%{y}" is Plotly's, filled on hover).
+    cell = plotly_text(tr(N_("true class"))) + " %{y}<br>" + plotly_text(tr(N_("predicted class"))) + " %{x}"
     if normalized:
         text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[4]}<extra></extra>"
+        hover = cell + "<br>%{customdata[3]:.1%}<br>%{customdata[4]}<extra></extra>"
     else:
         text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[4]}<extra></extra>"
+        hover = cell + "<br>%{customdata[4]}<extra></extra>"
     fig = go.Figure(
         go.Heatmap(
             z=values,
@@ -97,7 +99,7 @@ def confusion_matrix_figure(
             ygap=1,
         )
     )
-    fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover))
+    fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover, tr))
     if selected is not None and selected[0] in indices and selected[1] in indices:
         _outline_cell(fig, indices.index(selected[0]), indices.index(selected[1]))
     side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
@@ -124,6 +126,12 @@ def confusion_matrix_figure(
     return fig
 
 
+def _images(count: int, tr: Callable[[str], str]) -> str:
+    """``count`` images in the hover label, in the reader's language (Plotly shows it as text)."""
+    said = tr(N_("{n} image")) if count == 1 else tr(N_("{n} images"))
+    return plotly_text(said.format(n=f"{count:,}"))
+
+
 def _cell_markers(
     labels: list[str],
     true_labels: list[str],
@@ -131,6 +139,7 @@ def _cell_markers(
     raw: np.ndarray,
     values: np.ndarray,
     hover: str,
+    tr: Callable[[str], str] = str,
 ) -> go.Scatter:
     """One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
     cell selects its marker, whose customdata is [true_index, pred_index, count, value, "n images"]."""
@@ -146,7 +155,7 @@ def _cell_markers(
             "symbol": "square",
         },
         customdata=[
-            [indices[i], indices[j], int(raw[i, j]), float(values[i, j]), plural(int(raw[i, j]), "image")]
+            [indices[i], indices[j], int(raw[i, j]), float(values[i, j]), _images(int(raw[i, j]), tr)]
             for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
         ],
         hovertemplate=hover,

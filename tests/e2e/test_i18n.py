@@ -121,9 +121,6 @@ KNOWN_ENGLISH = {
     "the upload report's image-mode note (an f-string in cnndash/data/report.py:_mode_notes)": re.compile(
         r"^Mixed image modes \("
     ),
-    "the confusion matrix's hover label (cnndash/plots/evaluation.py's hovertemplate)": re.compile(
-        r"^true .+predicted .+images?$"
-    ),
 }
 
 

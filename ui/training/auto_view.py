@@ -24,6 +24,7 @@ from ui import i18n
 from ui.engine_text import engine_text
 
 _ = i18n.translator("training")
+_engine = i18n.translator("engine")
 
 # The widgets a suggestion sets, and the TrainConfig field each one edits.
 SUGGESTED = {
@@ -123,7 +124,12 @@ def current(dataset: str) -> AutoChoice | None:
 
 
 def _summary(config: TrainConfig) -> str:
-    model = MODEL_DESCRIPTIONS.get(config.model, config.model).split(" — ")[0]  # the name: never translated
+    # The model as its description names it ("Small VGG"), in the reader's language (the engine catalogue).
+    model = (
+        _engine(MODEL_DESCRIPTIONS[config.model]).split(" — ")[0]
+        if config.model in MODEL_DESCRIPTIONS
+        else config.model
+    )
     size = _("{side} px", side=config.image_size) if config.image_size else _("the pipeline's size")
     numbers = dict(model=model, size=size, batch=config.batch_size, epochs=config.epochs, lr=f"{config.lr:g}")
     if config.pretrained:
