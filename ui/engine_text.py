@@ -8,7 +8,6 @@ and parameters of what it formats (``Phrase``, ``UserError``), and the page tran
 from __future__ import annotations
 
 from cnndash.errors import UserError
-
 from ui.i18n import translator
 from ui.state import error_text
 

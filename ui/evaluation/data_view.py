@@ -186,7 +186,9 @@ def _kfold_progress(key: str) -> None:
     if job is None:
         return
     snap = job.snapshot()
-    st.progress(snap.fraction, text=_("K-fold label check: {progress}", progress=ui.text(snap.text())))
+    st.progress(
+        snap.fraction, text=_("K-fold label check: {progress}", progress=ui.text(engine_text(snap.text())))
+    )
     if st.button(_("Stop"), key="data-kfold-stop"):
         job.stop()
     if not job.alive:
@@ -201,7 +203,7 @@ def _render_kfold(run: Run) -> LabelIssues | None:
         _kfold_progress(run.name)
         return None
     if job is not None and job.snapshot().status in ("failed", "stopped"):
-        st.warning(ui.text(job.snapshot().text()))
+        st.warning(ui.text(engine_text(job.snapshot().text())))
     probs = out / PROBS_FILE
     result = _read_kfold(str(out), probs.stat().st_mtime_ns if probs.is_file() else 0, dataset)
     left, right = st.columns([1, 3], vertical_alignment="bottom")
@@ -303,5 +305,5 @@ def _label_job_panel() -> None:
     snap = job.snapshot()
     st.caption(_("Label check (K-fold training)"))
 
-    st.markdown(f"**{ui.text(key)}** — {ui.text(snap.text())}")
+    st.markdown(f"**{ui.text(key)}** — {ui.text(engine_text(snap.text()))}")
     st.progress(snap.fraction)
