@@ -63,6 +63,11 @@ browser:
 		echo "Installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
+	@# A CJK font, so that the 简体中文 screenshots (tests/e2e/test_i18n.py) show characters, not boxes.
+	@if ! fc-list :lang=zh | grep -q .; then \
+		echo "Installing a CJK font for the browser tests"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei; \
+	fi
 
 clean-venv:
 	rm -rf $(VENV)

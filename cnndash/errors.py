@@ -8,7 +8,8 @@ parameters::
 
 ``str(exc)`` is the English text, formatted; ``exc.template`` and ``exc.params`` let the UI format the
 translation of the template instead (``ui.i18n``; the catalogue of the class's :attr:`UserError.domain`).
-A single message already formatted (an f-string) is still accepted: it is shown in English. Templates are
+A single message already formatted (an f-string) is still accepted: it is shown in English. A parameter that
+is itself a word of the engine (an axis name) is a :class:`Term`, translated with the template. Templates are
 the message ids of the catalogues, extracted with Babel by the class name (``ui/catalogs.py``), so a
 template must be a string literal at the raise.
 """
@@ -16,6 +17,17 @@ template must be a string literal at the raise.
 from __future__ import annotations
 
 from typing import Any
+
+from cnndash.text import Phrase
+
+__all__ = ["Phrase", "Term", "UserError"]
+
+
+class Term(str):
+    """A word of the engine's own vocabulary used as a parameter (an axis: ``Term(N_("height"))``): shown
+    translated, in the error's domain, where the message is translated; English in ``str(exc)``."""
+
+    __slots__ = ()
 
 
 class UserError(ValueError):

@@ -49,6 +49,8 @@ SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")
 class KernelError(UserError):
     """A kernel or image that cannot be used; the message says what to change."""
 
+    domain = "calculator"  # the kernel playground's messages: ui.user_errors translates them there
+
 
 def kernel_array(kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """The kernel as a float32 ``(kh, kw)`` array; raises KernelError for ragged, empty or non-finite input."""
@@ -57,10 +59,13 @@ def kernel_array(kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     except (TypeError, ValueError):
         raise KernelError("the kernel must be a rectangular table of numbers") from None
     if array.ndim != 2 or array.size == 0:
-        raise KernelError(f"the kernel must be a 2-D table of numbers, got shape {array.shape}")
+        raise KernelError("the kernel must be a 2-D table of numbers, got shape {shape}", shape=array.shape)
     if max(array.shape) > MAX_KERNEL:
         raise KernelError(
-            f"the kernel can be at most {MAX_KERNEL}×{MAX_KERNEL}, got {array.shape[0]}×{array.shape[1]}"
+            "the kernel can be at most {most}×{most}, got {h}×{w}",
+            most=MAX_KERNEL,
+            h=array.shape[0],
+            w=array.shape[1],
         )
     if not np.all(np.isfinite(array)):
         raise KernelError("every kernel cell needs a number (empty or non-finite cells found)")

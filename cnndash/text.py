@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 # Format characters that change how text around them is ordered or shown; zero-width joiners (U+200C,
 # U+200D) are left alone: emoji sequences and Persian words need them.
@@ -131,6 +132,7 @@ class Phrase(str):
 
     template: str
     params: dict[str, object]
+    domain: str | None = None  # the catalogue of its template when not the enclosing text's (Phrase.of)
 
     def __new__(cls, template: str, /, **params: object) -> Phrase:
         phrase = super().__new__(cls, template.format(**params) if params else template)
@@ -138,9 +140,19 @@ class Phrase(str):
         phrase.params = params
         return phrase
 
+    @classmethod
+    def of(cls, error: Any) -> Phrase:
+        """A typed error's message (``cnndash.errors.UserError``) as a part of another sentence, translated
+        in the error's own domain (a shape error inside a lesson's sentence stays the calculator's)."""
+        phrase = cls(error.template, **error.params)
+        phrase.domain = error.domain
+        return phrase
+
     def __reduce__(self) -> tuple:  # pickled with its template (a job's snapshot crosses processes)
-        return (_phrase, (type(self), self.template, self.params))
+        return (_phrase, (type(self), self.template, self.params, self.domain))
 
 
-def _phrase(cls: type[Phrase], template: str, params: dict[str, object]) -> Phrase:
-    return cls(template, **params)
+def _phrase(cls: type[Phrase], template: str, params: dict[str, object], domain: str | None = None) -> Phrase:
+    phrase = cls(template, **params)
+    phrase.domain = domain
+    return phrase

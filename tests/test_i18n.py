@@ -55,15 +55,15 @@ def test_every_placeholder_survives_translation(domain):
 
 
 def test_every_file_uses_the_translator_of_its_domain():
-    """A file's ``_`` is its own domain's (whose catalogue its message ids are extracted into); the
-    ``engine`` translator is also allowed, for engine text a page shows (marked N_ in the engine)."""
-    uses = re.compile(r"""translator\(\s*["'](\w+)["']\s*\)""")
+    """A file's ``_`` is its own domain's translator: its message ids are extracted into that domain's
+    catalogue. (Another domain's translator under another name may translate text marked elsewhere: the
+    engine's N_ strings, the calculator's figure shown on Learn.)"""
+    uses = re.compile(r"""^_ = .*translator\(\s*["'](\w+)["']\s*\)""", re.MULTILINE)
     wrong = [
         (path.name, used, catalogs.domain_of(path))
         for path in catalogs.sources()
-        if path.name != "i18n.py"  # its docstring's example
         for used in uses.findall(path.read_text(encoding="utf-8"))
-        if used not in (catalogs.domain_of(path), "engine")
+        if used != catalogs.domain_of(path)
     ]
     assert wrong == []
 
@@ -178,6 +178,69 @@ def test_the_language_comes_from_the_url_and_a_bogus_one_falls_back(query, shown
     at.query_params.update(query)
     at.run()
     assert at.markdown[0].value == shown
+
+
+def test_a_calculator_error_is_shown_in_chinese_with_its_axis_translated(in_language):
+    from cnndash import arith
+    from ui.state import error_text
+
+    with pytest.raises(arith.ShapeError) as caught:
+        arith.conv_output_size((5, 40), kernel_size=7)
+    assert str(caught.value).startswith("the kernel (7 px along the height")  # the CLI's English
+    in_language("zh-CN")
+    shown = error_text(caught.value)
+    assert shown.startswith("卷积核（在高度方向上，卷积核 7、膨胀 1，共 7 像素）"), shown
+    in_language(i18n.PSEUDO)
+    assert error_text(caught.value).startswith("⟦the kernel (7 px along the ⟦height⟧")
+
+
+def test_a_stack_diagnosis_is_english_for_the_cli_and_chinese_on_the_page(in_language):
+    """The trace keeps its English ``diagnosis`` (shared/API.md) and gives the page its ``why`` to translate,
+    down to the nested window problem and the suggested input."""
+    from cnndash.stack import trace_stack
+    from ui.state import phrase_text
+
+    rows = [{"layer": "Conv2d", "in": 1, "out": 4, "kernel": "5"}, {"layer": "MaxPool2d", "kernel": "4"}]
+    trace = trace_stack(rows, (1, 6, 6))
+    assert not trace.ok and trace.diagnosis == str(trace.why)
+    assert "cannot work on its 2×2 input" in trace.diagnosis
+    in_language("zh-CN")
+    shown = phrase_text(trace.why, "calculator")
+    assert "无法处理它收到的 2×2 输入" in shown and "窗口" in shown, shown
+    assert not _WORDS_OF_A_SENTENCE.search(shown.replace("MaxPool2d", "")), shown
+
+
+_WORDS_OF_A_SENTENCE = re.compile(r"[A-Za-z]{3,} [A-Za-z]{3,}")  # two English words in a row
+
+
+def test_a_lesson_error_is_shown_in_chinese_with_the_calculator_words_inside_it(in_language):
+    from cnndash.lessons import convolution
+    from cnndash.lessons.errors import LessonError
+    from ui.state import error_text
+
+    with pytest.raises(LessonError) as too_big:
+        convolution.correlation_lesson([[1, 2], [3, 4]], [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    with pytest.raises(LessonError) as no_room:
+        convolution.padding_lesson(2, 7, 0, 1)
+    assert (
+        str(too_big.value)
+        == "The kernel has 3 rows but the input only 2; make the kernel smaller or the input larger."
+    )
+    assert str(no_room.value).startswith("The kernel (7 px along the height")  # a sentence, as before
+    in_language("zh-CN")
+    assert error_text(too_big.value) == "卷积核有 3 行，但输入只有 2 行；请把卷积核改小，或把输入改大。"
+    assert error_text(no_room.value).startswith("卷积核（在高度方向上，卷积核 7、膨胀 1，共 7 像素）")
+
+
+def test_a_layer_stack_row_error_names_the_row_and_column_in_chinese(in_language):
+    from cnndash.stack import LayerSpecError, resolve_stack
+    from ui.state import error_text
+
+    with pytest.raises(LayerSpecError) as caught:
+        resolve_stack([{"layer": "Conv2d", "in": 1, "out": 4}], (1, 8, 8))
+    assert str(caught.value) == "row 1 (Conv2d), column 'kernel' is empty: enter the kernel size"
+    in_language("zh-CN")
+    assert error_text(caught.value) == "第 1 行（Conv2d）的“kernel”列为空：请填写卷积核大小"
 
 
 def test_an_engine_error_and_an_engine_phrase_are_said_in_chinese(in_language):

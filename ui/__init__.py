@@ -22,7 +22,7 @@ from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import dataset_stamp, image_types, load_dataset, load_model, predictions, run_dataset
 from ui.navigation import PAGES, route_guard, sections, through_app
 from ui.sidebar import page_style, render_language_switch, render_sidebar
-from ui.state import error_text, keep, user_errors
+from ui.state import error_text, keep, phrase_text, user_errors
 from ui.text import md, plain, text
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "load_model",
     "md",
     "page_style",
+    "phrase_text",
     "plain",
     "plural",
     "predictions",

@@ -46,12 +46,11 @@ DOMAINS = tuple(DOMAIN_SOURCES)
 HEADER = (
     "# cnndash in Simplified Chinese: one domain's messages (docs/i18n.md). Terms: docs/zh-CN/glossary.md."
 )
-KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2), "Phrase": None}
 # Typed errors whose raises are not templates yet (f-strings): not extracted, shown in English. Empty the
 # list as each class's raises become `Error("… {name} …", name=…)`.
 NOT_YET_TEMPLATED = frozenset(
-    {"DeviceError", "ImageDecodeError", "KernelError", "LayerSpecError", "LessonError", "ModelError",
-     "ShapeError", "TrainingDivergedError", "LabelIssuesStopped"}
+    {"DeviceError", "ImageDecodeError", "ModelError", "TrainingDivergedError", "LabelIssuesStopped"}
 )  # fmt: skip
 
 

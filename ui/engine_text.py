@@ -7,9 +7,9 @@ and parameters of what it formats (``Phrase``, ``UserError``), and the page tran
 
 from __future__ import annotations
 
-from cnndash.errors import UserError
+from cnndash.errors import Phrase, UserError
 from ui.i18n import translator
-from ui.state import error_text
+from ui.state import error_text, phrase_text
 
 
 def engine_text(value: object) -> str:
@@ -18,6 +18,8 @@ def engine_text(value: object) -> str:
     string is looked up as an ``engine`` message id (an ``N_`` constant), English when it is none."""
     if isinstance(value, UserError):
         return error_text(value)
+    if isinstance(value, Phrase):  # nested parts in their own domains (Phrase.of), Terms translated
+        return phrase_text(value, "engine")
     template, params = getattr(value, "template", None), getattr(value, "params", None)
     if isinstance(template, str) and isinstance(params, dict):
         filled = {key: engine_text(p) if hasattr(p, "template") else p for key, p in params.items()}

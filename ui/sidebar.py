@@ -52,14 +52,12 @@ def render_language_switch() -> None:
     """English / 简体中文, each named in itself; the choice is the workspace's ``lang`` (kept for the session,
     carried in the URL as ``?lang=zh-CN``). app.py draws it before the navigation, so the run the switch
     starts is already in the new language: one ordinary rerun, every other choice left as it was."""
+    # Bound first: on the run a click starts, the choice moves here, so the label is in the new language too.
+    bound = workspace.bind(
+        "lang", "app-language", default=i18n.browser_language(), options=list(i18n.LANGUAGES)
+    )
     st.sidebar.radio(
-        _("Language"),
-        list(i18n.LANGUAGES),
-        format_func=i18n.LANGUAGES.__getitem__,
-        horizontal=True,
-        **workspace.bind(
-            "lang", "app-language", default=i18n.browser_language(), options=list(i18n.LANGUAGES)
-        ),
+        _("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.__getitem__, horizontal=True, **bound
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnndash.errors import UserError
+from cnndash.errors import Phrase, Term, UserError
 from ui.i18n import translator
 from ui.text import text
 
@@ -32,8 +32,22 @@ def error_text(exc: ValueError) -> str:
     """The message of a user error in the person's language (English for a plain ``ValueError``, and for
     a :class:`~cnndash.errors.UserError` built from an already formatted message)."""
     if isinstance(exc, UserError):
-        return translator(exc.domain)(exc.template, **exc.params)
+        return phrase_text(Phrase(exc.template, **exc.params), exc.domain)
     return str(exc)
+
+
+def phrase_text(phrase: Phrase, domain: str) -> str:
+    """``phrase`` in the person's language: its template translated in ``domain``'s catalogue, filled with its
+    parameters, each nested :class:`~cnndash.errors.Phrase` and :class:`~cnndash.errors.Term` translated too."""
+
+    def shown(value: object, domain: str) -> object:
+        if isinstance(value, Phrase):
+            domain = value.domain or domain
+            parts = {name: shown(part, domain) for name, part in value.params.items()}
+            return translator(domain)(value.template, **parts)
+        return translator(domain)(value) if isinstance(value, Term) else value
+
+    return str(shown(phrase, domain))
 
 
 def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:

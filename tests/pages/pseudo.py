@@ -22,14 +22,14 @@ from ui.i18n import LANGUAGES, PSEUDO_CLOSE, PSEUDO_OPEN
 # Proto fields that hold text a person reads; element types whose text is code or markup, not prose.
 TEXT_FIELDS = frozenset({"body", "label", "help", "placeholder", "options", "caption", "delta", "text"})
 NOT_PROSE = frozenset({"code", "html", "json", "empty", "balloons", "snow", "iframe", "deck_gl_json_chart"})
-# Always data: the language switch names each language in itself; the app's name.
-DATA = (*LANGUAGES.values(), "cnndash")
+# Always data: the language switch names each language in itself; the app's name; the device kinds.
+DATA = (*LANGUAGES.values(), "cnndash", "CPU", "CUDA", "MPS", "GPU")
 
 _MARKED = re.compile(f"{PSEUDO_OPEN}[^{PSEUDO_OPEN}{PSEUDO_CLOSE}]*{PSEUDO_CLOSE}")
 _ESCAPE = re.compile(r"\\(.)")
 _CODE = re.compile(r"`[^`]*`|\$\$?[^$]*\$\$?")
 _ICON = re.compile(r":[a-z_]+/[a-z_0-9]+:|:[a-z_]+:")
-_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more, in any script
+WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more, in any script
 
 
 def _proto_texts(message, depth: int = 0) -> Iterator[str]:
@@ -108,4 +108,4 @@ def residue(text: str, data: Iterable[str] = ()) -> str:
 def unmarked(at: AppTest, data: Iterable[str] = ()) -> list[str]:
     """The visible strings holding a word (two letters or more) that is neither translated nor data."""
     data = list(data)
-    return [text for text in visible_text(at) if _WORD.search(residue(text, data))]
+    return [text for text in visible_text(at) if WORD.search(residue(text, data))]

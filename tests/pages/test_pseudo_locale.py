@@ -12,6 +12,7 @@ from cnndash import augment
 from cnndash.data import BUILTIN_DATASETS
 from cnndash.device import DEVICE_CHOICES
 from cnndash.kernels import SAMPLE_PHOTOS
+from cnndash.lessons.pool_norm_dropout import NORMS
 from cnndash.models import MODEL_NAMES
 from cnndash.plots.gradcam import COLORMAPS
 from cnndash.single_layer import LAYER_KINDS
@@ -81,6 +82,18 @@ def test_home_is_translated_everywhere():
 
 def test_the_calculator_is_translated_everywhere():
     assert unmarked(render("pages/conv_calculator.py"), data=DATA_CONV_CALCULATOR) == []
+
+
+DATA_LEARN = ["corr2d", "nn.Conv2d", "model.eval", "kernel", "padding", "stride", *NORMS]
+
+
+@pytest.mark.parametrize("lesson", range(1, 11))
+def test_every_learn_lesson_is_translated_everywhere(lesson):
+    """Each lesson opened by its link (``?lesson=N``): AppTest cannot change a selectbox whose options are
+    formatted (here, translated) from the values the app keeps, so each lesson is a fresh session."""
+    at = render("pages/learn.py", {"lesson": str(lesson)})
+    assert at.selectbox(key="learn-lesson").index == lesson - 1
+    assert unmarked(at, data=DATA_LEARN) == []
 
 
 # --------------------------------------------------------------------------------------------------

@@ -357,8 +357,8 @@ def _trace_results(trace: ShapeTrace) -> None:
 
 
 def diagnosis_text(trace: ShapeTrace) -> str:
-    """Why the stack fails, in the person's language (the trace's typed diagnosis, translated)."""
-    return trace.diagnosis or ""
+    """Why the stack fails, in the person's language (the trace's diagnosis, translated)."""
+    return ui.phrase_text(trace.why, "calculator") if trace.why is not None else (trace.diagnosis or "")
 
 
 def layer_stack() -> None:
