@@ -53,12 +53,12 @@ MAX_SELECTED_SHOWN = 24
 SIDEBAR_POLL_SECONDS = 2
 
 
-@st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)  # the spinner is the caller's, in the reader's language
 def _issues(run_path: str, fingerprint: str) -> LabelIssues:
     return run_label_issues(run_path)
 
 
-@st.cache_data(show_spinner="Embedding the validation images (PCA, t-SNE)…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _embedding(run_path: str, fingerprint: str) -> dict:
     emb = embed_run(run_path)
     return {"pca": emb.pca, "tsne": emb.tsne}
@@ -141,7 +141,8 @@ def render_data_view(run: Run) -> None:
         )
     )
     with ui.user_errors():
-        val_issues = _issues(str(run.path), run.fingerprint("best"))
+        with st.spinner(_("Ranking labels with cleanlab…")):
+            val_issues = _issues(str(run.path), run.fingerprint("best"))
         kfold = _render_kfold(run)
         issues = val_issues
         if kfold is not None:
@@ -269,7 +270,8 @@ def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: 
     method = st.radio(
         _("Projection"), ["t-SNE", "PCA"], horizontal=True, **ui.keep("data-projection", "t-SNE")
     )
-    coords = _embedding(str(run.path), run.fingerprint("best"))["tsne" if method == "t-SNE" else "pca"]
+    with st.spinner(_("Embedding the validation images (PCA, t-SNE)…")):
+        coords = _embedding(str(run.path), run.fingerprint("best"))["tsne" if method == "t-SNE" else "pca"]
     scored = frame.set_index("path")
     threshold = float(st.session_state.get("data-threshold", 0.9))
     points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "path": issues.paths,
