@@ -20,6 +20,7 @@ from typing import Any
 from torchvision.transforms import v2
 
 from cnndash.augment.ops import CHOICES, OPS, AugmentError, Spec
+from cnndash.text import N_, Phrase
 
 UINT8_MAX = 255  # RandomSolarize's threshold is a uint8 pixel value
 MAX_POSTERIZE_BITS = 8  # bits per channel of a uint8 image
@@ -40,8 +41,13 @@ class Step:
     kwargs: dict[str, Any]
 
     def fail(self, argument: str | None, problem: str) -> AugmentError:
-        place = f"Step {self.index + 1} ({self.op})"
-        where = f"{place}, argument '{argument}'" if argument else place
+        where = (  # a Phrase: the page names the step in the reader's language (the problem stays English)
+            Phrase(
+                N_("Step {n} ({op}), argument '{argument}'"), n=self.index + 1, op=self.op, argument=argument
+            )
+            if argument
+            else Phrase(N_("Step {n} ({op})"), n=self.index + 1, op=self.op)
+        )
         return AugmentError(
             "{where}: {problem}", step=self.index, argument=argument, where=where, problem=problem
         )

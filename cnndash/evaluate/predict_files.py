@@ -43,7 +43,7 @@ from cnndash.evaluate.predict import ProgressCallback, predict_images
 from cnndash.preprocess import GRAY_MODES, open_image
 from cnndash.runs import Run, load_run
 from cnndash.tables import spreadsheet_safe
-from cnndash.text import N_
+from cnndash.text import N_, Phrase
 
 # What `predict` and the Evaluation page's Predict tab classify (TIFF too: scanners and microscopes).
 PREDICT_EXTENSIONS = (*IMAGE_EXTENSIONS, ".tif", ".tiff")
@@ -283,13 +283,17 @@ def prediction_flags(
     """
     flags = []
     for row, mode in zip(np.asarray(probs), image_modes, strict=True):
-        reasons = []
+        reasons: list[str] = []
         if float(row.max()) < threshold:
-            reasons.append(f"low confidence (< {threshold:.0%})")
+            reasons.append(Phrase(N_("low confidence (< {threshold:.0%})"), threshold=threshold))
         is_gray = mode in GRAY_MODES
         if channels == 1 and not is_gray:
-            reasons.append("colour image, grayscale model")
+            reasons.append(N_("colour image, grayscale model"))
         elif channels == 3 and is_gray:
-            reasons.append("grayscale image, colour model")
-        flags.append("; ".join(reasons))
+            reasons.append(N_("grayscale image, colour model"))
+        # At most two reasons; kept as a Phrase so that a page shows the flag in the reader's language.
+        if len(reasons) == 2:
+            flags.append(Phrase(N_("{first}; {second}"), first=reasons[0], second=reasons[1]))
+        else:
+            flags.append(reasons[0] if reasons else "")
     return flags

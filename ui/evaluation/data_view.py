@@ -53,12 +53,12 @@ MAX_SELECTED_SHOWN = 24
 SIDEBAR_POLL_SECONDS = 2
 
 
-@st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)  # the spinner is the caller's, in the reader's language
 def _issues(run_path: str, results_key: str) -> LabelIssues:
     return run_label_issues(run_path)
 
 
-@st.cache_data(show_spinner="Embedding the validation images (PCA, t-SNE)…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _embedding(run_path: str, results_key: str) -> dict:
     emb = embed_run(run_path)
     return {"pca": emb.pca, "tsne": emb.tsne}
@@ -141,7 +141,8 @@ def render_data_view(run: Run) -> None:
         )
     )
     with ui.user_errors():
-        val_issues = _issues(str(run.path), ui.run_results_key(run))
+        with st.spinner(_("Ranking labels with cleanlab…")):
+            val_issues = _issues(str(run.path), ui.run_results_key(run))
         kfold = _render_kfold(run)
         issues = val_issues
         if kfold is not None:
@@ -186,7 +187,9 @@ def _kfold_progress(key: str) -> None:
     if job is None:
         return
     snap = job.snapshot()
-    st.progress(snap.fraction, text=_("K-fold label check: {progress}", progress=ui.text(snap.text())))
+    st.progress(
+        snap.fraction, text=_("K-fold label check: {progress}", progress=ui.text(engine_text(snap.text())))
+    )
     if st.button(_("Stop"), key="data-kfold-stop"):
         job.stop()
     if not job.alive:
@@ -201,7 +204,7 @@ def _render_kfold(run: Run) -> LabelIssues | None:
         _kfold_progress(run.name)
         return None
     if job is not None and job.snapshot().status in ("failed", "stopped"):
-        st.warning(ui.text(job.snapshot().text()))
+        st.warning(ui.text(engine_text(job.snapshot().text())))
     probs = out / PROBS_FILE
     result = _read_kfold(str(out), probs.stat().st_mtime_ns if probs.is_file() else 0, dataset)
     left, right = st.columns([1, 3], vertical_alignment="bottom")
@@ -267,7 +270,8 @@ def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: 
     method = st.radio(
         _("Projection"), ["t-SNE", "PCA"], horizontal=True, **ui.keep("data-projection", "t-SNE")
     )
-    coords = _embedding(str(run.path), ui.run_results_key(run))["tsne" if method == "t-SNE" else "pca"]
+    with st.spinner(_("Embedding the validation images (PCA, t-SNE)…")):
+        coords = _embedding(str(run.path), ui.run_results_key(run))["tsne" if method == "t-SNE" else "pca"]
     scored = frame.set_index("path")
     threshold = float(st.session_state.get("data-threshold", 0.9))
     points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "path": issues.paths,
@@ -303,5 +307,5 @@ def _label_job_panel() -> None:
     snap = job.snapshot()
     st.caption(_("Label check (K-fold training)"))
 
-    st.markdown(f"**{ui.text(key)}** — {ui.text(snap.text())}")
+    st.markdown(f"**{ui.text(key)}** — {ui.text(engine_text(snap.text()))}")
     st.progress(snap.fraction)

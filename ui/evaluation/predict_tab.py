@@ -23,6 +23,7 @@ from cnndash.runs import Run
 from cnndash.tables import add_column
 from cnndash.text import N_
 from ui import export_panel, i18n
+from ui.engine_text import engine_text
 
 _ = i18n.translator("evaluation")
 _engine = i18n.translator("engine")
@@ -135,7 +136,7 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
     model = ui.load_model(run, checkpoint)
     probs = predict.predict_images(run, [img for _, img in images], checkpoint=checkpoint, model=model)
     flags = predict_files.prediction_flags(probs, [img.mode for _, img in images], run.in_channels, threshold)
-    frame = _predictions_frame(images, probs, run.classes, k, flags)
+    frame = _predictions_frame(images, probs, run.classes, k, [engine_text(f) if f else "" for f in flags])
     if PREDICT_ORDERS[order] is not None:
         frame = frame.sort_values("confidence", ascending=PREDICT_ORDERS[order], kind="stable")
     flagged = sum(bool(f) for f in flags)

@@ -35,7 +35,7 @@ MAX_CHANNELS = 64  # feature maps shown at most
 DEFAULT_CHANNELS = 16
 
 
-@st.cache_data(show_spinner="Scoring the pointing game…", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)  # the spinner is the callers', in the reader's language
 def _faithfulness_score(run_path: str, fingerprint: str, method: str, layer: str):
     return features.run_faithfulness(load_run(run_path), method=method, layer=layer)
 
@@ -187,7 +187,8 @@ def _filters(subject: Subject, picture: Picture, settings: Settings) -> None:
 def _faithfulness_by_layer(subject: Subject, settings: Settings) -> None:
     rows = []
     for layer in dict.fromkeys([*subject.layer_picks(), settings.layer]):
-        score = _faithfulness_score(str(subject.run.path), subject.fingerprint, settings.method, layer)
+        with st.spinner(_("Scoring the pointing game…")):
+            score = _faithfulness_score(str(subject.run.path), subject.fingerprint, settings.method, layer)
         rows.append(
             {
                 "layer": layer,
@@ -221,7 +222,10 @@ def _faithfulness(subject: Subject, picture: Picture, settings: Settings) -> Non
             icon=":material/info:",
         )
         return
-    score = _faithfulness_score(str(subject.run.path), subject.fingerprint, settings.method, settings.layer)
+    with st.spinner(_("Scoring the pointing game…")):
+        score = _faithfulness_score(
+            str(subject.run.path), subject.fingerprint, settings.method, settings.layer
+        )
     m1, m2, m3 = st.columns(3)
     m1.metric(
         _("Pointing game"),

@@ -36,7 +36,7 @@ _engine = i18n.translator("engine")
 
 # Every setting starts at TrainConfig's default (the dataset at the first built-in).
 DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
-NO_PIPELINE = "(none)"
+NO_PIPELINE = N_("(none)")  # a value of the pipeline choice, shown translated
 SCHEDULE_LABELS = {
     "onecycle": N_("one-cycle (warm up, then anneal)"),
     "cosine": N_("cosine decay"),
