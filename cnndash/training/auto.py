@@ -261,20 +261,7 @@ def choose_settings(
         "model": why_model,
         "image_size": _size_reason(size, profile),
         "batch_size": why_batch,
-        "epochs": Phrase(
-            N_(
-                "{epochs} epochs fit the {budget} s budget (about {seconds} s estimated on the {device}); capped at {cap}"
-            )
-            if epochs == MAX_AUTO_EPOCHS
-            else N_(
-                "{epochs} epochs fit the {budget} s budget (about {seconds} s estimated on the {device})"
-            ),
-            epochs=epochs,
-            budget=f"{budget_s:g}",
-            seconds=f"{seconds:.0f}",
-            device=device.upper(),
-            cap=MAX_AUTO_EPOCHS,
-        ),
+        "epochs": _epochs_reason(epochs, budget_s, seconds, device),
     }
     lr, why_lr = _lr_for(model, pretrained)
     reasons["lr"] = why_lr
@@ -345,6 +332,21 @@ def _fit_pretrained(
             if epochs >= MIN_AUTO_EPOCHS:
                 return size, epochs, cost(epochs=epochs), transfer
     return None
+
+
+def _epochs_reason(epochs: int, budget_s: float, seconds: float, device: str) -> Phrase:
+    return Phrase(
+        N_(
+            "{epochs} epochs fit the {budget} s budget (about {seconds} s estimated on the {device}); capped at {cap}"
+        )
+        if epochs == MAX_AUTO_EPOCHS
+        else N_("{epochs} epochs fit the {budget} s budget (about {seconds} s estimated on the {device})"),
+        epochs=epochs,
+        budget=f"{budget_s:g}",
+        seconds=f"{seconds:.0f}",
+        device=device.upper(),
+        cap=MAX_AUTO_EPOCHS,
+    )
 
 
 def _size_reason(size: int, profile: DataProfile) -> Phrase:
