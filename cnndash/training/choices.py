@@ -19,5 +19,13 @@ MODEL_DESCRIPTIONS = {
     "resnet18": N_("ResNet-18 — residual network (torchvision), optional ImageNet weights"),
     "mobilenet_v2": N_("MobileNetV2 — light network (torchvision), optional ImageNet weights"),
 }
+# Each model's name as its description starts (a page shows it translated: "Small VGG" is 小型 VGG).
+MODEL_TITLES = {
+    "lenet": N_("LeNet-5"),
+    "simplecnn": N_("SimpleCNN"),
+    "vgg": N_("Small VGG"),
+    "resnet18": N_("ResNet-18"),
+    "mobilenet_v2": N_("MobileNetV2"),
+}
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "step", "constant")

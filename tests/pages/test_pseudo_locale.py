@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from cnndash import augment
 from cnndash.data import BUILTIN_DATASETS
 from cnndash.device import DEVICE_CHOICES
+from cnndash.jobs import registry
 from cnndash.kernels import SAMPLE_PHOTOS
 from cnndash.lessons.pool_norm_dropout import NORMS
 from cnndash.models import MODEL_NAMES
@@ -116,6 +117,8 @@ def trained(tiny_run, tmp_path, monkeypatch):
     thread (outside the script run, where the language would be English) when the page runs a second
     time, and they must match the options the page drew."""
     monkeypatch.setattr(i18n, "language", lambda: PSEUDO)
+    # A restarted server: no job of an earlier test in this process is the Train tab's last run.
+    monkeypatch.setattr(registry, "_REGISTRY", registry.JobRegistry())
     runs = tmp_path / "runs"
     shutil.copytree(tiny_run, runs / "tiny")
     monkeypatch.setenv("CNNDASH_RUNS_DIR", str(runs))

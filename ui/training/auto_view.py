@@ -15,10 +15,11 @@ import streamlit as st
 
 import ui
 from cnndash.device import resolve_device
-from cnndash.models import MODEL_DESCRIPTIONS, pipeline_output_size
+from cnndash.models import pipeline_output_size
 from cnndash.pretrained import weights_installed
 from cnndash.text import N_, Phrase
 from cnndash.training.auto import ONE_CLICK_BUDGET_S, AutoChoice, choose_settings
+from cnndash.training.choices import MODEL_TITLES
 from cnndash.training.config import TrainConfig
 from ui import i18n
 from ui.engine_text import engine_text
@@ -125,11 +126,7 @@ def current(dataset: str) -> AutoChoice | None:
 
 def _summary(config: TrainConfig) -> str:
     # The model as its description names it ("Small VGG"), in the reader's language (the engine catalogue).
-    model = (
-        _engine(MODEL_DESCRIPTIONS[config.model]).split(" — ")[0]
-        if config.model in MODEL_DESCRIPTIONS
-        else config.model
-    )
+    model = _engine(MODEL_TITLES[config.model]) if config.model in MODEL_TITLES else config.model
     size = _("{side} px", side=config.image_size) if config.image_size else _("the pipeline's size")
     numbers = dict(model=model, size=size, batch=config.batch_size, epochs=config.epochs, lr=f"{config.lr:g}")
     if config.pretrained:
