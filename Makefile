@@ -11,7 +11,7 @@ DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast lint e2e bench soak venv dev-deps browser clean-venv
+.PHONY: run test test-fast lint e2e bench soak venv dev-deps browser clean-venv i18n
 
 run: $(VENV)/.run-$(RUN_HASH)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
@@ -63,6 +63,16 @@ browser:
 		echo "Installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	fi
+	@# A CJK font, so that the 简体中文 screenshots (tests/e2e/test_i18n.py) show characters, not boxes.
+	@if ! fc-list :lang=zh | grep -q .; then \
+		echo "Installing a CJK font for the browser tests"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei; \
+	fi
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Translations (docs/i18n.md): extract every domain's message ids with Babel and update
+# locales/zh_CN/LC_MESSAGES/<domain>.po (new ids untranslated, unused ids dropped, translations kept).
+i18n: $(VENV)/.dev-$(DEV_HASH)
+	$(PY) -m ui.catalogs

@@ -17,11 +17,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Literal, TypeAlias, overload
 
+from cnndash.errors import Term, UserError
+from cnndash.text import N_
+
 Size: TypeAlias = int | tuple[int, int]
 IntOrPair: TypeAlias = int | Sequence[int]
 Padding: TypeAlias = IntOrPair | Literal["same", "valid"]
 
-AXES = ("height", "width")
+AXES = (Term(N_("height")), Term(N_("width")))  # translated where an error is shown (cnndash.errors.Term)
 
 __all__ = [
     "AXES",
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 
-class ShapeError(ValueError):
+class ShapeError(UserError):
     """A layer configuration or input size that PyTorch would refuse.
 
     ``argument`` is the name of the argument to change (``"padding"``, ``"kernel_size"``, ``"size"``...),
@@ -49,8 +52,12 @@ class ShapeError(ValueError):
     is on one axis only.
     """
 
-    def __init__(self, message: str, argument: str | None = None, axis: int | None = None) -> None:
-        super().__init__(message)
+    domain = "calculator"  # the conv calculator's messages: ui.user_errors translates them there
+
+    def __init__(
+        self, message: str, argument: str | None = None, axis: int | None = None, /, **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.argument = argument
         self.axis = axis
 
@@ -82,25 +89,29 @@ def _result(size: object, out: tuple[int, int]) -> Size:
 
 def _check_positive(value: tuple[int, int], name: str, what: str) -> None:
     if min(value) < 1:
-        raise ShapeError(f"{what} must be at least 1, got {name}={_fmt(value)}", name)
+        raise ShapeError(
+            "{what} must be at least 1, got {name}={value}", name, what=what, name=name, value=_fmt(value)
+        )
 
 
 def _check_window(k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]) -> None:
     """Kernel, stride and dilation of a sliding window must all be at least 1 (as PyTorch requires)."""
-    _check_positive(k, "kernel_size", "kernel size")
-    _check_positive(s, "stride", "stride")
-    _check_positive(d, "dilation", "dilation")
+    _check_positive(k, "kernel_size", Term(N_("kernel size")))
+    _check_positive(s, "stride", Term(N_("stride")))
+    _check_positive(d, "dilation", Term(N_("dilation")))
 
 
 def _check_padding(p: tuple[int, int]) -> None:
     if min(p) < 0:
-        raise ShapeError(f"padding must not be negative, got padding={_fmt(p)}", "padding")
+        raise ShapeError("padding must not be negative, got padding={padding}", "padding", padding=_fmt(p))
 
 
 def _check_size(size: object) -> tuple[int, int]:
     hw = _pair(size, "size")
     if min(hw) < 1:
-        raise ShapeError(f"the input must be at least 1×1, got {_fmt(hw)}; use a larger input", "size")
+        raise ShapeError(
+            "the input must be at least 1×1, got {size}; use a larger input", "size", size=_fmt(hw)
+        )
     return hw
 
 
@@ -142,9 +153,9 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
         elif padding == "same":
             if s != (1, 1):
                 raise ShapeError(
-                    f'padding="same" needs stride 1, got stride={_fmt(s)}; set stride to 1 or use a number '
-                    "for padding",
+                    'padding="same" needs stride 1, got stride={stride}; set stride to 1 or use a number for padding',
                     "stride",
+                    stride=_fmt(s),
                 )
             return _result(size, hw)
         else:
@@ -159,12 +170,14 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
         if padded < eff:
             name = AXES[axis]
             raise ShapeError(
-                f"the kernel ({eff} px along the {name} with kernel {k[axis]} and dilation {d[axis]}) is "
-                f"larger than the padded input ({hw[axis]} + 2·{p[axis]} = {padded}); use a smaller kernel "
-                f"or dilation, more padding, or an input {name} of at least {eff - 2 * p[axis]}",
+                "the kernel ({eff} px along the {axis} with kernel {k} and dilation {d}) is larger than the "
+                "padded input ({n} + 2·{p} = {padded}); use a smaller kernel or dilation, more padding, or an "
+                "input {axis} of at least {least}",
                 "kernel_size",
                 axis,
-            )
+                eff=eff, axis=name, k=k[axis], d=d[axis], n=hw[axis], p=p[axis], padded=padded,
+                least=eff - 2 * p[axis],
+            )  # fmt: skip
         out.append((padded - eff) // s[axis] + 1)
     return _result(size, (out[0], out[1]))
 
@@ -180,11 +193,12 @@ def _pool(size, kernel_size, stride, padding, dilation, ceil_mode, layer: str) -
     for axis in range(2):
         if p[axis] > k[axis] // 2:
             raise ShapeError(
-                f"{layer} padding can be at most half the kernel size: kernel {k[axis]} allows padding "
-                f"≤ {k[axis] // 2} along the {AXES[axis]}, got {p[axis]}; lower the padding or enlarge the kernel",
+                "{layer} padding can be at most half the kernel size: kernel {k} allows padding ≤ {most} along "
+                "the {axis}, got {p}; lower the padding or enlarge the kernel",
                 "padding",
                 axis,
-            )
+                layer=layer, k=k[axis], most=k[axis] // 2, axis=AXES[axis], p=p[axis],
+            )  # fmt: skip
     out = []
     for axis in range(2):
         eff = d[axis] * (k[axis] - 1) + 1
@@ -196,12 +210,14 @@ def _pool(size, kernel_size, stride, padding, dilation, ceil_mode, layer: str) -
         if n < 1:
             name = AXES[axis]
             raise ShapeError(
-                f"the {layer} window ({eff} px along the {name}) does not fit in the padded input "
-                f"({hw[axis]} + 2·{p[axis]} = {hw[axis] + 2 * p[axis]}), so the output would be empty; use a "
-                f"smaller kernel or an input {name} of at least {eff - 2 * p[axis]}",
+                "the {layer} window ({eff} px along the {axis}) does not fit in the padded input "
+                "({n} + 2·{p} = {padded}), so the output would be empty; use a smaller kernel or an input "
+                "{axis} of at least {least}",
                 "kernel_size",
                 axis,
-            )
+                layer=layer, eff=eff, axis=name, n=hw[axis], p=p[axis], padded=hw[axis] + 2 * p[axis],
+                least=eff - 2 * p[axis],
+            )  # fmt: skip
         out.append(n)
     return _result(size, (out[0], out[1]))
 
@@ -262,23 +278,24 @@ def conv_transpose_output_size(
     for axis in range(2):
         if op[axis] >= max(s[axis], d[axis]):
             raise ShapeError(
-                f"output_padding must be smaller than the stride or the dilation: along the {AXES[axis]} "
-                f"it is {op[axis]} with stride {s[axis]} and dilation {d[axis]}; set output_padding to at "
-                f"most {max(s[axis], d[axis]) - 1}",
+                "output_padding must be smaller than the stride or the dilation: along the {axis} it is {op} "
+                "with stride {s} and dilation {d}; set output_padding to at most {most}",
                 "output_padding",
                 axis,
-            )
+                axis=AXES[axis], op=op[axis], s=s[axis], d=d[axis], most=max(s[axis], d[axis]) - 1,
+            )  # fmt: skip
     out = []
     for axis in range(2):
         n = (hw[axis] - 1) * s[axis] - 2 * p[axis] + d[axis] * (k[axis] - 1) + op[axis] + 1
         if n < 1:
             raise ShapeError(
-                f"the output {AXES[axis]} would be {n}: padding {p[axis]} removes more than the transposed "
-                f"convolution adds; lower the padding to at most "
-                f"{((hw[axis] - 1) * s[axis] + d[axis] * (k[axis] - 1) + op[axis]) // 2}",
+                "the output {axis} would be {n}: padding {p} removes more than the transposed convolution "
+                "adds; lower the padding to at most {most}",
                 "padding",
                 axis,
-            )
+                axis=AXES[axis], n=n, p=p[axis],
+                most=((hw[axis] - 1) * s[axis] + d[axis] * (k[axis] - 1) + op[axis]) // 2,
+            )  # fmt: skip
         out.append(n)
     return _result(size, (out[0], out[1]))
 
@@ -292,23 +309,26 @@ def conv_params(
 ) -> int:
     """Parameters of ``nn.Conv2d`` or ``nn.ConvTranspose2d`` (same count for both)."""
     k = _pair(kernel_size, "kernel_size")
-    _check_positive(k, "kernel_size", "kernel size")
+    _check_positive(k, "kernel_size", Term(N_("kernel size")))
     if in_channels < 1 or out_channels < 1:
         raise ShapeError(
-            f"channels must be at least 1, got in_channels={in_channels}, out_channels={out_channels}",
+            "channels must be at least 1, got in_channels={c_in}, out_channels={c_out}",
             "in_channels" if in_channels < 1 else "out_channels",
+            c_in=in_channels,
+            c_out=out_channels,
         )
     if groups < 1:
-        raise ShapeError(f"groups must be at least 1, got {groups}", "groups")
+        raise ShapeError("groups must be at least 1, got {groups}", "groups", groups=groups)
     for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if value % groups:
             divisors = [g for g in range(1, math.gcd(in_channels, out_channels) + 1) if not in_channels % g]
             divisors = [g for g in divisors if not out_channels % g]
             raise ShapeError(
-                f"groups={groups} does not divide {name}={value}; groups must divide both in_channels "
-                f"({in_channels}) and out_channels ({out_channels}): try one of {divisors}",
+                "groups={groups} does not divide {name}={value}; groups must divide both in_channels "
+                "({c_in}) and out_channels ({c_out}): try one of {divisors}",
                 "groups",
-            )
+                groups=groups, name=name, value=value, c_in=in_channels, c_out=out_channels, divisors=divisors,
+            )  # fmt: skip
     weights = out_channels * (in_channels // groups) * k[0] * k[1]
     return weights + (out_channels if bias else 0)
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import torch
 
+from cnndash.errors import UserError
+
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError):
     """The requested device does not exist on this machine."""
 
 
@@ -18,7 +20,8 @@ class DeviceError(ValueError):
 class DeviceInfo:
     device: torch.device
     kind: str  # "cuda" | "mps" | "cpu"
-    description: str  # e.g. "NVIDIA H100 80GB HBM3 · 79.1 GiB" or "CPU · 2 threads"
+    description: str  # e.g. "NVIDIA H100 80GB HBM3 · 79.1 GiB" or "2 threads · no GPU detected"
+    threads: int = 0  # CPU threads torch uses (a CPU device), so a page can say it in its own words
 
 
 def _mps_available() -> bool:
@@ -63,7 +66,8 @@ def describe_device(device: torch.device | str | None = None) -> DeviceInfo:
         return DeviceInfo(dev, "cuda", text)
     if dev.type == "mps":
         return DeviceInfo(dev, "mps", "Apple GPU (MPS)")
-    return DeviceInfo(dev, "cpu", f"{torch.get_num_threads()} threads · no GPU detected")
+    threads = torch.get_num_threads()
+    return DeviceInfo(dev, "cpu", f"{threads} threads · no GPU detected", threads)
 
 
 def max_processes(choice: str | torch.device | None = "auto") -> int:

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from cnndash import arith
+from cnndash.errors import UserError
 from cnndash.preprocess import convert_mode, open_image
+from cnndash.text import N_
 
 __all__ = [
     "KERNELS",
@@ -29,22 +31,25 @@ __all__ = [
     "to_display",
 ]
 
+# Names are English keys, marked (N_) so the calculator page shows them translated.
 KERNELS: dict[str, list[list[float]]] = {
-    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
-    "box blur": [[1 / 9] * 3] * 3,
-    "Gaussian blur": [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
-    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
-    "Sobel x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-    "Sobel y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-    "Laplacian edge": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
-    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+    N_("identity"): [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    N_("box blur"): [[1 / 9] * 3] * 3,
+    N_("Gaussian blur"): [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+    N_("sharpen"): [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    N_("Sobel x"): [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    N_("Sobel y"): [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    N_("Laplacian edge"): [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    N_("emboss"): [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
 }
 MAX_KERNEL = 15
 SAMPLE_PHOTOS = ("china.jpg", "flower.jpg")
 
 
-class KernelError(ValueError):
+class KernelError(UserError):
     """A kernel or image that cannot be used; the message says what to change."""
+
+    domain = "calculator"  # the kernel playground's messages: ui.user_errors translates them there
 
 
 def kernel_array(kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
@@ -54,10 +59,13 @@ def kernel_array(kernel: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     except (TypeError, ValueError):
         raise KernelError("the kernel must be a rectangular table of numbers") from None
     if array.ndim != 2 or array.size == 0:
-        raise KernelError(f"the kernel must be a 2-D table of numbers, got shape {array.shape}")
+        raise KernelError("the kernel must be a 2-D table of numbers, got shape {shape}", shape=array.shape)
     if max(array.shape) > MAX_KERNEL:
         raise KernelError(
-            f"the kernel can be at most {MAX_KERNEL}×{MAX_KERNEL}, got {array.shape[0]}×{array.shape[1]}"
+            "the kernel can be at most {most}×{most}, got {h}×{w}",
+            most=MAX_KERNEL,
+            h=array.shape[0],
+            w=array.shape[1],
         )
     if not np.all(np.isfinite(array)):
         raise KernelError("every kernel cell needs a number (empty or non-finite cells found)")

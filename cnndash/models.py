@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnndash.errors import UserError
+from cnndash.text import N_, Phrase
 from cnndash.training.choices import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES  # noqa: F401 (re-exported)
 
 # Smallest square input each model accepts, and the size it is trained at by default when the dataset's
@@ -33,7 +35,7 @@ SMALL_INPUT_MAX = 64  # ResNet/MobileNet switch to the small-input stem at or be
 _PRETRAINED = {"resnet18": "ResNet18_Weights", "mobilenet_v2": "MobileNet_V2_Weights"}
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model request that cannot be built (unknown name, input too small, weights not available)."""
 
 
@@ -89,16 +91,34 @@ def auto_image_size(
     if crop is not None:
         side = max(crop, MIN_IMAGE_SIZE[name])
         if side != crop:
-            return side, f"the pipeline crops to {crop} px, raised to {name}'s minimum of {side} px"
-        return side, f"the augmentation pipeline outputs {crop}×{crop} px"
+            return side, Phrase(
+                N_("the pipeline crops to {crop} px, raised to {name}'s minimum of {side} px"),
+                crop=crop,
+                name=name,
+                side=side,
+            )
+        return side, Phrase(N_("the augmentation pipeline outputs {crop}×{crop} px"), crop=crop)
     side = default_image_size(name, dataset_size)
     if dataset_size is None:
-        return side, f"the images have mixed sizes, so {name}'s default of {side} px is used"
+        return side, Phrase(
+            N_("the images have mixed sizes, so {name}'s default of {side} px is used"), name=name, side=side
+        )
     own = max(dataset_size) if isinstance(dataset_size, tuple | list) else int(dataset_size)
     if own == side:
-        return side, f"the dataset's images are {own} px"
-    direction = "upsampled" if own < side else "downscaled"
-    return side, f"the dataset's {own} px images are {direction} to {name}'s range ({side} px)"
+        return side, Phrase(N_("the dataset's images are {own} px"), own=own)
+    if own < side:
+        return side, Phrase(
+            N_("the dataset's {own} px images are upsampled to {name}'s range ({side} px)"),
+            own=own,
+            name=name,
+            side=side,
+        )
+    return side, Phrase(
+        N_("the dataset's {own} px images are downscaled to {name}'s range ({side} px)"),
+        own=own,
+        name=name,
+        side=side,
+    )
 
 
 def suggest_model(
@@ -111,14 +131,20 @@ def suggest_model(
     if dataset_size is not None:
         side = max(dataset_size) if isinstance(dataset_size, tuple | list) else int(dataset_size)
     if channels == 1 and side is not None and side <= 32:
-        return "lenet", f"small grayscale images ({side} px): LeNet is enough and trains in seconds"
+        return "lenet", Phrase(
+            N_("small grayscale images ({side} px): LeNet is enough and trains in seconds"), side=side
+        )
     if side is not None and side <= 40:
         if num_images >= 5000:
-            return "resnet18", f"many small images ({side} px): ResNet-18 with its small stem"
-        return "vgg", f"small colour images ({side} px): the small VGG"
+            return "resnet18", Phrase(
+                N_("many small images ({side} px): ResNet-18 with its small stem"), side=side
+            )
+        return "vgg", Phrase(N_("small colour images ({side} px): the small VGG"), side=side)
     if side is None or side <= SMALL_INPUT_MAX * 2:
-        return "resnet18", "photos: ResNet-18 (at 64 px or less it uses its small-input stem)"
-    return "resnet18", f"larger photos ({side} px): ResNet-18 (tick 'pretrained' if its weights are cached)"
+        return "resnet18", N_("photos: ResNet-18 (at 64 px or less it uses its small-input stem)")
+    return "resnet18", Phrase(
+        N_("larger photos ({side} px): ResNet-18 (tick 'pretrained' if its weights are cached)"), side=side
+    )
 
 
 class LeNet(nn.Module):

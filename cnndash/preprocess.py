@@ -32,6 +32,8 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
+from cnndash.errors import UserError
+
 # ImageNet statistics: pretrained torchvision weights expect inputs normalised with these.
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -82,7 +84,7 @@ def max_image_pixels() -> int:
     return limit_from_env(MAX_IMAGE_PIXELS_ENV, MAX_IMAGE_PIXELS)
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(UserError):
     """A file or upload that is not an image this app can read; the message names the file and why."""
 
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
+from cnndash.errors import UserError
 from cnndash.models import pretrained_weights_path
+from cnndash.text import N_, Phrase
 
 MODELS_WITH_WEIGHTS = ("resnet18", "mobilenet_v2")
 # The largest weights file accepted: ResNet-18's is 45 MB and MobileNetV2's 14 MB; anything far larger is not
@@ -29,7 +31,7 @@ WEIGHTS_NAME = re.compile(r"(?P<model>[a-z0-9_]+)-(?P<prefix>[0-9a-f]{6,64})\.pt
 _CHUNK = 2**20
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError):
     """A weights file that cannot be imported; the message says why and what file to use instead."""
 
 
@@ -40,14 +42,18 @@ class ImportedWeights:
     sha256: str
     published: bool  # the exact file torchvision publishes for cnndash's weights (not another version)
 
-    def text(self) -> str:
-        which = (
-            "torchvision's published file"
+    def text(self) -> Phrase:
+        which = Phrase(
+            N_("torchvision's published file")
             if self.published
-            else "a verified file (not the version cnndash names)"
+            else N_("a verified file (not the version cnndash names)")
         )
-        return (
-            f"{self.model} ImageNet weights imported ({which}, SHA-256 {self.sha256[:12]}…) into {self.path}."
+        return Phrase(
+            N_("{model} ImageNet weights imported ({which}, SHA-256 {digest}…) into {path}."),
+            model=self.model,
+            which=which,
+            digest=self.sha256[:12],
+            path=str(self.path),
         )
 
 
@@ -66,13 +72,17 @@ def _check_name(name: str) -> tuple[str, str]:
     expected = " or ".join(published_name(m) for m in MODELS_WITH_WEIGHTS)
     if match is None:
         raise WeightsError(
-            f"{name!r} is not named like a torchvision weights file (<model>-<hash prefix>.pth); keep the name "
-            f"it was downloaded with, e.g. {expected}."
+            "{name} is not named like a torchvision weights file (<model>-<hash prefix>.pth); keep the name "
+            "it was downloaded with, e.g. {expected}.",
+            name=repr(name),
+            expected=expected,
         )
     model = match["model"]
     if model not in MODELS_WITH_WEIGHTS:
         raise WeightsError(
-            f"cnndash uses ImageNet weights for {', '.join(MODELS_WITH_WEIGHTS)} only: import {expected}."
+            "cnndash uses ImageNet weights for {models} only: import {expected}.",
+            models=", ".join(MODELS_WITH_WEIGHTS),
+            expected=expected,
         )
     return model, match["prefix"]
 
@@ -85,17 +95,21 @@ def _check_fits(model: str, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file, or one that needs unpickling code: torch raises many types
         raise WeightsError(
-            f"The file cannot be read as PyTorch weights ({type(exc).__name__}); download {published_name(model)} again."
+            "The file cannot be read as PyTorch weights ({kind}); download {file} again.",
+            kind=type(exc).__name__,
+            file=published_name(model),
         ) from None
     if not isinstance(state, dict):
         raise WeightsError(
-            f"The file holds no state dict of weights; download {published_name(model)} again."
+            "The file holds no state dict of weights; download {file} again.", file=published_name(model)
         )
     try:
         getattr(tvm, model)(weights=None).load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as exc:
         first = str(exc).splitlines()[0][:160]
-        raise WeightsError(f"The file's tensors do not fit torchvision's {model} ({first}).") from None
+        raise WeightsError(
+            "The file's tensors do not fit torchvision's {model} ({first}).", model=model, first=first
+        ) from None
 
 
 def import_weights(path: str | os.PathLike, *, name: str | None = None) -> ImportedWeights:
@@ -119,8 +133,11 @@ def import_weights(path: str | os.PathLike, *, name: str | None = None) -> Impor
             digest = _copy_hashed(path, out, model)
         if not digest.startswith(prefix):
             raise WeightsError(
-                f"The file's SHA-256 starts with {digest[: len(prefix)]}, not {prefix} as its name says: it is "
-                f"corrupt, truncated or renamed. Download {published_name(model)} again."
+                "The file's SHA-256 starts with {digest}, not {prefix} as its name says: it is corrupt, "
+                "truncated or renamed. Download {file} again.",
+                digest=digest[: len(prefix)],
+                prefix=prefix,
+                file=published_name(model),
             )
         _check_fits(model, tmp)
         os.replace(tmp, dest)
@@ -140,8 +157,9 @@ def _copy_hashed(src: Path, out, model: str) -> str:
             copied += len(chunk)
             if copied > MAX_WEIGHTS_BYTES:
                 raise WeightsError(
-                    f"The file is larger than {MAX_WEIGHTS_BYTES // 2**20} MB; {model}'s weights are far smaller. "
-                    "Is it the right file?"
+                    "The file is larger than {mb} MB; {model}'s weights are far smaller. Is it the right file?",
+                    mb=MAX_WEIGHTS_BYTES // 2**20,
+                    model=model,
                 )
             digest.update(chunk)
             out.write(chunk)

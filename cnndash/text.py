@@ -3,6 +3,8 @@
 Class names, file names, dataset and run names come from whoever made the data (folder names in a zip,
 ``train --out`` paths). They are shown as the text they are, never read as markup:
 
+- :func:`N_` — marks engine text that a page shows, so it is extracted into a catalogue and translated by
+  the UI at display (the engine itself stays English and never imports the UI);
 - :func:`plural` — ``1 image``, ``2 images``: the one place a count meets its noun;
 - :func:`visible_controls` — invisible control and bidirectional-formatting characters (a right-to-left
   override that makes ``gpj.exe`` read as ``exe.jpg``) shown as ``⟨U+202E⟩``, newlines as spaces;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import html
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 # Format characters that change how text around them is ordered or shown; zero-width joiners (U+200C,
 # U+200D) are left alone: emoji sequences and Persian words need them.
@@ -34,6 +37,12 @@ _KEPT_FORMAT = frozenset("\u200c\u200d")
 # shortcodes and :red[…] directives in the source before Markdown's own escapes apply, so both colons of
 # ":material/home:" must be escaped.
 MARKDOWN_SPECIALS = frozenset("\\`*_{}[]<>|~$&:")
+
+
+def N_(message: str) -> str:
+    """``message`` unchanged: marks engine text a page shows (a lesson's text, a chart title, a report
+    warning) for extraction into a catalogue; the page translates it at display (``ui.i18n``)."""
+    return message
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
@@ -111,3 +120,39 @@ def mpl_text(value: object) -> str:
     """``value`` as literal text in a Matplotlib figure: ``$`` would start mathtext (and an odd number of
     them raises), so it is escaped; controls are made visible."""
     return visible_controls(value).replace("$", r"\$")
+
+
+class Phrase(str):
+    """Engine text for people (a reason, a warning, a status line) that keeps its template and parameters,
+    so that a page can say it in the reader's language: ``Phrase(N_("the images are {side} px"), side=32)``
+    *is* the English string ``"the images are 32 px"`` (the CLI, logs and tests read it as before), and
+    ``.template`` / ``.params`` let the UI format the template's translation instead (``ui.engine_text``).
+    The template is marked with ``N_`` so that it is extracted into the ``engine`` catalogue; a parameter
+    may itself be a :class:`Phrase` (translated too)."""
+
+    template: str
+    params: dict[str, object]
+    domain: str | None = None  # the catalogue of its template when not the enclosing text's (Phrase.of)
+
+    def __new__(cls, template: str, /, **params: object) -> Phrase:
+        phrase = super().__new__(cls, template.format(**params) if params else template)
+        phrase.template = template
+        phrase.params = params
+        return phrase
+
+    @classmethod
+    def of(cls, error: Any) -> Phrase:
+        """A typed error's message (``cnndash.errors.UserError``) as a part of another sentence, translated
+        in the error's own domain (a shape error inside a lesson's sentence stays the calculator's)."""
+        phrase = cls(error.template, **error.params)
+        phrase.domain = error.domain
+        return phrase
+
+    def __reduce__(self) -> tuple:  # pickled with its template (a job's snapshot crosses processes)
+        return (_phrase, (type(self), self.template, self.params, self.domain))
+
+
+def _phrase(cls: type[Phrase], template: str, params: dict[str, object], domain: str | None = None) -> Phrase:
+    phrase = cls(template, **params)
+    phrase.domain = domain
+    return phrase

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from cnndash import arith
+from cnndash.errors import Phrase
 from cnndash.modes import eval_mode
 from cnndash.trace_diagnosis import ADAPTIVE, diagnose
 
@@ -55,9 +56,10 @@ class ShapeTrace:
     rows: list[TraceRow]
     ok: bool
     failed_layer: str | None = None
-    diagnosis: str | None = None
+    diagnosis: str | None = None  # why the failing layer fails, in English (``why`` for the UI to translate)
     total_params: int = 0  # sum(p.numel()) over the whole model, each parameter once
     failed_kind: str | None = None  # class name of the failing module
+    why: Phrase | None = None  # the diagnosis as a template and parameters (ui.phrase_text translates it)
 
     @property
     def total_macs(self) -> int:
@@ -249,12 +251,14 @@ def trace_shapes(model: nn.Module, input_shape: Sequence[int]) -> ShapeTrace:
         return ShapeTrace(input_shape=shape, rows=rows, ok=True, total_params=total_params)
     failed, failed_input = recorder.stack[-1] if recorder.stack else (model, shape)
     name = recorder.names.get(id(failed), "")
+    why = diagnose(failed, name, failed_input, error, rows, recorder.row_modules, shape)
     return ShapeTrace(
         input_shape=shape,
         rows=rows,
         ok=False,
         failed_layer=name,
-        diagnosis=diagnose(failed, name, failed_input, error, rows, recorder.row_modules, shape),
+        diagnosis=str(why),
         total_params=total_params,
         failed_kind=type(failed).__name__,
+        why=why,
     )

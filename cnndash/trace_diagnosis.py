@@ -17,6 +17,8 @@ from typing import Protocol
 from torch import nn
 
 from cnndash import arith
+from cnndash.errors import Phrase
+from cnndash.text import N_
 
 # Layers that keep the shape of their input whatever the input size (safe to skip in shape arithmetic).
 SHAPE_PRESERVING = (
@@ -36,7 +38,7 @@ ADAPTIVE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 SEARCH_MIN_LIMIT = 256
 SEARCH_SCALE = 4
 
-GET_PAST = " The smallest model input that gets past this layer is {}."
+GET_PAST = N_(" The smallest model input that gets past this layer is {size}.")
 
 
 class LayerCall(Protocol):
@@ -57,9 +59,12 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _layer_label(name: str, module: nn.Module) -> str:
+def _layer_label(name: str, module: nn.Module) -> Phrase:
+    kind = type(module).__name__
     return (
-        f"`{name}` ({type(module).__name__})" if name else f"the model's forward() ({type(module).__name__})"
+        Phrase("`{name}` ({kind})", name=name, kind=kind)
+        if name
+        else Phrase("the model's forward() ({kind})", kind=kind)
     )
 
 
@@ -82,12 +87,12 @@ def _spatial_out(module: nn.Module, hw: tuple[int, int]) -> tuple[int, int]:
     raise TypeError(type(module).__name__)
 
 
-def _window_problem(module: nn.Module, hw: tuple[int, int]) -> str | None:
+def _window_problem(module: nn.Module, hw: tuple[int, int]) -> Phrase | None:
     """The arithmetic error a conv/pool layer hits on a spatial input ``hw``, or None if it fits."""
     try:
         _spatial_out(module, hw)
     except arith.ShapeError as exc:
-        return str(exc)
+        return Phrase.of(exc)
     return None
 
 
@@ -155,7 +160,7 @@ class _Failure:
     """One failed layer call and what was traced before it."""
 
     module: nn.Module
-    label: str  # "`name` (Kind)" for messages
+    label: Phrase  # "`name` (Kind)" for messages
     in_shape: tuple[int, ...]  # what the failing layer received, batch included
     exc: BaseException
     rows: Sequence[LayerCall]  # the calls that succeeded, in order
@@ -163,15 +168,15 @@ class _Failure:
     input_shape: tuple[int, ...]  # the model's input, batch included
 
     def resize_hint(
-        self, works: Callable[[tuple[int, ...]], bool], phrase: str = ", or resize the input to {}"
-    ) -> str:
+        self, works: Callable[[tuple[int, ...]], bool], phrase: str = N_(", or resize the input to {size}")
+    ) -> Phrase | str:
         """``phrase`` with the nearest input size whose shapes ``works``, or "" when none is known."""
         if not _is_chain(self.rows, self.modules, self.input_shape):
             return ""
         hw = _suggest_input(self.modules, self.input_shape, works)
-        return phrase.format(f"{hw[0]}×{hw[1]}") if hw else ""
+        return Phrase(phrase, size="×".join(map(str, hw))) if hw else ""
 
-    def window_hint(self) -> str:
+    def window_hint(self) -> Phrase | str:
         """The smallest input that gets a conv/pool layer past its window check, as a sentence."""
         module = self.module
         return self.resize_hint(
@@ -179,68 +184,89 @@ class _Failure:
         )
 
 
-def _linear_problem(f: _Failure) -> str | None:
+def _linear_problem(f: _Failure) -> Phrase | None:
     expected = f.module.in_features
     if len(f.in_shape) >= 3:
-        return (
-            f"{f.label} expects {expected} input features but receives a {_dims(f.in_shape[1:])} feature "
-            f"map (a Linear only acts on the last dimension, {f.in_shape[-1]}); add a Flatten before it "
-            f"(it then receives {math.prod(f.in_shape[1:])} features)."
-        )
+        return Phrase(
+            "{layer} expects {expected} input features but receives a {shape} feature map (a Linear only acts "
+            "on the last dimension, {last}); add a Flatten before it (it then receives {flat} features).",
+            layer=f.label, expected=expected, shape=_dims(f.in_shape[1:]), last=f.in_shape[-1],
+            flat=math.prod(f.in_shape[1:]),
+        )  # fmt: skip
     received = f.in_shape[-1] if f.in_shape else 0
     source = str(received)
     if f.rows and f.rows[-1].kind == "Flatten" and len(f.rows[-1].input_shape) >= 3:
         source = f"{_dims(f.rows[-1].input_shape[1:])} = {received}"
     hint = f.resize_hint(lambda shape: len(shape) == 1 and shape[0] == expected)
-    return (
-        f"{f.label} expects {expected} input features but receives {source}; "
-        f"set in_features={received}{hint}."
-    )
+    return Phrase(
+        "{layer} expects {expected} input features but receives {source}; set in_features={received}{hint}.",
+        layer=f.label, expected=expected, source=source, received=received, hint=hint,
+    )  # fmt: skip
 
 
-def _conv_problem(f: _Failure) -> str | None:
+def _conv_problem(f: _Failure) -> Phrase | None:
     module, in_shape = f.module, f.in_shape
     if len(in_shape) not in (3, 4):
-        return (
-            f"{f.label} needs a (N, C, H, W) feature map but receives a flat {_dims(in_shape)} tensor; "
-            f"move it before the Flatten, or use a Linear layer here."
+        return Phrase(
+            "{layer} needs a (N, C, H, W) feature map but receives a flat {shape} tensor; move it before the "
+            "Flatten, or use a Linear layer here.",
+            layer=f.label,
+            shape=_dims(in_shape),
         )
     channels = in_shape[1]
     if channels != module.in_channels:
-        fix = f"set in_channels={channels}"
+        fix = Phrase("set in_channels={channels}", channels=channels)
         if module.groups > 1 and channels % module.groups:
-            fix += f" and choose groups that divide {channels}"
-        return (
-            f"{f.label} expects {module.in_channels} input channels but receives {channels}; {fix} "
-            f"(or make the previous layer output {module.in_channels} channels)."
-        )
+            fix = Phrase(
+                "set in_channels={channels} and choose groups that divide {channels}", channels=channels
+            )
+        return Phrase(
+            "{layer} expects {expected} input channels but receives {channels}; {fix} (or make the previous "
+            "layer output {expected} channels).",
+            layer=f.label, expected=module.in_channels, channels=channels, fix=fix,
+        )  # fmt: skip
     problem = _window_problem(module, (in_shape[2], in_shape[3]))
     if problem:
-        return f"{f.label} cannot work on its {in_shape[2]}×{in_shape[3]} input: {problem}.{f.window_hint()}"
-    return f"{f.label} failed on an input of shape {_dims(in_shape)}: {_first_line(f.exc)}"
+        return Phrase(
+            "{layer} cannot work on its {h}×{w} input: {problem}.{hint}",
+            layer=f.label, h=in_shape[2], w=in_shape[3], problem=problem, hint=f.window_hint(),
+        )  # fmt: skip
+    return _failed(f.label, in_shape, f.exc)
 
 
-def _pool_problem(f: _Failure) -> str | None:
+def _failed(label: Phrase, in_shape: tuple[int, ...], exc: BaseException) -> Phrase:
+    return Phrase(
+        "{layer} failed on an input of shape {shape}: {error}",
+        layer=label,
+        shape=_dims(in_shape),
+        error=_first_line(exc),
+    )
+
+
+def _pool_problem(f: _Failure) -> Phrase | None:
     if len(f.in_shape) != 4:
         return None
     problem = _window_problem(f.module, (f.in_shape[2], f.in_shape[3]))
     if not problem:
         return None
-    return (
-        f"{f.label} cannot work on its {f.in_shape[2]}×{f.in_shape[3]} input: {problem}; or remove a "
-        f"downsampling layer before it.{f.window_hint()}"
-    )
+    return Phrase(
+        "{layer} cannot work on its {h}×{w} input: {problem}; or remove a downsampling layer before it.{hint}",
+        layer=f.label, h=f.in_shape[2], w=f.in_shape[3], problem=problem, hint=f.window_hint(),
+    )  # fmt: skip
 
 
-def _batchnorm_problem(f: _Failure) -> str | None:
+def _batchnorm_problem(f: _Failure) -> Phrase | None:
     expected = f.module.num_features
     if len(f.in_shape) < 2 or f.in_shape[1] == expected:
         return None
-    return f"{f.label} expects {expected} channels but receives {f.in_shape[1]}; set num_features={f.in_shape[1]}."
+    return Phrase(
+        "{layer} expects {expected} channels but receives {channels}; set num_features={channels}.",
+        layer=f.label, expected=expected, channels=f.in_shape[1],
+    )  # fmt: skip
 
 
 # The layer kinds with a specific diagnosis; any other failure is reported with PyTorch's own message.
-_PROBLEMS: tuple[tuple[tuple[type[nn.Module], ...], Callable[[_Failure], str | None]], ...] = (
+_PROBLEMS: tuple[tuple[tuple[type[nn.Module], ...], Callable[[_Failure], Phrase | None]], ...] = (
     ((nn.Linear,), _linear_problem),
     ((nn.Conv2d, nn.ConvTranspose2d), _conv_problem),
     ((nn.MaxPool2d, nn.AvgPool2d), _pool_problem),
@@ -256,14 +282,18 @@ def diagnose(
     rows: Sequence[LayerCall],
     modules: list[nn.Module],
     input_shape: tuple[int, ...],
-) -> str:
+) -> Phrase:
     """Plain-language message for ``module`` (dotted ``name``) raising ``exc`` on an input of
     ``in_shape``, after the layer calls ``rows`` (made by ``modules``) on a model input of
     ``input_shape``."""
     label = _layer_label(name, module)
     if next(module.children(), None) is not None:  # a container's own forward code failed
-        after = f" after layer `{rows[-1].name}` (output {_dims(rows[-1].output_shape)})" if rows else ""
-        return f"The forward code of {label} failed{after}: {_first_line(exc)}"
+        if rows:
+            return Phrase(
+                "The forward code of {layer} failed after layer `{after}` (output {shape}): {error}",
+                layer=label, after=rows[-1].name, shape=_dims(rows[-1].output_shape), error=_first_line(exc),
+            )  # fmt: skip
+        return Phrase("The forward code of {layer} failed: {error}", layer=label, error=_first_line(exc))
     failure = _Failure(module, label, in_shape, exc, rows, modules, input_shape)
     for kinds, problem in _PROBLEMS:
         if isinstance(module, kinds):
@@ -271,4 +301,4 @@ def diagnose(
             if message:
                 return message
             break
-    return f"{label} failed on an input of shape {_dims(in_shape)}: {_first_line(exc)}"
+    return _failed(label, in_shape, exc)

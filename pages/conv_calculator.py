@@ -19,13 +19,16 @@ from ui.calculator.layer_stack import layer_stack
 from ui.calculator.single_layer import single_layer
 
 ui.route_guard()
+_ = ui.i18n.translator("calculator")
 
-st.title("Conv calculator")
+st.title(_("Conv calculator"))
 st.caption(
-    "Every output size below is PyTorch's own rule (checked against nn.Conv2d & co. on thousands of "
-    "random configurations). Change a number and watch the shapes move."
+    _(
+        "Every output size below is PyTorch's own rule (checked against nn.Conv2d & co. on thousands of "
+        "random configurations). Change a number and watch the shapes move."
+    )
 )
-single_tab, stack_tab, kernel_tab = st.tabs(["Single layer", "Layer stack", "Kernel playground"])
+single_tab, stack_tab, kernel_tab = st.tabs([_("Single layer"), _("Layer stack"), _("Kernel playground")])
 with single_tab:
     single_layer()
 with stack_tab:

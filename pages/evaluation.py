@@ -12,24 +12,36 @@ import ui
 from cnndash.data import ImageSet
 from cnndash.evaluate import metrics, predict
 from cnndash.runs import Run, list_runs
+from cnndash.text import N_
+from ui import i18n
 from ui.evaluation import confusion, data_view, predict_tab, report
 
 ui.route_guard()
+_ = i18n.translator("evaluation")
 
 SUMMARY_TOP_K = 5  # the "Top-k accuracy" metric
 CHECKPOINTS = ["best", "last"]
-TABS = ["Confusion matrix", "Report", "Top losses", "Learning curves", "Predict", "Data"]
+CHECKPOINT_LABELS = {"best": N_("best"), "last": N_("last")}
+STATUSES = {"stopped": N_("stopped"), "failed": N_("failed"), "interrupted": N_("interrupted")}
+TABS = [
+    N_("Confusion matrix"),
+    N_("Report"),
+    N_("Top losses"),
+    N_("Learning curves"),
+    N_("Predict"),
+    N_("Data"),
+]
 
 
 def _run_label(run: Run) -> str:
     acc = (run.summary or {}).get("val_accuracy")
     text = ui.plain(run.name)  # a selectbox option: plain text, its controls shown
     if run.status == "running":
-        text += " — ⏳ still training"
+        text += " — ⏳ " + _("still training")
     elif run.status != "finished":
-        text += f" — {run.status}"
+        text += " — " + (_(STATUSES[run.status]) if run.status in STATUSES else ui.plain(run.status))
     if acc is not None and run.status != "running":
-        text += f" (val acc {acc:.1%})"
+        text += " " + _("(val acc {acc:.1%})", acc=acc)
     return text
 
 
@@ -40,16 +52,17 @@ def _choose_run(runs: list[Run]) -> tuple[Run, str]:
     finished = [r.name for r in runs if r.status == "finished"]
     top_left, top_right = st.columns([3, 1])
     run_name = top_left.selectbox(
-        "Run",
+        _("Run"),
         list(by_name),
         format_func=lambda name: _run_label(by_name[name]),
         **ui.workspace.bind("run", "eval-run", default=(finished or list(by_name))[0], options=by_name),
     )
     checkpoint = top_right.radio(
-        "Checkpoint",
+        _("Checkpoint"),
         CHECKPOINTS,
+        format_func=lambda checkpoint: _(CHECKPOINT_LABELS[checkpoint]),
         horizontal=True,
-        help="best: the epoch with the highest validation accuracy; last: the final epoch.",
+        help=_("best: the epoch with the highest validation accuracy; last: the final epoch."),
         **ui.keep("eval-checkpoint"),
     )
     return by_name[run_name], checkpoint
@@ -65,11 +78,11 @@ def _load_results(run: Run, checkpoint: str) -> tuple[ImageSet, metrics.Predicti
 def _summary(predictions: metrics.Predictions) -> None:
     numbers = metrics.summary_numbers(predictions, k=SUMMARY_TOP_K)
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Validation images", f"{numbers['images']}")
-    m2.metric("Accuracy", f"{numbers['accuracy']:.1%}")
+    m1.metric(_("Validation images"), f"{numbers['images']}")
+    m2.metric(_("Accuracy"), f"{numbers['accuracy']:.1%}")
     if numbers["top_k"] >= 2:  # with 2 classes top-1 would only repeat the accuracy
-        m3.metric(f"Top-{numbers['top_k']} accuracy", f"{numbers['top_k_accuracy']:.1%}")
-    m4.metric("Mean loss", f"{numbers['mean_loss']:.3f}")
+        m3.metric(_("Top-{k} accuracy", k=numbers["top_k"]), f"{numbers['top_k_accuracy']:.1%}")
+    m4.metric(_("Mean loss"), f"{numbers['mean_loss']:.3f}")
 
 
 def _tab(label: str, run: Run, checkpoint: str, results) -> None:
@@ -80,7 +93,7 @@ def _tab(label: str, run: Run, checkpoint: str, results) -> None:
     elif label == "Data":
         data_view.render_data_view(run)
     elif results is None:
-        st.info("Nothing to show until the problem above is fixed.", icon=":material/block:")
+        st.info(_("Nothing to show until the problem above is fixed."), icon=":material/block:")
     elif label == "Confusion matrix":
         confusion.render_confusion(run, *results)
     elif label == "Report":
@@ -90,17 +103,19 @@ def _tab(label: str, run: Run, checkpoint: str, results) -> None:
 
 
 def main() -> None:
-    st.title("Evaluation")
-    st.caption("Which classes does the model confuse, and why? Click any cell to see the images behind it.")
+    st.title(_("Evaluation"))
+    st.caption(
+        _("Which classes does the model confuse, and why? Click any cell to see the images behind it.")
+    )
     runs = list_runs(include_hidden=False)  # a label check's fold runs are listed under it (Runs tab)
     if not runs:
-        st.info("No training runs yet. Train a model first, then come back here.", icon=":material/info:")
-        st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")
+        st.info(_("No training runs yet. Train a model first, then come back here."), icon=":material/info:")
+        st.page_link(ui.PAGES["training"], label=_("Go to Training"), icon=":material/model_training:")
         return
     run, checkpoint = _choose_run(runs)
     if run.status == "running":
         st.info(
-            "This run is still training: results reflect its latest saved checkpoint.",
+            _("This run is still training: results reflect its latest saved checkpoint."),
             icon=":material/hourglass_top:",
         )
     results = None  # (dataset, predictions) once both load
@@ -109,7 +124,8 @@ def main() -> None:
     if results is not None:
         _summary(results[1])
     # Only the open tab runs (on_change="rerun"): the galleries and charts of hidden tabs cost nothing.
-    tabs = st.tabs(TABS, key="eval-tab", on_change="rerun")
+    tabs = st.tabs([_(label) for label in TABS], key="eval-tab", on_change="rerun")
+
     for label, tab in zip(TABS, tabs, strict=True):
         if tab.open is not False:
             with tab, ui.user_errors():

@@ -12,10 +12,12 @@ import streamlit as st
 import ui
 from cnndash.explain import cam
 from cnndash.runs import Run, list_runs
+from ui import i18n
 from ui.gradcam import explore, images, views
 from ui.gradcam.subject import load_subject
 
 ui.route_guard()
+_ = i18n.translator("gradcam")
 
 
 def _usable_runs() -> list[Run]:
@@ -24,17 +26,19 @@ def _usable_runs() -> list[Run]:
 
 def _no_runs() -> None:
     st.info(
-        "No trained run with a checkpoint yet. Train one on the **Training** page, then come back.",
+        _("No trained run with a checkpoint yet. Train one on the **Training** page, then come back."),
         icon=":material/info:",
     )
-    st.page_link(ui.PAGES["training"], label="Go to Training", icon=":material/model_training:")
+    st.page_link(ui.PAGES["training"], label=_("Go to Training"), icon=":material/model_training:")
 
 
 def main() -> None:
-    st.title("Grad-CAM")
+    st.title(_("Grad-CAM"))
     st.caption(
-        "Pick a trained run and an image: the map shows which regions raised the score of the chosen class "
-        "at the chosen layer. Red = strong evidence for the class, blue = none."
+        _(
+            "Pick a trained run and an image: the map shows which regions raised the score of the chosen "
+            "class at the chosen layer. Red = strong evidence for the class, blue = none."
+        )
     )
     runs = {run.name: run for run in _usable_runs()}
     if not runs:
@@ -46,7 +50,7 @@ def main() -> None:
         runs
     )  # the workspace's run when it has a checkpoint (a run still in its first epoch has none)
     run_name = run_col.selectbox(
-        "Run",
+        _("Run"),
         names,
         format_func=ui.plain,
         **ui.workspace.bind("run", "cam-run", default=names[0], options=runs),
@@ -60,7 +64,13 @@ def main() -> None:
     settings = views.controls(subject, picture, int(probs.argmax()))
     views.main_view(subject, picture, probs, settings)
     st.divider()
-    view = st.radio("Explore", explore.VIEWS, horizontal=True, **ui.keep("cam-explore", explore.VIEWS[0]))
+    view = st.radio(
+        _("Explore"),
+        explore.VIEWS,
+        format_func=_,
+        horizontal=True,
+        **ui.keep("cam-explore", explore.VIEWS[0]),
+    )
     explore.EXPLORE[view](subject, picture, settings)
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 
 ui.route_guard()
+_ = ui.i18n.translator("common")
 
 
 def _first_run() -> None:
@@ -19,20 +20,24 @@ def _first_run() -> None:
 
 st.title("cnndash")
 st.markdown(
-    "Learn and use **convolutional neural networks** end to end, in the browser: work out every shape, "
-    "see what augmentation does, train on your own images, and inspect what the model learned. "
-    "Every number is computed by PyTorch or checked against it."
+    _(
+        "Learn and use **convolutional neural networks** end to end, in the browser: work out every shape, "
+        "see what augmentation does, train on your own images, and inspect what the model learned. "
+        "Every number is computed by PyTorch or checked against it."
+    )
 )
 
 with st.container(border=True, key="home-first-run-box"):
     text_col, button_col = st.columns([3, 1], vertical_alignment="center")
     text_col.markdown(
-        "**Your first model in seconds.** LeNet on the built-in handwritten `digits` reaches about **98 %** "
-        "validation accuracy in about a minute on a CPU (seconds on a GPU); follow it live, then evaluate it "
-        "and see where it looks."
+        _(
+            "**Your first model in seconds.** LeNet on the built-in handwritten `digits` reaches about "
+            "**98 %** validation accuracy in about a minute on a CPU (seconds on a GPU); follow it live, "
+            "then evaluate it and see where it looks."
+        )
     )
     if button_col.button(
-        "Train digits + LeNet",
+        _("Train digits + LeNet"),
         key="home-first-run",
         type="primary",
         icon=":material/play_arrow:",
@@ -40,26 +45,30 @@ with st.container(border=True, key="home-first-run-box"):
     ):
         _first_run()
 
-st.subheader("The workflow")
+st.subheader(_("The workflow"))
 steps = [
     (
         "learn",
-        "1 · Learn",
-        "Ten small lessons: convolution step by step, padding, pooling, normalisation, classic nets.",
+        _("1 · Learn"),
+        _("Ten small lessons: convolution step by step, padding, pooling, normalisation, classic nets."),
     ),
     (
         "calculator",
-        "2 · Conv calculator",
-        "Output sizes, receptive field, params and MACs, and the exact layer where a stack breaks.",
+        _("2 · Conv calculator"),
+        _("Output sizes, receptive field, params and MACs, and the exact layer where a stack breaks."),
     ),
-    ("data", "3 · Data", "Upload an image-folder zip or pick a built-in dataset; preview augmentations."),
-    ("training", "4 · Training", "One click: live loss and accuracy, on the GPU when there is one."),
+    (
+        "data",
+        _("3 · Data"),
+        _("Upload an image-folder zip or pick a built-in dataset; preview augmentations."),
+    ),
+    ("training", _("4 · Training"), _("One click: live loss and accuracy, on the GPU when there is one.")),
     (
         "evaluation",
-        "5 · Evaluation",
-        "Confusion matrix, report, the images behind every mistake, suspicious labels.",
+        _("5 · Evaluation"),
+        _("Confusion matrix, report, the images behind every mistake, suspicious labels."),
     ),
-    ("gradcam", "6 · Grad-CAM", "Where the model looks, per class and per layer."),
+    ("gradcam", _("6 · Grad-CAM"), _("Where the model looks, per class and per layer.")),
 ]
 columns = st.columns(len(steps))
 for column, (key, title, text) in zip(columns, steps, strict=True):
@@ -68,10 +77,12 @@ for column, (key, title, text) in zip(columns, steps, strict=True):
     with column.container(border=True, height="stretch", key=f"home-card-{key}"):
         st.markdown(f"**{title}**")
         st.caption(text)
-        st.page_link(ui.PAGES[key], label="Open", icon=":material/arrow_forward:")
+        st.page_link(ui.PAGES[key], label=_("Open"), icon=":material/arrow_forward:")
 
 st.info(
-    "Everything works offline: the built-in datasets (`digits`, `shapes`) and sample photos ship with "
-    "the app. Downloads of MNIST/CIFAR and pretrained weights are used when their files are present.",
+    _(
+        "Everything works offline: the built-in datasets (`digits`, `shapes`) and sample photos ship with "
+        "the app. Downloads of MNIST/CIFAR and pretrained weights are used when their files are present."
+    ),
     icon=":material/wifi_off:",
 )

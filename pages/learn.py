@@ -12,28 +12,33 @@ import ui
 from ui.learn import convolution, networks, pool_norm_dropout, widgets
 
 ui.route_guard()
+_ = ui.i18n.translator("learn")
 
 LESSONS: dict[str, Callable[[], None]] = {
-    "1 · Cross-correlation step by step": convolution.cross_correlation,
-    "2 · Learning a kernel": convolution.learning_a_kernel,
-    "3 · Padding and stride": convolution.padding_and_stride,
-    "4 · Channels": convolution.channels,
-    "5 · Convolution as matrix multiplication": convolution.matrix_multiplication,
-    "6 · Pooling": pool_norm_dropout.pooling,
-    "7 · Normalisation layers": pool_norm_dropout.normalisation,
-    "8 · Dropout in train and eval": pool_norm_dropout.dropout,
-    "9 · Classic networks": networks.classic_networks,
-    "10 · What a trained network sees": networks.trained_network,
+    _("1 · Cross-correlation step by step"): convolution.cross_correlation,
+    _("2 · Learning a kernel"): convolution.learning_a_kernel,
+    _("3 · Padding and stride"): convolution.padding_and_stride,
+    _("4 · Channels"): convolution.channels,
+    _("5 · Convolution as matrix multiplication"): convolution.matrix_multiplication,
+    _("6 · Pooling"): pool_norm_dropout.pooling,
+    _("7 · Normalisation layers"): pool_norm_dropout.normalisation,
+    _("8 · Dropout in train and eval"): pool_norm_dropout.dropout,
+    _("9 · Classic networks"): networks.classic_networks,
+    _("10 · What a trained network sees"): networks.trained_network,
 }
 
-st.title("Learn")
+st.title(_("Learn"))
 st.caption(
-    "The tutorials' lessons as small experiments; every number is computed by hand and checked against PyTorch."
+    _(
+        "The tutorials' lessons as small experiments; every number is computed by hand and checked against "
+        "PyTorch."
+    )
 )
-# The workspace keeps the lesson by number (``?lesson=3``); the picker shows its title.
+# The workspace keeps the lesson by number (``?lesson=3``); the picker shows its title in the person's
+# language, so a switch of language keeps the lesson (the title is found again from the number).
 TITLES = list(LESSONS)
 lesson = st.selectbox(
-    "Lesson",
+    _("Lesson"),
     TITLES,
     **ui.workspace.bind(
         "lesson",

@@ -10,22 +10,25 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from ui import i18n
 
 ui.route_guard()  # before any engine import: a first deep link's legacy run re-routes at once
-
-INTRO = (
-    "Pick a dataset and press **Train**: the model, image size, batch size, epochs and learning rate are "
-    "suggested from the data for a one-minute run (why, under the settings; change any of them). Training "
-    "runs in the background, so you can reload the page or open it in a second tab and still follow it."
-)
+_ = i18n.translator("training")
 
 
 def main() -> None:
-    st.title("Training")
-    train_box, runs_box = st.tabs(["Train", "Runs"])
+    st.title(_("Training"))
+    train_box, runs_box = st.tabs([_("Train"), _("Runs")])
     with train_box:
-        st.caption(INTRO)
-        with st.spinner("Loading PyTorch and the engine…"):
+        st.caption(
+            _(
+                "Pick a dataset and press **Train**: the model, image size, batch size, epochs and learning "
+                "rate are suggested from the data for a one-minute run (why, under the settings; change any "
+                "of them). Training runs in the background, so you can reload the page or open it in a "
+                "second tab and still follow it."
+            )
+        )
+        with st.spinner(_("Loading PyTorch and the engine…")):
             ui.wait_for_background_imports()  # never beside the background import (see ui.background)
             from ui.training import page  # the engine: imported here, after the frame is drawn
 

@@ -2,7 +2,7 @@
 
 Shared here: the page registry and the deep-link guard (``navigation``), the sidebar and CSS
 (``sidebar``), upload names as text (``text``, ``md``, ``plain``; counts with ``plural``), the workspace — what the person has chosen, across pages,
-reloads and links (``workspace``) —, the user-error boundary and kept widget preferences (``state``), the
+reloads and links (``workspace``) —, the language of every page (``i18n``: ``translator(domain)``), the user-error boundary and kept widget preferences (``state``), the
 cached model, dataset and prediction loaders (``loaders``), and the engine imported in
 the background (``background``). Page parts: ``ui.calculator``, ``ui.learn``, ``ui.data``,
 ``ui.training``, ``ui.evaluation``, ``ui.gradcam``, and the export panel two pages show
@@ -16,7 +16,7 @@ in ``ui``: it draws widgets and calls ``cnndash``. Streamlit is imported only he
 from __future__ import annotations
 
 from cnndash.text import plural
-from ui import workspace
+from ui import i18n, workspace
 from ui.background import start as start_background_imports
 from ui.background import wait_for_background_imports, warm_up
 from ui.loaders import (
@@ -28,28 +28,32 @@ from ui.loaders import (
     run_dataset,
     run_results_key,
 )
-from ui.navigation import PAGES, SECTIONS, route_guard, through_app
-from ui.sidebar import page_style, render_sidebar
-from ui.state import keep, user_errors
+from ui.navigation import PAGES, route_guard, sections, through_app
+from ui.sidebar import page_style, render_language_switch, render_sidebar
+from ui.state import error_text, keep, phrase_text, user_errors
 from ui.text import md, plain, text
 
 __all__ = [
     "PAGES",
-    "SECTIONS",
     "dataset_stamp",
+    "error_text",
+    "i18n",
     "image_types",
     "keep",
     "load_dataset",
     "load_model",
     "md",
     "page_style",
+    "phrase_text",
     "plain",
     "plural",
     "predictions",
+    "render_language_switch",
     "render_sidebar",
     "route_guard",
     "run_dataset",
     "run_results_key",
+    "sections",
     "start_background_imports",
     "text",
     "through_app",

@@ -15,11 +15,14 @@ import streamlit as st
 import ui
 from cnndash.export import bundle as export
 from cnndash.runs import Run
+from cnndash.text import N_
 
+_ = ui.i18n.translator("common")
+engine_text = ui.i18n.translator("engine")  # the bundle's progress steps are engine text (N_ there)
 FORMAT_LABELS = {
-    "torchscript": "TorchScript (model.torchscript.pt)",
-    "onnx": "ONNX (model.onnx)",
-    "onnx-int8": "ONNX int8, quantised (model.int8.onnx)",
+    "torchscript": N_("TorchScript (model.torchscript.pt)"),
+    "onnx": N_("ONNX (model.onnx)"),
+    "onnx-int8": N_("ONNX int8, quantised (model.int8.onnx)"),
 }
 
 
@@ -40,14 +43,14 @@ def _read_card(folder: Path) -> dict | None:
 
 
 def _build(run: Run, formats: list[str], checkpoint: str) -> None:
-    bar = st.progress(0.0, text="Exporting…")
+    bar = st.progress(0.0, text=_("Exporting…"))
 
     def progress(text: str, fraction: float) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+        bar.progress(min(max(fraction, 0.0), 1.0), text=engine_text(text))
 
     with ui.user_errors():
         export.export_run(run, bundle_dir(run), formats, checkpoint=checkpoint, on_progress=progress)
-        st.toast("Bundle built and checked.", icon=":material/check_circle:")
+        st.toast(_("Bundle built and checked."), icon=":material/check_circle:")
     bar.empty()
 
 
@@ -56,19 +59,27 @@ def _card_summary(card: dict) -> None:
     size = card.get("input_size", ["?", "?"])
     accuracy = card.get("val_accuracy")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Model", str(card.get("model")))
-    c2.metric("Input", f"{card.get('channels')}×{size[0]}×{size[1]}")
-    c3.metric("Validation accuracy", "—" if accuracy is None else f"{accuracy:.1%}")
-    st.caption("Classes in output order: " + ", ".join(ui.text(c) for c in card.get("classes", [])))
+    c1.metric(_("Model"), str(card.get("model")))
+    c2.metric(_("Input"), f"{card.get('channels')}×{size[0]}×{size[1]}")
+    c3.metric(_("Validation accuracy"), "—" if accuracy is None else f"{accuracy:.1%}")
+    classes = ", ".join(ui.text(c) for c in card.get("classes", []))
+    st.caption(_("Classes in output order: {classes}", classes=classes))
     parity = card.get("parity") or {}
     if parity:
-        worst = max(parity.values())
+        worst = f"{max(parity.values()):.1e}"
         st.caption(
-            f"Checked at export: every file agrees with the trained model within {worst:.1e} in probability."
+            _(
+                "Checked at export: every file agrees with the trained model within {worst} in probability.",
+                worst=worst,
+            )
         )
     variants = card.get("variants") or {}
     rows = [
-        {"variant": name, "size (KiB)": info["bytes"] / 1024, "val accuracy": info.get("val_accuracy")}
+        {
+            _("variant"): name,
+            _("size (KiB)"): info["bytes"] / 1024,
+            _("val accuracy"): info.get("val_accuracy"),
+        }
         for name, info in variants.items()
         if isinstance(info, dict) and "bytes" in info
     ]
@@ -77,8 +88,8 @@ def _card_summary(card: dict) -> None:
             rows,
             hide_index=True,
             column_config={
-                "size (KiB)": st.column_config.NumberColumn(format="%.0f"),
-                "val accuracy": st.column_config.NumberColumn(format="percent"),
+                _("size (KiB)"): st.column_config.NumberColumn(format="%.0f"),
+                _("val accuracy"): st.column_config.NumberColumn(format="percent"),
             },
         )
 
@@ -91,30 +102,32 @@ def render_export(run: Run, checkpoint: str = "best", *, key: str = "export") ->
     """
     if not run.has_checkpoint(checkpoint):
         st.info(
-            ui.md(
+            _(
                 "Run '{run}' has no {checkpoint} checkpoint to export yet.",
-                run=run.name,
-                checkpoint=checkpoint,
+                run=ui.text(run.name),
+                checkpoint=ui.text(checkpoint),
             ),
             icon=":material/info:",
         )
         return
     formats = st.multiselect(
-        "Formats",
+        _("Formats"),
         list(export.FORMATS),
-        format_func=FORMAT_LABELS.get,
-        help="predict.py, README.md and model.json are always included. int8 needs ONNX.",
+        format_func=lambda f: _(FORMAT_LABELS[f]),
+        help=_("predict.py, README.md and model.json are always included. int8 needs ONNX."),
         **ui.keep(_key(key, run, "formats"), list(export.DEFAULT_FORMATS)),
     )
-    if st.button("Build bundle", key=_key(key, run, "build"), icon=":material/deployed_code:"):
+    if st.button(_("Build bundle"), key=_key(key, run, "build"), icon=":material/deployed_code:"):
         _build(run, list(formats), checkpoint)
     folder = bundle_dir(run)
     card = _read_card(folder)
     if card is None:
-        st.caption("Build the bundle to download it: model files, predict.py (Pillow + NumPy + onnxruntime).")
+        st.caption(
+            _("Build the bundle to download it: model files, predict.py (Pillow + NumPy + onnxruntime).")
+        )
         return
     st.download_button(
-        "Download bundle (.zip)",
+        _("Download bundle (.zip)"),
         export.bundle_zip(folder, f"{run.name}-bundle"),
         file_name=f"{run.name}-bundle.zip",
         mime="application/zip",
@@ -122,5 +135,5 @@ def render_export(run: Run, checkpoint: str = "best", *, key: str = "export") ->
         icon=":material/download:",
     )
     _card_summary(card)
-    with st.expander("Model card (model.json)"):
+    with st.expander(_("Model card (model.json)")):
         st.json(card, expanded=False)

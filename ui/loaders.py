@@ -17,6 +17,7 @@ import streamlit as st
 
 from cnndash import paths
 from ui.background import engine
+from ui.i18n import translator
 
 if TYPE_CHECKING:
     from torch import nn
@@ -25,13 +26,17 @@ if TYPE_CHECKING:
     from cnndash.evaluate.metrics import Predictions
     from cnndash.runs import Run
 
+_ = translator("common")
+
 
 def image_types() -> list[str]:
     """What st.file_uploader accepts for a single image: the formats the datasets accept."""
     return [extension.lstrip(".") for extension in engine("data").IMAGE_EXTENSIONS]
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+# The caches draw no spinner of their own (its text would be fixed at import, in English); the wrappers
+# show one in the person's language, which Streamlit draws only for a block that lasts over half a second.
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _model(run_path: str, which: str, fingerprint: str) -> nn.Module:
     return engine("runs").load_run(run_path).load_model(which, device="cpu")
 
@@ -41,7 +46,8 @@ def load_model(run: Run, which: str = "best") -> nn.Module:
 
     Raises :class:`cnndash.runs.RunError` for a missing or unreadable checkpoint.
     """
-    return _model(str(run.path), which, run.fingerprint(which))
+    with st.spinner(_("Loading the model…")):
+        return _model(str(run.path), which, run.fingerprint(which))
 
 
 def dataset_stamp(name: str) -> str:
@@ -49,7 +55,7 @@ def dataset_stamp(name: str) -> str:
     return engine("data").dataset_revision(name)
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=6)
 def _dataset(name: str, val_fraction: float, seed: int, data_dir: str, stamp: str) -> ImageSet:
     return engine("data").load_dataset(name, data_dir=Path(data_dir), val_fraction=val_fraction, seed=seed)
 
@@ -59,10 +65,11 @@ def load_dataset(name: str, val_fraction: float | None = None, seed: int | None 
     defaults = engine("training.config").TrainConfig
     val_fraction = defaults.val_fraction if val_fraction is None else val_fraction
     seed = defaults.seed if seed is None else seed
-    return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))
+    with st.spinner(_("Loading the dataset…")):
+        return _dataset(name, float(val_fraction), int(seed), str(paths.data_dir()), dataset_stamp(name))
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=6)
 def _run_data(data_key: str, split: str, data_dir: str) -> ImageSet:
     config, info = json.loads(split)
     return engine("data").load_run_dataset(config, info, data_dir=Path(data_dir))
@@ -76,7 +83,8 @@ def run_dataset(run: Run) -> ImageSet:
     config = {"dataset": str(run.config["dataset"]), "val_fraction": val_fraction, "seed": seed}
     info = {"dataset_ref": run.dataset_info["dataset_ref"]} if run.dataset_info.get("dataset_ref") else {}
     data_key = data.run_data_key(config, info)
-    return _run_data(data_key, json.dumps([config, info], sort_keys=True), str(paths.data_dir()))
+    with st.spinner(_("Loading the dataset…")):
+        return _run_data(data_key, json.dumps([config, info], sort_keys=True), str(paths.data_dir()))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -141,12 +149,13 @@ def predictions(run: Run, checkpoint: str = "best", *, progress: bool = True) ->
         bar = st.empty()
 
         def on_progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Predicting the validation images… {done}/{total}")
+            text = _("Predicting the validation images… {done}/{total}", done=done, total=total)
+            bar.progress(done / max(total, 1), text=text)
 
         result = predict_run(run, checkpoint, on_progress=on_progress)
         bar.empty()
     else:
-        with st.spinner("Predicting the validation images…"):
+        with st.spinner(_("Predicting the validation images…")):
             result = predict_run(run, checkpoint)
     cache.put(key, result)
     return result

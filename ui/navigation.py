@@ -15,49 +15,69 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import streamlit as st
 
+from cnndash.text import N_
 from ui import workspace
+from ui.i18n import translator
 
 log = logging.getLogger("cnndash.ui")
+_ = translator("common")
 
-# One st.Page per file, created once so that st.page_link / st.switch_page can refer to them.
-PAGES = {
-    "home": st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    "learn": st.Page("pages/learn.py", title="Learn", icon=":material/school:", url_path="learn"),
-    "calculator": st.Page(
-        "pages/conv_calculator.py",
-        title="Conv calculator",
-        icon=":material/calculate:",
-        url_path="calculator",
-    ),
-    "data": st.Page(
-        "pages/data_augmentation.py",
-        title="Data & augmentation",
-        icon=":material/photo_library:",
-        url_path="data",
-    ),
-    "training": st.Page(
-        "pages/training.py", title="Training", icon=":material/model_training:", url_path="training"
-    ),
-    "evaluation": st.Page(
-        "pages/evaluation.py", title="Evaluation", icon=":material/fact_check:", url_path="evaluation"
-    ),
-    "gradcam": st.Page(
-        "pages/grad_cam.py", title="Grad-CAM", icon=":material/visibility:", url_path="gradcam"
-    ),
+# The pages: file, title, icon, URL path (Home is the default page, at the root).
+_PAGE_SPECS = {
+    "home": ("pages/home.py", N_("Home"), ":material/home:", None),
+    "learn": ("pages/learn.py", N_("Learn"), ":material/school:", "learn"),
+    "calculator": ("pages/conv_calculator.py", N_("Conv calculator"), ":material/calculate:", "calculator"),
+    "data": ("pages/data_augmentation.py", N_("Data & augmentation"), ":material/photo_library:", "data"),
+    "training": ("pages/training.py", N_("Training"), ":material/model_training:", "training"),
+    "evaluation": ("pages/evaluation.py", N_("Evaluation"), ":material/fact_check:", "evaluation"),
+    "gradcam": ("pages/grad_cam.py", N_("Grad-CAM"), ":material/visibility:", "gradcam"),
+}
+# The sidebar's sections, in order, and their pages.
+_SECTION_SPECS = {
+    N_("Start"): ("home",),
+    N_("Learn"): ("calculator", "learn"),
+    N_("Build"): ("data", "training"),
+    N_("Inspect"): ("evaluation", "gradcam"),
 }
 
-# The sidebar's sections, in order.
-SECTIONS = {
-    "Start": [PAGES["home"]],
-    "Learn": [PAGES["calculator"], PAGES["learn"]],
-    "Build": [PAGES["data"], PAGES["training"]],
-    "Inspect": [PAGES["evaluation"], PAGES["gradcam"]],
-}
+
+def _page(key: str, title: str) -> st.Page:
+    path, _title, icon, url_path = _PAGE_SPECS[key]
+    if url_path is None:
+        return st.Page(path, title=title, icon=icon, default=True)
+    return st.Page(path, title=title, icon=icon, url_path=url_path)
+
+
+class _Pages(Mapping[str, st.Page]):
+    """The pages by key, for st.page_link / st.switch_page (which find a page by its URL path), made when
+    asked for: an ``st.Page`` made outside a script run (a test importing ``ui``) is unusable."""
+
+    def __getitem__(self, key: str) -> st.Page:
+        return _page(key, _(_PAGE_SPECS[key][1]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_PAGE_SPECS)
+
+    def __len__(self) -> int:
+        return len(_PAGE_SPECS)
+
+
+PAGES = _Pages()
+
+
+def sections() -> dict[str, list[st.Page]]:
+    """The sidebar's sections and pages, titled in the language of this run (new objects every run: the
+    module-level :data:`PAGES` are shared by every session, whatever its language)."""
+    return {
+        _(section): [_page(key, _(_PAGE_SPECS[key][1])) for key in keys]
+        for section, keys in _SECTION_SPECS.items()
+    }
+
 
 _REROUTED = "cnndash-rerouted"
 _app_run = threading.local()  # a script run runs in one thread: app.py marks its own here
@@ -86,5 +106,5 @@ def route_guard() -> None:
         return
     log.info("a page ran without app.py (a first deep link in legacy pages/ mode): re-routing")
     st.session_state[_REROUTED] = True
-    st.navigation(SECTIONS)  # what app.py's first run does: the server leaves the legacy mode
+    st.navigation(sections())  # what app.py's first run does: the server leaves the legacy mode
     st.rerun()

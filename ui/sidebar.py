@@ -1,16 +1,22 @@
-"""The sidebar every page shares (compute device, every job running now: a training run, a label check —
-all read through the one job registry) and the app's CSS."""
+"""The sidebar every page shares (the language switch, the compute device, every job running now: a training
+run, a label check — all read through the one job registry) and the app's CSS."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
+from cnndash.text import N_
+from ui import i18n, workspace
 from ui.background import engine, engine_ready
 from ui.text import text
 
+_ = i18n.translator("common")
+
 SIDEBAR_POLL_SECONDS = 1.5  # the Training page's live view refreshes at the same pace
-JOB_CAPTIONS = {"training": ("Active training run", "Last training run"),
-                "label_check": ("Label check (K-fold training)", "Label check finished")}  # fmt: skip
+JOB_CAPTIONS = {"training": (N_("Active training run"), N_("Last training run")),
+                "label_check": (N_("Label check (K-fold training)"), N_("Label check finished"))}  # fmt: skip
 
 # Plotly draws its toolbar (the modebar) over the top-right corner of the figure, where the figures put
 # their legends (and a user clicks a legend item to hide a trace). One rule for every chart of every page,
@@ -29,14 +35,35 @@ def page_style() -> None:
 
 
 @st.cache_resource(show_spinner=False)
+def _device_info() -> Any:
+    return engine("device").describe_device()
+
+
 def _device_text() -> str:
-    info = engine("device").describe_device()
-    return f"**{info.kind.upper()}** — {info.description}"
+    info = _device_info()
+    if info.kind == "cpu":  # a GPU's description is its name and memory: said the same in any language
+        description = _.plural("{n} thread · no GPU detected", "{n} threads · no GPU detected", info.threads)
+    else:
+        description = text(info.description)
+    return f"**{info.kind.upper()}** — {description}"
+
+
+def render_language_switch() -> None:
+    """English / 简体中文, each named in itself; the choice is the workspace's ``lang`` (kept for the session,
+    carried in the URL as ``?lang=zh-CN``). app.py draws it before the navigation, so the run the switch
+    starts is already in the new language: one ordinary rerun, every other choice left as it was."""
+    # Bound first: on the run a click starts, the choice moves here, so the label is in the new language too.
+    bound = workspace.bind(
+        "lang", "app-language", default=i18n.browser_language(), options=list(i18n.LANGUAGES)
+    )
+    st.sidebar.radio(
+        _("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.__getitem__, horizontal=True, **bound
+    )
 
 
 def render_sidebar() -> None:
     with st.sidebar:
-        st.caption("Compute device")
+        st.caption(_("Compute device"))
         if engine_ready.is_set():
             st.markdown(_device_text())
             render_active_run()
@@ -46,7 +73,7 @@ def render_sidebar() -> None:
 
 def _device_pending() -> None:
     if not engine_ready.is_set():
-        st.markdown("detecting…")
+        st.markdown(_("detecting…"))
         return
     st.rerun(scope="app")  # redraw the whole sidebar (device and active run) without polling
 
@@ -66,6 +93,6 @@ def _jobs_panel() -> None:
         running = [("training", latest.run_name, latest)]
     for kind, name, job in running:
         caption, ended = JOB_CAPTIONS[kind]
-        st.caption(caption if job.alive else ended)
+        st.caption(_(caption) if job.alive else _(ended))
         st.markdown(f"**{text(name)}** — {text(job.status_text())}")
         st.progress(min(max(job.fraction_done(), 0.0), 1.0))

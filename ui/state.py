@@ -9,6 +9,8 @@ from typing import Any
 
 import streamlit as st
 
+from cnndash.errors import Phrase, Term, UserError
+from ui.i18n import translator
 from ui.text import text
 
 log = logging.getLogger("cnndash.ui")
@@ -16,12 +18,36 @@ log = logging.getLogger("cnndash.ui")
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Show errors a user can cause (``ValueError`` and subclasses) as ``st.error``, never a traceback."""
+    """Show errors a user can cause (``ValueError`` and subclasses) as ``st.error``, never a traceback; a
+    :class:`~cnndash.errors.UserError` in the person's language (its template translated in its domain's
+    catalogue, then formatted with its parameters), any other ``ValueError`` as its English text."""
     try:
         yield
     except ValueError as exc:
         log.info("user error: %s", exc)
-        st.error(text(exc), icon=":material/error:")
+        st.error(text(error_text(exc)), icon=":material/error:")
+
+
+def error_text(exc: ValueError) -> str:
+    """The message of a user error in the person's language (English for a plain ``ValueError``, and for
+    a :class:`~cnndash.errors.UserError` built from an already formatted message)."""
+    if isinstance(exc, UserError):
+        return phrase_text(Phrase(exc.template, **exc.params), exc.domain)
+    return str(exc)
+
+
+def phrase_text(phrase: Phrase, domain: str) -> str:
+    """``phrase`` in the person's language: its template translated in ``domain``'s catalogue, filled with its
+    parameters, each nested :class:`~cnndash.errors.Phrase` and :class:`~cnndash.errors.Term` translated too."""
+
+    def shown(value: object, domain: str) -> object:
+        if isinstance(value, Phrase):
+            domain = value.domain or domain
+            parts = {name: shown(part, domain) for name, part in value.params.items()}
+            return translator(domain)(value.template, **parts)
+        return translator(domain)(value) if isinstance(value, Term) else value
+
+    return str(shown(phrase, domain))
 
 
 def keep(key: str, default: Any = None, *, options: Collection | None = None) -> dict[str, Any]:

@@ -18,7 +18,8 @@ elsewhere (another page, the URL) moves the widget. A dotted name (``calc.stride
 choice that holds a dict. Widget preferences that are not choices (a chart's smoothing, a threshold) stay
 with ``ui.keep``.
 
-To add a choice (say the language, ``lang``), add one :class:`Choice` line to :data:`CHOICES`.
+To add a choice, add one :class:`Choice` line to :data:`CHOICES`. The language (``lang``) is one: read it
+through ``ui.i18n.language()``, which falls back to the browser's preferred language.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +64,16 @@ def _plain(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     return value is None or isinstance(value, str | int | bool)
+
+
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z]{2,4})?")
+
+
+def _language_tag(raw: str) -> str:
+    """A language tag from a URL (``zh-CN``); whether it is offered is ``ui.i18n``'s question."""
+    if not _LANGUAGE_TAG.fullmatch(raw):
+        raise ValueError(f"not a language tag: {raw[:40]!r}")
+    return raw
 
 
 def _json_of(kind: type) -> Callable[[str], Any]:
@@ -101,6 +113,7 @@ CHOICES = {
         Choice("stack", _dump, _json_of(dict)),  # the Layer stack: preset, input, shortcut, edited rows
         Choice("augment", _dump, _json_of(list)),  # the augmentation pipeline being edited, saved or not
         Choice("section"),  # the Data page's section: datasets | augmentation
+        Choice("lang", str, _language_tag),  # the language of every page (ui.i18n; the sidebar's switch)
     )
 }
 

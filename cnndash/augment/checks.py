@@ -20,6 +20,7 @@ from typing import Any
 from torchvision.transforms import v2
 
 from cnndash.augment.ops import CHOICES, OPS, AugmentError, Spec
+from cnndash.text import N_, Phrase
 
 UINT8_MAX = 255  # RandomSolarize's threshold is a uint8 pixel value
 MAX_POSTERIZE_BITS = 8  # bits per channel of a uint8 image
@@ -40,9 +41,16 @@ class Step:
     kwargs: dict[str, Any]
 
     def fail(self, argument: str | None, problem: str) -> AugmentError:
-        place = f"Step {self.index + 1} ({self.op})"
-        where = f"{place}, argument '{argument}'" if argument else place
-        return AugmentError(f"{where}: {problem}", step=self.index, argument=argument)
+        where = (  # a Phrase: the page names the step in the reader's language (the problem stays English)
+            Phrase(
+                N_("Step {n} ({op}), argument '{argument}'"), n=self.index + 1, op=self.op, argument=argument
+            )
+            if argument
+            else Phrase(N_("Step {n} ({op})"), n=self.index + 1, op=self.op)
+        )
+        return AugmentError(
+            "{where}: {problem}", step=self.index, argument=argument, where=where, problem=problem
+        )
 
     def require(self, argument: str, ok: bool, problem: str) -> None:
         if not ok:
@@ -270,16 +278,24 @@ def _parse_step(index: int, raw: Any) -> Step:
     """A dict with a known ``op`` and plain JSON arguments, else AugmentError."""
     if not isinstance(raw, dict):
         raise AugmentError(
-            f"Step {index + 1} must be a dict like {{'op': 'RandomRotation', ...}}, got {raw!r}.", step=index
+            "Step {index} must be a dict like {{'op': 'RandomRotation', ...}}, got {raw}.",
+            step=index,
+            index=index + 1,
+            raw=repr(raw),
         )
     if "op" not in raw:
-        raise AugmentError(f"Step {index + 1} has no 'op'; choose one of {', '.join(OPS)}.", step=index)
+        raise AugmentError(
+            "Step {index} has no 'op'; choose one of {ops}.", step=index, index=index + 1, ops=", ".join(OPS)
+        )
     op = raw["op"]
     if op not in OPS:
         raise AugmentError(
-            f"Step {index + 1}: unknown operation {op!r}; choose one of {', '.join(OPS)}.",
+            "Step {index}: unknown operation {op}; choose one of {ops}.",
             step=index,
             argument="op",
+            index=index + 1,
+            op=repr(op),
+            ops=", ".join(OPS),
         )
     step = Step(index, op, {k: v for k, v in raw.items() if k != "op"})
     try:
@@ -333,7 +349,7 @@ def validate_spec(spec: Any) -> Spec:
     ``scale=True`` before it), and auto-augment policies need uint8 images (before any float ToDtype).
     """
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
-        raise AugmentError(f"A pipeline spec must be a list of steps, got {type(spec).__name__}.")
+        raise AugmentError("A pipeline spec must be a list of steps, got {kind}.", kind=type(spec).__name__)
     steps = [copy.deepcopy(dict(step)) if isinstance(step, dict) else step for step in spec]
     float_seen = False
     for index, raw in enumerate(steps):

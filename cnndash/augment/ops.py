@@ -10,16 +10,20 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
+from cnndash.errors import UserError
 from cnndash.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from cnndash.text import N_
 
 Spec = list[dict[str, Any]]
 
 
-class AugmentError(ValueError):
+class AugmentError(UserError):
     """A pipeline spec that torchvision would refuse or silently misuse; names the step and argument."""
 
-    def __init__(self, message: str, *, step: int | None = None, argument: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, /, *, step: int | None = None, argument: str | None = None, **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.step = step  # 0-based index of the offending step, or None for the whole spec
         self.argument = argument
 
@@ -28,76 +32,87 @@ class AugmentError(ValueError):
 class OpInfo:
     """One offered transform: what it does and the arguments a newly added step starts with."""
 
-    group: str  # "geometry" | "colour" | "auto" | "tensor"
+    group: str  # "geometry" | "colour" | "auto" | "tensor" (GROUPS: as a page names them)
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
+GROUPS = {"geometry": N_("geometry"), "colour": N_("colour"), "auto": N_("auto"), "tensor": N_("tensor")}
 OPS: dict[str, OpInfo] = {
-    "Resize": OpInfo("geometry", "Resize to a size (an int resizes the shorter side).", {"size": [224, 224]}),
-    "CenterCrop": OpInfo("geometry", "Crop the centre to a size.", {"size": [224, 224]}),
+    "Resize": OpInfo(
+        "geometry", N_("Resize to a size (an int resizes the shorter side)."), {"size": [224, 224]}
+    ),
+    "CenterCrop": OpInfo("geometry", N_("Crop the centre to a size."), {"size": [224, 224]}),
     "RandomResizedCrop": OpInfo(
         "geometry",
-        "Crop a random area (scale) and aspect ratio, then resize to size.",
+        N_("Crop a random area (scale) and aspect ratio, then resize to size."),
         {"size": [224, 224], "scale": [0.08, 1.0], "ratio": [0.75, 1.3333333333333333]},
     ),
     "RandomCrop": OpInfo(
-        "geometry", "Pad, then crop a random window of size.", {"size": [224, 224], "padding": 4}
+        "geometry", N_("Pad, then crop a random window of size."), {"size": [224, 224], "padding": 4}
     ),
-    "RandomHorizontalFlip": OpInfo("geometry", "Mirror left-right with probability p.", {"p": 0.5}),
-    "RandomVerticalFlip": OpInfo("geometry", "Flip upside down with probability p.", {"p": 0.5}),
-    "RandomRotation": OpInfo("geometry", "Rotate by a random angle in degrees.", {"degrees": [-30.0, 30.0]}),
+    "RandomHorizontalFlip": OpInfo("geometry", N_("Mirror left-right with probability p."), {"p": 0.5}),
+    "RandomVerticalFlip": OpInfo("geometry", N_("Flip upside down with probability p."), {"p": 0.5}),
+    "RandomRotation": OpInfo(
+        "geometry", N_("Rotate by a random angle in degrees."), {"degrees": [-30.0, 30.0]}
+    ),
     "RandomAffine": OpInfo(
         "geometry",
-        "Random rotation, translation (fraction of size), scale and shear.",
+        N_("Random rotation, translation (fraction of size), scale and shear."),
         {"degrees": [-15.0, 15.0], "translate": [0.1, 0.1], "scale": [0.9, 1.1]},
     ),
     "RandomPerspective": OpInfo(
-        "geometry", "Random perspective warp with probability p.", {"distortion_scale": 0.5, "p": 0.5}
+        "geometry", N_("Random perspective warp with probability p."), {"distortion_scale": 0.5, "p": 0.5}
     ),
     "ColorJitter": OpInfo(
         "colour",
-        "Random brightness, contrast, saturation and hue.",
+        N_("Random brightness, contrast, saturation and hue."),
         {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
     ),
-    "RandomGrayscale": OpInfo("colour", "Convert to grayscale with probability p.", {"p": 0.1}),
-    "GaussianBlur": OpInfo("colour", "Blur with a random sigma.", {"kernel_size": 5, "sigma": [0.1, 2.0]}),
-    "RandomAutocontrast": OpInfo("colour", "Autocontrast with probability p.", {"p": 0.5}),
-    "RandomEqualize": OpInfo("colour", "Histogram equalisation with probability p.", {"p": 0.5}),
-    "RandomInvert": OpInfo("colour", "Invert colours with probability p.", {"p": 0.5}),
+    "RandomGrayscale": OpInfo("colour", N_("Convert to grayscale with probability p."), {"p": 0.1}),
+    "GaussianBlur": OpInfo(
+        "colour", N_("Blur with a random sigma."), {"kernel_size": 5, "sigma": [0.1, 2.0]}
+    ),
+    "RandomAutocontrast": OpInfo("colour", N_("Autocontrast with probability p."), {"p": 0.5}),
+    "RandomEqualize": OpInfo("colour", N_("Histogram equalisation with probability p."), {"p": 0.5}),
+    "RandomInvert": OpInfo("colour", N_("Invert colours with probability p."), {"p": 0.5}),
     "RandomPosterize": OpInfo(
-        "colour", "Keep only `bits` bits per channel with probability p.", {"bits": 4, "p": 0.5}
+        "colour", N_("Keep only `bits` bits per channel with probability p."), {"bits": 4, "p": 0.5}
     ),
     "RandomSolarize": OpInfo(
-        "colour", "Invert pixels above threshold (0–255) with probability p.", {"threshold": 128.0, "p": 0.5}
+        "colour",
+        N_("Invert pixels above threshold (0–255) with probability p."),
+        {"threshold": 128.0, "p": 0.5},
     ),
     "RandomAdjustSharpness": OpInfo(
-        "colour", "Sharpen (>1) or blur (<1) with probability p.", {"sharpness_factor": 2.0, "p": 0.5}
+        "colour", N_("Sharpen (>1) or blur (<1) with probability p."), {"sharpness_factor": 2.0, "p": 0.5}
     ),
     "RandAugment": OpInfo(
-        "auto", "num_ops random operations of a fixed magnitude.", {"num_ops": 2, "magnitude": 9}
+        "auto", N_("num_ops random operations of a fixed magnitude."), {"num_ops": 2, "magnitude": 9}
     ),
-    "TrivialAugmentWide": OpInfo("auto", "One random operation of a random magnitude.", {}),
-    "AutoAugment": OpInfo("auto", "A learned policy (imagenet, cifar10 or svhn).", {"policy": "imagenet"}),
-    "AugMix": OpInfo("auto", "Mix several augmentation chains.", {"severity": 3}),
+    "TrivialAugmentWide": OpInfo("auto", N_("One random operation of a random magnitude."), {}),
+    "AutoAugment": OpInfo(
+        "auto", N_("A learned policy (imagenet, cifar10 or svhn)."), {"policy": "imagenet"}
+    ),
+    "AugMix": OpInfo("auto", N_("Mix several augmentation chains."), {"severity": 3}),
     "RandomErasing": OpInfo(
         "tensor",
-        "Erase a random rectangle with probability p (tensor images only).",
+        N_("Erase a random rectangle with probability p (tensor images only)."),
         {"p": 0.5, "scale": [0.02, 0.33], "ratio": [0.3, 3.3], "value": 0.0},
     ),
     "Grayscale": OpInfo(
-        "colour", "Convert to grayscale (1 or 3 output channels).", {"num_output_channels": 1}
+        "colour", N_("Convert to grayscale (1 or 3 output channels)."), {"num_output_channels": 1}
     ),
-    "Pad": OpInfo("geometry", "Pad every border by `padding` pixels.", {"padding": 4}),
-    "ToImage": OpInfo("tensor", "Convert a PIL image to a uint8 tensor image.", {}),
+    "Pad": OpInfo("geometry", N_("Pad every border by `padding` pixels."), {"padding": 4}),
+    "ToImage": OpInfo("tensor", N_("Convert a PIL image to a uint8 tensor image."), {}),
     "ToDtype": OpInfo(
         "tensor",
-        "Convert to float in [0, 1] (scale=True) — needed before Normalize.",
+        N_("Convert to float in [0, 1] (scale=True) — needed before Normalize."),
         {"dtype": "float32", "scale": True},
     ),
     "Normalize": OpInfo(
         "tensor",
-        "Subtract mean and divide by std per channel (needs a float image: ToDtype first).",
+        N_("Subtract mean and divide by std per channel (needs a float image: ToDtype first)."),
         {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
     ),
 }
@@ -123,7 +138,7 @@ CHOICES: dict[str, Sequence[str]] = {
 def default_step(op: str) -> dict[str, Any]:
     """A new step of ``op`` with the catalogue's default arguments."""
     if op not in OPS:
-        raise AugmentError(f"Unknown operation {op!r}; choose one of {', '.join(OPS)}.")
+        raise AugmentError("Unknown operation {op}; choose one of {ops}.", op=repr(op), ops=", ".join(OPS))
     return {"op": op, **copy.deepcopy(OPS[op].defaults)}
 
 

@@ -62,7 +62,9 @@ def augment_samples(
     state is restored afterwards.
     """
     if not 1 <= n <= MAX_SAMPLES:
-        raise AugmentError(f"Number of samples must be between 1 and {MAX_SAMPLES}, got {n}.")
+        raise AugmentError(
+            "Number of samples must be between 1 and {max_samples}, got {n}.", max_samples=MAX_SAMPLES, n=n
+        )
     steps = validate_spec(spec)
     transforms = build_steps(steps)
     norm = next(((s["mean"], s["std"]) for s in reversed(steps) if s["op"] == "Normalize"), None)

@@ -23,8 +23,10 @@ def pipelines_dir(data_dir: Path | None = None) -> Path:
 def _pipeline_path(name: str, data_dir: Path | None) -> Path:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise AugmentError(
-            f"Pipeline name {name!r} is not allowed: use 1–{NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
+            "Pipeline name {name} is not allowed: use 1–{name_max_chars} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            name=repr(name),
+            name_max_chars=NAME_MAX_CHARS,
         )
     return pipelines_dir(data_dir) / f"{name}.json"
 
@@ -46,11 +48,15 @@ def load_pipeline(name: str, *, data_dir: Path | None = None) -> Spec:
     path = _pipeline_path(name, data_dir)
     if not path.is_file():
         available = ", ".join(list_pipelines(data_dir=data_dir)) or "none saved yet"
-        raise AugmentError(f"No saved pipeline named {name!r} (available: {available}).")
+        raise AugmentError(
+            "No saved pipeline named {name} (available: {available}).", name=repr(name), available=available
+        )
     try:
         spec = json.loads(path.read_text())
     except ValueError as exc:
-        raise AugmentError(f"Saved pipeline {name!r} ({path}) is not valid JSON: {exc}") from None
+        raise AugmentError(
+            "Saved pipeline {name} ({path}) is not valid JSON: {exc}", name=repr(name), path=path, exc=exc
+        ) from None
     return validate_spec(spec)
 
 
@@ -66,5 +72,5 @@ def delete_pipeline(name: str, *, data_dir: Path | None = None) -> None:
     """Delete the pipeline saved under ``name``."""
     path = _pipeline_path(name, data_dir)
     if not path.is_file():
-        raise AugmentError(f"No saved pipeline named {name!r}; nothing deleted.")
+        raise AugmentError("No saved pipeline named {name}; nothing deleted.", name=repr(name))
     path.unlink()

@@ -61,7 +61,9 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise SearchError(
-            f"--{what} takes whole numbers separated by commas (e.g. 28,32), got {text!r}."
+            "--{what} takes whole numbers separated by commas (e.g. 28,32), got {text}.",
+            what=what,
+            text=repr(text),
         ) from None
 
 
@@ -72,7 +74,9 @@ def _space(args: argparse.Namespace, base: TrainConfig) -> SearchSpace:
         try:
             low, high = (float(part) for part in args.lr_range.split(":"))
         except ValueError:
-            raise SearchError(f"--lr-range takes LOW:HIGH (e.g. 1e-4:1e-2), got {args.lr_range!r}.") from None
+            raise SearchError(
+                "--lr-range takes LOW:HIGH (e.g. 1e-4:1e-2), got {text}.", text=repr(args.lr_range)
+            ) from None
         space = replace(space, lr_low=low, lr_high=high)
     return replace(
         space,

@@ -76,14 +76,18 @@ def _copy_bounded(
             written += len(chunk)
             if written > max_entry:
                 raise DatasetError(
-                    f"Archive entry {info.filename!r} unpacks to more than {max_entry // _MIB} MiB; "
-                    "refusing it as a possible zip bomb."
+                    "Archive entry {info_filename} unpacks to more than {max_entry} MiB; refusing it as a possible "
+                    "zip bomb.",
+                    info_filename=repr(info.filename),
+                    max_entry=max_entry // _MIB,
                 )
             budget.check(written)
             if written > RATIO_FLOOR and written / compressed > max_ratio:
                 raise DatasetError(
-                    f"Archive entry {info.filename!r} is compressed more than {max_ratio:g}:1, which "
-                    "is typical of a zip bomb; refusing the archive."
+                    "Archive entry {info_filename} is compressed more than {max_ratio:g}:1, which is typical of a "
+                    "zip bomb; refusing the archive.",
+                    info_filename=repr(info.filename),
+                    max_ratio=max_ratio,
                 )
             out.write(chunk)
     return written
@@ -136,7 +140,7 @@ def _admit_image(
         read_image(path, rel)
     except ImageDecodeError as exc:
         if bad_images == "refuse":
-            raise DatasetError(f"{exc} Remove or replace it.") from None
+            raise DatasetError("{exc} Remove or replace it.", exc=exc) from None
         path.unlink()
         return SkippedFile(rel, f"unreadable image: {str(exc).removeprefix(rel + ' ')}")
     if _wasteful(path, path.stat().st_size):
@@ -151,10 +155,11 @@ def _open_zip(zip_path: Path) -> zipfile.ZipFile:
         return zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile:
         raise DatasetError(
-            f"{Path(zip_path).name} is not a zip archive (or it is corrupt); upload a .zip of class folders."
+            "{name} is not a zip archive (or it is corrupt); upload a .zip of class folders.",
+            name=Path(zip_path).name,
         ) from None
     except OSError as exc:
-        raise DatasetError(f"Cannot read {zip_path}: {exc}") from None
+        raise DatasetError("Cannot read {zip_path}: {exc}", zip_path=zip_path, exc=exc) from None
 
 
 def _extract_entry(
@@ -168,7 +173,10 @@ def _extract_entry(
 ) -> None:
     """Stream one checked file entry to ``out_path``, charging its bytes to ``budget``."""
     if info.flag_bits & _ENCRYPTED_FLAG:
-        raise DatasetError(f"Archive entry {info.filename!r} is encrypted; upload an unencrypted zip.")
+        raise DatasetError(
+            "Archive entry {info_filename} is encrypted; upload an unencrypted zip.",
+            info_filename=repr(info.filename),
+        )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with archive.open(info) as source:
@@ -177,11 +185,14 @@ def _extract_entry(
             )
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise DatasetError(
-            f"Archive entry {info.filename!r} is corrupt ({exc}); re-create the zip."
+            "Archive entry {info_filename} is corrupt ({exc}); re-create the zip.",
+            info_filename=repr(info.filename),
+            exc=exc,
         ) from None
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         raise DatasetError(
-            f"Archive entry {info.filename!r} collides with another entry; rename one of them."
+            "Archive entry {info_filename} collides with another entry; rename one of them.",
+            info_filename=repr(info.filename),
         ) from None
     budget.expanded += written
 
@@ -296,8 +307,10 @@ def _validate_staging(staging: Path, skipped: list[SkippedFile]) -> list[Skipped
     if not any(is_image_file(p) for p in staging.rglob("*")):
         found = f" that decode; {len(unreadable)} file(s) did not, e.g. {unreadable[0]}" if unreadable else ""
         raise DatasetError(
-            f"The archive contains no images ({', '.join(IMAGE_EXTENSIONS)}){found}; it needs one "
-            "folder per class with images inside."
+            "The archive contains no images ({image_extensions}){found}; it needs one folder per class with "
+            "images inside.",
+            image_extensions=", ".join(IMAGE_EXTENSIONS),
+            found=found,
         )
     try:
         _, parts = scan_image_folder(staging, shown_as="the archive")
@@ -305,7 +318,12 @@ def _validate_staging(staging: Path, skipped: list[SkippedFile]) -> list[Skipped
         if not unreadable:
             raise
         shown = ", ".join(unreadable[:5]) + (", …" if len(unreadable) > 5 else "")
-        raise DatasetError(f"{exc} ({len(unreadable)} unreadable image(s) were skipped: {shown}.)") from None
+        raise DatasetError(
+            "{exc} ({n_unreadable} unreadable image(s) were skipped: {shown}.)",
+            exc=exc,
+            n_unreadable=len(unreadable),
+            shown=shown,
+        ) from None
     if "all" in parts and len(parts["all"]) <= len({t for _, t in parts["all"]}):
         raise DatasetError(
             "Every class of the archive has a single image: there is none left to validate on; add images "
@@ -324,7 +342,11 @@ def _move_into_place(staging: Path, dest: Path) -> Path:
     root_in_staging = find_dataset_root(staging)
     clashes = [p.name for p in staging.iterdir() if (dest / p.name).exists()]
     if clashes:
-        raise DatasetError(f"{dest} already contains {', '.join(clashes)}; extract into an empty folder.")
+        raise DatasetError(
+            "{dest} already contains {clashes}; extract into an empty folder.",
+            dest=dest,
+            clashes=", ".join(clashes),
+        )
     for entry in staging.iterdir():
         os.replace(entry, dest / entry.name)
     return dest / root_in_staging.relative_to(staging)

@@ -20,13 +20,14 @@ from PIL import Image, ImageDraw
 from cnndash import paths
 from cnndash.data.images import DatasetError, ImageList, ImageSet
 from cnndash.data.splits import split_in_memory, stratified_split
+from cnndash.text import N_
 
 BUILTIN_DATASETS: dict[str, str] = {
-    "digits": "scikit-learn's handwritten digits: 1797 grayscale 8×8 images, 10 classes (offline)",
-    "shapes": "generated circles, squares and triangles with object masks, 64×64 RGB (offline)",
-    "mnist": "MNIST handwritten digits, 28×28 grayscale, 10 classes (files under the data folder)",
-    "fashion_mnist": "Fashion-MNIST clothing, 28×28 grayscale, 10 classes (files under the data folder)",
-    "cifar10": "CIFAR-10 photos, 32×32 RGB, 10 classes (files under the data folder)",
+    "digits": N_("scikit-learn's handwritten digits: 1797 grayscale 8×8 images, 10 classes (offline)"),
+    "shapes": N_("generated circles, squares and triangles with object masks, 64×64 RGB (offline)"),
+    "mnist": N_("MNIST handwritten digits, 28×28 grayscale, 10 classes (files under the data folder)"),
+    "fashion_mnist": N_("Fashion-MNIST clothing, 28×28 grayscale, 10 classes (files under the data folder)"),
+    "cifar10": N_("CIFAR-10 photos, 32×32 RGB, 10 classes (files under the data folder)"),
 }
 
 SHAPE_CLASSES = ["circle", "square", "triangle"]
@@ -69,7 +70,9 @@ def parse_builtin(text: str) -> tuple[str | None, dict[str, str]]:
     for part in filter(None, (p.strip() for p in tail.split(","))):
         key, eq, value = part.partition("=")
         if not eq or not key.strip() or not value.strip():
-            raise DatasetError(f"Dataset option {part!r} in {text!r} must look like key=value.")
+            raise DatasetError(
+                "Dataset option {part} in {text} must look like key=value.", part=repr(part), text=repr(text)
+            )
         options[key.strip()] = value.strip()
     return head, options
 
@@ -84,7 +87,11 @@ def load_builtin(
             text, SHAPE_CLASSES, images, targets, masks=masks, val_fraction=val_fraction, seed=seed
         )
     if options:
-        raise DatasetError(f"The {name!r} dataset takes no options; remove {', '.join(options)}.")
+        raise DatasetError(
+            "The {name} dataset takes no options; remove {options}.",
+            name=repr(name),
+            options=", ".join(options),
+        )
     if name == "digits":
         return split_in_memory(text, *digits_arrays(), val_fraction=val_fraction, seed=seed)
     return _torchvision_dataset(name, base)
@@ -95,12 +102,16 @@ def shapes_options(options: dict[str, str]) -> dict[str, int]:
     for key, value in options.items():
         if key not in out:
             raise DatasetError(
-                f"Unknown shapes option {key!r}; use {', '.join(SHAPES_DEFAULTS)} (e.g. shapes:count=300,size=32)."
+                "Unknown shapes option {key}; use {shapes_defaults} (e.g. shapes:count=300,size=32).",
+                key=repr(key),
+                shapes_defaults=", ".join(SHAPES_DEFAULTS),
             )
         try:
             out[key] = int(value)
         except ValueError:
-            raise DatasetError(f"shapes option {key}={value!r} must be an integer.") from None
+            raise DatasetError(
+                "shapes option {key}={value} must be an integer.", key=key, value=repr(value)
+            ) from None
     return out
 
 
@@ -131,13 +142,27 @@ def generate_shapes(
     """
     (min_count, max_count), (min_size, max_size) = SHAPES_COUNT_RANGE, SHAPES_SIZE_RANGE
     if not min_count <= count <= max_count:
-        raise DatasetError(f"shapes count must be between {min_count} and {max_count}, got {count}.")
+        raise DatasetError(
+            "shapes count must be between {min_count} and {max_count}, got {count}.",
+            min_count=min_count,
+            max_count=max_count,
+            count=count,
+        )
     if not min_size <= size <= max_size:
-        raise DatasetError(f"shapes size must be between {min_size} and {max_size} pixels, got {size}.")
+        raise DatasetError(
+            "shapes size must be between {min_size} and {max_size} pixels, got {size}.",
+            min_size=min_size,
+            max_size=max_size,
+            size=size,
+        )
     if count * size * size * 3 > MAX_SHAPES_BYTES:
         raise DatasetError(
-            f"shapes with count={count} and size={size} would take {count * size * size * 3 / 2**30:.1f} GiB "
-            f"of memory (limit {MAX_SHAPES_BYTES / 2**30:.0f} GiB); lower count or size."
+            "shapes with count={count} and size={size} would take {count2:.1f} GiB of memory (limit "
+            "{max_shapes_bytes:.0f} GiB); lower count or size.",
+            count=count,
+            size=size,
+            count2=count * size * size * 3 / 2**30,
+            max_shapes_bytes=MAX_SHAPES_BYTES / 2**30,
         )
     rng = np.random.default_rng(seed)
     targets = np.arange(count, dtype=np.int64) % len(SHAPE_CLASSES)
@@ -209,9 +234,14 @@ def _torchvision_dataset(name: str, base: Path) -> ImageSet:
         test = cls(root=str(root), train=False, download=False)
     except RuntimeError:
         raise DatasetError(
-            f"The {name} files are not on this machine and cnndash does not download them. Put {files} "
-            f"into {root / folder} (as torchvision's {cls_name}(root={str(root)!r}, download=True) would), "
-            f"or pick an offline dataset such as 'digits' or 'shapes'."
+            "The {name} files are not on this machine and cnndash does not download them. Put {files} into "
+            "{root} (as torchvision's {cls_name}(root={root_repr}, download=True) would), or pick an offline "
+            "dataset such as 'digits' or 'shapes'.",
+            name=name,
+            files=files,
+            root=root / folder,
+            cls_name=cls_name,
+            root_repr=repr(str(root)),
         ) from None
 
     def as_array(ds) -> np.ndarray:
@@ -244,7 +274,9 @@ def builtin_arrays(text: str, *, base: Path | None = None) -> tuple[list[str], n
         return None
     if name == "digits":
         if options:
-            raise DatasetError(f"The 'digits' dataset takes no options; remove {', '.join(options)}.")
+            raise DatasetError(
+                "The 'digits' dataset takes no options; remove {options}.", options=", ".join(options)
+            )
         classes, images, targets = digits_arrays()
         return list(classes), images, targets
     if name == "shapes":
@@ -278,7 +310,7 @@ def builtin_val_indices(text: str, val_fraction: float, seed: int) -> list[int]:
     """Indices (built-in order) of the validation images of ``load_dataset(text, val_fraction, seed)``."""
     arrays = builtin_arrays(text)
     if arrays is None:
-        raise DatasetError(f"{text!r} is not a built-in dataset.")
+        raise DatasetError("{text} is not a built-in dataset.", text=repr(text))
     _, _, targets = arrays
     name, _ = parse_builtin(text)
     if name in ("digits", "shapes"):

@@ -227,11 +227,13 @@ def check_dataset_name(name: str) -> str:
     """Return ``name`` if it can name a stored dataset, else raise :class:`DatasetError` saying why."""
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise DatasetError(
-            f"Dataset name {name!r} is not allowed: use 1–{NAME_MAX_CHARS} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
+            "Dataset name {name} is not allowed: use 1–{name_max_chars} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+            name=repr(name),
+            name_max_chars=NAME_MAX_CHARS,
         )
     if name.lower() in BUILTIN_DATASETS:
-        raise DatasetError(f"{name!r} is the name of a built-in dataset; choose another name.")
+        raise DatasetError("{name} is the name of a built-in dataset; choose another name.", name=repr(name))
     return name
 
 
@@ -298,7 +300,7 @@ def free_name(conn: sqlite3.Connection, name: str, on_exists: str) -> str:
         return name
     if on_exists != "suffix":
         raise DatasetError(
-            f"A dataset named {name!r} already exists; choose another name or delete it first."
+            "A dataset named {name} already exists; choose another name or delete it first.", name=repr(name)
         )
     number = 2
     while dataset_row(conn, chosen := f"{name[:NAME_SUFFIX_STEM]}-{number}") is not None:

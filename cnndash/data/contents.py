@@ -154,7 +154,7 @@ def _cached(kind: str, key: str, data_dir: Path | None, write: Callable[[Staging
 def builtin_content(text: str, data_dir: Path | None = None) -> Content:
     """The built-in ``text`` written as ``class_name/<index>.png`` files (lossless), on first use."""
     if parse_builtin(text)[0] is None:
-        raise DatasetError(f"{text!r} is not a built-in dataset.")
+        raise DatasetError("{text} is not a built-in dataset.", text=repr(text))
 
     def write(stage: Staging) -> str:
         classes, images, targets = builtin_arrays(text, base=catalog.data_root(data_dir))  # type: ignore[misc]
@@ -193,8 +193,10 @@ def content_root(content: Content, data_dir: Path | None = None) -> Path:
     folder = catalog.content_folder(content, data_dir)
     if not folder.is_dir():
         raise DatasetError(
-            f"The files of dataset content {content.id} are missing from {folder.parent}; the data folder "
-            "was changed by hand. Import the dataset again."
+            "The files of dataset content {content_id} are missing from {folder_parent}; the data folder "
+            "was changed by hand. Import the dataset again.",
+            content_id=content.id,
+            folder_parent=folder.parent,
         )
     return find_dataset_root(folder)
 
@@ -213,7 +215,9 @@ class Base:
             return content_root(self.content, data_dir)
         assert self.path is not None
         if not self.path.is_dir():
-            raise DatasetError(f"The folder {str(self.path)!r} this dataset is built on no longer exists.")
+            raise DatasetError(
+                "The folder {path} this dataset is built on no longer exists.", path=repr(str(self.path))
+            )
         return find_dataset_root(self.path)
 
 

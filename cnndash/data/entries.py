@@ -39,19 +39,29 @@ def _check_characters(name: str, parts: list[str]) -> None:
     bad = next((c for c in name if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
     if bad is not None:
         raise DatasetError(
-            f"Archive entry {name!r} has an invisible or control character (U+{ord(bad):04X}) in its name; "
-            "rename it."
+            "Archive entry {name} has an invisible or control character (U+{code:04X}) in its name; rename "
+            "it.",
+            name=repr(name),
+            code=ord(bad),
         )
     if len(name) > MAX_PATH_CHARS or len(parts) > MAX_ENTRY_DEPTH:
         raise DatasetError(
-            f"Archive entry {name[:80]!r}… is nested {len(parts)} folders deep / {len(name)} characters long; "
-            f"at most {MAX_ENTRY_DEPTH} levels and {MAX_PATH_CHARS} characters are allowed."
+            "Archive entry {name}… is nested {n_parts} folders deep / {n_name} characters long; at most "
+            "{max_entry_depth} levels and {max_path_chars} characters are allowed.",
+            name=repr(name[:80]),
+            n_parts=len(parts),
+            n_name=len(name),
+            max_entry_depth=MAX_ENTRY_DEPTH,
+            max_path_chars=MAX_PATH_CHARS,
         )
     long = next((p for p in parts if len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES), None)
     if long is not None:
         raise DatasetError(
-            f"Archive entry {name[:80]!r}… has a name of {len(long.encode('utf-8', 'surrogatepass'))} bytes; "
-            f"names may have at most {MAX_NAME_BYTES}. Shorten it."
+            "Archive entry {name}… has a name of {n_encode} bytes; names may have at most {max_name_bytes}. "
+            "Shorten it.",
+            name=repr(name[:80]),
+            n_encode=len(long.encode("utf-8", "surrogatepass")),
+            max_name_bytes=MAX_NAME_BYTES,
         )
 
 
@@ -59,19 +69,22 @@ def safe_parts(name: str) -> list[str]:
     """Path components of an archive entry name, or DatasetError for names that could escape or break."""
     if "\x00" in name:
         raise DatasetError(
-            f"Archive entry {name!r} has a NUL byte in its name; the zip is not safe to extract."
+            "Archive entry {name} has a NUL byte in its name; the zip is not safe to extract.",
+            name=repr(name),
         )
     normal = name.replace("\\", "/")
     if normal.startswith("/") or re.match(r"^[A-Za-z]:", normal):
         raise DatasetError(
-            f"Archive entry {name!r} has an absolute path; refusing to extract it. Zip the folder with "
-            "relative paths (e.g. `zip -r data.zip cats dogs`)."
+            "Archive entry {name} has an absolute path; refusing to extract it. Zip the folder with "
+            "relative paths (e.g. `zip -r data.zip cats dogs`).",
+            name=repr(name),
         )
     parts = [p for p in normal.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise DatasetError(
-            f"Archive entry {name!r} contains '..' (it would be written outside the dataset folder); "
-            "refusing to extract it."
+            "Archive entry {name} contains '..' (it would be written outside the dataset folder); refusing "
+            "to extract it.",
+            name=repr(name),
         )
     _check_characters(name, parts)
     return parts
@@ -93,14 +106,18 @@ def plan_entries(infos: list[zipfile.ZipInfo], *, max_files: int, max_total_byte
     """Check the archive's declared sizes and every entry name before anything is written."""
     if len(infos) > max_files:
         raise DatasetError(
-            f"The archive has {len(infos)} entries, more than the {max_files} allowed; split it into "
-            "smaller datasets."
+            "The archive has {n_infos} entries, more than the {max_files} allowed; split it into smaller "
+            "datasets.",
+            n_infos=len(infos),
+            max_files=max_files,
         )
     declared = sum(max(i.file_size, 0) for i in infos)
     if declared > max_total_bytes:
         raise DatasetError(
-            f"The archive would unpack to {declared / _MIB:.0f} MiB, more than the "
-            f"{max_total_bytes / _MIB:.0f} MiB allowed; split it or remove large files."
+            "The archive would unpack to {declared:.0f} MiB, more than the {max_total_bytes:.0f} MiB "
+            "allowed; split it or remove large files.",
+            declared=declared / _MIB,
+            max_total_bytes=max_total_bytes / _MIB,
         )
     plan: Plan = []
     files: dict[str, str] = {}  # lower-cased path -> entry name
@@ -109,8 +126,9 @@ def plan_entries(infos: list[zipfile.ZipInfo], *, max_files: int, max_total_byte
         parts = safe_parts(info.filename)
         if _is_zip_symlink(info) or _is_special(info):
             raise DatasetError(
-                f"Archive entry {info.filename!r} is a symbolic link or special file; refusing the "
-                "archive. Zip real files only."
+                "Archive entry {info_filename} is a symbolic link or special file; refusing the archive. Zip "
+                "real files only.",
+                info_filename=repr(info.filename),
             )
         if not parts:
             continue
@@ -119,7 +137,10 @@ def plan_entries(infos: list[zipfile.ZipInfo], *, max_files: int, max_total_byte
         if info.is_dir():
             owners.append((key, info.filename))
         elif key in files:
-            raise DatasetError(f"Archive entry {info.filename!r} appears twice; remove the duplicate.")
+            raise DatasetError(
+                "Archive entry {info_filename} appears twice; remove the duplicate.",
+                info_filename=repr(info.filename),
+            )
         else:
             files[key] = info.filename
         for folder, owner in owners:
@@ -141,6 +162,8 @@ def _check_file_folder_clash(
         file_name = files.get(clash, info.filename)
         folder_name = folders.get(clash, info.filename)
         raise DatasetError(
-            f"Archive entries {file_name!r} (a file) and {folder_name!r} (in a folder of the same name) "
-            "collide; rename one of them."
+            "Archive entries {file_name} (a file) and {folder_name} (in a folder of the same name) collide; "
+            "rename one of them.",
+            file_name=repr(file_name),
+            folder_name=repr(folder_name),
         )

@@ -85,8 +85,10 @@ def scan_image_folder(root: Path, *, shown_as: str | None = None) -> tuple[list[
     train_dir, val_dir = _split_dirs(root)
     if train_dir is None and val_dir is not None:
         raise DatasetError(
-            f"{shown(root)} has a {val_dir.name}/ folder but no train/ folder; add train/<class>/ images "
-            "or put the class folders at the top level."
+            "{shown} has a {val_dir_name}/ folder but no train/ folder; add train/<class>/ images or put "
+            "the class folders at the top level.",
+            shown=shown(root),
+            val_dir_name=val_dir.name,
         )
     folders = {"train": train_dir, "val": val_dir} if train_dir is not None else {"all": root}
     folders = {part: folder for part, folder in folders.items() if folder is not None}
@@ -106,22 +108,27 @@ def _check_classes(
     """At least two classes, no empty class folder, no val class that train lacks."""
     if len(classes) < 2:
         raise DatasetError(
-            f"{shown.get('train', shown.get('all'))} has {len(classes)} class folder(s) "
-            f"({', '.join(classes) or 'none'}); an image classifier needs at least 2 — put each class's "
-            "images in its own folder (e.g. cats/*.jpg, dogs/*.jpg)."
+            "{folder} has {n_classes} class folder(s) ({classes}); an image classifier needs at least 2 — put "
+            "each class's images in its own folder (e.g. cats/*.jpg, dogs/*.jpg).",
+            folder=shown.get("train", shown.get("all")),
+            n_classes=len(classes),
+            classes=", ".join(classes) or "none",
         )
     for part, by_class in found.items():
         empty = [c for c, files in by_class.items() if not files]
         if empty:
             raise DatasetError(
-                f"Class folder(s) {', '.join(empty)} in {shown[part]} contain no images "
-                f"({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder(s)."
+                "Class folder(s) {empty} in {shown} contain no images ({image_extensions}); add images or "
+                "remove the folder(s).",
+                empty=", ".join(empty),
+                shown=shown[part],
+                image_extensions=", ".join(IMAGE_EXTENSIONS),
             )
     extra = sorted(set(found.get("val", {})) - set(classes))
     if extra:
         raise DatasetError(
-            f"val/ has class folder(s) {', '.join(extra)} that train/ lacks; every val class needs "
-            "training images too."
+            "val/ has class folder(s) {extra} that train/ lacks; every val class needs training images too.",
+            extra=", ".join(extra),
         )
 
 
@@ -133,7 +140,7 @@ def image_properties(files: Sequence[Path]) -> tuple[int, tuple[int, int] | None
         try:
             width, height, mode = image_header(path)
         except ImageDecodeError as exc:
-            raise DatasetError(f"{exc} Remove or replace it.") from None
+            raise DatasetError("{exc} Remove or replace it.", exc=exc) from None
         sizes.add((height, width))
         gray = gray and mode in GRAY_MODES
     return (1 if gray else 3), (sizes.pop() if len(sizes) == 1 else None)
@@ -154,7 +161,7 @@ def load_image_folder(
     check_val_fraction(val_fraction)
     path = Path(path)
     if not path.is_dir():
-        raise DatasetError(f"{path} is not a folder.")
+        raise DatasetError("{path} is not a folder.", path=path)
     root = find_dataset_root(path)
     classes, parts = scan_image_folder(root)
     return image_set(name or path.name, root, classes, parts, val_fraction=val_fraction, seed=seed)
@@ -162,7 +169,10 @@ def load_image_folder(
 
 def check_val_fraction(val_fraction: float) -> None:
     if not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
-        raise DatasetError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}.")
+        raise DatasetError(
+            "val_fraction must be between 0 and 1 (exclusive), got {val_fraction}.",
+            val_fraction=repr(val_fraction),
+        )
 
 
 def image_set(

@@ -72,7 +72,7 @@ def labelled_files(name_or_path: str | os.PathLike, *, data_dir: Path | None = N
             )
     root = load_dataset(text, data_dir=data_dir).root
     if root is None:
-        raise DatasetError(f"Dataset {text!r} has no image files to list.")
+        raise DatasetError("Dataset {text} has no image files to list.", text=repr(text))
     return files_of_folder(text, root)
 
 
@@ -100,7 +100,12 @@ def files_of_rows(name: str, root: Path, rows: list[manifests.Row]) -> LabelledF
 def fold_assignment(labels: list[int], folds: int, seed: int) -> np.ndarray:
     """Fold number (0..folds-1) of every image: each class spread evenly over the folds, seeded."""
     if not MIN_FOLDS <= folds <= MAX_FOLDS:
-        raise DatasetError(f"folds must be from {MIN_FOLDS} to {MAX_FOLDS}, got {folds}.")
+        raise DatasetError(
+            "folds must be from {min_folds} to {max_folds}, got {folds}.",
+            min_folds=MIN_FOLDS,
+            max_folds=MAX_FOLDS,
+            folds=folds,
+        )
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels, dtype=np.int64)
     fold = np.empty(len(labels_arr), dtype=np.int64)
@@ -117,17 +122,27 @@ def check_folds(files: LabelledFiles, folds: int) -> None:
     """Refuse a K-fold split that cannot work: more folds than images, or a class with fewer than two
     images (every fold's training part needs every class)."""
     if not MIN_FOLDS <= folds <= MAX_FOLDS:
-        raise DatasetError(f"folds must be from {MIN_FOLDS} to {MAX_FOLDS}, got {folds}.")
+        raise DatasetError(
+            "folds must be from {min_folds} to {max_folds}, got {folds}.",
+            min_folds=MIN_FOLDS,
+            max_folds=MAX_FOLDS,
+            folds=folds,
+        )
     if len(files) < folds:
         raise DatasetError(
-            f"{files.name!r} has {len(files)} images, fewer than {folds} folds; use fewer folds."
+            "{files_name} has {n_files} images, fewer than {folds} folds; use fewer folds.",
+            files_name=repr(files.name),
+            n_files=len(files),
+            folds=folds,
         )
     counts = np.bincount(np.asarray(files.labels, dtype=np.int64), minlength=len(files.classes))
     small = [c for c, n in zip(files.classes, counts, strict=True) if n < 2]
     if small:
         raise DatasetError(
-            f"Class(es) {', '.join(small)} of {files.name!r} have fewer than 2 images; K-fold training "
-            "needs at least 2 per class — add images or remove the class."
+            "Class(es) {small} of {files_name} have fewer than 2 images; K-fold training needs at least 2 "
+            "per class — add images or remove the class.",
+            small=", ".join(small),
+            files_name=repr(files.name),
         )
 
 
@@ -135,7 +150,7 @@ def fold_split(labels: list[int], k: int, folds: int, seed: int) -> tuple[list[i
     """Indices (train, val) of fold ``k`` (1..folds): val is the images :func:`fold_assignment` gives
     fold ``k``, both in image order."""
     if not 1 <= k <= folds:
-        raise DatasetError(f"Fold {k} does not exist: folds are numbered 1 to {folds}.")
+        raise DatasetError("Fold {k} does not exist: folds are numbered 1 to {folds}.", k=k, folds=folds)
     assignment = fold_assignment(labels, folds, seed)
     train = [int(i) for i in np.flatnonzero(assignment != k - 1)]
     return train, [int(i) for i in np.flatnonzero(assignment == k - 1)]

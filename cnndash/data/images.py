@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnndash.errors import UserError
 from cnndash.preprocess import ImageDecodeError, convert_mode, read_image
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset a user asked for or supplied that cannot be used; the message says how to fix it."""
 
 

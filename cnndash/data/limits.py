@@ -162,8 +162,12 @@ def plan_budget(
 def disk_error(exc: OSError, what: str) -> DatasetError:
     """An OSError while writing an upload, as a DatasetError a person can act on."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DatasetError(f"The disk is full while writing {what}; free some space and try again.")
+        return DatasetError(
+            "The disk is full while writing {what}; free some space and try again.", what=what
+        )
     if exc.errno == errno.ENAMETOOLONG:
-        return DatasetError(f"{what} has a name too long for this filesystem; shorten it.")
+        return DatasetError("{what} has a name too long for this filesystem; shorten it.", what=what)
     reason = exc.strerror or type(exc).__name__
-    return DatasetError(f"{what} could not be written ({reason}); rename or remove it and try again.")
+    return DatasetError(
+        "{what} could not be written ({reason}); rename or remove it and try again.", what=what, reason=reason
+    )

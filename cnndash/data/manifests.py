@@ -81,8 +81,9 @@ def check_version(conn: sqlite3.Connection, version: int) -> None:
     }  # fmt: skip
     if validated - trained:
         raise DatasetError(
-            f"That edit would leave class(es) {', '.join(sorted(validated - trained))} in val/ with no "
-            "training image; every val class needs training images too."
+            "That edit would leave class(es) {validated} in val/ with no training image; every val class "
+            "needs training images too.",
+            validated=", ".join(sorted(validated - trained)),
         )
 
 
@@ -160,8 +161,10 @@ def check_class_name(name: str) -> str:
         or name.startswith(".") or name.lower() in RESERVED_CLASS_NAMES
     ):  # fmt: skip
         raise DatasetError(
-            f"Class name {name!r} is not allowed: use a folder name without '/' that does not start with "
-            f"'.' and is not one of {', '.join(sorted(RESERVED_CLASS_NAMES))}."
+            "Class name {name} is not allowed: use a folder name without '/' that does not start with '.' "
+            "and is not one of {reserved_class_names}.",
+            name=repr(name),
+            reserved_class_names=", ".join(sorted(RESERVED_CLASS_NAMES)),
         )
     return name
 
@@ -178,7 +181,9 @@ def resolve(conn: sqlite3.Connection, version: int, edit: dict) -> dict:
         if op == "relabel":
             if edit.get("to") not in classes:
                 raise DatasetError(
-                    f"Cannot relabel to {edit.get('to')!r}: classes are {', '.join(sorted(classes))}."
+                    "Cannot relabel to {target}: classes are {classes}.",
+                    target=repr(edit.get("to")),
+                    classes=", ".join(sorted(classes)),
                 )
             out["to"] = edit["to"]
         return out
@@ -187,20 +192,29 @@ def resolve(conn: sqlite3.Connection, version: int, edit: dict) -> dict:
         missing = [c for c in sources if c not in classes]
         if len(sources) < 2 or missing:
             raise DatasetError(
-                f"Merge needs two or more existing classes; unknown: {', '.join(missing) or '-'}."
+                "Merge needs two or more existing classes; unknown: {missing}.",
+                missing=", ".join(missing) or "-",
             )
         into = check_class_name(str(edit.get("into") or sources[0]))
         if into in classes and into not in sources:
-            raise DatasetError(f"Cannot merge into {into!r}: it is another existing class; pick a new name.")
+            raise DatasetError(
+                "Cannot merge into {into}: it is another existing class; pick a new name.", into=repr(into)
+            )
         return {"op": "merge", "classes": sources, "into": into}
     if op == "rename":
         old, new = str(edit.get("from")), check_class_name(str(edit.get("to")))
         if old not in classes:
-            raise DatasetError(f"No class {old!r} to rename; classes are {', '.join(sorted(classes))}.")
+            raise DatasetError(
+                "No class {old} to rename; classes are {classes}.",
+                old=repr(old),
+                classes=", ".join(sorted(classes)),
+            )
         if new in classes:
-            raise DatasetError(f"Class {new!r} exists already; merge the classes instead of renaming.")
+            raise DatasetError(
+                "Class {new} exists already; merge the classes instead of renaming.", new=repr(new)
+            )
         return {"op": "rename", "from": old, "to": new}
-    raise DatasetError(f"Unknown edit {op!r}; use one of {', '.join(EDIT_OPS)}.")
+    raise DatasetError("Unknown edit {op}; use one of {edit_ops}.", op=repr(op), edit_ops=", ".join(EDIT_OPS))
 
 
 def _free_path(conn: sqlite3.Connection, version: int, origin: str, prefix: str, cls: str, tail: str) -> str:
@@ -247,7 +261,8 @@ def apply(conn: sqlite3.Connection, version: int, seq: int, edit: dict) -> None:
         rows = _rows_where(conn, version, "origin", [str(edit.get("origin"))])
         if not rows:
             raise DatasetError(
-                f"Image {edit.get('path', edit.get('origin'))!r} is not in this version (removed before?)."
+                "Image {target} is not in this version (removed before?).",
+                target=repr(edit.get("path", edit.get("origin"))),
             )
         if op == "relabel":
             _move(conn, version, seq, rows, str(edit["to"]))
@@ -268,7 +283,9 @@ def apply(conn: sqlite3.Connection, version: int, seq: int, edit: dict) -> None:
             str(edit["into" if op == "merge" else "to"]),
         )
     else:
-        raise DatasetError(f"Unknown edit {op!r}; use one of {', '.join(EDIT_OPS)}.")
+        raise DatasetError(
+            "Unknown edit {op}; use one of {edit_ops}.", op=repr(op), edit_ops=", ".join(EDIT_OPS)
+        )
 
 
 def new_step(conn: sqlite3.Connection, version: int) -> int:

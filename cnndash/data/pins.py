@@ -64,7 +64,9 @@ class DatasetRef:
         except (TypeError, ValueError):
             ref = None
         if ref is None or ref.kind not in REF_KINDS or not isinstance(ref.name, str):
-            raise DatasetError(f"The dataset record {data!r} of this run is damaged; train the run again.")
+            raise DatasetError(
+                "The dataset record {data} of this run is damaged; train the run again.", data=repr(data)
+            )
         return ref
 
     def key(self) -> str:
@@ -126,7 +128,7 @@ def pin_dataset(name: str, holder: str, *, data_dir: Path | None = None) -> Data
         content = zip_content(path, data_dir, digest=digest)
         return pin_ref(DatasetRef("zip", text, content=content.id, sha256=digest), holder, data_dir=data_dir)
     load_dataset(text, data_dir=data_dir)  # raises the "Unknown dataset" error
-    raise DatasetError(f"Dataset {text!r} cannot be pinned.")
+    raise DatasetError("Dataset {text} cannot be pinned.", text=repr(text))
 
 
 def pin_ref(ref: DatasetRef, holder: str, *, data_dir: Path | None = None) -> DatasetRef:
@@ -149,9 +151,10 @@ def pin_ref(ref: DatasetRef, holder: str, *, data_dir: Path | None = None) -> Da
 
 def _gone(ref: DatasetRef) -> DatasetError:
     return DatasetError(
-        f"The files of dataset {ref.name!r} as this run used them are no longer in the data folder "
-        f"{catalog.data_root()} (the run folder was moved or the data folder changed by hand); "
-        "train a new run."
+        "The files of dataset {ref_name} as this run used them are no longer in the data folder "
+        "{data_root} (the run folder was moved or the data folder changed by hand); train a new run.",
+        ref_name=repr(ref.name),
+        data_root=catalog.data_root(),
     )
 
 
@@ -184,7 +187,7 @@ def _ref_root_and_rows(ref: DatasetRef, data_dir: Path | None) -> tuple[Path, li
         return content_root(content, data_dir), None
     if ref.kind == "folder":
         return Path(str(ref.path)), None
-    raise DatasetError(f"A {ref.kind} dataset has no folder of its own.")
+    raise DatasetError("A {ref_kind} dataset has no folder of its own.", ref_kind=ref.kind)
 
 
 def ref_files(ref: DatasetRef, *, data_dir: Path | None = None) -> LabelledFiles:
@@ -260,7 +263,7 @@ def run_val_paths(config: Mapping, dataset_info: Mapping, *, data_dir: Path | No
         return builtin_val_paths(name, val_fraction, seed)
     imageset = load_run_dataset(config, dataset_info, data_dir=data_dir)
     if imageset.root is None or imageset.val.files is None:
-        raise DatasetError(f"Dataset {name!r} has no image files to point at.")
+        raise DatasetError("Dataset {name} has no image files to point at.", name=repr(name))
     return [Path(f).relative_to(imageset.root).as_posix() for f in imageset.val.files]
 
 

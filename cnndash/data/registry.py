@@ -55,12 +55,18 @@ def load_dataset(
         root = content_root(zip_content(path, base), base)
         return load_image_folder(root, name=text, val_fraction=val_fraction, seed=seed)
     if path.is_file():
-        raise DatasetError(f"{text} is a file but not a .zip archive; give an image-folder zip or directory.")
+        raise DatasetError(
+            "{text} is a file but not a .zip archive; give an image-folder zip or directory.", text=text
+        )
     known = ", ".join(BUILTIN_DATASETS)
     startup.ready(base)
     stored = catalog.dataset_names(catalog.db(base))
     hint = f" Stored datasets: {', '.join(stored[:20])}{', …' if len(stored) > 20 else ''}." if stored else ""
     raise DatasetError(
-        f"Unknown dataset {text!r}: not a built-in ({known}), not a stored dataset in "
-        f"{datasets_dir(base).parent}, and not an existing folder or .zip path.{hint}"
+        "Unknown dataset {text}: not a built-in ({known}), not a stored dataset in {parent}, and not an "
+        "existing folder or .zip path.{hint}",
+        text=repr(text),
+        known=known,
+        parent=datasets_dir(base).parent,
+        hint=hint,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from cnndash.data.folders import Items, find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError
 from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES, ImageDecodeError, image_header
-from cnndash.text import plural
+from cnndash.text import N_, Phrase, plural
 
 IMPORT_RECORD = ".cnndash-import.json"  # hidden file in a stored dataset: skipped files from the upload
 FEW_IMAGES = 10  # a class with fewer images than this gets a warning
@@ -75,18 +75,38 @@ class SkippedGroup:
         ``1 unreadable image: rocket/truncated.jpg (truncated)`` or ``281 system files ignored``."""
         n = len(self.files)
         shown = self.files[:listed]
-        more = f" and {n - len(shown)} more" if n > len(shown) else ""
-        if self.kind == "unreadable":
-            names = ", ".join(f"{f.path} ({short_reason(f.reason)})" for f in shown)
-            return f"{plural(n, 'unreadable image')}: {names}{more}"
-        if self.kind == "outside":
-            names = ", ".join(f.path for f in shown)
-            return f"{plural(n, 'image')} outside every class folder: {names}{more}"
+        one = n == 1
+        if self.kind in ("unreadable", "outside"):
+            names: str = ", ".join(
+                f"{f.path} ({short_reason(f.reason)})" if self.kind == "unreadable" else f.path for f in shown
+            )
+            if n > len(shown):
+                names = Phrase(N_("{names} and {n} more"), names=names, n=n - len(shown))
+            if self.kind == "unreadable":
+                template = (
+                    N_("{n:,} unreadable image: {names}") if one else N_("{n:,} unreadable images: {names}")
+                )
+            else:
+                template = (
+                    N_("{n:,} image outside every class folder: {names}")
+                    if one
+                    else N_("{n:,} images outside every class folder: {names}")
+                )
+            return Phrase(template, n=n, names=names)
         if self.kind == "not_image":
             suffixes = sorted({f.reason.removeprefix("not an image").strip(" ()") for f in self.files})
-            verb = "is not an image" if n == 1 else "are not images"
-            return f"{plural(n, 'file')} that {verb} ignored ({', '.join(suffixes)})"
-        return f"{plural(n, 'system file')} ignored (__MACOSX, .DS_Store and other hidden files)"
+            template = (
+                N_("{n:,} file that is not an image ignored ({suffixes})")
+                if one
+                else N_("{n:,} files that are not images ignored ({suffixes})")
+            )
+            return Phrase(template, n=n, suffixes=", ".join(suffixes))
+        template = (
+            N_("{n:,} system file ignored (__MACOSX, .DS_Store and other hidden files)")
+            if one
+            else N_("{n:,} system files ignored (__MACOSX, .DS_Store and other hidden files)")
+        )
+        return Phrase(template, n=n)
 
 
 def group_skipped(skipped: list[SkippedFile]) -> list[SkippedGroup]:
@@ -101,7 +121,11 @@ def group_skipped(skipped: list[SkippedFile]) -> list[SkippedGroup]:
 def skipped_summary(skipped: list[SkippedFile], listed: int = FILES_LISTED) -> str:
     """:func:`group_skipped` in one line, problems first: ``1 unreadable image: rocket/truncated.jpg
     (truncated); 281 system files ignored (…)``; empty when nothing was skipped."""
-    return "; ".join(group.describe(listed) for group in group_skipped(skipped))
+    groups = [group.describe(listed) for group in group_skipped(skipped)]
+    if len(groups) == 1:
+        return groups[0]  # a Phrase: the page shows it in the reader's language
+    joined = "; ".join(f"{{g{i}}}" for i in range(len(groups)))  # no words: each group is translated alone
+    return Phrase(joined, **{f"g{i}": group for i, group in enumerate(groups)})
 
 
 @dataclass
@@ -188,17 +212,32 @@ def _warnings(counts: dict[str, int], modes: dict[str, int]) -> list[str]:
     few = [f"{c} ({n})" for c, n in counts.items() if n < FEW_IMAGES]
     if few:
         warnings.append(
-            f"Very few images in {', '.join(few)}: fewer than {FEW_IMAGES} per class gives unreliable "
-            "training and validation; add more images."
+            Phrase(
+                N_(
+                    "Very few images in {classes}: fewer than {few} per class gives unreliable training and "
+                    "validation; add more images."
+                ),
+                classes=", ".join(few),
+                few=FEW_IMAGES,
+            )
         )
     largest = max(counts, key=lambda c: counts[c])
     smallest = min(counts, key=lambda c: counts[c])
     if counts[smallest] and counts[largest] / counts[smallest] > IMBALANCE_RATIO:
         warnings.append(
-            f"Class imbalance: {largest!r} has {plural(counts[largest], 'image')} but {smallest!r} only "
-            f"{counts[smallest]} ({counts[largest] / counts[smallest]:.1f}×); accuracy will favour the "
-            "large classes — add images or watch per-class accuracy."
+            Phrase(
+                N_(
+                    "Class imbalance: {largest} has {n:,} images but {smallest} only {m} ({ratio:.1f}×); accuracy "
+                    "will favour the large classes — add images or watch per-class accuracy."
+                ),
+                largest=repr(largest),
+                n=counts[largest],
+                smallest=repr(smallest),
+                m=counts[smallest],
+                ratio=counts[largest] / counts[smallest],
+            )
         )
+
     warnings.extend(_mode_notes(modes))
     return warnings
 

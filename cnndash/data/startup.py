@@ -228,7 +228,10 @@ def create_version_rows(conn: sqlite3.Connection, parent: str, base: Base, rows:
     """Inside a transaction: a new version of ``base`` holding ``rows``; returns its id."""
     content = base.content.id if base.content is not None else None
     if content is not None and catalog.get_content(conn, content) is None:
-        raise DatasetError(f"Dataset {base.name!r} changed while the version was being made; try again.")
+        raise DatasetError(
+            "Dataset {base_name} changed while the version was being made; try again.",
+            base_name=repr(base.name),
+        )
     cursor = conn.execute(
         "INSERT INTO versions (parent, base, base_content, base_path, created) "
         "VALUES (?, ?, ?, ?, strftime('%s','now'))",

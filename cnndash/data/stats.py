@@ -36,7 +36,9 @@ def compute_mean_std(
         raise DatasetError("Cannot compute mean/std of an empty image list.")
     channels = images.channels if channels is None else channels
     if channels not in (1, 3):
-        raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+        raise DatasetError(
+            "channels must be 1 (grayscale) or 3 (RGB), got {channels}.", channels=repr(channels)
+        )
     picks = stats_indices(len(images))
     if size is None:
         size = _own_size(images, picks)
@@ -68,15 +70,18 @@ def _own_size(images: ImageList, picks: np.ndarray) -> int:
                 raise DatasetError(str(exc)) from None
             sizes.add((height, width))
     if len(sizes) > 1:
-        shown = " and ".join(f"{h}×{w}" for h, w in sorted(sizes)[:2])
+        shown = " and ".join(f"{height}×{width}" for h, w in sorted(sizes)[:2])
         raise DatasetError(
-            f"The images have different sizes (e.g. {shown} pixels); pass size= (the training image size) "
-            "to measure them resized as training resizes them."
+            "The images have different sizes (e.g. {shown} pixels); pass size= (the training image size) to "
+            "measure them resized as training resizes them.",
+            shown=shown,
         )
     (h, w) = sizes.pop()
     if h != w:
         raise DatasetError(
-            f"The images are {h}×{w} pixels, not square; pass size= (the training image size) to measure "
-            "them resized as training resizes them."
+            "The images are {height}×{width} pixels, not square; pass size= (the training image size) to measure "
+            "them resized as training resizes them.",
+            height=h,
+            width=w,
         )
     return h

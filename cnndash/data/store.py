@@ -82,7 +82,8 @@ def import_dataset_zip(
         row = catalog.dataset_row(conn, final)
         if row is not None and row["version"] is not None:
             raise DatasetError(
-                f"{final!r} is a dataset version; delete it first or store the upload under another name."
+                "{final} is a dataset version; delete it first or store the upload under another name.",
+                final=repr(final),
             )
         catalog.point_name(conn, final, content=content.id)
         catalog.collect(conn)  # a replaced upload goes once nothing else refers to it
@@ -123,7 +124,8 @@ def import_dataset(
         return import_dataset_zip(source, name, data_dir=data_dir, on_exists=on_exists)
     if not source.is_dir():
         raise DatasetError(
-            f"{str(source)!r} is neither a zip file nor a folder; pass an image-folder zip or directory."
+            "{source} is neither a zip file nor a folder; pass an image-folder zip or directory.",
+            source=repr(str(source)),
         )
     root = catalog.data_root(data_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,9 @@ def _zip_folder(source: Path, zip_path: Path) -> None:
             count += 1
             if count > MAX_ZIP_FILES:
                 raise DatasetError(
-                    f"{source} holds more than {MAX_ZIP_FILES} files; import a smaller folder."
+                    "{source} holds more than {max_zip_files} files; import a smaller folder.",
+                    source=source,
+                    max_zip_files=MAX_ZIP_FILES,
                 )
             archive.write(path, path.relative_to(source).as_posix())
 
@@ -160,8 +164,11 @@ def _row(name: str, data_dir: Path | None, what: str):
     row = catalog.dataset_row(conn, check_dataset_name(name))
     if row is None:
         raise DatasetError(
-            f"No uploaded dataset named {name!r} in {catalog.data_root(data_dir)}{what}; "
-            "`python -m cnndash data list` shows the stored ones."
+            "No uploaded dataset named {name} in {data_root}{what}; `python -m cnndash data list` shows the "
+            "stored ones.",
+            name=repr(name),
+            data_root=catalog.data_root(data_dir),
+            what=what,
         )
     return conn, row
 
@@ -184,11 +191,15 @@ def version_base_root(info, data_dir: Path | None = None) -> Path:
     if info["base_content"] is not None:
         content = catalog.get_content(catalog.db(data_dir), info["base_content"])
         if content is None:
-            raise DatasetError(f"The base of {info['base']!r} is missing from the data folder.")
+            raise DatasetError("The base of {info} is missing from the data folder.", info=repr(info["base"]))
         return content_root(content, data_dir)
     path = Path(info["base_path"])
     if not path.is_dir():
-        raise DatasetError(f"The folder {str(path)!r} that {info['base']!r} is built on no longer exists.")
+        raise DatasetError(
+            "The folder {path} that {info} is built on no longer exists.",
+            path=repr(str(path)),
+            info=repr(info["base"]),
+        )
     return path
 
 
@@ -199,13 +210,15 @@ def delete_dataset(name: str, *, data_dir: Path | None = None) -> None:
     with transaction(conn):
         row = catalog.dataset_row(conn, name)
         if row is None:
-            raise DatasetError(f"Dataset {name!r} was deleted meanwhile; nothing to do.")
+            raise DatasetError("Dataset {name} was deleted meanwhile; nothing to do.", name=repr(name))
         if row["content"] is not None:
             users = catalog.versions_on(conn, row["content"])
             if users:
                 raise DatasetError(
-                    f"Dataset {name!r} has versions built on it ({', '.join(users)}); delete them first "
-                    "(`python -m cnndash data delete VERSION`), or keep it."
+                    "Dataset {name} has versions built on it ({users}); delete them first (`python -m cnndash data "
+                    "delete VERSION`), or keep it.",
+                    name=repr(name),
+                    users=", ".join(users),
                 )
         conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
         if row["version"] is not None:

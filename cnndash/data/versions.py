@@ -66,7 +66,8 @@ def _require(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
     row = _version_row(conn, name)
     if row is None:
         raise DatasetError(
-            f"{name!r} is not a dataset version; make one with `python -m cnndash data version PARENT`."
+            "{name} is not a dataset version; make one with `python -m cnndash data version PARENT`.",
+            name=repr(name),
         )
     return row
 
@@ -125,7 +126,7 @@ def create_version(parent: str, name: str | None = None, *, data_dir: Path | Non
         base = resolve_base(str(parent), data_dir)
         if base is None:  # the same "Unknown dataset" error as everywhere else
             labelled_files(parent, data_dir=data_dir)
-            raise DatasetError(f"{parent!r} cannot be the base of a version.")
+            raise DatasetError("{parent} cannot be the base of a version.", parent=repr(parent))
         rows = manifests.base_rows(base.root(data_dir))
     with transaction(conn):
         final = catalog.free_name(conn, wanted, "error" if name is not None else "suffix")
@@ -155,7 +156,9 @@ def _from_parent(conn: sqlite3.Connection, version: sqlite3.Row, name: str, path
             "SELECT 1 FROM version_images WHERE version = ? AND origin = ?", (version["id"], origin)
         ).fetchone()
     ):
-        raise DatasetError(f"Image {path!r} is not in version {name!r} (removed already?).")
+        raise DatasetError(
+            "Image {path} is not in version {name} (removed already?).", path=repr(path), name=repr(name)
+        )
     return origin
 
 
@@ -218,7 +221,7 @@ def undo(name: str, *, data_dir: Path | None = None) -> list[dict]:
     with transaction(conn):
         undone = manifests.undo_step(conn, _require(conn, name)["id"])
     if undone is None:
-        raise DatasetError(f"Version {name!r} has no edits of its own to undo.")
+        raise DatasetError("Version {name} has no edits of its own to undo.", name=repr(name))
     return undone
 
 
@@ -238,7 +241,7 @@ def manifest_of(name: str, *, data_dir: Path | None = None) -> tuple[str, dict[s
         found = resolve_base(name, data_dir)
         if found is None:
             labelled_files(name, data_dir=data_dir)  # raises the "Unknown dataset" error
-            raise DatasetError(f"{name!r} has no images to compare.")
+            raise DatasetError("{name} has no images to compare.", name=repr(name))
         rows = manifests.base_rows(found.root(data_dir))
         base = found.content.id if found.content is not None else str(found.path)
     return str(base), {origin: (cls, path) for origin, _, cls, path in rows}
@@ -250,7 +253,7 @@ def base_manifest(base: str, *, data_dir: Path | None = None) -> tuple[Path, dic
     found = resolve_base(base, data_dir)
     if found is None:
         labelled_files(base, data_dir=data_dir)  # raises the "Unknown dataset" error
-        raise DatasetError(f"{base!r} is a version, not a base dataset.")
+        raise DatasetError("{base} is a version, not a base dataset.", base=repr(base))
     root = found.root(data_dir)
     rows = manifests.base_rows(root)
     return root, {o: [prefix, cls, path[len(prefix) + len(cls) + 1 :]] for o, prefix, cls, path in rows}
@@ -264,8 +267,10 @@ def diff(a: str, b: str, *, data_dir: Path | None = None) -> pd.DataFrame:
     base_b, man_b = manifest_of(b, data_dir=data_dir)
     if base_a != base_b:
         raise DatasetError(
-            f"{a!r} and {b!r} are not built on the same files (one may come from a dataset replaced since); "
-            "only versions of the same dataset can be compared."
+            "{a} and {b} are not built on the same files (one may come from a dataset replaced since); only "
+            "versions of the same dataset can be compared.",
+            a=repr(a),
+            b=repr(b),
         )
     rows = []
     for origin in sorted(set(man_a) | set(man_b)):

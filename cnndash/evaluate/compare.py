@@ -16,13 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cnndash.errors import UserError
 from cnndash.evaluate.metrics import Normalize, Predictions, classification_report_frame, confusion_matrix
 from cnndash.runs import Run
+from cnndash.text import N_
 
 PER_CLASS_METRICS = ("precision", "recall", "f1-score")
 
 
-class CompareError(ValueError):
+class CompareError(UserError):
     """Two runs that cannot be compared class by class (different class sets, no images)."""
 
 
@@ -77,15 +79,19 @@ def compare_predictions(
     only_b = [str(c) for c in b.classes if c not in classes]
     if only_a or only_b or len(set(classes)) != len(classes):
         raise CompareError(
-            f"Runs {names[0]!r} and {names[1]!r} were trained on different classes "
-            f"(only in {names[0]!r}: {', '.join(only_a) or '—'}; only in {names[1]!r}: "
-            f"{', '.join(only_b) or '—'}), so their confusion matrices cannot be compared cell by cell. "
-            "Pick two runs with the same classes (a merge or rename of classes changes them)."
+            "Runs {names_0} and {names_1} were trained on different classes (only in {names_0}: {only_a}; "
+            "only in {names_1}: {only_b}), so their confusion matrices cannot be compared cell by cell. "
+            "Pick two runs with the same classes (a merge or rename of classes changes them).",
+            names_0=repr(names[0]),
+            names_1=repr(names[1]),
+            only_a=", ".join(only_a) or "—",
+            only_b=", ".join(only_b) or "—",
         )
     for name, pred in zip(names, (a, b), strict=True):
         if len(pred) == 0:
             raise CompareError(
-                f"Run {name!r} has no validation images to compare; train it with a validation split."
+                "Run {name} has no validation images to compare; train it with a validation split.",
+                name=repr(name),
             )
     true_a, pred_a = _in_order(a, classes)
     true_b, pred_b = _in_order(b, classes)
@@ -120,9 +126,15 @@ def _number(value) -> float | None:
 
 
 RUN_COLUMNS = [
-    "run", "status", "model", "dataset", "val accuracy", "LR", "batch size", "pipeline", "image size",
-    "world size", "best epoch", "epochs", "images/sec", "seconds", "device",
+    N_("run"), N_("status"), N_("model"), N_("dataset"), N_("val accuracy"), "LR", N_("batch size"),
+    N_("pipeline"), N_("image size"), N_("world size"), N_("best epoch"), N_("epochs"), N_("images/sec"),
+    N_("seconds"), N_("device"),
 ]  # fmt: skip
+# A run's status as the Runs table shows it (the page translates it).
+RUN_STATUSES = {
+    "starting": N_("starting"), "running": N_("running"), "finished": N_("finished"), "stopped": N_("stopped"),
+    "failed": N_("failed"), "interrupted": N_("interrupted"),
+}  # fmt: skip
 
 
 def run_row(run: Run) -> dict:

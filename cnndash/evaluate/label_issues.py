@@ -36,6 +36,7 @@ from cleanlab.rank import get_label_quality_scores
 
 from cnndash.data.folds import LabelledFiles, check_folds, fold_split
 from cnndash.data.pins import owner_holder, pin_dataset, ref_files, release, run_val_paths
+from cnndash.errors import UserError
 from cnndash.evaluate.metrics import softmax
 from cnndash.evaluate.predict import predict_run
 from cnndash.paths import runs_dir as default_runs_dir
@@ -54,7 +55,7 @@ DEFAULT_FOLDS = 5
 FoldProgress = Callable[[int, int, TrainEvent], None]
 
 
-class LabelIssuesStopped(ValueError):
+class LabelIssuesStopped(UserError):
     """The K-fold training was stopped before every fold had finished."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cnndash.text import plural
+from cnndash.text import N_, Phrase
 
 # Bulk accept is offered only when the model agrees with at least this share of the given labels out of
 # sample: below it, a large part of the disagreements are the model's own mistakes.
@@ -50,17 +50,22 @@ class SuggestionTrust:
 
     def sentence(self) -> str:
         """How much to trust the suggestions, in words."""
-        agree = (
-            f"The model agrees with the given label on {self.accuracy:.0%} of {plural(self.images, 'image')} it "
-            "never trained on"
-        )
+        params = {"accuracy": self.accuracy, "n": self.images, "needed": BULK_ACCEPT_MIN_ACCURACY}
         if self.bulk_ok:
-            return (
-                f"{agree}: its suggestions are worth a look, and accepting the confident ones is reasonable."
+            return Phrase(
+                N_(
+                    "The model agrees with the given label on {accuracy:.0%} of {n:,} images it never trained on: "
+                    "its suggestions are worth a look, and accepting the confident ones is reasonable."
+                ),
+                **params,
             )
-        return (
-            f"{agree}: many of its suggestions are likely its own mistakes, not wrong labels. Check each one; "
-            f"bulk accept needs at least {BULK_ACCEPT_MIN_ACCURACY:.0%}."
+        return Phrase(
+            N_(
+                "The model agrees with the given label on {accuracy:.0%} of {n:,} images it never trained on: many "
+                "of its suggestions are likely its own mistakes, not wrong labels. Check each one; bulk accept "
+                "needs at least {needed:.0%}."
+            ),
+            **params,
         )
 
 
@@ -107,9 +112,11 @@ def duration_text(seconds: float) -> str:
     """A duration as people say it before waiting for it: ``under a minute``, ``about 4 min``,
     ``about 1 h 20 min``."""
     if seconds < 50:
-        return "under a minute"
+        return N_("under a minute")
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"about {max(minutes, 1)} min"
+        return Phrase(N_("about {minutes} min"), minutes=max(minutes, 1))
     hours, rest = divmod(minutes, 60)
-    return f"about {hours} h" + (f" {rest} min" if rest else "")
+    if rest:
+        return Phrase(N_("about {hours} h {minutes} min"), hours=hours, minutes=rest)
+    return Phrase(N_("about {hours} h"), hours=hours)

@@ -16,12 +16,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from cnndash.errors import UserError
+from cnndash.text import N_
+
 Normalize = Literal["true", "pred"] | None
 
-REPORT_COLUMNS = ["precision", "recall", "f1-score", "support"]
+REPORT_COLUMNS = [N_("precision"), N_("recall"), N_("f1-score"), N_("support")]
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError):
     """A run cannot be evaluated as asked (no checkpoint, a mismatched dataset, bad arguments)."""
 
 
@@ -95,13 +98,19 @@ def confusion_matrix(
     y_true = _labels(y_true, num_classes, "y_true")
     y_pred = _labels(y_pred, num_classes, "y_pred")
     if len(y_true) != len(y_pred):
-        raise EvaluationError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}.")
+        raise EvaluationError(
+            "y_true has {n_y_true} labels but y_pred has {n_y_pred}.",
+            n_y_true=len(y_true),
+            n_y_pred=len(y_pred),
+        )
     counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
     cm = counts.reshape(num_classes, num_classes).astype(np.int64)
     if normalize is None:
         return cm
     if normalize not in ("true", "pred"):
-        raise EvaluationError(f"normalize must be None, 'true' or 'pred', got {normalize!r}.")
+        raise EvaluationError(
+            "normalize must be None, 'true' or 'pred', got {normalize}.", normalize=repr(normalize)
+        )
     axis = 1 if normalize == "true" else 0
     totals = cm.sum(axis=axis, keepdims=True).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -163,12 +172,16 @@ def top_k_accuracy(y_true: Sequence[int] | np.ndarray, probs: np.ndarray, k: int
     """Fraction of images whose true class is among the ``k`` highest scores (``k`` capped at K)."""
     probs = np.asarray(probs)
     if probs.ndim != 2:
-        raise EvaluationError(f"probs must be (N, K), got shape {probs.shape}.")
+        raise EvaluationError("probs must be (N, K), got shape {probs_shape}.", probs_shape=probs.shape)
     y_true = _labels(y_true, probs.shape[1], "y_true")
     if len(y_true) != len(probs):
-        raise EvaluationError(f"y_true has {len(y_true)} labels but probs has {len(probs)} rows.")
+        raise EvaluationError(
+            "y_true has {n_y_true} labels but probs has {n_probs} rows.",
+            n_y_true=len(y_true),
+            n_probs=len(probs),
+        )
     if k < 1:
-        raise EvaluationError(f"k must be at least 1, got {k}.")
+        raise EvaluationError("k must be at least 1, got {k}.", k=k)
     if len(y_true) == 0:
         return float("nan")
     k = min(k, probs.shape[1])
@@ -243,7 +256,9 @@ def cell_indices(predictions: Predictions, true_class: int, pred_class: int) -> 
     k = len(predictions.classes)
     for value, name in ((true_class, "true_class"), (pred_class, "pred_class")):
         if not 0 <= value < k:
-            raise EvaluationError(f"{name} must be a class index in 0..{k - 1}, got {value}.")
+            raise EvaluationError(
+                "{name} must be a class index in 0..{k}, got {value}.", name=name, k=k - 1, value=value
+            )
     idx = np.flatnonzero((predictions.targets == true_class) & (predictions.preds == pred_class))
     confidence = predictions.probs[idx, pred_class] if len(idx) else np.zeros(0)
     return idx[np.argsort(-confidence, kind="stable")]
@@ -261,7 +276,7 @@ def top_losses(predictions: Predictions, k: int = 16, *, mistakes_only: bool = F
     ``loss``, ``prob_true``, ``prob_pred``.
     """
     if k < 1:
-        raise EvaluationError(f"k must be at least 1, got {k}.")
+        raise EvaluationError("k must be at least 1, got {k}.", k=k)
     losses = predictions.losses
     preds = predictions.preds
     candidates = np.arange(len(losses))
@@ -292,7 +307,9 @@ def top_k_table(probs: np.ndarray, classes: Sequence[str], k: int = 3) -> list[p
     for row in probs:
         order = np.argsort(-row, kind="stable")[:k]
         tables.append(
-            pd.DataFrame({"class": [str(classes[i]) for i in order], "probability": row[order].astype(float)})
+            pd.DataFrame(
+                {N_("class"): [str(classes[i]) for i in order], N_("probability"): row[order].astype(float)}
+            )
         )
     return tables
 
@@ -344,15 +361,25 @@ def overfitting_hint(
 def _labels(values: Sequence[int] | np.ndarray, num_classes: int, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise EvaluationError(f"{name} must be a 1-D list of class indices, got shape {arr.shape}.")
+        raise EvaluationError(
+            "{name} must be a 1-D list of class indices, got shape {arr_shape}.",
+            name=name,
+            arr_shape=arr.shape,
+        )
     if arr.size == 0:
         return arr.astype(np.int64)
     if not np.issubdtype(arr.dtype, np.integer):
-        raise EvaluationError(f"{name} must hold integer class indices, got {arr.dtype}.")
+        raise EvaluationError(
+            "{name} must hold integer class indices, got {arr_dtype}.", name=name, arr_dtype=arr.dtype
+        )
     if arr.min() < 0 or arr.max() >= num_classes:
         raise EvaluationError(
-            f"{name} has class index {int(arr.min() if arr.min() < 0 else arr.max())} outside "
-            f"0..{num_classes - 1}; the labels do not match the {num_classes} classes."
+            "{name} has class index {min} outside 0..{num_classes}; the labels do not match the "
+            "{num_classes2} classes.",
+            name=name,
+            min=int(arr.min() if arr.min() < 0 else arr.max()),
+            num_classes=num_classes - 1,
+            num_classes2=num_classes,
         )
     return arr.astype(np.int64)
 

@@ -67,7 +67,7 @@ def predict_run(
     """
     _check_checkpoint(checkpoint)
     if batch_size < 1:
-        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}.")
+        raise EvaluationError("batch_size must be at least 1, got {batch_size}.", batch_size=batch_size)
     run = _as_run(run)
     digest = f"{run.fingerprint(checkpoint)}|{run_data_key(run.config, run.dataset_info)}"
     cache = predictions_cache_path(run.path, checkpoint)
@@ -108,8 +108,11 @@ def check_predictions_match(run: Run, dataset: ImageSet, predictions: Prediction
     """
     if len(dataset.val) != len(predictions):
         raise EvaluationError(
-            f"The dataset of run {run.name!r} now has {len(dataset.val)} validation images but the "
-            f"predictions cover {len(predictions)}; the dataset changed since training."
+            "The dataset of run {run_name} now has {n_dataset_val} validation images but the predictions "
+            "cover {n_predictions}; the dataset changed since training.",
+            run_name=repr(run.name),
+            n_dataset_val=len(dataset.val),
+            n_predictions=len(predictions),
         )
 
 
@@ -119,14 +122,20 @@ def _run_dataset(run: Run):
         dataset = run.dataset()
     except ValueError as exc:  # DatasetError: deleted upload, missing torchvision files, …
         raise EvaluationError(
-            f"The dataset {run.config.get('dataset')!r} of run {run.name!r} cannot be loaded: {exc}"
+            "The dataset {dataset} of run {run_name} cannot be loaded: {exc}",
+            dataset=repr(run.config.get("dataset")),
+            run_name=repr(run.name),
+            exc=exc,
         ) from exc
     classes = list(run.classes) or list(dataset.classes)
     if list(dataset.classes) != classes:
         raise EvaluationError(
-            f"Run {run.name!r} was trained on classes {_short(classes)} but its dataset "
-            f"{dataset.name!r} now has {_short(dataset.classes)}; the dataset changed since training. "
-            "Restore the original dataset or train a new run."
+            "Run {run_name} was trained on classes {run_classes} but its dataset {dataset_name} now has {dataset_classes}; "
+            "the dataset changed since training. Restore the original dataset or train a new run.",
+            run_name=repr(run.name),
+            run_classes=_short(classes),
+            dataset_name=repr(dataset.name),
+            dataset_classes=_short(dataset.classes),
         )
     return dataset
 
@@ -140,14 +149,21 @@ def _logits(
         logits = model(batch).float().cpu().numpy()
     except RuntimeError as exc:  # e.g. 3-channel images into a 1-channel model
         raise EvaluationError(
-            f"The {checkpoint} checkpoint of run {run.name!r} does not accept the run's "
-            f"preprocessed images of shape {tuple(batch.shape[1:])} ({_first_line(exc)}). "
-            "The run's files disagree with each other; retrain the run."
+            "The {checkpoint} checkpoint of run {run_name} does not accept the run's preprocessed images of "
+            "shape {batch_shape} ({first_line}). The run's files disagree with each other; retrain the run.",
+            checkpoint=checkpoint,
+            run_name=repr(run.name),
+            batch_shape=tuple(batch.shape[1:]),
+            first_line=_first_line(exc),
         ) from exc
     if logits.ndim != 2 or logits.shape[1] != num_classes:
         raise EvaluationError(
-            f"The {checkpoint} checkpoint of run {run.name!r} outputs {logits.shape[-1]} classes "
-            f"but the dataset has {num_classes}; retrain the run on this dataset."
+            "The {checkpoint} checkpoint of run {run_name} outputs {logits_shape} classes but the dataset "
+            "has {num_classes}; retrain the run on this dataset.",
+            checkpoint=checkpoint,
+            run_name=repr(run.name),
+            logits_shape=logits.shape[-1],
+            num_classes=num_classes,
         )
     return logits
 
@@ -158,7 +174,9 @@ def _as_run(run: Run | str | os.PathLike) -> Run:
 
 def _check_checkpoint(checkpoint: str) -> None:
     if checkpoint not in CHECKPOINTS:
-        raise EvaluationError(f"Unknown checkpoint {checkpoint!r}; choose 'best' or 'last'.")
+        raise EvaluationError(
+            "Unknown checkpoint {checkpoint}; choose 'best' or 'last'.", checkpoint=repr(checkpoint)
+        )
 
 
 def _read_cache(path: Path, digest: str, checkpoint: str) -> Predictions | None:
@@ -243,7 +261,8 @@ def write_evaluation_files(run_dir: str | os.PathLike, checkpoint: str = "best")
     run_path = Path(run_dir)
     if not run_path.is_dir():
         raise EvaluationError(
-            f"Run directory {str(run_path)!r} does not exist; pass a folder written by `train`."
+            "Run directory {run_path} does not exist; pass a folder written by `train`.",
+            run_path=repr(str(run_path)),
         )
     predictions = predict_run(run_path, checkpoint)
     cm_path, report_path = evaluation_files(run_path)

@@ -43,6 +43,7 @@ from cnndash.evaluate.predict import ProgressCallback, predict_images
 from cnndash.preprocess import GRAY_MODES, open_image
 from cnndash.runs import Run, load_run
 from cnndash.tables import spreadsheet_safe
+from cnndash.text import N_, Phrase
 
 # What `predict` and the Evaluation page's Predict tab classify (TIFF too: scanners and microscopes).
 PREDICT_EXTENSIONS = (*IMAGE_EXTENSIONS, ".tif", ".tiff")
@@ -86,16 +87,21 @@ class _OpenZip:
             self._read_total += len(data)
             if self._read_total > self._total_limit:
                 raise EvaluationError(
-                    f"{self._label!r} unpacks to more than {self._total_limit / 2**20:.0f} MiB; refusing it as "
-                    "a possible zip bomb. Split it into smaller zips."
+                    "{label} unpacks to more than {total_limit:.0f} MiB; refusing it as a possible zip bomb. Split "
+                    "it into smaller zips.",
+                    label=repr(self._label),
+                    total_limit=self._total_limit / 2**20,
                 )
             return data
 
 
 def _too_big(member: str, label: str) -> EvaluationError:
     return EvaluationError(
-        f"{member!r} in {label!r} is larger than {MAX_ZIP_ENTRY_BYTES // 2**20} MiB uncompressed; images up "
-        f"to {MAX_ZIP_ENTRY_BYTES // 2**20} MiB are read. Remove it from the zip."
+        "{member} in {label} is larger than {max_zip_entry_bytes} MiB uncompressed; images up to "
+        "{max_zip_entry_bytes} MiB are read. Remove it from the zip.",
+        member=repr(member),
+        label=repr(label),
+        max_zip_entry_bytes=MAX_ZIP_ENTRY_BYTES // 2**20,
     )
 
 
@@ -103,19 +109,28 @@ def _check_members(infos: list[zipfile.ZipInfo], members: list[zipfile.ZipInfo],
     """The limits of ``data import`` on what the zip's headers declare (before anything is read)."""
     if len(infos) > MAX_ZIP_FILES:
         raise EvaluationError(
-            f"{label!r} has {len(infos):,} entries; at most {MAX_ZIP_FILES:,} are read. Split it into smaller zips."
+            "{label} has {n_infos:,} entries; at most {max_zip_files:,} are read. Split it into smaller "
+            "zips.",
+            label=repr(label),
+            n_infos=len(infos),
+            max_zip_files=MAX_ZIP_FILES,
         )
     for member in members:
         if member.file_size > MAX_ZIP_ENTRY_BYTES:
             raise _too_big(member.filename, label)
         if member.file_size > RATIO_FLOOR and member.file_size > MAX_ZIP_RATIO * max(member.compress_size, 1):
             raise EvaluationError(
-                f"{member.filename!r} in {label!r} expands more than {MAX_ZIP_RATIO}× its compressed size; "
-                "refusing it as a possible zip bomb."
+                "{member_filename} in {label} expands more than {max_zip_ratio}× its compressed size; refusing "
+                "it as a possible zip bomb.",
+                member_filename=repr(member.filename),
+                label=repr(label),
+                max_zip_ratio=MAX_ZIP_RATIO,
             )
     if sum(m.file_size for m in members) > MAX_ZIP_TOTAL_BYTES:
         raise EvaluationError(
-            f"The images in {label!r} unpack to more than {MAX_ZIP_TOTAL_BYTES // 2**30} GiB; split the zip."
+            "The images in {label} unpack to more than {max_zip_total_bytes} GiB; split the zip.",
+            label=repr(label),
+            max_zip_total_bytes=MAX_ZIP_TOTAL_BYTES // 2**30,
         )
 
 
@@ -126,7 +141,9 @@ def _zip_sources(path: Path | None, data: bytes | None = None, name: str = "") -
         archive = zipfile.ZipFile(path if path is not None else io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise EvaluationError(f"{label!r} is not a readable zip file ({exc}).") from exc
+        raise EvaluationError(
+            "{label} is not a readable zip file ({exc}).", label=repr(label), exc=exc
+        ) from exc
     members = sorted(
         (m for m in infos if not m.is_dir() and _is_image_name(m.filename)), key=lambda m: m.filename
     )
@@ -144,7 +161,9 @@ def upload_sources(uploads: Sequence[tuple[str, bytes]]) -> list[ImageSource]:
             found = _zip_sources(None, data, name)
             if not found:
                 raise EvaluationError(
-                    f"The zip {name!r} contains no images ({', '.join(PREDICT_EXTENSIONS)})."
+                    "The zip {name} contains no images ({predict_extensions}).",
+                    name=repr(name),
+                    predict_extensions=", ".join(PREDICT_EXTENSIONS),
                 )
             sources.extend(found)
         else:
@@ -170,11 +189,16 @@ def image_sources(paths: Sequence[str | os.PathLike]) -> list[ImageSource]:
             sources.append(ImageSource(str(path), path.read_bytes))
             continue
         else:
-            raise EvaluationError(f"{str(path)!r} does not exist; pass image files, folders or zips.")
+            raise EvaluationError(
+                "{path} does not exist; pass image files, folders or zips.", path=repr(str(path))
+            )
         if not found_sources:
             kind = "folder" if path.is_dir() else "zip"
             raise EvaluationError(
-                f"The {kind} {str(path)!r} contains no images ({', '.join(PREDICT_EXTENSIONS)})."
+                "The {kind} {path} contains no images ({predict_extensions}).",
+                kind=kind,
+                path=repr(str(path)),
+                predict_extensions=", ".join(PREDICT_EXTENSIONS),
             )
         sources.extend(found_sources)
     if not sources:
@@ -232,8 +256,8 @@ def predictions_table(
     frame = pd.DataFrame(
         {
             "file": list(names),
-            "predicted": [classes[row[0]] for row in ranked],
-            "confidence": probs.max(axis=1).astype(float),
+            N_("predicted"): [classes[row[0]] for row in ranked],
+            N_("confidence"): probs.max(axis=1).astype(float),
         }
     )
     for rank in range(2, k + 1):
@@ -259,13 +283,17 @@ def prediction_flags(
     """
     flags = []
     for row, mode in zip(np.asarray(probs), image_modes, strict=True):
-        reasons = []
+        reasons: list[str] = []
         if float(row.max()) < threshold:
-            reasons.append(f"low confidence (< {threshold:.0%})")
+            reasons.append(Phrase(N_("low confidence (< {threshold:.0%})"), threshold=threshold))
         is_gray = mode in GRAY_MODES
         if channels == 1 and not is_gray:
-            reasons.append("colour image, grayscale model")
+            reasons.append(N_("colour image, grayscale model"))
         elif channels == 3 and is_gray:
-            reasons.append("grayscale image, colour model")
-        flags.append("; ".join(reasons))
+            reasons.append(N_("grayscale image, colour model"))
+        # At most two reasons; kept as a Phrase so that a page shows the flag in the reader's language.
+        if len(reasons) == 2:
+            flags.append(Phrase(N_("{first}; {second}"), first=reasons[0], second=reasons[1]))
+        else:
+            flags.append(reasons[0] if reasons else "")
     return flags

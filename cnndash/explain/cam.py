@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnndash.explain.target_layers import CamError, model_device, resolve_layer
+from cnndash.explain.target_layers import CamError, flat_notes, model_device, resolve_layer
 
 # Choosing the layer lives in cnndash.explain.target_layers; the Grad-CAM page still imports these from here.
 from cnndash.explain.target_layers import LayerInfo as LayerInfo
@@ -40,6 +40,7 @@ from cnndash.explain.target_layers import candidate_layers as candidate_layers
 from cnndash.explain.target_layers import layer_advice as layer_advice
 from cnndash.explain.target_layers import suggest_layer as suggest_layer
 from cnndash.modes import eval_mode
+from cnndash.text import N_
 
 # A map is "flat" when its raw range is below this fraction of its largest absolute value.
 FLAT_RTOL = 1e-4
@@ -74,8 +75,9 @@ def _check_input(input_tensor: torch.Tensor) -> None:
     if not isinstance(input_tensor, torch.Tensor) or input_tensor.ndim != 4:
         shape = tuple(input_tensor.shape) if isinstance(input_tensor, torch.Tensor) else type(input_tensor)
         raise CamError(
-            f"input_tensor must be a batch of shape (N, C, H, W); got {shape}. "
-            "Add a batch dimension with tensor.unsqueeze(0)."
+            "input_tensor must be a batch of shape (N, C, H, W); got {shape}. Add a batch dimension with "
+            "tensor.unsqueeze(0).",
+            shape=shape,
         )
     if input_tensor.shape[0] == 0:
         raise CamError("input_tensor holds no images (batch size 0).")
@@ -91,11 +93,18 @@ def _target_indices(target_class: int | Sequence[int] | None, logits: torch.Tens
         targets = [int(t) for t in target_class]
         if len(targets) != n:
             raise CamError(
-                f"target_class has {len(targets)} entries for a batch of {n} images; give one per image."
+                "target_class has {count} entries for a batch of {n} images; give one per image.",
+                count=len(targets),
+                n=n,
             )
     bad = [t for t in targets if not 0 <= t < k]
     if bad:
-        raise CamError(f"Target class {bad[0]} does not exist: the model has {k} classes (0..{k - 1}).")
+        raise CamError(
+            "Target class {bad} does not exist: the model has {k} classes (0..{last}).",
+            bad=bad[0],
+            k=k,
+            last=k - 1,
+        )
     return torch.tensor(targets, dtype=torch.long, device=logits.device)
 
 
@@ -149,10 +158,8 @@ class BaseCAM:
             kind = (
                 f"shape {tuple(output.shape)}" if isinstance(output, torch.Tensor) else type(output).__name__
             )
-            raise CamError(
-                f"Layer {self.layer_name!r} outputs {kind}, not a feature map (N, C, H, W); "
-                "pick a convolutional layer or block."
-            )
+            raise CamError("Layer {layer_name} outputs {kind}, not a feature map (N, C, H, W); pick a convolutional "
+                           "layer or block.", layer_name=repr(self.layer_name), kind=kind)  # fmt: skip
         # A fresh leaf: gradients stop here, so nothing before the target layer is differentiated.
         leaf = output.detach().requires_grad_(self.uses_gradients)
         self._activations.append(leaf)
@@ -184,8 +191,9 @@ class BaseCAM:
         if self.uses_gradients:
             if not logits.requires_grad:
                 raise CamError(
-                    f"The model's output does not depend on layer {self.layer_name!r} through autograd; "
-                    "pick a layer on the path to the output."
+                    "The model's output does not depend on layer {layer_name} through autograd; pick a layer on the "
+                    "path to the output.",
+                    layer_name=repr(self.layer_name),
                 )
             score = logits.gather(1, targets[:, None]).sum()
             (grads,) = torch.autograd.grad(score, activations)
@@ -201,7 +209,7 @@ class BaseCAM:
             logits=logits.detach().float().cpu().numpy(),
             method=self.name,
             layer=self.layer_name,
-            notes=_flat_notes(cam, flat),
+            notes=flat_notes(cam, flat),
         )
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,23 +221,18 @@ class BaseCAM:
             with torch.no_grad():
                 logits = self.model(x)
         except RuntimeError as exc:
-            raise CamError(
-                f"The model failed on an input of shape {tuple(x.shape)}: {exc}. "
-                "Check the image size and number of channels the model expects."
-            ) from exc
+            raise CamError("The model failed on an input of shape {x_shape}: {exc}. Check the image size and number "
+                           "of channels the model expects.", x_shape=tuple(x.shape), exc=exc) from exc  # fmt: skip
         finally:
             self._capturing = False
         captured = list(self._activations)
         self._activations.clear()
         if not captured:
-            raise CamError(
-                f"Layer {self.layer_name!r} did not run in the forward pass; pick a layer the model uses."
-            )
+            raise CamError("Layer {layer_name} did not run in the forward pass; pick a layer the model uses.",
+                           layer_name=repr(self.layer_name))  # fmt: skip
         if len(captured) > 1:
-            raise CamError(
-                f"Layer {self.layer_name!r} runs {len(captured)} times per forward pass, so its "
-                "map is ambiguous; pick a layer that runs once."
-            )
+            raise CamError("Layer {layer_name} runs {n_captured} times per forward pass, so its map is ambiguous; "
+                           "pick a layer that runs once.", layer_name=repr(self.layer_name), n_captured=len(captured))  # fmt: skip
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise CamError("The model must return class scores of shape (N, num_classes).")
         return logits, captured[0]
@@ -264,20 +267,6 @@ def scale_maps(cam: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, 
     maps = (up - lo) / (hi - lo).clamp_min(torch.finfo(up.dtype).tiny)
     maps = torch.where(flat[:, None, None], torch.zeros_like(maps), maps.clamp(0, 1))
     return maps, flat
-
-
-def _flat_notes(cam: torch.Tensor, flat: torch.Tensor) -> list[str]:
-    """A plain-language note on why some maps are flat (none when no map is)."""
-    if not flat.any():
-        return []
-    h, w = cam.shape[-2:]
-    reason = (
-        f"the layer's map has a single cell ({h}x{w}); pick an earlier layer"
-        if h * w == 1
-        else "no location raises the class score more than another (after the ReLU the map is "
-        "constant); try another layer, class or method"
-    )
-    return [f"{int(flat.sum())} of {len(flat)} maps are flat: {reason}."]
 
 
 class GradCAM(BaseCAM):
@@ -336,7 +325,7 @@ class EigenCAM(BaseCAM):
     """
 
     name = "eigencam"
-    label = "Eigen-CAM (class-agnostic)"
+    label = N_("Eigen-CAM (class-agnostic)")
     uses_gradients = False
 
     def cam_image(self, activations, grads, x, targets):
@@ -357,7 +346,8 @@ class ScoreCAM(BaseCAM):
     """
 
     name = "scorecam"
-    label = "Score-CAM (slow)"
+    label = N_("Score-CAM (slow)")
+
     uses_gradients = False
     batch_size: int = 32  # masked copies per forward pass: bounds the memory of one extra pass
     eps = 1e-8  # pytorch-grad-cam's value (see GradCAMPlusPlus.eps)
@@ -388,7 +378,11 @@ def cam_class(method: str) -> type[BaseCAM]:
     key = method.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
     key = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}.get(key, key)
     if key not in CAM_METHODS:
-        raise CamError(f"Unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}.")
+        raise CamError(
+            "Unknown CAM method {method}; choose one of {cam_methods}.",
+            method=repr(method),
+            cam_methods=", ".join(CAM_METHODS),
+        )
     return CAM_METHODS[key]
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnndash.errors import UserError
 from cnndash.explain.cam import compute_cam_result
 from cnndash.explain.target_layers import model_device, resolve_layer
 from cnndash.models import default_cam_layer
@@ -42,7 +43,7 @@ FAITHFULNESS_BATCH = 32
 FAITHFULNESS_MAX_IMAGES = 200
 
 
-class FeatureError(ValueError):
+class FeatureError(UserError):
     """A feature or faithfulness request that cannot be served; the message says what to change."""
 
 
@@ -51,8 +52,9 @@ def _as_batch(input_tensor: torch.Tensor) -> torch.Tensor:
         input_tensor = input_tensor.unsqueeze(0)
     if input_tensor.ndim != 4 or input_tensor.shape[0] != 1:
         raise FeatureError(
-            f"Feature maps are shown for one image, of shape (C, H, W) or (1, C, H, W); got "
-            f"{tuple(input_tensor.shape)}."
+            "Feature maps are shown for one image, of shape (C, H, W) or (1, C, H, W); got "
+            "{input_tensor_shape}.",
+            input_tensor_shape=tuple(input_tensor.shape),
         )
     return input_tensor
 
@@ -80,12 +82,16 @@ def feature_maps(model: nn.Module, layer: nn.Module | str, input_tensor: torch.T
     finally:
         handle.remove()
     if not captured:
-        raise FeatureError(f"Layer {name!r} did not run for this input; pick a layer the model uses.")
+        raise FeatureError(
+            "Layer {name} did not run for this input; pick a layer the model uses.", name=repr(name)
+        )
     out = captured[0]
     if out.ndim != 4:
         raise FeatureError(
-            f"Layer {name!r} outputs shape {tuple(out.shape)}, not feature maps (N, C, H, W); "
-            "pick a convolutional layer or block."
+            "Layer {name} outputs shape {out_shape}, not feature maps (N, C, H, W); pick a convolutional "
+            "layer or block.",
+            name=repr(name),
+            out_shape=tuple(out.shape),
         )
     return out[0].float().cpu().numpy()
 
@@ -93,7 +99,9 @@ def feature_maps(model: nn.Module, layer: nn.Module | str, input_tensor: torch.T
 def strongest_channels(maps: np.ndarray, k: int) -> list[int]:
     """Indices of the ``k`` channels with the largest mean activation, strongest first."""
     if maps.ndim != 3:
-        raise FeatureError(f"Expected feature maps of shape (C, h, w), got {maps.shape}.")
+        raise FeatureError(
+            "Expected feature maps of shape (C, h, w), got {maps_shape}.", maps_shape=maps.shape
+        )
     order = np.argsort(-maps.reshape(maps.shape[0], -1).mean(axis=1), kind="stable")
     return [int(i) for i in order[: max(k, 0)]]
 
@@ -103,7 +111,9 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             return name, module
-    raise FeatureError(f"This {type(model).__name__} has no Conv2d layer, so it has no filters to show.")
+    raise FeatureError(
+        "This {kind} has no Conv2d layer, so it has no filters to show.", kind=type(model).__name__
+    )
 
 
 def filter_images(model: nn.Module) -> np.ndarray:
@@ -164,7 +174,11 @@ def pointing_game(
     maps = np.asarray(maps, dtype=np.float64)
     masks = np.asarray(masks, dtype=bool)
     if maps.shape != masks.shape:
-        raise FeatureError(f"CAMs {maps.shape} and masks {masks.shape} must have the same shape.")
+        raise FeatureError(
+            "CAMs {maps_shape} and masks {masks_shape} must have the same shape.",
+            maps_shape=maps.shape,
+            masks_shape=masks.shape,
+        )
     n = maps.shape[0]
     flat = np.zeros(n, dtype=bool) if flat is None else np.asarray(flat, dtype=bool).copy()
     totals = maps.reshape(n, -1).sum(axis=1)
@@ -192,8 +206,10 @@ def evaluate_faithfulness(
         raise FeatureError("No images to score; the pointing game needs at least one image with a mask.")
     if masks.shape != (images.shape[0], *images.shape[-2:]):
         raise FeatureError(
-            f"Masks of shape {masks.shape} do not match images {tuple(images.shape)}; resize them with "
-            "resize_masks(masks, image_size)."
+            "Masks of shape {masks_shape} do not match images {images_shape}; resize them with "
+            "resize_masks(masks, image_size).",
+            masks_shape=masks.shape,
+            images_shape=tuple(images.shape),
         )
     maps, flats = [], []
     layer_name = ""
@@ -235,8 +251,10 @@ def run_faithfulness(
     val = dataset.val
     if val.masks is None:
         raise FeatureError(
-            f"Run {run.name!r} was trained on {run.config.get('dataset')!r}, which has no object masks; "
-            "the pointing game needs a run trained on the 'shapes' dataset."
+            "Run {run_name} was trained on {dataset}, which has no object masks; the pointing game needs a run "
+            "trained on the 'shapes' dataset.",
+            run_name=repr(run.name),
+            dataset=repr(run.config.get("dataset")),
         )
     n = min(len(val), max(int(max_images), 1))
     model = run.load_model(checkpoint)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnndash.errors import UserError
 from cnndash.modes import eval_mode
+from cnndash.text import N_, Phrase
 
 # suggest_layer skips layers whose map has fewer cells than this (2x2): a 1x1 map cannot say "where".
 MIN_SUGGESTED_CELLS = 4
@@ -27,7 +29,7 @@ MIDDLE_DEPTH = 0.33
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
 
 
-class CamError(ValueError):
+class CamError(UserError):
     """A CAM request that cannot be served: unknown method or layer, wrong input shape, bad class."""
 
 
@@ -46,8 +48,11 @@ def resolve_layer(model: nn.Module, target_layer: nn.Module | str) -> tuple[str,
             convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
             hint = f" Conv layers of this model: {', '.join(convs[-5:])}." if convs else ""
             raise CamError(
-                f"Layer {target_layer!r} is not a module of this {type(model).__name__}; "
-                f"use a dotted name from model.named_modules().{hint}"
+                "Layer {target_layer} is not a module of this {kind}; use a dotted name from "
+                "model.named_modules().{hint}",
+                target_layer=repr(target_layer),
+                kind=type(model).__name__,
+                hint=hint,
             )
         return target_layer, modules[target_layer]
     for name, module in model.named_modules():
@@ -56,8 +61,9 @@ def resolve_layer(model: nn.Module, target_layer: nn.Module | str) -> tuple[str,
                 raise CamError("The target layer is the whole model; pick one of its convolutional layers.")
             return name, module
     raise CamError(
-        f"The given {type(target_layer).__name__} is not part of this {type(model).__name__}; "
-        "pass a module of the model (or its dotted name)."
+        "The given {kind} is not part of this {model}; pass a module of the model (or its dotted name).",
+        kind=type(target_layer).__name__,
+        model=type(model).__name__,
     )
 
 
@@ -112,7 +118,7 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
     removed) and lists the candidates in execution order.
     """
     if len(input_shape) != 3:
-        raise CamError(f"input_shape must be (C, H, W); got {tuple(input_shape)}.")
+        raise CamError("input_shape must be (C, H, W); got {input_shape}.", input_shape=tuple(input_shape))
     recorder = _CandidateRecorder()
     handles = []
     for name, module in model.named_modules():
@@ -129,7 +135,11 @@ def candidate_layers(model: nn.Module, input_shape: Sequence[int]) -> list[Layer
         with eval_mode(model), torch.no_grad():
             model(torch.zeros(1, *input_shape, device=model_device(model)))
     except RuntimeError as exc:
-        raise CamError(f"The model does not accept inputs of shape {tuple(input_shape)}: {exc}") from exc
+        raise CamError(
+            "The model does not accept inputs of shape {input_shape}: {exc}",
+            input_shape=tuple(input_shape),
+            exc=exc,
+        ) from exc
     finally:
         for h in handles:
             h.remove()
@@ -161,7 +171,7 @@ def spread_layers(names: Sequence[str], count: int) -> list[str]:
     ``count`` layers. Raises :class:`CamError` for a ``count`` below 1.
     """
     if count < 1:
-        raise CamError(f"count must be at least 1 layer, got {count}.")
+        raise CamError("count must be at least 1 layer, got {count}.", count=count)
     names = list(names)
     return names[:: -max(1, len(names) // count)][:count][::-1]
 
@@ -193,16 +203,24 @@ def informative_layer(
     for name in order[:MAX_LAYERS_TRIED]:
         share = flat_share(name)
         if share <= MAX_FLAT_SHARE:
-            why = f"the last layer with at least {MIN_SUGGESTED_CELLS} cells whose map is not flat"
             if flat_ones:
-                why += f" ({', '.join(flat_ones)} gave flat maps)"
-            return name, f"{name} is {why} for the predicted class on a few validation images."
+                return name, Phrase(
+                    N_("{name} is the last layer with at least {cells} cells whose map is not flat ({flat} gave "
+                       "flat maps) for the predicted class on a few validation images."),
+                    name=name, cells=MIN_SUGGESTED_CELLS, flat=", ".join(flat_ones),
+                )  # fmt: skip
+            return name, Phrase(
+                N_("{name} is the last layer with at least {cells} cells whose map is not flat for the "
+                   "predicted class on a few validation images."),
+                name=name, cells=MIN_SUGGESTED_CELLS,
+            )  # fmt: skip
         flat_ones.append(f"{name}: {share:.0%} flat")
     fallback = suggest_layer(layers)
-    return fallback, (
-        f"{fallback} is the last layer with at least {MIN_SUGGESTED_CELLS} cells; every layer tried gave "
-        "mostly flat maps on a few validation images, so expect little contrast (try another method)."
-    )
+    return fallback, Phrase(
+        N_("{name} is the last layer with at least {cells} cells; every layer tried gave mostly flat maps on "
+           "a few validation images, so expect little contrast (try another method)."),
+        name=fallback, cells=MIN_SUGGESTED_CELLS,
+    )  # fmt: skip
 
 
 def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:
@@ -210,19 +228,44 @@ def layer_advice(info: LayerInfo, input_size: tuple[int, int]) -> str:
     h, w = info.output_shape[1:]
     cell = math.ceil(max(input_size[0] / h, input_size[1] / w))
     if info.cells == 1:
-        return (
-            f"{info.name} outputs a single cell (1x1): any CAM here is flat and says nothing about where. "
-            "Pick an earlier layer."
-        )
-    grid = f"{h}x{w} cells of about {cell} px"
+        return Phrase(
+            N_("{name} outputs a single cell (1x1): any CAM here is flat and says nothing about where. "
+               "Pick an earlier layer."),
+            name=info.name,
+        )  # fmt: skip
+    grid = {"h": h, "w": w, "cell": cell}
     if info.depth >= LATE_DEPTH:
-        return (
-            f"Late layer ({grid}): features are semantic and class-specific, so the map follows the "
-            "object the class depends on, but it is coarse."
-        )
+        return Phrase(
+            N_("Late layer ({h}x{w} cells of about {cell} px): features are semantic and class-specific, so "
+               "the map follows the object the class depends on, but it is coarse."),
+            **grid,
+        )  # fmt: skip
     if info.depth >= MIDDLE_DEPTH:
-        return f"Middle layer ({grid}): parts and textures; sharper than the last layer, less class-specific."
-    return (
-        f"Early layer ({grid}): sharp, but it reacts to edges and colours, not to the class; maps here "
-        "often highlight every contrast in the image."
+        return Phrase(
+            N_("Middle layer ({h}x{w} cells of about {cell} px): parts and textures; sharper than the last "
+               "layer, less class-specific."),
+            **grid,
+        )  # fmt: skip
+    return Phrase(
+        N_("Early layer ({h}x{w} cells of about {cell} px): sharp, but it reacts to edges and colours, not "
+           "to the class; maps here often highlight every contrast in the image."),
+        **grid,
+    )  # fmt: skip
+
+
+def flat_notes(cam: torch.Tensor, flat: torch.Tensor) -> list[str]:
+    """A plain-language note on why some of a batch's CAMs (``cam``, raw) are ``flat`` (none when none is)."""
+    if not flat.any():
+        return []
+    h, w = cam.shape[-2:]
+    template = (
+        N_(
+            "{flat} of {maps} maps are flat: the layer's map has a single cell ({h}x{w}); pick an earlier layer."
+        )
+        if h * w == 1
+        else N_(
+            "{flat} of {maps} maps are flat: no location raises the class score more than another (after the "
+            "ReLU the map is constant); try another layer, class or method."
+        )
     )
+    return [Phrase(template, flat=int(flat.sum()), maps=len(flat), h=h, w=w)]

@@ -38,6 +38,7 @@ import torchvision
 from torch import nn
 
 import cnndash
+from cnndash.errors import UserError
 from cnndash.export.onnx_model import export_onnx, onnx_probabilities, quantize_onnx
 from cnndash.preprocess import images_to_uint8
 from cnndash.runs import Run, load_run
@@ -52,7 +53,7 @@ ACCURACY_IMAGES = 5000  # at most this many validation images for the accuracies
 ProgressCallback = Callable[[str, float], None]  # (what is happening, fraction done)
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A run that cannot be exported, or an export that does not reproduce the model; says why."""
 
 
@@ -79,7 +80,11 @@ class ExportResult:
 def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ExportError(f"Unknown export format {unknown[0]!r}; choose from {', '.join(FORMATS)}.")
+        raise ExportError(
+            "Unknown export format {unknown}; choose from {formats}.",
+            unknown=repr(unknown[0]),
+            formats=", ".join(FORMATS),
+        )
     if "onnx-int8" in formats and "onnx" not in formats:
         raise ExportError("The int8 variant is quantised from model.onnx; add 'onnx' to the formats.")
     if not formats:
@@ -130,8 +135,9 @@ def _torchscript(wrapper: ProbabilityModel, probe: torch.Tensor, path: Path) -> 
             traced.save(str(path))
     except Exception as exc:  # tracing fails with many types; the message is what the user needs
         raise ExportError(
-            f"The model could not be exported to TorchScript ({_first_line(exc)}); "
-            "export ONNX only (formats=['onnx'])."
+            "The model could not be exported to TorchScript ({first_line}); export ONNX only "
+            "(formats=['onnx']).",
+            first_line=_first_line(exc),
         ) from exc
 
 
@@ -146,13 +152,19 @@ def _torchscript_probabilities(path: Path, batch: torch.Tensor) -> np.ndarray:
 def _compare(name: str, expected: np.ndarray, got: np.ndarray) -> float:
     if got.shape != expected.shape:
         raise ExportError(
-            f"{name} returns shape {got.shape} where the model returns {expected.shape}; not exported."
+            "{name} returns shape {got_shape} where the model returns {expected_shape}; not exported.",
+            name=name,
+            got_shape=got.shape,
+            expected_shape=expected.shape,
         )
     diff = float(np.abs(got - expected).max()) if expected.size else 0.0
     if not diff <= PARITY_TOLERANCE:
         raise ExportError(
-            f"{name} disagrees with the trained model by {diff:.2e} in probability "
-            f"(tolerance {PARITY_TOLERANCE:g}); the bundle was not written. Report this model."
+            "{name} disagrees with the trained model by {diff:.2e} in probability (tolerance "
+            "{parity_tolerance:g}); the bundle was not written. Report this model.",
+            name=name,
+            diff=diff,
+            parity_tolerance=PARITY_TOLERANCE,
         )
     return diff
 

@@ -14,10 +14,12 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from cnndash.errors import UserError
+
 OPSET = 18
 
 
-class OnnxUnavailableError(ValueError):
+class OnnxUnavailableError(UserError):
     """ONNX export asked for, but onnx / onnxscript / onnxruntime are not installed."""
 
 
@@ -34,8 +36,9 @@ def _require() -> SimpleNamespace:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise OnnxUnavailableError(
-            f"ONNX export needs the package {exc.name or 'onnx'!r}, which is not installed; run "
-            "`pip install onnx onnxscript onnxruntime` or export TorchScript only."
+            "ONNX export needs the package {exc_name}, which is not installed; run `pip install onnx "
+            "onnxscript onnxruntime` or export TorchScript only.",
+            exc_name=repr(exc.name or "onnx"),
         ) from exc
     return SimpleNamespace(
         onnx=onnx, onnxruntime=onnxruntime, QuantType=QuantType, quantize_dynamic=quantize_dynamic
@@ -67,8 +70,8 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path) -> N
     except Exception as exc:  # the exporter raises many types; the first line says what failed
         text = str(exc).strip().splitlines()
         raise OnnxUnavailableError(
-            f"The model could not be exported to ONNX ({text[0] if text else type(exc).__name__}); "
-            "export TorchScript only."
+            "The model could not be exported to ONNX ({error}); export TorchScript only.",
+            error=text[0] if text else type(exc).__name__,
         ) from exc
 
 
@@ -106,8 +109,8 @@ def quantize_onnx(source: Path, target: Path) -> None:
     except Exception as exc:  # onnxruntime raises many types
         text = str(exc).strip().splitlines()
         raise OnnxUnavailableError(
-            f"The ONNX model could not be quantised to int8 ({text[0] if text else type(exc).__name__}); "
-            "export without the int8 variant."
+            "The ONNX model could not be quantised to int8 ({error}); export without the int8 variant.",
+            error=text[0] if text else type(exc).__name__,
         ) from exc
     finally:
         root.removeFilter(hint)

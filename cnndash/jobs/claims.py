@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnndash import paths
+from cnndash.errors import UserError
 from cnndash.runs.lease import lease_seconds, live_owner, new_owner, stale_after
 from cnndash.store import db
 
@@ -51,7 +52,7 @@ MIGRATIONS = [
 ]
 
 
-class JobBusyError(ValueError):
+class JobBusyError(UserError):
     """A job may not start now: another live job holds what it needs (the message names it)."""
 
 

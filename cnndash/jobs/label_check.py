@@ -19,6 +19,7 @@ from cnndash.evaluate.label_issues import LabelIssuesStopped, find_dataset_label
 from cnndash.jobs import claims
 from cnndash.jobs.claims import LABEL_CHECK, TRAINING, Claim, JobBusyError
 from cnndash.jobs.registry import get_registry
+from cnndash.text import N_, Phrase
 from cnndash.training.config import TrainConfig
 from cnndash.training.events import EpochEvent, TrainEvent
 
@@ -46,10 +47,11 @@ class LabelJobSnapshot:
         per_fold = self.epoch / self.epochs if self.epochs else 0.0
         return max(0.0, min(1.0, (max(self.fold - 1, 0) + per_fold) / max(self.folds, 1)))
 
-    def text(self) -> str:
+    def text(self) -> str:  # a Phrase while running: the page says it in the reader's language
         if self.status == "running":
-            return f"fold {max(self.fold, 1)} of {self.folds}, epoch {self.epoch} of {self.epochs}"
-        return self.error or self.status
+            return Phrase(N_("fold {fold} of {folds}, epoch {epoch} of {epochs}"), fold=max(self.fold, 1),
+                          folds=self.folds, epoch=self.epoch, epochs=self.epochs)  # fmt: skip
+        return self.error or self.status  # a status is an engine message id (evaluate.compare.RUN_STATUSES)
 
 
 class LabelIssuesJob:

@@ -121,13 +121,19 @@ def check_processes(config: TrainConfig, device: str, processes: int) -> None:
             "one per GPU" if device == "cuda" else "one per core" if device == "cpu" else "no torchrun here"
         )
         raise ConfigError(
-            f"Processes must be a whole number from 1 to {most} on the {device.upper()} ({where}), got "
-            f"{processes!r}; choose 1 to train in the app's own process."
+            "Processes must be a whole number from 1 to {most} on the {device} ({where}), got {processes}; "
+            "choose 1 to train in the app's own process.",
+            most=most,
+            device=device.upper(),
+            where=where,
+            processes=repr(processes),
         )
     if processes > 1 and config.batch_size < processes:
         raise ConfigError(
-            f"Batch size {config.batch_size} is smaller than the {processes} processes: the batch size is the "
-            f"global batch, split across processes; use at least {processes}."
+            "Batch size {config_batch_size} is smaller than the {processes} processes: the batch size is "
+            "the global batch, split across processes; use at least {processes}.",
+            config_batch_size=config.batch_size,
+            processes=processes,
         )
     if processes > 1 and config.sync_batchnorm and device != "cuda":
         raise ConfigError("sync_batchnorm needs CUDA GPUs; turn it off for a CPU run.")
@@ -167,7 +173,9 @@ class JobRegistry:
             name = check_run_name(run_name) if run_name else new_run_name(config.model, config.dataset, root)
             run_dir = root / name
             if resume and not run_dir.is_dir():
-                raise RunError(f"Nothing to resume: there is no run {name!r} under {root}.")
+                raise RunError(
+                    "Nothing to resume: there is no run {name} under {root}.", name=repr(name), root=root
+                )
             created = run_name is None or not run_dir.exists()
             try:
                 RunWriter(run_dir).create()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndash.runs.batchlog import MAX_POINTS
+from cnndash.text import N_
 from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, StartEvent, TrainEvent
 
 MAX_BATCH_POINTS = MAX_POINTS  # per-batch points kept for the live chart (older ones thinned out), as read
@@ -74,24 +75,51 @@ class JobSnapshot:
 
     def status_text(self) -> str:
         """One line for people, e.g. ``epoch 3/10 · batch 12/45 · 1,530 img/s · ETA 0:21``."""
+        template, params = self.status_template()
+        return template.format(**params)
+
+    def status_template(self) -> tuple[str, dict]:
+        """:meth:`status_text` as a template and its parameters, so that a page can show it translated."""
         if self.status == "starting":
-            return "preparing data and model…"
+            return N_("preparing data and model…"), {}
         if self.status == "failed":
-            return f"failed: {self.error}"
+            return N_("failed: {error}"), {"error": self.error}
         if self.status in ("finished", "stopped"):
             acc = (self.summary or {}).get("val_accuracy")
-            acc_text = f" · best val acc {acc:.1%}" if acc is not None else ""
-            return f"{self.status} after {self.completed_epochs}/{self.epochs} epochs{acc_text}"
-        parts = [
-            f"epoch {self.epoch}/{self.epochs}",
-            f"batch {self.batch}/{self.batches}",
-            f"{self.images_per_sec:,.0f} img/s",
-        ]
-        if self.eta_seconds is not None:
-            parts.append(f"ETA {format_eta(self.eta_seconds)}")
-        if self.stop_requested:
-            parts.append("stopping…")
-        return " · ".join(parts)
+            params = {"done": self.completed_epochs, "epochs": self.epochs}
+            if acc is None:
+                template = {
+                    "finished": N_("finished after {done}/{epochs} epochs"),
+                    "stopped": N_("stopped after {done}/{epochs} epochs"),
+                }[self.status]
+                return template, params
+            template = {
+                "finished": N_("finished after {done}/{epochs} epochs · best val acc {acc:.1%}"),
+                "stopped": N_("stopped after {done}/{epochs} epochs · best val acc {acc:.1%}"),
+            }[self.status]
+            return template, params | {"acc": acc}
+        params = {
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "batch": self.batch,
+            "batches": self.batches,
+            "speed": self.images_per_sec,
+        }
+        stopping = self.stop_requested
+        if self.eta_seconds is None:
+            return (
+                N_("epoch {epoch}/{epochs} · batch {batch}/{batches} · {speed:,.0f} img/s · stopping…")
+                if stopping
+                else N_("epoch {epoch}/{epochs} · batch {batch}/{batches} · {speed:,.0f} img/s")
+            ), params
+        params["eta"] = format_eta(self.eta_seconds)
+        return (
+            N_(
+                "epoch {epoch}/{epochs} · batch {batch}/{batches} · {speed:,.0f} img/s · ETA {eta} · stopping…"
+            )
+            if stopping
+            else N_("epoch {epoch}/{epochs} · batch {batch}/{batches} · {speed:,.0f} img/s · ETA {eta}")
+        ), params
 
 
 def apply_event(snap: JobSnapshot, event: TrainEvent) -> JobSnapshot:

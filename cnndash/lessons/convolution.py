@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnndash import arith
-from cnndash.lessons.errors import LessonError, as_grid
+from cnndash.errors import Term
+from cnndash.lessons.errors import LessonError, as_grid, shape_problem
+from cnndash.text import N_
 
 __all__ = [
     "ChannelsLesson",
@@ -81,21 +83,32 @@ class CorrelationLesson:
     steps: tuple[CorrelationStep, ...]
 
 
-def _check_kernel_fits(x: np.ndarray, k: np.ndarray, what: str = "input") -> None:
-    for axis, name in enumerate(("rows", "columns")):
+INPUT, KERNEL = Term(N_("input")), Term(N_("kernel"))  # the grids' names in messages
+
+
+def _check_kernel_fits(x: np.ndarray, k: np.ndarray, what: Term = INPUT) -> None:
+    for axis, name in enumerate((Term(N_("rows")), Term(N_("columns")))):
         if k.shape[axis] > x.shape[axis]:
             raise LessonError(
-                f"The kernel has {k.shape[axis]} {name} but the {what} only {x.shape[axis]}; "
-                f"make the kernel smaller or the {what} larger."
+                "The kernel has {k} {name} but the {what} only {n}; make the kernel smaller or the {what} larger.",
+                k=k.shape[axis],
+                name=name,
+                what=what,
+                n=x.shape[axis],
             )
 
 
 def correlation_lesson(x, kernel) -> CorrelationLesson:
     """Lesson 1 for an input grid and a kernel grid (lists of lists or arrays)."""
-    x, k = as_grid(x, "input"), as_grid(kernel, "kernel")
-    for grid, name in ((x, "input"), (k, "kernel")):
+    x, k = as_grid(x, INPUT), as_grid(kernel, KERNEL)
+    for grid, name in ((x, INPUT), (k, KERNEL)):
         if max(grid.shape) > MAX_GRID:
-            raise LessonError(f"The {name} may have at most {MAX_GRID} rows and columns, got {grid.shape}.")
+            raise LessonError(
+                "The {name} may have at most {most} rows and columns, got {shape}.",
+                name=name,
+                most=MAX_GRID,
+                shape=grid.shape,
+            )
     _check_kernel_fits(x, k)
     output = corr2d(x, k)
     conv = nn.Conv2d(1, 1, kernel_size=k.shape, bias=False).double()
@@ -135,7 +148,7 @@ def padding_lesson(size, kernel, padding=0, stride=1) -> PaddingLesson:
         s = arith.as_pair(stride, "stride")
         out = arith.conv_output_size(hw, k, s, p)
     except arith.ShapeError as exc:
-        raise LessonError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+        raise shape_problem(exc) from None
     conv = nn.Conv2d(1, 1, kernel_size=k, stride=s, padding=p, device="meta")
     torch_out = tuple(conv(torch.empty((1, 1, *hw), device="meta")).shape[2:])
     starts = tuple(tuple(range(0, hw[a] + 2 * p[a] - k[a] + 1, s[a])) for a in range(2))
@@ -232,7 +245,7 @@ def unfold_lesson(
     try:
         oh, ow = arith.conv_output_size((size, size), k, stride, padding)
     except arith.ShapeError as exc:
-        raise LessonError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+        raise shape_problem(exc) from None
     x = random_ints((channels, size, size), seed)
     kernels = random_ints((c_out, channels, k, k), seed + 1)
     columns = F.unfold(torch.from_numpy(x)[None], k, padding=padding, stride=stride)[0].numpy()

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnndash.errors import Term
 from cnndash.lessons.convolution import corr2d
 from cnndash.lessons.errors import LessonError, check_range
+from cnndash.text import N_
 
 __all__ = ["DIVERGED_LOSS", "KernelLesson", "edge_image", "learn_kernel"]
 
@@ -63,9 +65,11 @@ def _windows(x: np.ndarray) -> np.ndarray:
 
 def learn_kernel(learning_rate: float, steps: int = 10, seed: int = 0) -> KernelLesson:
     """Gradient descent on the 1×2 kernel from a random start (uniform in ±1/√2, like ``nn.Conv2d``)."""
-    check_range(learning_rate, "The learning rate", 1e-6, 10.0)
+    check_range(learning_rate, Term(N_("The learning rate")), 1e-6, 10.0)
     if not 1 <= steps <= MAX_STEPS:
-        raise LessonError(f"The number of steps must be between 1 and {MAX_STEPS}, got {steps}.")
+        raise LessonError(
+            "The number of steps must be between 1 and {most}, got {steps}.", most=MAX_STEPS, steps=steps
+        )
     x = edge_image()
     y = corr2d(x, TARGET)
     windows, targets = _windows(x), y.ravel()

@@ -18,6 +18,7 @@ import torchvision
 from torch import nn
 
 from cnndash.lessons.errors import LessonError
+from cnndash.text import N_
 from cnndash.trace import ShapeTrace, trace_shapes
 
 __all__ = [
@@ -137,77 +138,97 @@ NETWORKS: dict[str, Network] = {
     net.name: net
     for net in (
         Network(
-            "LeNet",
-            "Two convolution + pooling stages turn a 28×28 digit into 16 maps of 5×5, and three fully connected "
-            "layers classify them. It is the pattern every later network keeps: convolutions find local "
-            "features, pooling shrinks the map, a classifier sits on top.",
+            N_("LeNet"),
+            N_(
+                "Two convolution + pooling stages turn a 28×28 digit into 16 maps of 5×5, and three fully connected "
+                "layers classify them. It is the pattern every later network keeps: convolutions find local "
+                "features, pooling shrinks the map, a classifier sits on top."
+            ),
             (1, 28, 28),
             lenet,
             preset="LeNet-5 (1×28×28)",
-            reference="d2l's LeNet (sigmoid); the editor's preset uses ReLU — same shapes and parameters.",
+            reference=N_(
+                "d2l's LeNet (sigmoid); the editor's preset uses ReLU — same shapes and parameters."
+            ),
         ),
         Network(
-            "AlexNet",
-            "A much deeper and wider LeNet with ReLU, max pooling and dropout, trained on GPUs on ImageNet. "
-            "An 11×11 stride-4 first layer shrinks 224 px to 55 quickly; most parameters sit in the 4096-wide "
-            "fully connected head.",
+            N_("AlexNet"),
+            N_(
+                "A much deeper and wider LeNet with ReLU, max pooling and dropout, trained on GPUs on ImageNet. "
+                "An 11×11 stride-4 first layer shrinks 224 px to 55 quickly; most parameters sit in the 4096-wide "
+                "fully connected head."
+            ),
             (3, 224, 224),
             torchvision.models.alexnet,
             preset="AlexNet (3×224×224)",
-            reference="torchvision.models.alexnet (61,100,840 parameters).",
-            correction="The tutorial labels the first max pool '224 -> 55': the 11×11 stride-4 convolution "
-            "makes 55×55 and the pool after it 27×27 (then 13 and 6), as the trace shows. Its channel "
-            "widths (96, 256, 384, 384, 256) are the paper's; torchvision's are 64, 192, 384, 256, 256.",
+            reference=N_("torchvision.models.alexnet (61,100,840 parameters)."),
+            correction=N_(
+                "The tutorial labels the first max pool '224 -> 55': the 11×11 stride-4 convolution "
+                "makes 55×55 and the pool after it 27×27 (then 13 and 6), as the trace shows. Its channel "
+                "widths (96, 256, 384, 384, 256) are the paper's; torchvision's are 64, 192, 384, 256, 256."
+            ),
         ),
         Network(
-            "VGG-16",
-            "Only 3×3 convolutions, stacked in five blocks that each end in a 2×2 max pool and double the "
-            "channels. Two stacked 3×3 layers see 5×5 pixels with fewer weights than one 5×5 layer.",
+            N_("VGG-16"),
+            N_(
+                "Only 3×3 convolutions, stacked in five blocks that each end in a 2×2 max pool and double the "
+                "channels. Two stacked 3×3 layers see 5×5 pixels with fewer weights than one 5×5 layer."
+            ),
             (3, 224, 224),
             torchvision.models.vgg16,
             preset="VGG-16 (3×224×224)",
-            reference="torchvision.models.vgg16 (138,357,544 parameters).",
-            correction="The tutorial's head ends in nn.Linear(4097, num_classes), but the layer before it "
-            "outputs 4096 features: the last layer must be nn.Linear(4096, num_classes) (4,097,000 "
-            "weights and biases for 1000 classes). Its version also adds BatchNorm after each convolution, "
-            "which is torchvision's vgg16_bn, not VGG-16.",
+            reference=N_("torchvision.models.vgg16 (138,357,544 parameters)."),
+            correction=N_(
+                "The tutorial's head ends in nn.Linear(4097, num_classes), but the layer before it "
+                "outputs 4096 features: the last layer must be nn.Linear(4096, num_classes) (4,097,000 "
+                "weights and biases for 1000 classes). Its version also adds BatchNorm after each convolution, "
+                "which is torchvision's vgg16_bn, not VGG-16."
+            ),
             mistake=_vgg16_with_4097,
         ),
         Network(
-            "NiN",
-            "Each block is a convolution followed by two 1×1 convolutions, a small fully connected network "
-            "applied at every pixel. There is no fully connected head: the last block outputs one map per "
-            "class and a global average pool turns each map into a score.",
+            N_("NiN"),
+            N_(
+                "Each block is a convolution followed by two 1×1 convolutions, a small fully connected network "
+                "applied at every pixel. There is no fully connected head: the last block outputs one map per "
+                "class and a global average pool turns each map into a score."
+            ),
             (1, 224, 224),
             nin,
-            reference="d2l's NiN for 10 classes on 224×224 grey images.",
+            reference=N_("d2l's NiN for 10 classes on 224×224 grey images."),
         ),
         Network(
-            "Inception block",
-            "Four branches look at the same input with 1×1, 3×3 and 5×5 windows and a 3×3 max pool, and "
-            "their outputs are stacked along the channels. The 1×1 convolutions before the larger windows "
-            "cut the channels first, which keeps the block cheap.",
+            N_("Inception block"),
+            N_(
+                "Four branches look at the same input with 1×1, 3×3 and 5×5 windows and a 3×3 max pool, and "
+                "their outputs are stacked along the channels. The 1×1 convolutions before the larger windows "
+                "cut the channels first, which keeps the block cheap."
+            ),
             (192, 28, 28),
             lambda: Inception(192, 64, (96, 128), (16, 32), 32),
-            reference="GoogLeNet's block 3a: 64 + 128 + 32 + 32 = 256 output channels.",
+            reference=N_("GoogLeNet's block 3a: 64 + 128 + 32 + 32 = 256 output channels."),
         ),
         Network(
-            "ResNet residual block",
-            "The block learns only the change F(x) to its input and adds x back, so the identity is easy to "
-            "learn and gradients reach early layers through the shortcut. This is what makes networks of "
-            "100+ layers trainable.",
+            N_("ResNet residual block"),
+            N_(
+                "The block learns only the change F(x) to its input and adds x back, so the identity is easy to "
+                "learn and gradients reach early layers through the shortcut. This is what makes networks of "
+                "100+ layers trainable."
+            ),
             (64, 56, 56),
             lambda: Residual(64),
             preset="ResNet basic block (64×56×56)",
-            reference="ResNet-18's first block; same parameters as torchvision's BasicBlock(64, 64).",
+            reference=N_("ResNet-18's first block; same parameters as torchvision's BasicBlock(64, 64)."),
         ),
         Network(
-            "DenseNet dense block",
-            "Each layer gets every earlier layer's output, concatenated, and adds a few new channels (the "
-            "growth rate). Features are reused instead of relearned, so the layers can stay narrow.",
+            N_("DenseNet dense block"),
+            N_(
+                "Each layer gets every earlier layer's output, concatenated, and adds a few new channels (the "
+                "growth rate). Features are reused instead of relearned, so the layers can stay narrow."
+            ),
             (64, 56, 56),
             lambda: DenseBlock(4, 64, 32),
-            reference="d2l's dense block: 4 layers with growth rate 32, 64 → 64 + 4·32 = 192 channels.",
+            reference=N_("d2l's dense block: 4 layers with growth rate 32, 64 → 64 + 4·32 = 192 channels."),
         ),
     )
 }

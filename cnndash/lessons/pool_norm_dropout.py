@@ -13,9 +13,11 @@ import torch
 from torch import nn
 
 from cnndash import arith
+from cnndash.errors import Term
 from cnndash.lessons.convolution import corr2d
-from cnndash.lessons.errors import LessonError, as_grid, check_range
+from cnndash.lessons.errors import LessonError, as_grid, check_range, shape_problem
 from cnndash.lessons.learn_kernel import TARGET, edge_image
+from cnndash.text import N_
 
 __all__ = [
     "NORMS",
@@ -41,7 +43,7 @@ def _pool_shape(shape: tuple[int, int], k: int, stride: int, padding: int) -> tu
     try:
         return arith.pool_output_size(shape, k, stride, padding)
     except arith.ShapeError as exc:
-        raise LessonError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+        raise shape_problem(exc) from None
 
 
 def pool2d(x: np.ndarray, k: int, stride: int = 1, padding: int = 0, mode: str = "max") -> np.ndarray:
@@ -86,7 +88,7 @@ class PoolLesson:
 
 
 def pool_lesson(x, k: int = 2, stride: int = 1, padding: int = 0, mode: str = "max") -> PoolLesson:
-    grid = as_grid(x, "input")
+    grid = as_grid(x, Term(N_("input")))
     for value, name in ((k, "kernel size"), (stride, "stride")):
         if value < 1:
             raise LessonError(f"The {name} must be at least 1, got {value}.")
@@ -111,7 +113,7 @@ def shift_lesson(k: int = 2, stride: int = 1, mode: str = "max") -> ShiftLesson:
     shifted[:, 1:] = x[:, :-1]
     pooled = _torch_pool(x, k, stride, 0, mode) if k <= min(x.shape) else None
     if pooled is None:
-        raise LessonError(f"The kernel ({k}) must fit in the 6×7 edge map; pick a kernel of at most 6.")
+        raise LessonError("The kernel ({k}) must fit in the 6×7 edge map; pick a kernel of at most 6.", k=k)
     pooled_shifted = _torch_pool(shifted, k, stride, 0, mode)
     return ShiftLesson(
         x,
@@ -126,10 +128,10 @@ def shift_lesson(k: int = 2, stride: int = 1, mode: str = "max") -> ShiftLesson:
 # -- lesson 7 -----------------------------------------------------------------------------------------------
 
 NORMS = {
-    "BatchNorm": "each channel over the batch and all pixels: axes (N, H, W)",
-    "LayerNorm": "each sample over all its channels and pixels: axes (C, H, W)",
-    "InstanceNorm": "each sample's each channel over its pixels: axes (H, W)",
-    "GroupNorm": "each sample's each group of channels over their pixels: axes (C/G, H, W)",
+    "BatchNorm": N_("each channel over the batch and all pixels: axes (N, H, W)"),
+    "LayerNorm": N_("each sample over all its channels and pixels: axes (C, H, W)"),
+    "InstanceNorm": N_("each sample's each channel over its pixels: axes (H, W)"),
+    "GroupNorm": N_("each sample's each group of channels over their pixels: axes (C/G, H, W)"),
 }
 
 
@@ -185,7 +187,9 @@ def norm_lesson(
         raise LessonError(f"Batch, channels and size must each be between 1 and 8, got {n}, {c}, {size}.")
     if kind == "GroupNorm" and (groups < 1 or c % groups):
         raise LessonError(
-            f"GroupNorm needs the channels ({c}) to split evenly into groups; {groups} does not."
+            "GroupNorm needs the channels ({c}) to split evenly into groups; {groups} does not.",
+            c=c,
+            groups=groups,
         )
     if kind == "InstanceNorm" and size == 1:
         raise LessonError("InstanceNorm needs more than one pixel per channel; make H = W at least 2.")
@@ -229,7 +233,7 @@ def batchnorm_running(
 ) -> RunningStatsLesson:
     """Feed ``steps`` batches (mean 5, std 2) to ``nn.BatchNorm2d`` in train mode and track its running
     statistics by hand: ``running ← (1 − momentum)·running + momentum·batch``."""
-    check_range(momentum, "The momentum", 0.0, 1.0)
+    check_range(momentum, Term(N_("The momentum")), 0.0, 1.0)
     if not 1 <= steps <= 100:
         raise LessonError(f"The number of batches must be between 1 and 100, got {steps}.")
     batches = np.random.default_rng(seed).normal(5.0, 2.0, size=(steps, 4, channels, 3, 3))
@@ -278,7 +282,7 @@ class DropoutLesson:
 
 def dropout_lesson(p: float, seed: int = 0, samples: int = 2000) -> DropoutLesson:
     """The same tensor through ``nn.Dropout(p)`` in train mode (twice) and eval mode."""
-    check_range(p, "The drop probability p", 0.0, 0.99)
+    check_range(p, Term(N_("The drop probability p")), 0.0, 0.99)
     x = torch.arange(1, 33, dtype=torch.float64).reshape(4, 8)
     layer = nn.Dropout(p)
     with torch.random.fork_rng(devices=[]):  # the lesson must not move anyone else's random stream

@@ -5,6 +5,9 @@
   position, next to the output grid with that cell highlighted; :func:`transposed_window_figure` draws a
   transposed convolution as the stride-1 convolution over the zero-upsampled input that it equals.
 - :func:`shape_chart` — channels and spatial size after every layer of a traced stack.
+
+Every builder takes ``tr``, the page's translator (``str`` by default: English), through which each
+title, axis, legend and hover text passes before its numbers are filled in.
 """
 
 from __future__ import annotations
@@ -65,17 +68,21 @@ def output_size_latex(
     dilation: int = 1,
     output_padding: int = 0,
     ceil_mode: bool = False,
+    *,
+    tr: Callable[[str], str] = str,
 ) -> str:
     """LaTeX for one axis (``axis`` is ``"H"`` or ``"W"``) of ``kind`` (Conv2d, ConvTranspose2d,
     MaxPool2d, AvgPool2d): the formula, the same with numbers, and the result. A result below 1 is shown
     as computed, marked as invalid."""
     n, k, s, d, op = size, kernel_size, stride, dilation, output_padding
+    same, split, valid, invalid = tr("same: padding"), tr("split"), tr("valid:"), tr("invalid")
+    overhang = tr("the last window would start in the right padding")
     out = rf"{axis}_{{\text{{out}}}}"
     if kind == "Conv2d" and padding == "same":
         total = d * (k - 1)
         return (
-            rf"{out} = {axis}_{{\text{{in}}}} = {n} \qquad (\text{{same: padding }} d\,(k-1) = {total}"
-            rf"\text{{ split }} {total // 2} + {total - total // 2})"
+            rf"{out} = {axis}_{{\text{{in}}}} = {n} \qquad (\text{{{same} }} d\,(k-1) = {total}"
+            rf"\text{{ {split} }} {total // 2} + {total - total // 2})"
         )
     p = 0 if padding == "valid" else int(padding)
     if kind == "ConvTranspose2d":
@@ -84,7 +91,7 @@ def output_size_latex(
             rf"{out} = ({axis}_{{\text{{in}}}} - 1)\,s - 2p + d\,(k-1) + p_{{\text{{out}}}} + 1"
             rf" = ({n}-1)\cdot {s} - 2\cdot {p} + {d}\cdot({k}-1) + {op} + 1 = {value}"
         )
-        return text + (r" \;<\; 1 \;(\text{invalid})" if value < 1 else "")
+        return text + (rf" \;<\; 1 \;(\text{{{invalid}}})" if value < 1 else "")
     symbolic, numeric, numerator = _frac_parts(kind, n, k, s, p, d)
     symbolic = symbolic.replace("{A}", axis)
     ceil = ceil_mode and kind in ("MaxPool2d", "AvgPool2d")
@@ -96,10 +103,10 @@ def output_size_latex(
     )
     if ceil and (value - 1) * s >= n + p:
         value -= 1
-        text += rf" - 1 = {value} \;(\text{{the last window would start in the right padding}})"
+        text += rf" - 1 = {value} \;(\text{{{overhang}}})"
     if kind == "Conv2d" and padding == "valid":
-        text += r" \qquad (\text{valid: } p = 0)"
-    return text + (r" \;<\; 1 \;(\text{invalid})" if value < 1 else "")
+        text += rf" \qquad (\text{{{valid} }} p = 0)"
+    return text + (rf" \;<\; 1 \;(\text{{{invalid}}})" if value < 1 else "")
 
 
 def explicit_padding(padding: int | str | Sequence[int], kernel_size: Sequence[int], dilation: Sequence[int]):
@@ -121,6 +128,8 @@ def sliding_window_figure(
     dilation: Sequence[int],
     output_size: Sequence[int],
     position: Sequence[int],
+    *,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Padded input grid with the window of output cell ``position`` = (row, col), and the output grid.
 
@@ -139,11 +148,13 @@ def sliding_window_figure(
         return np.where(inside, INPUT, PADDING).astype(np.int8)
 
     def describe(r: int, c: int) -> str:
-        return f"input ({r - top}, {c - left})" if top <= r < top + h and left <= c < left + w else "padding"
+        if top <= r < top + h and left <= c < left + w:
+            return tr("input ({row}, {col})").format(row=r - top, col=c - left)
+        return tr("padding")
 
-    title = f"padded input {rows}×{cols} (input {h}×{w})"
+    title = tr("padded input {rows}×{cols} (input {h}×{w})").format(rows=rows, cols=cols, h=h, w=w)
     return _window_figure(
-        (rows, cols), codes, describe, stride, extent, dilation, output_size, position, title
+        (rows, cols), codes, describe, stride, extent, dilation, output_size, position, title, tr
     )
 
 
@@ -156,6 +167,8 @@ def transposed_window_figure(
     dilation: Sequence[int],
     output_size: Sequence[int],
     position: Sequence[int],
+    *,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure | None:
     """ConvTranspose2d drawn as the direct convolution it equals: the input with ``stride − 1`` zeros
     inserted between pixels, padded by ``dilation·(kernel − 1) − padding`` (plus ``output_padding`` at the
@@ -180,15 +193,17 @@ def transposed_window_figure(
     def describe(r: int, c: int) -> str:
         y, x = r - low[0], c - low[1]
         if not (0 <= y < spread[0] and 0 <= x < spread[1]):
-            return "padding"
+            return tr("padding")
         if y % stride[0] or x % stride[1]:
-            return "inserted zero"
-        return f"input ({y // stride[0]}, {x // stride[1]})"
+            return tr("inserted zero")
+        return tr("input ({row}, {col})").format(row=y // stride[0], col=x // stride[1])
 
     extent = [reach[a] + 1 for a in range(2)]
-    title = f"input {h}×{w} with zeros inserted and padding: {rows}×{cols}"
+    title = tr("input {h}×{w} with zeros inserted and padding: {rows}×{cols}").format(
+        h=h, w=w, rows=rows, cols=cols
+    )
     return _window_figure(
-        (rows, cols), codes, describe, (1, 1), extent, dilation, output_size, position, title
+        (rows, cols), codes, describe, (1, 1), extent, dilation, output_size, position, title, tr
     )
 
 
@@ -202,7 +217,8 @@ def _window_figure(
     output_size: Sequence[int],
     position: Sequence[int],
     title: str,
-) -> go.Figure:
+    tr: Callable[[str], str],
+) -> go.Figure:  # long: one figure's geometry (zoom, window, output cell) kept together
     rows, cols = grid_size
     oh, ow = output_size
     row, col = min(max(position[0], 0), oh - 1), min(max(position[1], 0), ow - 1)
@@ -222,13 +238,18 @@ def _window_figure(
     out_r, out_c = _view(oh, row, span), _view(ow, col, span)
     out_grid = np.full((len(out_r), len(out_c)), INPUT, dtype=np.int8)
     out_grid[row - out_r[0], col - out_c[0]] = SELECTED_OUTPUT
-    out_hover = [[f"output ({r}, {c})" for c in out_c] for r in out_r]
+    out_cell = tr("output ({row}, {col})")
+    out_hover = [[out_cell.format(row=r, col=c) for c in out_c] for r in out_r]
     if zoomed:
-        title += f"<br>zoomed: rows {view_r[0]}–{view_r[-1]}, columns {view_c[0]}–{view_c[-1]}"
+        zoom = tr("zoomed: rows {first_row}–{last_row}, columns {first_col}–{last_col}")
+        title += "<br>" + zoom.format(
+            first_row=view_r[0], last_row=view_r[-1], first_col=view_c[0], last_col=view_c[-1]
+        )
     cropped_out = len(out_r) < oh or len(out_c) < ow
     titles = (
         title,
-        f"output {oh}×{ow} — cell ({row}, {col})" + ("<br>(part shown)" if cropped_out else ""),
+        tr("output {oh}×{ow} — cell ({row}, {col})").format(oh=oh, ow=ow, row=row, col=col)
+        + ("<br>" + tr("(part shown)") if cropped_out else ""),
     )
     views = ((grid, hover, view_r, view_c), (out_grid, out_hover, out_r, out_c))
     return _grids_figure(views, titles, height=ZOOM_HEIGHT_PX if zoomed else None)
@@ -287,24 +308,32 @@ def _grids_figure(views: Sequence[tuple], titles: tuple[str, str], height: int |
     return fig
 
 
-def shape_chart(rows: Sequence[TraceRow], input_shape: Sequence[int]) -> go.Figure:
+def shape_chart(
+    rows: Sequence[TraceRow], input_shape: Sequence[int], *, tr: Callable[[str], str] = str
+) -> go.Figure:
     """Channels (bars) and spatial height/width (lines) after each layer, starting with the input."""
-    labels = ["input"] + [f"{i} {row.kind}" for i, row in enumerate(rows)]
+    labels = [tr("input")] + [f"{i} {row.kind}" for i, row in enumerate(rows)]
     shapes = [tuple(input_shape)] + [row.output_shape for row in rows]
     channels = [shape[1] if len(shape) >= 2 else None for shape in shapes]
     heights = [shape[2] if len(shape) == 4 else None for shape in shapes]
     widths = [shape[3] if len(shape) == 4 else None for shape in shapes]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
-        go.Bar(x=labels, y=channels, name="channels / features", marker_color="#9ecae1", opacity=0.8),
+        go.Bar(x=labels, y=channels, name=tr("channels / features"), marker_color="#9ecae1", opacity=0.8),
         secondary_y=False,
     )
-    fig.add_trace(go.Scatter(x=labels, y=heights, name="height", mode="lines+markers"), secondary_y=True)
+    fig.add_trace(go.Scatter(x=labels, y=heights, name=tr("height"), mode="lines+markers"), secondary_y=True)
     if widths != heights:
-        fig.add_trace(go.Scatter(x=labels, y=widths, name="width", mode="lines+markers"), secondary_y=True)
-    fig.update_yaxes(title_text="channels / features", type="log", dtick=1, secondary_y=False)
+        fig.add_trace(
+            go.Scatter(x=labels, y=widths, name=tr("width"), mode="lines+markers"), secondary_y=True
+        )
+    fig.update_yaxes(title_text=tr("channels / features"), type="log", dtick=1, secondary_y=False)
     fig.update_yaxes(
-        title_text="spatial size (px)", rangemode="tozero", tickmode="auto", showgrid=False, secondary_y=True
+        title_text=tr("spatial size (px)"),
+        rangemode="tozero",
+        tickmode="auto",
+        showgrid=False,
+        secondary_y=True,
     )
     fig.update_layout(
         height=360, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.12), bargap=0.3

@@ -6,18 +6,24 @@ Class and run names are drawn as text (:func:`cnndash.text.plotly_text`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from cnndash.evaluate.compare import PER_CLASS_METRICS
-from cnndash.text import plotly_label, plotly_text, plotly_texts, plotly_ticks
+from cnndash.text import N_, plotly_label, plotly_text, plotly_texts, plotly_ticks
 
 A_COLOUR = "#9AA5B1"  # the reference run: muted
 B_COLOUR = "#2E86AB"  # the challenger
 DIVERGING = "RdBu"  # low (negative) red, high (positive) blue: blue = more in B, red = fewer
+METRIC_NAMES = {"precision": N_("precision"), "recall": N_("recall"), "f1-score": N_("f1-score")}
+PER_CLASS_TITLES = {
+    "precision": N_("Precision per class"),
+    "recall": N_("Recall per class"),
+    "f1-score": N_("F1-score per class"),
+}
 
 
 def _cell_text(value: float, fraction: bool) -> str:
@@ -27,9 +33,15 @@ def _cell_text(value: float, fraction: bool) -> str:
 
 
 def confusion_change_figure(
-    change: np.ndarray, classes: Sequence[str], *, fraction: bool = False, names: tuple[str, str] = ("A", "B")
+    change: np.ndarray,
+    classes: Sequence[str],
+    *,
+    fraction: bool = False,
+    names: tuple[str, str] = ("A", "B"),
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
-    """A diverging heatmap of B − A, rows = true class, columns = predicted (both in the same order).
+    """A diverging heatmap of B − A, rows = true class, columns = predicted (both in the same order);
+    ``tr`` translates the title and axes.
 
     On the diagonal blue means B gets more of that class right; off the diagonal blue means B makes
     more of that mistake. The colour scale is symmetric around 0, so white is "no change".
@@ -45,15 +57,21 @@ def confusion_change_figure(
         go.Heatmap(
             z=change, x=labels, y=labels, zmin=-limit, zmax=limit, zmid=0, colorscale=DIVERGING,
             text=text, texttemplate="%{text}" if k <= 20 else None,
-            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+            hovertemplate=tr(N_("true {true}, predicted {predicted}: {value}")).format(
+                true="%{y}", predicted="%{x}", value="%{text}"
+            ) + "<extra></extra>",
             colorbar=dict(title="B − A", tickformat="+.0%" if fraction else "+d"),
         )
     )  # fmt: skip
-    what = "share of each true class" if fraction else "images"
+    title = (
+        N_("Confusion matrix: {b} − {a} (share of each true class)")
+        if fraction
+        else N_("Confusion matrix: {b} − {a} (images)")
+    )
     fig.update_layout(
-        title=f"Confusion matrix: {plotly_text(names[1])} − {plotly_text(names[0])} ({what})",
-        xaxis=dict(title="predicted", type="category", side="bottom", **plotly_ticks(classes)),
-        yaxis=dict(title="true", type="category", autorange="reversed", **plotly_ticks(classes)),
+        title=tr(title).format(b=plotly_text(names[1]), a=plotly_text(names[0])),
+        xaxis=dict(title=tr(N_("predicted")), type="category", side="bottom", **plotly_ticks(classes)),
+        yaxis=dict(title=tr(N_("true")), type="category", autorange="reversed", **plotly_ticks(classes)),
         height=max(360, 28 * k + 160),
         margin=dict(l=10, r=10, t=50, b=10),
         template="plotly_white",
@@ -62,9 +80,14 @@ def confusion_change_figure(
 
 
 def per_class_change_figure(
-    per_class: pd.DataFrame, metric: str = "f1-score", *, names: tuple[str, str] = ("A", "B")
+    per_class: pd.DataFrame,
+    metric: str = "f1-score",
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
-    """Grouped bars per class: ``metric`` (precision, recall or f1-score) of run A next to run B."""
+    """Grouped bars per class: ``metric`` (precision, recall or f1-score) of run A next to run B; ``tr``
+    translates the title and axes."""
     if metric not in PER_CLASS_METRICS:
         raise ValueError(f"metric must be one of {', '.join(PER_CLASS_METRICS)}, got {metric!r}")
     classes = plotly_texts(per_class.index)
@@ -78,9 +101,9 @@ def per_class_change_figure(
         )  # fmt: skip
     fig.update_layout(
         barmode="group",
-        title=f"{metric.capitalize()} per class",
-        xaxis=dict(title="class", type="category", **plotly_ticks(per_class.index)),
-        yaxis=dict(title=metric, tickformat=".0%", range=[0, 1.02]),
+        title=tr(PER_CLASS_TITLES[metric]),
+        xaxis=dict(title=tr(N_("class")), type="category", **plotly_ticks(per_class.index)),
+        yaxis=dict(title=tr(METRIC_NAMES[metric]), tickformat=".0%", range=[0, 1.02]),
         height=360,
         margin=dict(l=10, r=10, t=50, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),

@@ -5,15 +5,15 @@ Pure functions, no Streamlit: the page passes their results to ``st.plotly_chart
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
 from cnndash.preprocess import convert_mode
-from cnndash.text import plotly_texts, plotly_ticks, plural
+from cnndash.text import N_, plotly_texts, plotly_ticks, plural
 
-SPLIT_LABELS = {"all": "images", "train": "train", "val": "val"}
+SPLIT_LABELS = {"all": N_("images"), "train": N_("train"), "val": N_("val")}
 SPLIT_COLOURS = {"all": "#4C78A8", "train": "#4C78A8", "val": "#F58518"}
 FIGURE_HEIGHT = 320  # px: two figures side by side fit on a laptop screen above the gallery
 MARGINS = {"l": 40, "r": 10, "t": 50, "b": 40}  # px: room for the axis titles and the figure title
@@ -24,9 +24,14 @@ MARKER_EXTRA = 30
 
 
 def class_counts_figure(
-    classes: Sequence[str], split_counts: Mapping[str, Mapping[str, int]], *, title: str = "Images per class"
+    classes: Sequence[str],
+    split_counts: Mapping[str, Mapping[str, int]],
+    *,
+    title: str = N_("Images per class"),
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
-    """Stacked bar chart of images per class, one bar segment per split (``{"train": {cls: n}, ...}``)."""
+    """Stacked bar chart of images per class, one bar segment per split (``{"train": {cls: n}, ...}``);
+    ``tr`` translates the title, axes and legend."""
     fig = go.Figure()
     labels = plotly_texts(classes)  # class names from an upload, drawn as text
     for split, counts in split_counts.items():
@@ -34,7 +39,7 @@ def class_counts_figure(
         fig.add_bar(
             x=labels,
             y=values,
-            name=SPLIT_LABELS.get(split, split),
+            name=tr(SPLIT_LABELS[split]) if split in SPLIT_LABELS else split,
             marker_color=SPLIT_COLOURS.get(split),
             text=values,
             textposition="inside" if len(split_counts) > 1 else "outside",
@@ -42,10 +47,10 @@ def class_counts_figure(
             hovertemplate="%{x}: %{customdata}<extra>" + SPLIT_LABELS.get(split, split) + "</extra>",
         )
     fig.update_layout(
-        title=title,
+        title=tr(title),
         barmode="stack",
-        xaxis_title="class",
-        yaxis_title="images",
+        xaxis_title=tr(N_("class")),
+        yaxis_title=tr(N_("images")),
         xaxis={"type": "category", **plotly_ticks(classes)},
         showlegend=len(split_counts) > 1,
         margin=MARGINS,
@@ -54,8 +59,9 @@ def class_counts_figure(
     return fig
 
 
-def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
-    """Scatter of image width × height, marker area by how many images have that size."""
+def image_sizes_figure(sizes: Mapping[tuple[int, int], int], *, tr: Callable[[str], str] = str) -> go.Figure:
+    """Scatter of image width × height, marker area by how many images have that size; ``tr`` translates
+    the title and axes."""
     items = sorted(sizes.items())
     counts = [n for _, n in items]
     largest = max(counts) if counts else 1
@@ -73,9 +79,9 @@ def image_sizes_figure(sizes: Mapping[tuple[int, int], int]) -> go.Figure:
         )
     )
     fig.update_layout(
-        title="Image sizes",
-        xaxis_title="width (px)",
-        yaxis_title="height (px)",
+        title=tr(N_("Image sizes")),
+        xaxis_title=tr(N_("width (px)")),
+        yaxis_title=tr(N_("height (px)")),
         margin=MARGINS,
         height=FIGURE_HEIGHT,
     )

@@ -11,6 +11,7 @@ page (Plotly heatmaps themselves are not selectable).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnndash.plots.training import epoch_axis, loss_spiked
-from cnndash.text import mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
+from cnndash.text import N_, mpl_text, plotly_text, plotly_texts, plotly_ticks, plural
 
 # Above this many classes the cell texts are dropped (they would overlap) and only hover shows values.
 MAX_ANNOTATED_CLASSES = 30
@@ -55,6 +56,7 @@ def confusion_matrix_figure(
     class_indices: list[int] | None = None,
     title: str | None = None,
     selected: tuple[int, int] | None = None,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Interactive heatmap of a confusion matrix: rows = true class (top to bottom), columns = predicted.
 
@@ -73,12 +75,14 @@ def confusion_matrix_figure(
     indices = list(range(n)) if class_indices is None else list(class_indices)
     values = cm.to_numpy(dtype=float)
     raw = counts.to_numpy()
+    # The cell in the hover label: the axes' own titles, translated ("%{y}" is Plotly's, filled on hover).
+    cell = plotly_text(tr(N_("true class"))) + " %{y}<br>" + plotly_text(tr(N_("predicted class"))) + " %{x}"
     if normalized:
         text = [[f"{values[i, j]:.0%}<br>{int(raw[i, j])}" for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[3]:.1%}<br>%{customdata[4]}<extra></extra>"
+        hover = cell + "<br>%{customdata[3]:.1%}<br>%{customdata[4]}<extra></extra>"
     else:
         text = [[str(int(raw[i, j])) for j in range(n)] for i in range(n)]
-        hover = "true %{y}<br>predicted %{x}<br>%{customdata[4]}<extra></extra>"
+        hover = cell + "<br>%{customdata[4]}<extra></extra>"
     fig = go.Figure(
         go.Heatmap(
             z=values,
@@ -90,12 +94,12 @@ def confusion_matrix_figure(
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalized else max(float(values.max()), 1.0),
-            colorbar={"title": "fraction" if normalized else "images"},
+            colorbar={"title": tr(N_("fraction")) if normalized else tr(N_("images"))},
             xgap=1,
             ygap=1,
         )
     )
-    fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover))
+    fig.add_trace(_cell_markers(labels, true_labels, indices, raw, values, hover, tr))
     if selected is not None and selected[0] in indices and selected[1] in indices:
         _outline_cell(fig, indices.index(selected[0]), indices.index(selected[1]))
     side = max(MIN_SIDE_PX, min(MAX_SIDE_PX, AXES_PX + CELL_PX * n))
@@ -104,17 +108,28 @@ def confusion_matrix_figure(
         height=side,
         margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         xaxis={
-            "title": "predicted class",
+            "title": tr(N_("predicted class")),
             "type": "category",
             "side": "bottom",
             "tickangle": -45 if n > 8 else 0,
             **plotly_ticks(cm.columns),
         },
-        yaxis={"title": "true class", "type": "category", "autorange": "reversed", **plotly_ticks(cm.index)},
+        yaxis={
+            "title": tr(N_("true class")),
+            "type": "category",
+            "autorange": "reversed",
+            **plotly_ticks(cm.index),
+        },
         clickmode="event+select",
         dragmode=False,
     )
     return fig
+
+
+def _images(count: int, tr: Callable[[str], str]) -> str:
+    """``count`` images in the hover label, in the reader's language (Plotly shows it as text)."""
+    said = tr(N_("{n} image")) if count == 1 else tr(N_("{n} images"))
+    return plotly_text(said.format(n=f"{count:,}"))
 
 
 def _cell_markers(
@@ -124,6 +139,7 @@ def _cell_markers(
     raw: np.ndarray,
     values: np.ndarray,
     hover: str,
+    tr: Callable[[str], str] = str,
 ) -> go.Scatter:
     """One invisible marker per cell: Plotly heatmaps cannot be selected, markers can, so a click on a
     cell selects its marker, whose customdata is [true_index, pred_index, count, value, "n images"]."""
@@ -139,7 +155,7 @@ def _cell_markers(
             "symbol": "square",
         },
         customdata=[
-            [indices[i], indices[j], int(raw[i, j]), float(values[i, j]), plural(int(raw[i, j]), "image")]
+            [indices[i], indices[j], int(raw[i, j]), float(values[i, j]), _images(int(raw[i, j]), tr)]
             for i, j in zip(ii.ravel(), jj.ravel(), strict=True)
         ],
         hovertemplate=hover,
@@ -157,7 +173,11 @@ def _tick(name: object) -> str:
 
 
 def confusion_matrix_png(
-    cm: pd.DataFrame, *, normalized: bool = False, title: str = "Confusion matrix"
+    cm: pd.DataFrame,
+    *,
+    normalized: bool = False,
+    title: str = "Confusion matrix",
+    tr: Callable[[str], str] = str,
 ) -> bytes:
     """Publication-quality seaborn heatmap (as the tutorials draw it) as PNG bytes, 200 dpi."""
     import matplotlib
@@ -183,8 +203,8 @@ def confusion_matrix_png(
             yticklabels=[_tick(c) for c in cm.index],
             ax=ax,
         )
-        ax.set_xlabel("Predicted class")
-        ax.set_ylabel("True class")
+        ax.set_xlabel(tr(N_("Predicted class")))
+        ax.set_ylabel(tr(N_("True class")))
         ax.set_title(mpl_text(title))
         fig.tight_layout()
         buffer = io.BytesIO()
@@ -194,8 +214,11 @@ def confusion_matrix_png(
     return buffer.getvalue()
 
 
-def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None) -> go.Figure:
-    """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy."""
+def per_class_accuracy_figure(
+    frame: pd.DataFrame, overall: float | None = None, *, tr: Callable[[str], str] = str
+) -> go.Figure:
+    """Bar chart of ``frame`` (columns ``class``, ``accuracy``, ``support``), with the overall accuracy;
+    ``tr`` translates the axes and the annotation."""
     fig = go.Figure(
         go.Bar(
             x=plotly_texts(frame["class"]),
@@ -213,19 +236,29 @@ def per_class_accuracy_figure(frame: pd.DataFrame, overall: float | None = None)
         )
     )
     if overall is not None and np.isfinite(overall):
-        fig.add_hline(y=overall, line_dash="dash", annotation_text=f"overall {overall:.1%}")
+        fig.add_hline(y=overall, line_dash="dash", annotation_text=tr(N_("overall {accuracy}")).format(
+            accuracy=f"{overall:.1%}"))  # fmt: skip
     fig.update_layout(
         height=340,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"title": "class", "type": "category", **plotly_ticks(frame["class"])},
-        yaxis={"title": "accuracy (recall)", "range": [0, 1.05], "tickformat": ".0%"},
+        xaxis={"title": tr(N_("class")), "type": "category", **plotly_ticks(frame["class"])},
+        yaxis={"title": tr(N_("accuracy (recall)")), "range": [0, 1.05], "tickformat": ".0%"},
     )
     return fig
 
 
-def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
-    """Train vs validation loss (left) and accuracy (right) per epoch, from a run's ``metrics.csv``."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+CURVE_NAMES = {
+    "train_loss": N_("train loss"),
+    "val_loss": N_("val loss"),
+    "train_acc": N_("train acc"),
+    "val_acc": N_("val acc"),
+}
+
+
+def learning_curves_figure(metrics: pd.DataFrame, *, tr: Callable[[str], str] = str) -> go.Figure:
+    """Train vs validation loss (left) and accuracy (right) per epoch, from a run's ``metrics.csv``; ``tr``
+    translates the titles and legend."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(tr(N_("loss")), tr(N_("accuracy"))))
     styles = {"train": {"color": "#1f77b4"}, "val": {"color": "#d62728"}}
     for col, metric in ((1, "loss"), (2, "acc")):
         for split in ("train", "val"):
@@ -237,7 +270,7 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
                     x=metrics["epoch"],
                     y=metrics[name],
                     mode="lines+markers",
-                    name=f"{split} {metric}",
+                    name=tr(CURVE_NAMES[name]),
                     line=styles[split],
                     legendgroup=split,
                     showlegend=col == 1,
@@ -245,12 +278,16 @@ def learning_curves_figure(metrics: pd.DataFrame) -> go.Figure:
                 row=1,
                 col=col,
             )
-    fig.update_xaxes(title_text="epoch", **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1))
+    fig.update_xaxes(
+        title_text=tr(N_("epoch")), **epoch_axis(int(metrics["epoch"].max()) if len(metrics) else 1)
+    )
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     losses = [column for column in ("train_loss", "val_loss") if column in metrics]  # only those present
     start = metrics[losses[0]].iloc[0] if losses and len(metrics) else None
     if start is not None and loss_spiked([value for column in losses for value in metrics[column]], start):
-        fig.update_yaxes(type="log", title_text="log scale", row=1, col=1)  # the spike and the rest both show
+        fig.update_yaxes(
+            type="log", title_text=tr(N_("log scale")), row=1, col=1
+        )  # the spike and the rest both show
     fig.update_layout(
         height=360,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

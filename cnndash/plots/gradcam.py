@@ -8,7 +8,7 @@ visible on them.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 from cnndash.preprocess import convert_mode, image_to_uint8
-from cnndash.text import plotly_text, plotly_ticks
+from cnndash.text import N_, plotly_text, plotly_ticks
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "gray")
 
@@ -164,8 +164,10 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def probability_figure(classes: Sequence[str], probabilities: Sequence[float], top: int = 10) -> go.Figure:
-    """Horizontal bars of the ``top`` class probabilities, most probable on top."""
+def probability_figure(
+    classes: Sequence[str], probabilities: Sequence[float], top: int = 10, *, tr: Callable[[str], str] = str
+) -> go.Figure:
+    """Horizontal bars of the ``top`` class probabilities, most probable on top; ``tr`` translates the axis."""
     probs = np.asarray(probabilities, dtype=float)
     order = np.argsort(-probs, kind="stable")[:top][::-1]
     fig = go.Figure(
@@ -179,7 +181,7 @@ def probability_figure(classes: Sequence[str], probabilities: Sequence[float], t
         )
     )
     fig.update_layout(
-        xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
+        xaxis={"range": [0, 1], "tickformat": ".0%", "title": tr(N_("probability"))},
         yaxis=plotly_ticks([classes[i] for i in order]),
         height=max(160, 28 * len(order) + 60),
         margin={"l": 10, "r": 10, "t": 10, "b": 40},

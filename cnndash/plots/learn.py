@@ -5,11 +5,14 @@
 - :func:`loss_figure` and :func:`kernel_figure` — gradient descent on the 1×2 kernel;
 - :func:`norm_figure` — the (N, C) slices of a tensor coloured by the statistic that normalises them;
 - :func:`running_stats_figure` — BatchNorm's running mean creeping towards the batches' mean.
+
+Titles, axes and legends pass through ``tr`` (the page's translator; ``str``: English) before their numbers
+are filled in; :func:`grid_figure` and :func:`norm_figure` take a title the page has already translated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -95,20 +98,22 @@ def grid_figure(
     return fig
 
 
-def loss_figure(losses: np.ndarray, diverged_at: int | None = None) -> go.Figure:
+def loss_figure(
+    losses: np.ndarray, diverged_at: int | None = None, *, tr: Callable[[str], str] = str
+) -> go.Figure:
     """The loss before each step, on a log axis; a divergence is marked where the run stopped."""
     steps = np.arange(len(losses))
-    fig = go.Figure(go.Scatter(x=steps, y=np.maximum(losses, 1e-12), mode="lines+markers", name="loss"))
+    fig = go.Figure(go.Scatter(x=steps, y=np.maximum(losses, 1e-12), mode="lines+markers", name=tr("loss")))
     if diverged_at is not None:
         fig.add_vline(x=diverged_at, line={"color": "#d62728", "dash": "dash"})
         fig.add_annotation(
-            x=diverged_at, y=1, yref="paper", text=f"diverged at step {diverged_at}", showarrow=False,
-            font={"color": "#d62728"}, xanchor="right",
+            x=diverged_at, y=1, yref="paper", text=tr("diverged at step {step}").format(step=diverged_at),
+            showarrow=False, font={"color": "#d62728"}, xanchor="right",
         )  # fmt: skip
     fig.update_layout(
-        title="Loss (sum of squared errors)",
-        xaxis_title="step",
-        yaxis_title="loss",
+        title=tr("Loss (sum of squared errors)"),
+        xaxis_title=tr("step"),
+        yaxis_title=tr("loss"),
         margin=MARGIN,
         height=300,
     )
@@ -116,7 +121,9 @@ def loss_figure(losses: np.ndarray, diverged_at: int | None = None) -> go.Figure
     return fig
 
 
-def kernel_figure(kernels: np.ndarray, target: Sequence[float]) -> go.Figure:
+def kernel_figure(
+    kernels: np.ndarray, target: Sequence[float], *, tr: Callable[[str], str] = str
+) -> go.Figure:
     """Each kernel weight per step, with the weight it should reach as a dotted line."""
     fig = go.Figure()
     colours = ("#1f77b4", "#ff7f0e")
@@ -125,11 +132,15 @@ def kernel_figure(kernels: np.ndarray, target: Sequence[float]) -> go.Figure:
             go.Scatter(y=kernels[:, i], mode="lines+markers", name=f"w{i}", line={"color": colours[i]})
         )
         fig.add_hline(y=goal, line={"color": colours[i], "dash": "dot"})
-    fig.update_layout(title="Kernel weights (dotted: [1, −1])", xaxis_title="step", margin=MARGIN, height=300)
+    fig.update_layout(
+        title=tr("Kernel weights (dotted: [1, −1])"), xaxis_title=tr("step"), margin=MARGIN, height=300
+    )
     return fig
 
 
-def norm_figure(stat_ids: np.ndarray, means: np.ndarray, selected: int, title: str = "") -> go.Figure:
+def norm_figure(
+    stat_ids: np.ndarray, means: np.ndarray, selected: int, title: str = "", *, tr: Callable[[str], str] = str
+) -> go.Figure:
     """One cell per (sample n, channel c) slice of H×W values: the slices normalised together with the
     ``selected`` statistic are orange, the others grey; each cell shows its statistic's mean."""
     n, c = stat_ids.shape
@@ -148,7 +159,8 @@ def norm_figure(stat_ids: np.ndarray, means: np.ndarray, selected: int, title: s
             showscale=False,
             xgap=3,
             ygap=3,
-            hovertemplate="sample %{y}, channel %{x}: %{text}<extra></extra>",
+            hovertemplate=tr("sample {sample}, channel {channel}").format(sample="%{y}", channel="%{x}")
+            + ": %{text}<extra></extra>",
         )
     )
     fig.update_xaxes(side="top")  # ticks c0, c1, … and n0, n1, … name the axes
@@ -159,20 +171,29 @@ def norm_figure(stat_ids: np.ndarray, means: np.ndarray, selected: int, title: s
     return fig
 
 
-def running_stats_figure(running_means: np.ndarray, batch_means: np.ndarray) -> go.Figure:
+def running_stats_figure(
+    running_means: np.ndarray, batch_means: np.ndarray, *, tr: Callable[[str], str] = str
+) -> go.Figure:
     """Per channel: each batch's mean (dots) and the running mean after it (line), from 0 at step 0."""
     fig = go.Figure()
     palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
     for c in range(running_means.shape[1]):
         colour = palette[c % len(palette)]
-        fig.add_trace(go.Scatter(y=running_means[:, c], name=f"running mean c{c}", line={"color": colour}))
+        fig.add_trace(
+            go.Scatter(
+                y=running_means[:, c], name=tr("running mean c{c}").format(c=c), line={"color": colour}
+            )
+        )
         fig.add_trace(
             go.Scatter(
                 x=np.arange(1, len(batch_means) + 1), y=batch_means[:, c], mode="markers",
-                name=f"batch mean c{c}", marker={"color": colour, "symbol": "circle-open"},
+                name=tr("batch mean c{c}").format(c=c), marker={"color": colour, "symbol": "circle-open"},
             )
         )  # fmt: skip
     fig.update_layout(
-        title="BatchNorm running mean (train mode)", xaxis_title="batches seen", margin=MARGIN, height=320
+        title=tr("BatchNorm running mean (train mode)"),
+        xaxis_title=tr("batches seen"),
+        margin=MARGIN,
+        height=320,
     )
     return fig

@@ -7,26 +7,26 @@ varied setting, ``value``, ``state``), a Plotly figure out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from cnndash.text import plotly_label
+from cnndash.text import N_, plotly_label
 
 # The settings a search varies, their axis titles, and which are drawn on a log scale.
 SETTING_LABELS = {
-    "model": "model",
-    "lr": "learning rate",
-    "image_size": "image size",
-    "batch_size": "batch size",
+    "model": N_("model"),
+    "lr": N_("learning rate"),
+    "image_size": N_("image size"),
+    "batch_size": N_("batch size"),
 }
 LOG_SETTINGS = frozenset({"lr"})
 
 
-def _dimension(key: str, values: list) -> dict:
+def _dimension(key: str, values: list, tr: Callable[[str], str] = str) -> dict:
     """One parallel-coordinates axis: categories as evenly spaced ticks, a log setting as log10 with its own
     values as tick labels, numbers as they are."""
-    label = SETTING_LABELS.get(key, key)
+    label = tr(SETTING_LABELS[key]) if key in SETTING_LABELS else key
     if any(isinstance(v, str) for v in values):
         categories = sorted({str(v) for v in values})
         index = {name: i for i, name in enumerate(categories)}
@@ -38,12 +38,12 @@ def _dimension(key: str, values: list) -> dict:
         logs = [math.log10(v) for v in numbers]
         low, high = math.floor(min(logs)), math.ceil(max(logs))
         ticks = [t / 2 for t in range(2 * low, 2 * high + 1)]  # every half decade: 1e-3, 3e-3, 1e-2 …
-        return dict(label=f"{label} (log)", values=logs, tickvals=ticks,
+        return dict(label=tr(N_("{setting} (log)")).format(setting=label), values=logs, tickvals=ticks,
                     ticktext=[f"{10**t:.1g}" for t in ticks])  # fmt: skip
     return dict(label=label, values=numbers)
 
 
-def parallel_coordinates_figure(rows: Sequence[Mapping]) -> go.Figure:
+def parallel_coordinates_figure(rows: Sequence[Mapping], *, tr: Callable[[str], str] = str) -> go.Figure:
     """The trials with a validation accuracy as lines across one axis per varied setting and one for the
     accuracy, coloured by it (the best trials stand out in yellow). Trials without a value (failed before an
     epoch ended) are left out; the figure's ``meta["left_out"]`` counts them."""
@@ -51,10 +51,12 @@ def parallel_coordinates_figure(rows: Sequence[Mapping]) -> go.Figure:
     settings = [key for key in SETTING_LABELS if any(key in row for row in scored)]
     settings += sorted({k for row in scored for k in row} - set(settings) - {"number", "value", "state"})
     values = [float(row["value"]) for row in scored]
-    dimensions = [_dimension(key, [row.get(key) for row in scored]) for key in settings]
-    dimensions.append(dict(label="validation accuracy", values=values, range=[0, 1], tickformat=".0%"))
+    dimensions = [_dimension(key, [row.get(key) for row in scored], tr) for key in settings]
+    dimensions.append(
+        dict(label=tr(N_("validation accuracy")), values=values, range=[0, 1], tickformat=".0%")
+    )
     line = dict(color=values, colorscale="Viridis", cmin=0, cmax=1, showscale=True,
-                colorbar=dict(title=dict(text="val acc"), tickformat=".0%"))  # fmt: skip
+                colorbar=dict(title=dict(text=tr(N_("val acc"))), tickformat=".0%"))  # fmt: skip
     fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions))
     fig.update_layout(
         height=360,

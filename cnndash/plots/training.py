@@ -6,12 +6,12 @@ Pure functions: data in (lists of dicts or DataFrames), Plotly figure out; nothi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from cnndash.text import plotly_label
+from cnndash.text import N_, plotly_label
 
 TRAIN_COLOUR = "#E4572E"
 VAL_COLOUR = "#2E86AB"
@@ -81,6 +81,7 @@ def _two_panels(
     shapes: list[dict],
     height: int,
     log_loss: bool = False,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Two side-by-side panels (loss left, accuracy right) built in one go.
 
@@ -95,7 +96,7 @@ def _two_panels(
     layout = dict(
         xaxis=dict(domain=[0.0, 0.45], title=dict(text=x_title), anchor="y"),
         xaxis2=dict(domain=[0.55, 1.0], title=dict(text=x_title), anchor="y2"),
-        yaxis=dict(type="log", title=dict(text="log scale"), anchor="x")
+        yaxis=dict(type="log", title=dict(text=tr(N_("log scale"))), anchor="x")
         if log_loss  # a spike (see loss_spiked) and the rest of the run both stay readable
         else dict(rangemode="tozero", anchor="x"),
         yaxis2=dict(range=[0, 1.02], tickformat=".0%", anchor="x2"),
@@ -111,24 +112,32 @@ def _thin(points: Sequence, limit: int = MAX_POINTS) -> Sequence:
 
 
 def batch_curves_figure(
-    batch_points: Sequence[Mapping], *, smoothing: float = 0.9, steps_per_epoch: int | None = None
+    batch_points: Sequence[Mapping],
+    *,
+    smoothing: float = 0.9,
+    steps_per_epoch: int | None = None,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """Per-batch training loss and accuracy: raw (faint) and smoothed, against the batch step.
 
-    Smoothing uses every point; long runs are thinned to ``MAX_POINTS`` per trace for drawing.
+    Smoothing uses every point; long runs are thinned to ``MAX_POINTS`` per trace for drawing. ``tr``
+    translates the titles and legend (a page passes its translator; English by default).
     """
     steps = [p["step"] for p in batch_points]
     traces = []
-    for axis, key, name in (("", "loss", "loss"), ("2", "acc", "accuracy")):
+    for axis, key, raw_name, smooth_name in (
+        ("", "loss", N_("loss (raw)"), N_("loss (smoothed)")),
+        ("2", "acc", N_("accuracy (raw)"), N_("accuracy (smoothed)")),
+    ):
         values = [p[key] for p in batch_points]
         smoothed = smooth(values, smoothing)
         xs, raw, smo = _thin(steps), _thin(values), _thin(smoothed)
         traces.append(
-            dict(type="scatter", x=list(xs), y=list(raw), mode="lines", name=f"{name} (raw)",
+            dict(type="scatter", x=list(xs), y=list(raw), mode="lines", name=tr(raw_name),
                  line=dict(color=RAW_COLOUR, width=1), xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
         )  # fmt: skip
         traces.append(
-            dict(type="scatter", x=list(xs), y=list(smo), mode="lines", name=f"{name} (smoothed)",
+            dict(type="scatter", x=list(xs), y=list(smo), mode="lines", name=tr(smooth_name),
                  line=dict(color=TRAIN_COLOUR, width=2), xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
         )  # fmt: skip
     shapes = []
@@ -141,12 +150,21 @@ def batch_curves_figure(
                 )  # fmt: skip
     spiked = loss_spiked([p["loss"] for p in batch_points])
     return _two_panels(
-        ("Training loss (per batch)", "Training accuracy (per batch)"), "batch", traces, shapes, 320, spiked
+        (tr(N_("Training loss (per batch)")), tr(N_("Training accuracy (per batch)"))),
+        tr(N_("batch")),
+        traces,
+        shapes,
+        320,
+        spiked,
+        tr,
     )
 
 
-def epoch_curves_figure(metrics: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
-    """Per-epoch loss and accuracy, train vs validation (the columns of ``metrics.csv``)."""
+def epoch_curves_figure(
+    metrics: pd.DataFrame | Sequence[Mapping], *, tr: Callable[[str], str] = str
+) -> go.Figure:
+    """Per-epoch loss and accuracy, train vs validation (the columns of ``metrics.csv``); ``tr`` translates
+    the titles and legend."""
     frame = metrics if isinstance(metrics, pd.DataFrame) else pd.DataFrame(list(metrics))
     traces = []
     if len(frame):
@@ -154,26 +172,40 @@ def epoch_curves_figure(metrics: pd.DataFrame | Sequence[Mapping]) -> go.Figure:
             for split, colour in (("train", TRAIN_COLOUR), ("val", VAL_COLOUR)):
                 traces.append(
                     dict(type="scatter", x=frame["epoch"].tolist(), y=frame[f"{split}_{metric}"].tolist(),
-                         mode="lines+markers", name=split, line=dict(color=colour, width=2),
+                         mode="lines+markers", name=tr(SPLIT_NAMES[split]), line=dict(color=colour, width=2),
                          xaxis=f"x{axis}", yaxis=f"y{axis}", showlegend=axis == "")
                 )  # fmt: skip
     # Both against where training started: a first validation loss far above it is a spike too.
     start = float(frame["train_loss"].iloc[0]) if len(frame) else None
     spiked = start is not None and loss_spiked([*frame["train_loss"], *frame["val_loss"]], start)
-    fig = _two_panels(("Loss per epoch", "Accuracy per epoch"), "epoch", traces, [], 320, spiked)
+    fig = _two_panels(
+        (tr(N_("Loss per epoch")), tr(N_("Accuracy per epoch"))), tr(N_("epoch")), traces, [], 320, spiked, tr
+    )
     fig.update_xaxes(**epoch_axis(int(frame["epoch"].max()) if len(frame) else 1))
     return fig
 
 
+SPLIT_NAMES = {"train": N_("train"), "val": N_("val")}
 METRIC_LABELS = {
-    "val_acc": "validation accuracy",
-    "val_loss": "validation loss",
-    "train_acc": "training accuracy",
-    "train_loss": "training loss",
+    "val_acc": N_("validation accuracy"),
+    "val_loss": N_("validation loss"),
+    "train_acc": N_("training accuracy"),
+    "train_loss": N_("training loss"),
 }
 
 
-X_AXES = {"epoch": "epoch", "time": "wall-clock time (s)"}
+X_AXES = {"epoch": N_("epoch"), "time": N_("wall-clock time (s)")}
+# The titles of compare_runs_figure, by metric and x axis.
+COMPARE_TITLES = {
+    ("val_acc", "epoch"): N_("Validation accuracy by epoch"),
+    ("val_loss", "epoch"): N_("Validation loss by epoch"),
+    ("train_acc", "epoch"): N_("Training accuracy by epoch"),
+    ("train_loss", "epoch"): N_("Training loss by epoch"),
+    ("val_acc", "time"): N_("Validation accuracy over wall-clock time"),
+    ("val_loss", "time"): N_("Validation loss over wall-clock time"),
+    ("train_acc", "time"): N_("Training accuracy over wall-clock time"),
+    ("train_loss", "time"): N_("Training loss over wall-clock time"),
+}
 
 
 def run_time_axis(frame: pd.DataFrame) -> pd.Series | None:
@@ -197,14 +229,19 @@ def _start(frame: pd.DataFrame) -> float | None:
 
 
 def compare_runs_figure(
-    runs: Mapping[str, pd.DataFrame], metric: str = "val_acc", *, smoothing: float = 0.0, x: str = "epoch"
+    runs: Mapping[str, pd.DataFrame],
+    metric: str = "val_acc",
+    *,
+    smoothing: float = 0.0,
+    x: str = "epoch",
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """One line per run of ``metric`` against the epoch or the wall-clock time (``x="time"``).
 
     ``smoothing`` > 0 draws TensorBoard's debiased exponential moving average (:func:`smooth`) as the
     line, with the raw values faint behind it; 0 draws the raw values only. Runs without a time axis are
     left out of a time plot (listed in the figure's ``meta["no_time"]``). Run names (a ``train --out``
-    folder can be named anything) are drawn as text.
+    folder can be named anything) are drawn as text. ``tr`` translates the titles.
     """
     if metric not in METRIC_LABELS:
         raise ValueError(f"metric must be one of {', '.join(METRIC_LABELS)}, got {metric!r}")
@@ -222,23 +259,24 @@ def compare_runs_figure(
         values = frame[metric].astype(float).tolist()
         label, group = plotly_label(name, 60), f"run-{i}"
         if smoothing > 0:
-            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=f"{label} (raw)", legendgroup=group,
+            fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines", name=tr(N_("{run} (raw)")).format(run=label), legendgroup=group,
                                      showlegend=False, opacity=0.3, line=dict(color=colour, width=1)))  # fmt: skip
             values = smooth(values, smoothing)
         fig.add_trace(go.Scatter(x=list(xs), y=values, mode="lines+markers", name=label, legendgroup=group,
                                  line=dict(color=colour)))  # fmt: skip
-    fig.update_xaxes(title_text=X_AXES[x])
+    fig.update_xaxes(title_text=tr(X_AXES[x]))
     if x == "epoch":
         last = max((int(frame["epoch"].max()) for frame in runs.values() if len(frame)), default=1)
         fig.update_xaxes(**epoch_axis(last))
-    fig.update_yaxes(title_text=METRIC_LABELS[metric])
+    fig.update_yaxes(title_text=tr(METRIC_LABELS[metric]))
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%")
     elif any(loss_spiked(frame[metric].tolist(), _start(frame)) for frame in runs.values() if len(frame)):
         # One run's spike would flatten every other run's curve: all of them on a log axis.
-        fig.update_yaxes(type="log", title_text=f"{METRIC_LABELS[metric]} (log scale)")
-    by = "by epoch" if x == "epoch" else "over wall-clock time"
-    fig.update_layout(title=f"{METRIC_LABELS[metric].capitalize()} {by}", meta={"no_time": skipped})
+        fig.update_yaxes(
+            type="log", title_text=tr(N_("{metric} (log scale)")).format(metric=tr(METRIC_LABELS[metric]))
+        )
+    fig.update_layout(title=tr(COMPARE_TITLES[metric, x]), meta={"no_time": skipped})
     return _layout(fig, 360)
 
 
@@ -250,14 +288,15 @@ def lr_finder_figure(
     *,
     reliable: bool,
     candidates: Mapping[str, float] | None = None,
+    tr: Callable[[str], str] = str,
 ) -> go.Figure:
     """The learning-rate range test: loss (raw faint, smoothed) against the learning rate on a log axis, each
     candidate reading as a dotted line and the learning rate offered as a marker on the smoothed curve (a
     star when a trial run confirmed it, an open circle when the current one was kept)."""
     finite = [(lr, loss) for lr, loss in zip(lrs, smoothed, strict=False) if math.isfinite(loss)]
     traces = [
-        go.Scatter(x=list(lrs), y=list(losses), mode="lines", name="loss (raw)", line=dict(color=RAW_COLOUR, width=1)),
-        go.Scatter(x=[p[0] for p in finite], y=[p[1] for p in finite], mode="lines", name="loss (smoothed)",
+        go.Scatter(x=list(lrs), y=list(losses), mode="lines", name=tr(N_("loss (raw)")), line=dict(color=RAW_COLOUR, width=1)),
+        go.Scatter(x=[p[0] for p in finite], y=[p[1] for p in finite], mode="lines", name=tr(N_("loss (smoothed)")),
                    line=dict(color=TRAIN_COLOUR, width=2)),
     ]  # fmt: skip
     if (
@@ -265,7 +304,7 @@ def lr_finder_figure(
     ):  # the offered learning rate on the curve (nearest recorded point: a kept lr may be off the test)
         near = min(finite, key=lambda p: abs(math.log(p[0]) - math.log(suggestion)))
         traces.append(
-            go.Scatter(x=[suggestion], y=[near[1]], mode="markers", name=f"offered: {suggestion:.2g}",
+            go.Scatter(x=[suggestion], y=[near[1]], mode="markers", name=tr(N_("offered: {lr}")).format(lr=f"{suggestion:.2g}"),
                        marker=dict(symbol="star" if reliable else "circle-open", size=16, color=VAL_COLOUR,
                                    line=dict(width=2, color=VAL_COLOUR)))
         )  # fmt: skip
@@ -275,15 +314,15 @@ def lr_finder_figure(
         for lr in (candidates or {}).values()
     ]  # fmt: skip
     annotations = [
-        dict(x=math.log10(lr), y=1.0, xref="x", yref="y domain", text=name, showarrow=False,
+        dict(x=math.log10(lr), y=1.0, xref="x", yref="y domain", text=tr(name), showarrow=False,
              textangle=-90, xanchor="right", yanchor="top", font=dict(size=10, color="#777777"))
         for name, lr in (candidates or {}).items()
     ]  # fmt: skip
     fig = go.Figure(data=traces)
     fig.update_layout(shapes=shapes, annotations=annotations)
-    fig.update_xaxes(type="log", title_text="learning rate (log scale)", exponentformat="power")
-    fig.update_yaxes(title_text="training loss")
+    fig.update_xaxes(type="log", title_text=tr(N_("learning rate (log scale)")), exponentformat="power")
+    fig.update_yaxes(title_text=tr(N_("training loss")))
     if loss_spiked([x for x in smoothed if math.isfinite(x)]):
-        fig.update_yaxes(type="log", title_text="training loss (log scale)")  # the blow-up at the end
+        fig.update_yaxes(type="log", title_text=tr(N_("training loss (log scale)")))  # the blow-up at the end
     fig.update_layout(hovermode="closest")
     return _layout(fig, 340)

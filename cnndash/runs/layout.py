@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+from cnndash.errors import UserError
 from cnndash.paths import runs_dir as default_runs_dir
 
 CONFIG_FILE = "config.json"  # the resolved TrainConfig
@@ -36,7 +37,7 @@ RENDEZVOUS_PREFIX = ".rendezvous-"  # torchrun's file store of an app-started ru
 _NAME = re.compile(r"[^/\\\x00]+")
 
 
-class RunError(ValueError):
+class RunError(UserError):
     """A run that does not exist, or whose files are missing or unreadable; the message names the fix."""
 
 
@@ -50,8 +51,9 @@ def check_run_name(name: object) -> str:
     text = str(name) if isinstance(name, str | os.PathLike) else ""
     if not text or text in (".", "..") or text.startswith(".") or not _NAME.fullmatch(text):
         raise RunNameError(
-            f"{text!r} is not a run name: give the name of a run in the runs folder as `python -m cnndash "
-            "runs` lists it (no path, no '/', not '.', '..' or empty)."
+            "{text} is not a run name: give the name of a run in the runs folder as `python -m cnndash "
+            "runs` lists it (no path, no '/', not '.', '..' or empty).",
+            text=repr(text),
         )
     return text
 

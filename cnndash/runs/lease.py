@@ -120,8 +120,10 @@ class Lease:
         current = live_owner(self.run_dir)
         if current is not None and current != self.owner:
             raise RunError(
-                f"Run {self.run_dir.name!r} is already being trained by another process; stop it first "
-                f"(python -m cnndash runs stop {self.run_dir.name}) or wait for it to end."
+                "Run {run_dir_name} is already being trained by another process; stop it first (python -m "
+                "cnndash runs stop {run_dir_name2}) or wait for it to end.",
+                run_dir_name=repr(self.run_dir.name),
+                run_dir_name2=self.run_dir.name,
             )
         self._write()
         self._thread = threading.Thread(

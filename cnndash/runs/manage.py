@@ -20,7 +20,9 @@ def _named(name: str, runs_dir: Path | None) -> Path:
     path = runs_root(runs_dir) / check_run_name(name)
     if path.is_symlink() or not path.is_dir():
         raise RunError(
-            f"No run {name!r} under {runs_root(runs_dir)}; check the name (`python -m cnndash runs`)."
+            "No run {name} under {runs_root}; check the name (`python -m cnndash runs`).",
+            name=repr(name),
+            runs_root=runs_root(runs_dir),
         )
     return path
 
@@ -32,8 +34,10 @@ def delete_run(name: str, runs_dir: Path | None = None) -> None:
     path = _named(name, runs_dir)
     if live_owner(path) is not None:
         raise RunError(
-            f"Run {name!r} is still training; stop it first (Training page, or `python -m cnndash runs stop "
-            f"{name}`), then delete it."
+            "Run {name} is still training; stop it first (Training page, or `python -m cnndash runs stop "
+            "{name2}`), then delete it.",
+            name=repr(name),
+            name2=name,
         )
     doomed = path.with_name(f"{DELETING_PREFIX}{name}-{secrets.token_hex(4)}")
     os.rename(path, doomed)
@@ -49,7 +53,11 @@ def stop_run(name: str, runs_dir: Path | None = None) -> None:
     owner = live_owner(path)
     if owner is None:
         status = read_run(path).status
-        raise RunError(f"Run {name!r} is not training (status: {status}); there is nothing to stop.")
+        raise RunError(
+            "Run {name} is not training (status: {status}); there is nothing to stop.",
+            name=repr(name),
+            status=status,
+        )
     request_stop(path, owner)
 
 

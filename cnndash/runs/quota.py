@@ -65,9 +65,13 @@ def _counted_root(run_dir: Path) -> Path | None:
 
 def _full(used: int, quota: int, what: str) -> RunsQuotaError:
     return RunsQuotaError(
-        f"The runs folder is full: {used / _MIB:,.0f} MiB of its {quota // _MIB:,} MiB quota "
-        f"({RUNS_QUOTA_ENV}) are used, so {what}. Delete runs you no longer need (Training → Runs, or "
-        f"`python -m cnndash runs delete NAME`) or raise {RUNS_QUOTA_ENV}."
+        "The runs folder is full: {used:,.0f} MiB of its {quota:,} MiB quota ({runs_quota_env}) are "
+        "used, so {what}. Delete runs you no longer need (Training → Runs, or `python -m cnndash runs "
+        "delete NAME`) or raise {runs_quota_env}.",
+        used=used / _MIB,
+        quota=quota // _MIB,
+        runs_quota_env=RUNS_QUOTA_ENV,
+        what=what,
     )
 
 

@@ -118,7 +118,7 @@ class Run:
         path = Path(path)
         config = read_json(path / CONFIG_FILE)
         if not isinstance(config, dict):
-            raise RunError(f"{path} is not a training run (no readable config.json).")
+            raise RunError("{path} is not a training run (no readable config.json).", path=path)
         dataset_info = _dict(read_json(path / DATASET_FILE))
         status_info = _dict(read_json(path / STATUS_FILE))
         summary = read_json(path / SUMMARY_FILE)
@@ -210,12 +210,15 @@ class Run:
 
     def checkpoint_path(self, which: str = "best") -> Path:
         if which not in CHECKPOINTS:
-            raise RunError(f"Checkpoint must be 'best' or 'last', got {which!r}.")
+            raise RunError("Checkpoint must be 'best' or 'last', got {which}.", which=repr(which))
         path = checkpoint_file(self.path, which)
         if not path.is_file():
             raise RunError(
-                f"Run {self.name!r} has no {which}.pt yet (status: {self.status}); "
-                "wait for its first epoch to finish or train it again."
+                "Run {name} has no {which}.pt yet (status: {status}); wait for its first epoch to finish or "
+                "train it again.",
+                name=repr(self.name),
+                which=which,
+                status=self.status,
             )
         return path
 
@@ -243,9 +246,11 @@ class Run:
             return Checkpoint.from_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as exc:  # torch raises many unrelated types for a truncated or foreign file
             raise RunError(
-                f"Checkpoint {path.name} of run {self.name!r} cannot be read ({type(exc).__name__}); "
-                "it may be truncated or not a cnndash checkpoint — train the run again or use the other "
-                "checkpoint."
+                "Checkpoint {path_name} of run {name} cannot be read ({error_kind}); it may be truncated or not a "
+                "cnndash checkpoint — train the run again or use the other checkpoint.",
+                path_name=path.name,
+                name=repr(self.name),
+                error_kind=type(exc).__name__,
             ) from exc
 
     def load_model(self, which: str = "best", device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -257,9 +262,12 @@ class Run:
         checkpoint = self.load_checkpoint(which)
         if self.classes and checkpoint.classes != self.classes:
             raise RunError(
-                f"The {which} checkpoint of run {self.name!r} was trained on classes "
-                f"{_short(checkpoint.classes)}, not on this run's {_short(self.classes)}; it comes from "
-                "another run. Retrain the run or restore its own checkpoint."
+                "The {which} checkpoint of run {name} was trained on classes {checkpoint_classes}, not on this run's "
+                "{run_classes}; it comes from another run. Retrain the run or restore its own checkpoint.",
+                which=which,
+                name=repr(self.name),
+                checkpoint_classes=_short(checkpoint.classes),
+                run_classes=_short(self.classes),
             )
         try:
             model = build_model(
@@ -272,8 +280,11 @@ class Run:
         except (RuntimeError, ValueError, KeyError) as exc:  # a state_dict that does not fit the model
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise RunError(
-                f"The {which} checkpoint of run {self.name!r} does not fit its model ({first}). "
-                "Retrain the run or pick the other checkpoint."
+                "The {which} checkpoint of run {name} does not fit its model ({first}). Retrain the run or pick "
+                "the other checkpoint.",
+                which=which,
+                name=repr(self.name),
+                first=first,
             ) from exc
         return model.to(device).eval()
 
@@ -365,8 +376,10 @@ def load_run(path_or_name: str | os.PathLike, runs_dir: Path | None = None) -> R
             path = None
     if path is None or not (path / CONFIG_FILE).is_file():
         raise RunError(
-            f"No run {str(path_or_name)!r}: neither a run directory nor a run under "
-            f"{runs_root(runs_dir)}. Train one first or check the name."
+            "No run {path_or_name}: neither a run directory nor a run under {runs_root}. Train one first or "
+            "check the name.",
+            path_or_name=repr(str(path_or_name)),
+            runs_root=runs_root(runs_dir),
         )
     return Run.from_dir(path)
 

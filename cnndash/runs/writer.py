@@ -54,8 +54,9 @@ class RunWriter:
             probe.unlink()
         except OSError as exc:
             raise RunError(
-                f"Cannot write the run folder {self.path} ({exc.strerror or type(exc).__name__}); choose a "
-                "folder you can write to."
+                "Cannot write the run folder {path} ({exc_strerror}); choose a folder you can write to.",
+                path=self.path,
+                exc_strerror=exc.strerror or type(exc).__name__,
             ) from exc
 
     @contextmanager
@@ -114,8 +115,10 @@ class RunWriter:
         it)."""
         if live_owner(self.path) not in (None, owner or self.owner):
             raise RunError(
-                f"Run {self.path.name!r} is being trained right now; stop it first (python -m cnndash runs "
-                f"stop {self.path.name}) or wait for it to end."
+                "Run {path_name} is being trained right now; stop it first (python -m cnndash runs stop "
+                "{path_name2}) or wait for it to end.",
+                path_name=repr(self.path.name),
+                path_name2=self.path.name,
             )
 
     def save_checkpoint(self, checkpoint: Checkpoint, *which: str) -> None:

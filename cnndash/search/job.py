@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cnndash.device import resolve_device
+from cnndash.errors import UserError
 from cnndash.jobs import claims
 from cnndash.jobs.claims import SEARCH, Claim, JobBusyError
 from cnndash.jobs.registry import get_registry
@@ -26,11 +27,22 @@ from cnndash.search.study import (
     new_search_id,
     run_search,
 )
+from cnndash.text import N_, Phrase
 from cnndash.training.config import TrainConfig
 from cnndash.training.events import BatchEvent, EpochEvent, TrainEvent
 from cnndash.training.lr_finder import LRFinding, find_lr
 
 log = logging.getLogger("cnndash.search")
+
+
+# A job's status as the page words it (marked for the catalogue).
+STATUS_WORDS = {"running": N_("running"), "finished": N_("finished"), "stopped": N_("stopped"),
+                "failed": N_("failed"), "starting": N_("starting")}  # fmt: skip
+
+
+def _said(exc: ValueError) -> str:
+    """A user error's message, keeping its template for the page (``Phrase.of``) when it is a typed one."""
+    return Phrase.of(exc) if isinstance(exc, UserError) else str(exc)
 
 
 class SearchBusyError(JobBusyError):
@@ -61,9 +73,16 @@ class SearchSnapshot:
 
     def text(self) -> str:
         if self.status == "running":
-            where = f", epoch {self.epoch} of {self.epochs}" if self.epoch else ""
-            return f"trial {self.trial + 1} of {self.trials}{where} ({len(self.done)} done)"
-        return self.error or self.status
+            numbers = dict(trial=self.trial + 1, trials=self.trials, done=len(self.done))
+            if self.epoch:
+                return Phrase(
+                    N_("trial {trial} of {trials}, epoch {epoch} of {epochs} ({done} done)"),
+                    epoch=self.epoch,
+                    epochs=self.epochs,
+                    **numbers,
+                )
+            return Phrase(N_("trial {trial} of {trials} ({done} done)"), **numbers)
+        return self.error or Phrase(STATUS_WORDS.get(self.status, self.status))
 
 
 class SearchJob:
@@ -102,7 +121,7 @@ class SearchJob:
                                 stop_event=self._stop, owner=self.claim.id, **kwargs)  # fmt: skip
             self._update(status="stopped" if result.stopped else "finished", result=result)
         except ValueError as exc:  # the user's data or settings: the message as is
-            self._update(status="failed", error=str(exc))
+            self._update(status="failed", error=_said(exc))
         except Exception as exc:  # a bug: traceback in the log, one line for the page
             log.exception("search %s crashed", self.search_id)
             self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -176,7 +195,7 @@ class LRFinderSnapshot:
     """The learning-rate finder as the page shows it: progress, then the finding."""
 
     fraction: float = 0.0
-    text: str = "starting"
+    text: str = Phrase(N_("starting"))
     status: str = "running"  # running | finished | stopped | failed
     error: str = ""
     finding: LRFinding | None = field(default=None, repr=False)
@@ -205,7 +224,7 @@ class LRFinderJob:
                               stop_event=self._stop)  # fmt: skip
             self._update(status="stopped" if finding.stopped else "finished", finding=finding, fraction=1.0)
         except ValueError as exc:
-            self._update(status="failed", error=str(exc))
+            self._update(status="failed", error=_said(exc))
         except Exception as exc:
             log.exception("learning-rate finder crashed")
             self._update(status="failed", error=f"{type(exc).__name__}: {exc}")

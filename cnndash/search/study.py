@@ -28,6 +28,7 @@ from pathlib import Path
 
 import optuna
 
+from cnndash.errors import UserError
 from cnndash.runs import RunWriter, list_runs, read_summary
 from cnndash.runs.layout import runs_root
 from cnndash.training.config import MAX_LR, ConfigError, TrainConfig
@@ -42,7 +43,7 @@ TrialCallback = Callable[["TrialResult"], None]
 ProgressCallback = Callable[[int, TrainEvent], None]  # (trial number, the trial's training event)
 
 
-class SearchError(ValueError):
+class SearchError(UserError):
     """A search that cannot run as asked (the message names the setting and a valid value)."""
 
 
@@ -73,12 +74,19 @@ class SearchSpace:
             raise SearchError("The search needs at least one model to try.")
         if not (0 < self.lr_low <= self.lr_high <= MAX_LR):
             raise SearchError(
-                f"The learning-rate range {self.lr_low:g}–{self.lr_high:g} must be positive, low before high, and "
-                f"at most {MAX_LR:g} (e.g. 1e-4 to 1e-2)."
+                "The learning-rate range {low}–{high} must be positive, low before high, and at most {most} "
+                "(e.g. 1e-4 to 1e-2).",
+                low=f"{self.lr_low:g}",
+                high=f"{self.lr_high:g}",
+                most=f"{MAX_LR:g}",
             )
         for name, values in (("image size", self.image_sizes), ("batch size", self.batch_sizes)):
             if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-                raise SearchError(f"Every {name} to try must be a positive whole number, got {list(values)}.")
+                raise SearchError(
+                    "Every {name} to try must be a positive whole number, got {values}.",
+                    name=name,
+                    values=list(values),
+                )
 
     def suggest(self, trial: optuna.Trial, base: TrainConfig) -> dict:
         """The settings of ``trial`` (only the ones the space varies)."""
@@ -213,12 +221,17 @@ def check_search(trials: object, budget_s: object) -> None:
     """A :class:`SearchError` unless ``trials`` is 1..MAX_TRIALS and ``budget_s`` None or positive seconds."""
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
         raise SearchError(
-            f"The number of trials must be a whole number from 1 to {MAX_TRIALS}, got {trials!r}."
+            "The number of trials must be a whole number from 1 to {most}, got {trials}.",
+            most=MAX_TRIALS,
+            trials=repr(trials),
         )
     if budget_s is not None and (
         isinstance(budget_s, bool) or not isinstance(budget_s, int | float) or not (0 < budget_s < math.inf)
     ):
-        raise SearchError(f"The search's time budget must be a positive number of seconds, got {budget_s!r}.")
+        raise SearchError(
+            "The search's time budget must be a positive number of seconds, got {budget}.",
+            budget=repr(budget_s),
+        )
 
 
 class _TrialWatch:

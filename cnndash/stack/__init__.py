@@ -68,10 +68,11 @@ class ResidualBlock(nn.Module):
         out = self.body(x)
         if out.shape != x.shape:
             raise arith.ShapeError(
-                f"the identity shortcut adds the block input {'×'.join(map(str, x.shape[1:]))} to the stack "
-                f"output {'×'.join(map(str, out.shape[1:]))}, and they must have the same shape; keep "
-                "stride 1, padding that preserves the size, and the last out_channels equal to the input "
-                "channels (or turn the shortcut off)"
+                "the identity shortcut adds the block input {block} to the stack output {stack}, and they must "
+                "have the same shape; keep stride 1, padding that preserves the size, and the last "
+                "out_channels equal to the input channels (or turn the shortcut off)",
+                block="×".join(map(str, x.shape[1:])),
+                stack="×".join(map(str, out.shape[1:])),
             )
         return self.relu(out + x)
 

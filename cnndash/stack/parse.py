@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from cnndash import arith
+from cnndash.errors import Phrase, Term, UserError
+from cnndash.text import N_
 
 __all__ = [
     "COLUMNS",
@@ -81,8 +83,10 @@ USES: dict[str, tuple[str, ...]] = {
 }
 
 
-class LayerSpecError(ValueError):
+class LayerSpecError(UserError):
     """A row of a layer stack that cannot be turned into a layer; the message names the row and column."""
+
+    domain = "calculator"  # the conv calculator's messages: ui.user_errors translates them there
 
 
 _PAIR = re.compile(r"^\s*(\d+)\s*[x×,*]\s*(\d+)\s*$")
@@ -97,22 +101,28 @@ def _blank(value: Any) -> bool:
     )
 
 
-def _where(index: int, kind: str, column: str) -> str:
-    return f"row {index + 1} ({kind}), column '{column}'"
+def _where(index: int, kind: str, column: str) -> Phrase:
+    return Phrase("row {row} ({kind}), column '{column}'", row=index + 1, kind=kind, column=column)
 
 
 def _int(value: Any, index: int, kind: str, column: str) -> int | None:
     if _blank(value):
         return None
     if isinstance(value, bool):
-        raise LayerSpecError(f"{_where(index, kind, column)}: expected a whole number, got {value!r}")
+        raise LayerSpecError(
+            "{where}: expected a whole number, got {value}",
+            where=_where(index, kind, column),
+            value=repr(value),
+        )
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and _INT.match(value):
         return int(value)
-    raise LayerSpecError(f"{_where(index, kind, column)}: expected a whole number, got {value!r}")
+    raise LayerSpecError(
+        "{where}: expected a whole number, got {value}", where=_where(index, kind, column), value=repr(value)
+    )
 
 
 def _size(value: Any, index: int, kind: str, column: str, words: tuple[str, ...] = ()) -> Any:
@@ -131,8 +141,12 @@ def _size(value: Any, index: int, kind: str, column: str, words: tuple[str, ...]
     try:
         return _int(value, index, kind, column)
     except LayerSpecError:
-        allowed = "a number or an h×w pair such as 3x5" + "".join(f' or "{w}"' for w in words)
-        raise LayerSpecError(f"{_where(index, kind, column)}: expected {allowed}, got {value!r}") from None
+        raise LayerSpecError(
+            "{where}: expected a number or an h×w pair such as 3x5{words}, got {value}",
+            where=_where(index, kind, column),
+            words="".join(f' or "{w}"' for w in words),
+            value=repr(value),
+        ) from None
 
 
 def _bool(value: Any, default: bool) -> bool:
@@ -143,16 +157,20 @@ def _bool(value: Any, default: bool) -> bool:
     return bool(value)
 
 
-def _required(value: Any, index: int, kind: str, column: str, what: str) -> Any:
+def _required(value: Any, index: int, kind: str, column: str, what: str) -> Any:  # what: a Term
     if value is None:
-        raise LayerSpecError(f"{_where(index, kind, column)} is empty: enter the {what}")
+        raise LayerSpecError(
+            "{where} is empty: enter the {what}", where=_where(index, kind, column), what=what
+        )
     return value
 
 
 def _positive(value: Any, index: int, kind: str, column: str) -> None:
     values = value if isinstance(value, tuple) else (value,)
     if any(v < 1 for v in values):
-        raise LayerSpecError(f"{_where(index, kind, column)} must be at least 1, got {value}")
+        raise LayerSpecError(
+            "{where} must be at least 1, got {value}", where=_where(index, kind, column), value=value
+        )
 
 
 # Layer types whose constructor takes a device (the others have no parameters or buffers to place).
@@ -260,8 +278,12 @@ def _conv_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, ch
     in_channels = _int(row.get("in"), index, kind, "in")
     if in_channels is None:
         in_channels = _blank_in(x, channels)
-    out_channels = _required(_int(row.get("out"), index, kind, "out"), index, kind, "out", "out_channels")
-    kernel = _required(_size(row.get("kernel"), index, kind, "kernel"), index, kind, "kernel", "kernel size")
+    out_channels = _required(
+        _int(row.get("out"), index, kind, "out"), index, kind, "out", Term("out_channels")
+    )
+    kernel = _required(
+        _size(row.get("kernel"), index, kind, "kernel"), index, kind, "kernel", Term(N_("kernel size"))
+    )
     words = ("same", "valid") if kind == "Conv2d" else ()
     stride = _size(row.get("stride"), index, kind, "stride")
     padding = _size(row.get("padding"), index, kind, "padding", words)
@@ -273,7 +295,9 @@ def _conv_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, ch
         try:
             arith.conv_params(in_channels, out_channels, kernel if kernel else 1, groups)
         except arith.ShapeError as exc:
-            raise LayerSpecError(f"{_where(index, kind, 'groups')}: {exc}") from None
+            raise LayerSpecError(
+                "{where}: {problem}", where=_where(index, kind, "groups"), problem=Phrase.of(exc)
+            ) from None
     kwargs: dict[str, Any] = {"in_channels": in_channels, "out_channels": out_channels, "kernel_size": kernel}
     optional = [("stride", stride), ("padding", padding), ("dilation", dilation)]
     if kind == "ConvTranspose2d":
@@ -284,12 +308,14 @@ def _conv_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, ch
     if not _bool(row.get("bias"), True):
         kwargs["bias"] = False
     if padding == "same" and stride not in (None, 1, (1, 1)):
-        raise LayerSpecError(f'{_where(index, kind, "padding")}: "same" padding needs stride 1')
+        raise LayerSpecError('{where}: "same" padding needs stride 1', where=_where(index, kind, "padding"))
     return kwargs
 
 
 def _pool_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int):
-    kernel = _required(_size(row.get("kernel"), index, kind, "kernel"), index, kind, "kernel", "kernel size")
+    kernel = _required(
+        _size(row.get("kernel"), index, kind, "kernel"), index, kind, "kernel", Term(N_("kernel size"))
+    )
     kwargs: dict[str, Any] = {"kernel_size": kernel}
     columns = ("stride", "padding", "dilation") if kind == "MaxPool2d" else ("stride", "padding")
     for column in columns:
@@ -304,7 +330,7 @@ def _pool_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, ch
 def _adaptive_kwargs(
     index: int, kind: str, row: Mapping, x: torch.Tensor | None, channels: int, features: int
 ):
-    out = _required(_size(row.get("out"), index, kind, "out"), index, kind, "out", "output size")
+    out = _required(_size(row.get("out"), index, kind, "out"), index, kind, "out", Term(N_("output size")))
     _positive(out, index, kind, "out")
     return {"output_size": out}
 
@@ -328,9 +354,15 @@ def _dropout_kwargs(
     try:
         p = float(p)
     except (TypeError, ValueError):
-        raise LayerSpecError(f"{_where(index, kind, 'p')}: expected a probability, got {p!r}") from None
+        raise LayerSpecError(
+            "{where}: expected a probability, got {value}", where=_where(index, kind, "p"), value=repr(p)
+        ) from None
     if not 0 <= p <= 1:
-        raise LayerSpecError(f"{_where(index, kind, 'p')}: a dropout probability is between 0 and 1, got {p}")
+        raise LayerSpecError(
+            "{where}: a dropout probability is between 0 and 1, got {value}",
+            where=_where(index, kind, "p"),
+            value=p,
+        )
     return {"p": p}
 
 
@@ -338,7 +370,9 @@ def _linear_kwargs(index: int, kind: str, row: Mapping, x: torch.Tensor | None, 
     in_features = _int(row.get("in"), index, kind, "in")
     if in_features is None:
         in_features = int(x.shape[-1]) if x is not None else features
-    out_features = _required(_int(row.get("out"), index, kind, "out"), index, kind, "out", "out_features")
+    out_features = _required(
+        _int(row.get("out"), index, kind, "out"), index, kind, "out", Term("out_features")
+    )
     _positive(in_features, index, kind, "in")
     _positive(out_features, index, kind, "out")
     kwargs: dict[str, Any] = {"in_features": in_features, "out_features": out_features}

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cnndash.text import N_
+
 __all__ = ["PRESETS", "Preset"]
 
 
@@ -96,7 +98,7 @@ PRESETS: dict[str, Preset] = {
                 _RELU,
                 _linear(84, 10),
             ),
-            note="LeNet-5 for MNIST: padding 2 keeps 28×28 so the classifier sees 16×5×5 = 400 features.",
+            note=N_("LeNet-5 for MNIST: padding 2 keeps 28×28 so the classifier sees 16×5×5 = 400 features."),
         ),
         Preset(
             "LeNet-5 (3×32×32)",
@@ -115,7 +117,7 @@ PRESETS: dict[str, Preset] = {
                 _RELU,
                 _linear(84, 10),
             ),
-            note="LeNet-5 for CIFAR-10 (the PyTorch tutorial's net): 32 → 28 → 14 → 10 → 5.",
+            note=N_("LeNet-5 for CIFAR-10 (the PyTorch tutorial's net): 32 → 28 → 14 → 10 → 5."),
         ),
         Preset(
             "AlexNet (3×224×224)",
@@ -144,13 +146,15 @@ PRESETS: dict[str, Preset] = {
                 _RELU,
                 _linear(4096, 1000),
             ),
-            note="torchvision's AlexNet (61.1 M parameters): 224 → 55 → 27 → 13 → 6.",
+            note=N_("torchvision's AlexNet (61.1 M parameters): 224 → 55 → 27 → 13 → 6."),
         ),
         Preset(
             "VGG-16 (3×224×224)",
             (3, 224, 224),
             _vgg16(),
-            note="torchvision's VGG-16 (138.4 M parameters): 13 3×3 convolutions, 5 pools, 4096-wide head.",
+            note=N_(
+                "torchvision's VGG-16 (138.4 M parameters): 13 3×3 convolutions, 5 pools, 4096-wide head."
+            ),
         ),
         Preset(
             "ResNet basic block (64×56×56)",
@@ -163,7 +167,7 @@ PRESETS: dict[str, Preset] = {
                 _simple("BatchNorm2d", **{"in": 64}),
             ),
             residual=True,
-            note="ResNet-18's first block: two 3×3 convolutions, output = ReLU(stack(x) + x).",
+            note=N_("ResNet-18's first block: two 3×3 convolutions, output = ReLU(stack(x) + x)."),
         ),
         Preset(
             "MobileNet depthwise-separable block (32×112×112)",
@@ -176,8 +180,10 @@ PRESETS: dict[str, Preset] = {
                 _simple("BatchNorm2d", **{"in": 64}),
                 _RELU,
             ),
-            note="A 3×3 depthwise convolution (groups = channels) then a 1×1 pointwise one: "
-            "32·9 + 32·64 weights instead of 32·64·9.",
+            note=N_(
+                "A 3×3 depthwise convolution (groups = channels) then a 1×1 pointwise one: "
+                "32·9 + 32·64 weights instead of 32·64·9."
+            ),
         ),
     )
 }

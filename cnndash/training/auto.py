@@ -25,6 +25,7 @@ from PIL import Image
 from cnndash.data import ImageSet
 from cnndash.models import DEFAULT_MIN_SIZE, MIN_IMAGE_SIZE, SMALL_INPUT_MAX, build_model
 from cnndash.pretrained import weights_installed
+from cnndash.text import N_, Phrase
 from cnndash.trace import trace_shapes
 from cnndash.training.config import TrainConfig
 
@@ -169,21 +170,43 @@ def estimate_seconds(
     return decode + epochs * per_epoch
 
 
-def _model_for(profile: DataProfile, pretrained: bool) -> tuple[str, str]:
+# The small VGG's reason, and what it adds about pretrained weights for photos (one template each, so that a
+# translation is a whole sentence; Phrase keeps its parameters for the page).
+_VGG = N_(
+    "colour images ({side} px) trained from scratch: the small VGG (BatchNorm, 0.3 M parameters) at "
+    "the images' own size beat ResNet-18 and MobileNetV2 from scratch in the benchmark"
+)
+_VGG_NO_WEIGHTS = N_(
+    "colour images ({side} px) trained from scratch: the small VGG (BatchNorm, 0.3 M parameters) at "
+    "the images' own size beat ResNet-18 and MobileNetV2 from scratch in the benchmark (no pretrained "
+    "weights installed: `python -m cnndash weights import FILE`)"
+)
+_VGG_WEIGHTS_TOO_LARGE = N_(
+    "colour images ({side} px) trained from scratch: the small VGG (BatchNorm, 0.3 M parameters) at "
+    "the images' own size beat ResNet-18 and MobileNetV2 from scratch in the benchmark; ResNet-18's "
+    "ImageNet weights are installed, but fine-tuning them at {size} px or more (their own stem) does not "
+    "fit the budget — give a larger one to use them"
+)
+
+
+def _model_for(profile: DataProfile, pretrained: bool, vgg: str = _VGG) -> tuple[str, Phrase]:
     if pretrained:
-        return "resnet18", (
-            "colour photos and ResNet-18's ImageNet weights are installed: fine-tuning them beats any model "
-            "trained from scratch on a small dataset"
+        return "resnet18", Phrase(
+            N_(
+                "colour photos and ResNet-18's ImageNet weights are installed: fine-tuning them beats any "
+                "model trained from scratch on a small dataset"
+            )
         )
     if profile.channels == 1:
-        return "lenet", (
-            f"grayscale images ({profile.side} px): LeNet learns them in seconds, and with the epochs the budget "
-            "buys it matched the small VGG at a fraction of the time in the benchmark (docs/training.md)"
+        return "lenet", Phrase(
+            N_(
+                "grayscale images ({side} px): LeNet learns them in seconds, and with the epochs the budget "
+                "buys it matched the small VGG at a fraction of the time in the benchmark (docs/training.md)"
+            ),
+            side=profile.side,
         )
-    return "vgg", (
-        f"colour images ({profile.side} px) trained from scratch: the small VGG (BatchNorm, 0.3 M parameters) at "
-        "the images' own size beat ResNet-18 and MobileNetV2 from scratch in the benchmark"
-    )
+    extra = {"size": PRETRAINED_SIZES[-1]} if vgg == _VGG_WEIGHTS_TOO_LARGE else {}
+    return "vgg", Phrase(vgg, side=profile.side, **extra)
 
 
 def _sizes_for(model: str, profile: DataProfile) -> list[int]:
@@ -218,49 +241,47 @@ def choose_settings(
     if pretrained_available is None:
         pretrained_available = weights_installed("resnet18")
     batch = 16 if profile.train_images < SMALL_DATASET else 32
-    why_batch = (
-        f"{profile.train_images} training images: batches of 16 give twice the updates per epoch"
+    why_batch = Phrase(
+        N_("{n} training images: batches of 16 give twice the updates per epoch")
         if batch == 16
-        else f"{profile.train_images} training images: batches of 32"
+        else N_("{n} training images: batches of 32"),
+        n=profile.train_images,
     )
     photos = profile.channels == 3 and profile.side > 40
     tuned = _fit_pretrained(profile, batch, budget_s, device) if photos and pretrained_available else None
     pretrained = tuned is not None
-    model, why_model = _model_for(profile, pretrained)
+    vgg = _VGG if not photos else _VGG_NO_WEIGHTS if not pretrained_available else _VGG_WEIGHTS_TOO_LARGE
+    model, why_model = _model_for(profile, pretrained, vgg)
     if tuned is not None:
         size, epochs, seconds, transfer = tuned
     else:
         size, epochs, seconds = _fit_budget(model, profile, batch, budget_s, device)
         transfer = "all"
-        if photos and not pretrained_available:
-            why_model += " (no pretrained weights installed: `python -m cnndash weights import FILE`)"
-        elif photos:
-            why_model += (
-                f"; ResNet-18's ImageNet weights are installed, but fine-tuning them at {PRETRAINED_SIZES[-1]} px "
-                "or more (their own stem) does not fit the budget — give a larger one to use them"
-            )
     reasons = {
         "model": why_model,
         "image_size": _size_reason(size, profile),
         "batch_size": why_batch,
-        "epochs": f"{epochs} epochs fit the {budget_s:g} s budget (about {seconds:.0f} s estimated on the "
-        f"{device.upper()})" + (f"; capped at {MAX_AUTO_EPOCHS}" if epochs == MAX_AUTO_EPOCHS else ""),
+        "epochs": _epochs_reason(epochs, budget_s, seconds, device),
     }
     lr, why_lr = _lr_for(model, pretrained)
     reasons["lr"] = why_lr
     settings = dict(model=model, image_size=size, batch_size=batch, epochs=epochs, lr=lr, optimizer="adam")
     settings |= dict(schedule="onecycle", pretrained=pretrained, transfer=transfer)
     if transfer == "lower_lr":
-        reasons["transfer"] = (
-            "fine-tune everything with the backbone at a tenth of the learning rate: the ImageNet features "
-            "adapt without being overwritten in the first steps ('freeze' trains the head only: faster, "
-            "but worse once the photos differ from ImageNet's)"
+        reasons["transfer"] = Phrase(
+            N_(
+                "fine-tune everything with the backbone at a tenth of the learning rate: the ImageNet features "
+                "adapt without being overwritten in the first steps ('freeze' trains the head only: faster, "
+                "but worse once the photos differ from ImageNet's)"
+            )
         )
     elif transfer == "freeze":
-        reasons["transfer"] = (
-            "train the new head only (the backbone frozen): fine-tuning everything does not fit the budget "
-            "at this size, and the head alone costs about a third; with a larger budget the backbone is "
-            "fine-tuned too, at a tenth of the learning rate, which does better on photos unlike ImageNet's"
+        reasons["transfer"] = Phrase(
+            N_(
+                "train the new head only (the backbone frozen): fine-tuning everything does not fit the budget "
+                "at this size, and the head alone costs about a third; with a larger budget the backbone is "
+                "fine-tuned too, at a tenth of the learning rate, which does better on photos unlike ImageNet's"
+            )
         )
     dataset = dataset or (base.dataset if base is not None else "")
     config = replace(base or TrainConfig(dataset=dataset), dataset=dataset, **settings)
@@ -313,26 +334,52 @@ def _fit_pretrained(
     return None
 
 
-def _size_reason(size: int, profile: DataProfile) -> str:
-    own = f"about {profile.side} px (median of mixed sizes)" if profile.mixed_sizes else f"{profile.side} px"
+def _epochs_reason(epochs: int, budget_s: float, seconds: float, device: str) -> Phrase:
+    return Phrase(
+        N_(
+            "{epochs} epochs fit the {budget} s budget (about {seconds} s estimated on the {device}); capped at {cap}"
+        )
+        if epochs == MAX_AUTO_EPOCHS
+        else N_("{epochs} epochs fit the {budget} s budget (about {seconds} s estimated on the {device})"),
+        epochs=epochs,
+        budget=f"{budget_s:g}",
+        seconds=f"{seconds:.0f}",
+        device=device.upper(),
+        cap=MAX_AUTO_EPOCHS,
+    )
+
+
+def _size_reason(size: int, profile: DataProfile) -> Phrase:
+    own = (
+        Phrase(N_("about {side} px (median of mixed sizes)"), side=profile.side)
+        if profile.mixed_sizes
+        else Phrase(N_("{side} px"), side=profile.side)
+    )
     if size == profile.side:
-        return f"the images are {own}: trained at their own size"
+        return Phrase(N_("the images are {own}: trained at their own size"), own=own)
     if size > profile.side:
-        return f"the images are {own}: upsampled to {size} px, the smallest size this model is built for"
-    return f"the images are {own}: {size} px is the largest size that fits the budget"
+        return Phrase(
+            N_("the images are {own}: upsampled to {size} px, the smallest size this model is built for"),
+            own=own,
+            size=size,
+        )
+    return Phrase(
+        N_("the images are {own}: {size} px is the largest size that fits the budget"), own=own, size=size
+    )
 
 
-def _lr_for(model: str, pretrained: bool) -> tuple[float, str]:
+def _lr_for(model: str, pretrained: bool) -> tuple[float, Phrase]:
     if pretrained:
-        return (
-            1e-3,
-            "1e-3 for the new head (the backbone gets a tenth): pretrained weights need a gentle start",
+        return 1e-3, Phrase(
+            N_("1e-3 for the new head (the backbone gets a tenth): pretrained weights need a gentle start")
         )
     if model in ("resnet18", "mobilenet_v2"):
-        return 1e-3, (
-            "1e-3: at 3e-3 ResNet-18 from scratch stayed at chance for its first epochs (docs/training.md)"
+        return 1e-3, Phrase(
+            N_(
+                "1e-3: at 3e-3 ResNet-18 from scratch stayed at chance for its first epochs (docs/training.md)"
+            )
         )
-    return 3e-3, "3e-3, one-cycle: Adam's reliable peak for the small models in the benchmark"
+    return 3e-3, Phrase(N_("3e-3, one-cycle: Adam's reliable peak for the small models in the benchmark"))
 
 
 def small_input(size: int) -> bool:
@@ -367,5 +414,5 @@ def auto_config(
     kept = {key: getattr(config, key) for key in AUTO_FIELDS if key in explicit and key != "model"}
     reasons = dict(choice.reasons)
     for key in kept:
-        reasons[key] = "set by hand"
+        reasons[key] = Phrase(N_("set by hand"))
     return replace(choice, config=replace(choice.config, **kept), reasons=reasons)

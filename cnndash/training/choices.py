@@ -8,14 +8,24 @@ torch (seconds on a loaded machine) has been imported.
 
 from __future__ import annotations
 
+from cnndash.text import N_
+
 MODEL_NAMES = ("lenet", "simplecnn", "vgg", "resnet18", "mobilenet_v2")
 TRANSFER_MODES = ("all", "freeze", "lower_lr")
 MODEL_DESCRIPTIONS = {
-    "lenet": "LeNet-5 — tiny and fast, good for digits/MNIST-sized images",
-    "simplecnn": "SimpleCNN — the tutorials' two-block CNN",
-    "vgg": "Small VGG — 6 conv layers with BatchNorm, good for 32–64 px colour images",
-    "resnet18": "ResNet-18 — residual network (torchvision), optional ImageNet weights",
-    "mobilenet_v2": "MobileNetV2 — light network (torchvision), optional ImageNet weights",
+    "lenet": N_("LeNet-5 — tiny and fast, good for digits/MNIST-sized images"),
+    "simplecnn": N_("SimpleCNN — the tutorials' two-block CNN"),
+    "vgg": N_("Small VGG — 6 conv layers with BatchNorm, good for 32–64 px colour images"),
+    "resnet18": N_("ResNet-18 — residual network (torchvision), optional ImageNet weights"),
+    "mobilenet_v2": N_("MobileNetV2 — light network (torchvision), optional ImageNet weights"),
+}
+# Each model's name as its description starts (a page shows it translated: "Small VGG" is 小型 VGG).
+MODEL_TITLES = {
+    "lenet": N_("LeNet-5"),
+    "simplecnn": N_("SimpleCNN"),
+    "vgg": N_("Small VGG"),
+    "resnet18": N_("ResNet-18"),
+    "mobilenet_v2": N_("MobileNetV2"),
 }
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "step", "constant")

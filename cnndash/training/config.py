@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from cnndash.errors import Phrase, Term, UserError
+from cnndash.text import N_
 from cnndash.training.choices import MODEL_NAMES, OPTIMIZERS, SCHEDULES, TRANSFER_MODES
 
 MIN_IMAGE_SIZE = 4  # below this no built-in model has a single pixel left after its first stage
@@ -27,10 +29,10 @@ MAX_THREADS = 1024  # torch CPU threads
 MAX_LR = 10.0
 # What a run is for: "train" (a run a person started), "fold" (one fold of a label check) or "trial" (one
 # configuration of a search). Fold and trial runs belong to their ``group`` and are kept out of pickers.
-PURPOSES = ("train", "fold", "trial")
+PURPOSES = (N_("train"), N_("fold"), N_("trial"))
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A training setting that cannot work; the message names the setting and a valid value.
 
     ``field`` is the :class:`TrainConfig` field at fault (None when no one field is), so a form can show
@@ -38,10 +40,18 @@ class ConfigError(ValueError):
     field's label, the value as typed: "Learning rate must be …, got 100."), the message itself.
     """
 
-    def __init__(self, message: str, field: str | None = None, form_message: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        /,
+        field: str | None = None,
+        form_message: Phrase | None = None,
+        **params: object,
+    ) -> None:
+        super().__init__(message, **params)
         self.field = field
-        self.form_message = form_message or message
+        # A Phrase, so that the form shows it in the person's language (ui.phrase_text).
+        self.form_message = form_message if form_message is not None else Phrase(message, **params)
 
 
 @dataclass
@@ -97,12 +107,18 @@ class TrainConfig:
         """A config from a dict of settings (a run's ``config.json``); :class:`ConfigError` for anything else
         than a dict of known settings with a ``dataset``. The values are checked by :meth:`validate`."""
         if not isinstance(data, dict):
-            raise ConfigError(f"A training config is an object of settings, got {type(data).__name__}.")
+            raise ConfigError(
+                "A training config is an object of settings, got {kind}.", kind=type(data).__name__
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
             names = ", ".join(_shown(key) for key in unknown[:8]) + (", …" if len(unknown) > 8 else "")
-            raise ConfigError(f"Unknown training setting(s) {names}; known: {', '.join(sorted(known))}.")
+            raise ConfigError(
+                "Unknown training setting(s) {names}; known: {known}.",
+                names=names,
+                known=", ".join(sorted(known)),
+            )
         if "dataset" not in data:
             raise ConfigError("A training config needs a 'dataset'.")
         return cls(**data)
@@ -118,17 +134,29 @@ class TrainConfig:
                 passed = False
             if not passed:
                 label = f" ({_LABELS[name]})" if name in _LABELS else ""
-                in_form = _LABELS.get(name, name.replace("_", " ")).capitalize()
+                in_form = _IN_FORM.get(name, name.replace("_", " ").capitalize())
                 raise ConfigError(
-                    f"Setting {name!r}{label} must be {expected}, got {_shown(value)}.",
+                    "Setting {name}{label} must be {expected}, got {shown}.",
                     field=name,
-                    form_message=f"{in_form} must be {expected}, got {_typed(value)}.",
+                    form_message=Phrase(
+                        N_("{setting} must be {expected}, got {value}."),
+                        setting=Term(in_form),
+                        expected=expected,
+                        value=_typed(value),
+                    ),
+                    name=repr(name),
+                    label=label,
+                    expected=expected,
+                    shown=_shown(value),
                 )
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise ConfigError(
-                f"Setting 'warmup_epochs' ({self.warmup_epochs:g}) must be shorter than the run's "
-                f"{self.epochs} epochs (e.g. 0 or {max(self.epochs - 1, 0)}).",
+                "Setting 'warmup_epochs' ({warmup_epochs:g}) must be shorter than the run's {epochs} epochs "
+                "(e.g. 0 or {max}).",
                 field="warmup_epochs",
+                warmup_epochs=self.warmup_epochs,
+                epochs=self.epochs,
+                max=max(self.epochs - 1, 0),
             )
 
 
@@ -158,6 +186,14 @@ _LABELS = {"lr": "learning rate", "batch_size": "batch size", "val_fraction": "v
            "early_stopping": "early stopping patience", "step_gamma": "step schedule's LR factor",
            "weight_decay": "weight decay", "label_smoothing": "label smoothing", "num_workers": "data workers",
            "memory_budget_mb": "memory budget", "backbone_lr_factor": "backbone LR factor"}  # fmt: skip
+# The same, as the form's sentence begins with it (marked: shown translated, cnndash.errors.Term).
+_IN_FORM = {"lr": N_("Learning rate"), "batch_size": N_("Batch size"), "val_fraction": N_("Validation share"),
+            "image_size": N_("Image size"), "warmup_epochs": N_("Warm-up"), "grad_clip": N_("Gradient clipping"),
+            "early_stopping": N_("Early stopping patience"), "step_gamma": N_("Step schedule's LR factor"),
+            "weight_decay": N_("Weight decay"), "label_smoothing": N_("Label smoothing"),
+            "num_workers": N_("Data workers"), "memory_budget_mb": N_("Memory budget"),
+            "backbone_lr_factor": N_("Backbone LR factor"), "epochs": N_("Epochs"), "momentum": N_("Momentum"),
+            "seed": N_("Seed"), "step_size": N_("Step size")}  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 _BOOL = (lambda v: isinstance(v, bool), "a boolean (true or false)")
 # (setting, check, what a valid value is): every field of TrainConfig, in order.

@@ -205,7 +205,9 @@ def _join(device_choice: str) -> Distributed | None:
         backend = "gloo"
     else:
         raise ConfigError(
-            f"Distributed training runs on CUDA (nccl) or the CPU (gloo), not {device.type}; use --device cpu."
+            "Distributed training runs on CUDA (nccl) or the CPU (gloo), not {device_type}; use --device "
+            "cpu.",
+            device_type=device.type,
         )
     store = _attempt_store(rank, world)
     if backend == "gloo":

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnndash.text import N_, Phrase
+
 # Learning rates above these usually blow up (Adam family; SGD with momentum): the usual ranges' top.
 HIGH_LR = {"adam": 1e-2, "adamw": 1e-2, "sgd": 0.5}
 TYPICAL_LR = {"adam": 3e-3, "adamw": 3e-3, "sgd": 0.05}  # what a fresh run usually trains well with
@@ -23,6 +25,23 @@ BLOWUP_FACTOR = 2.0
 # A validation loss this many times the training loss of the same epoch, that later halves, is a spike.
 SPIKE_FACTOR = 3.0
 HEALTH_STATUSES = ("ok", "unstable", "diverged")
+
+
+# The notes' templates (a page rebuilds a note from summary.json only with one of these).
+DIVERGED = N_(
+    "Diverged: the training loss blew up to {peak} (epoch {epoch}) and the model ends at chance "
+    "({chance}, guessing among {classes} classes). Likely cause: the learning rate {lr} is too high for "
+    "{optimizer} (usual top {top}). Fix: train again with {lower} or less — or let the learning-rate "
+    "finder pick one — or turn on gradient clipping."
+)
+UNSTABLE = N_(
+    "Unstable: in epoch {epoch} the validation loss spiked to {value} while the training loss was "
+    "{train}, then came back down (the loss chart uses a log axis so both show). Likely cause: the "
+    "learning rate's peak ({lr}) moves the weights faster than the model can follow early on. Fix: a "
+    "lower learning rate (the learning-rate finder checks one), a longer warm-up, or gradient clipping; "
+    "judge the run by its best epoch, not the spike."
+)
+NOTE_TEMPLATES = frozenset({DIVERGED, UNSTABLE})
 
 
 @dataclass(frozen=True)
@@ -36,7 +55,10 @@ class RunHealth:
         return self.status == "ok"
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "note": self.note, "epoch": self.epoch}
+        said = {"status": self.status, "note": self.note, "epoch": self.epoch}
+        if isinstance(self.note, Phrase):  # the template and numbers too: a page shows it in its language
+            said |= {"template": self.note.template, "params": dict(self.note.params)}
+        return said
 
 
 def chance_accuracy(num_classes: int) -> float:
@@ -91,22 +113,27 @@ def _spike(
     return None
 
 
-def _diverged_note(peak: float, epoch: int, lr: float, optimizer: str, num_classes: int) -> str:
-    return (
-        f"Diverged: the training loss blew up to {peak:.3g} (epoch {epoch}) and the model ends at chance "
-        f"({chance_accuracy(num_classes):.0%}, guessing among {num_classes} classes). Likely cause: the learning "
-        f"rate {lr:g} is too high for {optimizer} (usual top {HIGH_LR.get(optimizer, 1.0):g}). Fix: train again "
-        f"with {min(lr / 10, TYPICAL_LR.get(optimizer, lr / 10)):g} or less — or let the learning-rate finder pick one — or turn on gradient clipping."
+def _diverged_note(peak: float, epoch: int, lr: float, optimizer: str, num_classes: int) -> Phrase:
+    return Phrase(
+        DIVERGED,
+        peak=f"{peak:.3g}",
+        epoch=epoch,
+        chance=f"{chance_accuracy(num_classes):.0%}",
+        classes=num_classes,
+        lr=f"{lr:g}",
+        optimizer=optimizer,
+        top=f"{HIGH_LR.get(optimizer, 1.0):g}",
+        lower=f"{min(lr / 10, TYPICAL_LR.get(optimizer, lr / 10)):g}",
     )
 
 
-def _unstable_note(epoch: int, value: float, train_value: float, lr: float) -> str:
-    return (
-        f"Unstable: in epoch {epoch} the validation loss spiked to {value:.3g} while the training loss was "
-        f"{train_value:.3g}, then came back down (the loss chart uses a log axis so both show). Likely cause: "
-        f"the learning rate's peak ({lr:g}) moves the weights faster than the model can follow early on. Fix: a "
-        "lower learning rate (the learning-rate finder checks one), a longer warm-up, or gradient clipping; "
-        "judge the run by its best epoch, not the spike."
+def _unstable_note(epoch: int, value: float, train_value: float, lr: float) -> Phrase:
+    return Phrase(
+        UNSTABLE,
+        epoch=epoch,
+        value=f"{value:.3g}",
+        train=f"{train_value:.3g}",
+        lr=f"{lr:g}",
     )
 
 

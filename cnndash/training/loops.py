@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnndash.errors import UserError
 from cnndash.runs import TrainState
 from cnndash.runs.layout import METRICS_FILE
 from cnndash.runs.writer import BatchLog
@@ -45,7 +46,7 @@ EVAL_BATCH_SIZE = 256  # validation batches: no gradients, so larger than traini
 CPU_LOG_EVERY, GPU_LOG_EVERY = 1, 10  # batch events: every batch on the CPU; GPU batches are too fast
 
 
-class TrainingDivergedError(ValueError):
+class TrainingDivergedError(UserError):
     """The loss became NaN or infinite: the run stops (the last good checkpoint stays)."""
 
 

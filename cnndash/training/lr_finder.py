@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from cnndash.data.pins import release, run_holder
+from cnndash.errors import Term
+from cnndash.text import N_, Phrase
 from cnndash.training.config import TrainConfig
 from cnndash.training.setup import Trainer, setup
 
@@ -119,6 +121,11 @@ def steepest_index(lrs: list[float], smoothed: list[float]) -> int:
     return 1 + min(range(len(slopes)), key=slopes.__getitem__)
 
 
+# The readings of the curve (and the current value) by name, marked so that a page shows them translated.
+READINGS = {"valley": N_("valley"), "steepest": N_("steepest"), "minimum / 10": N_("minimum / 10"),
+            "current": N_("current")}  # fmt: skip
+
+
 def candidates_from_curve(lrs: list[float], losses: list[float]) -> dict[str, float]:
     """The three readings of a range test's curve (non-finite losses dropped first, fastai #3476)."""
     points = [(lr, loss) for lr, loss in zip(lrs, losses, strict=True) if math.isfinite(loss)]
@@ -127,7 +134,7 @@ def candidates_from_curve(lrs: list[float], losses: list[float]) -> dict[str, fl
     lrs, losses = [p[0] for p in points], [p[1] for p in points]
     smoothed = smooth_losses(losses)
     lowest = min(range(len(smoothed)), key=smoothed.__getitem__)
-    return {
+    return {  # the readings' names are READINGS' keys
         "valley": lrs[valley_index(smoothed)],
         "steepest": lrs[steepest_index(lrs, smoothed)],
         "minimum / 10": lrs[lowest] / 10,
@@ -175,7 +182,10 @@ def _range_test(t, steps, low, high, ratios, report, stop_event) -> tuple[list[f
         lrs.append(lr)
         losses.append(loss)
         smoothed = smooth_losses(losses)[-1]
-        report(0.5 * (i + 1) / steps, f"range test: lr {lr:.2g}, loss {loss:.3g}")
+        report(
+            0.5 * (i + 1) / steps,
+            Phrase(N_("range test: lr {lr}, loss {loss}"), lr=f"{lr:.2g}", loss=f"{loss:.3g}"),
+        )
         if not math.isfinite(smoothed) or (i >= 10 and smoothed > BLOWUP * best):
             break
         best = min(best, smoothed)
@@ -238,14 +248,18 @@ def find_lr(
         lrs, losses, stopped = _range_test(t, steps, low, high, ratios, report, stop_event)
         candidates = candidates_from_curve(lrs, losses)
         if stopped or not candidates:
-            why = "stopped" if stopped else "the range test ended before the loss curve could be read"
+            why = (
+                N_("No suggestion: stopped.")
+                if stopped
+                else N_("No suggestion: the range test ended before the loss curve could be read.")
+            )
             return LRFinding(
                 lrs,
                 losses,
                 smooth_losses(losses),
                 config.lr,
                 False,
-                f"No suggestion: {why}.",
+                Phrase(why),
                 stopped=stopped,
             )
         todo = {**{name: lr for name, lr in candidates.items()}, "current": config.lr}
@@ -253,11 +267,23 @@ def find_lr(
         for i, (source, lr) in enumerate(todo.items()):
             if stop_event is not None and stop_event.is_set():
                 return LRFinding(
-                    lrs, losses, smooth_losses(losses), config.lr, False, "Stopped.", candidates, trials, True
+                    lrs,
+                    losses,
+                    smooth_losses(losses),
+                    config.lr,
+                    False,
+                    Phrase(N_("Stopped.")),
+                    candidates,
+                    trials,
+                    True,
                 )
-            report(0.5 + 0.5 * i / len(todo), f"trial {i + 1} of {len(todo)}: lr {lr:.2g} ({source})")
+            said = N_("trial {i} of {n}: lr {lr} ({source})")
+            report(
+                0.5 + 0.5 * i / len(todo),
+                Phrase(said, i=i + 1, n=len(todo), lr=f"{lr:.2g}", source=Term(source)),
+            )
             trials.append(_trial(t, lr, source, trial_steps, start_state, ratios))
-        report(1.0, "done")
+        report(1.0, Phrase(N_("done")))
     return offer_suggestion(lrs, losses, candidates, trials, config.lr)
 
 
@@ -272,16 +298,32 @@ def offer_suggestion(
     smoothed = smooth_losses([x if math.isfinite(x) else math.inf for x in losses])
     fell = [trial for trial in trials if trial.fell]
     if not fell:
-        reason = (
-            f"No candidate lowered the loss in a {len(trials)}-run trial, so the current learning rate {current:g} "
-            "stays; the data may need more epochs, or the labels a look."
+        reason = Phrase(
+            N_(
+                "No candidate lowered the loss in a {n}-run trial, so the current learning rate {current} "
+                "stays; the data may need more epochs, or the labels a look."
+            ),
+            n=len(trials),
+            current=f"{current:g}",
         )
         return LRFinding(lrs, losses, smoothed, current, False, reason, candidates, trials)
     best = min(fell, key=lambda trial: trial.end_loss)
-    reason = (
-        f"{best.lr:.2g} ({best.source}): its trial run lowered the loss from {best.start_loss:.3g} to "
-        f"{best.end_loss:.3g}, the most of the {len(trials)} checked"
-        + ("" if best.source != "current" else " — the current learning rate was already the best")
-        + "."
+    said = (
+        N_(
+            "{lr} ({source}): its trial run lowered the loss from {start} to {end}, the most of the {n} checked."
+        )
+        if best.source != "current"
+        else N_(
+            "{lr} ({source}): its trial run lowered the loss from {start} to {end}, the most of the {n} checked "
+            "— the current learning rate was already the best."
+        )
+    )
+    reason = Phrase(
+        said,
+        lr=f"{best.lr:.2g}",
+        source=Term(best.source),
+        start=f"{best.start_loss:.3g}",
+        end=f"{best.end_loss:.3g}",
+        n=len(trials),
     )
     return LRFinding(lrs, losses, smoothed, best.lr, True, reason, candidates, trials)

@@ -21,6 +21,7 @@ import torch
 from cnndash.data import ImageSet, compute_mean_std
 from cnndash.models import MIN_IMAGE_SIZE, auto_image_size, default_image_size, suggest_model
 from cnndash.preprocess import images_to_uint8
+from cnndash.text import N_, Phrase
 from cnndash.training.batches import BatchAugmenter
 from cnndash.training.config import ConfigError, TrainConfig, scaled_lr
 
@@ -65,22 +66,39 @@ def _warnings(config: TrainConfig, n_train: int, n_val: int, crop_overridden: st
         out.append(crop_overridden)
     if config.batch_size >= n_train:
         out.append(
-            f"Batch size {config.batch_size} ≥ the {n_train} training images: one step per epoch, so the "
-            f"model gets {config.epochs} updates in all and will barely learn. Use a batch of "
-            f"{max(8, min(64, n_train // 8))} or so."
+            Phrase(
+                N_(
+                    "Batch size {batch} ≥ the {n_train} training images: one step per epoch, so the model gets {epochs} updates in all and will barely learn. Use a batch of {suggested} or so."
+                ),
+                batch=config.batch_size,
+                n_train=n_train,
+                epochs=config.epochs,
+                suggested=max(8, min(64, n_train // 8)),
+            )
         )
     if n_val < SMALL_VAL_SET:
         out.append(
-            f"Only {n_val} validation images: each one is {1 / max(n_val, 1):.1%} of the accuracy, and a "
-            f"measured accuracy is only good to about ±{accuracy_error_bar(n_val):.0%} (95 %). Raise the "
-            "validation fraction or add images."
+            Phrase(
+                N_(
+                    "Only {n_val} validation images: each one is {share:.1%} of the accuracy, and a measured accuracy is only good to about ±{margin:.0%} (95 %). Raise the validation fraction or add images."
+                ),
+                n_val=n_val,
+                share=1 / max(n_val, 1),
+                margin=accuracy_error_bar(n_val),
+            )
         )
     low, high = LR_RANGES.get(config.optimizer, (1e-5, 1.0))
     if not low <= config.lr <= high:
-        side = "high: the loss will likely diverge" if config.lr > high else "low: training will crawl"
-        out.append(
-            f"Learning rate {config.lr:g} is very {side} for {config.optimizer} (usual range {low:g}–{high:g})."
+        template = (
+            N_(
+                "Learning rate {lr:g} is very high: the loss will likely diverge for {optimizer} (usual range {low:g}–{high:g})."
+            )
+            if config.lr > high
+            else N_(
+                "Learning rate {lr:g} is very low: training will crawl for {optimizer} (usual range {low:g}–{high:g})."
+            )
         )
+        out.append(Phrase(template, lr=config.lr, optimizer=config.optimizer, low=low, high=high))
     return out
 
 
@@ -90,25 +108,36 @@ def preflight(config: TrainConfig, imageset: ImageSet) -> Preflight:
     side = int(config.image_size or auto_side)
     overridden = ""
     if config.image_size and "pipeline" in reason and config.image_size != auto_side:
-        overridden = (
-            f"The image size {config.image_size} px overrides the pipeline's output ({auto_side} px): its "
-            f"crops are resized to {config.image_size} px."
+        overridden = Phrase(
+            N_(
+                "The image size {size} px overrides the pipeline's output ({auto_side} px): its crops are resized to {size} px."
+            ),
+            size=config.image_size,
+            auto_side=auto_side,
         )
-        reason = f"set by hand ({reason} otherwise)"
+        reason = Phrase(N_("set by hand ({reason} otherwise)"), reason=reason)
     elif config.image_size:
-        reason = "set by hand"
+        reason = N_("set by hand")
     n_train, n_val = len(imageset.train), len(imageset.val)
     suggested, why = suggest_model(imageset.image_size, imageset.channels, n_train + n_val)
     error = ""
     try:
         config.validate()
     except ConfigError as exc:
-        error = str(exc)
+        error = Phrase(exc.template, **exc.params)  # translated on the page like the error itself
     minimum = MIN_IMAGE_SIZE.get(config.model, 1)
     if not error and side < minimum:
-        error = f"{config.model} needs inputs of at least {minimum}×{minimum} px; raise the image size."
+        error = Phrase(
+            N_("{model} needs inputs of at least {minimum}×{minimum} px; raise the image size."),
+            model=config.model,
+            minimum=minimum,
+        )
     if not error and (n_train == 0 or n_val == 0):
-        error = f"The split has {n_train} training and {n_val} validation images; both need at least one."
+        error = Phrase(
+            N_("The split has {n_train} training and {n_val} validation images; both need at least one."),
+            n_train=n_train,
+            n_val=n_val,
+        )
     return Preflight(
         image_size=side,
         channels=imageset.channels,
@@ -142,7 +171,9 @@ def preview_batch(
         try:
             batch = BatchAugmenter(spec, size)(batch)
         except RuntimeError as exc:  # torchvision's complaint about a step, e.g. a crop too large
-            raise ConfigError(f"The augmentation pipeline cannot run on {size} px images: {exc}") from exc
+            raise ConfigError(
+                "The augmentation pipeline cannot run on {size} px images: {exc}", size=size, exc=exc
+            ) from exc
         if batch.dtype != torch.uint8:
             batch = (batch.clamp(0, 1) * 255).round().to(torch.uint8)
     return [image.permute(1, 2, 0).numpy() for image in batch]
@@ -153,7 +184,11 @@ def suggested_lr(optimizer: str) -> float:
     try:
         return SUGGESTED_LR[optimizer]
     except KeyError:
-        raise ConfigError(f"Optimizer must be one of {', '.join(SUGGESTED_LR)}, got {optimizer!r}.") from None
+        raise ConfigError(
+            "Optimizer must be one of {suggested_lr}, got {optimizer}.",
+            suggested_lr=", ".join(SUGGESTED_LR),
+            optimizer=repr(optimizer),
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -171,7 +206,7 @@ class ProcessShare:
 def process_share(config: TrainConfig, processes: int) -> ProcessShare:
     """How ``config`` trains with ``processes`` processes: each batch's share per process and the LR."""
     if processes < 1:
-        raise ConfigError(f"Processes must be at least 1, got {processes}.")
+        raise ConfigError("Processes must be at least 1, got {processes}.", processes=processes)
     per_process, extra = divmod(config.batch_size, processes)
     return ProcessShare(
         processes=processes,

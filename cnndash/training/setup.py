@@ -129,18 +129,24 @@ def _resolve_config(
 ) -> TrainConfig:
     config.validate()
     if run_dir.exists() and not run_dir.is_dir():
-        raise RunError(f"{run_dir} is a file, not a folder; choose another output folder for the run.")
+        raise RunError(
+            "{run_dir} is a file, not a folder; choose another output folder for the run.", run_dir=run_dir
+        )
     folder = RunWriter(run_dir)
     if not resume:
         # A group torchrun restarted before the first checkpoint starts over in the folder its failed
         # attempt created (a folder without last.pt holds no training to lose).
         started_over = restarted and not folder.has_checkpoint("last")
         if holds_run(run_dir) and not started_over:
-            raise RunError(f"{run_dir} already holds a run; choose another output folder or resume it.")
+            raise RunError(
+                "{run_dir} already holds a run; choose another output folder or resume it.", run_dir=run_dir
+            )
         return TrainConfig.from_dict(config.to_dict())
     saved = folder.saved_config()
     if not folder.has_checkpoint("last") or saved is None:
-        raise RunError(f"Nothing to resume in {run_dir}: it has no last.pt; train it without resume.")
+        raise RunError(
+            "Nothing to resume in {run_dir}: it has no last.pt; train it without resume.", run_dir=run_dir
+        )
     folder.check_not_training(owner)  # before anything in it changes (its own job's lease is fine)
     resolved = TrainConfig.from_dict(saved)
     resolved.device = config.device  # the saved run may come from another machine
@@ -166,8 +172,10 @@ def _read_checkpoint(run_dir: Path) -> Checkpoint:
 
 def _cannot_resume(run_dir: Path, exc: Exception) -> RunError:
     return RunError(
-        f"The last checkpoint of {run_dir} cannot be resumed: it is damaged or not this run's checkpoint "
-        f"({type(exc).__name__}). Start a new run instead."
+        "The last checkpoint of {run_dir} cannot be resumed: it is damaged or not this run's checkpoint "
+        "({error_kind}). Start a new run instead.",
+        run_dir=run_dir,
+        error_kind=type(exc).__name__,
     )
 
 
@@ -232,8 +240,11 @@ def _load_data(
     imageset = _load_pinned(config, ref, dist)
     if len(imageset.train) == 0 or len(imageset.val) == 0:
         raise ConfigError(
-            f"Dataset {config.dataset!r} has {len(imageset.train)} training and {len(imageset.val)} "
-            "validation images; both need at least one (use more images or another val_fraction)."
+            "Dataset {config_dataset} has {n_imageset_train} training and {n_imageset_val} validation "
+            "images; both need at least one (use more images or another val_fraction).",
+            config_dataset=repr(config.dataset),
+            n_imageset_train=len(imageset.train),
+            n_imageset_val=len(imageset.val),
         )
     config.image_size = int(
         config.image_size or auto_image_size(config.model, imageset.image_size, config.augment)[0]
@@ -372,8 +383,10 @@ def _run_folder(
     resolved = dist.from_rank0(resolve)
     if resolved.batch_size < dist.world_size:
         raise ConfigError(
-            f"Batch size {resolved.batch_size} is smaller than the {dist.world_size} processes: the batch "
-            f"size is the global batch, split across processes; use at least {dist.world_size}."
+            "Batch size {resolved_batch_size} is smaller than the {dist_world_size} processes: the batch "
+            "size is the global batch, split across processes; use at least {dist_world_size}.",
+            resolved_batch_size=resolved.batch_size,
+            dist_world_size=dist.world_size,
         )
     if resolved.sync_batchnorm and dist.device.type != "cuda":
         raise ConfigError(

@@ -25,10 +25,23 @@ import streamlit as st
 import ui
 from cnndash import stack as layers
 from cnndash.plots import calculator as plots_arith
+from cnndash.text import N_
 from cnndash.trace import ShapeTrace
 from ui.calculator.formatting import dims, human
 
+_ = ui.i18n.translator("calculator")
+
 DEFAULT_PRESET = "LeNet-5 (1×28×28)"
+# The trace table's columns, keyed as built, with the header a person reads.
+TRACE_COLUMNS = {
+    "layer": N_("layer"),
+    "type": N_("type"),
+    "output shape": N_("output shape"),
+    "params": N_("params"),
+    "MACs": N_("MACs"),
+    "receptive field": N_("receptive field"),
+    "jump": N_("jump"),
+}
 MAX_ROWS = 200  # rows of an edited stack kept in the workspace (VGG-16 has 39)
 # A text cell as a person types it: a size (3, 3x5, 2*2, -1), or a word the stack reads.
 _CELL_TEXT = re.compile(r"^[0-9 x×*,-]{0,24}$|^(same|valid|yes|no)$")
@@ -36,38 +49,46 @@ _CELL_TEXT = re.compile(r"^[0-9 x×*,-]{0,24}$|^(same|valid|yes|no)$")
 # ceil_mode are yes/no choices, filled in on the rows whose layer reads them and blank on the others.
 FLAGS = {"bias": True, "ceil_mode": False}  # the default of a blank cell
 
-COLUMN_CONFIG = {
-    "layer": st.column_config.SelectboxColumn(
-        "layer", options=list(layers.LAYER_TYPES), required=True, width=150
-    ),
-    "in": st.column_config.NumberColumn(
-        "in", help="in_channels / in_features / num_features — blank: inferred", min_value=1, step=1, width=70
-    ),
-    "out": st.column_config.NumberColumn(
-        "out",
-        help="out_channels / out_features / AdaptiveAvgPool2d output size",
-        min_value=1,
-        step=1,
-        width=70,
-    ),
-    "kernel": st.column_config.TextColumn("kernel", help="3, or 3x5 for height × width", width=80),
-    "stride": st.column_config.TextColumn("stride", help="blank: 1 (pools: the kernel size)", width=80),
-    "padding": st.column_config.TextColumn(
-        "padding", help='number, 3x5, or for Conv2d "same"/"valid"', width=92
-    ),
-    "dilation": st.column_config.TextColumn("dilation", help="blank: 1", width=90),
-    "groups": st.column_config.NumberColumn("groups", min_value=1, step=1, help="blank: 1", width=85),
-    "output_padding": st.column_config.TextColumn("output_padding", help="ConvTranspose2d only", width=135),
-    "ceil_mode": st.column_config.SelectboxColumn(
-        "ceil_mode", options=["yes", "no"], help="MaxPool2d / AvgPool2d only; blank: no", width=110
-    ),
-    "bias": st.column_config.SelectboxColumn(
-        "bias", options=["yes", "no"], help="Conv2d / ConvTranspose2d / Linear only; blank: yes", width=70
-    ),
-    "p": st.column_config.NumberColumn(
-        "p", min_value=0.0, max_value=1.0, help="Dropout probability", width=60
-    ),
-}
+
+def _column_config() -> dict[str, Any]:
+    """The editor's columns: the layer, in and out headers in the person's language; the others are the
+    PyTorch arguments they set, named as in code."""
+    yes_no = ["yes", "no"]  # cell values the stack parses: kept as typed (docs/calculator.md)
+    text_column, number_column = st.column_config.TextColumn, st.column_config.NumberColumn
+    return {
+        "layer": st.column_config.SelectboxColumn(
+            _("layer"), options=list(layers.LAYER_TYPES), required=True, width=150
+        ),
+        "in": number_column(
+            _("in"),
+            help=_("in_channels / in_features / num_features — blank: inferred"),
+            min_value=1,
+            step=1,
+            width=70,
+        ),
+        "out": number_column(
+            _("out"),
+            help=_("out_channels / out_features / AdaptiveAvgPool2d output size"),
+            min_value=1,
+            step=1,
+            width=70,
+        ),
+        "kernel": text_column("kernel", help=_("3, or 3x5 for height × width"), width=80),
+        "stride": text_column("stride", help=_("blank: 1 (pools: the kernel size)"), width=80),
+        "padding": text_column("padding", help=_('number, 3x5, or for Conv2d "same"/"valid"'), width=92),
+        "dilation": text_column("dilation", help=_("blank: 1"), width=90),
+        "groups": number_column("groups", min_value=1, step=1, help=_("blank: 1"), width=85),
+        "output_padding": text_column("output_padding", help=_("ConvTranspose2d only"), width=135),
+        "ceil_mode": st.column_config.SelectboxColumn(
+            "ceil_mode", options=yes_no, help=_("MaxPool2d / AvgPool2d only; blank: no"), width=110
+        ),
+        "bias": st.column_config.SelectboxColumn(
+            "bias", options=yes_no, help=_("Conv2d / ConvTranspose2d / Linear only; blank: yes"), width=70
+        ),
+        "p": number_column("p", min_value=0.0, max_value=1.0, help=_("Dropout probability"), width=60),
+    }
+
+
 ROW_HEIGHT = 35  # px; the browser test computes cell positions from it
 # Widths fit each header with its edit icon; bias and ceil_mode come before the rarely used output_padding
 # and p, so that at 1400 px (sidebar open) every column a common layer uses is in view without scrolling.
@@ -181,9 +202,9 @@ def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
     failed = []
     if not trace.ok and trace.failed_layer:
         failed = [
-            {"layer": trace.failed_layer, "type": trace.failed_kind, "output shape": "✗ fails — see above"}
+            {"layer": trace.failed_layer, "type": trace.failed_kind, "output shape": _("✗ fails — see above")}
         ]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         [
             {
                 "layer": row.name,
@@ -191,7 +212,7 @@ def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
                 "output shape": dims(row.output_shape),
                 "params": row.params,
                 "MACs": row.macs,
-                "receptive field": "whole input"
+                "receptive field": _("whole input")
                 if row.receptive_field is None
                 else dims(row.receptive_field),
                 "jump": "" if row.jump is None else dims(f"{j:g}" for j in row.jump),
@@ -199,29 +220,32 @@ def _trace_table(trace: ShapeTrace) -> pd.DataFrame:
             for row in trace.rows
         ]
         + failed,
-        columns=["layer", "type", "output shape", "params", "MACs", "receptive field", "jump"],
+        columns=list(TRACE_COLUMNS),
     )
+    return frame.rename(columns={key: _(title) for key, title in TRACE_COLUMNS.items()})
 
 
 @st.fragment
 def _stack_code(code: str, failure: str) -> None:
     """The stack as PyTorch code, with its download off (and the reason shown) while the trace fails."""
-    with st.expander("PyTorch code", expanded=False):
+    with st.expander(_("PyTorch code"), expanded=False):
         if failure:
             st.warning(
-                "This stack does not run on the input above (see the shape error), so the code is marked "
-                "as broken and the download is off until the trace succeeds.",
+                _(
+                    "This stack does not run on the input above (see the shape error), so the code is marked "
+                    "as broken and the download is off until the trace succeeds."
+                ),
                 icon=":material/warning:",
             )
         st.code(code, language="python")
         st.download_button(
-            "Download model.py",
+            _("Download model.py"),
             code,
             "model.py",
             "text/x-python",
             key="stack-download",
             disabled=bool(failure),
-            help="Fix the shape error first." if failure else None,
+            help=_("Fix the shape error first.") if failure else None,
         )
 
 
@@ -231,7 +255,7 @@ def _stack_input() -> tuple[str, tuple[int, int, int], bool]:
     cols = st.columns([3, 1, 1, 1, 2])
     presets = list(layers.PRESETS)
     preset_name = cols[0].selectbox(
-        "Preset",
+        _("Preset"),
         presets,
         on_change=_load_preset,
         **workspace.bind("stack.preset", "stack-preset", default=DEFAULT_PRESET, options=presets),
@@ -249,10 +273,14 @@ def _stack_input() -> tuple[str, tuple[int, int, int], bool]:
         )
         return int(col.number_input(label, 1, 4096, **bound))
 
-    in_c, in_h, in_w = size("Channels", 0, cols[1]), size("Height", 1, cols[2]), size("Width", 2, cols[3])
+    in_c, in_h, in_w = (
+        size(_("Channels"), 0, cols[1]),
+        size(_("Height"), 1, cols[2]),
+        size(_("Width"), 2, cols[3]),
+    )
     residual = cols[4].checkbox(
-        "Identity shortcut",
-        help="Wrap the stack as ReLU(stack(x) + x), a ResNet block",
+        _("Identity shortcut"),
+        help=_("Wrap the stack as ReLU(stack(x) + x), a ResNet block"),
         **workspace.bind("stack.residual", "stack-residual", default=preset.residual, options=(True, False)),
     )
     return preset_name, (in_c, in_h, in_w), residual
@@ -271,7 +299,7 @@ def _edited_records(preset: layers.Preset) -> list[dict]:
         _table(rows) if rows else original,
         key=key,
         num_rows="dynamic",
-        column_config=COLUMN_CONFIG,
+        column_config=_column_config(),
         column_order=COLUMN_ORDER,
         hide_index=True,
         row_height=ROW_HEIGHT,
@@ -282,38 +310,55 @@ def _edited_records(preset: layers.Preset) -> list[dict]:
     kept = plain_rows(records)
     ui.workspace.put("stack.rows", None if kept == plain_rows(original.to_dict("records")) else kept)
     if ignored := layers.ignored_cells(records):
-        notes = "; ".join(f"row {cells.row} ({cells.layer}): {', '.join(cells.columns)}" for cells in ignored)
-        st.caption(f":material/info: Ignored (the layer has no such argument): {notes}.")
+        row_note = _("row {row} ({layer}): {columns}")
+        notes = "; ".join(
+            row_note.format(row=cells.row, layer=cells.layer, columns=", ".join(cells.columns))
+            for cells in ignored
+        )
+        st.caption(":material/info: " + _("Ignored (the layer has no such argument): {notes}.", notes=notes))
     return records
 
 
 def _trace_results(trace: ShapeTrace) -> None:
     """The trace's verdict, totals, per-layer table and shape chart."""
     if trace.ok:
-        st.success(f"Output shape: **{dims(trace.output_shape)}**", icon=":material/check_circle:")
+        st.success(
+            _("Output shape: **{shape}**", shape=dims(trace.output_shape)), icon=":material/check_circle:"
+        )
     else:
-        st.error(f"**Shape error.** {trace.diagnosis}", icon=":material/error:")
+        st.error(_("**Shape error.** {diagnosis}", diagnosis=diagnosis_text(trace)), icon=":material/error:")
     cols = st.columns(3)
-    cols[0].metric("Output shape", dims(trace.output_shape) if trace.ok else "—")
+    cols[0].metric(_("Output shape"), dims(trace.output_shape) if trace.ok else "—")
     if trace.ok:
-        cols[1].metric("Parameters", f"{trace.total_params:,}", help="sum(p.numel()) of the built model")
-        cols[2].metric("MACs", human(trace.total_macs), help=f"{trace.total_macs:,} — torchinfo's count")
+        cols[1].metric(
+            _("Parameters"), f"{trace.total_params:,}", help=_("sum(p.numel()) of the built model")
+        )
+        cols[2].metric(
+            _("MACs"),
+            human(trace.total_macs),
+            help=_("{count:,} — torchinfo's count", count=trace.total_macs),
+        )
     else:  # the layers before the failure are not the model: no total until the stack runs
-        why = "The stack fails, so there is no model to count yet; fix the shape error."
-        cols[1].metric("Parameters", "—", help=why)
-        cols[2].metric("MACs", "—", help=why)
+        why = _("The stack fails, so there is no model to count yet; fix the shape error.")
+        cols[1].metric(_("Parameters"), "—", help=why)
+        cols[2].metric(_("MACs"), "—", help=why)
     st.dataframe(
         _trace_table(trace),
         key="stack-trace",
         width="stretch",
         hide_index=True,
         column_config={
-            "params": st.column_config.NumberColumn(format="localized"),
-            "MACs": st.column_config.NumberColumn(format="localized"),
+            _(TRACE_COLUMNS["params"]): st.column_config.NumberColumn(format="localized"),
+            _(TRACE_COLUMNS["MACs"]): st.column_config.NumberColumn(format="localized"),
         },
     )
     if trace.rows:
-        st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape), key="stack-chart")
+        st.plotly_chart(plots_arith.shape_chart(trace.rows, trace.input_shape, tr=_), key="stack-chart")
+
+
+def diagnosis_text(trace: ShapeTrace) -> str:
+    """Why the stack fails, in the person's language (the trace's diagnosis, translated)."""
+    return ui.phrase_text(trace.why, "calculator") if trace.why is not None else (trace.diagnosis or "")
 
 
 def layer_stack() -> None:
@@ -324,7 +369,7 @@ def layer_stack() -> None:
     records = _edited_records(preset)
     unchanged = _title(preset_name, preset, records) == preset_name
     if preset.note and unchanged and (input_shape, residual) == (tuple(preset.input_shape), preset.residual):
-        note.caption(preset.note)
+        note.caption(_(preset.note))
     records_json = json.dumps(records, default=str)
     with ui.user_errors():
         trace = _trace(records_json, input_shape, residual)

@@ -18,33 +18,36 @@ import ui
 from cnndash import arith
 from cnndash.plots import calculator as plots_arith
 from cnndash.single_layer import LAYER_KINDS, layer_output_size, layer_receptive_field
+from cnndash.text import N_
 from ui.calculator.formatting import dims, human
 from ui.calculator.kept import kept, number
 
+_ = ui.i18n.translator("calculator")
+
 # ShapeError.argument -> the control a person should change.
 CONTROLS = {
-    "size": "Input height / Input width",
-    "stride": "Stride",
-    "padding": "Padding",
-    "dilation": "Dilation",
-    "output_padding": "Output padding",
-    "groups": "Groups",
-    "in_channels": "Input channels",
-    "out_channels": "Output channels",
+    "size": N_("Input height / Input width"),
+    "stride": N_("Stride"),
+    "padding": N_("Padding"),
+    "dilation": N_("Dilation"),
+    "output_padding": N_("Output padding"),
+    "groups": N_("Groups"),
+    "in_channels": N_("Input channels"),
+    "out_channels": N_("Output channels"),
 }
-AXIS_NAMES = ("height", "width")
 
 
 def control_hint(exc: arith.ShapeError) -> str:
     """Which control(s) to change for a ShapeError, in the page's own labels."""
-    axis = AXIS_NAMES[exc.axis] if exc.axis is not None else None
     if exc.argument == "kernel_size":
-        if axis is None:
-            return "**Kernel height / Kernel width**"
-        return f"**Kernel {axis}** (or Padding, Dilation, Input {axis})"
-    if exc.argument == "output_padding" and axis is None:
-        return "**Output padding**"
-    return f"**{CONTROLS.get(exc.argument or '', 'the layer settings')}**"
+        if exc.axis is None:
+            return "**" + _("Kernel height / Kernel width") + "**"
+        if exc.axis == 0:
+            return _("**Kernel height** (or Padding, Dilation, Input height)")
+        return _("**Kernel width** (or Padding, Dilation, Input width)")
+    if exc.argument == "output_padding" and exc.axis is None:
+        return "**" + _("Output padding") + "**"
+    return "**" + _(CONTROLS.get(exc.argument or "", N_("the layer settings"))) + "**"
 
 
 @dataclass
@@ -71,44 +74,48 @@ class LayerSettings:
 
 def _padding_input(kind: str, cols) -> int | str:
     if kind != "Conv2d":
-        return number(cols[1], "Padding", 0, 64, 0, "conv-padding")
-    modes = ("number", "same", "valid")
+        return number(cols[1], _("Padding"), 0, 64, 0, "conv-padding")
+    modes = ("number", "same", "valid")  # "same" and "valid" are PyTorch's own words: shown as code
     mode = cols[0].radio(
-        "Padding mode", modes, horizontal=True, **kept("conv-padding-mode", "number", options=modes)
+        _("Padding mode"),
+        modes,
+        format_func=lambda m: _("number") if m == "number" else f"`{m}`",
+        horizontal=True,
+        **kept("conv-padding-mode", "number", options=modes),
     )
-    return number(cols[1], "Padding", 0, 64, 0, "conv-padding") if mode == "number" else mode
+    return number(cols[1], _("Padding"), 0, 64, 0, "conv-padding") if mode == "number" else mode
 
 
 def _layer_settings() -> LayerSettings:
     kind = st.radio(
-        "Layer", LAYER_KINDS, horizontal=True, **kept("conv-layer", LAYER_KINDS[0], options=LAYER_KINDS)
+        _("Layer"), LAYER_KINDS, horizontal=True, **kept("conv-layer", LAYER_KINDS[0], options=LAYER_KINDS)
     )
     cols = st.columns(4)
     size = (
-        number(cols[0], "Input height", 1, 4096, 37, "conv-in-h"),
-        number(cols[1], "Input width", 1, 4096, 50, "conv-in-w"),
+        number(cols[0], _("Input height"), 1, 4096, 37, "conv-in-h"),
+        number(cols[1], _("Input width"), 1, 4096, 50, "conv-in-w"),
     )
-    in_c = number(cols[2], "Input channels", 1, 4096, 3, "conv-in-channels")
+    in_c = number(cols[2], _("Input channels"), 1, 4096, 3, "conv-in-channels")
     layer = LayerSettings(kind, size, in_c, in_c, (1, 1), 1)
     if layer.is_conv:
-        layer.out_c = number(cols[3], "Output channels", 1, 4096, 8, "conv-out-channels")
+        layer.out_c = number(cols[3], _("Output channels"), 1, 4096, 8, "conv-out-channels")
     cols = st.columns(4)
     layer.kernel = (
-        number(cols[0], "Kernel height", 1, 64, 3, "conv-kernel-h"),
-        number(cols[1], "Kernel width", 1, 64, 3, "conv-kernel-w"),
+        number(cols[0], _("Kernel height"), 1, 64, 3, "conv-kernel-h"),
+        number(cols[1], _("Kernel width"), 1, 64, 3, "conv-kernel-w"),
     )
-    layer.stride = number(cols[2], "Stride", 1, 64, 1, "conv-stride")
+    layer.stride = number(cols[2], _("Stride"), 1, 64, 1, "conv-stride")
     if kind != "AvgPool2d":
-        layer.dilation = number(cols[3], "Dilation", 1, 32, 1, "conv-dilation")
+        layer.dilation = number(cols[3], _("Dilation"), 1, 32, 1, "conv-dilation")
     cols = st.columns(4)
     layer.padding = _padding_input(kind, cols)
     if layer.is_conv:
-        layer.groups = number(cols[2], "Groups", 1, 4096, 1, "conv-groups")
-        layer.bias = cols[3].checkbox("Bias", **kept("conv-bias", True))
+        layer.groups = number(cols[2], _("Groups"), 1, 4096, 1, "conv-groups")
+        layer.bias = cols[3].checkbox(_("Bias"), **kept("conv-bias", True))
     if kind == "ConvTranspose2d":
-        layer.output_padding = number(cols[0], "Output padding", 0, 63, 0, "conv-output-padding")
+        layer.output_padding = number(cols[0], _("Output padding"), 0, 63, 0, "conv-output-padding")
     if kind in ("MaxPool2d", "AvgPool2d"):
-        layer.ceil_mode = cols[2].checkbox("ceil_mode", **kept("conv-ceil-mode", False))
+        layer.ceil_mode = cols[2].checkbox("`ceil_mode`", **kept("conv-ceil-mode", False))
     return layer
 
 
@@ -125,6 +132,7 @@ def _formulas(layer: LayerSettings) -> None:
                 layer.dilation,
                 layer.output_padding,
                 layer.ceil_mode,
+                tr=_,
             )
         )
 
@@ -150,7 +158,11 @@ def _output_and_params(layer: LayerSettings) -> tuple[tuple[int, int], int] | No
             )
             return out_hw, params
         except arith.ShapeError as exc:
-            st.error(f"{exc}.  \nChange {control_hint(exc)}.", icon=":material/error:")
+            message = ui.text(ui.error_text(exc))
+            st.error(
+                _("{error}.  \nChange {control}.", error=message, control=control_hint(exc)),
+                icon=":material/error:",
+            )
     return None
 
 
@@ -160,18 +172,26 @@ def _layer_metrics(layer: LayerSettings, out_hw: tuple[int, int], params: int) -
         macs = arith.conv_macs(layer.in_c, layer.out_c, layer.kernel, out_hw, layer.groups, layer.bias)
     field = layer_receptive_field(layer.kind, layer.kernel, layer.stride, layer.dilation)
     if layer.kind == "ConvTranspose2d":
-        field_help = "Input pixels one output pixel depends on: ceil(effective kernel / stride) per axis."
+        field_help = _("Input pixels one output pixel depends on: ceil(effective kernel / stride) per axis.")
     else:
-        field_help = "Input pixels one output pixel sees: the effective kernel d·(k−1)+1 per axis."
+        field_help = _("Input pixels one output pixel sees: the effective kernel d·(k−1)+1 per axis.")
     cols = st.columns(4)
-    cols[0].metric("Output shape", dims((layer.out_c, *out_hw)), help="channels × height × width (batch 1)")
-    cols[1].metric("Parameters", f"{params:,}", help="weights + biases; pools have none")
-    cols[2].metric("MACs", human(macs), help="(weights + biases) × output positions, as torchinfo counts")
-    cols[3].metric("Receptive field", dims(field), help=field_help)
+    cols[0].metric(
+        _("Output shape"), dims((layer.out_c, *out_hw)), help=_("channels × height × width (batch 1)")
+    )
+    cols[1].metric(_("Parameters"), f"{params:,}", help=_("weights + biases; pools have none"))
+    cols[2].metric(
+        _("MACs"), human(macs), help=_("(weights + biases) × output positions, as torchinfo counts")
+    )
+    cols[3].metric(_("Receptive field"), dims(field), help=field_help)
     if layer.is_conv and layer.groups > 1:
         st.caption(
-            f"groups={layer.groups}: each output channel sees {layer.in_c // layer.groups} of the "
-            f"{layer.in_c} input channels."
+            _(
+                "groups={groups}: each output channel sees {seen} of the {total} input channels.",
+                groups=layer.groups,
+                seen=layer.in_c // layer.groups,
+                total=layer.in_c,
+            )
         )
 
 
@@ -181,16 +201,16 @@ def _window_position(out_hw: tuple[int, int]) -> list[int]:
     position = []
     cols = st.columns([5, 5, 2], vertical_alignment="bottom")
     cols[2].button(
-        "Next position",
+        _("Next position"),
         key="window-next",
         icon=":material/skip_next:",
         on_click=_next_position,
         args=(oh, ow),
-        help="Step the window to the next output cell (row by row)",
+        help=_("Step the window to the next output cell (row by row)"),
     )
     for col, label, key, limit in (
-        (cols[0], "Output row", "window-row", oh),
-        (cols[1], "Output column", "window-col", ow),
+        (cols[0], _("Output row"), "window-row", oh),
+        (cols[1], _("Output column"), "window-col", ow),
     ):
         if limit == 1:
             position.append(0)
@@ -209,13 +229,13 @@ def _next_position(rows: int, cols: int) -> None:
 
 
 def _sliding_window(layer: LayerSettings, out_hw: tuple[int, int]) -> None:
-    st.subheader("Sliding window")
+    st.subheader(_("Sliding window"))
     position = _window_position(out_hw)
-    legend = "Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding."
+    legend = _("Orange: kernel taps · pale orange: cells a dilated kernel skips · grey: padding.")
     stride, dilation, padding = (layer.stride,) * 2, (layer.dilation,) * 2, layer.padding
     if layer.kind != "ConvTranspose2d":
         figure = plots_arith.sliding_window_figure(
-            layer.size, layer.kernel, stride, padding, dilation, out_hw, position
+            layer.size, layer.kernel, stride, padding, dilation, out_hw, position, tr=_
         )
     else:
         figure = plots_arith.transposed_window_figure(
@@ -227,18 +247,26 @@ def _sliding_window(layer: LayerSettings, out_hw: tuple[int, int]) -> None:
             dilation,
             out_hw,
             position,
+            tr=_,
         )
         if figure is None:
             st.info(
-                f"With padding {padding} > dilation·(kernel − 1) the equivalent convolution crops the "
-                "upsampled input instead of padding it; lower the padding to see the picture.",
+                _(
+                    "With padding {padding} > dilation·(kernel − 1) the equivalent convolution crops the "
+                    "upsampled input instead of padding it; lower the padding to see the picture.",
+                    padding=padding,
+                ),
                 icon=":material/info:",
             )
             return
         legend = (
-            "A transposed convolution equals a stride-1 convolution with the flipped kernel over the input "
-            f"with {layer.stride - 1} zero(s) (white) inserted between pixels and dilation·(k−1) − padding of "
-            "padding (+ output_padding at the bottom/right). " + legend
+            _(
+                "A transposed convolution equals a stride-1 convolution with the flipped kernel over the input "
+                "with {zeros} zero(s) (white) inserted between pixels and dilation·(k−1) − padding of "
+                "padding (+ output_padding at the bottom/right). ",
+                zeros=layer.stride - 1,
+            )
+            + legend
         )
     st.plotly_chart(figure, key="window-figure", config={"displayModeBar": False})
     st.caption(legend)

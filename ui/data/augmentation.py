@@ -12,13 +12,17 @@ from PIL import Image
 import ui
 from cnndash import augment, data
 from cnndash.preprocess import open_preview_image
+from cnndash.text import N_
+from ui import i18n
 from ui.data.datasets import DEFAULT_DATASET, dataset_label, dataset_options
 from ui.data.pipeline_builder import pipeline_builder
+
+_ = i18n.translator("data")
 
 PREVIEW_WIDTH = 120  # px per augmented sample on screen
 SAMPLE_PHOTO_SIDE = 256  # sample photos are previewed at this short side (they are 427×640)
 MAX_UPLOAD_SIDE = 1024  # single uploaded images are shrunk to this long side for the preview
-IMAGE_SOURCES = ["Sample photo", "Dataset image", "Uploaded image"]
+IMAGE_SOURCES = [N_("Sample photo"), N_("Dataset image"), N_("Uploaded image")]
 SAMPLE_COUNTS = [4, 8, 16, 32]  # augmented samples the preview offers
 DEFAULT_SAMPLES = 8
 
@@ -54,7 +58,9 @@ def _resample() -> None:
 def _choose_image() -> tuple[Image.Image | None, str]:
     # Once a dataset is chosen (or uploaded), the preview starts on its images.
     first = IMAGE_SOURCES[1] if ui.workspace.get("dataset", options=dataset_options()) else IMAGE_SOURCES[0]
-    source = st.radio("Image source", IMAGE_SOURCES, horizontal=True, **ui.keep("aug-source", first))
+    source = st.radio(
+        _("Image source"), IMAGE_SOURCES, format_func=_, horizontal=True, **ui.keep("aug-source", first)
+    )
     if source == "Sample photo":
         return _sample_photo()
     if source == "Dataset image":
@@ -64,15 +70,19 @@ def _choose_image() -> tuple[Image.Image | None, str]:
 
 def _sample_photo() -> tuple[Image.Image, str]:
     photos = _sample_photos()
-    name = st.selectbox("Photo", list(photos), **ui.keep("aug-photo", options=photos))
-    return photos[name], f"scikit-learn sample photo {name}, previewed at {SAMPLE_PHOTO_SIDE} px short side"
+    name = st.selectbox(_("Photo"), list(photos), **ui.keep("aug-photo", options=photos))
+    return photos[name], _(
+        "scikit-learn sample photo {name}, previewed at {side} px short side",
+        name=name,
+        side=SAMPLE_PHOTO_SIDE,
+    )
 
 
 def _dataset_image() -> tuple[Image.Image, str]:
     a, b = st.columns([2, 1])
     options = dataset_options()
     name = a.selectbox(
-        "Dataset",
+        _("Dataset"),
         options,
         format_func=dataset_label,
         **ui.workspace.bind("dataset", "aug-dataset", default=DEFAULT_DATASET, options=options),
@@ -81,17 +91,20 @@ def _dataset_image() -> tuple[Image.Image, str]:
     last = max(len(ds.train) - 1, 0)
     if st.session_state.get("aug-index", 0) > last:  # kept from a larger dataset
         st.session_state["aug-index"] = 0
-    index = b.number_input("Image index (train split)", 0, last, **ui.keep("aug-index", 0))
+    index = b.number_input(_("Image index (train split)"), 0, last, **ui.keep("aug-index", 0))
     image, target = ds.train[int(index)]
-    return image, ui.md(
-        "{name} train image {index}: class '{cls}'", name=name, index=int(index), cls=ds.classes[target]
+    return image, _(
+        "{name} train image {index}: class '{cls}'",
+        name=ui.text(name),
+        index=int(index),
+        cls=ui.text(ds.classes[target]),
     )
 
 
 def _uploaded_image() -> tuple[Image.Image | None, str]:
-    file = st.file_uploader("Upload an image", type=ui.image_types(), key="aug-image")
+    file = st.file_uploader(_("Upload an image"), type=ui.image_types(), key="aug-image")
     if file is None:
-        st.info("Upload a .png/.jpg image to preview the pipeline on it.")
+        st.info(_("Upload a .png/.jpg image to preview the pipeline on it."))
         return None, ""
     image = open_preview_image(file.getvalue(), file.name, MAX_UPLOAD_SIDE)
     return image, ui.md("{name} ({width}×{height})", name=file.name, width=image.width, height=image.height)
@@ -106,13 +119,13 @@ def _preview(spec: list[dict]) -> None:
     with ui.user_errors():
         image, caption = _choose_image()
         a, b, c = st.columns([3, 2, 2], vertical_alignment="bottom")
-        n = a.select_slider("Augmented samples", SAMPLE_COUNTS, **ui.keep("aug-n", DEFAULT_SAMPLES))
-        seed = b.number_input("Seed", min_value=0, step=1, **ui.keep("aug-seed", 0))
-        c.button("Resample", key="aug-resample", on_click=_resample, help="Draw new samples (seed + 1)")
+        n = a.select_slider(_("Augmented samples"), SAMPLE_COUNTS, **ui.keep("aug-n", DEFAULT_SAMPLES))
+        seed = b.number_input(_("Seed"), min_value=0, step=1, **ui.keep("aug-seed", 0))
+        c.button(_("Resample"), key="aug-resample", on_click=_resample, help=_("Draw new samples (seed + 1)"))
         if image is not None:
             samples = augment.augment_samples(spec, image, n=int(n), seed=int(seed))
             with st.container(key="aug-preview"):
-                st.image(_enlarge(image, PREVIEW_WIDTH), caption="Original", width=PREVIEW_WIDTH)
+                st.image(_enlarge(image, PREVIEW_WIDTH), caption=_("Original"), width=PREVIEW_WIDTH)
                 st.image(
                     [_enlarge(s, PREVIEW_WIDTH) for s in samples],
                     caption=[f"#{k + 1}" for k in range(len(samples))],
@@ -120,8 +133,12 @@ def _preview(spec: list[dict]) -> None:
                     output_format="JPEG",  # encodes several times faster than PNG
                 )
             st.caption(
-                f"Original: {caption}. Sample k is the k-th call of the pipeline after "
-                f"torch.manual_seed({int(seed)}), as in the exported code."
+                _(
+                    "Original: {caption}. Sample k is the k-th call of the pipeline after "
+                    "`torch.manual_seed({seed})`, as in the exported code.",
+                    caption=caption,
+                    seed=int(seed),
+                )
             )
 
 
@@ -134,10 +151,10 @@ def _use_it(spec: list[dict]) -> None:
             st.code(code, language="python")
             d1, d2 = st.columns(2)
             d1.download_button(
-                "Download code", code, "augmentation.py", "text/x-python", key="aug-download-code"
+                _("Download code"), code, "augmentation.py", "text/x-python", key="aug-download-code"
             )
             d2.download_button(
-                "Download spec (JSON)",
+                _("Download spec (JSON)"),
                 json.dumps(spec, indent=2),
                 "augmentation.json",
                 "application/json",
@@ -145,22 +162,24 @@ def _use_it(spec: list[dict]) -> None:
             )
         with save_col:
             st.text_input(
-                "Pipeline name", placeholder="e.g. flips-and-jitter", **ui.keep("aug-save-name", "")
+                _("Pipeline name"), placeholder=_("e.g. flips-and-jitter"), **ui.keep("aug-save-name", "")
             )
-            if st.button("Save pipeline", key="aug-save"):
+            if st.button(_("Save pipeline"), key="aug-save"):
                 name = (st.session_state.get("aug-save-name") or "").strip()
                 path = augment.save_pipeline(name, spec)
                 ui.workspace.put("pipeline", name)  # Training starts on the pipeline just saved
                 st.success(
-                    ui.md(
+                    _(
                         "Saved '{name}' ({path}). The Training page lists it under augmentation.",
-                        name=name,
-                        path=path,
+                        name=ui.text(name),
+                        path=ui.text(path),
                     )
                 )
             st.caption(
-                "Training applies this spec per image, then converts to float and normalises with the "
-                "dataset's mean/std unless the spec has its own Normalize."
+                _(
+                    "Training applies this spec per image, then converts to float and normalises with the "
+                    "dataset's mean/std unless the spec has its own Normalize."
+                )
             )
 
 
@@ -168,10 +187,11 @@ def augmentation_tab() -> None:
     """The Augmentation section: editor and preview side by side, then the code and saving."""
     build, preview = st.columns([1, 1], gap="large")
     with build:
-        st.subheader("Pipeline")
+        st.subheader(_("Pipeline"))
         spec = pipeline_builder()
     with preview:
-        st.subheader("Preview")
+        st.subheader(_("Preview"))
         _preview(spec)
-    st.subheader("Use it")
+    st.subheader(_("Use it"))
+
     _use_it(spec)

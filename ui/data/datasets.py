@@ -19,7 +19,14 @@ import ui
 from cnndash import data, paths
 from cnndash.data.report import group_skipped, skipped_summary
 from cnndash.plots import dataset as plots_data
+from cnndash.text import N_
 from cnndash.training.loops import TrainConfig
+from ui import i18n
+from ui.engine_text import engine_text
+from ui.state import error_text
+
+_ = i18n.translator("data")
+_engine = i18n.translator("engine")
 
 log = logging.getLogger("cnndash.pages.data")
 
@@ -38,9 +45,9 @@ SIZES_LISTED = 8  # image sizes listed in an uploaded dataset's report
 # are caught too, so an upload never ends in a traceback.
 UPLOAD_ERRORS = (ValueError, OSError, zipfile.BadZipFile, EOFError)
 EXISTS_CHOICES = {
-    "replace": "Replace it",
-    "keep": "Keep both",
-    "cancel": "Cancel",
+    "replace": N_("Replace it"),
+    "keep": N_("Keep both"),
+    "cancel": N_("Cancel"),
 }
 
 
@@ -67,8 +74,8 @@ def chosen_dataset() -> str:
 
 def dataset_label(name: str) -> str:
     if name in data.BUILTIN_DATASETS:
-        return f"{name} — built-in"
-    return f"{name} — uploaded"
+        return _("{name} — built-in", name=name)
+    return _("{name} — uploaded", name=ui.plain(name))
 
 
 MESSAGE_KINDS = {
@@ -138,7 +145,7 @@ def _import_upload(choice: str | None = None) -> None:
     if choice == "cancel":
         st.session_state["data-upload-result"] = (
             "ok",
-            ui.md("Upload cancelled: '{name}' is unchanged.", name=wanted),
+            _("Upload cancelled: '{name}' is unchanged.", name=ui.text(wanted)),
         )
         return
     try:
@@ -148,20 +155,27 @@ def _import_upload(choice: str | None = None) -> None:
             report = _import_zip(uploaded, wanted, "suffix")
     except UPLOAD_ERRORS as exc:
         log.info("upload %r refused: %s", uploaded.name, exc)
-        st.session_state["data-upload-result"] = ("error", ui.text(exc))
+        st.session_state["data-upload-result"] = ("error", ui.text(error_text(exc)))
         return
-    verb = "Replaced" if choice == "replace" else "Stored as"
-    note = " (next to the existing one)" if report.name != wanted else ""
+    images = _.plural("{n:,} image", "{n:,} images", report.num_images, n=report.num_images)
+    if choice == "replace":
+        stored = _("Replaced '{name}': {images}.", name=ui.text(report.name), images=images)
+    elif report.name != wanted:
+        stored = _(
+            "Stored as '{name}' (next to the existing one): {images}.",
+            name=ui.text(report.name),
+            images=images,
+        )
+    else:
+        stored = _("Stored as '{name}': {images}.", name=ui.text(report.name), images=images)
     # The skipped files by reason, the real problems first (an unreadable photo, not 281 .DS_Store files);
     # a problem turns the message into a warning.
     skipped = skipped_summary(report.skipped)
     problem = any(group.problem for group in group_skipped(report.skipped))
     st.session_state["data-upload-result"] = (
         "warning" if problem else "ok",
-        ui.md("{verb} '{name}'{note}: {images}.", verb=verb, name=report.name, note=note,
-              images=ui.plural(report.num_images, "image"))
-        + (ui.md(" {skipped}.", skipped=skipped) if skipped else ""),
-    )  # fmt: skip
+        stored + (" " + ui.text(engine_text(skipped)) + "." if skipped else ""),
+    )
     st.session_state["data-upload-name"] = report.name
     ui.workspace.put("dataset", report.name)  # the upload is the dataset from now on, on every page
 
@@ -173,17 +187,20 @@ def _ask_exists() -> None:
         return
     wanted = data.dataset_name_from(uploaded.name)
     with st.container(border=True):
-        st.warning(ui.md("A dataset named '{name}' already exists.", name=wanted), icon=":material/warning:")
+        st.warning(
+            _("A dataset named '{name}' already exists.", name=ui.text(wanted)), icon=":material/warning:"
+        )
         cols = st.columns(len(EXISTS_CHOICES))
         for col, (choice, label) in zip(cols, EXISTS_CHOICES.items(), strict=True):
             col.button(
-                label,
+                _(label),
                 key=f"data-upload-{choice}",
                 on_click=_import_upload,
                 args=(choice,),
                 type="primary" if choice == "keep" else "secondary",
-                help=ui.md(
-                    "Keep both: stores the upload as '{name}-2' (or the next free number).", name=wanted
+                help=_(
+                    "Keep both: stores the upload as '{name}-2' (or the next free number).",
+                    name=ui.text(wanted),
                 )
                 if choice == "keep"
                 else None,
@@ -196,9 +213,9 @@ def _delete_selected() -> None:
     try:
         data.delete_dataset(name)
     except UPLOAD_ERRORS as exc:
-        st.session_state["data-message"] = ("error", ui.text(exc))
+        st.session_state["data-message"] = ("error", ui.text(error_text(exc)))
         return
-    st.session_state["data-message"] = ("ok", ui.md("Deleted dataset '{name}'.", name=name))
+    st.session_state["data-message"] = ("ok", _("Deleted dataset '{name}'.", name=ui.text(name)))
     ui.workspace.put("dataset", None)
     st.session_state["data-delete-confirm"] = False
     if st.session_state.get("data-upload-name") == name:  # the upload message no longer holds
@@ -208,11 +225,13 @@ def _delete_selected() -> None:
 def _upload() -> None:
     """The uploader, the exists-question, and the outcome of the last upload or delete."""
     st.file_uploader(
-        "Upload an image-folder zip",
+        _("Upload an image-folder zip"),
         type=["zip"],
         key="data-upload",
-        help="One folder per class (cats/*.jpg, dogs/*.jpg), or train/<class>/… and val/<class>/…; "
-        "optionally inside one top-level folder. __MACOSX and hidden files are ignored.",
+        help=_(
+            "One folder per class (cats/*.jpg, dogs/*.jpg), or train/<class>/… and val/<class>/…; "
+            "optionally inside one top-level folder. __MACOSX and hidden files are ignored."
+        ),
     )
     _import_upload()
     _ask_exists()
@@ -229,13 +248,13 @@ def _upload() -> None:
 
 
 def _delete(name: str) -> None:
-    with st.expander("Delete this dataset"):
+    with st.expander(_("Delete this dataset")):
         st.checkbox(
-            ui.md("Yes, delete '{name}' from {folder}", name=name, folder=data.datasets_dir()),
+            _("Yes, delete '{name}' from {folder}", name=ui.text(name), folder=ui.text(data.datasets_dir())),
             key="data-delete-confirm",
         )
         st.button(
-            "Delete dataset",
+            _("Delete dataset"),
             key="data-delete",
             type="primary",
             on_click=_delete_selected,
@@ -254,7 +273,7 @@ def _class_table(ds: data.ImageSet) -> None:
     # st.table reads Markdown in its cells, st.dataframe shows plain text: the class name suits each.
     shown = ui.plain if many else ui.text
     rows = [
-        {"class": shown(c), "train": t, "val": v, "total": t + v}
+        {_("class"): shown(c), _("train"): t, _("val"): v, _("total"): t + v}
         for c, t, v in zip(ds.classes, train, val, strict=True)
     ]
     if many:
@@ -267,14 +286,15 @@ def _render_report(report: data.ValidationReport) -> None:
     if report.skipped:  # first: an image that did not make it in matters more than the dataset's shape
         _render_skipped(report.skipped)
     for warning in report.warnings:
-        st.warning(ui.text(warning), icon=":material/warning:")
+        st.warning(ui.text(engine_text(warning)), icon=":material/warning:")
     by_count = sorted(report.sizes.items(), key=lambda kv: -kv[1])
     sizes = ", ".join(f"{w}×{h} ({n})" for (h, w), n in by_count[:SIZES_LISTED])
-    more = f" and {len(report.sizes) - SIZES_LISTED} more" if len(report.sizes) > SIZES_LISTED else ""
+    if len(report.sizes) > SIZES_LISTED:
+        sizes += " " + _("and {n} more", n=len(report.sizes) - SIZES_LISTED)
     modes = ", ".join(f"{m} ({n})" for m, n in sorted(report.modes.items()))
-    st.markdown(f"**Image sizes** (width×height): {sizes}{more}  \n**Modes**: {modes}")
+    st.markdown(_("**Image sizes** (width×height): {sizes}  \n**Modes**: {modes}", sizes=sizes, modes=modes))
     if len(report.sizes) > 1:
-        st.plotly_chart(plots_data.image_sizes_figure(report.sizes), key="data-sizes-chart")
+        st.plotly_chart(plots_data.image_sizes_figure(report.sizes, tr=_engine), key="data-sizes-chart")
 
 
 def _render_skipped(skipped: list[data.SkippedFile]) -> None:
@@ -283,25 +303,32 @@ def _render_skipped(skipped: list[data.SkippedFile]) -> None:
     groups = group_skipped(skipped)
     for group in groups:
         if group.problem:
-            st.warning(ui.text(group.describe()), icon=":material/broken_image:")
+            st.warning(ui.text(engine_text(group.describe())), icon=":material/broken_image:")
         else:
-            st.caption(ui.text(group.describe()))
-    with st.expander(f"Files skipped during upload ({len(skipped)})"):
+            st.caption(ui.text(engine_text(group.describe())))
+    with st.expander(_("Files skipped during upload ({n})", n=len(skipped))):
         st.dataframe(
-            [{"file": ui.plain(s.path), "why": s.reason} for group in groups for s in group.files],
+            [
+                {"file": ui.plain(s.path), "why": engine_text(s.reason)}
+                for group in groups
+                for s in group.files
+            ],
             hide_index=True,
             width="stretch",
-            column_config={"file": st.column_config.TextColumn(width="large")},
+            column_config={
+                "file": st.column_config.TextColumn(_("file"), width="large"),
+                "why": st.column_config.TextColumn(_("why")),
+            },
         )
 
 
 def _render_gallery(ds: data.ImageSet) -> None:
-    per_class = st.slider("Images per class", 1, 16, **ui.keep("data-gallery-n", DEFAULT_GALLERY_N))
+    per_class = st.slider(_("Images per class"), 1, 16, **ui.keep("data-gallery-n", DEFAULT_GALLERY_N))
     shown = list(range(ds.num_classes))
     if ds.num_classes > GALLERY_MAX_CLASSES:
         chosen = [c for c in st.session_state.get("data-gallery-classes", []) if c in ds.classes]
         st.session_state["data-gallery-classes"] = chosen or ds.classes[:GALLERY_MAX_CLASSES]
-        picked = st.multiselect("Classes to show", ds.classes, **ui.keep("data-gallery-classes"))
+        picked = st.multiselect(_("Classes to show"), ds.classes, **ui.keep("data-gallery-classes"))
         shown = [ds.classes.index(c) for c in picked]
     by_class = ds.train.first_of_classes(shown, per_class)
     counts = ds.train.class_counts(ds.num_classes)
@@ -313,18 +340,24 @@ def _render_gallery(ds: data.ImageSet) -> None:
             [ds.train[k][0] for k in by_class[i]], columns=per_class, cell=GALLERY_CELL
         )
         with cols[slot % 2]:
-            caption = ui.md("{name} ({count})", name=ds.classes[i], count=ui.plural(counts[i], "train image"))
+            caption = _.plural(
+                "{name} ({n:,} train image)",
+                "{name} ({n:,} train images)",
+                counts[i],
+                name=ui.text(ds.classes[i]),
+                n=counts[i],
+            )
             st.image(sheet, caption=caption)
 
 
 def _overview(name: str, ds: data.ImageSet) -> None:
     """The chosen dataset's numbers, its upload report, class counts (chart and table) and gallery."""
     a, b, c, d = st.columns(4)
-    a.metric("Classes", ds.num_classes)
-    b.metric("Train images", len(ds.train))
-    c.metric("Val images", len(ds.val))
-    size = f"{ds.image_size[1]}×{ds.image_size[0]}" if ds.image_size else "mixed"
-    d.metric("Size · channels", f"{size} · {ds.channels}")
+    a.metric(_("Classes"), ds.num_classes)
+    b.metric(_("Train images"), len(ds.train))
+    c.metric(_("Val images"), len(ds.val))
+    size = f"{ds.image_size[1]}×{ds.image_size[0]}" if ds.image_size else _("mixed")
+    d.metric(_("Size · channels"), f"{size} · {ds.channels}")
     if name not in data.BUILTIN_DATASETS:
         _render_report(_load_report(name))
     chart, table = st.columns([3, 2])
@@ -332,10 +365,10 @@ def _overview(name: str, ds: data.ImageSet) -> None:
         "train": dict(zip(ds.classes, ds.train.class_counts(ds.num_classes), strict=True)),
         "val": dict(zip(ds.classes, ds.val.class_counts(ds.num_classes), strict=True)),
     }
-    chart.plotly_chart(plots_data.class_counts_figure(ds.classes, split), key="data-counts-chart")
+    chart.plotly_chart(plots_data.class_counts_figure(ds.classes, split, tr=_engine), key="data-counts-chart")
     with table:
         _class_table(ds)
-    st.subheader("Gallery")
+    st.subheader(_("Gallery"))
     _render_gallery(ds)
 
 
@@ -345,16 +378,20 @@ def datasets_tab() -> None:
     options = dataset_options()
     left, right = st.columns([2, 1])
     name = left.selectbox(
-        "Dataset",
+        _("Dataset"),
         options,
         format_func=dataset_label,
         **ui.workspace.bind("dataset", "data-dataset", default=DEFAULT_DATASET, options=options),
     )
     val_fraction = right.slider(
-        "Validation fraction", 0.05, 0.5, step=0.05, **ui.keep("data-val-fraction", TrainConfig.val_fraction)
+        _("Validation fraction"),
+        0.05,
+        0.5,
+        step=0.05,
+        **ui.keep("data-val-fraction", TrainConfig.val_fraction),
     )
     if name in data.BUILTIN_DATASETS:
-        st.caption(data.BUILTIN_DATASETS[name])
+        st.caption(_engine(data.BUILTIN_DATASETS[name]))
 
     with ui.user_errors():
         ds = ui.load_dataset(name, val_fraction)

@@ -18,16 +18,22 @@ import streamlit as st
 
 import ui
 from cnndash import augment, paths
+from cnndash.augment.ops import GROUPS
+from cnndash.errors import UserError
 from cnndash.training.config import TrainConfig
 from cnndash.training.preflight import default_mean_std
+from ui import i18n
 from ui.data.datasets import chosen_dataset, show_message
+from ui.engine_text import engine_text
 from ui.training.auto_view import suggestion
+
+_ = i18n.translator("data")
 
 DEFAULT_SPEC = [augment.default_step("RandomHorizontalFlip")]
 MAX_STEPS = 32  # steps of a pipeline read from a URL
 
 
-@st.cache_data(show_spinner="Computing mean and std…", max_entries=6)
+@st.cache_data(show_spinner=False, max_entries=6)  # a quick measure; no untranslated spinner
 def _mean_std(name: str, data_dir: str, stamp: int) -> tuple[list[float], list[float]]:
     """The statistics training uses: of the training split at TrainConfig's default split, measured at the
     size training picks automatically for the default model."""
@@ -130,7 +136,11 @@ def _apply_json() -> None:
         spec = json.loads(text)
         augment.validate_spec(spec)
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", ui.md("The JSON spec was not applied: {why}", why=exc))
+        why = engine_text(exc) if isinstance(exc, UserError) else str(exc)
+        st.session_state["aug-message"] = (
+            "error",
+            _("The JSON spec was not applied: {why}", why=ui.text(why)),
+        )
         return
     _set_spec(spec)
 
@@ -140,10 +150,10 @@ def _load_saved() -> None:
     try:
         _set_spec(augment.load_pipeline(name))
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", ui.text(exc))
+        st.session_state["aug-message"] = ("error", ui.text(engine_text(exc)))
         return
     st.session_state["aug-save-name"] = name
-    st.session_state["aug-message"] = ("ok", ui.md("Loaded pipeline '{name}'.", name=name))
+    st.session_state["aug-message"] = ("ok", _("Loaded pipeline '{name}'.", name=ui.text(name)))
     ui.workspace.put("pipeline", name)
 
 
@@ -206,7 +216,7 @@ def _step_buttons(pos: int, uid: int, count: int) -> None:
     """Up, Down and Remove, in a row under the step's title."""
     bar = st.container(horizontal=True, gap="small")
     bar.button(
-        "Up",
+        _("Up"),
         icon=":material/arrow_upward:",
         key=f"aug-{uid}-up",
         on_click=_move_step,
@@ -215,7 +225,7 @@ def _step_buttons(pos: int, uid: int, count: int) -> None:
         type="tertiary",
     )
     bar.button(
-        "Down",
+        _("Down"),
         icon=":material/arrow_downward:",
         key=f"aug-{uid}-down",
         on_click=_move_step,
@@ -224,7 +234,7 @@ def _step_buttons(pos: int, uid: int, count: int) -> None:
         type="tertiary",
     )
     bar.button(
-        "Remove",
+        _("Remove"),
         icon=":material/close:",
         key=f"aug-{uid}-remove",
         on_click=_remove_step,
@@ -253,19 +263,19 @@ def _step_args(uid: int, args: list[tuple[str, Any]]) -> dict[str, Any]:
 def _step_editor(pos: int, uid: int, step: dict, count: int) -> dict:
     op = step["op"]
     with st.container(border=True, key=f"aug-step-{uid}"):
-        st.markdown(f"**{pos + 1}. {op}** — {augment.OPS[op].description}")
+        st.markdown(f"**{pos + 1}. {op}** — " + ui.text(engine_text(augment.OPS[op].description)))
         _step_buttons(pos, uid, count)
         args = [(k, v) for k, v in step.items() if k != "op"]
         new = {"op": op}
         if not args:
-            st.caption("No parameters.")
+            st.caption(_("No parameters."))
             return new
         values = _step_args(uid, args)
         new.update((arg, values[arg]) for arg, _ in args)
         if op == "Normalize":
             name = _stats_dataset()
             st.button(
-                ui.md("Use the mean/std of '{name}'", name=name),
+                _("Use the mean/std of '{name}'", name=ui.text(name)),
                 key=f"aug-{uid}-stats",
                 on_click=_use_dataset_stats,
                 args=(uid,),
@@ -280,27 +290,30 @@ def pipeline_builder() -> list[dict]:
     saved = augment.list_pipelines()
     if saved:
         a, b = st.columns([3, 1], vertical_alignment="bottom")
-        a.selectbox("Saved pipelines", saved, **ui.keep("aug-load-name", options=saved))
-        b.button("Load", key="aug-load", on_click=_load_saved)
+        a.selectbox(
+            _("Saved pipelines"), saved, format_func=ui.plain, **ui.keep("aug-load-name", options=saved)
+        )
+        b.button(_("Load"), key="aug-load", on_click=_load_saved)
     if not steps:
-        st.info("No steps yet: the preview shows the image unchanged. Add a step below.")
+        st.info(_("No steps yet: the preview shows the image unchanged. Add a step below."))
     for pos, pair in enumerate(list(steps)):
         pair[1] = _step_editor(pos, pair[0], pair[1], len(steps))
     a, b = st.columns([3, 1], vertical_alignment="bottom")
     a.selectbox(
-        "Add a step",
+        _("Add a step"),
         list(augment.OPS),
-        format_func=lambda op: f"{op} ({augment.OPS[op].group})",
+        format_func=lambda op: f"{op} ({engine_text(GROUPS[augment.OPS[op].group])})",
         **ui.keep("aug-add-op"),
     )
-    b.button("Add step", key="aug-add", on_click=_add_step, type="primary")
+    b.button(_("Add step"), key="aug-add", on_click=_add_step, type="primary")
     spec = _current_spec()
     text = json.dumps(spec, indent=1)
     if st.session_state.get("aug-json-source") != text or "aug-json" not in st.session_state:
         st.session_state["aug-json-source"] = text
         st.session_state["aug-json"] = text
-    with st.expander("Edit the spec as JSON"):
-        st.text_area("Pipeline spec", key="aug-json", height=200)
-        st.button("Apply JSON", key="aug-json-apply", on_click=_apply_json)
+    with st.expander(_("Edit the spec as JSON")):
+        st.text_area(_("Pipeline spec"), key="aug-json", height=200)
+        st.button(_("Apply JSON"), key="aug-json-apply", on_click=_apply_json)
+
     ui.workspace.put("augment", None if spec == DEFAULT_SPEC else spec)
     return spec

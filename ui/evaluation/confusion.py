@@ -14,13 +14,18 @@ from cnndash.evaluate import metrics
 from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
 from cnndash.tables import safe_frame
+from cnndash.text import N_
+from ui import i18n
 from ui.evaluation.gallery import image_gallery
+
+_ = i18n.translator("evaluation")
+_engine = i18n.translator("engine")
 
 GALLERY_LIMIT = 24  # images shown for one confusion-matrix cell
 NORMALIZE_OPTIONS = {
-    "counts": None,
-    "by true class (recall)": "true",
-    "by predicted class (precision)": "pred",
+    N_("counts"): None,
+    N_("by true class (recall)"): "true",
+    N_("by predicted class (precision)"): "pred",
 }
 BIG_MATRIX = 20  # above this many classes, offer the top-N confused classes view
 CONFUSED_PAIRS = 20  # rows of the "Most confused pairs" table
@@ -55,11 +60,14 @@ def _heatmap(predictions: metrics.Predictions, selected: tuple[int, int]) -> tup
     k = len(classes)
     left, right = st.columns([2, 1])
     choice = left.radio(
-        "Normalise",
+        _("Normalise"),
         list(NORMALIZE_OPTIONS),
+        format_func=_,
         horizontal=True,
-        help="Counts, or each row divided by its true-class total (recall on the diagonal), "
-        "or each column by its predicted-class total (precision on the diagonal).",
+        help=_(
+            "Counts, or each row divided by its true-class total (recall on the diagonal), "
+            "or each column by its predicted-class total (precision on the diagonal)."
+        ),
         **ui.keep("eval-normalize"),
     )
     normalize = NORMALIZE_OPTIONS[choice]
@@ -70,10 +78,10 @@ def _heatmap(predictions: metrics.Predictions, selected: tuple[int, int]) -> tup
         if st.session_state.get("eval-top-n", 0) > k:  # kept from a run with more classes
             st.session_state["eval-top-n"] = k
         top_n = right.number_input(
-            "Classes shown (most confused first)",
+            _("Classes shown (most confused first)"),
             min_value=2,
             max_value=k,
-            help="Large matrices are unreadable: show the classes most involved in mistakes.",
+            help=_("Large matrices are unreadable: show the classes most involved in mistakes."),
             **ui.keep("eval-top-n", BIG_MATRIX),
         )
         subset = metrics.top_confused_classes(counts.to_numpy(), int(top_n))
@@ -84,9 +92,10 @@ def _heatmap(predictions: metrics.Predictions, selected: tuple[int, int]) -> tup
         normalized=normalize is not None,
         class_indices=subset,
         selected=selected,
+        tr=_engine,
     )
     st.plotly_chart(fig, key="eval-cm-chart", on_select="rerun", selection_mode="points")
-    st.caption("Click a cell (or pick it below) to see its images.")
+    st.caption(_("Click a cell (or pick it below) to see its images."))
     return shown, normalize
 
 
@@ -94,7 +103,7 @@ def _matrix_downloads(run: Run, shown: pd.DataFrame, normalize: str | None) -> N
     label = "normalised" if normalize else "counts"
     d1, d2 = st.columns(2)
     d1.download_button(
-        "Confusion matrix (CSV)",
+        _("Confusion matrix (CSV)"),
         safe_frame(shown).to_csv(),  # class names as rows and columns: never spreadsheet formulas
         file_name=f"{run.name}-confusion-{label}.csv",
         mime="text/csv",
@@ -102,8 +111,10 @@ def _matrix_downloads(run: Run, shown: pd.DataFrame, normalize: str | None) -> N
         icon=":material/download:",
     )
     d2.download_button(
-        "Confusion matrix (PNG, seaborn)",
-        lambda: plots_eval.confusion_matrix_png(shown, normalized=normalize is not None, title=f"{run.name}"),
+        _("Confusion matrix (PNG, seaborn)"),
+        lambda: plots_eval.confusion_matrix_png(
+            shown, normalized=normalize is not None, title=f"{run.name}", tr=_engine
+        ),
         file_name=f"{run.name}-confusion-{label}.png",
         mime="image/png",
         key="eval-cm-png",
@@ -134,37 +145,42 @@ def _cell_images(run: Run, dataset: ImageSet, predictions: metrics.Predictions) 
     """The images of one (true, predicted) cell, chosen with the selectors or by clicking the heatmap."""
     classes = predictions.classes
     c1, c2 = st.columns(2)
-    true_name = c1.selectbox("True class", classes, **ui.keep("eval-true"))
-    pred_name = c2.selectbox("Predicted class", classes, **ui.keep("eval-pred", options=classes))
+    true_name = c1.selectbox(_("True class"), classes, **ui.keep("eval-true"))
+    pred_name = c2.selectbox(_("Predicted class"), classes, **ui.keep("eval-pred", options=classes))
     true_idx, pred_idx = classes.index(true_name), classes.index(pred_name)
     indices = metrics.cell_indices(predictions, true_idx, pred_idx)
-    kind = "correctly classified" if true_idx == pred_idx else "misclassified"
+    kind = _("correctly classified") if true_idx == pred_idx else _("misclassified")
     st.markdown(
-        ui.md("**{images}** of **{true}** predicted as **{pred}** ({kind}).", images=ui.plural(len(indices), "image"),
-              true=true_name, pred=pred_name, kind=kind)
+        _.plural("**{n:,} image** of **{true}** predicted as **{pred}** ({kind}).",
+                 "**{n:,} images** of **{true}** predicted as **{pred}** ({kind}).", len(indices),
+                 n=len(indices), true=ui.text(true_name), pred=ui.text(pred_name), kind=kind)
     )  # fmt: skip
     if len(indices) > GALLERY_LIMIT:
-        st.caption(f"Showing the {GALLERY_LIMIT} most confident of {len(indices)}.")
+        st.caption(_("Showing the {shown} most confident of {n}.", shown=GALLERY_LIMIT, n=len(indices)))
     shown_idx = indices[:GALLERY_LIMIT]
     probs = predictions.probs
     captions = [
-        ui.md("#{i} · p({cls}) = {p:.0%}", i=int(i), cls=pred_name, p=probs[i, pred_idx]) for i in shown_idx
+        _("#{i} · p({cls}) = {p:.0%}", i=int(i), cls=ui.text(pred_name), p=probs[i, pred_idx])
+        for i in shown_idx
     ]
     image_gallery(run, dataset, predictions, shown_idx, captions, key="eval-cell")
 
 
 def _confused_pairs(confused) -> None:
     if not len(confused):
-        st.success("No mistakes on the validation split.", icon=":material/check_circle:")
+        st.success(_("No mistakes on the validation split."), icon=":material/check_circle:")
         return
     st.dataframe(
         confused[["true", "predicted", "count", "fraction_of_true"]],
         hide_index=True,
         key="eval-confused-table",
         column_config={
+            "true": st.column_config.TextColumn(_("true class")),
+            "predicted": st.column_config.TextColumn(_("predicted class")),
+            "count": st.column_config.NumberColumn(_("images")),
             "fraction_of_true": st.column_config.ProgressColumn(
-                "share of true class", format="percent", min_value=0.0, max_value=1.0
-            )
+                _("share of true class"), format="percent", min_value=0.0, max_value=1.0
+            ),
         },
     )
 
@@ -177,7 +193,8 @@ def render_confusion(run: Run, dataset: ImageSet, predictions: metrics.Predictio
     selected = _select_cell(run, predictions, confused)
     shown, normalize = _heatmap(predictions, selected)
     _matrix_downloads(run, shown, normalize)
-    st.subheader("Images of one cell")
+    st.subheader(_("Images of one cell"))
     _cell_images(run, dataset, predictions)
-    st.subheader("Most confused pairs")
+    st.subheader(_("Most confused pairs"))
+
     _confused_pairs(confused)

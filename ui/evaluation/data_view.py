@@ -39,20 +39,26 @@ from cnndash.jobs.registry import get_registry
 from cnndash.plots import evaluation as plots_eval
 from cnndash.plots import label_issues as plots_labels
 from cnndash.runs import Run, load_run
+from cnndash.text import N_
 from cnndash.training.loops import TrainConfig
+from ui import i18n
+from ui.engine_text import engine_text
 from ui.evaluation import label_review
+
+_ = i18n.translator("evaluation")
+_engine = i18n.translator("engine")
 
 THUMB = 96
 MAX_SELECTED_SHOWN = 24
 SIDEBAR_POLL_SECONDS = 2
 
 
-@st.cache_data(show_spinner="Ranking labels with cleanlab…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)  # the spinner is the caller's, in the reader's language
 def _issues(run_path: str, results_key: str) -> LabelIssues:
     return run_label_issues(run_path)
 
 
-@st.cache_data(show_spinner="Embedding the validation images (PCA, t-SNE)…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def _embedding(run_path: str, results_key: str) -> dict:
     emb = embed_run(run_path)
     return {"pca": emb.pca, "tsne": emb.tsne}
@@ -105,40 +111,50 @@ def render_label_actions(run: Run, val_index: int, suggested: str | None = None,
     with ui.user_errors():
         path = _val_paths(str(run.path), ui.run_results_key(run))[val_index]
         if path in _edited_paths(run):
-            st.caption("edited in the working version")
+            st.caption(_("edited in the working version"))
             return
         options = list(run.classes)
-        target = st.selectbox("Relabel as", options, index=options.index(suggested) if suggested in options
+        target = st.selectbox(_("Relabel as"), options, index=options.index(suggested) if suggested in options
                               else 0, format_func=ui.plain, key=f"{key}-to", label_visibility="collapsed")  # fmt: skip
         # One under the other, full width: side by side in a gallery column they were cut to "Rela…".
-        if st.button("Relabel", key=f"{key}-relabel", width="stretch"):
+        if st.button(_("Relabel"), key=f"{key}-relabel", width="stretch"):
             _edit(run, [{"op": "relabel", "path": path, "to": target}])
             st.toast(
-                ui.md("Relabelled {path} as {cls}.", path=path, cls=target), icon=":material/check_circle:"
+                _("Relabelled {path} as {cls}.", path=ui.text(path), cls=ui.text(target)),
+                icon=":material/check_circle:",
             )
             st.rerun()
-        if st.button("Remove", key=f"{key}-remove", width="stretch"):
+        if st.button(_("Remove"), key=f"{key}-remove", width="stretch"):
             _edit(run, [{"op": "remove", "path": path}])
-            st.toast(ui.md("Removed {path}.", path=path), icon=":material/check_circle:")
+            st.toast(_("Removed {path}.", path=ui.text(path)), icon=":material/check_circle:")
             st.rerun()
 
 
 def render_data_view(run: Run) -> None:
     """Suspicious labels, one-click fixes into a version, the embedding, and retraining."""
-    st.subheader("Suspicious labels")
+    st.subheader(_("Suspicious labels"))
     st.caption(
-        "Validation images ranked by cleanlab from this run's out-of-sample predictions: score = 1 − the "
-        "probability the model gives the label you gave. For every image, run "
-        "`python -m cnndash find-label-issues` (K-fold). See docs/data-centric.md."
+        _(
+            "Validation images ranked by cleanlab from this run's out-of-sample predictions: score = 1 − the "
+            "probability the model gives the label you gave. For every image, run "
+            "`python -m cnndash find-label-issues` (K-fold). See docs/data-centric.md."
+        )
     )
     with ui.user_errors():
-        val_issues = _issues(str(run.path), ui.run_results_key(run))
+        with st.spinner(_("Ranking labels with cleanlab…")):
+            val_issues = _issues(str(run.path), ui.run_results_key(run))
         kfold = _render_kfold(run)
         issues = val_issues
         if kfold is not None:
-            sources = ["K-fold: every image", "This run: validation images"]
+            sources = [N_("K-fold: every image"), N_("This run: validation images")]
             if (
-                st.radio("Scores from", sources, horizontal=True, **ui.keep("data-source", sources[0]))
+                st.radio(
+                    _("Scores from"),
+                    sources,
+                    format_func=_,
+                    horizontal=True,
+                    **ui.keep("data-source", sources[0]),
+                )
                 == sources[0]
             ):
                 issues = kfold
@@ -171,8 +187,10 @@ def _kfold_progress(key: str) -> None:
     if job is None:
         return
     snap = job.snapshot()
-    st.progress(snap.fraction, text=ui.md("K-fold label check: {progress}", progress=snap.text()))
-    if st.button("Stop", key="data-kfold-stop"):
+    st.progress(
+        snap.fraction, text=_("K-fold label check: {progress}", progress=ui.text(engine_text(snap.text())))
+    )
+    if st.button(_("Stop"), key="data-kfold-stop"):
         job.stop()
     if not job.alive:
         st.rerun()
@@ -186,20 +204,25 @@ def _render_kfold(run: Run) -> LabelIssues | None:
         _kfold_progress(run.name)
         return None
     if job is not None and job.snapshot().status in ("failed", "stopped"):
-        st.warning(ui.text(job.snapshot().text()))
+        st.warning(ui.text(engine_text(job.snapshot().text())))
     probs = out / PROBS_FILE
     result = _read_kfold(str(out), probs.stat().st_mtime_ns if probs.is_file() else 0, dataset)
     left, right = st.columns([1, 3], vertical_alignment="bottom")
-    folds = int(left.number_input("Folds", 2, 10, step=1, **ui.keep("data-folds", 5)))
-    again = "again " if result is not None else ""
+    folds = int(left.number_input(_("Folds"), 2, 10, step=1, **ui.keep("data-folds", 5)))
+    again = result is not None
     summary = run.summary or {}
     images = int(summary.get("train_images") or 0) + int(summary.get("val_images") or 0)
     took = ""
     if images:  # the check trains `folds` runs like this one: at the speed this one measured
         seconds = label_check_seconds(images, folds, int(run.config.get("epochs", 1)), summary,
                                       str(summary.get("device") or "cpu"))  # fmt: skip
-        took = f", {duration_text(seconds)}"
-    if right.button(f"Check every image {again}({folds} training runs{took})", key="data-kfold-start"):
+        took = ", " + engine_text(duration_text(seconds))
+    label = (
+        _("Check every image again ({folds} training runs{took})", folds=folds, took=took)
+        if again
+        else _("Check every image ({folds} training runs{took})", folds=folds, took=took)
+    )
+    if right.button(label, key="data-kfold-start"):
         template = TrainConfig.from_dict({**run.config, "tensorboard": False})
         start_label_issues(run.name, dataset, template, out, folds)
         st.rerun()
@@ -209,26 +232,27 @@ def _render_kfold(run: Run) -> LabelIssues | None:
 def _render_version(run: Run) -> None:
     version = st.session_state.get(_version_key(run))
     if not version:
-        st.info("Edits go into a new version of the dataset; the run's own dataset is never changed.")
+        st.info(_("Edits go into a new version of the dataset; the run's own dataset is never changed."))
         return
     parent = str(run.config["dataset"])
     changes = versions.diff(parent, version)
     st.markdown(
-        ui.md("Editing version **{version}** of **{parent}**: {changed} changed.", version=version, parent=parent,
-              changed=ui.plural(len(changes), "image"))
+        _.plural("Editing version **{version}** of **{parent}**: {n:,} image changed.",
+                 "Editing version **{version}** of **{parent}**: {n:,} images changed.", len(changes),
+                 version=ui.text(version), parent=ui.text(parent), n=len(changes))
     )  # fmt: skip
-    with st.expander("Changes (diff against the run's dataset)"):
+    with st.expander(_("Changes (diff against the run's dataset)")):
         st.dataframe(changes, hide_index=True)
     left, right = st.columns(2)
     if left.button(
-        "Undo last edit", key="data-undo", disabled=changes.empty, shortcut=label_review.SHORTCUT_UNDO
+        _("Undo last edit"), key="data-undo", disabled=changes.empty, shortcut=label_review.SHORTCUT_UNDO
     ):
         versions.undo(version)
         st.session_state.pop(label_review.LAST_EDIT_KEY, None)
-        st.toast("Undid the last edit.", icon=":material/undo:")
+        st.toast(_("Undid the last edit."), icon=":material/undo:")
         st.rerun()
     if right.button(
-        "Retrain on the edited version", key="data-retrain", type="primary", disabled=changes.empty
+        _("Retrain on the edited version"), key="data-retrain", type="primary", disabled=changes.empty
     ):
         check_no_label_job()
         config = TrainConfig.from_dict({**run.config, "dataset": version})
@@ -236,15 +260,18 @@ def _render_version(run: Run) -> None:
         st.session_state["data-retrained"] = job.run_name
     if st.session_state.get("data-retrained"):
         st.success(
-            ui.md("Training run **{run}** on **{version}** with this run's settings; compare both on the Runs tab "
-                  "when it finishes.", run=st.session_state["data-retrained"], version=version)
+            _("Training run **{run}** on **{version}** with this run's settings; compare both on the Runs tab "
+              "when it finishes.", run=ui.text(st.session_state["data-retrained"]), version=ui.text(version))
         )  # fmt: skip
 
 
 def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: Path) -> None:
-    st.subheader("Embedding")
-    method = st.radio("Projection", ["t-SNE", "PCA"], horizontal=True, **ui.keep("data-projection", "t-SNE"))
-    coords = _embedding(str(run.path), ui.run_results_key(run))["tsne" if method == "t-SNE" else "pca"]
+    st.subheader(_("Embedding"))
+    method = st.radio(
+        _("Projection"), ["t-SNE", "PCA"], horizontal=True, **ui.keep("data-projection", "t-SNE")
+    )
+    with st.spinner(_("Embedding the validation images (PCA, t-SNE)…")):
+        coords = _embedding(str(run.path), ui.run_results_key(run))["tsne" if method == "t-SNE" else "pca"]
     scored = frame.set_index("path")
     threshold = float(st.session_state.get("data-threshold", 0.9))
     points = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "path": issues.paths,
@@ -252,12 +279,12 @@ def _render_embedding(run: Run, issues: LabelIssues, frame: pd.DataFrame, root: 
     points["score"] = scored.loc[points["path"], "score"].to_numpy()
     points["suspect"] = scored.loc[points["path"], "issue"].to_numpy() | (points["score"] >= threshold)
     event = st.plotly_chart(
-        plots_labels.embedding_figure(points), key="data-embedding", on_select="rerun",
+        plots_labels.embedding_figure(points, tr=_engine), key="data-embedding", on_select="rerun",
         selection_mode=("points", "box", "lasso"),
     )  # fmt: skip
     selected = [p["customdata"][0] for p in (event.selection.points if event else []) if p.get("customdata")]
     if selected:
-        st.caption(f"{len(selected)} selected (showing up to {MAX_SELECTED_SHOWN})")
+        st.caption(_("{n} selected (showing up to {most})", n=len(selected), most=MAX_SELECTED_SHOWN))
         cols = st.columns(8)
         for i, path in enumerate(selected[:MAX_SELECTED_SHOWN]):
             cols[i % 8].image(_thumb(root, path), caption=ui.text(path))
@@ -274,10 +301,11 @@ def render_label_job_sidebar() -> None:
 def _label_job_panel() -> None:
     running = active_label_job()
     if running is None:
-        st.caption("Label check finished")
+        st.caption(_("Label check finished"))
         return
     key, job = running
     snap = job.snapshot()
-    st.caption("Label check (K-fold training)")
-    st.markdown(f"**{ui.text(key)}** — {ui.text(snap.text())}")
+    st.caption(_("Label check (K-fold training)"))
+
+    st.markdown(f"**{ui.text(key)}** — {ui.text(engine_text(snap.text()))}")
     st.progress(snap.fraction)

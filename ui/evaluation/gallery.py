@@ -13,7 +13,10 @@ from cnndash.data import ImageSet
 from cnndash.evaluate import metrics
 from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
+from ui import i18n
 from ui.evaluation import data_view
+
+_ = i18n.translator("evaluation")
 
 THUMB = 96  # gallery thumbnail side in pixels
 GALLERY_COLUMNS = 6
@@ -29,13 +32,15 @@ def image_gallery(
     for n, (index, caption) in enumerate(zip(indices, captions, strict=True)):
         index = int(index)
         with cols[n % GALLERY_COLUMNS]:
-            image, _ = dataset.val[index]
+            image, _label = dataset.val[index]
             st.image(plots_eval.thumbnail(image, THUMB), caption=caption)
             top = np.argsort(-probs[index])[:GALLERY_TOP]
             st.caption(
-                " · ".join(ui.md("{cls} {p:.0%}", cls=predictions.classes[c], p=probs[index, c]) for c in top)
+                " · ".join(
+                    _("{cls} {p:.0%}", cls=ui.text(predictions.classes[c]), p=probs[index, c]) for c in top
+                )
             )
-            if st.button("Grad-CAM", key=f"{key}-gradcam-{index}", icon=":material/visibility:"):
+            if st.button(_("Grad-CAM"), key=f"{key}-gradcam-{index}", icon=":material/visibility:"):
                 # The Grad-CAM page pops this key (ui.gradcam.images.apply_handoff).
                 st.session_state["gradcam-image"] = {"run": run.name, "index": index}
                 st.switch_page(ui.PAGES["gradcam"])

@@ -20,6 +20,11 @@ from PIL import Image
 import ui
 from cnndash.evaluate.label_trust import BULK_ACCEPT_MIN_ACCURACY, SuggestionTrust
 from cnndash.plots import label_issues as plots_labels
+from ui import i18n
+from ui.engine_text import engine_text
+
+_ = i18n.translator("evaluation")
+_engine = i18n.translator("engine")
 
 Edit = Callable[
     [list[dict]], None
@@ -38,7 +43,10 @@ def render_trust(trust: SuggestionTrust) -> None:
     if trust.images == 0:
         return
     show = st.info if trust.bulk_ok else st.warning
-    show(ui.text(trust.sentence()), icon=":material/verified:" if trust.bulk_ok else ":material/help:")
+    show(
+        ui.text(engine_text(trust.sentence())),
+        icon=":material/verified:" if trust.bulk_ok else ":material/help:",
+    )
 
 
 def _apply(edit: Edit, edits: list[dict], message: str, owner: str) -> None:
@@ -49,44 +57,53 @@ def _apply(edit: Edit, edits: list[dict], message: str, owner: str) -> None:
     st.toast(message, icon=":material/check_circle:")
 
 
+def _why_bulk_off(trust: SuggestionTrust) -> str | None:
+    """Why bulk accept is off (None while it is on): the model's out-of-sample accuracy is too low."""
+    if trust.bulk_ok:
+        return None
+    return _("Off: the model agrees with only {accuracy:.0%} of the labels out of sample (bulk accept needs "
+             "{needed:.0%}); relabel images one by one.", accuracy=trust.accuracy, needed=BULK_ACCEPT_MIN_ACCURACY)  # fmt: skip
+
+
+def _accept_list(above: pd.DataFrame) -> None:
+    """What bulk accept will change: each image's path, given and suggested label, and score."""
+    table = above[["path", "given", "suggested", "score"]].copy()
+    for column in ("path", "given", "suggested"):
+        table[column] = table[column].map(ui.plain)
+    headers = {"path": _("path"), "given": _("given"), "suggested": _("suggested"), "score": _("score")}
+    st.dataframe(table.rename(columns=headers), hide_index=True, height=min(36 * (len(table) + 1) + 2, 260),
+                 key="data-accept-list")  # fmt: skip
+
+
 def _bulk_accept(
     above: pd.DataFrame, threshold: float, trust: SuggestionTrust, edit: Edit, owner: str
 ) -> None:
     """Accept every suggestion above ``threshold``: a popover that repeats the count and the trust figure
     and lists what will change; off while the model's out-of-sample accuracy is low."""
-    count = ui.plural(len(above), "suggestion")
-    why_off = (
-        f"Off: the model agrees with only {trust.accuracy:.0%} of the labels out of sample (bulk accept needs "
-        f"{BULK_ACCEPT_MIN_ACCURACY:.0%}); relabel images one by one."
-        if not trust.bulk_ok
-        else None
-    )
+    n = len(above)
+    why_off = _why_bulk_off(trust)
     with st.popover(
-        f"Accept all {count} above {threshold:.2f}…",
+        _.plural("Accept all {n:,} suggestion above {threshold:.2f}…",
+                 "Accept all {n:,} suggestions above {threshold:.2f}…", n, threshold=threshold),
         key="data-accept-all",
         disabled=above.empty or not trust.bulk_ok,
         help=why_off,
         icon=":material/done_all:",
-    ):
+    ):  # fmt: skip
         st.markdown(
-            ui.md("Relabel **{count}** as the model suggests?", count=ui.plural(len(above), "image"))
-            + " "
-            + ui.text(trust.sentence())
-        )
-        table = above[["path", "given", "suggested", "score"]].copy()
-        for column in ("path", "given", "suggested"):
-            table[column] = table[column].map(ui.plain)
-        st.dataframe(
-            table, hide_index=True, height=min(36 * (len(table) + 1) + 2, 260), key="data-accept-list"
-        )
-        if st.button(
-            f"Yes, relabel {ui.plural(len(above), 'image')}", key="data-accept-all-confirm", type="primary"
-        ):
+            _.plural("Relabel **{n:,} image** as the model suggests?", "Relabel **{n:,} images** as the model suggests?", n)
+            + " " + ui.text(engine_text(trust.sentence()))
+        )  # fmt: skip
+        _accept_list(above)
+        if st.button(_.plural("Yes, relabel {n:,} image", "Yes, relabel {n:,} images", n),
+                     key="data-accept-all-confirm", type="primary"):  # fmt: skip
             edits = [
                 {"op": "relabel", "path": p, "to": s}
                 for p, s in zip(above["path"], above["suggested"], strict=True)
             ]
-            _apply(edit, edits, f"Relabelled {ui.plural(len(edits), 'image')} as the model suggests.", owner)
+            done = _.plural("Relabelled {n:,} image as the model suggests.",
+                            "Relabelled {n:,} images as the model suggests.", len(edits))  # fmt: skip
+            _apply(edit, edits, done, owner)
             st.rerun()
     if why_off:
         st.caption(why_off)
@@ -94,18 +111,20 @@ def _bulk_accept(
 
 def _card(row, first: bool, thumb: Thumb, edit: Edit, owner: str) -> None:
     """One suggestion: the image, given → suggested and the score, its path, Relabel and Remove."""
-    st.image(thumb(row.path), caption=ui.md("{given} → {suggested} · {score:.2f}", given=row.given,
-                                                suggested=row.suggested, score=float(row.score)))  # fmt: skip
+    st.image(thumb(row.path), caption=_("{given} → {suggested} · {score:.2f}", given=ui.text(row.given),
+                                        suggested=ui.text(row.suggested), score=float(row.score)))  # fmt: skip
     st.caption(ui.text(row.path))
-    if st.button(ui.md("Relabel as {cls}", cls=row.suggested), key=f"data-relabel-{row.path}", wrap=True,
+    if st.button(_("Relabel as {cls}", cls=ui.text(row.suggested)), key=f"data-relabel-{row.path}", wrap=True,
                  shortcut=SHORTCUT_RELABEL if first else None):  # fmt: skip
-        message = ui.md("Relabelled {path} as {cls}.", path=row.path, cls=row.suggested)
+        message = _("Relabelled {path} as {cls}.", path=ui.text(row.path), cls=ui.text(row.suggested))
         _apply(edit, [{"op": "relabel", "path": row.path, "to": row.suggested}], message, owner)
         st.rerun()
     if st.button(
-        "Remove", key=f"data-remove-{row.path}", wrap=True, shortcut=SHORTCUT_REMOVE if first else None
+        _("Remove"), key=f"data-remove-{row.path}", wrap=True, shortcut=SHORTCUT_REMOVE if first else None
     ):
-        _apply(edit, [{"op": "remove", "path": row.path}], ui.md("Removed {path}.", path=row.path), owner)
+        _apply(
+            edit, [{"op": "remove", "path": row.path}], _("Removed {path}.", path=ui.text(row.path)), owner
+        )
         st.rerun()
 
 
@@ -116,26 +135,42 @@ def render_suggestions(
     threshold and its histogram, bulk accept, then one card per image, most suspicious first. ``owner``
     (the run) keeps the last edit's line to its own gallery."""
     render_trust(trust)
-    threshold = st.slider("Score threshold", 0.5, 1.0, step=0.01, **ui.keep("data-threshold", 0.9))
-    st.plotly_chart(plots_labels.score_histogram(frame["score"], threshold), key="data-score-hist")
+    threshold = st.slider(_("Score threshold"), 0.5, 1.0, step=0.01, **ui.keep("data-threshold", 0.9))
+    st.plotly_chart(
+        plots_labels.score_histogram(frame["score"], threshold, tr=_engine), key="data-score-hist"
+    )
     disagree = frame[(frame["suggested"] != frame["given"]) & ~frame["path"].isin(edited)]
     above = disagree[disagree["score"] >= threshold]
     st.markdown(
-        f"**{ui.plural(len(disagree), 'image')}** where the model suggests another label, **{len(above)}** above "
-        f"the threshold; cleanlab flags **{int(frame['issue'].sum())}** of {len(frame)}."
+        _.plural(
+            "**{n:,} image** where the model suggests another label, **{above}** above the threshold; cleanlab "
+            "flags **{flagged}** of {total}.",
+            "**{n:,} images** where the model suggests another label, **{above}** above the threshold; cleanlab "
+            "flags **{flagged}** of {total}.",
+            len(disagree),
+            above=len(above),
+            flagged=int(frame["issue"].sum()),
+            total=len(frame),
+        )
     )
     _bulk_accept(above, threshold, trust, edit, owner)
-    shown = st.number_input("Images shown", 4, 96, step=4, **ui.keep("data-top", 12))
+    shown = st.number_input(_("Images shown"), 4, 96, step=4, **ui.keep("data-top", 12))
     rows = list(disagree.head(int(shown)).itertuples(index=False))
     last = st.session_state.get(LAST_EDIT_KEY)
     if last is not None and last[0] == owner:
         st.success(
-            f"{last[1]} Undo with **{SHORTCUT_UNDO}** or *Undo last edit* below.", icon=":material/undo:"
+            last[1] + " " + _("Undo with **{key}** or *Undo last edit* below.", key=SHORTCUT_UNDO),
+            icon=":material/undo:",
         )
     if rows:
         st.caption(
-            f"Keys: **{SHORTCUT_RELABEL}** relabels the first image as suggested, **{SHORTCUT_REMOVE}** removes "
-            f"it, **{SHORTCUT_UNDO}** undoes the last edit; the next image then moves up."
+            _(
+                "Keys: **{relabel}** relabels the first image as suggested, **{remove}** removes it, **{undo}** "
+                "undoes the last edit; the next image then moves up.",
+                relabel=SHORTCUT_RELABEL,
+                remove=SHORTCUT_REMOVE,
+                undo=SHORTCUT_UNDO,
+            )
         )
     for start in range(0, len(rows), GALLERY_COLUMNS):
         for col, row in zip(st.columns(GALLERY_COLUMNS), rows[start : start + GALLERY_COLUMNS], strict=False):

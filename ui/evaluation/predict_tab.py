@@ -21,24 +21,37 @@ from cnndash.plots import evaluation as plots_eval
 from cnndash.preprocess import convert_mode
 from cnndash.runs import Run
 from cnndash.tables import add_column
-from ui import export_panel
+from cnndash.text import N_
+from ui import export_panel, i18n
+from ui.engine_text import engine_text
+
+_ = i18n.translator("evaluation")
+_engine = i18n.translator("engine")
 
 TOP_K = 3  # classes listed per uploaded image, unless changed
 PREDICT_THUMB = 128  # px: thumbnail of an uploaded image
 PREDICT_TABLE_THUMB = 48  # px: thumbnail in the predictions table
 PREDICT_LIMIT = 1000  # uploaded images classified at once
 PREDICT_TYPES = [*ui.image_types(), "tif", "tiff", "zip"]
-PREDICT_ORDERS = {"as uploaded": None, "least confident first": True, "most confident first": False}
+PREDICT_ORDERS = {
+    N_("as uploaded"): None,
+    N_("least confident first"): True,
+    N_("most confident first"): False,
+}
 
 
 def _predict_controls(run: Run) -> tuple[list, int, float, str]:
     st.caption(
-        f"Images are converted exactly as in training: {'grayscale' if run.in_channels == 1 else 'RGB'}, "
-        f"resized to {run.image_size}×{run.image_size}, normalised with the dataset statistics — the same "
-        "answers as `python -m cnndash predict` and an exported bundle's `predict.py`."
+        _(
+            "Images are converted exactly as in training: {mode}, resized to {side}×{side}, normalised with "
+            "the dataset statistics — the same answers as `python -m cnndash predict` and an exported "
+            "bundle's `predict.py`.",
+            mode=_("grayscale") if run.in_channels == 1 else "RGB",
+            side=run.image_size,
+        )
     )
     files = st.file_uploader(
-        "Images (or zips of images) to classify",
+        _("Images (or zips of images) to classify"),
         type=PREDICT_TYPES,
         accept_multiple_files=True,
         key="eval-upload",
@@ -48,17 +61,21 @@ def _predict_controls(run: Run) -> tuple[list, int, float, str]:
         st.session_state["eval-topk"] = num_classes
     c1, c2, c3 = st.columns(3)
     k = c1.number_input(
-        "Top-k", min_value=1, max_value=num_classes, **ui.keep("eval-topk", min(TOP_K, num_classes))
+        _("Top-k"), min_value=1, max_value=num_classes, **ui.keep("eval-topk", min(TOP_K, num_classes))
     )
     threshold = c2.slider(
-        "Flag below confidence",
+        _("Flag below confidence"),
         0.0,
         1.0,
         step=0.05,
-        help="Predictions whose top probability is lower are flagged: the image may be unlike every class.",
+        help=_(
+            "Predictions whose top probability is lower are flagged: the image may be unlike every class."
+        ),
         **ui.keep("eval-threshold", predict_files.LOW_CONFIDENCE),
     )
-    order = c3.selectbox("Order", list(PREDICT_ORDERS), **ui.keep("eval-predict-order", "as uploaded"))
+    order = c3.selectbox(
+        _("Order"), list(PREDICT_ORDERS), format_func=_, **ui.keep("eval-predict-order", "as uploaded")
+    )
     return files or [], int(k), float(threshold), order
 
 
@@ -69,7 +86,8 @@ def _decode_uploads(files) -> list[tuple[str, object]]:
         sources = predict_files.upload_sources([(f.name, f.getvalue()) for f in files])
     if len(sources) > PREDICT_LIMIT:
         st.warning(
-            f"{len(sources)} images: the first {PREDICT_LIMIT} are classified.", icon=":material/info:"
+            _("{n:,} images: the first {limit:,} are classified.", n=len(sources), limit=PREDICT_LIMIT),
+            icon=":material/info:",
         )
         sources = sources[:PREDICT_LIMIT]
     images = []
@@ -101,10 +119,12 @@ def render_predict(run: Run, checkpoint: str) -> None:
     files, k, threshold, order = _predict_controls(run)
     if files:
         _predictions(run, checkpoint, files, k, threshold, order)
-    st.subheader("Use this model outside cnndash")
+    st.subheader(_("Use this model outside cnndash"))
     st.caption(
-        "A bundle with TorchScript and ONNX files and a predict.py that needs only Pillow, NumPy and "
-        "onnxruntime gives the same answers as this page (checked when it is built)."
+        _(
+            "A bundle with TorchScript and ONNX files and a predict.py that needs only Pillow, NumPy and "
+            "onnxruntime gives the same answers as this page (checked when it is built)."
+        )
     )
     export_panel.render_export(run, checkpoint, key="eval-export")
 
@@ -116,15 +136,21 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
     model = ui.load_model(run, checkpoint)
     probs = predict.predict_images(run, [img for _, img in images], checkpoint=checkpoint, model=model)
     flags = predict_files.prediction_flags(probs, [img.mode for _, img in images], run.in_channels, threshold)
-    frame = _predictions_frame(images, probs, run.classes, k, flags)
+    frame = _predictions_frame(images, probs, run.classes, k, [engine_text(f) if f else "" for f in flags])
     if PREDICT_ORDERS[order] is not None:
         frame = frame.sort_values("confidence", ascending=PREDICT_ORDERS[order], kind="stable")
     flagged = sum(bool(f) for f in flags)
     if flagged:
         st.warning(
-            f"{flagged} of {ui.plural(len(flags), 'prediction')} {'is' if flagged == 1 else 'are'} flagged "
-            "(see the flag column): low confidence or "
-            "an image unlike the training images. Check them before trusting the label.",
+            _.plural(
+                "{flagged} of {n:,} prediction is flagged (see the flag column): low confidence or an image "
+                "unlike the training images. Check them before trusting the label.",
+                "{flagged} of {n:,} predictions are flagged (see the flag column): low confidence or an image "
+                "unlike the training images. Check them before trusting the label.",
+                len(flags),
+                flagged=flagged,
+                n=len(flags),
+            ),
             icon=":material/flag:",
         )
     # The flag next to the confidence it qualifies, before the runners-up: in view without scrolling.
@@ -135,19 +161,20 @@ def _predictions(run: Run, checkpoint: str, files, k: int, threshold: float, ord
         key="eval-predictions",
         column_order=[*order, *(c for c in frame.columns if c not in order)],
         column_config={
-            "image": st.column_config.ImageColumn("image", width="small"),
-            "file": st.column_config.TextColumn("file", width="medium"),
+            "image": st.column_config.ImageColumn(_("image"), width="small"),
+            "file": st.column_config.TextColumn(_("file"), width="medium"),
+            "predicted": st.column_config.TextColumn(_engine("predicted")),
             "confidence": st.column_config.ProgressColumn(
-                "confidence", format="percent", min_value=0.0, max_value=1.0
+                _engine("confidence"), format="percent", min_value=0.0, max_value=1.0
             ),
             # Wide enough for its longest reason ("low confidence (< 50%); colour image, grayscale model").
-            "flag": st.column_config.TextColumn("flag", width="large"),
+            "flag": st.column_config.TextColumn(_("flag"), width="large"),
         },
     )
     names = [name for name, _ in images]
     csv_text = add_column(predict_files.predictions_csv(names, probs, run.classes, k), "flag", flags)
     st.download_button(
-        "Download CSV",
+        _("Download CSV"),
         csv_text,
         file_name=f"{run.name}-predictions.csv",
         mime="text/csv",
@@ -161,7 +188,10 @@ def _prediction_detail(images, probs: np.ndarray, classes: list[str], k: int) ->
     """One image large, with its top-k table."""
     names = [name for name, _ in images]
     chosen = st.selectbox(
-        "Details for", names, format_func=ui.plain, **ui.keep("eval-predict-detail", names[0], options=names)
+        _("Details for"),
+        names,
+        format_func=ui.plain,
+        **ui.keep("eval-predict-detail", names[0], options=names),
     )
     index = names.index(chosen)
     c1, c2 = st.columns([1, 3])
@@ -172,8 +202,9 @@ def _prediction_detail(images, probs: np.ndarray, classes: list[str], k: int) ->
         metrics.top_k_table(probs[index : index + 1], [ui.plain(c) for c in classes], k)[0],
         hide_index=True,
         column_config={
+            "class": st.column_config.TextColumn(_engine("class")),
             "probability": st.column_config.ProgressColumn(
-                "probability", format="percent", min_value=0.0, max_value=1.0
-            )
+                _engine("probability"), format="percent", min_value=0.0, max_value=1.0
+            ),
         },
     )

@@ -14,7 +14,12 @@ from cnndash.plots import evaluation as plots_eval
 from cnndash.runs import Run
 from cnndash.tables import safe_frame
 from cnndash.training.health import run_health
+from ui import i18n
+from ui.engine_text import engine_text
 from ui.evaluation.gallery import image_gallery
+
+_ = i18n.translator("evaluation")
+_engine = i18n.translator("engine")
 
 TOP_LOSSES = 12  # images in the top-losses gallery
 
@@ -28,44 +33,52 @@ def render_report(run: Run, predictions: metrics.Predictions) -> None:
         plots_eval.style_report(report.drop(index="accuracy")),
         key="eval-report-table",
         column_config={
-            col: st.column_config.NumberColumn(col, format="%.3f")
+            col: st.column_config.NumberColumn(_engine(col), format="%.3f")
             for col in ("precision", "recall", "f1-score")
-        },
+        }
+        | {"support": st.column_config.NumberColumn(_engine("support"))},
     )
     st.caption(
-        f"Accuracy {accuracy['f1-score']:.3f} on {int(accuracy['support'])} validation images. "
-        "Precision: of the images predicted as a class, the share that truly are; recall: of the images "
-        "of a class, the share found; F1: their harmonic mean; support: images of the class."
+        _(
+            "Accuracy {accuracy:.3f} on {n} validation images. "
+            "Precision: of the images predicted as a class, the share that truly are; recall: of the images "
+            "of a class, the share found; F1: their harmonic mean; support: images of the class.",
+            accuracy=accuracy["f1-score"],
+            n=int(accuracy["support"]),
+        )
     )
     st.download_button(
-        "Classification report (CSV)",
+        _("Classification report (CSV)"),
         safe_frame(report).to_csv(),  # class names as rows: never spreadsheet formulas
         file_name=f"{run.name}-classification_report.csv",
         mime="text/csv",
         key="eval-report-csv",
         icon=":material/download:",
     )
-    st.subheader("Per-class accuracy")
+    st.subheader(_("Per-class accuracy"))
     per_class = metrics.per_class_accuracy(predictions.targets, predictions.preds, predictions.classes)
     st.plotly_chart(
-        plots_eval.per_class_accuracy_figure(per_class, predictions.accuracy), key="eval-per-class"
+        plots_eval.per_class_accuracy_figure(per_class, predictions.accuracy, tr=_engine),
+        key="eval-per-class",
     )
 
 
 def render_top_losses(run: Run, dataset: ImageSet, predictions: metrics.Predictions) -> None:
     """The validation images with the highest loss (mistakes only, unless switched off)."""
-    st.caption("The images the model got most wrong (highest cross-entropy): often mislabelled or ambiguous.")
-    mistakes_only = st.toggle("Mistakes only", **ui.keep("eval-losses-mistakes", True))
+    st.caption(
+        _("The images the model got most wrong (highest cross-entropy): often mislabelled or ambiguous.")
+    )
+    mistakes_only = st.toggle(_("Mistakes only"), **ui.keep("eval-losses-mistakes", True))
     top = metrics.top_losses(predictions, k=TOP_LOSSES, mistakes_only=mistakes_only)
     if top.empty:
-        st.success("No mistakes on the validation split.", icon=":material/check_circle:")
+        st.success(_("No mistakes on the validation split."), icon=":material/check_circle:")
         return
     captions = [
-        ui.md(
+        _(
             "#{i} · {true} → {pred} · loss {loss:.2f}",
             i=int(r.index),
-            true=r.true,
-            pred=r.predicted,
+            true=ui.text(r.true),
+            pred=ui.text(r.predicted),
             loss=r.loss,
         )
         for r in top.itertuples(index=False)
@@ -77,9 +90,9 @@ def render_learning_curves(run: Run) -> None:
     """The run's loss and accuracy per epoch, and a warning when validation loss rose (overfitting)."""
     history = run.metrics()
     if history.empty:
-        st.info("No finished epoch yet.", icon=":material/hourglass_empty:")
+        st.info(_("No finished epoch yet."), icon=":material/hourglass_empty:")
         return
-    st.plotly_chart(plots_eval.learning_curves_figure(history), key="eval-curves")
+    st.plotly_chart(plots_eval.learning_curves_figure(history, tr=_engine), key="eval-curves")
     hint = metrics.overfitting_hint(
         history,
         augmented=bool(run.config.get("augment")),
@@ -92,8 +105,8 @@ def render_learning_curves(run: Run) -> None:
         optimizer=str(run.config.get("optimizer") or "adam"),
     )
     if hint:
-        st.warning(hint, icon=":material/trending_up:")
+        st.warning(engine_text(hint), icon=":material/trending_up:")
     if not health.ok:  # a spike or a blow-up is not "no sign of overfitting"
-        st.warning(health.note, icon=":material/ssid_chart:")
+        st.warning(engine_text(health.note), icon=":material/ssid_chart:")
     elif not hint:
-        st.caption("No sign of overfitting: validation loss has not risen while training loss fell.")
+        st.caption(_("No sign of overfitting: validation loss has not risen while training loss fell."))

@@ -12,9 +12,12 @@ import ui
 from cnndash.evaluate import metrics
 from cnndash.plots import gradcam as plots_cam
 from cnndash.preprocess import open_image
+from cnndash.text import N_
+from ui import i18n
 from ui.gradcam.subject import Picture, Subject
 
-SOURCES = ["Validation image", "Misclassified", "Upload"]
+_ = i18n.translator("gradcam")
+SOURCES = [N_("Validation image"), N_("Misclassified"), N_("Upload")]
 
 
 def apply_handoff(run_names: list[str]) -> None:
@@ -27,11 +30,12 @@ def apply_handoff(run_names: list[str]) -> None:
         st.session_state["cam-index"] = int(handoff.get("index", 0))
 
 
-def _picture(subject: Subject, image: Image.Image, caption: str, true_label: int | None = None) -> Picture:
+def _picture(
+    subject: Subject, image: Image.Image, caption: str, true_label: int | None = None, shown: str = ""
+) -> Picture:
     x = subject.run.preprocess([image])
-    return Picture(
-        image, caption, true_label, x, plots_cam.model_view(image, subject.size, subject.run.in_channels)
-    )
+    seen = plots_cam.model_view(image, subject.size, subject.run.in_channels)
+    return Picture(image, caption, true_label, x, seen, shown=shown or ui.text(caption))
 
 
 def _validation_image(subject: Subject) -> Picture:
@@ -39,42 +43,49 @@ def _validation_image(subject: Subject) -> Picture:
     if st.session_state.get("cam-index", 0) >= len(val):  # a kept index from a larger dataset
         st.session_state["cam-index"] = 0
     index = st.number_input(
-        f"Validation image index (0–{len(val) - 1})",
+        _("Validation image index (0–{last})", last=len(val) - 1),
         min_value=0,
         max_value=len(val) - 1,
         step=1,
         **ui.keep("cam-index", 0),
     )
     image, label = val[int(index)]
-    return _picture(subject, image, f"validation #{int(index)}", label)
+    shown = _("validation #{index}", index=int(index))
+    return _picture(subject, image, f"validation #{int(index)}", label, shown)
 
 
 def _misclassified_image(subject: Subject) -> Picture | None:
     predictions = ui.predictions(subject.run, "best", progress=False)
     wrong = metrics.misclassified_indices(predictions)
     if not wrong:
-        st.success("The run classifies every validation image correctly: nothing to show here.")
+        st.success(_("The run classifies every validation image correctly: nothing to show here."))
         return None
     classes, probs = subject.classes, predictions.probs
 
     def label(i: int) -> str:
         true, pred = predictions.targets[i], predictions.preds[i]
-        return f"#{i}: true {ui.plain(classes[true])}, predicted {ui.plain(classes[pred])} ({probs[i, pred]:.0%})"
+        return _(
+            "#{i}: true {true}, predicted {pred} ({p:.0%})",
+            i=i,
+            true=ui.plain(classes[true]),
+            pred=ui.plain(classes[pred]),
+            p=probs[i, pred],
+        )
 
     index = st.selectbox(
-        f"Misclassified validation image ({len(wrong)} in all)",
+        _("Misclassified validation image ({n} in all)", n=len(wrong)),
         wrong,
         format_func=label,
         **ui.keep("cam-mistake", options=wrong),
     )
     image, true_label = subject.dataset.val[int(index)]
-    return _picture(subject, image, f"validation #{index}", true_label)
+    return _picture(subject, image, f"validation #{index}", true_label, _("validation #{index}", index=index))
 
 
 def _uploaded_image(subject: Subject) -> Picture | None:
-    upload = st.file_uploader("Upload an image", type=ui.image_types(), key="cam-upload")
+    upload = st.file_uploader(_("Upload an image"), type=ui.image_types(), key="cam-upload")
     if upload is None:
-        st.info("Upload an image to see where the model looks.", icon=":material/upload:")
+        st.info(_("Upload an image to see where the model looks."), icon=":material/upload:")
         return None
     return _picture(subject, open_image(upload.getvalue(), upload.name), upload.name)
 
@@ -82,10 +93,11 @@ def _uploaded_image(subject: Subject) -> Picture | None:
 def choose_image(subject: Subject) -> Picture | None:
     """The image to explain, from the chosen source; None while there is none (no upload, no mistake)."""
     source = st.radio(
-        "Image",
+        _("Image"),
         SOURCES,
+        format_func=_,
         horizontal=True,
-        help="Misclassified lists the validation images the run gets wrong (as on the Evaluation page).",
+        help=_("Misclassified lists the validation images the run gets wrong (as on the Evaluation page)."),
         **ui.keep("cam-source", SOURCES[0]),
     )
     if source == "Validation image":

@@ -21,6 +21,9 @@ from cnndash.explain.default_layer import run_default_layer
 from cnndash.explain.target_layers import spread_layers
 from cnndash.plots import gradcam as plots_cam
 from cnndash.runs import Run
+from ui import i18n
+
+_ = i18n.translator("gradcam")
 
 LAYER_PICKS = 4  # layers compared by default, spread from early to late and ending with the last one
 
@@ -52,7 +55,8 @@ class Subject:
     def layer_label(self, name: str) -> str:
         info = self.layers[name]
         shape = "×".join(map(str, info.output_shape))
-        return f"{name}  ({info.kind}, {shape})" + ("  — default" if name == self.default_layer else "")
+        label = f"{name}  ({info.kind}, {shape})"
+        return label + "  — " + _("default") if name == self.default_layer else label
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Picture:
     true_label: int | None
     x: Any  # the preprocessed (1, C, S, S) input; the page only hands it to cnndash
     seen: np.ndarray
+    shown: str = ""  # the caption as the page shows it (Markdown-escaped, in the reader's language)
 
     @property
     def stem(self) -> str:
@@ -92,7 +97,9 @@ def _layers(run_path: str, fingerprint: str, input_shape: tuple[int, int, int], 
     return cam.candidate_layers(_model, input_shape)
 
 
-@st.cache_resource(show_spinner="Choosing an informative layer…", max_entries=8)
+@st.cache_resource(
+    show_spinner=False, max_entries=8
+)  # the spinner is load_subject's, in the reader's language
 def _default_layer(run_path: str, fingerprint: str, _run: Run, _model, _dataset, _layers: tuple) -> tuple:
     """The last spatial layer whose Grad-CAM for the predicted class is not flat on a few validation
     images, and why; computed once per checkpoint (a handful of forward/backward passes)."""
@@ -106,7 +113,10 @@ def load_subject(run: Run) -> Subject:
     fingerprint = ui.run_results_key(run)  # the best checkpoint and the data it is explained on
     input_shape = (run.in_channels, run.image_size, run.image_size)
     layers = {info.name: info for info in _layers(str(run.path), fingerprint, input_shape, model)}
-    default, reason = _default_layer(str(run.path), fingerprint, run, model, dataset, tuple(layers.values()))
+    with st.spinner(_("Choosing an informative layer…")):
+        default, reason = _default_layer(
+            str(run.path), fingerprint, run, model, dataset, tuple(layers.values())
+        )
     return Subject(
         run=run,
         fingerprint=fingerprint,

@@ -15,6 +15,9 @@ import streamlit as st
 
 from cnndash.lessons.agreement import check_agreement
 from cnndash.plots import learn as plots_learn
+from ui.i18n import translator
+
+_ = translator("learn")
 
 FIT = {"config": {"displayModeBar": False}}
 CHART_COUNT = "learn-chart-count"  # session key: grid charts drawn so far in this run
@@ -26,8 +29,8 @@ def start_run() -> None:
 
 
 def notice(text: str) -> None:
-    """The lesson's "What to notice" box."""
-    st.info(f"**What to notice.** {text}", icon=":material/lightbulb:")
+    """The lesson's "What to notice" box (``text`` already in the person's language)."""
+    st.info(_("**What to notice.** {text}", text=text), icon=":material/lightbulb:")
 
 
 def grid(values, title: str = "", **options) -> None:
@@ -43,11 +46,20 @@ def agreement(ours: np.ndarray, theirs: np.ndarray, what: str) -> None:
     result = check_agreement(ours, theirs)
     if result.same:
         st.success(
-            f"By hand = `{what}`: same shape {result.shape}, largest difference {result.largest_difference:.1e}."
+            _(
+                "By hand = `{what}`: same shape {shape}, largest difference {difference:.1e}.",
+                what=what,
+                shape=result.shape,
+                difference=result.largest_difference,
+            )
         )
     else:
         st.error(
-            f"By hand ≠ `{what}` (largest difference {result.largest_difference:.3g}); please report this."
+            _(
+                "By hand ≠ `{what}` (largest difference {difference:.3g}); please report this.",
+                what=what,
+                difference=result.largest_difference,
+            )
         )
 
 

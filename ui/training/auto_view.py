@@ -15,10 +15,17 @@ import streamlit as st
 
 import ui
 from cnndash.device import resolve_device
-from cnndash.models import MODEL_DESCRIPTIONS, pipeline_output_size
+from cnndash.models import pipeline_output_size
 from cnndash.pretrained import weights_installed
+from cnndash.text import N_, Phrase
 from cnndash.training.auto import ONE_CLICK_BUDGET_S, AutoChoice, choose_settings
+from cnndash.training.choices import MODEL_TITLES
 from cnndash.training.config import TrainConfig
+from ui import i18n
+from ui.engine_text import engine_text
+
+_ = i18n.translator("training")
+_engine = i18n.translator("engine")
 
 # The widgets a suggestion sets, and the TrainConfig field each one edits.
 SUGGESTED = {
@@ -34,15 +41,15 @@ SUGGESTED = {
 }
 # How each setting is named in the reasons (the form's labels).
 FIELD_LABELS = {
-    "model": "Model",
-    "image_size": "Image size",
-    "batch_size": "Batch size",
-    "epochs": "Epochs",
-    "lr": "Learning rate",
-    "optimizer": "Optimizer",
-    "schedule": "LR schedule",
-    "pretrained": "Pretrained weights",
-    "transfer": "Transfer mode",
+    "model": N_("Model"),
+    "image_size": N_("Image size"),
+    "batch_size": N_("Batch size"),
+    "epochs": N_("Epochs"),
+    "lr": N_("Learning rate"),
+    "optimizer": N_("Optimizer"),
+    "schedule": N_("LR schedule"),
+    "pretrained": N_("Pretrained weights"),
+    "transfer": N_("Transfer mode"),
 }
 _APPLIED = "train-auto-applied"  # {widget key: the value the last suggestion put there}
 _CHOICE = "train-auto-choice"  # the last suggestion's (dataset, settings, reasons, estimate), for the caption
@@ -74,7 +81,10 @@ def _pipeline_decides(choice: AutoChoice, augment: list[dict]) -> AutoChoice:
     crop = pipeline_output_size(augment)
     if crop is None:
         return choice
-    why = f"the augmentation pipeline outputs {crop}×{crop} px: its crops decide (0 = automatic)"
+    why = Phrase(
+        N_("the augmentation pipeline outputs {crop}×{crop} px: its crops decide (0 = automatic)"), crop=crop
+    )
+    why.domain = "training"  # this page's sentence, shown among the engine's reasons (ui.engine_text)
     return replace(
         choice, config=replace(choice.config, image_size=None), reasons={**choice.reasons, "image_size": why}
     )
@@ -86,7 +96,7 @@ def apply_suggestion(
     """Set the suggested settings for ``dataset`` on the widgets nobody changed by hand (call before they are
     drawn); ``augment`` is the chosen pipeline's spec. None, and nothing changed, when the dataset cannot be
     read (the preflight says why)."""
-    with st.spinner("Reading the dataset to suggest settings…"):
+    with st.spinner(_("Reading the dataset to suggest settings…")):
         try:
             choice = suggestion(dataset, val_fraction=val_fraction, seed=seed, device=device)
         except ValueError:
@@ -115,13 +125,15 @@ def current(dataset: str) -> AutoChoice | None:
 
 
 def _summary(config: TrainConfig) -> str:
-    model = MODEL_DESCRIPTIONS.get(config.model, config.model).split(" — ")[0]
-    start = "pretrained " if config.pretrained else ""
-    size = f"{config.image_size} px" if config.image_size else "the pipeline's size"
-    return (
-        f"{start}{model} at {size}, batches of {config.batch_size}, {config.epochs} epochs, "
-        f"learning rate {config.lr:g}"
-    )
+    # The model as its description names it ("Small VGG"), in the reader's language (the engine catalogue).
+    model = _engine(MODEL_TITLES[config.model]) if config.model in MODEL_TITLES else config.model
+    size = _("{side} px", side=config.image_size) if config.image_size else _("the pipeline's size")
+    numbers = dict(model=model, size=size, batch=config.batch_size, epochs=config.epochs, lr=f"{config.lr:g}")
+    if config.pretrained:
+        return _(
+            "pretrained {model} at {size}, batches of {batch}, {epochs} epochs, learning rate {lr}", **numbers
+        )
+    return _("{model} at {size}, batches of {batch}, {epochs} epochs, learning rate {lr}", **numbers)
 
 
 def show_reasons() -> None:
@@ -131,19 +143,22 @@ def show_reasons() -> None:
     if shown is None:
         return
     dataset, choice, hand = shown
-    own = f" · set by hand: {', '.join(FIELD_LABELS.get(f, f).lower() for f in hand)}" if hand else ""
+    labels = ", ".join(_(FIELD_LABELS[f]) if f in FIELD_LABELS else f for f in hand)
+    own = " · " + _("set by hand: {fields}", fields=ui.text(labels.lower())) if hand else ""
     st.caption(
-        ui.md(
-            "**Suggested for {dataset}:** {summary} — about {seconds} s of the {budget} s one-click budget{own}",
-            dataset=dataset,
-            summary=_summary(choice.config),
+        _(
+            "**Suggested for {dataset}:** {summary} — about {seconds} s of the {budget} s one-click budget",
+            dataset=ui.text(dataset),
+            summary=ui.text(_summary(choice.config)),
             seconds=f"{choice.estimated_seconds:.0f}",
             budget=f"{choice.budget_s:g}",
-            own=own,
         )
+        + own
     )
-    with st.expander("Why these settings", icon=":material/lightbulb:"):
+    with st.expander(_("Why these settings"), icon=":material/lightbulb:"):
         for field, why in choice.reasons.items():
-            note = " (you changed it: your value is used)" if field in hand else ""
-            label = FIELD_LABELS.get(field, field)
-            st.markdown(ui.md("- **{field}**: {why}{note}", field=label, why=why, note=note))
+            note = " " + _("(you changed it: your value is used)") if field in hand else ""
+            label = _(FIELD_LABELS[field]) if field in FIELD_LABELS else field
+            st.markdown(
+                "- " + _("**{field}**: {why}", field=ui.text(label), why=ui.text(engine_text(why))) + note
+            )

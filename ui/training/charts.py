@@ -8,6 +8,9 @@ import streamlit as st
 from cnndash.jobs.registry import JobSnapshot
 from cnndash.plots import training as plots_train
 from cnndash.runs import Run
+from ui import i18n
+
+_engine = i18n.translator("engine")
 
 
 def run_charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
@@ -18,11 +21,11 @@ def run_charts(snap: JobSnapshot, run: Run | None, key: str) -> None:
     if points:
         steps = snap.batches or points[-1].get("batches") or None
         st.plotly_chart(
-            plots_train.batch_curves_figure(points, steps_per_epoch=steps),
+            plots_train.batch_curves_figure(points, steps_per_epoch=steps, tr=_engine),
             key=f"{key}-batch-chart",
         )
     metrics = run.metrics() if run is not None else None
     if metrics is None or not len(metrics):
         metrics = snap.epoch_rows
     if len(metrics):
-        st.plotly_chart(plots_train.epoch_curves_figure(metrics), key=f"{key}-epoch-chart")
+        st.plotly_chart(plots_train.epoch_curves_figure(metrics, tr=_engine), key=f"{key}-epoch-chart")

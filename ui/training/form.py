@@ -22,25 +22,31 @@ from cnndash.data import BUILTIN_DATASETS, list_datasets
 from cnndash.device import DEVICE_CHOICES, resolve_device
 from cnndash.jobs.registry import Job, check_processes
 from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
+from cnndash.text import N_
 from cnndash.training.config import ConfigError
 from cnndash.training.loops import TrainConfig
 from cnndash.training.optim import OPTIMIZERS, SCHEDULES
 from cnndash.training.preflight import suggested_lr
+from ui import i18n
+from ui.state import phrase_text
 from ui.training import auto_view, weights_view
+
+_ = i18n.translator("training")
+_engine = i18n.translator("engine")
 
 # Every setting starts at TrainConfig's default (the dataset at the first built-in).
 DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
-NO_PIPELINE = "(none)"
+NO_PIPELINE = N_("(none)")  # a value of the pipeline choice, shown translated
 SCHEDULE_LABELS = {
-    "onecycle": "one-cycle (warm up, then anneal)",
-    "cosine": "cosine decay",
-    "step": "step decay",
-    "constant": "constant",
+    "onecycle": N_("one-cycle (warm up, then anneal)"),
+    "cosine": N_("cosine decay"),
+    "step": N_("step decay"),
+    "constant": N_("constant"),
 }
 TRANSFER_LABELS = {
-    "all": "train everything",
-    "freeze": "freeze the backbone (train the head only)",
-    "lower_lr": "smaller LR for the backbone",
+    "all": N_("train everything"),
+    "freeze": N_("freeze the backbone (train the head only)"),
+    "lower_lr": N_("smaller LR for the backbone"),
 }
 # The form's widgets and the TrainConfig field each one edits (also how an active run's settings are
 # shown after a reload).
@@ -70,7 +76,7 @@ MAIN_FIELDS = frozenset(("dataset", "model", "epochs", "batch_size", "optimizer"
 _FORM_KEYS = (*FORM_FIELDS, "train-pipeline", "train-processes")
 _SHOWN = "train-form-run"  # the run whose settings the form shows
 _OWN = "train-form-own"  # the person's own values, put aside while a run's are on show
-PROCESSES_HELP = (
+PROCESSES_HELP = N_(
     "Train one run with this many processes (PyTorch's torchrun and DistributedDataParallel), launched "
     "as a subprocess: one per GPU on a machine with several GPUs; on the CPU to try it out. The batch size "
     "above is the global batch, split across the processes (each takes its share of every batch), so the "
@@ -121,11 +127,12 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
         )
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(
-        "Dataset",
+        _("Dataset"),
         datasets,
-        format_func=lambda name: f"{ui.plain(name)} (uploaded)" if name in uploaded else name,
-        help="Built-ins, or datasets uploaded on the Data & augmentation page. "
-        + " · ".join(f"{k}: {v}" for k, v in BUILTIN_DATASETS.items()),
+        format_func=lambda name: _("{name} (uploaded)", name=ui.plain(name)) if name in uploaded else name,
+        help=_("Built-ins, or datasets uploaded on the Data & augmentation page.")
+        + " "
+        + " · ".join(f"{k}: {_engine(v)}" for k, v in BUILTIN_DATASETS.items()),
         **dataset_kwargs,
     )
     if not viewing:  # the settings nobody changed by hand follow the data (before their widgets are drawn)
@@ -138,17 +145,17 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
             augment=_chosen_spec(state.get("train-pipeline", NO_PIPELINE)),  # bound above: the choice
         )
     model = c2.selectbox(
-        "Model",
+        _("Model"),
         MODEL_NAMES,
-        help=" · ".join(MODEL_DESCRIPTIONS.values()),
+        help=" · ".join(_engine(d) for d in MODEL_DESCRIPTIONS.values()),
         disabled=viewing,
         **ui.keep("train-model", DEFAULTS.model),
     )
     pipeline = c3.selectbox(
-        "Augmentation pipeline",
+        _("Augmentation pipeline"),
         pipelines,
-        format_func=ui.plain,
-        help="Pipelines saved on the Data & augmentation page; applied to training images only.",
+        format_func=lambda name: _(NO_PIPELINE) if name == NO_PIPELINE else ui.plain(name),
+        help=_("Pipelines saved on the Data & augmentation page; applied to training images only."),
         **pipeline_kwargs,
     )
     return dataset, model, pipeline
@@ -160,29 +167,31 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
 def _optimisation(off: bool) -> dict:
     c1, c2, c3, c4, c5 = st.columns(5)
     return {
-        "epochs": c1.number_input("Epochs", step=1, disabled=off, **ui.keep("train-epochs", DEFAULTS.epochs)),
+        "epochs": c1.number_input(
+            _("Epochs"), step=1, disabled=off, **ui.keep("train-epochs", DEFAULTS.epochs)
+        ),
         "batch_size": c2.number_input(
-            "Batch size", step=8, disabled=off, **ui.keep("train-batch-size", DEFAULTS.batch_size)
+            _("Batch size"), step=8, disabled=off, **ui.keep("train-batch-size", DEFAULTS.batch_size)
         ),
         "optimizer": c3.selectbox(
-            "Optimizer",
+            _("Optimizer"),
             OPTIMIZERS,
             on_change=_reset_lr,
             disabled=off,
             **ui.keep("train-optimizer", DEFAULTS.optimizer),
         ),
         "lr": c4.number_input(
-            "Learning rate",
+            _("Learning rate"),
             step=1e-4,
             format="%.5f",
-            help="Peak LR for one-cycle, starting LR otherwise. Adam: ~0.001–0.003; SGD: ~0.01–0.1.",
+            help=_("Peak LR for one-cycle, starting LR otherwise. Adam: ~0.001–0.003; SGD: ~0.01–0.1."),
             disabled=off,
             **ui.keep("train-lr", DEFAULTS.lr),
         ),
         "schedule": c5.selectbox(
-            "LR schedule",
+            _("LR schedule"),
             SCHEDULES,
-            format_func=SCHEDULE_LABELS.__getitem__,
+            format_func=lambda schedule: _(SCHEDULE_LABELS[schedule]),
             disabled=off,
             **ui.keep("train-schedule", DEFAULTS.schedule),
         ),
@@ -193,29 +202,31 @@ def _regularisation(off: bool) -> dict:
     c1, c2, c3, c4 = st.columns(4)
     return {
         "weight_decay": c1.number_input(
-            "Weight decay",
+            _("Weight decay"),
             step=1e-4,
             format="%.5f",
             disabled=off,
             **ui.keep("train-weight-decay", DEFAULTS.weight_decay),
         ),
         "label_smoothing": c2.number_input(
-            "Label smoothing",
+            _("Label smoothing"),
             step=0.05,
-            help="Targets become 1 − ε for the true class and ε/K spread over all classes: less over-"
-            "confident models. The training loss then cannot reach 0 and can sit above the validation "
-            "loss (which is plain cross-entropy).",
+            help=_(
+                "Targets become 1 − ε for the true class and ε/K spread over all classes: less over-"
+                "confident models. The training loss then cannot reach 0 and can sit above the validation "
+                "loss (which is plain cross-entropy)."
+            ),
             disabled=off,
             **ui.keep("train-label-smoothing", DEFAULTS.label_smoothing),
         ),
         "grad_clip": c3.number_input(
-            "Gradient clipping (max norm, 0 = off)",
+            _("Gradient clipping (max norm, 0 = off)"),
             step=0.5,
             disabled=off,
             **ui.keep("train-grad-clip", DEFAULTS.grad_clip),
         ),
         "early_stopping": c4.number_input(
-            "Early stopping patience (epochs, 0 = off)",
+            _("Early stopping patience (epochs, 0 = off)"),
             step=1,
             disabled=off,
             **ui.keep("train-early-stopping", DEFAULTS.early_stopping),
@@ -228,29 +239,29 @@ def _input_and_device(off: bool) -> dict:
     c1, c2, c3, c4, c5 = st.columns(5)
     settings = {
         "warmup_epochs": c1.number_input(
-            "Warm-up epochs",
+            _("Warm-up epochs"),
             step=0.5,
-            help="Linear warm-up for cosine/step/constant; for one-cycle, the rising part's length.",
+            help=_("Linear warm-up for cosine/step/constant; for one-cycle, the rising part's length."),
             disabled=off,
             **ui.keep("train-warmup", DEFAULTS.warmup_epochs),
         ),
         "image_size": c2.number_input(
-            "Image size (0 = automatic)",
+            _("Image size (0 = automatic)"),
             step=4,
             disabled=off,
             **ui.keep("train-image-size", DEFAULTS.image_size or 0),
         ),
-        "seed": c3.number_input("Seed", step=1, disabled=off, **ui.keep("train-seed", DEFAULTS.seed)),
+        "seed": c3.number_input(_("Seed"), step=1, disabled=off, **ui.keep("train-seed", DEFAULTS.seed)),
         "device": c4.selectbox(
-            "Device", DEVICE_CHOICES, disabled=off, **ui.keep("train-device", DEFAULTS.device)
+            _("Device"), DEVICE_CHOICES, disabled=off, **ui.keep("train-device", DEFAULTS.device)
         ),
     }
     # More processes than the device has (another device was chosen) is the engine's refusal, shown with
     # its range, not a value quietly lowered behind the person's back.
     settings["processes"] = c5.number_input(
-        "Processes",
+        _("Processes"),
         step=1,
-        help=PROCESSES_HELP,
+        help=_(PROCESSES_HELP),
         disabled=off,
         **ui.keep("train-processes", 1),
     )
@@ -262,7 +273,7 @@ def _split_and_transfer(off: bool) -> dict:
     c1, c2, c3, c4 = st.columns(4)
     return {
         "val_fraction": c1.slider(
-            "Validation fraction",
+            _("Validation fraction"),
             min_value=0.05,
             max_value=0.5,
             step=0.05,
@@ -270,24 +281,28 @@ def _split_and_transfer(off: bool) -> dict:
             **ui.keep("train-val-fraction", DEFAULTS.val_fraction),
         ),
         "pretrained": c2.checkbox(
-            "Pretrained ImageNet weights",
-            help="resnet18 / mobilenet_v2, from the local torch cache (import a downloaded file under "
-            "'Pretrained ImageNet weights' below)",
+            _("Pretrained ImageNet weights"),
+            help=_(
+                "resnet18 / mobilenet_v2, from the local torch cache (import a downloaded file under "
+                "'Pretrained ImageNet weights' below)"
+            ),
             disabled=off,
             **ui.keep("train-pretrained", DEFAULTS.pretrained),
         ),
         "transfer": c3.selectbox(
-            "Transfer mode",
+            _("Transfer mode"),
             TRANSFER_MODES,
-            format_func=TRANSFER_LABELS.__getitem__,
+            format_func=lambda mode: _(TRANSFER_LABELS[mode]),
             disabled=off,
             **ui.keep("train-transfer", DEFAULTS.transfer),
         ),
         "scale_lr": c4.checkbox(
-            "Scale the LR by the processes",
-            help="The linear scaling rule: learning rate × processes. For when you also multiplied the batch "
-            "size by the processes (each keeps the batch the LR was tuned for); a large LR usually wants "
-            "warm-up too. Only with more than 1 process.",
+            _("Scale the LR by the processes"),
+            help=_(
+                "The linear scaling rule: learning rate × processes. For when you also multiplied the batch "
+                "size by the processes (each keeps the batch the LR was tuned for); a large LR usually wants "
+                "warm-up too. Only with more than 1 process."
+            ),
             disabled=off,
             **ui.keep("train-scale-lr", DEFAULTS.scale_lr),
         ),
@@ -306,7 +321,7 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
     slots = {"main": st.empty()}  # a refused value right under its row, above the suggestion's reasons
     if not viewing:
         auto_view.show_reasons()
-    with st.expander("More settings"):
+    with st.expander(_("More settings")):
         values |= _regularisation(viewing) | _input_and_device(viewing) | _split_and_transfer(viewing)
     slots["more"] = st.empty()
     if not viewing:
@@ -327,8 +342,8 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
         check_processes(config, resolve_device(config.device).type, processes)
     except ConfigError as exc:
         slot = slots["main"] if exc.field in MAIN_FIELDS else slots["more"]
-        where = "" if exc.field in MAIN_FIELDS else " (More settings)"
-        slot.error(f"{ui.text(exc.form_message)}{where}", icon=":material/error:")
+        where = "" if exc.field in MAIN_FIELDS else " " + _("(More settings)")
+        slot.error(ui.text(phrase_text(exc.form_message, exc.domain)) + where, icon=":material/error:")
         return None, processes
     return config, processes
 

@@ -3,14 +3,31 @@ best accuracy, and the curves, redrawn by a fragment every :data:`POLL_SECONDS` 
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 import ui
 from cnndash.jobs.registry import Job, JobSnapshot, format_eta, get_registry
 from cnndash.runs import Run, RunError, load_run
+from ui import i18n
 from ui.training.charts import run_charts
 
+_ = i18n.translator("training")
+_engine = i18n.translator("engine")
 POLL_SECONDS = 1.5
+
+
+# How cnndash.device describes a CPU (a GPU's description is its name and memory, the same in any language).
+_CPU_WORDS = re.compile(r"(\d+) threads? · no GPU detected")
+
+
+def device_words(description: str) -> str:
+    """A run's device description (as its summary recorded it), in the reader's language, as Markdown."""
+    if cpu := _CPU_WORDS.fullmatch(description):
+        n = int(cpu[1])
+        return _.plural("{n} thread · no GPU detected", "{n} threads · no GPU detected", n, n=n)
+    return ui.text(description)
 
 
 def saved_run(job: Job) -> Run | None:
@@ -22,25 +39,28 @@ def saved_run(job: Job) -> Run | None:
 
 
 def _progress(snap: JobSnapshot, run: Run | None) -> None:
-    st.progress(min(max(snap.fraction, 0.0), 1.0), text=snap.status_text())
+    st.progress(
+        min(max(snap.fraction, 0.0), 1.0),
+        text=_engine(snap.status_template()[0], **snap.status_template()[1]),
+    )
     history = run.metrics() if run is not None else None  # every epoch, also those before a resume
     rows = history.to_dict("records") if history is not None and len(history) else snap.epoch_rows
     best = max((row["val_acc"] for row in rows), default=None)
     c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Epoch", f"{snap.epoch}/{snap.epochs}" if snap.epochs else "—")
-    c2.metric("Batch", f"{snap.batch}/{snap.batches}" if snap.batches else "—")
-    c3.metric("Images/sec", f"{snap.images_per_sec:,.0f}")
-    c4.metric("Learning rate", f"{snap.lr:.2e}" if snap.lr else "—")
+    c1.metric(_("Epoch"), f"{snap.epoch}/{snap.epochs}" if snap.epochs else "—")
+    c2.metric(_("Batch"), f"{snap.batch}/{snap.batches}" if snap.batches else "—")
+    c3.metric(_("Images/sec"), f"{snap.images_per_sec:,.0f}")
+    c4.metric(_("Learning rate"), f"{snap.lr:.2e}" if snap.lr else "—")
     c5.metric(
-        "Best val accuracy",
+        _("Best val accuracy"),
         f"{best:.1%}" if best is not None else "—",
-        help=f"ETA {format_eta(snap.eta_seconds)}",
+        help=_("ETA {eta}", eta=format_eta(snap.eta_seconds)),
     )
-    world = f" × {snap.world_size} processes (torchrun)" if snap.world_size > 1 else ""
+    world = " " + _("× {n} processes (torchrun)", n=snap.world_size) if snap.world_size > 1 else ""
     st.caption(
-        ui.md("Run **{run}** on **{device}**{world} — {description} · ETA {eta}", run=snap.run_name,
-              device=snap.device.upper(), world=world, description=snap.device_description or "…",
-              eta=format_eta(snap.eta_seconds))
+        _("Run **{run}** on **{device}**{world} — {description} · ETA {eta}", run=ui.text(snap.run_name),
+          device=ui.text(snap.device.upper()), world=world, description=device_words(snap.device_description or "…"),
+          eta=format_eta(snap.eta_seconds))
     )  # fmt: skip
 
 
@@ -52,15 +72,18 @@ def live(run_name: str) -> None:
         return
     snap = job.snapshot()
     run = saved_run(job)
-    st.subheader(ui.md("Training {run}", run=run_name), anchor=False)  # no #anchor made of a run's name
+    st.subheader(_("Training {run}", run=ui.text(run_name)), anchor=False)  # no #anchor made of a run's name
     _progress(snap, run)
     if not snap.batch_points:
-        st.info("Preparing the data and the model…", icon=":material/hourglass_top:")
+        st.info(_("Preparing the data and the model…"), icon=":material/hourglass_top:")
     if snap.start_fraction > 0:
         st.caption(
-            f"Resumed after epoch {round(snap.start_fraction * snap.epochs)}: "
-            "both charts cover the whole run."
+            _(
+                "Resumed after epoch {epoch}: both charts cover the whole run.",
+                epoch=round(snap.start_fraction * snap.epochs),
+            )
         )
+
     run_charts(snap, run, "live")  # metrics.csv holds every epoch, also those before a resume
     if not job.alive:
         st.rerun()

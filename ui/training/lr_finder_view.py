@@ -20,7 +20,12 @@ import ui
 from cnndash.plots import training as plots_train
 from cnndash.search.job import LRFinderJob, start_lr_finder
 from cnndash.training.config import TrainConfig
-from cnndash.training.lr_finder import LRFinding
+from cnndash.training.lr_finder import READINGS, LRFinding
+from ui import i18n
+from ui.engine_text import engine_text
+
+_ = i18n.translator("training")
+_engine = i18n.translator("engine")
 
 POLL_SECONDS = 0.5
 _TASK = "train-lr-finder-task"  # the running (or just ended) LRFinderJob this session started
@@ -39,7 +44,7 @@ def _collect(job: LRFinderJob) -> None:
     dataset = state.pop(_TASK_DATASET, "")
     snap = job.snapshot()
     if snap.status == "failed":
-        st.error(ui.text(snap.error), icon=":material/error:")
+        st.error(ui.text(engine_text(snap.error)), icon=":material/error:")
     elif snap.finding is not None:
         state[_FOUND] = (dataset, snap.finding)
 
@@ -51,21 +56,31 @@ def _follow() -> None:
     if job is None:
         return
     snap = job.snapshot()
-    st.progress(min(max(snap.fraction, 0.0), 1.0), text=f"Learning-rate finder: {snap.text}")
-    if st.button("Stop the finder", key="train-lr-finder-stop", icon=":material/stop:"):
+    st.progress(
+        min(max(snap.fraction, 0.0), 1.0),
+        text=_("Learning-rate finder: {progress}", progress=ui.text(engine_text(snap.text))),
+    )
+    if st.button(_("Stop the finder"), key="train-lr-finder-stop", icon=":material/stop:"):
         job.stop()
     if not job.alive:
         st.rerun()
 
 
 def _trials_table(finding: LRFinding) -> None:
+    lr, reading, before, after, fell = (
+        _("learning rate"),
+        _("reading"),
+        _("loss before"),
+        _("loss after"),
+        _("loss fell"),
+    )
     rows = [
         {
-            "learning rate": t.lr,
-            "reading": t.source,
-            "loss before": t.start_loss,
-            "loss after": t.end_loss if math.isfinite(t.end_loss) else None,
-            "loss fell": t.fell,
+            lr: t.lr,
+            reading: _engine(READINGS.get(t.source, t.source)),
+            before: t.start_loss,
+            after: t.end_loss if math.isfinite(t.end_loss) else None,
+            fell: t.fell,
         }
         for t in finding.trials
     ]
@@ -74,7 +89,7 @@ def _trials_table(finding: LRFinding) -> None:
             pd.DataFrame(rows),
             hide_index=True,
             key="train-lr-finder-trials",
-            column_config={"learning rate": st.column_config.NumberColumn(format="%.2g")},
+            column_config={lr: st.column_config.NumberColumn(format="%.2g")},
         )
 
 
@@ -86,29 +101,34 @@ def _show(dataset: str, finding: LRFinding, current: float) -> None:
         finding.suggestion,
         reliable=finding.reliable,
         candidates=finding.candidates,
+        tr=_engine,
     )
     st.plotly_chart(fig, key="train-lr-finder-chart")
     if finding.reliable:
         st.success(
-            ui.md("**Offered: {lr}** — {reason}", lr=f"{finding.suggestion:.2g}", reason=finding.reason)
+            _(
+                "**Offered: {lr}** — {reason}",
+                lr=f"{finding.suggestion:.2g}",
+                reason=ui.text(engine_text(finding.reason)),
+            )
         )
     else:
-        st.warning(ui.text(finding.reason), icon=":material/help:")
+        st.warning(ui.text(engine_text(finding.reason)), icon=":material/help:")
     _trials_table(finding)
     same = math.isclose(current, finding.suggestion, rel_tol=1e-9)
     st.button(
-        "Use this learning rate",
+        _("Use this learning rate"),
         key="train-lr-finder-use",
         type="primary",
         icon=":material/check:",
         on_click=_use,
         args=(finding.suggestion,),
         disabled=same or not finding.reliable,
-        help="Sets the form's learning rate to the one offered (confirmed by its trial run)."
+        help=_("Sets the form's learning rate to the one offered (confirmed by its trial run).")
         if not same
-        else "The form already uses it.",
+        else _("The form already uses it."),
     )
-    st.caption(ui.md("Found for {dataset} with the settings above at the time.", dataset=dataset))
+    st.caption(_("Found for {dataset} with the settings above at the time.", dataset=ui.text(dataset)))
 
 
 def lr_finder(config: TrainConfig | None) -> None:
@@ -121,21 +141,23 @@ def lr_finder(config: TrainConfig | None) -> None:
     found = st.session_state.get(_FOUND)
     dataset = config.dataset if config is not None else None
     expanded = task is not None or (found is not None and found[0] == dataset)
-    with st.expander("Find a learning rate", icon=":material/troubleshoot:", expanded=expanded):
+    with st.expander(_("Find a learning rate"), icon=":material/troubleshoot:", expanded=expanded):
         st.caption(
-            "A short range test (Smith 2015, fastai's lr_find): the learning rate grows batch by batch while "
-            "the loss is recorded; three readings of the curve and the current value are then each checked "
-            "by a short trial run from the same start, and the one whose loss fell most is offered."
+            _(
+                "A short range test (Smith 2015, fastai's lr_find): the learning rate grows batch by batch "
+                "while the loss is recorded; three readings of the curve and the current value are then each "
+                "checked by a short trial run from the same start, and the one whose loss fell most is offered."
+            )
         )
         if task is not None:
             _follow()
             return
         if st.button(
-            "Run the finder",
+            _("Run the finder"),
             key="train-lr-finder-start",
             icon=":material/play_arrow:",
             disabled=config is None,
-            help="Trains a throwaway copy of the model for a few dozen batches; nothing is saved.",
+            help=_("Trains a throwaway copy of the model for a few dozen batches; nothing is saved."),
         ):
             with ui.user_errors():  # the jobs rule: not beside a run on the device, a label check or a search
                 st.session_state[_TASK] = start_lr_finder(config)

@@ -13,11 +13,14 @@ import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.runs import list_runs
 from cnndash.training.config import TrainConfig
+from ui import i18n
 from ui.training import lr_finder_view, runs_tab, search_tab
 from ui.training.form import end_run_view, run_settings, show_run_settings
 from ui.training.live import live, saved_run
 from ui.training.preflight_view import what_the_model_sees
 from ui.training.results import results
+
+_ = i18n.translator("training")
 
 STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
 
@@ -41,17 +44,17 @@ def train_tab() -> TrainConfig | None:
         lr_finder_view.lr_finder(config)
     c1, c2, c3 = st.columns([1, 1, 4], vertical_alignment="center")
     start = c1.button(
-        "Train",
+        _("Train"),
         key="train-start",
         type="primary",
         icon=":material/play_arrow:",
         disabled=active is not None or pre is None or not pre.ok,
     )
-    stop = c2.button("Stop", key="train-stop", icon=":material/stop:", disabled=active is None)
+    stop = c2.button(_("Stop"), key="train-stop", icon=":material/stop:", disabled=active is None)
     if active is not None:
-        c3.caption("The settings above are the training run's; yours come back when it ends.")
+        c3.caption(_("The settings above are the training run's; yours come back when it ends."))
     elif config is None:
-        c3.caption(":material/block: Train is off until the setting marked above is fixed.")
+        c3.caption(":material/block: " + _("Train is off until the setting marked above is fixed."))
     if stop and active is not None:
         active.stop()
         active.wait(STOP_WAIT_SECONDS)

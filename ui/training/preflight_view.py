@@ -14,7 +14,12 @@ import ui
 from cnndash.plots import dataset as plots_data
 from cnndash.training.loops import TrainConfig
 from cnndash.training.preflight import Preflight, preflight, preview_batch, process_share
+from ui import i18n
+from ui.engine_text import engine_text
 from ui.training import auto_view
+
+_ = i18n.translator("training")
+_engine = i18n.translator("engine")
 
 PREVIEW_CELL = 72  # px per thumbnail of the augmented training batch
 
@@ -33,13 +38,21 @@ def _world_text(config: TrainConfig, processes: int) -> str:
     """How a run of several processes shares the work, in one sentence."""
     share = process_share(config, processes)
     per, extra = share.per_process, share.extra
-    shares = f"{per + 1} (the first {extra}) or {per}" if extra else f"{per}"
-    lr_text = (
-        f"LR {share.lr:g} (scaled × {processes})" if share.lr_scaled else f"LR {share.lr:g}, not rescaled"
+    shares = (
+        _("{more} (the first {extra}) or {per}", more=per + 1, extra=extra, per=per) if extra else f"{per}"
     )
-    return (
-        f"**World size {processes}**: {processes} processes under torchrun; the global batch of "
-        f"{config.batch_size} is split into {shares} images per process; {lr_text}."
+    lr_text = (
+        _("LR {lr:g} (scaled × {processes})", lr=share.lr, processes=processes)
+        if share.lr_scaled
+        else _("LR {lr:g}, not rescaled", lr=share.lr)
+    )
+    return _(
+        "**World size {processes}**: {processes} processes under torchrun; the global batch of "
+        "{batch} is split into {shares} images per process; {lr_text}.",
+        processes=processes,
+        batch=config.batch_size,
+        shares=shares,
+        lr_text=lr_text,
     )
 
 
@@ -53,8 +66,12 @@ def _batch_strip(config: TrainConfig, pre: Preflight) -> None:
         columns=len(images),
         cell=PREVIEW_CELL,
     )
-    what = "after augmentation" if config.augment else "(no augmentation)"
-    st.image(sheet, caption=f"A training batch {what}, as the model gets it")
+    caption = (
+        _("A training batch after augmentation, as the model gets it")
+        if config.augment
+        else _("A training batch (no augmentation), as the model gets it")
+    )
+    st.image(sheet, caption=caption)
 
 
 def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | None:
@@ -63,18 +80,19 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
     with ui.user_errors():
         imageset = ui.load_dataset(config.dataset, config.val_fraction, config.seed)
         pre = preflight(config, imageset)
-        colour = "RGB, 3 channels" if pre.channels == 3 else "grayscale, 1 channel"
+        colour = _("RGB, 3 channels") if pre.channels == 3 else _("grayscale, 1 channel")
         suggested = auto_view.current(config.dataset)
         size_reason = pre.size_reason
         if suggested is not None and config.image_size == suggested.config.image_size:
             size_reason = suggested.reasons.get("image_size", size_reason)  # not "set by hand": suggested
         with st.container(border=True):
             st.markdown(
-                f"**The model will see {pre.image_size}×{pre.image_size} px · {colour}** — "
-                + ui.md("{reason}. {train} and {val}, {classes}.", reason=size_reason,
-                        train=ui.plural(pre.n_train, "training image"),
-                        val=ui.plural(pre.n_val, "validation image"),
-                        classes=ui.plural(pre.num_classes, "class", "classes"))
+                _("**The model will see {side}×{side} px · {colour}**", side=pre.image_size, colour=colour)
+                + " — "
+                + _("{reason}. {train} and {val}, {classes}.", reason=ui.text(engine_text(size_reason)),
+                    train=_.plural("{n:,} training image", "{n:,} training images", pre.n_train, n=pre.n_train),
+                    val=_.plural("{n:,} validation image", "{n:,} validation images", pre.n_val, n=pre.n_val),
+                    classes=_.plural("{n:,} class", "{n:,} classes", pre.num_classes, n=pre.num_classes))
             )  # fmt: skip
             if processes > 1:
                 st.markdown(_world_text(config, processes))
@@ -83,9 +101,15 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
                 suggested is None or suggested.config.model != config.model
             ):
                 c1, c2 = st.columns([4, 1])
-                c1.caption(f"Suggested model: **{pre.suggested_model}** — {pre.suggestion_reason}.")
+                c1.caption(
+                    _(
+                        "Suggested model: **{model}** — {reason}.",
+                        model=pre.suggested_model,
+                        reason=ui.text(engine_text(pre.suggestion_reason)),
+                    )
+                )
                 c2.button(
-                    f"Use {pre.suggested_model}",
+                    _("Use {model}", model=pre.suggested_model),
                     key="train-use-suggested",
                     on_click=_use_model,
                     args=(pre.suggested_model,),
@@ -93,8 +117,11 @@ def what_the_model_sees(config: TrainConfig, processes: int = 1) -> Preflight | 
             if pre.ok:
                 _batch_strip(config, pre)
         for warning in pre.warnings:
-            st.warning(ui.text(warning), icon=":material/warning:")
+            st.warning(ui.text(engine_text(warning)), icon=":material/warning:")
         if not pre.ok:
-            st.error(ui.md("Train is disabled: {why}", why=pre.error), icon=":material/block:")
+            st.error(
+                _("Train is disabled: {why}", why=ui.text(engine_text(pre.error))), icon=":material/block:"
+            )
+
         return pre
     return None

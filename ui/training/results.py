@@ -9,28 +9,34 @@ import streamlit as st
 import ui
 from cnndash.jobs.registry import JobSnapshot, get_registry
 from cnndash.runs import Run
-from ui import export_panel
+from cnndash.text import Phrase
+from cnndash.training.health import NOTE_TEMPLATES
+from ui import export_panel, i18n
+from ui.engine_text import engine_text
 from ui.training import runs_tab
 from ui.training.charts import run_charts
+from ui.training.live import device_words
+
+_ = i18n.translator("training")
 
 
 def _ended_early(status: str, message: str, run: Run | None) -> None:
     """The stop or failure message, with the Resume button right there when the run can continue."""
     if status == "failed":
-        st.error(ui.text(message or "The run failed."), icon=":material/error:")
+        st.error(ui.text(message) if message else _("The run failed."), icon=":material/error:")
     elif status in ("stopped", "interrupted"):
-        default = "Stopped by the user." if status == "stopped" else "Interrupted (the server stopped)."
-        st.warning(ui.text(message or default), icon=":material/stop_circle:")
+        default = _("Stopped by the user.") if status == "stopped" else _("Interrupted (the server stopped).")
+        st.warning(ui.text(message) if message else default, icon=":material/stop_circle:")
     if (
         run is not None
         and run.resumable
         and get_registry().active() is None
         and st.button(
-            "Resume this run",
+            _("Resume this run"),
             key="train-resume",
             type="primary",
             icon=":material/replay:",
-            help="Continue from its last checkpoint; time and charts cover the whole run.",
+            help=_("Continue from its last checkpoint; time and charts cover the whole run."),
         )
     ):
         runs_tab.resume(run)
@@ -38,31 +44,37 @@ def _ended_early(status: str, message: str, run: Run | None) -> None:
 
 def _summary(summary: dict, status: str) -> None:
     c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Best val accuracy", f"{summary['val_accuracy']:.1%}")
+    c1.metric(_("Best val accuracy"), f"{summary['val_accuracy']:.1%}")
     c2.metric(
-        "Best epoch", f"{summary['best_epoch']} of {summary['epochs']}" if summary["best_epoch"] else "—"
+        _("Best epoch"),
+        _("{best} of {epochs}", best=summary["best_epoch"], epochs=summary["epochs"])
+        if summary["best_epoch"]
+        else "—",
     )
-    c3.metric("Images/sec", f"{summary['images_per_sec']:,.0f}")
-    c4.metric("Time", f"{summary['seconds']:.1f} s")
+    c3.metric(_("Images/sec"), f"{summary['images_per_sec']:,.0f}")
+    c4.metric(_("Time"), f"{summary['seconds']:.1f} s")
     world = int(summary.get("world_size") or 1)
     c5.metric(
-        "Device",
+        _("Device"),
         summary["device"].upper() + (f" × {world}" if world > 1 else ""),
-        help=(summary.get("device_description") or "")
-        + (f" · world size {world} (torchrun processes)" if world > 1 else ""),
+        help=device_words(summary.get("device_description") or "")
+        + (" · " + _("world size {n} (torchrun processes)", n=world) if world > 1 else ""),
     )
     if summary.get("message") and status == "finished":
         st.info(ui.text(summary["message"]), icon=":material/info:")
     health = summary.get("health") or {}
     if health.get("note"):  # diverged or unstable (cnndash.training.health): the cause and the fix
-        st.warning(ui.text(health["note"]), icon=":material/ssid_chart:")
+        note = health["note"]
+        if health.get("template") in NOTE_TEMPLATES and isinstance(health.get("params"), dict):
+            note = Phrase(health["template"], **health["params"])  # its numbers, in the person's language
+        st.warning(ui.text(engine_text(note)), icon=":material/ssid_chart:")
 
 
 def results(snap: JobSnapshot | None, run: Run | None) -> None:
     """A run's outcome: from the job of this server process, or (after a restart) from the run store."""
     name = snap.run_name if snap is not None else run.name
     status = snap.status if snap is not None else run.status
-    st.subheader(ui.md("Run {run}", run=name), anchor=False)  # no #anchor made of a run's name
+    st.subheader(_("Run {run}", run=ui.text(name)), anchor=False)  # no #anchor made of a run's name
     message = (snap.error if snap is not None else run.message) or ""
     _ended_early(status, message, run)
     summary = (snap.summary if snap is not None else None) or (run.summary if run else None)
@@ -71,7 +83,7 @@ def results(snap: JobSnapshot | None, run: Run | None) -> None:
         _summary(summary, status)
     run_charts(snap, run, "final")
     if run is not None and status == "failed" and (output := run.process_log()):
-        with st.expander("Output of the processes (train.log)", icon=":material/terminal:"):
+        with st.expander(_("Output of the processes (train.log)"), icon=":material/terminal:"):
             st.code(output[-8000:], language=None)
     if run is not None and summary:
         _downloads_and_links(run)
@@ -81,7 +93,7 @@ def _downloads_and_links(run: Run) -> None:
     c1, c2, c3, c4 = st.columns(4)
     if run.has_checkpoint("best"):
         c1.download_button(
-            "Checkpoint (best.pt)",
+            _("Checkpoint (best.pt)"),
             run.checkpoint_path("best").read_bytes,  # read when clicked, not on every rerun
             file_name=f"{run.name}-best.pt",
             mime="application/octet-stream",
@@ -91,19 +103,19 @@ def _downloads_and_links(run: Run) -> None:
     history = run.metrics()
     if len(history):
         c2.download_button(
-            "Metrics (CSV)",
+            _("Metrics (CSV)"),
             history.to_csv(index=False),
             file_name=f"{run.name}-metrics.csv",
             mime="text/csv",
             key="train-download-metrics",
             icon=":material/download:",
         )
-    if c3.button("Evaluate this run", key="train-goto-evaluation", icon=":material/fact_check:"):
+    if c3.button(_("Evaluate this run"), key="train-goto-evaluation", icon=":material/fact_check:"):
         ui.workspace.put("run", run.name)
         st.switch_page(ui.PAGES["evaluation"])
-    if c4.button("Grad-CAM for this run", key="train-goto-gradcam", icon=":material/visibility:"):
+    if c4.button(_("Grad-CAM for this run"), key="train-goto-gradcam", icon=":material/visibility:"):
         ui.workspace.put("run", run.name)
         st.session_state["gradcam-image"] = {"run": run.name, "index": 0}
         st.switch_page(ui.PAGES["gradcam"])
-    with st.expander("Export: TorchScript, ONNX and predict.py", icon=":material/deployed_code:"):
+    with st.expander(_("Export: TorchScript, ONNX and predict.py"), icon=":material/deployed_code:"):
         export_panel.render_export(run, key="train-export")

@@ -422,7 +422,8 @@ def test_class_and_file_names_come_back_verbatim_as_plain_strings(tmp_path):
         (f"{classes[0]}/<script>alert(1)<.txt", "not an image (.txt)")
     ]
     assert all(type(s.path) is str and type(s.reason) is str for s in report.skipped)
-    assert all(type(w) is str for w in report.warnings)
+    # Warnings are text (a Phrase is the English string itself, with its template kept for translation).
+    assert all(isinstance(w, str) and str(w) == w for w in report.warnings)
     record = json.loads((report.root / ".cnndash-import.json").read_text())
     assert record["skipped"][0][0] == report.skipped[0].path
 
