@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from cnndash.errors import UserError
+from cnndash.text import plural
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
@@ -67,7 +68,7 @@ def describe_device(device: torch.device | str | None = None) -> DeviceInfo:
     if dev.type == "mps":
         return DeviceInfo(dev, "mps", "Apple GPU (MPS)")
     threads = torch.get_num_threads()
-    return DeviceInfo(dev, "cpu", f"{threads} threads · no GPU detected", threads)
+    return DeviceInfo(dev, "cpu", f"{plural(threads, 'thread')} · no GPU detected", threads)
 
 
 def max_processes(choice: str | torch.device | None = "auto") -> int:

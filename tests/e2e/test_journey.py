@@ -251,9 +251,11 @@ def _compare(page, run: str, retrained: str, shot: Shots) -> None:
     page.locator(".st-key-runs-diff-chart .heatmaplayer").wait_for(timeout=60_000)
     page.get_by_text(re.compile(r"2 fold runs$")).first.wait_for()
     assert (selectbox_value(page, "runs-a"), selectbox_value(page, "runs-b")) == (run, retrained)
-    page.wait_for_function(  # both runs' curves: the retrain joined the runs chosen before, none left
-        "() => { const el = document.querySelector('.st-key-runs-compare-chart .js-plotly-plot');"
-        " return el && el.data && el.data.length === 2; }"
+    page.wait_for_function(  # both runs' curves: the retrain joined the runs chosen before, none left out
+        "([a, b]) => { const el = document.querySelector('.st-key-runs-compare-chart .js-plotly-plot');"
+        " const names = el && el.data ? el.data.map(t => t.name) : [];"
+        " return names.includes(a) && names.includes(b); }",
+        arg=[run, retrained],
     )
     for key in ("runs-a", "runs-b", "runs-target"):
         listed = selectbox_options(page, key)
