@@ -16,7 +16,7 @@ def test_explicit_cpu_is_honoured():
     assert resolve_device("cpu") == torch.device("cpu")
     info = describe_device("cpu")
     assert info.kind == "cpu"
-    assert "threads" in info.description
+    assert f"{info.threads} thread" in info.description  # "1 thread", "2 threads"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when CUDA is absent")
