@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from cnndash.runs import RunWriter
-from cnndash.training.auto import AUTO_FIELDS, ONE_CLICK_BUDGET_S, auto_config
+from cnndash.training.auto import AUTO_FIELDS, auto_config
+from cnndash.training.budget import ONE_CLICK_BUDGET_S
 from cnndash.training.config import TrainConfig
 
 

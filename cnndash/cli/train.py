@@ -22,7 +22,7 @@ from cnndash.jobs.claims import TRAINING
 from cnndash.jobs.torchrun import JOB_ENV
 from cnndash.runs import RunError, RunWriter, has_checkpoint
 from cnndash.runs.lease import holding
-from cnndash.training.auto import ONE_CLICK_BUDGET_S
+from cnndash.training.budget import ONE_CLICK_BUDGET_S
 from cnndash.training.distributed import (
     Distributed,
     launched_by_torchrun,

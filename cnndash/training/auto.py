@@ -7,15 +7,13 @@ reason in one sentence. The Training page's one click and ``python -m cnndash tr
 
 The rules come from ``benchmarks/time_to_accuracy.py`` (the table in docs/training.md): on this project's
 CPU the small models at the photos' own size beat ResNet-18 squeezed to 32 px, and ResNet-18 from scratch
-wants a lower peak learning rate than the small models. Time is estimated from the model's multiply-
-accumulates at that size (:func:`cnndash.trace.trace_shapes`) and a fixed speed per device type, so the same
-data and budget always give the same choice — on any machine of that type — and tests can pin it.
+wants a lower peak learning rate than the small models. A run's time is estimated by
+:mod:`cnndash.training.budget` from the model's multiply-accumulates and a fixed speed per device type, so
+the same data and budget always give the same choice — on any machine of that type — and tests can pin it.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import statistics
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -23,40 +21,26 @@ from functools import partial
 from PIL import Image
 
 from cnndash.data import ImageSet
-from cnndash.models import DEFAULT_MIN_SIZE, MIN_IMAGE_SIZE, SMALL_INPUT_MAX, build_model
+from cnndash.models import DEFAULT_MIN_SIZE, MIN_IMAGE_SIZE, SMALL_INPUT_MAX
 from cnndash.pretrained import weights_installed
 from cnndash.text import N_, Phrase
-from cnndash.trace import trace_shapes
+from cnndash.training.budget import (
+    MAX_AUTO_EPOCHS,
+    MIN_AUTO_EPOCHS,
+    ONE_CLICK_BUDGET_S,
+    DataProfile,
+    check_budget,
+    estimate_seconds,
+)
 from cnndash.training.config import TrainConfig
 
-ONE_CLICK_BUDGET_S = 60.0  # what one click on the Training page may take (and `train`'s --budget-s default)
-MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 3, 15
-# Training speed in multiply-accumulates per second (a training step is ~3 forward passes) and fixed costs,
-# measured on the 2-core CPU this project is built on; a GPU is taken as 50x that. Conservative: a loaded
-# machine is slower, and a run that ends early is better than one that blows the budget.
-MACS_PER_SECOND = {"cpu": 6e9, "cuda": 3e11, "mps": 5e10}
-SECONDS_PER_STEP = {"cpu": 4e-3, "cuda": 2e-3, "mps": 3e-3}  # optimiser step, Python, per-batch overhead
-DECODE_SECONDS_PER_FILE = 1.5e-3  # decoding one photo once, before the first epoch
 SIZE_SAMPLE = 256  # image files whose headers are read for the typical size of a folder dataset
 # The image sizes photos may be trained at, largest first: the photos' own size when it fits the budget.
 PHOTO_SIZES = (128, 96, 64, 48, 32)
 # Pretrained ResNet-18 keeps its ImageNet stem (7x7/2 conv + max-pool) only above SMALL_INPUT_MAX px: below,
 # the small-input stem replaces the pretrained first layer, and the point of the weights is lost.
 PRETRAINED_SIZES = (128, 96)
-FROZEN_PASSES = 1.2  # a frozen backbone: its forward pass, the head's forward and backward
 SMALL_DATASET = 1000  # fewer training images than this: batches of 16, for twice the updates per epoch
-
-
-@dataclass(frozen=True)
-class DataProfile:
-    """What the choice looks at: the images' typical side, channels, classes and counts."""
-
-    side: int  # median of the larger side of (a sample of) the images
-    mixed_sizes: bool
-    channels: int
-    classes: int
-    train_images: int
-    val_images: int
 
 
 @dataclass(frozen=True)
@@ -136,38 +120,6 @@ def _sample_sides(imageset: ImageSet) -> list[int]:
         except (OSError, ValueError):
             continue  # a file the data path will report on its own
     return sides
-
-
-@functools.lru_cache(maxsize=64)
-def forward_macs(model: str, size: int, channels: int, classes: int) -> int:
-    """Multiply-accumulates of one image's forward pass (from the shape trace of the real model)."""
-    net = build_model(model, num_classes=classes, in_channels=channels, image_size=size)
-    return int(sum(row.macs for row in trace_shapes(net, (channels, size, size)).rows))
-
-
-def estimate_seconds(
-    model: str,
-    size: int,
-    profile: DataProfile,
-    *,
-    epochs: int,
-    batch_size: int,
-    device: str = "cpu",
-    transfer: str = "all",
-) -> float:
-    """Wall seconds a run of these settings takes on ``device`` (see the module doc for how); ``transfer``
-    "freeze" trains the head only (about one forward pass per image instead of three)."""
-    kind = device if device in MACS_PER_SECOND else "cpu"
-    macs = forward_macs(model, size, profile.channels, max(profile.classes, 2))
-    per_image = macs / MACS_PER_SECOND[kind]
-    steps = math.ceil(profile.train_images / batch_size)
-    passes = FROZEN_PASSES if transfer == "freeze" else 3
-    per_epoch = profile.train_images * passes * per_image + steps * SECONDS_PER_STEP[kind]
-    per_epoch += (profile.val_images + min(profile.train_images, 512)) * per_image  # evaluation, precise BN
-    decode = (
-        (profile.train_images + profile.val_images) * DECODE_SECONDS_PER_FILE if profile.mixed_sizes else 0
-    )
-    return decode + epochs * per_epoch
 
 
 # The small VGG's reason, and what it adds about pretrained weights for photos (one template each, so that a
@@ -286,15 +238,6 @@ def choose_settings(
     dataset = dataset or (base.dataset if base is not None else "")
     config = replace(base or TrainConfig(dataset=dataset), dataset=dataset, **settings)
     return AutoChoice(config=config, reasons=reasons, estimated_seconds=seconds, budget_s=float(budget_s))
-
-
-def check_budget(budget_s: object) -> float:
-    """``budget_s`` as seconds, or a ValueError saying what a budget must be."""
-    if isinstance(budget_s, bool) or not isinstance(budget_s, int | float) or not math.isfinite(budget_s):
-        raise ValueError(f"The time budget must be a positive number of seconds, got {budget_s!r}.")
-    if budget_s <= 0:
-        raise ValueError(f"The time budget must be a positive number of seconds, got {budget_s!r}.")
-    return float(budget_s)
 
 
 def _fit_budget(

@@ -11,14 +11,13 @@ from PIL import Image
 
 from cnndash.cli import main
 from cnndash.data import load_dataset
-from cnndash.training.auto import (
+from cnndash.training.auto import choose_settings, profile_data
+from cnndash.training.budget import (
     MAX_AUTO_EPOCHS,
     MIN_AUTO_EPOCHS,
     ONE_CLICK_BUDGET_S,
     DataProfile,
-    choose_settings,
     estimate_seconds,
-    profile_data,
 )
 
 
