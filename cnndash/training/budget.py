@@ -18,11 +18,14 @@ from cnndash.training.config import ConfigError
 
 ONE_CLICK_BUDGET_S = 60.0  # what one click on the Training page may take (and `train`'s --budget-s default)
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 3, 15
-# Training speed in multiply-accumulates per second (a training step is ~3 forward passes) and fixed costs,
-# measured on the 2-core CPU this project is built on; a GPU is taken as 50x that. Conservative: a loaded
-# machine is slower, and a run that ends early is better than one that blows the budget.
-MACS_PER_SECOND = {"cpu": 6e9, "cuda": 3e11, "mps": 5e10}
-SECONDS_PER_STEP = {"cpu": 4e-3, "cuda": 2e-3, "mps": 3e-3}  # optimiser step, Python, per-batch overhead
+# Training speed in multiply-accumulates per second (a training step is ~3 forward passes) and a fixed cost
+# per step, measured on the 2-core AVX2 CPU this project is built on, one torch thread
+# (benchmarks/time_estimate.py; docs/training.md, "The time estimate"): the small VGG and ResNet-18 run their convolutions at 23-29 GMAC/s,
+# LeNet-sized nets are bound by the per-step cost (7.4 ms a step of 32 at 28 px). 2e10 keeps the estimate
+# 15-25 % above what an idle machine takes (a loaded one is slower); the first rule, 6e9, was 4x too slow
+# for the VGG and gave photos a third of the epochs their budget allowed. A GPU is taken as 15x that.
+MACS_PER_SECOND = {"cpu": 2e10, "cuda": 3e11, "mps": 5e10}
+SECONDS_PER_STEP = {"cpu": 6e-3, "cuda": 2e-3, "mps": 3e-3}  # optimiser step, Python, per-batch overhead
 DECODE_SECONDS_PER_FILE = 1.5e-3  # decoding one photo once, before the first epoch
 FROZEN_PASSES = 1.2  # a frozen backbone: its forward pass, the head's forward and backward
 

@@ -69,8 +69,11 @@ def test_160px_colour_photos_get_a_size_that_fits_the_budget_and_never_32(tmp_pa
     tuned = choose_settings(photos, "photos", budget_s=10 * ONE_CLICK_BUDGET_S, pretrained_available=True)
     assert tuned.model == "resnet18" and tuned.pretrained and tuned.config.transfer == "lower_lr"
     assert tuned.image_size >= 96 and "head only" in tuned.reasons["transfer"] and tuned.lr == 1e-3
-    tight = choose_settings(photos, "photos", pretrained_available=True)
-    assert tight.model == scratch.model and not tight.pretrained and "does not fit" in tight.reasons["model"]
+    # The default budget fits fine-tuning at 96 px; half of it does not, and the small VGG is trained instead.
+    default = choose_settings(photos, "photos", pretrained_available=True)
+    assert default.model == "resnet18" and default.image_size == 96 and default.estimated_seconds <= 60
+    tight = choose_settings(photos, "photos", budget_s=ONE_CLICK_BUDGET_S / 2, pretrained_available=True)
+    assert tight.model == "vgg" and not tight.pretrained and "does not fit" in tight.reasons["model"]
 
 
 @pytest.mark.parametrize("budget", [0, -5, float("nan"), True, "60"])
