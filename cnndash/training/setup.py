@@ -17,10 +17,8 @@ import torch
 from torch import nn
 
 from cnndash.augment import build_pipeline
-from cnndash.data import DatasetError, ImageSet, load_dataset
-from cnndash.data.pins import DatasetRef, load_ref, pin_dataset, pin_ref, run_holder
 from cnndash.device import describe_device, resolve_device
-from cnndash.models import auto_image_size, build_model, count_parameters, parameter_groups
+from cnndash.models import build_model, count_parameters, parameter_groups
 from cnndash.preprocess import (
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
@@ -29,11 +27,10 @@ from cnndash.preprocess import (
     normalize_batch,
 )
 from cnndash.runs import Checkpoint, RunError, RunWriter, TrainState, holds_run
-from cnndash.runs.files import read_json
-from cnndash.runs.layout import DATASET_FILE
 from cnndash.runs.writer import NullRunWriter
-from cnndash.training.batches import TrainingData, global_batch_sizes, prepare_data
+from cnndash.training.batches import TrainingData, global_batch_sizes
 from cnndash.training.config import ConfigError, TrainConfig, scaled_lr, spec_normalize
+from cnndash.training.data_pin import load_training_data, pin_run_data
 from cnndash.training.distributed import RANK_SEED_STRIDE, Distributed, restart_count
 from cnndash.training.events import StartEvent
 from cnndash.training.optim import make_optimizer, make_scheduler
@@ -200,66 +197,6 @@ def _restore(trainer: Trainer, run_dir: Path) -> None:
     )  # fmt: skip
 
 
-def _pin(
-    config: TrainConfig, run_dir: Path, resume: bool, dataset_ref: dict | None, dist: Distributed | None
-) -> dict | None:
-    """What the run trains on, fixed now (rank 0 decides, every rank gets it): the ref a resumed run
-    recorded (None for a run from before refs: it loads by name), ``dataset_ref`` (a label check's fold
-    view), or what ``config.dataset`` means at this moment. The run folder holds the pin."""
-
-    def decide() -> dict | None:
-        holder = run_holder(run_dir)
-        if resume:
-            saved = read_json(run_dir / DATASET_FILE)
-            recorded = saved.get("dataset_ref") if isinstance(saved, dict) else None
-            return pin_ref(DatasetRef.from_dict(recorded), holder).to_dict() if recorded else None
-        if dataset_ref is not None:
-            return pin_ref(DatasetRef.from_dict(dataset_ref), holder).to_dict()
-        return pin_dataset(config.dataset, holder).to_dict()
-
-    return decide() if dist is None else dist.from_rank0(decide)
-
-
-def _load_pinned(config: TrainConfig, ref: dict | None, dist: Distributed | None) -> ImageSet:
-    if ref is None:
-        return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-    try:
-        return load_ref(DatasetRef.from_dict(ref), val_fraction=config.val_fraction, seed=config.seed)
-    except DatasetError:
-        if dist is None or dist.is_main:
-            raise
-        # Another machine of a multi-node run has its own data folder, without rank 0's contents: it
-        # loads the dataset by name (docs/distributed.md: every node needs the dataset, at the same path).
-        return load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-
-
-def _load_data(
-    config: TrainConfig, device: torch.device, ref: dict | None, dist: Distributed | None
-) -> tuple[ImageSet, TrainingData]:
-    """The dataset split as configured and decoded at the run's image size (set on ``config``)."""
-    imageset = _load_pinned(config, ref, dist)
-    if len(imageset.train) == 0 or len(imageset.val) == 0:
-        raise ConfigError(
-            "Dataset {config_dataset} has {n_imageset_train} training and {n_imageset_val} validation "
-            "images; both need at least one (use more images or another val_fraction).",
-            config_dataset=repr(config.dataset),
-            n_imageset_train=len(imageset.train),
-            n_imageset_val=len(imageset.val),
-        )
-    config.image_size = int(
-        config.image_size or auto_image_size(config.model, imageset.image_size, config.augment)[0]
-    )
-    data = prepare_data(
-        imageset,
-        size=config.image_size,
-        spec=config.augment,
-        device=device,
-        memory_budget_mb=config.memory_budget_mb,
-        num_workers=config.num_workers,
-    )
-    return imageset, data
-
-
 def _optimisation(
     config: TrainConfig, model: nn.Module, steps: int, device: torch.device, lr: float
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -323,8 +260,8 @@ def setup(
     device = resolve_device(config.device) if dist is None else dist.device
     if config.augment:  # a bad spec fails now, not in the middle of the first epoch
         build_pipeline(config.augment)
-    ref = _pin(config, run_dir, resume, dataset_ref, dist)
-    imageset, data = _load_data(config, device, ref, dist)
+    ref = pin_run_data(config, run_dir, resume, dataset_ref, dist)
+    imageset, data = load_training_data(config, device, ref, dist)
     size, channels, classes = config.image_size, imageset.channels, list(imageset.classes)
     _seed_everything(config.seed)  # every rank: the same initial weights
     model = build_model(
