@@ -10,8 +10,7 @@ training run refuses to start beside it in the same way.
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnndash.device import resolve_device
@@ -19,6 +18,7 @@ from cnndash.evaluate.label_issues import LabelIssuesStopped, find_dataset_label
 from cnndash.jobs import claims
 from cnndash.jobs.claims import LABEL_CHECK, TRAINING, Claim, JobBusyError
 from cnndash.jobs.registry import get_registry
+from cnndash.jobs.thread_job import ThreadJob
 from cnndash.text import N_, Phrase
 from cnndash.training.config import TrainConfig
 from cnndash.training.events import EpochEvent, TrainEvent
@@ -54,65 +54,34 @@ class LabelJobSnapshot:
         return self.error or self.status  # a status is an engine message id (evaluate.compare.RUN_STATUSES)
 
 
-class LabelIssuesJob:
-    def __init__(self, dataset: str, template: TrainConfig, out_dir: Path, folds: int, claim: Claim) -> None:
-        self.claim = claim
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._snap = LabelJobSnapshot(out_dir=Path(out_dir), folds=folds, epochs=template.epochs)
-        self._thread = threading.Thread(
-            target=self._run, args=(dataset, template), name=f"label-issues-{dataset}", daemon=True
-        )
+class LabelIssuesJob(ThreadJob[LabelJobSnapshot]):
+    """K-fold label-issue finding for one run's dataset, in a daemon thread (:class:`ThreadJob`)."""
 
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._snap = replace(self._snap, **changes)
+    def __init__(self, dataset: str, template: TrainConfig, out_dir: Path, folds: int, claim: Claim) -> None:
+        snapshot = LabelJobSnapshot(out_dir=Path(out_dir), folds=folds, epochs=template.epochs)
+        super().__init__(snapshot, claim, name=f"label-issues-{dataset}", log=log)
+        self._dataset, self._template = dataset, template
 
     def _progress(self, fold: int, folds: int, event: TrainEvent) -> None:
         if isinstance(event, EpochEvent):
-            self._update(fold=fold, epoch=event.epoch, epochs=event.epochs)
-        elif fold != self._snap.fold:
-            self._update(fold=fold, epoch=0)
+            self.update(fold=fold, epoch=event.epoch, epochs=event.epochs)
+        elif fold != self.snapshot().fold:
+            self.update(fold=fold, epoch=0)
 
-    def _run(self, dataset: str, template: TrainConfig) -> None:
-        snap = self._snap
+    def work(self) -> dict:
+        snap = self.snapshot()
         try:
-            find_dataset_label_issues(dataset, template, snap.out_dir, folds=snap.folds,
-                                      on_progress=self._progress, stop_event=self._stop)  # fmt: skip
-            self._update(status="finished")
+            find_dataset_label_issues(self._dataset, self._template, snap.out_dir, folds=snap.folds,
+                                      on_progress=self._progress, stop_event=self.stop_event)  # fmt: skip
         except LabelIssuesStopped as exc:
-            self._update(status="stopped", error=str(exc))
-        except ValueError as exc:  # the user's data or settings: the message as is
-            self._update(status="failed", error=str(exc))
-        except Exception as exc:  # a bug: traceback in the log, one line for the page
-            log.exception("label-issue job on %s crashed", dataset)
-            self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            self.claim.release()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def snapshot(self) -> LabelJobSnapshot:
-        with self._lock:
-            return self._snap
+            return {"status": "stopped", "error": str(exc)}
+        return {"status": "finished"}
 
     def status_text(self) -> str:
         return self.snapshot().text()
 
     def fraction_done(self) -> float:
         return self.snapshot().fraction
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
 
 def start_label_issues(
@@ -126,7 +95,7 @@ def start_label_issues(
     claim = claims.claim(LABEL_CHECK, device, key, holder=registry.holder, error=LabelJobBusyError)
     job = LabelIssuesJob(dataset, template, out_dir, folds, claim)
     registry.add_label_job(key, job)
-    job.start()
+    job.start()  # releases the claim if the thread cannot start
     return job
 
 

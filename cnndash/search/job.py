@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnndash.device import resolve_device
-from cnndash.errors import UserError
 from cnndash.jobs import claims
 from cnndash.jobs.claims import SEARCH, Claim, JobBusyError
 from cnndash.jobs.registry import get_registry
+from cnndash.jobs.thread_job import ThreadJob
 from cnndash.search.study import (
     SearchResult,
     SearchSpace,
@@ -38,11 +38,6 @@ log = logging.getLogger("cnndash.search")
 # A job's status as the page words it (marked for the catalogue).
 STATUS_WORDS = {"running": N_("running"), "finished": N_("finished"), "stopped": N_("stopped"),
                 "failed": N_("failed"), "starting": N_("starting")}  # fmt: skip
-
-
-def _said(exc: ValueError) -> str:
-    """A user error's message, keeping its template for the page (``Phrase.of``) when it is a typed one."""
-    return Phrase.of(exc) if isinstance(exc, UserError) else str(exc)
 
 
 class SearchBusyError(JobBusyError):
@@ -85,66 +80,35 @@ class SearchSnapshot:
         return self.error or Phrase(STATUS_WORDS.get(self.status, self.status))
 
 
-class SearchJob:
-    """One search in a daemon thread; :meth:`stop` ends it within one batch (the trials so far are kept)."""
+class SearchJob(ThreadJob[SearchSnapshot]):
+    """One search in a daemon thread (:class:`ThreadJob`); :meth:`stop` ends it within one batch (the trials
+    so far are kept)."""
 
     def __init__(self, base: TrainConfig, trials: int, budget_s: float | None, space: SearchSpace | None,
                  runs_dir: Path | None, claim: Claim, search_id: str) -> None:  # fmt: skip
-        self.claim = claim
+        snapshot = SearchSnapshot(search_id=search_id, trials=trials, epochs=base.epochs)
+        super().__init__(snapshot, claim, name=f"cnndash-{search_id}", log=log)
         self.search_id = search_id
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._snap = SearchSnapshot(search_id=search_id, trials=trials, epochs=base.epochs)
-        kwargs = dict(trials=trials, budget_s=budget_s, space=space, runs_dir=runs_dir, search_id=search_id)
-        self._thread = threading.Thread(
-            target=self._run, args=(base, kwargs), name=f"cnndash-{search_id}", daemon=True
+        self._base = base
+        self._kwargs = dict(
+            trials=trials, budget_s=budget_s, space=space, runs_dir=runs_dir, search_id=search_id
         )
-
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._snap = replace(self._snap, **changes)
 
     def _progress(self, number: int, event: TrainEvent) -> None:
         if isinstance(event, BatchEvent):
-            self._update(trial=number, epoch=event.epoch, epochs=event.epochs,
-                         batch_fraction=event.batch / max(event.batches, 1))  # fmt: skip
+            self.update(trial=number, epoch=event.epoch, epochs=event.epochs,
+                        batch_fraction=event.batch / max(event.batches, 1))  # fmt: skip
         elif isinstance(event, EpochEvent):
-            self._update(trial=number, epoch=event.epoch, epochs=event.epochs, batch_fraction=1.0)
+            self.update(trial=number, epoch=event.epoch, epochs=event.epochs, batch_fraction=1.0)
 
     def _trial_done(self, result: TrialResult) -> None:
-        with self._lock:
-            self._snap = replace(self._snap, done=(*self._snap.done, result), epoch=0, batch_fraction=0.0)
+        snap = self.snapshot()  # only this job's thread updates done, so read-then-update is safe
+        self.update(done=(*snap.done, result), epoch=0, batch_fraction=0.0)
 
-    def _run(self, base: TrainConfig, kwargs: dict) -> None:
-        try:
-            result = run_search(base, on_trial=self._trial_done, on_progress=self._progress,
-                                stop_event=self._stop, owner=self.claim.id, **kwargs)  # fmt: skip
-            self._update(status="stopped" if result.stopped else "finished", result=result)
-        except ValueError as exc:  # the user's data or settings: the message as is
-            self._update(status="failed", error=_said(exc))
-        except Exception as exc:  # a bug: traceback in the log, one line for the page
-            log.exception("search %s crashed", self.search_id)
-            self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            self.claim.release()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def snapshot(self) -> SearchSnapshot:
-        with self._lock:
-            return self._snap
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+    def work(self) -> dict:
+        result = run_search(self._base, on_trial=self._trial_done, on_progress=self._progress,
+                            stop_event=self.stop_event, owner=self.claim.id, **self._kwargs)  # fmt: skip
+        return {"status": "stopped" if result.stopped else "finished", "result": result}
 
 
 _JOBS: dict[str, SearchJob] = {}
@@ -170,11 +134,7 @@ def start_search(
     job = SearchJob(base_config, trials, budget_s, space, runs_dir, claim, search_id)
     with _JOBS_LOCK:
         _JOBS[search_id] = job
-    try:
-        job.start()
-    except BaseException:
-        claim.release()
-        raise
+    job.start()  # releases the claim if the thread cannot start
     return job
 
 
@@ -201,53 +161,18 @@ class LRFinderSnapshot:
     finding: LRFinding | None = field(default=None, repr=False)
 
 
-class LRFinderJob:
+class LRFinderJob(ThreadJob[LRFinderSnapshot]):
     """:func:`cnndash.training.lr_finder.find_lr` in a daemon thread (a few seconds to a minute), under a
     ``search`` claim: it trains on the device, so not beside a run there."""
 
     def __init__(self, config: TrainConfig, claim: Claim) -> None:
-        self.claim = claim
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._snap = LRFinderSnapshot()
-        self._thread = threading.Thread(
-            target=self._run, args=(config,), name="cnndash-lr-finder", daemon=True
-        )
+        super().__init__(LRFinderSnapshot(), claim, name="cnndash-lr-finder", log=log)
+        self._config = config
 
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._snap = replace(self._snap, **changes)
-
-    def _run(self, config: TrainConfig) -> None:
-        try:
-            finding = find_lr(config, progress=lambda f, text: self._update(fraction=f, text=text),
-                              stop_event=self._stop)  # fmt: skip
-            self._update(status="stopped" if finding.stopped else "finished", finding=finding, fraction=1.0)
-        except ValueError as exc:
-            self._update(status="failed", error=_said(exc))
-        except Exception as exc:
-            log.exception("learning-rate finder crashed")
-            self._update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            self.claim.release()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def snapshot(self) -> LRFinderSnapshot:
-        with self._lock:
-            return self._snap
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+    def work(self) -> dict:
+        finding = find_lr(self._config, progress=lambda f, text: self.update(fraction=f, text=text),
+                          stop_event=self.stop_event)  # fmt: skip
+        return {"status": "stopped" if finding.stopped else "finished", "finding": finding, "fraction": 1.0}
 
 
 def start_lr_finder(config: TrainConfig) -> LRFinderJob:
@@ -257,9 +182,5 @@ def start_lr_finder(config: TrainConfig) -> LRFinderJob:
     device = resolve_device(config.device).type
     claim = claims.claim(SEARCH, device, "lr-finder", holder=get_registry().holder, error=SearchBusyError)
     job = LRFinderJob(config, claim)
-    try:
-        job.start()
-    except BaseException:
-        claim.release()
-        raise
+    job.start()  # releases the claim if the thread cannot start
     return job
