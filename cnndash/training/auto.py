@@ -20,8 +20,15 @@ from functools import partial
 
 from PIL import Image
 
-from cnndash.data import ImageSet
-from cnndash.models import DEFAULT_MIN_SIZE, MIN_IMAGE_SIZE, SMALL_INPUT_MAX
+from cnndash.data import ImageSet, load_dataset
+from cnndash.device import resolve_device
+from cnndash.models import (
+    DEFAULT_MIN_SIZE,
+    MIN_IMAGE_SIZE,
+    SMALL_INPUT_MAX,
+    auto_image_size,
+    pipeline_output_size,
+)
 from cnndash.pretrained import weights_installed
 from cnndash.text import N_, Phrase
 from cnndash.training.budget import (
@@ -200,52 +207,69 @@ def choose_settings(
         n=profile.train_images,
     )
     photos = profile.channels == 3 and profile.side > 40
-    tuned = _fit_pretrained(profile, batch, budget_s, device) if photos and pretrained_available else None
+    # A pipeline that crops or resizes to a fixed side decides the size (auto_image_size, the run's own rule).
+    crop = pipeline_output_size(base.augment) if base is not None else None
+    fits = partial(_fit_pretrained, profile, batch, budget_s, device, crop)
+    tuned = fits() if photos and pretrained_available else None
     pretrained = tuned is not None
     vgg = _VGG if not photos else _VGG_NO_WEIGHTS if not pretrained_available else _VGG_WEIGHTS_TOO_LARGE
     model, why_model = _model_for(profile, pretrained, vgg)
     if tuned is not None:
         size, epochs, seconds, transfer = tuned
     else:
-        size, epochs, seconds = _fit_budget(model, profile, batch, budget_s, device)
+        size, epochs, seconds = _fit_budget(model, profile, batch, budget_s, device, crop)
         transfer = "all"
     reasons = {
         "model": why_model,
-        "image_size": _size_reason(size, profile),
+        "image_size": _size_reason(size, profile)
+        if crop is None
+        else auto_image_size(model, None, base.augment)[1],
         "batch_size": why_batch,
         "epochs": _epochs_reason(epochs, budget_s, seconds, device),
     }
     lr, why_lr = _lr_for(model, pretrained)
     reasons["lr"] = why_lr
-    settings = dict(model=model, image_size=size, batch_size=batch, epochs=epochs, lr=lr, optimizer="adam")
+    # With a crop the size stays automatic (None): the run resolves it from the pipeline, as estimated here.
+    settings = dict(
+        model=model,
+        image_size=None if crop else size,
+        batch_size=batch,
+        epochs=epochs,
+        lr=lr,
+        optimizer="adam",
+    )
     settings |= dict(schedule="onecycle", pretrained=pretrained, transfer=transfer)
+    if transfer != "all":
+        reasons["transfer"] = _transfer_reason(transfer)
+    dataset = dataset or (base.dataset if base is not None else "")
+    config = replace(base or TrainConfig(dataset=dataset), dataset=dataset, **settings)
+    return AutoChoice(config=config, reasons=reasons, estimated_seconds=seconds, budget_s=float(budget_s))
+
+
+def _transfer_reason(transfer: str) -> Phrase:
     if transfer == "lower_lr":
-        reasons["transfer"] = Phrase(
+        return Phrase(
             N_(
                 "fine-tune everything with the backbone at a tenth of the learning rate: the ImageNet features "
                 "adapt without being overwritten in the first steps ('freeze' trains the head only: faster, "
                 "but worse once the photos differ from ImageNet's)"
             )
         )
-    elif transfer == "freeze":
-        reasons["transfer"] = Phrase(
-            N_(
-                "train the new head only (the backbone frozen): fine-tuning everything does not fit the budget "
-                "at this size, and the head alone costs about a third; with a larger budget the backbone is "
-                "fine-tuned too, at a tenth of the learning rate, which does better on photos unlike ImageNet's"
-            )
+    return Phrase(
+        N_(
+            "train the new head only (the backbone frozen): fine-tuning everything does not fit the budget "
+            "at this size, and the head alone costs about a third; with a larger budget the backbone is "
+            "fine-tuned too, at a tenth of the learning rate, which does better on photos unlike ImageNet's"
         )
-    dataset = dataset or (base.dataset if base is not None else "")
-    config = replace(base or TrainConfig(dataset=dataset), dataset=dataset, **settings)
-    return AutoChoice(config=config, reasons=reasons, estimated_seconds=seconds, budget_s=float(budget_s))
+    )
 
 
 def _fit_budget(
-    model: str, profile: DataProfile, batch: int, budget_s: float, device: str
+    model: str, profile: DataProfile, batch: int, budget_s: float, device: str, crop: int | None = None
 ) -> tuple[int, int, float]:
     """The largest candidate size whose run of at least MIN_AUTO_EPOCHS fits the budget, and the epochs that
-    fit at that size (the smallest size when none does)."""
-    sizes = _sizes_for(model, profile)
+    fit at that size (the smallest size when none does); a pipeline's ``crop`` is the only candidate."""
+    sizes = _sizes_for(model, profile) if crop is None else [max(crop, MIN_IMAGE_SIZE[model])]
     for size in sizes:
         one = estimate_seconds(model, size, profile, epochs=1, batch_size=batch, device=device)
         fixed = estimate_seconds(model, size, profile, epochs=0, batch_size=batch, device=device)
@@ -261,11 +285,14 @@ def _fit_budget(
 
 
 def _fit_pretrained(
-    profile: DataProfile, batch: int, budget_s: float, device: str
+    profile: DataProfile, batch: int, budget_s: float, device: str, crop: int | None = None
 ) -> tuple[int, int, float, str] | None:
     """ResNet-18 fine-tuned (backbone at a lower LR), else head-only, at the largest pretrained size whose
-    MIN_AUTO_EPOCHS fit the budget; None when neither fits at any size."""
+    MIN_AUTO_EPOCHS fit the budget; None when neither fits at any size. A pipeline's ``crop`` is the only
+    size, and below the ImageNet stem's sizes there is none (the small-input stem drops the first layer)."""
     sizes = [s for s in PRETRAINED_SIZES if s <= max(profile.side, PRETRAINED_SIZES[-1])]
+    if crop is not None:
+        sizes = [crop] if crop >= PRETRAINED_SIZES[-1] else []
     for transfer in ("lower_lr", "freeze"):
         for size in sizes:
             cost = partial(estimate_seconds, "resnet18", size, profile, batch_size=batch, device=device,
@@ -348,9 +375,6 @@ def auto_config(
 ) -> AutoChoice:
     """:func:`choose_settings` for ``config``'s dataset and device, keeping the settings named in ``explicit``
     (what a person set by hand: their value wins and the reason says so)."""
-    from cnndash.data import load_dataset
-    from cnndash.device import resolve_device
-
     imageset = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
     device = resolve_device(config.device).type
     choice = choose_settings(imageset, config.dataset, budget_s=budget_s, device=device, base=config)

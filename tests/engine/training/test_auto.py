@@ -19,6 +19,7 @@ from cnndash.training.budget import (
     DataProfile,
     estimate_seconds,
 )
+from cnndash.training.config import TrainConfig
 
 
 def _photos(root, classes=2, per_class=6, sides=(150, 160, 170), mode="RGB"):
@@ -95,3 +96,20 @@ def test_train_without_model_records_what_was_chosen_and_why(tmp_path, capsys):
     assert (
         main(["train", "--dataset", dataset, "--model", "lenet", "--budget-s", "5", "--out", str(out)]) == 2
     )
+
+
+def test_a_pipeline_that_crops_decides_the_size_and_the_epochs_fit_that_crop():
+    photos = DataProfile(side=160, mixed_sizes=True, channels=3, classes=3, train_images=240, val_images=60)
+    crop = [{"op": "RandomResizedCrop", "size": 32}, {"op": "RandomHorizontalFlip"}]
+    base = TrainConfig(dataset="photos", augment=crop)
+    choice = choose_settings(photos, "photos", pretrained_available=True, base=base)
+    # 32 px is below the ImageNet stem's sizes: no fine-tuning; the size stays automatic (the crop's 32 px).
+    assert choice.model == "vgg" and choice.config.image_size is None and not choice.pretrained
+    assert "pipeline outputs 32×32 px" in choice.reasons["image_size"]
+    at_crop = estimate_seconds("vgg", 32, photos, epochs=choice.epochs, batch_size=choice.batch_size)
+    assert choice.estimated_seconds == pytest.approx(at_crop)
+    free = choose_settings(photos, "photos", pretrained_available=False)
+    assert free.image_size > 32 and choice.epochs > free.epochs  # a smaller crop buys more epochs
+    big = choose_settings(photos, "photos", pretrained_available=True,
+                          base=TrainConfig(dataset="photos", augment=[{"op": "CenterCrop", "size": 96}]))  # fmt: skip
+    assert big.model == "resnet18" and big.pretrained and big.config.image_size is None
