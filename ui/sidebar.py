@@ -10,13 +10,15 @@ import streamlit as st
 from cnndash.text import N_
 from ui import i18n, workspace
 from ui.background import engine, engine_ready
+from ui.engine_text import engine_text
 from ui.text import text
 
 _ = i18n.translator("common")
 
 SIDEBAR_POLL_SECONDS = 1.5  # the Training page's live view refreshes at the same pace
 JOB_CAPTIONS = {"training": (N_("Active training run"), N_("Last training run")),
-                "label_check": (N_("Label check (K-fold training)"), N_("Label check finished"))}  # fmt: skip
+                "label_check": (N_("Label check (K-fold training)"), N_("Label check finished")),
+                "search": (N_("Search (trials of the Runs tab)"), N_("Search finished"))}  # fmt: skip
 
 # Plotly draws its toolbar (the modebar) over the top-right corner of the figure, where the figures put
 # their legends (and a user clicks a legend item to hide a trace). One rule for every chart of every page,
@@ -94,5 +96,6 @@ def _jobs_panel() -> None:
     for kind, name, job in running:
         caption, ended = JOB_CAPTIONS[kind]
         st.caption(_(caption) if job.alive else _(ended))
-        st.markdown(f"**{text(name)}** — {text(job.status_text())}")
+        # The status is engine text (a Phrase while running): said in the reader's language.
+        st.markdown(f"**{text(name)}** — {text(engine_text(job.status_text()))}")
         st.progress(min(max(job.fraction_done(), 0.0), 1.0))

@@ -77,12 +77,6 @@ class LabelIssuesJob(ThreadJob[LabelJobSnapshot]):
             return {"status": "stopped", "error": str(exc)}
         return {"status": "finished"}
 
-    def status_text(self) -> str:
-        return self.snapshot().text()
-
-    def fraction_done(self) -> float:
-        return self.snapshot().fraction
-
 
 def start_label_issues(
     key: str, dataset: str, template: TrainConfig, out_dir: Path, folds: int

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from cnndash.device import max_processes, resolve_device
 from cnndash.jobs import claims
-from cnndash.jobs.claims import LABEL_CHECK, TRAINING, Claim, JobBusyError
+from cnndash.jobs.claims import LABEL_CHECK, SEARCH, TRAINING, Claim, JobBusyError
 from cnndash.jobs.snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
 from cnndash.jobs.torchrun import ProcessJob
 from cnndash.paths import data_dir
@@ -103,7 +103,8 @@ AnyJob = Job | ProcessJob
 
 
 class LabelJob(Protocol):
-    """What the registry needs of a label check (:class:`cnndash.jobs.label_check.LabelIssuesJob`)."""
+    """What the registry needs of a job run in a thread of this process — a label check or a search
+    (:class:`cnndash.jobs.thread_job.ThreadJob`)."""
 
     @property
     def alive(self) -> bool: ...
@@ -147,7 +148,7 @@ class JobRegistry:
         self.holder = new_owner()  # this registry in the jobs table
         self._lock = threading.Lock()
         self._jobs: list[AnyJob] = []
-        self._label_jobs: dict[str, LabelJob] = {}
+        self._thread_jobs: dict[tuple[str, str], LabelJob] = {}  # (kind, key): label checks, searches
         self._adopted_at = 0.0
 
     def start(
@@ -220,28 +221,42 @@ class JobRegistry:
         with self._lock:
             return list(self._jobs)
 
-    # ---- label checks (started by cnndash.jobs.label_check, which claims them under this registry)
-    def add_label_job(self, key: str, job: LabelJob) -> None:
+    # ---- jobs run in a thread: label checks (cnndash.jobs.label_check) and searches (cnndash.search.job),
+    # claimed under this registry's holder by the module that starts them
+    def add_thread_job(self, kind: str, key: str, job: LabelJob) -> None:
         with self._lock:
-            self._label_jobs[key] = job
+            self._thread_jobs[(kind, key)] = job
+
+    def thread_job(self, kind: str, key: str) -> LabelJob | None:
+        with self._lock:
+            return self._thread_jobs.get((kind, key))
+
+    def active_thread_job(self, kind: str) -> tuple[str, LabelJob] | None:
+        """(key, job) of the ``kind`` job running in this process, if any (the rule allows one per kind)."""
+        with self._lock:
+            alive = [(k, j) for (job_kind, k), j in self._thread_jobs.items() if job_kind == kind and j.alive]
+        return alive[-1] if alive else None
+
+    def add_label_job(self, key: str, job: LabelJob) -> None:
+        self.add_thread_job(LABEL_CHECK, key, job)
 
     def label_job(self, key: str) -> LabelJob | None:
-        with self._lock:
-            return self._label_jobs.get(key)
+        return self.thread_job(LABEL_CHECK, key)
 
     def active_label_job(self) -> tuple[str, LabelJob] | None:
         """(key, job) of the label check running in this process, if any (there is at most one)."""
-        with self._lock:
-            return next(((k, j) for k, j in reversed(self._label_jobs.items()) if j.alive), None)
+        return self.active_thread_job(LABEL_CHECK)
 
     def running(self) -> list[tuple[str, str, AnyJob | LabelJob]]:
-        """Every job running now as (kind, name, job): ``("training", run name, job)`` and
-        ``("label_check", the run it checks, job)`` — what the sidebar shows."""
+        """Every job running now as (kind, name, job): ``("training", run name, job)``,
+        ``("label_check", the run it checks, job)`` and ``("search", search id, job)`` — what the sidebar
+        shows."""
         out: list[tuple[str, str, AnyJob | LabelJob]] = []
         if (training := self.active()) is not None:
             out.append((TRAINING, training.run_name, training))
-        if (label := self.active_label_job()) is not None:
-            out.append((LABEL_CHECK, *label))
+        for kind in (LABEL_CHECK, SEARCH):
+            if (found := self.active_thread_job(kind)) is not None:
+                out.append((kind, *found))
         return out
 
     # ---- runs other processes train
@@ -276,7 +291,7 @@ class JobRegistry:
     def stop_all(self, timeout: float | None = None) -> None:
         """Stop every running job and wait for them (used at shutdown and by tests)."""
         with self._lock:
-            everything = [*self._jobs, *self._label_jobs.values()]
+            everything = [*self._jobs, *self._thread_jobs.values()]
         for job in everything:
             job.stop()
         for job in everything:

@@ -70,6 +70,13 @@ class ThreadJob(Generic[S]):
         with self._lock:
             return self._snap
 
+    def status_text(self) -> str:
+        """One line for the sidebar: the snapshot's ``text()`` (a Phrase while running)."""
+        return self.snapshot().text()
+
+    def fraction_done(self) -> float:
+        return self.snapshot().fraction
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()

@@ -134,6 +134,7 @@ def start_search(
     job = SearchJob(base_config, trials, budget_s, space, runs_dir, claim, search_id)
     with _JOBS_LOCK:
         _JOBS[search_id] = job
+    get_registry().add_thread_job(SEARCH, search_id, job)  # the sidebar lists it; shutdown stops it
     job.start()  # releases the claim if the thread cannot start
     return job
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from cnndash.cli import main
-from cnndash.jobs.registry import JobRegistry
+from cnndash.jobs.registry import JobRegistry, get_registry
 from cnndash.runs import list_runs
 from cnndash.search import SearchError, SearchSpace, TrialResult, run_search, search_trials
 from cnndash.search.job import SearchBusyError, start_lr_finder, start_search
@@ -77,12 +77,16 @@ def test_the_search_job_claims_its_device_and_stops_on_request(tmp_path):
             start_search(BASE, trials=2, runs_dir=tmp_path)
         with pytest.raises(ValueError, match="search"):  # and no training beside it
             JobRegistry().start(BASE, runs_dir=tmp_path / "other")
+        # The sidebar's list of what runs now has it, with a progress line and fraction.
+        assert ("search", job.search_id, job) in get_registry().running()
+        assert "trial" in job.status_text() and 0.0 <= job.fraction_done() < 1.0
     finally:
         job.stop()
         assert job.wait(60)
     snap = job.snapshot()
     assert snap.status == "stopped" and snap.result is not None and snap.result.stopped
     assert snap.fraction == 1.0 and len(snap.done) == len(snap.result.trials) < 20
+    assert all(kind != "search" for kind, _, _ in get_registry().running())
     again = start_search(BASE, trials=1, budget_s=300, runs_dir=tmp_path)  # the claim was released
     assert again.wait(120) and again.snapshot().status == "finished"
 
