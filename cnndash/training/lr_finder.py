@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -247,36 +248,20 @@ def find_lr(
         t.model.train()
         lrs, losses, stopped = _range_test(t, steps, low, high, ratios, report, stop_event)
         candidates = candidates_from_curve(lrs, losses)
+        # The current learning rate stays: the curve as measured, no pick (stopped, or unreadable).
+        no_suggestion = partial(LRFinding, lrs, losses, smooth_losses(losses), config.lr, False)
         if stopped or not candidates:
             why = (
                 N_("No suggestion: stopped.")
                 if stopped
                 else N_("No suggestion: the range test ended before the loss curve could be read.")
             )
-            return LRFinding(
-                lrs,
-                losses,
-                smooth_losses(losses),
-                config.lr,
-                False,
-                Phrase(why),
-                stopped=stopped,
-            )
+            return no_suggestion(Phrase(why), stopped=stopped)
         todo = {**{name: lr for name, lr in candidates.items()}, "current": config.lr}
         trials = []
         for i, (source, lr) in enumerate(todo.items()):
             if stop_event is not None and stop_event.is_set():
-                return LRFinding(
-                    lrs,
-                    losses,
-                    smooth_losses(losses),
-                    config.lr,
-                    False,
-                    Phrase(N_("Stopped.")),
-                    candidates,
-                    trials,
-                    True,
-                )
+                return no_suggestion(Phrase(N_("Stopped.")), candidates, trials, stopped=True)
             said = N_("trial {i} of {n}: lr {lr} ({source})")
             report(
                 0.5 + 0.5 * i / len(todo),
