@@ -97,8 +97,8 @@ def files_of_rows(name: str, root: Path, rows: list[manifests.Row]) -> LabelledF
     return LabelledFiles(name, root, classes, [o for o, _ in items], [label for _, label in items])
 
 
-def fold_assignment(labels: list[int], folds: int, seed: int) -> np.ndarray:
-    """Fold number (0..folds-1) of every image: each class spread evenly over the folds, seeded."""
+def check_fold_count(folds: int) -> None:
+    """Refuse a number of folds outside MIN_FOLDS..MAX_FOLDS."""
     if not MIN_FOLDS <= folds <= MAX_FOLDS:
         raise DatasetError(
             "folds must be from {min_folds} to {max_folds}, got {folds}.",
@@ -106,6 +106,11 @@ def fold_assignment(labels: list[int], folds: int, seed: int) -> np.ndarray:
             max_folds=MAX_FOLDS,
             folds=folds,
         )
+
+
+def fold_assignment(labels: list[int], folds: int, seed: int) -> np.ndarray:
+    """Fold number (0..folds-1) of every image: each class spread evenly over the folds, seeded."""
+    check_fold_count(folds)
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels, dtype=np.int64)
     fold = np.empty(len(labels_arr), dtype=np.int64)
@@ -121,13 +126,7 @@ def fold_assignment(labels: list[int], folds: int, seed: int) -> np.ndarray:
 def check_folds(files: LabelledFiles, folds: int) -> None:
     """Refuse a K-fold split that cannot work: more folds than images, or a class with fewer than two
     images (every fold's training part needs every class)."""
-    if not MIN_FOLDS <= folds <= MAX_FOLDS:
-        raise DatasetError(
-            "folds must be from {min_folds} to {max_folds}, got {folds}.",
-            min_folds=MIN_FOLDS,
-            max_folds=MAX_FOLDS,
-            folds=folds,
-        )
+    check_fold_count(folds)
     if len(files) < folds:
         raise DatasetError(
             "{files_name} has {n_files} images, fewer than {folds} folds; use fewer folds.",
