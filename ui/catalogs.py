@@ -171,7 +171,9 @@ def update(domain: str, messages: dict[str, Message]) -> Catalog:
     catalog.project, catalog.version, catalog.language_team = "cnndash", "1", "cnndash <zh-CN>"
     catalog.header_comment = HEADER
     written = io.BytesIO()
-    write_po(written, catalog, width=100, sort_output=False, omit_header=False, include_previous=False)
+    # File names without line numbers: a line moving is not a change to review or a merge conflict.
+    write_po(written, catalog, width=100, sort_output=False, omit_header=False, include_previous=False,
+             include_lineno=False)  # fmt: skip
     path = PO_DIR / f"{domain}.po"
     if not path.is_file() or _undated(path.read_bytes()) != _undated(written.getvalue()):
         # Written only when a message changed: the dates alone would make every run a diff (and a merge
