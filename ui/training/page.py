@@ -61,6 +61,8 @@ def train_tab(start: FormStart) -> TrainConfig | None:
     if stop and active is not None:
         active.stop()
         active.wait(STOP_WAIT_SECONDS)
+        if not active.alive:
+            end_run_view()  # the next run's first row shows the person's own values again
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
         with ui.user_errors():  # refused beside another training on the device or a label check
