@@ -1,7 +1,8 @@
 """The datasets' metadata in SQLite (domain ``"datasets"`` of :mod:`cnndash.store.db`): what exists and what
 refers to what. Bytes stay files (:mod:`cnndash.data.contents`); this module never reads an image.
 
-Tables (``docs/storage.md`` draws them):
+Tables (``docs/storage.md`` draws them; their schema, the connection and the names' listing live in
+:mod:`cnndash.data.names`, which imports no PyTorch, and are re-exported here):
 
 - ``contents``: immutable image folders: an upload, a built-in written as PNGs, a zip given by path. Each
   has its folder (relative to the data folder) and the bytes it stores, measured once, each file once.
