@@ -1,7 +1,8 @@
 """Training page: choose data, model and settings, train in the background, watch it live, search, manage runs.
 
-The title, the tabs and the introduction are drawn before the engine is imported (PyTorch and torchvision take
-seconds on a cold server): a first deep link shows them at once, and the form follows behind a spinner
+The title, the tabs, the introduction and the form's first row (the dataset and pipeline boxes,
+``ui.training.form_start``) are drawn before the engine is imported (PyTorch and torchvision take seconds on a
+cold server): a first deep link shows them at once, and the rest of the form follows behind a spinner
 (``benchmarks/first_paint.py``). ``app.py`` therefore does not wait for the engine before this page.
 """
 
@@ -11,8 +12,9 @@ import streamlit as st
 
 import ui
 from ui import i18n
+from ui.training import form_start
 
-ui.route_guard()  # before any engine import: a first deep link's legacy run re-routes at once
+ui.route_guard()  # first (the imports above need no PyTorch): a first deep link's legacy run re-routes at once
 _ = i18n.translator("training")
 
 
@@ -28,11 +30,14 @@ def main() -> None:
                 "second tab and still follow it."
             )
         )
-        with st.spinner(_("Loading PyTorch and the engine…")):
+        start = form_start.first_row()  # the dataset and pipeline boxes, without PyTorch
+        with st.spinner(
+            _("Loading PyTorch: the suggested settings, what the model sees and the runs follow…")
+        ):
             ui.wait_for_background_imports()  # never beside the background import (see ui.background)
-            from ui.training import page  # the engine: imported here, after the frame is drawn
+            from ui.training import page  # the engine: imported here, after the first row is drawn
 
-        config = page.train_tab()
+        config = page.train_tab(start)
     with runs_box:
         page.runs_and_search(config)
 

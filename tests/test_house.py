@@ -41,7 +41,8 @@ def _module_name(path: Path) -> str:
 
 
 def _top_level_imports(path: Path) -> list[tuple[str, list[str]]]:
-    """(module, names) of every import outside ``if TYPE_CHECKING:`` blocks, relative ones resolved."""
+    """(module, names) of every import outside ``if TYPE_CHECKING:`` blocks, relative ones resolved, and of
+    every lazy re-export (a package's ``LAZY_EXPORTS``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     skipped = {
         id(node)
@@ -57,7 +58,17 @@ def _top_level_imports(path: Path) -> list[tuple[str, list[str]]]:
             found.extend((alias.name, []) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.module, [alias.name for alias in node.names]))
+        elif _assigns(node, "LAZY_EXPORTS") and isinstance(node.value, ast.Dict):
+            # A package's names imported on first use (PEP 562, for import time): imports all the same.
+            pairs = zip(node.value.keys, node.value.values, strict=True)
+            found.extend((ast.literal_eval(module), [ast.literal_eval(name)]) for name, module in pairs)
     return found
+
+
+def _assigns(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == name for t in node.targets
+    )
 
 
 def test_the_engine_never_imports_streamlit_and_pages_never_import_torch():

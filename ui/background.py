@@ -23,11 +23,18 @@ from types import ModuleType
 
 log = logging.getLogger("cnndash.ui")
 
+# ``cnndash.data`` and ``cnndash.augment`` import their modules on first use (the Training page's first row
+# reads their torch-free listings), so the modules a page needs are named one by one.
 ENGINE_MODULES = (
     "cnndash.device",
     "cnndash.jobs.registry",
     "cnndash.runs",
-    "cnndash.data",
+    "cnndash.data.pins",
+    "cnndash.data.versions",
+    "cnndash.data.report",
+    "cnndash.data.stats",
+    "cnndash.augment.store",
+    "cnndash.augment.preview",
     "cnndash.training.loops",
 )
 engine_ready = threading.Event()

@@ -15,27 +15,45 @@ pipelines the trainer uses and the exported code, so the three never disagree.
 
 Modules, all re-exported here: :mod:`.ops` (the catalogue, ``AugmentError``), :mod:`.checks` (spec
 validation: a table of per-op validators), :mod:`.build` (Compose and code export), :mod:`.preview`,
-:mod:`.store` (named pipelines).
+:mod:`.store` (named pipelines), :mod:`.names` (the saved pipelines' names, without PyTorch).
+Each name is imported on first use, so importing one module of the package imports no other.
 """
 
-from cnndash.augment.build import build_pipeline, build_steps, pipeline_code
-from cnndash.augment.checks import VALIDATORS, validate_spec
-from cnndash.augment.ops import (
-    CHOICES,
-    DTYPES,
-    INTERPOLATIONS,
-    OPS,
-    PADDING_MODES,
-    POLICIES,
-    AugmentError,
-    OpInfo,
-    Spec,
-    default_step,
-    normalize_step,
-    steps_to_add,
-)
-from cnndash.augment.preview import augment_samples, to_image_tensor
-from cnndash.augment.store import delete_pipeline, list_pipelines, load_pipeline, pipelines_dir, save_pipeline
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Every name below is imported from its module on first use (PEP 562), for import time only: importing
+# one torch-free module of this package (the Training page's first paint imports
+# ``cnndash.augment.names``) must not import every other, which pulls in PyTorch and torchvision.
+# Not to break an import cycle: tests/test_house.py counts these as imports of their modules.
+LAZY_EXPORTS = {
+    "build_pipeline": "cnndash.augment.build",
+    "build_steps": "cnndash.augment.build",
+    "pipeline_code": "cnndash.augment.build",
+    "VALIDATORS": "cnndash.augment.checks",
+    "validate_spec": "cnndash.augment.checks",
+    "CHOICES": "cnndash.augment.ops",
+    "DTYPES": "cnndash.augment.ops",
+    "INTERPOLATIONS": "cnndash.augment.ops",
+    "OPS": "cnndash.augment.ops",
+    "PADDING_MODES": "cnndash.augment.ops",
+    "POLICIES": "cnndash.augment.ops",
+    "AugmentError": "cnndash.augment.ops",
+    "OpInfo": "cnndash.augment.ops",
+    "Spec": "cnndash.augment.ops",
+    "default_step": "cnndash.augment.ops",
+    "normalize_step": "cnndash.augment.ops",
+    "steps_to_add": "cnndash.augment.ops",
+    "augment_samples": "cnndash.augment.preview",
+    "to_image_tensor": "cnndash.augment.preview",
+    "delete_pipeline": "cnndash.augment.store",
+    "list_pipelines": "cnndash.augment.names",
+    "load_pipeline": "cnndash.augment.store",
+    "pipelines_dir": "cnndash.augment.names",
+    "save_pipeline": "cnndash.augment.store",
+}
 
 __all__ = [
     "CHOICES",
@@ -63,3 +81,16 @@ __all__ = [
     "to_image_tensor",
     "validate_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY_EXPORTS:
+        value = getattr(importlib.import_module(LAZY_EXPORTS[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

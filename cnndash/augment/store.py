@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from cnndash import paths
 from cnndash.augment.build import build_steps
 from cnndash.augment.checks import validate_spec
+from cnndash.augment.names import NAME_MAX_CHARS, is_pipeline_name, list_pipelines, pipelines_dir
 from cnndash.augment.ops import AugmentError, Spec
-
-NAME_MAX_CHARS = 64  # longest pipeline name (it is a file name)
-_NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX_CHARS - 1}}}")
-
-
-def pipelines_dir(data_dir: Path | None = None) -> Path:
-    """Folder holding the saved pipelines: ``data_dir()/pipelines``."""
-    return (Path(data_dir) if data_dir is not None else paths.data_dir()) / "pipelines"
 
 
 def _pipeline_path(name: str, data_dir: Path | None) -> Path:
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+    if not is_pipeline_name(name):
         raise AugmentError(
             "Pipeline name {name} is not allowed: use 1–{name_max_chars} letters, digits, '.', '_' or '-', "
             "starting with a letter or digit.",
@@ -58,14 +49,6 @@ def load_pipeline(name: str, *, data_dir: Path | None = None) -> Spec:
             "Saved pipeline {name} ({path}) is not valid JSON: {exc}", name=repr(name), path=path, exc=exc
         ) from None
     return validate_spec(spec)
-
-
-def list_pipelines(*, data_dir: Path | None = None) -> list[str]:
-    """Names of the saved pipelines, sorted."""
-    folder = pipelines_dir(data_dir)
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.json") if _NAME_RE.fullmatch(p.stem))
 
 
 def delete_pipeline(name: str, *, data_dir: Path | None = None) -> None:

@@ -15,8 +15,10 @@ Any other name is a stored dataset or version (names in ``data_dir()/cnndash.sql
 ``data_dir()/contents``; docs/storage.md), or a path to an image-folder directory (``class_name/*.png`` or
 ``train/class_name/…`` + ``val/class_name/…``) or zip.
 
-One module per job, all re-exported here (``from cnndash.data import X`` works for every name below):
+One module per job, all re-exported here (``from cnndash.data import X`` works for every name below; each
+is imported on first use, so importing one module of the package imports no other):
 
+- :mod:`.names`: the built-ins' names, the store's schema and its names, read without PyTorch;
 - :mod:`.images`: ``ImageList`` / ``ImageSet``, ``DatasetError``, opening image files;
 - :mod:`.splits`: the stratified, seeded train/val split;
 - :mod:`.builtin`: ``digits``, ``shapes``, the sample photos, torchvision's files;
@@ -36,73 +38,84 @@ One module per job, all re-exported here (``from cnndash.data import X`` works f
 - :mod:`.stats`: a split's mean/std, the same numbers training uses.
 """
 
-from cnndash.data import folds, pins, versions  # noqa: F401  K-fold, pins, dataset versions (data-centric)
-from cnndash.data.archive import extract_image_zip
-from cnndash.data.builtin import (
-    BUILTIN_DATASETS,
-    MAX_SHAPES_BYTES,
-    SHAPE_CLASSES,
-    SHAPES_DEFAULTS,
-    generate_shapes,
-    sample_photos,
-    torchvision_root,
-)
-from cnndash.data.folders import find_dataset_root, load_image_folder, scan_image_folder
-from cnndash.data.images import IMAGE_EXTENSIONS, DatasetError, ImageList, ImageSet, is_image_file
-from cnndash.data.limits import (
-    ARCHIVE_RATIO_FLOOR,
-    DATA_QUOTA_ENV,
-    DATA_QUOTA_MB,
-    MAX_ARCHIVE_RATIO,
-    MAX_ENTRY_DEPTH,
-    MAX_IMAGE_PIXELS,
-    MAX_NAME_BYTES,
-    MAX_PATH_CHARS,
-    MAX_ZIP_ENTRY_BYTES,
-    MAX_ZIP_FILES,
-    MAX_ZIP_RATIO,
-    MAX_ZIP_TOTAL_BYTES,
-    MIN_FREE_ENV,
-    MIN_FREE_MB,
-    RATIO_FLOOR,
-    data_quota_bytes,
-    min_free_bytes,
-)
-from cnndash.data.pins import (
-    DatasetRef,
-    dataset_revision,
-    load_ref,
-    load_run_dataset,
-    pin_dataset,
-    release,
-    run_data_key,
-    run_holder,
-    run_split,
-    run_val_paths,
-)
-from cnndash.data.registry import load_dataset
-from cnndash.data.report import (
-    FEW_IMAGES,
-    IMBALANCE_RATIO,
-    IMPORT_RECORD,
-    SkippedFile,
-    ValidationReport,
-    validate_image_folder,
-)
-from cnndash.data.splits import stratified_split
-from cnndash.data.stats import compute_mean_std
-from cnndash.data.store import (
-    check_dataset_name,
-    dataset_name_from,
-    dataset_report,
-    datasets_dir,
-    delete_dataset,
-    import_dataset,
-    import_dataset_zip,
-    list_datasets,
-    quota_used,
-    replace_dataset_zip,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Every name below is imported from its module on first use (PEP 562), for import time only: importing
+# one torch-free module of this package (the Training page's first paint imports
+# ``cnndash.data.names``) must not import every other, which pulls in PyTorch and torchvision.
+# Not to break an import cycle: tests/test_house.py counts these as imports of their modules.
+LAZY_EXPORTS = {
+    "extract_image_zip": "cnndash.data.archive",
+    "BUILTIN_DATASETS": "cnndash.data.names",
+    "MAX_SHAPES_BYTES": "cnndash.data.builtin",
+    "SHAPE_CLASSES": "cnndash.data.builtin",
+    "SHAPES_DEFAULTS": "cnndash.data.builtin",
+    "generate_shapes": "cnndash.data.builtin",
+    "sample_photos": "cnndash.data.builtin",
+    "torchvision_root": "cnndash.data.builtin",
+    "find_dataset_root": "cnndash.data.folders",
+    "load_image_folder": "cnndash.data.folders",
+    "scan_image_folder": "cnndash.data.folders",
+    "IMAGE_EXTENSIONS": "cnndash.data.images",
+    "DatasetError": "cnndash.data.images",
+    "ImageList": "cnndash.data.images",
+    "ImageSet": "cnndash.data.images",
+    "is_image_file": "cnndash.data.images",
+    "ARCHIVE_RATIO_FLOOR": "cnndash.data.limits",
+    "DATA_QUOTA_ENV": "cnndash.data.limits",
+    "DATA_QUOTA_MB": "cnndash.data.limits",
+    "MAX_ARCHIVE_RATIO": "cnndash.data.limits",
+    "MAX_ENTRY_DEPTH": "cnndash.data.limits",
+    "MAX_IMAGE_PIXELS": "cnndash.data.limits",
+    "MAX_NAME_BYTES": "cnndash.data.limits",
+    "MAX_PATH_CHARS": "cnndash.data.limits",
+    "MAX_ZIP_ENTRY_BYTES": "cnndash.data.limits",
+    "MAX_ZIP_FILES": "cnndash.data.limits",
+    "MAX_ZIP_RATIO": "cnndash.data.limits",
+    "MAX_ZIP_TOTAL_BYTES": "cnndash.data.limits",
+    "MIN_FREE_ENV": "cnndash.data.limits",
+    "MIN_FREE_MB": "cnndash.data.limits",
+    "RATIO_FLOOR": "cnndash.data.limits",
+    "data_quota_bytes": "cnndash.data.limits",
+    "min_free_bytes": "cnndash.data.limits",
+    "DatasetRef": "cnndash.data.pins",
+    "dataset_revision": "cnndash.data.pins",
+    "load_ref": "cnndash.data.pins",
+    "load_run_dataset": "cnndash.data.pins",
+    "pin_dataset": "cnndash.data.pins",
+    "release": "cnndash.data.pins",
+    "run_data_key": "cnndash.data.pins",
+    "run_holder": "cnndash.data.pins",
+    "run_split": "cnndash.data.pins",
+    "run_val_paths": "cnndash.data.pins",
+    "load_dataset": "cnndash.data.registry",
+    "FEW_IMAGES": "cnndash.data.report",
+    "IMBALANCE_RATIO": "cnndash.data.report",
+    "IMPORT_RECORD": "cnndash.data.report",
+    "SkippedFile": "cnndash.data.report",
+    "ValidationReport": "cnndash.data.report",
+    "validate_image_folder": "cnndash.data.report",
+    "stratified_split": "cnndash.data.splits",
+    "compute_mean_std": "cnndash.data.stats",
+    "check_dataset_name": "cnndash.data.store",
+    "dataset_name_from": "cnndash.data.store",
+    "dataset_report": "cnndash.data.store",
+    "datasets_dir": "cnndash.data.store",
+    "delete_dataset": "cnndash.data.store",
+    "import_dataset": "cnndash.data.store",
+    "import_dataset_zip": "cnndash.data.store",
+    "list_datasets": "cnndash.data.store",
+    "quota_used": "cnndash.data.store",
+    "replace_dataset_zip": "cnndash.data.store",
+}
+SUBMODULES = (
+    "folds",
+    "pins",
+    "versions",
+)  # K-fold, pins, dataset versions (data-centric): ``cnndash.data.pins``
 
 __all__ = [
     "ARCHIVE_RATIO_FLOOR",
@@ -168,3 +181,18 @@ __all__ = [
     "torchvision_root",
     "validate_image_folder",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY_EXPORTS:
+        value = getattr(importlib.import_module(LAZY_EXPORTS[name]), name)
+    elif name in SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

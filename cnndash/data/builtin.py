@@ -19,16 +19,8 @@ from PIL import Image, ImageDraw
 
 from cnndash import paths
 from cnndash.data.images import DatasetError, ImageList, ImageSet
+from cnndash.data.names import BUILTIN_DATASETS
 from cnndash.data.splits import split_in_memory, stratified_split
-from cnndash.text import N_
-
-BUILTIN_DATASETS: dict[str, str] = {
-    "digits": N_("scikit-learn's handwritten digits: 1797 grayscale 8×8 images, 10 classes (offline)"),
-    "shapes": N_("generated circles, squares and triangles with object masks, 64×64 RGB (offline)"),
-    "mnist": N_("MNIST handwritten digits, 28×28 grayscale, 10 classes (files under the data folder)"),
-    "fashion_mnist": N_("Fashion-MNIST clothing, 28×28 grayscale, 10 classes (files under the data folder)"),
-    "cifar10": N_("CIFAR-10 photos, 32×32 RGB, 10 classes (files under the data folder)"),
-}
 
 SHAPE_CLASSES = ["circle", "square", "triangle"]
 SHAPES_DEFAULTS = {"count": 3000, "size": 64, "seed": 0}  # fewer and small CNNs overfit (50–60 % val)

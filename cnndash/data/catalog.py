@@ -1,7 +1,8 @@
 """The datasets' metadata in SQLite (domain ``"datasets"`` of :mod:`cnndash.store.db`): what exists and what
 refers to what. Bytes stay files (:mod:`cnndash.data.contents`); this module never reads an image.
 
-Tables (``docs/storage.md`` draws them):
+Tables (``docs/storage.md`` draws them; their schema, the connection and the names' listing live in
+:mod:`cnndash.data.names`, which imports no PyTorch, and are re-exported here):
 
 - ``contents``: immutable image folders: an upload, a built-in written as PNGs, a zip given by path. Each
   has its folder (relative to the data folder) and the bytes it stores, measured once, each file once.
@@ -33,13 +34,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnndash import paths
-from cnndash.data.builtin import BUILTIN_DATASETS
 from cnndash.data.images import DatasetError
 from cnndash.data.limits import data_quota_bytes, quota_message
+from cnndash.data.names import (  # noqa: F401  the schema, the connection and the names live there, torch-free
+    BUILTIN_DATASETS,
+    DOMAIN,
+    MIGRATIONS,
+    SCHEMA_V1,
+    data_root,
+    dataset_names,
+    db,
+)
 from cnndash.store import db as store_db
 
-DOMAIN = "datasets"
 CONTENTS_DIR = "contents"  # under the data folder: one folder per content, named by its id
 OWNERS_DIR = ".owners"  # under contents/: one locked file per live process that stages files
 STAGING_PREFIX = ".staging-"  # contents/.staging-<owner>-<id>: an import being written
@@ -50,120 +57,13 @@ NAME_MAX_CHARS = 64  # longest dataset name
 NAME_SUFFIX_STEM = NAME_MAX_CHARS - 4  # a taken name gets "-2", "-3", … (up to "-999") after this many
 _NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX_CHARS - 1}}}")
 
-SCHEMA_V1 = """
-CREATE TABLE contents (
-    id TEXT PRIMARY KEY,
-    folder TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL CHECK (kind IN ('upload', 'builtin', 'zip')),
-    key TEXT,
-    source TEXT NOT NULL DEFAULT '',
-    bytes INTEGER NOT NULL CHECK (bytes >= 0),
-    files INTEGER NOT NULL,
-    created REAL NOT NULL
-);
-CREATE UNIQUE INDEX contents_by_key ON contents(kind, key) WHERE key IS NOT NULL;
-CREATE TABLE versions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    parent TEXT NOT NULL,
-    base TEXT NOT NULL,
-    base_content TEXT REFERENCES contents(id),
-    base_path TEXT,
-    revision INTEGER NOT NULL DEFAULT 0,
-    inherited TEXT NOT NULL DEFAULT '[]',
-    created REAL NOT NULL,
-    CHECK ((base_content IS NULL) <> (base_path IS NULL))
-);
-CREATE TABLE datasets (
-    name TEXT PRIMARY KEY,
-    content TEXT REFERENCES contents(id),
-    version INTEGER UNIQUE REFERENCES versions(id),
-    created REAL NOT NULL,
-    CHECK ((content IS NULL) <> (version IS NULL))
-);
-CREATE INDEX datasets_by_content ON datasets(content);
-CREATE TABLE version_images (
-    version INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
-    origin TEXT NOT NULL,
-    prefix TEXT NOT NULL,
-    class TEXT NOT NULL,
-    path TEXT NOT NULL,
-    PRIMARY KEY (version, origin)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX version_images_by_path ON version_images(version, path);
-CREATE INDEX version_images_by_class ON version_images(version, class);
-CREATE TABLE steps (
-    version INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    edits TEXT NOT NULL,
-    PRIMARY KEY (version, seq)
-);
-CREATE TABLE step_changes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    version INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    origin TEXT NOT NULL,
-    prefix TEXT NOT NULL,
-    old_class TEXT NOT NULL,
-    old_path TEXT NOT NULL,
-    new_class TEXT,
-    new_path TEXT,
-    FOREIGN KEY (version, seq) REFERENCES steps(version, seq) ON DELETE CASCADE
-);
-CREATE INDEX step_changes_by_step ON step_changes(version, seq);
-CREATE TABLE snapshots (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    version INTEGER NOT NULL,
-    revision INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    base TEXT NOT NULL,
-    base_content TEXT REFERENCES contents(id),
-    base_path TEXT,
-    steps INTEGER NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX snapshots_by_state ON snapshots(version, revision);
-CREATE TABLE snapshot_images (
-    snapshot INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
-    origin TEXT NOT NULL,
-    prefix TEXT NOT NULL,
-    class TEXT NOT NULL,
-    path TEXT NOT NULL,
-    PRIMARY KEY (snapshot, origin)
-) WITHOUT ROWID;
-CREATE TABLE pins (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    holder TEXT NOT NULL,
-    content TEXT REFERENCES contents(id),
-    snapshot INTEGER REFERENCES snapshots(id),
-    created REAL NOT NULL
-);
-CREATE INDEX pins_by_holder ON pins(holder);
-CREATE TABLE reservations (
-    token TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    bytes INTEGER NOT NULL CHECK (bytes >= 0),
-    created REAL NOT NULL
-);
-CREATE TABLE trash (folder TEXT PRIMARY KEY, since REAL NOT NULL);
-"""
-MIGRATIONS = [SCHEMA_V1]
 
 transaction = store_db.transaction
-
-
-def data_root(data_dir: Path | None = None) -> Path:
-    """The data folder (``data_dir`` or ``paths.data_dir()``)."""
-    return Path(data_dir) if data_dir is not None else paths.data_dir()
 
 
 def contents_dir(data_dir: Path | None = None) -> Path:
     """Where contents live: ``data_dir()/contents``."""
     return data_root(data_dir) / CONTENTS_DIR
-
-
-def db(data_dir: Path | None = None) -> sqlite3.Connection:
-    """This thread's connection to the data folder's database, with the datasets schema applied."""
-    return store_db.connect(DOMAIN, MIGRATIONS, data_dir=data_root(data_dir))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,10 +186,6 @@ def add_content(conn: sqlite3.Connection, content: Content) -> None:
 def dataset_row(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
     """``(name, content, version)`` of a stored dataset or version; None when no such name."""
     return conn.execute("SELECT name, content, version FROM datasets WHERE name = ?", (name,)).fetchone()
-
-
-def dataset_names(conn: sqlite3.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT name FROM datasets ORDER BY name")]
 
 
 def free_name(conn: sqlite3.Connection, name: str, on_exists: str) -> str:

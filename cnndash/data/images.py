@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnndash.data.names import is_visible
 from cnndash.errors import UserError
 from cnndash.preprocess import ImageDecodeError, convert_mode, read_image
 
@@ -25,11 +26,6 @@ class DatasetError(UserError):
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-
-
-def is_visible(path: Path) -> bool:
-    """False for hidden files/folders and macOS metadata (``.x``, ``._x``, ``__MACOSX``)."""
-    return not (path.name.startswith(".") or path.name == "__MACOSX")
 
 
 def is_image_file(path: Path) -> bool:

@@ -34,8 +34,8 @@ from cnndash.data.catalog import CONTENTS_DIR, OWNERS_DIR, STAGING_PREFIX, TRASH
 from cnndash.data.contents import Base, Content, empty_trash, measure, resolve_base
 from cnndash.data.folders import find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError, is_visible
+from cnndash.data.names import DATASETS_DIR, adoption_candidates
 
-DATASETS_DIR = "datasets"  # the old layout's folder, and where a person may drop a folder to import it
 VERSION_RECORD = ".cnndash-version.json"  # an old version folder's record
 LEGACY_PREFIXES = (".staging-", ".trash-", ".extract-")  # what the old code's killed imports left
 IMPORT_PREFIX = ".import-"  # data_dir()/.import-<owner>-….zip: a folder being imported, packed as a zip
@@ -143,15 +143,7 @@ def _sweep_legacy(root: Path) -> None:
 def adopt(data_dir: Path | None = None) -> list[str]:
     """Adopt the folders of ``datasets/`` the database does not know yet; returns the names given."""
     root = catalog.data_root(data_dir)
-    folder = root / DATASETS_DIR
-    if not folder.is_dir():
-        return []
-    conn = catalog.db(root)
-    known = {row[0] for row in conn.execute("SELECT folder FROM contents")} | set(catalog.trash_folders(conn))
-    candidates = [
-        d for d in sorted(folder.iterdir())
-        if d.is_dir() and is_visible(d) and f"{DATASETS_DIR}/{d.name}" not in known
-    ]  # fmt: skip
+    candidates = adoption_candidates(root)
     adopted = []
     # Uploads first: the old versions' bases are among them.
     for entry in [d for d in candidates if not (d / VERSION_RECORD).is_file()]:

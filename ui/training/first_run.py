@@ -14,7 +14,7 @@ import ui
 from cnndash.jobs.registry import get_registry
 from cnndash.training.loops import TrainConfig
 from ui.training.auto_view import suggestion
-from ui.training.form import show_run_settings
+from ui.training.form_start import show_run_settings
 
 FIRST_DATASET = "digits"
 
@@ -30,5 +30,5 @@ def start_first_run() -> None:
     already training, a label check: the jobs rule) is shown where the button is."""
     with ui.user_errors():
         job = get_registry().start(first_run_config())
-        show_run_settings(job)
+        show_run_settings(job)  # the Training form opens on its settings
         st.switch_page(ui.PAGES["training"])

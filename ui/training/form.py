@@ -1,15 +1,15 @@
 """The Training page's settings form: data, model and pipeline, the optimisation row, and "More settings"
 (regularisation, input size, seed, device, processes, split, transfer learning).
 
-Every widget edits one of :class:`TrainConfig`'s fields (:data:`FORM_FIELDS`), starting at its default or,
-for the model, size, batch, epochs and learning rate, at the one-click suggestion for the dataset
-(:mod:`ui.training.auto_view`, the engine's choice);
-the dataset and the pipeline are the workspace's choices (``ui.workspace``: chosen on the Data page, they
-are chosen here). :func:`run_settings` reads the form into a ``TrainConfig`` and a process count; a setting
-the engine refuses (``TrainConfig.validate``, ``check_processes``: the widgets repeat none of their ranges)
-is shown next to its field and no config is returned, so Train stays off. While a run trains, :func:`show_run_settings` shows its
-settings as a read-only view and :func:`end_run_view` brings the person's own values back when it ends:
-a reload mid-run leaves nothing of the run's settings behind.
+Every widget edits one of :class:`TrainConfig`'s fields (:data:`ui.training.form_start.FORM_FIELDS`),
+starting at its default or, for the model, size, batch, epochs and learning rate, at the one-click suggestion
+for the dataset (:mod:`ui.training.auto_view`, the engine's choice); the dataset and the pipeline are the
+workspace's choices (``ui.workspace``: chosen on the Data page, they are chosen here), drawn before the
+engine is imported by :mod:`ui.training.form_start`, which also decides whether the form shows the person's
+own values or, read-only, those of the run training now. :func:`run_settings` reads the form into a
+``TrainConfig`` and a process count; a setting the engine refuses (``TrainConfig.validate``,
+``check_processes``: the widgets repeat none of their ranges) is shown next to its field and no config is
+returned, so Train stays off.
 """
 
 from __future__ import annotations
@@ -17,26 +17,22 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from cnndash.augment import list_pipelines, load_pipeline
-from cnndash.data import BUILTIN_DATASETS, list_datasets
+from cnndash.augment.store import load_pipeline
+from cnndash.data.store import list_datasets
 from cnndash.device import DEVICE_CHOICES, resolve_device
-from cnndash.jobs.registry import Job, check_processes
-from cnndash.models import MODEL_DESCRIPTIONS, MODEL_NAMES, TRANSFER_MODES
+from cnndash.jobs.registry import check_processes
 from cnndash.text import N_
-from cnndash.training.config import ConfigError
-from cnndash.training.loops import TrainConfig
-from cnndash.training.optim import OPTIMIZERS, SCHEDULES
+from cnndash.training.choices import MODEL_DESCRIPTIONS, MODEL_NAMES, OPTIMIZERS, SCHEDULES, TRANSFER_MODES
+from cnndash.training.config import ConfigError, TrainConfig
 from cnndash.training.preflight import suggested_lr
 from ui import i18n
 from ui.state import phrase_text
 from ui.training import auto_view, weights_view
+from ui.training.form_start import DEFAULTS, NO_PIPELINE, FormStart, data_choices
 
 _ = i18n.translator("training")
 _engine = i18n.translator("engine")
 
-# Every setting starts at TrainConfig's default (the dataset at the first built-in).
-DEFAULTS = TrainConfig(dataset=next(iter(BUILTIN_DATASETS)))
-NO_PIPELINE = N_("(none)")  # a value of the pipeline choice, shown translated
 SCHEDULE_LABELS = {
     "onecycle": N_("one-cycle (warm up, then anneal)"),
     "cosine": N_("cosine decay"),
@@ -48,34 +44,8 @@ TRANSFER_LABELS = {
     "freeze": N_("freeze the backbone (train the head only)"),
     "lower_lr": N_("smaller LR for the backbone"),
 }
-# The form's widgets and the TrainConfig field each one edits (also how an active run's settings are
-# shown after a reload).
-FORM_FIELDS = {
-    "train-dataset": "dataset",
-    "train-model": "model",
-    "train-epochs": "epochs",
-    "train-batch-size": "batch_size",
-    "train-optimizer": "optimizer",
-    "train-lr": "lr",
-    "train-schedule": "schedule",
-    "train-weight-decay": "weight_decay",
-    "train-label-smoothing": "label_smoothing",
-    "train-grad-clip": "grad_clip",
-    "train-early-stopping": "early_stopping",
-    "train-warmup": "warmup_epochs",
-    "train-image-size": "image_size",
-    "train-seed": "seed",
-    "train-device": "device",
-    "train-val-fraction": "val_fraction",
-    "train-pretrained": "pretrained",
-    "train-transfer": "transfer",
-    "train-scale-lr": "scale_lr",
-}
 # The fields above "More settings" (a refused value is shown under them; the others under the expander).
 MAIN_FIELDS = frozenset(("dataset", "model", "epochs", "batch_size", "optimizer", "lr", "schedule"))
-_FORM_KEYS = (*FORM_FIELDS, "train-pipeline", "train-processes")
-_SHOWN = "train-form-run"  # the run whose settings the form shows
-_OWN = "train-form-own"  # the person's own values, put aside while a run's are on show
 PROCESSES_HELP = N_(
     "Train one run with this many processes (PyTorch's torchrun and DistributedDataParallel), launched "
     "as a subprocess: one per GPU on a machine with several GPUs; on the CPU to try it out. The batch size "
@@ -90,12 +60,6 @@ def _reset_lr() -> None:
     st.session_state["train-lr"] = suggested_lr(st.session_state["train-optimizer"])
 
 
-def _shown(options: list[str], key: str) -> list[str]:
-    """``options``, plus the value a run's settings put in ``key`` when it is not among them."""
-    value = st.session_state.get(key)
-    return options if value in options or value is None else [*options, value]
-
-
 def _chosen_spec(pipeline: str) -> list[dict]:
     """The spec of the chosen pipeline ([] for none, or one that cannot be read: the form reports it)."""
     if pipeline in ("", NO_PIPELINE):
@@ -106,35 +70,12 @@ def _chosen_spec(pipeline: str) -> list[dict]:
         return []
 
 
-def _data_and_model(viewing: bool) -> tuple[str, str, str]:
-    uploaded = list_datasets()
-    datasets = [*BUILTIN_DATASETS, *uploaded]
-    pipelines = [NO_PIPELINE, *list_pipelines()]
-    if viewing:  # the run's dataset and pipeline on show; the workspace's choices stay as they are
-        datasets, pipelines = _shown(datasets, "train-dataset"), _shown(pipelines, "train-pipeline")
-        dataset_kwargs = {"key": "train-dataset", "disabled": True}
-        pipeline_kwargs = {"key": "train-pipeline", "disabled": True}
-    else:
-        dataset_kwargs = ui.workspace.bind(
-            "dataset", "train-dataset", default=DEFAULTS.dataset, options=datasets
-        )
-        pipeline_kwargs = ui.workspace.bind(
-            "pipeline",
-            "train-pipeline",
-            default=NO_PIPELINE,
-            options=pipelines,
-            convert=(lambda name: name or NO_PIPELINE, lambda shown: "" if shown == NO_PIPELINE else shown),
-        )
-    c1, c2, c3 = st.columns(3)
-    dataset = c1.selectbox(
-        _("Dataset"),
-        datasets,
-        format_func=lambda name: _("{name} (uploaded)", name=ui.plain(name)) if name in uploaded else name,
-        help=_("Built-ins, or datasets uploaded on the Data & augmentation page.")
-        + " "
-        + " · ".join(f"{k}: {_engine(v)}" for k, v in BUILTIN_DATASETS.items()),
-        **dataset_kwargs,
-    )
+def _data_and_model(start: FormStart) -> tuple[str, str, str]:
+    """The first row: the dataset and pipeline (drawn now when :func:`form_start.first_row` could not list
+    the datasets without the engine), the suggestion for them, then the model box between them."""
+    if start.dataset is None:
+        data_choices(start, list_datasets())
+    dataset, pipeline, viewing = start.dataset, start.pipeline, start.viewing
     if not viewing:  # the settings nobody changed by hand follow the data (before their widgets are drawn)
         state = st.session_state
         auto_view.apply_suggestion(
@@ -144,19 +85,12 @@ def _data_and_model(viewing: bool) -> tuple[str, str, str]:
             device=state.get("train-device", DEFAULTS.device),
             augment=_chosen_spec(state.get("train-pipeline", NO_PIPELINE)),  # bound above: the choice
         )
-    model = c2.selectbox(
+    model = start.columns[1].selectbox(
         _("Model"),
         MODEL_NAMES,
         help=" · ".join(_engine(d) for d in MODEL_DESCRIPTIONS.values()),
         disabled=viewing,
         **ui.keep("train-model", DEFAULTS.model),
-    )
-    pipeline = c3.selectbox(
-        _("Augmentation pipeline"),
-        pipelines,
-        format_func=lambda name: _(NO_PIPELINE) if name == NO_PIPELINE else ui.plain(name),
-        help=_("Pipelines saved on the Data & augmentation page; applied to training images only."),
-        **pipeline_kwargs,
     )
     return dataset, model, pipeline
 
@@ -309,14 +243,15 @@ def _split_and_transfer(off: bool) -> dict:
     }
 
 
-def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
+def run_settings(start: FormStart) -> tuple[TrainConfig | None, int]:
     """The form's run settings, and how many processes train it (1 = in the app's own process).
 
     The config is None while a setting is one the engine refuses; the reason is shown next to the field
-    (under its row, or under "More settings" for the fields inside it). ``viewing``: the form shows a
-    run's settings (:func:`show_run_settings`), read-only.
+    (under its row, or under "More settings" for the fields inside it). ``start``: the first row as
+    :func:`form_start.first_row` drew it; while it shows a run's settings the form is read-only.
     """
-    dataset, model, pipeline = _data_and_model(viewing)
+    viewing = start.viewing
+    dataset, model, pipeline = _data_and_model(start)
     values = _optimisation(viewing)
     slots = {"main": st.empty()}  # a refused value right under its row, above the suggestion's reasons
     if not viewing:
@@ -346,37 +281,3 @@ def run_settings(viewing: bool = False) -> tuple[TrainConfig | None, int]:
         slot.error(ui.text(phrase_text(exc.form_message, exc.domain)) + where, icon=":material/error:")
         return None, processes
     return config, processes
-
-
-def show_run_settings(job: Job) -> None:
-    """While ``job`` trains, the form shows its settings (after a reload, in a second tab) as a view: the
-    person's own values are put aside once and come back with :func:`end_run_view`."""
-    state = st.session_state
-    if state.get(_SHOWN) == job.run_name:
-        return
-    if _SHOWN not in state:
-        state[_OWN] = {key: state[key] for key in _FORM_KEYS if key in state}
-    state[_SHOWN] = job.run_name
-    config = job.config
-    for key, name in FORM_FIELDS.items():
-        value = getattr(config, name)
-        if name == "image_size":
-            value = value or 0
-        elif isinstance(getattr(DEFAULTS, name), float):  # config.json may hold 0 for 0.0
-            value = float(value)
-        state[key] = value
-    state["train-pipeline"] = config.pipeline or NO_PIPELINE
-    state["train-processes"] = job.processes
-
-
-def end_run_view() -> None:
-    """No run trains: the form's own values again, so nothing of a viewed run's settings sticks."""
-    state = st.session_state
-    if state.pop(_SHOWN, None) is None:
-        return
-    own = state.pop(_OWN, {})
-    for key in _FORM_KEYS:
-        if key in own:
-            state[key] = own[key]
-        else:
-            state.pop(key, None)  # the widget starts at its default, or the workspace's choice

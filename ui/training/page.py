@@ -1,5 +1,6 @@
 """The Training page's two tabs, drawn by ``pages/training.py`` once the engine is imported: the Train tab (the
-form, Train and Stop, the live view or the last run's results) and the Runs tab (the search, then every run).
+form after its first row, Train and Stop, the live view or the last run's results) and the Runs tab (the
+search, then every run).
 
 Kept out of the page file so that the page can draw its title, tabs and introduction before anything here
 imports PyTorch (a first deep link's first paint, see ``benchmarks/first_paint.py``).
@@ -15,7 +16,8 @@ from cnndash.runs import list_runs
 from cnndash.training.config import TrainConfig
 from ui import i18n
 from ui.training import lr_finder_view, runs_tab, search_tab
-from ui.training.form import end_run_view, run_settings, show_run_settings
+from ui.training.form import run_settings
+from ui.training.form_start import FormStart, end_run_view, show_run_settings
 from ui.training.live import live, saved_run
 from ui.training.preflight_view import what_the_model_sees
 from ui.training.results import results
@@ -25,19 +27,20 @@ _ = i18n.translator("training")
 STOP_WAIT_SECONDS = 10  # a stop takes effect within one batch
 
 
-def train_tab() -> TrainConfig | None:
-    """The form, Train and Stop, and the run training now (or the last one); the form's config (None while a
-    setting is refused), which the Runs tab's search starts from."""
+def train_tab(start: FormStart) -> TrainConfig | None:
+    """The rest of the form after its first row (``start``), Train and Stop, and the run training now (or
+    the last one); the form's config (None while a setting is refused), which the Runs tab's search starts
+    from."""
     registry = get_registry()
     active = registry.active()
-    if active is not None:
-        show_run_settings(active)  # a view of the run's settings, read-only while it trains
-    else:
-        end_run_view()
+    # A view of the run's settings, read-only while it trains, or the person's own once it ended: switched
+    # before the first row is drawn, so by a rerun when the first row shows the other.
+    if show_run_settings(active) if active is not None else end_run_view():
+        st.rerun()
     config = pre = None
     processes = 1
     with ui.user_errors():
-        config, processes = run_settings(viewing=active is not None)
+        config, processes = run_settings(start)
     if config is not None:
         pre = what_the_model_sees(config, processes)
     if active is None:
@@ -58,11 +61,14 @@ def train_tab() -> TrainConfig | None:
     if stop and active is not None:
         active.stop()
         active.wait(STOP_WAIT_SECONDS)
+        if not active.alive:
+            end_run_view()  # the next run's first row shows the person's own values again
         st.rerun()  # redraw the buttons and show the stopped run's results
     if start and config is not None:
         with ui.user_errors():  # refused beside another training on the device or a label check
             job = registry.start(config, processes=processes)
             ui.workspace.put("run", job.run_name)  # Evaluation and Grad-CAM start on it
+            show_run_settings(job)  # the next run's first row shows its settings
             st.rerun()  # redraw with Train disabled and the live view
     if active is not None:
         live(active.run_name)
