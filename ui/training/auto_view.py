@@ -9,15 +9,12 @@ settings nobody touched and leaves the others alone (their reason then says "set
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import streamlit as st
 
 import ui
 from cnndash.device import resolve_device
-from cnndash.models import pipeline_output_size
 from cnndash.pretrained import weights_installed
-from cnndash.text import N_, Phrase
+from cnndash.text import N_
 from cnndash.training.auto import ONE_CLICK_BUDGET_S, AutoChoice, choose_settings
 from cnndash.training.choices import MODEL_TITLES
 from cnndash.training.config import TrainConfig
@@ -57,37 +54,37 @@ _CHOICE = "train-auto-choice"  # the last suggestion's (dataset, settings, reaso
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _suggest(
-    name: str, val_fraction: float, seed: int, stamp: str, device: str, budget_s: float, pretrained: bool
+    name: str,
+    val_fraction: float,
+    seed: int,
+    stamp: str,
+    device: str,
+    budget_s: float,
+    pretrained: bool,
+    augment: list[dict],
 ) -> AutoChoice:
     imageset = ui.load_dataset(name, val_fraction, seed)
-    return choose_settings(imageset, name, budget_s=budget_s, device=device, pretrained_available=pretrained)
+    base = TrainConfig(
+        dataset=name, augment=augment
+    )  # a pipeline that crops decides the size (the engine's rule)
+    return choose_settings(imageset, name, budget_s=budget_s, device=device, pretrained_available=pretrained,
+                           base=base)  # fmt: skip
 
 
-def suggestion(dataset: str, *, val_fraction: float, seed: int, device: str = "auto") -> AutoChoice:
-    """The engine's one-click choice for ``dataset`` on ``device`` (cached until the dataset changes)."""
+def suggestion(
+    dataset: str, *, val_fraction: float, seed: int, device: str = "auto", augment: list[dict] = ()
+) -> AutoChoice:
+    """The engine's one-click choice for ``dataset`` on ``device`` with the pipeline ``augment`` (cached until
+    the dataset changes)."""
     kind = resolve_device(device).type
     stamp = ui.dataset_stamp(dataset)
     pretrained = weights_installed("resnet18")  # a key part: an import on this page changes the choice
-    return _suggest(dataset, float(val_fraction), int(seed), stamp, kind, ONE_CLICK_BUDGET_S, pretrained)
+    return _suggest(dataset, float(val_fraction), int(seed), stamp, kind, ONE_CLICK_BUDGET_S, pretrained,
+                    list(augment))  # fmt: skip
 
 
 def _widget_value(field: str, value: object) -> object:
     return (value or 0) if field == "image_size" else value
-
-
-def _pipeline_decides(choice: AutoChoice, augment: list[dict]) -> AutoChoice:
-    """``choice`` with the image size left automatic when the pipeline crops or resizes to a fixed size: the
-    crop is what the person asked the model to see (the engine's rule, :func:`cnndash.models.auto_image_size`)."""
-    crop = pipeline_output_size(augment)
-    if crop is None:
-        return choice
-    why = Phrase(
-        N_("the augmentation pipeline outputs {crop}×{crop} px: its crops decide (0 = automatic)"), crop=crop
-    )
-    why.domain = "training"  # this page's sentence, shown among the engine's reasons (ui.engine_text)
-    return replace(
-        choice, config=replace(choice.config, image_size=None), reasons={**choice.reasons, "image_size": why}
-    )
 
 
 def apply_suggestion(
@@ -98,11 +95,10 @@ def apply_suggestion(
     read (the preflight says why)."""
     with st.spinner(_("Reading the dataset to suggest settings…")):
         try:
-            choice = suggestion(dataset, val_fraction=val_fraction, seed=seed, device=device)
+            choice = suggestion(dataset, val_fraction=val_fraction, seed=seed, device=device, augment=augment)
         except ValueError:
             st.session_state.pop(_CHOICE, None)  # no reasons of another dataset's suggestion on show
             return None  # a broken or missing dataset: the form's own checks show the reason
-    choice = _pipeline_decides(choice, list(augment))
     state = st.session_state
     applied = state.get(_APPLIED, {})
     hand = set()
