@@ -25,15 +25,14 @@ from torch import nn
 
 from cnndash.errors import UserError
 from cnndash.runs import TrainState
-from cnndash.runs.layout import METRICS_FILE
 from cnndash.runs.writer import BatchLog
 from cnndash.training.batches import global_batch_sizes
 from cnndash.training.config import ConfigError, TrainConfig
 from cnndash.training.distributed import Distributed
 from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
-from cnndash.training.health import run_health_from_csv
 from cnndash.training.precise_bn import recompute_batchnorm_stats
 from cnndash.training.setup import Trainer, setup
+from cnndash.training.summary import run_summary
 from cnndash.training.tblog import SAMPLE_IMAGES, TensorBoardLog
 
 __all__ = ["ConfigError", "TrainConfig", "Trainer", "TrainingDivergedError", "evaluate", "setup", "train",
@@ -287,51 +286,10 @@ def _train(
             tensorboard.close()
         raise
     batch_log.flush()
-    summary = _summary(t, status, message, seconds=clock.seconds())
+    summary = run_summary(t, status, message, seconds=clock.seconds())
     writer.write_summary(summary)
     writer.write_status(status, message, epoch=state.epoch, world_size=t.world_size)
     _emit(on_event, EndEvent(summary))
-    return summary
-
-
-def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
-    state, start = t.state, t.start
-    summary = {
-        "status": status,
-        "message": message,
-        "val_accuracy": max(state.best_val_acc, 0.0),
-        "val_loss": state.best_val_loss if math.isfinite(state.best_val_loss) else None,
-        "best_epoch": state.best_epoch,
-        "epochs": state.epoch,
-        "epochs_planned": t.config.epochs,
-        "device": start.device,
-        "device_description": start.device_description,
-        # over the whole run, resumed parts included
-        "images_per_sec": state.images_seen / state.train_seconds if state.train_seconds > 0 else 0.0,
-        "seconds": seconds,  # wall time of the whole run, resumed parts included
-        "train_seconds": state.train_seconds,
-        "model": t.config.model,
-        "dataset": t.config.dataset,
-        "classes": start.classes,
-        "image_size": start.image_size,
-        "parameters": start.parameters,
-        "train_images": start.train_images,
-        "val_images": start.val_images,
-        "data_path": start.data_path,
-        "amp": t.amp,
-        "world_size": t.world_size,
-    }
-    if t.config.scale_lr and t.world_size > 1:
-        summary["lr_scaled"] = t.config.lr * t.world_size  # the linear scaling rule, asked for in the config
-    if state.last_val_acc >= 0:
-        summary["final_val_accuracy"] = state.last_val_acc
-    # A finite loss can still have blown up (a model stuck at chance) or spiked: say so, with the fix.
-    summary["health"] = run_health_from_csv(
-        t.writer.path / METRICS_FILE,
-        num_classes=len(start.classes),
-        lr=t.config.lr,
-        optimizer=t.config.optimizer,
-    ).to_dict()
     return summary
 
 
