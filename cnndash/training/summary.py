@@ -1,5 +1,10 @@
 """What a run leaves in ``summary.json`` when it ends: its outcome, figures, the data and model it trained, and
 its health (:mod:`cnndash.training.health`), built from the :class:`~cnndash.training.setup.Trainer` that ran it.
+
+Why a run ended early (stopped, early stopping, a diverged loss) is a :class:`~cnndash.text.Phrase` of one of
+:data:`MESSAGE_TEMPLATES`: ``summary.json`` and ``status.json`` keep its English ``message`` (the CLI and runs
+of older versions read it) and, beside it, ``message_template`` and ``message_params``
+(:func:`message_fields`), so that a page says it in its reader's language later.
 """
 
 from __future__ import annotations
@@ -7,8 +12,32 @@ from __future__ import annotations
 import math
 
 from cnndash.runs.layout import METRICS_FILE
+from cnndash.text import N_
 from cnndash.training.health import run_health_from_csv
 from cnndash.training.setup import Trainer
+
+STOPPED = N_("Stopped by the user at epoch {epoch}, batch {batch} of {steps}; resume to continue.")
+EARLY_STOPPED = N_("Early stopping after epoch {epoch}: no better validation result for {patience} epochs.")
+# The loss is not finite (TrainingDivergedError): where it showed, the learning rate and a lower one to try.
+DIVERGED_AT_BATCH = N_(
+    "The training loss became {loss} at epoch {epoch}, batch {batch}: the learning rate {lr} is too high for "
+    "this model and data — lower it (try {lower}) or turn on gradient clipping."
+)
+DIVERGED_IN_EPOCH = N_(
+    "The training loss became {loss} in epoch {epoch}: the learning rate {lr} is too high for this model and "
+    "data — lower it (try {lower}) or turn on gradient clipping."
+)
+# A page rebuilds a stored message only from one of these (a template read from a file is never trusted).
+MESSAGE_TEMPLATES = frozenset({STOPPED, EARLY_STOPPED, DIVERGED_AT_BATCH, DIVERGED_IN_EPOCH})
+
+
+def message_fields(message: object) -> dict:
+    """The fields that keep ``message``'s template and parameters beside its English text in ``summary.json``
+    or ``status.json``: none for text that is not a :class:`~cnndash.text.Phrase` of :data:`MESSAGE_TEMPLATES`."""
+    template, params = getattr(message, "template", None), getattr(message, "params", None)
+    if template not in MESSAGE_TEMPLATES or not isinstance(params, dict):
+        return {}
+    return {"message_template": template, "message_params": dict(params)}
 
 
 def run_summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
@@ -17,7 +46,8 @@ def run_summary(t: Trainer, status: str, message: str, *, seconds: float) -> dic
     state, start = t.state, t.start
     summary = {
         "status": status,
-        "message": message,
+        "message": str(message),
+        **message_fields(message),
         "val_accuracy": max(state.best_val_acc, 0.0),
         "val_loss": state.best_val_loss if math.isfinite(state.best_val_loss) else None,
         "best_epoch": state.best_epoch,

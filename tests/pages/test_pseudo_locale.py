@@ -4,6 +4,7 @@ no text that is neither translated (``⟦…⟧``) nor data (numbers, code, name
 from __future__ import annotations
 
 import shutil
+import threading
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,6 +21,7 @@ from cnndash.pretrained import MODELS_WITH_WEIGHTS, published_name
 from cnndash.search.job import active_search_job
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
+from cnndash.training.loops import TrainConfig, train
 from cnndash.training.lr_finder import TrialCheck, candidates_from_curve, offer_suggestion
 from cnndash.training.optim import OPTIMIZERS
 from tests.conftest import ROOT, TINY_RUN_DATASET
@@ -129,6 +131,21 @@ def test_the_training_page_is_translated_everywhere(trained):
     at = render("pages/training.py")
     assert at.title[0].value.startswith("⟦")
     assert unmarked(at, data=DATA_TRAINING) == []
+
+
+def test_a_stopped_runs_message_is_translated(trained):
+    """A run its user stopped (a real stop, before its first batch) is the newest on disk: the Train tab says
+    why it ended from the template its summary keeps, not the English text stored beside it."""
+    stop = threading.Event()
+    stop.set()
+    config = TrainConfig(dataset="shapes:count=40,size=32", model="lenet", epochs=1, batch_size=16)
+    summary = train(config, trained / "stopped", stop_event=stop)
+    assert summary["message"].startswith("Stopped by the user")
+    at = render("pages/training.py")
+    assert [w.value for w in at.warning if "stop_circle" in str(w.proto.icon)] == [
+        "⟦" + summary["message"] + "⟧"
+    ]  # the pseudo-locale marks the template and fills in the same numbers
+    assert unmarked(at, data=[*DATA_TRAINING, "stopped"]) == []
 
 
 def test_the_suggestion_the_lr_finder_and_the_weights_panel_are_translated(trained, tmp_path, monkeypatch):
