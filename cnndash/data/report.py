@@ -11,7 +11,7 @@ from pathlib import Path
 from cnndash.data.folders import Items, find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError
 from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES, ImageDecodeError, image_header
-from cnndash.text import N_, Phrase, plural
+from cnndash.text import N_, Phrase
 
 IMPORT_RECORD = ".cnndash-import.json"  # hidden file in a stored dataset: skipped files from the upload
 FEW_IMAGES = 10  # a class with fewer images than this gets a warning
@@ -187,7 +187,7 @@ def _sizes_and_modes(parts: dict[str, Items]) -> tuple[dict[tuple[int, int], int
             try:
                 width, height, mode = image_header(path)
             except ImageDecodeError as exc:
-                raise DatasetError(str(exc)) from None
+                raise DatasetError(exc.template, **exc.params) from None  # its words, in any language
             sizes[(height, width)] += 1
             modes[mode] += 1
     return dict(sizes), dict(modes)
@@ -246,18 +246,33 @@ def _mode_notes(modes: dict[str, int]) -> list[str]:
     """What decoding will do to these modes, worded as :func:`cnndash.preprocess.convert_mode` does it."""
     notes: list[str] = []
     # As load_image_folder decides: grayscale only when every image is a grayscale mode.
-    target = "grayscale" if all(m in GRAY_MODES for m in modes) else "RGB"
+    target = Phrase(N_("grayscale")) if all(m in GRAY_MODES for m in modes) else "RGB"
     families = {_mode_family(m) for m in modes}
     if len(families) > 1:
         listed = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
-        alpha = " (transparent areas become white)" if "with transparency" in families else ""
-        notes.append(f"Mixed image modes ({listed}): every image will be converted to {target}{alpha}.")
+        mixed = (
+            N_(
+                "Mixed image modes ({modes}): every image will be converted to {target} (transparent areas "
+                "become white)."
+            )
+            if "with transparency" in families
+            else N_("Mixed image modes ({modes}): every image will be converted to {target}.")
+        )
+        notes.append(Phrase(mixed, modes=listed, target=target))
     deep = sum(n for m, n in modes.items() if m in SIXTEEN_BIT_MODES)
     if deep:
-        notes.append(
-            f"{plural(deep, 'image')} {'is' if deep == 1 else 'are'} 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), "
-            "as the models take 8-bit pixels."
+        sixteen = (
+            N_(
+                "{count} image is 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), as the models "
+                "take 8-bit pixels."
+            )
+            if deep == 1
+            else N_(
+                "{count} images are 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), as the models "
+                "take 8-bit pixels."
+            )
         )
+        notes.append(Phrase(sixteen, count=f"{deep:,}"))
     return notes
 
 

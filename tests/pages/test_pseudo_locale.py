@@ -3,10 +3,13 @@ no text that is neither translated (``⟦…⟧``) nor data (numbers, code, name
 
 from __future__ import annotations
 
+import io
 import shutil
 import threading
+import zipfile
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cnndash import augment
@@ -241,6 +244,29 @@ def test_the_gradcam_page_is_translated_everywhere(trained, view):
 def test_the_data_page_is_translated_everywhere():
     at = render("pages/data_augmentation.py")
     assert unmarked(at, data=[*DATA_RUN, "RGB"]) == []
+
+
+def _png(mode: str, color: object) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (8, 8), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_uploads_report_is_translated_everywhere(monkeypatch):
+    """An upload of grayscale photos, some with transparency: the report's mixed-modes note is the engine's
+    template, marked, with the modes and the target mode filled in."""
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
+    at = render("pages/data_augmentation.py")
+    payload = io.BytesIO()
+    with zipfile.ZipFile(payload, "w") as archive:
+        for i in range(6):
+            archive.writestr(f"cat/{i}.png", _png("L", 100))
+            archive.writestr(f"dog/{i}.png", _png("LA", (100, 255)))
+    at.get("file_uploader")[0].set_value(("pets.zip", payload.getvalue(), "application/zip")).run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    (mixed,) = [w.value for w in at.warning if "LA" in w.value]
+    assert mixed.startswith("⟦") and "⟦grayscale⟧" in mixed  # the target mode is a translated word too
+    assert unmarked(at, data=[*DATA_RUN, "pets", "cat", "dog", "RGB", "L", "LA"]) == []
 
 
 def test_the_augmentation_section_is_translated_everywhere(monkeypatch):
