@@ -10,6 +10,7 @@ import streamlit as st
 from cnndash.text import N_
 from ui import i18n, workspace
 from ui.background import engine, engine_ready
+from ui.engine_text import engine_text
 from ui.text import text
 
 _ = i18n.translator("common")
@@ -86,6 +87,16 @@ def render_active_run() -> None:
     st.fragment(_jobs_panel, run_every=SIDEBAR_POLL_SECONDS)()
 
 
+def _job_status(job: Any) -> str:
+    """The job's one line of progress in the reader's language: a training job's from its template (its
+    numbers filled in after translation), a label check's from its phrase."""
+    snap = job.snapshot()
+    if hasattr(snap, "status_template"):
+        template, params = snap.status_template()
+        return i18n.translator("engine")(template, **params)
+    return engine_text(job.status_text())
+
+
 def _jobs_panel() -> None:
     registry = engine("jobs.registry").get_registry()
     running = registry.running()
@@ -94,5 +105,5 @@ def _jobs_panel() -> None:
     for kind, name, job in running:
         caption, ended = JOB_CAPTIONS[kind]
         st.caption(_(caption) if job.alive else _(ended))
-        st.markdown(f"**{text(name)}** — {text(job.status_text())}")
+        st.markdown(f"**{text(name)}** — {text(_job_status(job))}")
         st.progress(min(max(job.fraction_done(), 0.0), 1.0))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
+import time
 import zipfile
 
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import ui
 from cnndash import augment
 from cnndash.data import BUILTIN_DATASETS
 from cnndash.device import DEVICE_CHOICES
@@ -24,7 +25,7 @@ from cnndash.pretrained import MODELS_WITH_WEIGHTS, published_name
 from cnndash.search.job import active_search_job
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
-from cnndash.training.loops import TrainConfig, train
+from cnndash.training.loops import TrainConfig, TrainingDivergedError, train
 from cnndash.training.lr_finder import TrialCheck, candidates_from_curve, offer_suggestion
 from cnndash.training.optim import OPTIMIZERS
 from tests.conftest import ROOT, TINY_RUN_DATASET
@@ -66,8 +67,9 @@ def test_unmarked_finds_every_visible_string_that_escaped_translation():
     ]
 
 
-def render(page: str, query: dict | None = None) -> AppTest:
-    """``page`` through the app (sidebar, navigation, page) in the pseudo-locale; no exception, no error."""
+def render(page: str, query: dict | None = None, *, errors: int = 0) -> AppTest:
+    """``page`` through the app (sidebar, navigation, page) in the pseudo-locale; no exception, ``errors``
+    error messages (none unless the test shows a failure)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params.update({"lang": PSEUDO, **(query or {})})
     at.run()
@@ -75,7 +77,7 @@ def render(page: str, query: dict | None = None) -> AppTest:
         at.switch_page(page)
         at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert len(at.error) == errors, [e.value for e in at.error]
     return at
 
 
@@ -137,18 +139,41 @@ def test_the_training_page_is_translated_everywhere(trained):
 
 
 def test_a_stopped_runs_message_is_translated(trained):
-    """A run its user stopped (a real stop, before its first batch) is the newest on disk: the Train tab says
-    why it ended from the template its summary keeps, not the English text stored beside it."""
-    stop = threading.Event()
-    stop.set()
-    config = TrainConfig(dataset="shapes:count=40,size=32", model="lenet", epochs=1, batch_size=16)
-    summary = train(config, trained / "stopped", stop_event=stop)
-    assert summary["message"].startswith("Stopped by the user")
+    """A job its user stopped (a real stop, after its first batches): while it trains, the sidebar's line is
+    the job's progress template, translated; once stopped, the Train tab says why it ended from the template
+    its summary keeps, not the English text stored beside it."""
+    config = TrainConfig(dataset="shapes:count=120,size=32", model="lenet", epochs=50, batch_size=16)
+    job = registry.get_registry().start(config)
+    try:
+        deadline = time.monotonic() + 60
+        while not job.snapshot().batch_points and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at = render("pages/training.py")
+        progress = [m.value for m in at.sidebar.markdown if job.run_name in m.value]
+        assert len(progress) == 1 and progress[0].endswith("⟧") and "— ⟦" in progress[0], progress
+    finally:
+        job.stop()
+        assert job.wait(60)
+    assert job.snapshot().status == "stopped"
+    message = job.snapshot().summary["message"]
+    assert message.startswith("Stopped by the user")
     at = render("pages/training.py")
     assert [w.value for w in at.warning if "stop_circle" in str(w.proto.icon)] == [
-        "⟦" + summary["message"] + "⟧"
+        "⟦" + message + "⟧"
     ]  # the pseudo-locale marks the template and fills in the same numbers
-    assert unmarked(at, data=[*DATA_TRAINING, "stopped"]) == []
+    assert unmarked(at, data=[*DATA_TRAINING, job.run_name]) == []
+
+
+def test_a_diverged_runs_message_is_translated(trained):
+    """A run whose loss became NaN (SGD at a learning rate of 10, as tests/engine/jobs/test_jobs.py makes one)
+    failed: the Train tab says why from the template status.json keeps beside the English."""
+    config = TrainConfig(dataset="shapes:count=120,size=32", model="lenet", epochs=2, batch_size=16,
+                         optimizer="sgd", lr=10.0, weight_decay=1.0, schedule="constant")  # fmt: skip
+    with pytest.raises(TrainingDivergedError) as failure:
+        train(config, trained / "diverged")
+    at = render("pages/training.py", errors=1)
+    assert at.error[0].value == "⟦" + ui.text(str(failure.value)) + "⟧"
+    assert unmarked(at, data=[*DATA_TRAINING, "diverged", "NaN", "nan", "inf"]) == []
 
 
 def test_the_suggestion_the_lr_finder_and_the_weights_panel_are_translated(trained, tmp_path, monkeypatch):
