@@ -260,3 +260,20 @@ def test_an_engine_error_and_an_engine_phrase_are_said_in_chinese(in_language):
     assert engine_text(reason) == "数据集的 8 像素图像被放大到 lenet 的范围（28 像素）"
     in_language("en")
     assert engine_text(caught.value) == english
+
+
+def test_an_error_carried_inside_another_is_said_in_chinese_too(in_language, tmp_path):
+    """A typed error inside another's message ("{exc} Remove or replace it.", as the archive import says of an
+    image that does not decode) is translated too: no English sentence of ours hides in a Chinese one."""
+    from cnndash.data.images import DatasetError, open_image_file
+    from ui.engine_text import engine_text
+
+    path = tmp_path / "cat.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing PIL can read
+    with pytest.raises(DatasetError) as caught:
+        open_image_file(path, "RGB")
+    outer = DatasetError("{exc} Remove or replace it.", exc=caught.value)
+    assert str(outer).startswith(f"{path} does not decode as an image: ")  # the English is unchanged
+    in_language("zh-CN")
+    said = engine_text(outer)
+    assert said.startswith(f"{path} 无法解码为图像：") and said.endswith("请移除或替换它。"), said

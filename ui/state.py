@@ -38,9 +38,13 @@ def error_text(exc: ValueError) -> str:
 
 def phrase_text(phrase: Phrase, domain: str) -> str:
     """``phrase`` in the person's language: its template translated in ``domain``'s catalogue, filled with its
-    parameters, each nested :class:`~cnndash.errors.Phrase` and :class:`~cnndash.errors.Term` translated too."""
+    parameters, each nested :class:`~cnndash.errors.Phrase` and :class:`~cnndash.errors.Term` translated too,
+    and so is a :class:`~cnndash.errors.UserError` carried inside (``"Cannot read {file}: {exc}"``, in its own
+    domain), so that no English sentence hides in a translated one."""
 
     def shown(value: object, domain: str) -> object:
+        if isinstance(value, UserError):
+            value = Phrase.of(value)
         if isinstance(value, Phrase):
             domain = value.domain or domain
             parts = {name: shown(part, domain) for name, part in value.params.items()}
