@@ -14,7 +14,7 @@ pipelines the trainer uses and the exported code, so the three never disagree.
   ``data_dir()/pipelines/``.
 
 Modules, all re-exported here: :mod:`.ops` (the catalogue, ``AugmentError``), :mod:`.checks` (spec
-validation: a table of per-op validators), :mod:`.build` (Compose and code export), :mod:`.preview`,
+validation) with :mod:`.arguments` (an op's arguments: a table of per-op validators), :mod:`.build` (Compose and code export), :mod:`.preview`,
 :mod:`.store` (named pipelines).
 """
 
