@@ -36,8 +36,10 @@ class Step:
     op: str
     kwargs: dict[str, Any]
 
-    def fail(self, argument: str | None, problem: str) -> AugmentError:
-        where = (  # a Phrase: the page names the step in the reader's language (the problem stays English)
+    def fail(self, argument: str | None, problem: str, /, **params: Any) -> AugmentError:
+        """The error of this step's ``argument`` (None: the step as a whole): ``problem`` is a marked
+        template (``N_``) filled with ``params``, so that a page says all of it in the reader's language."""
+        where = (  # Phrases: the page names the step and says the problem in the reader's language
             Phrase(
                 N_("Step {n} ({op}), argument '{argument}'"), n=self.index + 1, op=self.op, argument=argument
             )
@@ -45,12 +47,17 @@ class Step:
             else Phrase(N_("Step {n} ({op})"), n=self.index + 1, op=self.op)
         )
         return AugmentError(
-            "{where}: {problem}", step=self.index, argument=argument, where=where, problem=problem
+            "{where}: {problem}",
+            step=self.index,
+            argument=argument,
+            where=where,
+            problem=Phrase(problem, **params),
         )
 
-    def require(self, argument: str, ok: bool, problem: str) -> None:
+    def require(self, argument: str, ok: bool, problem: str, /, **params: Any) -> None:
+        """:meth:`fail` unless ``ok``."""
         if not ok:
-            raise self.fail(argument, problem)
+            raise self.fail(argument, problem, **params)
 
 
 def is_number(value: Any) -> bool:
@@ -65,9 +72,12 @@ def _is_int(value: Any, low: int, high: float = math.inf) -> bool:
 def _check_numbers(step: Step, arg: str, value: Any, length: int | None = None) -> list[float]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values or not all(is_number(v) for v in values):
-        raise step.fail(arg, f"expected numbers, got {value!r}.")
+        raise step.fail(arg, N_("expected numbers, got {value}."), value=repr(value))
     if length is not None and len(values) != length:
-        raise step.fail(arg, f"expected {length} numbers, got {len(values)} ({value!r}).")
+        raise step.fail(
+            arg, N_("expected {length} numbers, got {count} ({value})."), length=length, count=len(values),
+            value=repr(value),
+        )  # fmt: skip
     return [float(v) for v in values]
 
 
@@ -87,17 +97,27 @@ def _check_range(
         values = [float(value)]
     else:
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            shape = "a number or " if single_ok else ""
-            raise step.fail(arg, f"expected {shape}a [min, max] pair, got {value!r}.")
+            expected = (
+                N_("expected a number or a [min, max] pair, got {value}.")
+                if single_ok
+                else N_("expected a [min, max] pair, got {value}.")
+            )
+            raise step.fail(arg, expected, value=repr(value))
         values = _check_numbers(step, arg, value, 2)
         if values[0] > values[1]:
-            raise step.fail(arg, f"min {values[0]:g} is larger than max {values[1]:g}; swap them.")
+            raise step.fail(
+                arg, N_("min {low:g} is larger than max {high:g}; swap them."), low=values[0], high=values[1]
+            )
     for v in values:
         if low is not None and (v < low or (low_open and v == low)):
-            bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
-            raise step.fail(arg, f"{v:g} must be {bound}.")
+            bound = (
+                N_("{value:g} must be greater than {low:g}.")
+                if low_open
+                else N_("{value:g} must be at least {low:g}.")
+            )
+            raise step.fail(arg, bound, value=v, low=low)
         if high is not None and v > high:
-            raise step.fail(arg, f"{v:g} must be at most {high:g}.")
+            raise step.fail(arg, N_("{value:g} must be at most {high:g}."), value=v, high=high)
 
 
 def check_size(step: Step, arg: str, value: Any) -> None:
@@ -106,7 +126,9 @@ def check_size(step: Step, arg: str, value: Any) -> None:
     if not 1 <= len(values) <= 2 or not all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values
     ):
-        raise step.fail(arg, f"expected a positive integer or [height, width], got {value!r}.")
+        raise step.fail(
+            arg, N_("expected a positive integer or [height, width], got {value}."), value=repr(value)
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,14 +147,21 @@ def _random_erasing(step: Step) -> None:
     _scale_and_ratio(step)
     value = step.kwargs.get("value", 0.0)
     ok = is_number(value) or value == "random" or isinstance(value, list)
-    step.require("value", ok, f"use a number, a list per channel, or 'random', got {value!r}.")
+    step.require(
+        "value", ok, N_("use a number, a list per channel, or 'random', got {value}."), value=repr(value)
+    )
 
 
 def _degrees(step: Step) -> None:
     """RandomRotation / RandomAffine: a [min, max] angle range, or one non-negative angle (±angle)."""
     degrees = step.kwargs.get("degrees")
     if is_number(degrees):
-        step.require("degrees", degrees >= 0, f"a single angle must be non-negative (means ±{-degrees:g}).")
+        step.require(
+            "degrees",
+            degrees >= 0,
+            N_("a single angle must be non-negative (means ±{angle:g})."),
+            angle=-degrees,
+        )
     else:
         _check_range(step, "degrees", degrees)
 
@@ -143,20 +172,20 @@ def _random_affine(step: Step) -> None:
     if kwargs.get("translate") is not None:
         values = _check_numbers(step, "translate", kwargs["translate"], 2)
         ok = all(0.0 <= v <= 1.0 for v in values)
-        step.require("translate", ok, "fractions of the size must be between 0 and 1.")
+        step.require("translate", ok, N_("fractions of the size must be between 0 and 1."))
     if kwargs.get("scale") is not None:
         _check_range(step, "scale", kwargs["scale"], low=0.0, low_open=True)
     shear = kwargs.get("shear")
     if shear is None:
         return
     if is_number(shear):
-        step.require("shear", shear >= 0, "a single shear angle must be non-negative.")
+        step.require("shear", shear >= 0, N_("a single shear angle must be non-negative."))
         return
     values = _check_numbers(step, "shear", shear)
     ordered = (
         len(values) in (2, 4) and values[0] <= values[1] and (len(values) == 2 or values[2] <= values[3])
     )
-    step.require("shear", ordered, "use [min, max] or [xmin, xmax, ymin, ymax] with min ≤ max.")
+    step.require("shear", ordered, N_("use [min, max] or [xmin, xmax, ymin, ymax] with min ≤ max."))
 
 
 def _color_jitter(step: Step) -> None:
@@ -179,7 +208,8 @@ def _gaussian_blur(step: Step) -> None:
     step.require(
         "kernel_size",
         odd and len(values) in (1, 2),
-        f"must be a positive odd integer (e.g. 3, 5), got {ks!r}.",
+        N_("must be a positive odd integer (e.g. 3, 5), got {value}."),
+        value=repr(ks),
     )
     if "sigma" in step.kwargs:
         _check_range(step, "sigma", step.kwargs["sigma"], low=0.0, low_open=True, single_ok=True)
@@ -188,13 +218,18 @@ def _gaussian_blur(step: Step) -> None:
 def _random_perspective(step: Step) -> None:
     ds = step.kwargs.get("distortion_scale", DEFAULT_DISTORTION)
     step.require(
-        "distortion_scale", is_number(ds) and 0.0 <= ds <= 1.0, f"must be between 0 and 1, got {ds!r}."
+        "distortion_scale",
+        is_number(ds) and 0.0 <= ds <= 1.0,
+        N_("must be between 0 and 1, got {value}."),
+        value=repr(ds),
     )
 
 
 def _magnitude_bins(step: Step) -> int:
     bins = step.kwargs.get("num_magnitude_bins", DEFAULT_MAGNITUDE_BINS)
-    step.require("num_magnitude_bins", _is_int(bins, 2), f"must be an integer ≥ 2, got {bins!r}.")
+    step.require(
+        "num_magnitude_bins", _is_int(bins, 2), N_("must be an integer ≥ 2, got {value}."), value=repr(bins)
+    )
     return bins
 
 
@@ -203,39 +238,72 @@ def _rand_augment(step: Step) -> None:
     magnitude = step.kwargs.get("magnitude", DEFAULT_MAGNITUDE)
     num_ops = step.kwargs.get("num_ops", DEFAULT_NUM_OPS)
     ok = _is_int(magnitude, 0, bins - 1)
-    step.require("magnitude", ok, f"must be an integer from 0 to {bins - 1}, got {magnitude!r}.")
-    step.require("num_ops", _is_int(num_ops, 0), f"must be a non-negative integer, got {num_ops!r}.")
+    step.require(
+        "magnitude",
+        ok,
+        N_("must be an integer from 0 to {high}, got {value}."),
+        high=bins - 1,
+        value=repr(magnitude),
+    )
+    step.require(
+        "num_ops",
+        _is_int(num_ops, 0),
+        N_("must be a non-negative integer, got {value}."),
+        value=repr(num_ops),
+    )
 
 
 def _normalize(step: Step) -> None:
     mean = _check_numbers(step, "mean", step.kwargs["mean"])
     std = _check_numbers(step, "std", step.kwargs["std"])
     ok = len(mean) == len(std)
-    step.require("std", ok, f"has {len(std)} values but mean has {len(mean)}; give one per channel.")
-    step.require("std", all(s > 0 for s in std), f"every std must be positive, got {step.kwargs['std']!r}.")
+    step.require(
+        "std",
+        ok,
+        N_("has {count} values but mean has {means}; give one per channel."),
+        count=len(std),
+        means=len(mean),
+    )
+    step.require(
+        "std",
+        all(s > 0 for s in std),
+        N_("every std must be positive, got {value}."),
+        value=repr(step.kwargs["std"]),
+    )
 
 
 def _posterize(step: Step) -> None:
     bits = step.kwargs.get("bits")
     ok = _is_int(bits, 1, MAX_POSTERIZE_BITS)
-    step.require("bits", ok, f"must be an integer from 1 to {MAX_POSTERIZE_BITS}, got {bits!r}.")
+    step.require(
+        "bits",
+        ok,
+        N_("must be an integer from 1 to {high}, got {value}."),
+        high=MAX_POSTERIZE_BITS,
+        value=repr(bits),
+    )
 
 
 def _solarize(step: Step) -> None:
     threshold = step.kwargs.get("threshold")
     ok = is_number(threshold) and 0 <= threshold <= UINT8_MAX
-    step.require("threshold", ok, f"must be between 0 and {UINT8_MAX} (uint8 images), got {threshold!r}.")
+    step.require(
+        "threshold", ok, N_("must be between 0 and {high} (uint8 images), got {value}."), high=UINT8_MAX,
+        value=repr(threshold),
+    )  # fmt: skip
 
 
 def _sharpness(step: Step) -> None:
     factor = step.kwargs.get("sharpness_factor")
     ok = is_number(factor) and factor >= 0
-    step.require("sharpness_factor", ok, f"must be a non-negative number, got {factor!r}.")
+    step.require(
+        "sharpness_factor", ok, N_("must be a non-negative number, got {value}."), value=repr(factor)
+    )
 
 
 def _grayscale(step: Step) -> None:
     ok = step.kwargs.get("num_output_channels", 1) in (1, 3)
-    step.require("num_output_channels", ok, "must be 1 or 3.")
+    step.require("num_output_channels", ok, N_("must be 1 or 3."))
 
 
 def _padding(step: Step) -> None:
@@ -245,7 +313,9 @@ def _padding(step: Step) -> None:
         return
     values = padding if isinstance(padding, list) else [padding]
     ok = len(values) in (1, 2, 4) and all(_is_int(v, 0) and not isinstance(v, bool) for v in values)
-    step.require("padding", ok, f"use a non-negative integer or a list of 2 or 4, got {padding!r}.")
+    step.require(
+        "padding", ok, N_("use a non-negative integer or a list of 2 or 4, got {value}."), value=repr(padding)
+    )
 
 
 VALIDATORS: dict[str, Callable[[Step], None]] = {

@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 
 from cnndash.augment.arguments import VALIDATORS, Step, check_size, is_number
 from cnndash.augment.ops import CHOICES, OPS, AugmentError, Spec
+from cnndash.text import N_
 
 __all__ = ["VALIDATORS", "check_step", "step_error", "validate_spec"]
 
@@ -54,7 +55,7 @@ def _parse_step(index: int, raw: Any) -> Step:
     try:
         json.dumps(step.kwargs)
     except (TypeError, ValueError):
-        raise step.fail(None, "arguments must be plain JSON values (numbers, strings, lists).") from None
+        raise step.fail(None, N_("arguments must be plain JSON values (numbers, strings, lists).")) from None
     return step
 
 
@@ -64,12 +65,17 @@ def _check_signature(step: Step) -> None:
     allowed = [name for name in params if name not in ("self", "inplace")]
     for name in step.kwargs:
         if name not in allowed:
+            if not allowed:
+                raise step.fail(name, N_("unknown argument; {op} takes no arguments."), op=step.op)
             raise step.fail(
-                name, f"unknown argument; {step.op} takes {', '.join(allowed) or 'no arguments'}."
+                name,
+                N_("unknown argument; {op} takes {arguments}."),
+                op=step.op,
+                arguments=", ".join(allowed),
             )
     for name, param in params.items():
         if name in allowed and param.default is inspect.Parameter.empty and name not in step.kwargs:
-            raise step.fail(name, "is required.")
+            raise step.fail(name, N_("is required."))
 
 
 def _check_shared_arguments(step: Step) -> None:
@@ -77,11 +83,16 @@ def _check_shared_arguments(step: Step) -> None:
     for name, value in step.kwargs.items():
         if name == "p":
             ok = is_number(value) and 0.0 <= value <= 1.0
-            step.require("p", ok, f"probability must be between 0 and 1, got {value!r}.")
+            step.require("p", ok, N_("probability must be between 0 and 1, got {value}."), value=repr(value))
         elif name == "size":
             check_size(step, name, value)
         elif name in CHOICES and value not in CHOICES[name]:
-            raise step.fail(name, f"use one of {', '.join(CHOICES[name])}, got {value!r}.")
+            raise step.fail(
+                name,
+                N_("use one of {choices}, got {value}."),
+                choices=", ".join(CHOICES[name]),
+                value=repr(value),
+            )
 
 
 def check_step(index: int, raw: Any) -> Step:
@@ -112,18 +123,23 @@ def validate_spec(spec: Any) -> Spec:
             if float_seen and not step.kwargs.get("scale", False):
                 raise step.fail(
                     "scale",
-                    "set scale=True: without it uint8 pixels stay 0–255 as floats and Normalize misbehaves.",
+                    N_(
+                        "set scale=True: without it uint8 pixels stay 0–255 as floats and Normalize misbehaves."
+                    ),
                 )
         elif step.op == "Normalize" and not float_seen:
             raise step.fail(
                 None,
-                "Normalize needs a float image: add a ToDtype step (dtype 'float32', scale=True) before it.",
+                N_(
+                    "Normalize needs a float image: add a ToDtype step (dtype 'float32', scale=True) before it."
+                ),
             )
         elif float_seen and OPS[step.op].group == "auto":
-            raise step.fail(None, "auto-augment policies need uint8 images: move it before ToDtype.")
+            raise step.fail(None, N_("auto-augment policies need uint8 images: move it before ToDtype."))
     return steps
 
 
-def step_error(index: int, op: str, argument: str | None, problem: str) -> AugmentError:
-    """An :class:`AugmentError` for step ``index`` (an ``op``) and ``argument``, worded like every other."""
-    return Step(index, op, {}).fail(argument, problem)
+def step_error(index: int, op: str, argument: str | None, problem: str, /, **params: Any) -> AugmentError:
+    """An :class:`AugmentError` for step ``index`` (an ``op``) and ``argument``, worded like every other:
+    ``problem`` a marked template, filled with ``params``."""
+    return Step(index, op, {}).fail(argument, problem, **params)

@@ -301,3 +301,18 @@ def test_the_augmentation_section_is_translated_everywhere(monkeypatch):
     # Operations and their arguments are torchvision's names; the sample photos are scikit-learn's.
     ops = [*augment.OPS, *(arg for info in augment.OPS.values() for arg in info.defaults)]
     assert unmarked(at, data=[*DATA_RUN, *ops, *SAMPLE_PHOTOS, "RGB", "JSON", "min", "max"]) == []
+
+
+def test_an_augmentation_error_is_translated_to_its_last_word(monkeypatch):
+    """A range the builder refuses (RandomRotation's min above its max): the step, the argument and the
+    problem are all the engine's templates, marked; only the numbers are data."""
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
+    at = render("pages/data_augmentation.py", {"section": "augmentation"})
+    at.selectbox(key="aug-add-op").set_value("RandomRotation")
+    at.button(key="aug-add").click().run()
+    at.number_input(key="aug-1-degrees-min").set_value(45.0).run()
+    assert [e.value for e in at.error] and all(
+        e.value.startswith("⟦⟦") and "⟦min 45 is larger than max 30; swap them.⟧" in e.value for e in at.error
+    ), [e.value for e in at.error]
+    ops = [*augment.OPS, *(arg for info in augment.OPS.values() for arg in info.defaults)]
+    assert unmarked(at, data=[*DATA_RUN, *ops, *SAMPLE_PHOTOS, "RGB", "JSON", "min", "max"]) == []
