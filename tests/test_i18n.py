@@ -277,3 +277,34 @@ def test_an_error_carried_inside_another_is_said_in_chinese_too(in_language, tmp
     in_language("zh-CN")
     said = engine_text(outer)
     assert said.startswith(f"{path} 无法解码为图像：") and said.endswith("请移除或替换它。"), said
+
+
+def _tabs_in_two_languages():
+    import streamlit as st
+
+    from ui.state import kept_tabs
+
+    chinese = {"Confusion matrix": "混淆矩阵", "Report": "报告"}
+    tr = chinese.__getitem__ if st.session_state.get("zh") else str
+    for tab_id, tab in zip(chinese, kept_tabs(list(chinese), "demo-tab", tr), strict=True):
+        if tab.open:
+            with tab:
+                st.write(f"open: {tab_id}")
+
+
+def test_the_open_tab_stays_open_when_a_language_switch_renames_the_tabs():
+    """Streamlit knows a tab set by its labels: a language switch renames them, and the set would fall back
+    to its first tab (as the Evaluation page's and the calculator's did). ui.kept_tabs opens the same tab."""
+    at = AppTest.from_function(_tabs_in_two_languages)
+    at.run()
+    assert [m.value for m in at.markdown] == ["open: Confusion matrix"]
+    at.session_state["demo-tab"] = "Report"  # as a click on the second tab does
+    at.run()
+    assert [m.value for m in at.markdown] == ["open: Report"]
+    at.session_state["zh"] = True  # the switch: the next run is in Chinese
+    at.run()
+    assert [t.label for t in at.tabs] == ["混淆矩阵", "报告"]
+    assert [m.value for m in at.markdown] == ["open: Report"] and at.session_state["demo-tab"] == "报告"
+    at.session_state["zh"] = False
+    at.run()
+    assert [m.value for m in at.markdown] == ["open: Report"] and at.session_state["demo-tab"] == "Report"
