@@ -87,6 +87,14 @@ def test_the_language_switch_keeps_the_calculator_and_goes_into_the_url(page, ap
     page.get_by_role("heading", name="卷积计算器").first.wait_for()
     page.locator(".st-key-conv-stride input").wait_for()
     assert page.locator(".st-key-conv-stride input").input_value() == "3", link
+    # The open tab stays open when a switch renames the tabs (Streamlit would reopen the first one).
+    page.get_by_role("tab", name="层堆叠").click()
+    wait_for_app(page)
+    page.locator(".st-key-app-language").get_by_text("English").click()
+    wait_for_app(page)
+    page.get_by_role("heading", name="Conv calculator").first.wait_for()
+    assert page.get_by_role("tab", name="Layer stack").get_attribute("aria-selected") == "true"
+    assert page.get_by_role("tab", name="Single layer").get_attribute("aria-selected") == "false"
 
 
 def test_a_browser_set_to_chinese_gets_chinese_first(browser, app_url, artifacts_dir):
