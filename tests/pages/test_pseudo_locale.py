@@ -22,6 +22,7 @@ from cnndash.lessons.pool_norm_dropout import NORMS
 from cnndash.models import MODEL_NAMES
 from cnndash.plots.gradcam import COLORMAPS
 from cnndash.pretrained import MODELS_WITH_WEIGHTS, published_name
+from cnndash.runs import load_run, write_status
 from cnndash.search.job import active_search_job
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
@@ -174,6 +175,20 @@ def test_a_diverged_runs_message_is_translated(trained):
     at = render("pages/training.py", errors=1)
     assert at.error[0].value == "⟦" + ui.text(str(failure.value)) + "⟧"
     assert unmarked(at, data=[*DATA_TRAINING, "diverged", "NaN", "nan", "inf"]) == []
+
+
+def test_an_interrupted_runs_message_is_translated(trained):
+    """A run whose process ended mid-run (status.json says running, nobody holds its lease): the run store
+    words it in English; the Train tab says it in the reader's language, with Resume (it has last.pt)."""
+    shutil.copytree(trained / "tiny", trained / "cut")
+    write_status(trained / "cut", "running", "epoch 2 of 3")
+    (trained / "cut" / "config.json").touch()  # the newest run (started last): the one the Train tab shows
+    assert load_run(trained / "cut").status == "interrupted"
+    at = render("pages/training.py")
+    (said,) = [w.value for w in at.warning if "stop_circle" in str(w.proto.icon)]
+    assert said.startswith("⟦The process training this run ended") and "resume it" in said
+    assert at.button(key="train-resume") is not None
+    assert unmarked(at, data=[*DATA_TRAINING, "cut"]) == []
 
 
 def test_the_suggestion_the_lr_finder_and_the_weights_panel_are_translated(trained, tmp_path, monkeypatch):

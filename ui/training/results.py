@@ -36,15 +36,31 @@ def stored_message(message: str, record: dict | None) -> str:
     return ui.text(message)
 
 
+def _interrupted(run: Run | None) -> str:
+    if run is None:
+        return _("Interrupted (the server stopped).")
+    if run.resumable:
+        return _(
+            "The process training this run ended before the run finished (a restart or a crash); resume it "
+            "to continue from its last checkpoint."
+        )
+    return _(
+        "The process training this run ended before the run finished (a restart or a crash); it saved no "
+        "checkpoint, so delete it and train again."
+    )
+
+
 def _ended_early(status: str, message: str, run: Run | None, record: dict | None) -> None:
     """The stop or failure message, with the Resume button right there when the run can continue."""
     if status == "failed":
         st.error(
             stored_message(message, record) if message else _("The run failed."), icon=":material/error:"
         )
-    elif status in ("stopped", "interrupted"):
-        default = _("Stopped by the user.") if status == "stopped" else _("Interrupted (the server stopped).")
-        st.warning(stored_message(message, record) if message else default, icon=":material/stop_circle:")
+    elif status == "stopped":
+        said = stored_message(message, record) if message else _("Stopped by the user.")
+        st.warning(said, icon=":material/stop_circle:")
+    elif status == "interrupted":  # the run store says why in English (runs/store.py): said here from the run
+        st.warning(_interrupted(run), icon=":material/stop_circle:")
     if (
         run is not None
         and run.resumable
