@@ -49,13 +49,36 @@ def short_reason(reason: str) -> str:
     ``too large``, or the decoder's own first words."""
     lower = reason.lower()
     if "truncated" in lower:
-        return "truncated"
+        return Phrase(N_("truncated"))  # our words are Phrases (the page translates them); PIL's stay as data
     if "cannot identify" in lower or "not an image" in lower:
-        return "not an image"
+        return Phrase(N_("not an image"))
     if "megapixels" in lower or "decompression bomb" in lower:
-        return "too large"
+        return Phrase(N_("too large"))
     detail = reason.split(":", 1)[-1].strip().removeprefix("does not decode as an image:").strip()
-    return detail.split("(")[0].strip().rstrip(".") or "unreadable"
+    return detail.split("(")[0].strip().rstrip(".") or Phrase(N_("unreadable"))
+
+
+def reason_phrase(reason: str) -> str:
+    """A skip ``reason`` as the archive words it (and an import record keeps it), as a
+    :class:`~cnndash.text.Phrase` a page says in its reader's language; the file's own details stay data."""
+    kind = skip_kind(reason)
+    if kind == "unreadable":
+        return Phrase(
+            N_("unreadable image: {detail}"), detail=reason.removeprefix("unreadable image:").strip()
+        )
+    if kind == "outside":
+        return Phrase(N_("not inside a class folder"))
+    if kind == "not_image":
+        suffix = reason.removeprefix("not an image").strip(" ()")
+        return Phrase(
+            N_("not an image ({suffix})"),
+            suffix=Phrase(N_("no extension")) if suffix == "no extension" else suffix,
+        )
+    if reason == "hidden file":
+        return Phrase(N_("hidden file"))
+    if reason.startswith("macOS metadata"):
+        return Phrase(N_("macOS metadata (__MACOSX)"))
+    return reason
 
 
 @dataclass(frozen=True)
@@ -77,9 +100,15 @@ class SkippedGroup:
         shown = self.files[:listed]
         one = n == 1
         if self.kind in ("unreadable", "outside"):
-            names: str = ", ".join(
-                f"{f.path} ({short_reason(f.reason)})" if self.kind == "unreadable" else f.path for f in shown
-            )
+            if self.kind == "unreadable":  # each file with its reason, translated alone (no words of its own)
+                each = {f"f{i}": Phrase(N_("{path} ({why})"), path=f.path, why=short_reason(f.reason))
+                        for i, f in enumerate(shown)}  # fmt: skip
+                joined = ", ".join(
+                    f"{{{key}}}" for key in each
+                )  # no words: a template Babel must not extract
+                names: str = Phrase(joined, **each)
+            else:
+                names = ", ".join(f.path for f in shown)
             if n > len(shown):
                 names = Phrase(N_("{names} and {n} more"), names=names, n=n - len(shown))
             if self.kind == "unreadable":

@@ -297,16 +297,29 @@ def test_an_uploads_report_is_translated_everywhere(monkeypatch):
     template, marked, with the modes and the target mode filled in."""
     monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
     at = render("pages/data_augmentation.py")
+    noise = Image.frombytes("L", (64, 64), bytes(range(256)) * 16)
+    out = io.BytesIO()
+    noise.save(out, format="PNG")
     payload = io.BytesIO()
     with zipfile.ZipFile(payload, "w") as archive:
         for i in range(6):
             archive.writestr(f"cat/{i}.png", _png("L", 100))
             archive.writestr(f"dog/{i}.png", _png("LA", (100, 255)))
+        archive.writestr("cat/broken.png", out.getvalue()[: len(out.getvalue()) // 2])  # truncated
+        archive.writestr("dog/notes.txt", b"not an image")
+        archive.writestr("dog/.DS_Store", b"junk")
     at.get("file_uploader")[0].set_value(("pets.zip", payload.getvalue(), "application/zip")).run()
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     (mixed,) = [w.value for w in at.warning if "LA" in w.value]
     assert mixed.startswith("⟦") and "⟦grayscale⟧" in mixed  # the target mode is a translated word too
-    assert unmarked(at, data=[*DATA_RUN, "pets", "cat", "dog", "RGB", "L", "LA"]) == []
+    (broken,) = [w.value for w in at.warning if "broken" in str(w.proto.icon)]
+    assert r"⟦cat/broken.png (⟦truncated⟧)⟧" in broken, broken  # the reason of ours, marked
+    (table,) = [
+        df.value for df in at.dataframe if len(df.value) == 3
+    ]  # the skipped files, behind an expander
+    assert all(why.startswith("⟦") for why in table.iloc[:, 1]), list(table.iloc[:, 1])
+    data = [*DATA_RUN, "pets", "cat", "dog", "RGB", "L", "LA", "cat/broken.png", ".txt", ".DS_Store"]
+    assert unmarked(at, data=data) == []
 
 
 def test_the_augmentation_section_is_translated_everywhere(monkeypatch):

@@ -17,7 +17,7 @@ import streamlit as st
 
 import ui
 from cnndash import data, paths
-from cnndash.data.report import group_skipped, skipped_summary
+from cnndash.data.report import group_skipped, reason_phrase, skipped_summary
 from cnndash.plots import dataset as plots_data
 from cnndash.text import N_
 from cnndash.training.loops import TrainConfig
@@ -314,7 +314,7 @@ def _render_skipped(skipped: list[data.SkippedFile]) -> None:
     with st.expander(_("Files skipped during upload ({n})", n=len(skipped))):
         st.dataframe(
             [
-                {"file": ui.plain(s.path), "why": engine_text(s.reason)}
+                {"file": ui.plain(s.path), "why": engine_text(reason_phrase(s.reason))}
                 for group in groups
                 for s in group.files
             ],
