@@ -64,14 +64,18 @@ class ShapeError(UserError):
 
 def _pair(value: object, name: str) -> tuple[int, int]:
     if isinstance(value, bool):
-        raise ShapeError(f"{name} must be an int or an (h, w) pair, not {value!r}", name)
+        raise ShapeError(
+            "{name} must be an int or an (h, w) pair, not {value}", name, name=name, value=repr(value)
+        )
     if isinstance(value, int):
         return (value, value)
     if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
         a, b = value
         if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool):
             return (a, b)
-    raise ShapeError(f"{name} must be an int or an (h, w) pair of ints, not {value!r}", name)
+    raise ShapeError(
+        "{name} must be an int or an (h, w) pair of ints, not {value}", name, name=name, value=repr(value)
+    )
 
 
 def as_pair(value: IntOrPair, name: str = "value") -> tuple[int, int]:
@@ -159,7 +163,9 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
                 )
             return _result(size, hw)
         else:
-            raise ShapeError(f'padding must be a number, "same" or "valid", not {padding!r}', "padding")
+            raise ShapeError(
+                'padding must be a number, "same" or "valid", not {padding}', "padding", padding=repr(padding)
+            )
     else:
         p = _pair(padding, "padding")
     _check_padding(p)
@@ -267,14 +273,20 @@ def conv_transpose_output_size(
     k = _pair(kernel_size, "kernel_size")
     s = _pair(stride, "stride")
     if isinstance(padding, str):
-        raise ShapeError(f"ConvTranspose2d takes a number for padding, not {padding!r}", "padding")
+        raise ShapeError(
+            "ConvTranspose2d takes a number for padding, not {padding}", "padding", padding=repr(padding)
+        )
     p = _pair(padding, "padding")
     op = _pair(output_padding, "output_padding")
     d = _pair(dilation, "dilation")
     _check_window(k, s, d)
     _check_padding(p)
     if min(op) < 0:
-        raise ShapeError(f"output_padding must not be negative, got {_fmt(op)}", "output_padding")
+        raise ShapeError(
+            "output_padding must not be negative, got {output_padding}",
+            "output_padding",
+            output_padding=_fmt(op),
+        )
     for axis in range(2):
         if op[axis] >= max(s[axis], d[axis]):
             raise ShapeError(

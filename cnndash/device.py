@@ -53,7 +53,11 @@ def resolve_device(choice: str | torch.device | None = "auto") -> torch.device:
     if kind == "mps" and not _mps_available():
         raise DeviceError("Apple MPS was requested but is not available here; use --device auto or cpu.")
     if kind not in ("cuda", "mps", "cpu"):
-        raise DeviceError(f"Unknown device {choice!r}; choose one of {', '.join(DEVICE_CHOICES)}.")
+        raise DeviceError(
+            "Unknown device {choice}; choose one of {devices}.",
+            choice=repr(choice),
+            devices=", ".join(DEVICE_CHOICES),
+        )
     return torch.device(choice)
 
 

@@ -88,7 +88,11 @@ def sample_photo(name: str = "china.jpg", max_side: int = 320, *, grayscale: boo
     The JPEG is read straight from scikit-learn's package folder: importing scikit-learn takes seconds.
     """
     if name not in SAMPLE_PHOTOS:
-        raise KernelError(f"unknown sample photo {name!r}; choose one of {', '.join(SAMPLE_PHOTOS)}")
+        raise KernelError(
+            "unknown sample photo {name}; choose one of {photos}",
+            name=repr(name),
+            photos=", ".join(SAMPLE_PHOTOS),
+        )
     spec = importlib.util.find_spec("sklearn")
     path = Path(spec.origin).parent / "datasets" / "images" / name if spec and spec.origin else None
     if path is not None and path.is_file():
@@ -135,7 +139,7 @@ def apply_kernel(
     weights = kernel_array(kernel)
     pixels = np.asarray(image)
     if pixels.ndim not in (2, 3):
-        raise KernelError(f"expected an (H, W) or (H, W, C) image, got shape {pixels.shape}")
+        raise KernelError("expected an (H, W) or (H, W, C) image, got shape {shape}", shape=pixels.shape)
     planar = pixels[..., None] if pixels.ndim == 2 else pixels
     height, width, channels = planar.shape
     arith.conv_output_size((height, width), weights.shape, stride, padding, dilation)  # ShapeError first

@@ -42,7 +42,9 @@ class ModelError(UserError):
 def _check_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     if key not in MODEL_NAMES:
-        raise ModelError(f"Unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        raise ModelError(
+            "Unknown model {name}; choose one of {models}.", name=repr(name), models=", ".join(MODEL_NAMES)
+        )
     return key
 
 
@@ -234,8 +236,9 @@ def pretrained_weights_path(model_name: str) -> Path:
     name = _check_name(model_name)
     if name not in _PRETRAINED:
         raise ModelError(
-            f"No pretrained weights exist for {name}; pretrained weights are available for "
-            f"{', '.join(_PRETRAINED)}."
+            "No pretrained weights exist for {name}; pretrained weights are available for {models}.",
+            name=name,
+            models=", ".join(_PRETRAINED),
         )
     weights = getattr(tvm, _PRETRAINED[name]).IMAGENET1K_V1
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
@@ -245,9 +248,12 @@ def _load_pretrained(model_name: str) -> dict[str, torch.Tensor]:
     path = pretrained_weights_path(model_name)
     if not path.is_file():
         raise ModelError(
-            f"Pretrained weights for {model_name} are not in the local torch cache ({path}) and cnndash "
-            "does not download them (offline). Import the file downloaded elsewhere (`python -m cnndash weights "
-            f"import {path.name}`, or the Training page's weights uploader), or untick 'pretrained'."
+            "Pretrained weights for {model} are not in the local torch cache ({path}) and cnndash does not "
+            "download them (offline). Import the file downloaded elsewhere (`python -m cnndash weights import "
+            "{file}`, or the Training page's weights uploader), or untick 'pretrained'.",
+            model=model_name,
+            path=path,
+            file=path.name,
         )
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -307,17 +313,23 @@ def build_model(
     """A freshly initialised model (or ImageNet-initialised when ``pretrained``) for square inputs."""
     key = _check_name(name)
     if num_classes < 2:
-        raise ModelError(f"A classifier needs at least 2 classes, got {num_classes}.")
+        raise ModelError("A classifier needs at least 2 classes, got {num_classes}.", num_classes=num_classes)
     if in_channels not in (1, 3):
-        raise ModelError(f"in_channels must be 1 (grayscale) or 3 (RGB), got {in_channels}.")
+        raise ModelError(
+            "in_channels must be 1 (grayscale) or 3 (RGB), got {in_channels}.", in_channels=in_channels
+        )
     if image_size < MIN_IMAGE_SIZE[key]:
         raise ModelError(
-            f"{key} needs inputs of at least {MIN_IMAGE_SIZE[key]}×{MIN_IMAGE_SIZE[key]} px, got "
-            f"{image_size}; raise the image size."
+            "{model} needs inputs of at least {side}×{side} px, got {image_size}; raise the image size.",
+            model=key,
+            side=MIN_IMAGE_SIZE[key],
+            image_size=image_size,
         )
     if pretrained and key not in _PRETRAINED:
         raise ModelError(
-            f"{key} has no pretrained weights; untick 'pretrained' or pick {' or '.join(_PRETRAINED)}."
+            "{model} has no pretrained weights; untick 'pretrained' or pick {models}.",
+            model=key,
+            models=" or ".join(_PRETRAINED),
         )
     if key == "lenet":
         return LeNet(num_classes, in_channels, image_size)
@@ -357,7 +369,11 @@ def parameter_groups(
     ``requires_grad=False``); ``lower_lr`` trains the backbone at ``lr * backbone_lr_factor``.
     """
     if transfer not in TRANSFER_MODES:
-        raise ModelError(f"Unknown transfer mode {transfer!r}; choose one of {', '.join(TRANSFER_MODES)}.")
+        raise ModelError(
+            "Unknown transfer mode {transfer}; choose one of {modes}.",
+            transfer=repr(transfer),
+            modes=", ".join(TRANSFER_MODES),
+        )
     prefix = head_prefix(model_name) + "."
     head, backbone = [], []
     for pname, param in model.named_parameters():

@@ -33,6 +33,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from cnndash.errors import UserError
+from cnndash.text import N_, Phrase
 
 # ImageNet statistics: pretrained torchvision weights expect inputs normalised with these.
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -208,10 +209,11 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def _reason(exc: BaseException) -> str:
-    """What went wrong decoding a file, in words (a truncated file says so)."""
+    """What went wrong decoding a file, in words (a truncated file says so): PIL's own first line, inside a
+    :class:`~cnndash.text.Phrase` of ours when the file is truncated."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "truncated" in text.lower() or isinstance(exc, EOFError):
-        return f"the file is truncated: it ends before the image does ({text})"
+        return Phrase(N_("the file is truncated: it ends before the image does ({text})"), text=text)
     return text
 
 
@@ -219,9 +221,11 @@ def _check_pixels(image: Image.Image, name: str) -> None:
     limit = max_image_pixels()
     if image.width * image.height > limit:
         raise ImageDecodeError(
-            f"{name} is {image.width}×{image.height} pixels ({image.width * image.height / 1e6:.0f} MP), more "
-            f"than the {limit / 1e6:g} megapixels allowed ({MAX_IMAGE_PIXELS_ENV}); downscale it."
-        )
+            "{name} is {width}×{height} pixels ({mp:.0f} MP), more than the {limit:g} megapixels allowed "
+            "({env}); downscale it.",
+            name=name, width=image.width, height=image.height, mp=image.width * image.height / 1e6,
+            limit=limit / 1e6, env=MAX_IMAGE_PIXELS_ENV,
+        )  # fmt: skip
 
 
 def _reduction(width: int, height: int) -> int:
@@ -266,11 +270,13 @@ def read_image(source: str | os.PathLike | bytes | IO[bytes], name: str | None =
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(
-            f"{name} is a decompression bomb ({_reason(exc)}); images are limited to "
-            f"{max_image_pixels() / 1e6:g} megapixels ({MAX_IMAGE_PIXELS_ENV})."
-        ) from None
+            "{name} is a decompression bomb ({reason}); images are limited to {limit:g} megapixels ({env}).",
+            name=name, reason=_reason(exc), limit=max_image_pixels() / 1e6, env=MAX_IMAGE_PIXELS_ENV,
+        ) from None  # fmt: skip
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct_error) as exc:
-        raise ImageDecodeError(f"{name} does not decode as an image: {_reason(exc)}.") from None
+        raise ImageDecodeError(
+            "{name} does not decode as an image: {reason}.", name=name, reason=_reason(exc)
+        ) from None
 
 
 def image_header(path: str | os.PathLike) -> tuple[int, int, str]:
@@ -281,9 +287,13 @@ def image_header(path: str | os.PathLike) -> tuple[int, int, str]:
             with Image.open(path) as image:
                 return image.width, image.height, image.mode
     except Image.DecompressionBombError as exc:
-        raise ImageDecodeError(f"{path} is a decompression bomb ({_reason(exc)}).") from None
+        raise ImageDecodeError(
+            "{path} is a decompression bomb ({reason}).", path=str(path), reason=_reason(exc)
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"{path} is not a readable image: {_reason(exc)}.") from None
+        raise ImageDecodeError(
+            "{path} is not a readable image: {reason}.", path=str(path), reason=_reason(exc)
+        ) from None
 
 
 def open_image(data: bytes, name: str = "image") -> Image.Image:
@@ -297,7 +307,7 @@ def open_image(data: bytes, name: str = "image") -> Image.Image:
     except ImageDecodeError as exc:
         if "cannot identify image file" in str(exc):
             raise ImageDecodeError(
-                f"{name!r} is not an image PIL can read; upload a PNG, JPEG, BMP, GIF or WebP."
+                "{name} is not an image PIL can read; upload a PNG, JPEG, BMP, GIF or WebP.", name=repr(name)
             ) from None
         raise
 

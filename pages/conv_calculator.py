@@ -14,12 +14,14 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from cnndash.text import N_
 from ui.calculator.kernel_playground import kernel_playground
 from ui.calculator.layer_stack import layer_stack
 from ui.calculator.single_layer import single_layer
 
 ui.route_guard()
 _ = ui.i18n.translator("calculator")
+TABS = [N_("Single layer"), N_("Layer stack"), N_("Kernel playground")]
 
 st.title(_("Conv calculator"))
 st.caption(
@@ -28,7 +30,9 @@ st.caption(
         "random configurations). Change a number and watch the shapes move."
     )
 )
-single_tab, stack_tab, kernel_tab = st.tabs([_("Single layer"), _("Layer stack"), _("Kernel playground")])
+# Every tab runs (they are cheap, and a tab's widgets keep their values); the open one stays open across a
+# language switch (ui.kept_tabs).
+single_tab, stack_tab, kernel_tab = ui.kept_tabs(TABS, "calc-tab", _)
 with single_tab:
     single_layer()
 with stack_tab:

@@ -123,8 +123,9 @@ def main() -> None:
         results = _load_results(run, checkpoint)
     if results is not None:
         _summary(results[1])
-    # Only the open tab runs (on_change="rerun"): the galleries and charts of hidden tabs cost nothing.
-    tabs = st.tabs([_(label) for label in TABS], key="eval-tab", on_change="rerun")
+    # Only the open tab runs: the galleries and charts of hidden tabs cost nothing. It stays open across a
+    # language switch (ui.kept_tabs).
+    tabs = ui.kept_tabs(TABS, "eval-tab", _)
 
     for label, tab in zip(TABS, tabs, strict=True):
         if tab.open is not False:

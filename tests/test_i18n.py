@@ -260,3 +260,51 @@ def test_an_engine_error_and_an_engine_phrase_are_said_in_chinese(in_language):
     assert engine_text(reason) == "数据集的 8 像素图像被放大到 lenet 的范围（28 像素）"
     in_language("en")
     assert engine_text(caught.value) == english
+
+
+def test_an_error_carried_inside_another_is_said_in_chinese_too(in_language, tmp_path):
+    """A typed error inside another's message ("{exc} Remove or replace it.", as the archive import says of an
+    image that does not decode) is translated too: no English sentence of ours hides in a Chinese one."""
+    from cnndash.data.images import DatasetError, open_image_file
+    from ui.engine_text import engine_text
+
+    path = tmp_path / "cat.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # a PNG signature, then nothing PIL can read
+    with pytest.raises(DatasetError) as caught:
+        open_image_file(path, "RGB")
+    outer = DatasetError("{exc} Remove or replace it.", exc=caught.value)
+    assert str(outer).startswith(f"{path} does not decode as an image: ")  # the English is unchanged
+    in_language("zh-CN")
+    said = engine_text(outer)
+    assert said.startswith(f"{path} 无法解码为图像：") and said.endswith("请移除或替换它。"), said
+
+
+def _tabs_in_two_languages():
+    import streamlit as st
+
+    from ui.state import kept_tabs
+
+    chinese = {"Confusion matrix": "混淆矩阵", "Report": "报告"}
+    tr = chinese.__getitem__ if st.session_state.get("zh") else str
+    for tab_id, tab in zip(chinese, kept_tabs(list(chinese), "demo-tab", tr), strict=True):
+        if tab.open:
+            with tab:
+                st.write(f"open: {tab_id}")
+
+
+def test_the_open_tab_stays_open_when_a_language_switch_renames_the_tabs():
+    """Streamlit knows a tab set by its labels: a language switch renames them, and the set would fall back
+    to its first tab (as the Evaluation page's and the calculator's did). ui.kept_tabs opens the same tab."""
+    at = AppTest.from_function(_tabs_in_two_languages)
+    at.run()
+    assert [m.value for m in at.markdown] == ["open: Confusion matrix"]
+    at.session_state["demo-tab"] = "Report"  # as a click on the second tab does
+    at.run()
+    assert [m.value for m in at.markdown] == ["open: Report"]
+    at.session_state["zh"] = True  # the switch: the next run is in Chinese
+    at.run()
+    assert [t.label for t in at.tabs] == ["混淆矩阵", "报告"]
+    assert [m.value for m in at.markdown] == ["open: Report"] and at.session_state["demo-tab"] == "报告"
+    at.session_state["zh"] = False
+    at.run()
+    assert [m.value for m in at.markdown] == ["open: Report"] and at.session_state["demo-tab"] == "Report"

@@ -30,7 +30,7 @@ from ui.loaders import (
 )
 from ui.navigation import PAGES, route_guard, sections, through_app
 from ui.sidebar import page_style, render_language_switch, render_sidebar
-from ui.state import error_text, keep, phrase_text, user_errors
+from ui.state import error_text, keep, kept_tabs, phrase_text, user_errors
 from ui.text import md, plain, text
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "i18n",
     "image_types",
     "keep",
+    "kept_tabs",
     "load_dataset",
     "load_model",
     "md",

@@ -49,9 +49,7 @@ HEADER = (
 KEYWORDS = {"_": None, "N_": None, "tr": None, "plural": (1, 2), "Phrase": None}
 # Typed errors whose raises are not templates yet (f-strings): not extracted, shown in English. Empty the
 # list as each class's raises become `Error("… {name} …", name=…)`.
-NOT_YET_TEMPLATED = frozenset(
-    {"DeviceError", "ImageDecodeError", "ModelError", "TrainingDivergedError", "LabelIssuesStopped"}
-)  # fmt: skip
+NOT_YET_TEMPLATED: frozenset[str] = frozenset()
 
 
 @dataclass

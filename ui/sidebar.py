@@ -88,6 +88,16 @@ def render_active_run() -> None:
     st.fragment(_jobs_panel, run_every=SIDEBAR_POLL_SECONDS)()
 
 
+def _job_status(job: Any) -> str:
+    """The job's one line of progress in the reader's language: a training job's from its template (its
+    numbers filled in after translation), a label check's from its phrase."""
+    snap = job.snapshot()
+    if hasattr(snap, "status_template"):
+        template, params = snap.status_template()
+        return i18n.translator("engine")(template, **params)
+    return engine_text(job.status_text())
+
+
 def _jobs_panel() -> None:
     registry = engine("jobs.registry").get_registry()
     running = registry.running()
@@ -96,6 +106,5 @@ def _jobs_panel() -> None:
     for kind, name, job in running:
         caption, ended = JOB_CAPTIONS[kind]
         st.caption(_(caption) if job.alive else _(ended))
-        # The status is engine text (a Phrase while running): said in the reader's language.
-        st.markdown(f"**{text(name)}** — {text(engine_text(job.status_text()))}")
+        st.markdown(f"**{text(name)}** — {text(_job_status(job))}")
         st.progress(min(max(job.fraction_done(), 0.0), 1.0))

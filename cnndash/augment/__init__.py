@@ -14,8 +14,9 @@ pipelines the trainer uses and the exported code, so the three never disagree.
   ``data_dir()/pipelines/``.
 
 Modules, all re-exported here: :mod:`.ops` (the catalogue, ``AugmentError``), :mod:`.checks` (spec
-validation: a table of per-op validators), :mod:`.build` (Compose and code export), :mod:`.preview`,
-:mod:`.store` (named pipelines), :mod:`.names` (the saved pipelines' names, without PyTorch).
+validation) with :mod:`.arguments` (an op's arguments: a table of per-op validators), :mod:`.build`
+(Compose and code export), :mod:`.preview`, :mod:`.store` (named pipelines), :mod:`.names` (the saved
+pipelines' names, without PyTorch).
 Each name is imported on first use, so importing one module of the package imports no other.
 """
 
@@ -32,7 +33,7 @@ LAZY_EXPORTS = {
     "build_pipeline": "cnndash.augment.build",
     "build_steps": "cnndash.augment.build",
     "pipeline_code": "cnndash.augment.build",
-    "VALIDATORS": "cnndash.augment.checks",
+    "VALIDATORS": "cnndash.augment.arguments",
     "validate_spec": "cnndash.augment.checks",
     "CHOICES": "cnndash.augment.ops",
     "DTYPES": "cnndash.augment.ops",

@@ -17,6 +17,7 @@ from torchvision.transforms import v2
 from cnndash.augment.checks import step_error, validate_spec
 from cnndash.augment.ops import DTYPES, POLICIES, Spec
 from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES
+from cnndash.text import N_
 
 
 def _to_python(value: Any) -> Any:
@@ -50,7 +51,9 @@ def build_steps(spec: Spec) -> list[v2.Transform]:
         try:
             transforms.append(getattr(v2, op)(**kwargs))
         except (TypeError, ValueError) as exc:
-            raise step_error(index, op, None, f"torchvision refuses these arguments: {exc}") from None
+            raise step_error(
+                index, op, None, N_("torchvision refuses these arguments: {exc}"), exc=exc
+            ) from None
     return transforms
 
 

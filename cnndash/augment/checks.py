@@ -2,8 +2,9 @@
 
 A step passes three checks: its shape (a dict with a known ``op`` and JSON arguments that the torchvision
 class takes), the arguments every op shares (``p``, ``size``, the named choices), and the op's own
-validator from :data:`VALIDATORS`. Every failure is an :class:`AugmentError` naming the step and the
-argument. Ranges (``[min, max]`` pairs, optionally a single number) all go through :func:`_check_range`.
+validator from :data:`~cnndash.augment.arguments.VALIDATORS` (:mod:`cnndash.augment.arguments`, with the
+number and range rules). Then the spec as a whole: the order of its steps. Every failure is an
+:class:`AugmentError` naming the step and the argument.
 """
 
 from __future__ import annotations
@@ -11,263 +12,16 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-import math
-import numbers
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from torchvision.transforms import v2
 
+from cnndash.augment.arguments import VALIDATORS, Step, check_size, is_number
 from cnndash.augment.ops import CHOICES, OPS, AugmentError, Spec
-from cnndash.text import N_, Phrase
+from cnndash.text import N_
 
-UINT8_MAX = 255  # RandomSolarize's threshold is a uint8 pixel value
-MAX_POSTERIZE_BITS = 8  # bits per channel of a uint8 image
-HUE_LIMIT = 0.5  # ColorJitter's hue is a fraction of the colour wheel: ±0.5 covers it
-# torchvision's defaults, used when the spec leaves these arguments out.
-DEFAULT_MAGNITUDE_BINS = 31
-DEFAULT_MAGNITUDE = 9
-DEFAULT_NUM_OPS = 2
-DEFAULT_DISTORTION = 0.5
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step being checked: where it is, what it is, its arguments; builds the errors that name it."""
-
-    index: int  # 0-based position in the spec
-    op: str
-    kwargs: dict[str, Any]
-
-    def fail(self, argument: str | None, problem: str) -> AugmentError:
-        where = (  # a Phrase: the page names the step in the reader's language (the problem stays English)
-            Phrase(
-                N_("Step {n} ({op}), argument '{argument}'"), n=self.index + 1, op=self.op, argument=argument
-            )
-            if argument
-            else Phrase(N_("Step {n} ({op})"), n=self.index + 1, op=self.op)
-        )
-        return AugmentError(
-            "{where}: {problem}", step=self.index, argument=argument, where=where, problem=problem
-        )
-
-    def require(self, argument: str, ok: bool, problem: str) -> None:
-        if not ok:
-            raise self.fail(argument, problem)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: Any, low: int, high: float = math.inf) -> bool:
-    return isinstance(value, int) and low <= value <= high
-
-
-def _check_numbers(step: Step, arg: str, value: Any, length: int | None = None) -> list[float]:
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(_is_number(v) for v in values):
-        raise step.fail(arg, f"expected numbers, got {value!r}.")
-    if length is not None and len(values) != length:
-        raise step.fail(arg, f"expected {length} numbers, got {len(values)} ({value!r}).")
-    return [float(v) for v in values]
-
-
-def _check_range(
-    step: Step,
-    arg: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    single_ok: bool = False,
-) -> None:
-    """The one range rule: ``value`` is a [min, max] pair (or a single number when ``single_ok``) with
-    min ≤ max, inside [low, high] (``low`` itself excluded when ``low_open``)."""
-    if single_ok and _is_number(value):
-        values = [float(value)]
-    else:
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            shape = "a number or " if single_ok else ""
-            raise step.fail(arg, f"expected {shape}a [min, max] pair, got {value!r}.")
-        values = _check_numbers(step, arg, value, 2)
-        if values[0] > values[1]:
-            raise step.fail(arg, f"min {values[0]:g} is larger than max {values[1]:g}; swap them.")
-    for v in values:
-        if low is not None and (v < low or (low_open and v == low)):
-            bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
-            raise step.fail(arg, f"{v:g} must be {bound}.")
-        if high is not None and v > high:
-            raise step.fail(arg, f"{v:g} must be at most {high:g}.")
-
-
-def _check_size(step: Step, arg: str, value: Any) -> None:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    if not 1 <= len(values) <= 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
-        raise step.fail(arg, f"expected a positive integer or [height, width], got {value!r}.")
-
-
-# --------------------------------------------------------------------------------------------------
-# One validator per op that needs more than the shared checks.
-
-
-def _scale_and_ratio(step: Step) -> None:
-    """RandomResizedCrop / RandomErasing: area fraction in (0, 1], aspect ratio above 0."""
-    if "scale" in step.kwargs:
-        _check_range(step, "scale", step.kwargs["scale"], low=0.0, high=1.0, low_open=True)
-    if "ratio" in step.kwargs:
-        _check_range(step, "ratio", step.kwargs["ratio"], low=0.0, low_open=True)
-
-
-def _random_erasing(step: Step) -> None:
-    _scale_and_ratio(step)
-    value = step.kwargs.get("value", 0.0)
-    ok = _is_number(value) or value == "random" or isinstance(value, list)
-    step.require("value", ok, f"use a number, a list per channel, or 'random', got {value!r}.")
-
-
-def _degrees(step: Step) -> None:
-    """RandomRotation / RandomAffine: a [min, max] angle range, or one non-negative angle (±angle)."""
-    degrees = step.kwargs.get("degrees")
-    if _is_number(degrees):
-        step.require("degrees", degrees >= 0, f"a single angle must be non-negative (means ±{-degrees:g}).")
-    else:
-        _check_range(step, "degrees", degrees)
-
-
-def _random_affine(step: Step) -> None:
-    _degrees(step)
-    kwargs = step.kwargs
-    if kwargs.get("translate") is not None:
-        values = _check_numbers(step, "translate", kwargs["translate"], 2)
-        ok = all(0.0 <= v <= 1.0 for v in values)
-        step.require("translate", ok, "fractions of the size must be between 0 and 1.")
-    if kwargs.get("scale") is not None:
-        _check_range(step, "scale", kwargs["scale"], low=0.0, low_open=True)
-    shear = kwargs.get("shear")
-    if shear is None:
-        return
-    if _is_number(shear):
-        step.require("shear", shear >= 0, "a single shear angle must be non-negative.")
-        return
-    values = _check_numbers(step, "shear", shear)
-    ordered = (
-        len(values) in (2, 4) and values[0] <= values[1] and (len(values) == 2 or values[2] <= values[3])
-    )
-    step.require("shear", ordered, "use [min, max] or [xmin, xmax, ymin, ymax] with min ≤ max.")
-
-
-def _color_jitter(step: Step) -> None:
-    for name in ("brightness", "contrast", "saturation"):
-        if step.kwargs.get(name) is not None:
-            _check_range(step, name, step.kwargs[name], low=0.0, single_ok=True)
-    hue = step.kwargs.get("hue")
-    if hue is None:
-        return
-    if _is_number(hue):  # one number h means [-h, h]
-        _check_range(step, "hue", hue, low=0.0, high=HUE_LIMIT, single_ok=True)
-    else:
-        _check_range(step, "hue", hue, low=-HUE_LIMIT, high=HUE_LIMIT)
-
-
-def _gaussian_blur(step: Step) -> None:
-    ks = step.kwargs.get("kernel_size")
-    values = ks if isinstance(ks, list) else [ks]
-    odd = all(_is_int(v, 1) and not isinstance(v, bool) and v % 2 == 1 for v in values)
-    step.require(
-        "kernel_size",
-        odd and len(values) in (1, 2),
-        f"must be a positive odd integer (e.g. 3, 5), got {ks!r}.",
-    )
-    if "sigma" in step.kwargs:
-        _check_range(step, "sigma", step.kwargs["sigma"], low=0.0, low_open=True, single_ok=True)
-
-
-def _random_perspective(step: Step) -> None:
-    ds = step.kwargs.get("distortion_scale", DEFAULT_DISTORTION)
-    step.require(
-        "distortion_scale", _is_number(ds) and 0.0 <= ds <= 1.0, f"must be between 0 and 1, got {ds!r}."
-    )
-
-
-def _magnitude_bins(step: Step) -> int:
-    bins = step.kwargs.get("num_magnitude_bins", DEFAULT_MAGNITUDE_BINS)
-    step.require("num_magnitude_bins", _is_int(bins, 2), f"must be an integer ≥ 2, got {bins!r}.")
-    return bins
-
-
-def _rand_augment(step: Step) -> None:
-    bins = _magnitude_bins(step)
-    magnitude = step.kwargs.get("magnitude", DEFAULT_MAGNITUDE)
-    num_ops = step.kwargs.get("num_ops", DEFAULT_NUM_OPS)
-    ok = _is_int(magnitude, 0, bins - 1)
-    step.require("magnitude", ok, f"must be an integer from 0 to {bins - 1}, got {magnitude!r}.")
-    step.require("num_ops", _is_int(num_ops, 0), f"must be a non-negative integer, got {num_ops!r}.")
-
-
-def _normalize(step: Step) -> None:
-    mean = _check_numbers(step, "mean", step.kwargs["mean"])
-    std = _check_numbers(step, "std", step.kwargs["std"])
-    ok = len(mean) == len(std)
-    step.require("std", ok, f"has {len(std)} values but mean has {len(mean)}; give one per channel.")
-    step.require("std", all(s > 0 for s in std), f"every std must be positive, got {step.kwargs['std']!r}.")
-
-
-def _posterize(step: Step) -> None:
-    bits = step.kwargs.get("bits")
-    ok = _is_int(bits, 1, MAX_POSTERIZE_BITS)
-    step.require("bits", ok, f"must be an integer from 1 to {MAX_POSTERIZE_BITS}, got {bits!r}.")
-
-
-def _solarize(step: Step) -> None:
-    threshold = step.kwargs.get("threshold")
-    ok = _is_number(threshold) and 0 <= threshold <= UINT8_MAX
-    step.require("threshold", ok, f"must be between 0 and {UINT8_MAX} (uint8 images), got {threshold!r}.")
-
-
-def _sharpness(step: Step) -> None:
-    factor = step.kwargs.get("sharpness_factor")
-    ok = _is_number(factor) and factor >= 0
-    step.require("sharpness_factor", ok, f"must be a non-negative number, got {factor!r}.")
-
-
-def _grayscale(step: Step) -> None:
-    ok = step.kwargs.get("num_output_channels", 1) in (1, 3)
-    step.require("num_output_channels", ok, "must be 1 or 3.")
-
-
-def _padding(step: Step) -> None:
-    """RandomCrop / Pad: one non-negative int for every border, 2 (left/right, top/bottom) or 4."""
-    padding = step.kwargs.get("padding")
-    if padding is None:
-        return
-    values = padding if isinstance(padding, list) else [padding]
-    ok = len(values) in (1, 2, 4) and all(_is_int(v, 0) and not isinstance(v, bool) for v in values)
-    step.require("padding", ok, f"use a non-negative integer or a list of 2 or 4, got {padding!r}.")
-
-
-VALIDATORS: dict[str, Callable[[Step], None]] = {
-    "RandomResizedCrop": _scale_and_ratio,
-    "RandomErasing": _random_erasing,
-    "RandomRotation": _degrees,
-    "RandomAffine": _random_affine,
-    "ColorJitter": _color_jitter,
-    "GaussianBlur": _gaussian_blur,
-    "RandomPerspective": _random_perspective,
-    "RandAugment": _rand_augment,
-    "TrivialAugmentWide": _magnitude_bins,
-    "Normalize": _normalize,
-    "RandomPosterize": _posterize,
-    "RandomSolarize": _solarize,
-    "RandomAdjustSharpness": _sharpness,
-    "Grayscale": _grayscale,
-    "RandomCrop": _padding,
-    "Pad": _padding,
-}
+__all__ = ["VALIDATORS", "check_step", "step_error", "validate_spec"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -301,7 +55,7 @@ def _parse_step(index: int, raw: Any) -> Step:
     try:
         json.dumps(step.kwargs)
     except (TypeError, ValueError):
-        raise step.fail(None, "arguments must be plain JSON values (numbers, strings, lists).") from None
+        raise step.fail(None, N_("arguments must be plain JSON values (numbers, strings, lists).")) from None
     return step
 
 
@@ -311,24 +65,34 @@ def _check_signature(step: Step) -> None:
     allowed = [name for name in params if name not in ("self", "inplace")]
     for name in step.kwargs:
         if name not in allowed:
+            if not allowed:
+                raise step.fail(name, N_("unknown argument; {op} takes no arguments."), op=step.op)
             raise step.fail(
-                name, f"unknown argument; {step.op} takes {', '.join(allowed) or 'no arguments'}."
+                name,
+                N_("unknown argument; {op} takes {arguments}."),
+                op=step.op,
+                arguments=", ".join(allowed),
             )
     for name, param in params.items():
         if name in allowed and param.default is inspect.Parameter.empty and name not in step.kwargs:
-            raise step.fail(name, "is required.")
+            raise step.fail(name, N_("is required."))
 
 
 def _check_shared_arguments(step: Step) -> None:
     """The arguments several ops share: a probability ``p``, a ``size``, a named choice."""
     for name, value in step.kwargs.items():
         if name == "p":
-            ok = _is_number(value) and 0.0 <= value <= 1.0
-            step.require("p", ok, f"probability must be between 0 and 1, got {value!r}.")
+            ok = is_number(value) and 0.0 <= value <= 1.0
+            step.require("p", ok, N_("probability must be between 0 and 1, got {value}."), value=repr(value))
         elif name == "size":
-            _check_size(step, name, value)
+            check_size(step, name, value)
         elif name in CHOICES and value not in CHOICES[name]:
-            raise step.fail(name, f"use one of {', '.join(CHOICES[name])}, got {value!r}.")
+            raise step.fail(
+                name,
+                N_("use one of {choices}, got {value}."),
+                choices=", ".join(CHOICES[name]),
+                value=repr(value),
+            )
 
 
 def check_step(index: int, raw: Any) -> Step:
@@ -359,18 +123,23 @@ def validate_spec(spec: Any) -> Spec:
             if float_seen and not step.kwargs.get("scale", False):
                 raise step.fail(
                     "scale",
-                    "set scale=True: without it uint8 pixels stay 0–255 as floats and Normalize misbehaves.",
+                    N_(
+                        "set scale=True: without it uint8 pixels stay 0–255 as floats and Normalize misbehaves."
+                    ),
                 )
         elif step.op == "Normalize" and not float_seen:
             raise step.fail(
                 None,
-                "Normalize needs a float image: add a ToDtype step (dtype 'float32', scale=True) before it.",
+                N_(
+                    "Normalize needs a float image: add a ToDtype step (dtype 'float32', scale=True) before it."
+                ),
             )
         elif float_seen and OPS[step.op].group == "auto":
-            raise step.fail(None, "auto-augment policies need uint8 images: move it before ToDtype.")
+            raise step.fail(None, N_("auto-augment policies need uint8 images: move it before ToDtype."))
     return steps
 
 
-def step_error(index: int, op: str, argument: str | None, problem: str) -> AugmentError:
-    """An :class:`AugmentError` for step ``index`` (an ``op``) and ``argument``, worded like every other."""
-    return Step(index, op, {}).fail(argument, problem)
+def step_error(index: int, op: str, argument: str | None, problem: str, /, **params: Any) -> AugmentError:
+    """An :class:`AugmentError` for step ``index`` (an ``op``) and ``argument``, worded like every other:
+    ``problem`` a marked template, filled with ``params``."""
+    return Step(index, op, {}).fail(argument, problem, **params)

@@ -15,6 +15,7 @@ from cnndash.augment.build import build_steps
 from cnndash.augment.checks import step_error, validate_spec
 from cnndash.augment.ops import AugmentError, Spec
 from cnndash.preprocess import convert_mode, lone_image_mode
+from cnndash.text import N_
 
 MAX_SAMPLES = 256  # previews per call: a grid larger than this is no longer a preview
 _RNG_LOCK = threading.Lock()  # the preview seeds torch's global generator; one preview at a time
@@ -79,8 +80,8 @@ def augment_samples(
                 try:
                     x = transform(x)
                 except (ValueError, TypeError, RuntimeError) as exc:
-                    raise step_error(
-                        index, step["op"], None, f"cannot be applied to this image: {exc}"
+                    raise step_error(  # torchvision's own words (library output) stay as they are
+                        index, step["op"], None, N_("cannot be applied to this image: {exc}"), exc=exc
                     ) from None
             outputs.append(_display(x, norm))
     return outputs
@@ -96,7 +97,9 @@ def _check_fits(index: int, step: dict[str, Any], x: Any) -> None:
                 index,
                 "Normalize",
                 "mean",
-                f"has {len(step['mean'])} values but the image has {channels} channel(s); give one per channel.",
+                N_("has {count} values but the image has {channels} channel(s); give one per channel."),
+                count=len(step["mean"]),
+                channels=channels,
             )
         return
     if step["op"] not in ("CenterCrop", "RandomCrop") or step.get("pad_if_needed"):
@@ -111,5 +114,6 @@ def _check_fits(index: int, step: dict[str, Any], x: Any) -> None:
             index,
             step["op"],
             "size",
-            f"crop {ch}×{cw} is larger than the image ({h}×{w}); make it smaller or Resize first.",
-        )
+            N_("crop {crop_h}×{crop_w} is larger than the image ({h}×{w}); make it smaller or Resize first."),
+            crop_h=ch, crop_w=cw, h=h, w=w,
+        )  # fmt: skip

@@ -41,7 +41,7 @@ def open_image_file(path: Path, mode: str) -> Image.Image:
     try:
         return convert_mode(read_image(path), mode)
     except ImageDecodeError as exc:
-        raise DatasetError(str(exc)) from None
+        raise DatasetError(exc.template, **exc.params) from None  # the same words, said in any language
 
 
 class ImageList:

@@ -11,7 +11,7 @@ from pathlib import Path
 from cnndash.data.folders import Items, find_dataset_root, scan_image_folder
 from cnndash.data.images import DatasetError
 from cnndash.preprocess import GRAY_MODES, SIXTEEN_BIT_MODES, ImageDecodeError, image_header
-from cnndash.text import N_, Phrase, plural
+from cnndash.text import N_, Phrase
 
 IMPORT_RECORD = ".cnndash-import.json"  # hidden file in a stored dataset: skipped files from the upload
 FEW_IMAGES = 10  # a class with fewer images than this gets a warning
@@ -49,13 +49,36 @@ def short_reason(reason: str) -> str:
     ``too large``, or the decoder's own first words."""
     lower = reason.lower()
     if "truncated" in lower:
-        return "truncated"
+        return Phrase(N_("truncated"))  # our words are Phrases (the page translates them); PIL's stay as data
     if "cannot identify" in lower or "not an image" in lower:
-        return "not an image"
+        return Phrase(N_("not an image"))
     if "megapixels" in lower or "decompression bomb" in lower:
-        return "too large"
+        return Phrase(N_("too large"))
     detail = reason.split(":", 1)[-1].strip().removeprefix("does not decode as an image:").strip()
-    return detail.split("(")[0].strip().rstrip(".") or "unreadable"
+    return detail.split("(")[0].strip().rstrip(".") or Phrase(N_("unreadable"))
+
+
+def reason_phrase(reason: str) -> str:
+    """A skip ``reason`` as the archive words it (and an import record keeps it), as a
+    :class:`~cnndash.text.Phrase` a page says in its reader's language; the file's own details stay data."""
+    kind = skip_kind(reason)
+    if kind == "unreadable":
+        return Phrase(
+            N_("unreadable image: {detail}"), detail=reason.removeprefix("unreadable image:").strip()
+        )
+    if kind == "outside":
+        return Phrase(N_("not inside a class folder"))
+    if kind == "not_image":
+        suffix = reason.removeprefix("not an image").strip(" ()")
+        return Phrase(
+            N_("not an image ({suffix})"),
+            suffix=Phrase(N_("no extension")) if suffix == "no extension" else suffix,
+        )
+    if reason == "hidden file":
+        return Phrase(N_("hidden file"))
+    if reason.startswith("macOS metadata"):
+        return Phrase(N_("macOS metadata (__MACOSX)"))
+    return reason
 
 
 @dataclass(frozen=True)
@@ -77,9 +100,15 @@ class SkippedGroup:
         shown = self.files[:listed]
         one = n == 1
         if self.kind in ("unreadable", "outside"):
-            names: str = ", ".join(
-                f"{f.path} ({short_reason(f.reason)})" if self.kind == "unreadable" else f.path for f in shown
-            )
+            if self.kind == "unreadable":  # each file with its reason, translated alone (no words of its own)
+                each = {f"f{i}": Phrase(N_("{path} ({why})"), path=f.path, why=short_reason(f.reason))
+                        for i, f in enumerate(shown)}  # fmt: skip
+                joined = ", ".join(
+                    f"{{{key}}}" for key in each
+                )  # no words: a template Babel must not extract
+                names: str = Phrase(joined, **each)
+            else:
+                names = ", ".join(f.path for f in shown)
             if n > len(shown):
                 names = Phrase(N_("{names} and {n} more"), names=names, n=n - len(shown))
             if self.kind == "unreadable":
@@ -187,7 +216,7 @@ def _sizes_and_modes(parts: dict[str, Items]) -> tuple[dict[tuple[int, int], int
             try:
                 width, height, mode = image_header(path)
             except ImageDecodeError as exc:
-                raise DatasetError(str(exc)) from None
+                raise DatasetError(exc.template, **exc.params) from None  # its words, in any language
             sizes[(height, width)] += 1
             modes[mode] += 1
     return dict(sizes), dict(modes)
@@ -246,18 +275,33 @@ def _mode_notes(modes: dict[str, int]) -> list[str]:
     """What decoding will do to these modes, worded as :func:`cnndash.preprocess.convert_mode` does it."""
     notes: list[str] = []
     # As load_image_folder decides: grayscale only when every image is a grayscale mode.
-    target = "grayscale" if all(m in GRAY_MODES for m in modes) else "RGB"
+    target = Phrase(N_("grayscale")) if all(m in GRAY_MODES for m in modes) else "RGB"
     families = {_mode_family(m) for m in modes}
     if len(families) > 1:
         listed = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items()))
-        alpha = " (transparent areas become white)" if "with transparency" in families else ""
-        notes.append(f"Mixed image modes ({listed}): every image will be converted to {target}{alpha}.")
+        mixed = (
+            N_(
+                "Mixed image modes ({modes}): every image will be converted to {target} (transparent areas "
+                "become white)."
+            )
+            if "with transparency" in families
+            else N_("Mixed image modes ({modes}): every image will be converted to {target}.")
+        )
+        notes.append(Phrase(mixed, modes=listed, target=target))
     deep = sum(n for m, n in modes.items() if m in SIXTEEN_BIT_MODES)
     if deep:
-        notes.append(
-            f"{plural(deep, 'image')} {'is' if deep == 1 else 'are'} 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), "
-            "as the models take 8-bit pixels."
+        sixteen = (
+            N_(
+                "{count} image is 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), as the models "
+                "take 8-bit pixels."
+            )
+            if deep == 1
+            else N_(
+                "{count} images are 16-bit grayscale: scaled to 8 bits (0–65535 becomes 0–255), as the models "
+                "take 8-bit pixels."
+            )
         )
+        notes.append(Phrase(sixteen, count=f"{deep:,}"))
     return notes
 
 

@@ -159,7 +159,9 @@ def out_of_sample_probabilities(
         runs = []
         for k in range(1, folds + 1):
             if stop_event is not None and stop_event.is_set():
-                raise LabelIssuesStopped(f"Stopped after {k - 1} of {folds} folds; start again to finish.")
+                raise LabelIssuesStopped(
+                    "Stopped after {done} of {folds} folds; start again to finish.", done=k - 1, folds=folds
+                )
             config = TrainConfig.from_dict(settings)
             name = new_run_name(config.model, f"{stem}-fold{k}of{folds}", root)
 
@@ -170,7 +172,9 @@ def out_of_sample_probabilities(
             view = ref.with_fold(k, folds, template.seed).to_dict()
             summary = train(config, root / name, on_event=forward, stop_event=stop_event, dataset_ref=view)
             if summary.get("status") == "stopped":
-                raise LabelIssuesStopped(f"Stopped during fold {k} of {folds}; start again to finish.")
+                raise LabelIssuesStopped(
+                    "Stopped during fold {fold} of {folds}; start again to finish.", fold=k, folds=folds
+                )
             probs[fold_split(files.labels, k, folds, template.seed)[1]] = _fold_probabilities(
                 load_run(root / name), files
             )

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 MAX_GRID = 12  # cells per side of an editable grid: more would not fit on screen as numbers
+MAX_LESSON_CHANNELS = 4  # input and output channels of the multi-channel lesson (a grid per pair)
 
 
 def random_ints(shape: tuple[int, ...], seed: int, low: int = -2, high: int = 3) -> np.ndarray:
@@ -178,11 +179,16 @@ class ChannelsLesson:
 
 
 def _check_channels(c_in: int, c_out: int, size: int, k: int) -> None:
-    for value, name, high in ((c_in, "Input channels", 4), (c_out, "Output channels", 4)):
-        if not 1 <= value <= high:
-            raise LessonError(f"{name} must be between 1 and {high}, got {value}.")
+    if not 1 <= c_in <= MAX_LESSON_CHANNELS:
+        raise LessonError("Input channels must be between 1 and {high}, got {value}.", high=MAX_LESSON_CHANNELS,
+                          value=c_in)  # fmt: skip
+    if not 1 <= c_out <= MAX_LESSON_CHANNELS:
+        raise LessonError("Output channels must be between 1 and {high}, got {value}.", high=MAX_LESSON_CHANNELS,
+                          value=c_out)  # fmt: skip
     if not 1 <= k <= size:
-        raise LessonError(f"The kernel size ({k}) must be between 1 and the input size ({size}).")
+        raise LessonError(
+            "The kernel size ({k}) must be between 1 and the input size ({size}).", k=k, size=size
+        )
 
 
 def channels_lesson(c_in: int, c_out: int, size: int = 3, k: int = 2, seed: int = 0) -> ChannelsLesson:

@@ -250,11 +250,13 @@ def trace_network(name: str, *, mistake: bool = False) -> NetworkTrace:
     """The trace of ``NETWORKS[name]`` on its input (on the meta device); ``mistake=True`` traces the
     tutorial's wrong version instead."""
     if name not in NETWORKS:
-        raise LessonError(f"Unknown network {name!r}; pick one of {', '.join(NETWORKS)}.")
+        raise LessonError(
+            "Unknown network {name}; pick one of {networks}.", name=repr(name), networks=", ".join(NETWORKS)
+        )
     network = NETWORKS[name]
     build = network.mistake if mistake else network.build
     if build is None:
-        raise LessonError(f"The tutorials' {name} has no mistake to show.")
+        raise LessonError("The tutorials' {name} has no mistake to show.", name=name)
     with torch.device("meta"):
         model = build()
     trace = trace_shapes(model, network.input_shape)

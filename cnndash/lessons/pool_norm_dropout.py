@@ -50,7 +50,7 @@ def pool2d(x: np.ndarray, k: int, stride: int = 1, padding: int = 0, mode: str =
     """The tutorial's ``pool2d`` with padding and stride: max pads with −∞, average with 0 and divides by
     k² (PyTorch's ``count_include_pad=True``)."""
     if mode not in ("max", "avg"):
-        raise LessonError(f'Pooling mode must be "max" or "avg", got {mode!r}.')
+        raise LessonError('Pooling mode must be "max" or "avg", got {mode}.', mode=repr(mode))
     oh, ow = _pool_shape(x.shape, k, stride, padding)
     padded = np.pad(x, padding, constant_values=-np.inf if mode == "max" else 0.0)
     out = np.zeros((oh, ow))
@@ -89,9 +89,10 @@ class PoolLesson:
 
 def pool_lesson(x, k: int = 2, stride: int = 1, padding: int = 0, mode: str = "max") -> PoolLesson:
     grid = as_grid(x, Term(N_("input")))
-    for value, name in ((k, "kernel size"), (stride, "stride")):
-        if value < 1:
-            raise LessonError(f"The {name} must be at least 1, got {value}.")
+    if k < 1:
+        raise LessonError("The kernel size must be at least 1, got {value}.", value=k)
+    if stride < 1:
+        raise LessonError("The stride must be at least 1, got {value}.", value=stride)
     out = pool2d(grid, k, stride, padding, mode)
     return PoolLesson(grid, mode, k, stride, padding, out, _torch_pool(grid, k, stride, padding, mode))
 
@@ -182,9 +183,16 @@ def norm_lesson(
 ) -> NormLesson:
     """Normalise a random (N, C, size, size) tensor by hand and with the ``nn`` layer (train mode)."""
     if kind not in NORMS:
-        raise LessonError(f"Unknown normalisation {kind!r}; pick one of {', '.join(NORMS)}.")
+        raise LessonError(
+            "Unknown normalisation {kind}; pick one of {norms}.", kind=repr(kind), norms=", ".join(NORMS)
+        )
     if not (1 <= n <= 8 and 1 <= c <= 8 and 1 <= size <= 8):
-        raise LessonError(f"Batch, channels and size must each be between 1 and 8, got {n}, {c}, {size}.")
+        raise LessonError(
+            "Batch, channels and size must each be between 1 and 8, got {n}, {c}, {size}.",
+            n=n,
+            c=c,
+            size=size,
+        )
     if kind == "GroupNorm" and (groups < 1 or c % groups):
         raise LessonError(
             "GroupNorm needs the channels ({c}) to split evenly into groups; {groups} does not.",
@@ -235,7 +243,7 @@ def batchnorm_running(
     statistics by hand: ``running ← (1 − momentum)·running + momentum·batch``."""
     check_range(momentum, Term(N_("The momentum")), 0.0, 1.0)
     if not 1 <= steps <= 100:
-        raise LessonError(f"The number of batches must be between 1 and 100, got {steps}.")
+        raise LessonError("The number of batches must be between 1 and 100, got {steps}.", steps=steps)
     batches = np.random.default_rng(seed).normal(5.0, 2.0, size=(steps, 4, channels, 3, 3))
     bn = nn.BatchNorm2d(channels, momentum=momentum).double()
     mean, var = np.zeros(channels), np.ones(channels)

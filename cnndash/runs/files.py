@@ -63,6 +63,13 @@ def read_json(path: Path) -> Any:
         return None
 
 
+def read_status(run_dir: Path) -> dict:
+    """The run's ``status.json`` as written (``status``, ``message`` and what the writer added); empty when
+    missing or unreadable."""
+    data = read_json(Path(run_dir) / STATUS_FILE)
+    return data if isinstance(data, dict) else {}
+
+
 def write_status(run_dir: Path, status: str, message: str = "", **extra: Any) -> None:
     """Record the run's state (``running`` counts only while the run's lease is fresh)."""
     data = {"status": status, "message": message, "updated": time.time(), **extra}

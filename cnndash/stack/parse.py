@@ -229,7 +229,7 @@ def resolve_stack(
     shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise LayerSpecError(
-            f"the input shape must be three positive numbers C×H×W, got {tuple(input_shape)}"
+            "the input shape must be three positive numbers C×H×W, got {shape}", shape=tuple(input_shape)
         )
     x: torch.Tensor | None = torch.zeros((1, *shape), device="meta")
     channels, features = shape[0], math.prod(shape)
@@ -241,13 +241,16 @@ def resolve_stack(
         kind = str(kind).strip()
         if kind not in USES:
             raise LayerSpecError(
-                f"row {index + 1}: unknown layer type {kind!r}; choose one of {', '.join(LAYER_TYPES)}"
+                "row {row}: unknown layer type {kind}; choose one of {types}",
+                row=index + 1,
+                kind=repr(kind),
+                types=", ".join(LAYER_TYPES),
             )
         kwargs = _KWARGS[kind](index, kind, row, x, channels, features)
         try:
             module = make_layer(kind, kwargs, "meta")
         except (ValueError, TypeError, RuntimeError) as exc:
-            raise LayerSpecError(f"row {index + 1} ({kind}): {exc}") from None
+            raise LayerSpecError("row {row} ({kind}): {exc}", row=index + 1, kind=kind, exc=exc) from None
         resolved.append((kind, kwargs))
         if kind in ("Conv2d", "ConvTranspose2d"):
             channels = kwargs["out_channels"]

@@ -25,15 +25,22 @@ from torch import nn
 
 from cnndash.errors import UserError
 from cnndash.runs import TrainState
-from cnndash.runs.layout import METRICS_FILE
 from cnndash.runs.writer import BatchLog
+from cnndash.text import Phrase
 from cnndash.training.batches import global_batch_sizes
 from cnndash.training.config import ConfigError, TrainConfig
 from cnndash.training.distributed import Distributed
 from cnndash.training.events import BatchEvent, EndEvent, EpochEvent, ErrorEvent, EventCallback, TrainEvent
-from cnndash.training.health import run_health_from_csv
 from cnndash.training.precise_bn import recompute_batchnorm_stats
 from cnndash.training.setup import Trainer, setup
+from cnndash.training.summary import (
+    DIVERGED_AT_BATCH,
+    DIVERGED_IN_EPOCH,
+    EARLY_STOPPED,
+    STOPPED,
+    message_fields,
+    run_summary,
+)
 from cnndash.training.tblog import SAMPLE_IMAGES, TensorBoardLog
 
 __all__ = ["ConfigError", "TrainConfig", "Trainer", "TrainingDivergedError", "evaluate", "setup", "train",
@@ -63,11 +70,12 @@ class EpochResult:
     stopped: bool  # the stop event was set before the epoch's last batch
 
 
-def _diverged(loss: float, lr: float, where: str) -> TrainingDivergedError:
-    return TrainingDivergedError(
-        f"The training loss became {loss} {where}: the learning rate {lr:g} is too high for this model and "
-        f"data — lower it (try {lr / 10:g}) or turn on gradient clipping."
-    )
+def _diverged(loss: float, lr: float, epoch: int, batch: int | None = None) -> TrainingDivergedError:
+    """The loss is ``loss`` (not finite) at ``batch`` of ``epoch`` (None: the epoch's mean)."""
+    numbers = {"loss": f"{loss}", "epoch": epoch, "lr": f"{lr:g}", "lower": f"{lr / 10:g}"}
+    if batch is None:
+        return TrainingDivergedError(DIVERGED_IN_EPOCH, **numbers)
+    return TrainingDivergedError(DIVERGED_AT_BATCH, batch=batch, **numbers)
 
 
 def train_one_epoch(
@@ -112,7 +120,7 @@ def train_one_epoch(
         if b % log_every == 0 or b == t.steps_per_epoch:  # reading the loss syncs the GPU: not every batch
             batch_loss, batch_acc = _batch_metrics(t, loss, logits, yb)
             if not math.isfinite(batch_loss):
-                raise _diverged(batch_loss, config.lr, f"at epoch {epoch}, batch {b}")
+                raise _diverged(batch_loss, config.lr, epoch, b)
             elapsed = time.perf_counter() - started
             _emit(on_event, BatchEvent(
                 epoch=epoch, epochs=config.epochs, batch=b, batches=t.steps_per_epoch, step=state.step,
@@ -124,7 +132,7 @@ def train_one_epoch(
         loss_total, correct_total = t.dist.sum_values(loss_sum, correct)
     train_loss = loss_total / max(seen, 1)
     if not math.isfinite(train_loss):
-        raise _diverged(train_loss, config.lr, f"in epoch {epoch}")
+        raise _diverged(train_loss, config.lr, epoch)
     state.batch = 0
     return EpochResult(train_loss, correct_total / max(seen, 1), seen, time.perf_counter() - started, False)
 
@@ -183,7 +191,7 @@ def _record_validation(state: TrainState, epoch: int, val_loss: float, val_acc: 
     return improved
 
 
-def _finish_stopped_epoch(t: Trainer, epoch: int) -> str:
+def _finish_stopped_epoch(t: Trainer, epoch: int) -> Phrase:
     """Save what a stop leaves: ``last.pt`` to resume, and a ``best.pt`` if none exists yet."""
     which = ["last"]
     has_best = partial(t.writer.has_checkpoint, "best")
@@ -193,10 +201,7 @@ def _finish_stopped_epoch(t: Trainer, epoch: int) -> str:
         t.state.best_val_loss, t.state.best_val_acc = evaluate(t)
         which.append("best")
     t.writer.save_checkpoint(t.checkpoint(), *which)
-    return (
-        f"Stopped by the user at epoch {epoch}, batch {t.state.batch} of {t.steps_per_epoch}; "
-        "resume to continue."
-    )
+    return Phrase(STOPPED, epoch=epoch, batch=t.state.batch, steps=t.steps_per_epoch)
 
 
 def train(
@@ -271,67 +276,27 @@ def _train(
                 writer.write_status("running", f"epoch {epoch} of {config.epochs} done", **running)
                 _emit(on_event, event)
                 if config.early_stopping and state.stale_epochs >= config.early_stopping:
-                    message = (
-                        f"Early stopping after epoch {epoch}: no better validation result for "
-                        f"{config.early_stopping} epochs."
-                    )
+                    message = Phrase(EARLY_STOPPED, epoch=epoch, patience=config.early_stopping)
                     break
     except BaseException as exc:
         batch_log.flush()
-        text = str(exc) if isinstance(exc, TrainingDivergedError) else f"{type(exc).__name__}: {exc}"
+        diverged = isinstance(exc, TrainingDivergedError)
+        text = str(exc) if diverged else f"{type(exc).__name__}: {exc}"
+        said = message_fields(Phrase.of(exc)) if diverged and t.dist is None else {}  # a page translates it
         if t.dist is not None:  # which rank failed, and why
             text = t.dist.failure_text(exc, text)
-        writer.write_status("failed", text, epoch=state.epoch, world_size=t.world_size)
+        writer.write_status("failed", text, epoch=state.epoch, world_size=t.world_size, **said)
         _emit(on_event, ErrorEvent(text))
         if tensorboard is not None:
             tensorboard.close()
         raise
     batch_log.flush()
-    summary = _summary(t, status, message, seconds=clock.seconds())
+    summary = run_summary(t, status, message, seconds=clock.seconds())
     writer.write_summary(summary)
-    writer.write_status(status, message, epoch=state.epoch, world_size=t.world_size)
+    writer.write_status(
+        status, message, epoch=state.epoch, world_size=t.world_size, **message_fields(message)
+    )
     _emit(on_event, EndEvent(summary))
-    return summary
-
-
-def _summary(t: Trainer, status: str, message: str, *, seconds: float) -> dict:
-    state, start = t.state, t.start
-    summary = {
-        "status": status,
-        "message": message,
-        "val_accuracy": max(state.best_val_acc, 0.0),
-        "val_loss": state.best_val_loss if math.isfinite(state.best_val_loss) else None,
-        "best_epoch": state.best_epoch,
-        "epochs": state.epoch,
-        "epochs_planned": t.config.epochs,
-        "device": start.device,
-        "device_description": start.device_description,
-        # over the whole run, resumed parts included
-        "images_per_sec": state.images_seen / state.train_seconds if state.train_seconds > 0 else 0.0,
-        "seconds": seconds,  # wall time of the whole run, resumed parts included
-        "train_seconds": state.train_seconds,
-        "model": t.config.model,
-        "dataset": t.config.dataset,
-        "classes": start.classes,
-        "image_size": start.image_size,
-        "parameters": start.parameters,
-        "train_images": start.train_images,
-        "val_images": start.val_images,
-        "data_path": start.data_path,
-        "amp": t.amp,
-        "world_size": t.world_size,
-    }
-    if t.config.scale_lr and t.world_size > 1:
-        summary["lr_scaled"] = t.config.lr * t.world_size  # the linear scaling rule, asked for in the config
-    if state.last_val_acc >= 0:
-        summary["final_val_accuracy"] = state.last_val_acc
-    # A finite loss can still have blown up (a model stuck at chance) or spiked: say so, with the fix.
-    summary["health"] = run_health_from_csv(
-        t.writer.path / METRICS_FILE,
-        num_classes=len(start.classes),
-        lr=t.config.lr,
-        optimizer=t.config.optimizer,
-    ).to_dict()
     return summary
 
 

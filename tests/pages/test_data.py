@@ -297,3 +297,14 @@ def test_an_upload_error_names_the_users_file():
     upload(at, "Holiday photos (2).zip", b"not a zip at all")
     (message,) = errors(at)
     assert "Holiday photos (2).zip" in message and "upload.zip" not in message
+
+
+def test_the_upload_message_follows_a_language_switch(tmp_path):
+    """Issue 25: the message an upload leaves stays on the page across runs; a switch to 简体中文 says it again
+    in Chinese (it is kept as what says it, not as the English it was first shown in)."""
+    at = run_page(PAGE, timeout=120)
+    upload(at, "pets.zip", zip_bytes(tmp_path, {"cat": 6, "dog": 6}))
+    assert [s.value for s in at.success] == ["Stored as 'pets': 12 images."]
+    at.radio(key="app-language").set_value("zh-CN").run()
+    assert errors(at) == []
+    assert [s.value for s in at.success] == ["已保存为 'pets'：12 张图像。"]

@@ -3,11 +3,16 @@ no text that is neither translated (``⟦…⟧``) nor data (numbers, code, name
 
 from __future__ import annotations
 
+import io
 import shutil
+import time
+import zipfile
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import ui
 from cnndash import augment
 from cnndash.data import BUILTIN_DATASETS
 from cnndash.device import DEVICE_CHOICES
@@ -17,9 +22,11 @@ from cnndash.lessons.pool_norm_dropout import NORMS
 from cnndash.models import MODEL_NAMES
 from cnndash.plots.gradcam import COLORMAPS
 from cnndash.pretrained import MODELS_WITH_WEIGHTS, published_name
+from cnndash.runs import load_run, write_status
 from cnndash.search.job import active_search_job
 from cnndash.single_layer import LAYER_KINDS
 from cnndash.stack import COLUMNS, LAYER_TYPES, PRESETS
+from cnndash.training.loops import TrainConfig, TrainingDivergedError, train
 from cnndash.training.lr_finder import TrialCheck, candidates_from_curve, offer_suggestion
 from cnndash.training.optim import OPTIMIZERS
 from tests.conftest import ROOT, TINY_RUN_DATASET
@@ -61,8 +68,9 @@ def test_unmarked_finds_every_visible_string_that_escaped_translation():
     ]
 
 
-def render(page: str, query: dict | None = None) -> AppTest:
-    """``page`` through the app (sidebar, navigation, page) in the pseudo-locale; no exception, no error."""
+def render(page: str, query: dict | None = None, *, errors: int = 0) -> AppTest:
+    """``page`` through the app (sidebar, navigation, page) in the pseudo-locale; no exception, ``errors``
+    error messages (none unless the test shows a failure)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params.update({"lang": PSEUDO, **(query or {})})
     at.run()
@@ -70,7 +78,7 @@ def render(page: str, query: dict | None = None) -> AppTest:
         at.switch_page(page)
         at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert len(at.error) == errors, [e.value for e in at.error]
     return at
 
 
@@ -129,6 +137,58 @@ def test_the_training_page_is_translated_everywhere(trained):
     at = render("pages/training.py")
     assert at.title[0].value.startswith("⟦")
     assert unmarked(at, data=DATA_TRAINING) == []
+
+
+def test_a_stopped_runs_message_is_translated(trained):
+    """A job its user stopped (a real stop, after its first batches): while it trains, the sidebar's line is
+    the job's progress template, translated; once stopped, the Train tab says why it ended from the template
+    its summary keeps, not the English text stored beside it."""
+    config = TrainConfig(dataset="shapes:count=120,size=32", model="lenet", epochs=50, batch_size=16)
+    job = registry.get_registry().start(config)
+    try:
+        deadline = time.monotonic() + 60
+        while not job.snapshot().batch_points and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at = render("pages/training.py")
+        progress = [m.value for m in at.sidebar.markdown if job.run_name in m.value]
+        assert len(progress) == 1 and progress[0].endswith("⟧") and "— ⟦" in progress[0], progress
+    finally:
+        job.stop()
+        assert job.wait(60)
+    assert job.snapshot().status == "stopped"
+    message = job.snapshot().summary["message"]
+    assert message.startswith("Stopped by the user")
+    at = render("pages/training.py")
+    assert [w.value for w in at.warning if "stop_circle" in str(w.proto.icon)] == [
+        "⟦" + message + "⟧"
+    ]  # the pseudo-locale marks the template and fills in the same numbers
+    assert unmarked(at, data=[*DATA_TRAINING, job.run_name]) == []
+
+
+def test_a_diverged_runs_message_is_translated(trained):
+    """A run whose loss became NaN (SGD at a learning rate of 10, as tests/engine/jobs/test_jobs.py makes one)
+    failed: the Train tab says why from the template status.json keeps beside the English."""
+    config = TrainConfig(dataset="shapes:count=120,size=32", model="lenet", epochs=2, batch_size=16,
+                         optimizer="sgd", lr=10.0, weight_decay=1.0, schedule="constant")  # fmt: skip
+    with pytest.raises(TrainingDivergedError) as failure:
+        train(config, trained / "diverged")
+    at = render("pages/training.py", errors=1)
+    assert at.error[0].value == "⟦" + ui.text(str(failure.value)) + "⟧"
+    assert unmarked(at, data=[*DATA_TRAINING, "diverged", "NaN", "nan", "inf"]) == []
+
+
+def test_an_interrupted_runs_message_is_translated(trained):
+    """A run whose process ended mid-run (status.json says running, nobody holds its lease): the run store
+    words it in English; the Train tab says it in the reader's language, with Resume (it has last.pt)."""
+    shutil.copytree(trained / "tiny", trained / "cut")
+    write_status(trained / "cut", "running", "epoch 2 of 3")
+    (trained / "cut" / "config.json").touch()  # the newest run (started last): the one the Train tab shows
+    assert load_run(trained / "cut").status == "interrupted"
+    at = render("pages/training.py")
+    (said,) = [w.value for w in at.warning if "stop_circle" in str(w.proto.icon)]
+    assert said.startswith("⟦The process training this run ended") and "resume it" in said
+    assert at.button(key="train-resume") is not None
+    assert unmarked(at, data=[*DATA_TRAINING, "cut"]) == []
 
 
 def test_the_suggestion_the_lr_finder_and_the_weights_panel_are_translated(trained, tmp_path, monkeypatch):
@@ -226,10 +286,61 @@ def test_the_data_page_is_translated_everywhere():
     assert unmarked(at, data=[*DATA_RUN, "RGB"]) == []
 
 
+def _png(mode: str, color: object) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (8, 8), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_uploads_report_is_translated_everywhere(monkeypatch):
+    """An upload of grayscale photos, some with transparency: the report's mixed-modes note is the engine's
+    template, marked, with the modes and the target mode filled in."""
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
+    at = render("pages/data_augmentation.py")
+    noise = Image.frombytes("L", (64, 64), bytes(range(256)) * 16)
+    out = io.BytesIO()
+    noise.save(out, format="PNG")
+    payload = io.BytesIO()
+    with zipfile.ZipFile(payload, "w") as archive:
+        for i in range(6):
+            archive.writestr(f"cat/{i}.png", _png("L", 100))
+            archive.writestr(f"dog/{i}.png", _png("LA", (100, 255)))
+        archive.writestr("cat/broken.png", out.getvalue()[: len(out.getvalue()) // 2])  # truncated
+        archive.writestr("dog/notes.txt", b"not an image")
+        archive.writestr("dog/.DS_Store", b"junk")
+    at.get("file_uploader")[0].set_value(("pets.zip", payload.getvalue(), "application/zip")).run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    (mixed,) = [w.value for w in at.warning if "LA" in w.value]
+    assert mixed.startswith("⟦") and "⟦grayscale⟧" in mixed  # the target mode is a translated word too
+    (broken,) = [w.value for w in at.warning if "broken" in str(w.proto.icon)]
+    assert r"⟦cat/broken.png (⟦truncated⟧)⟧" in broken, broken  # the reason of ours, marked
+    (table,) = [
+        df.value for df in at.dataframe if len(df.value) == 3
+    ]  # the skipped files, behind an expander
+    assert all(why.startswith("⟦") for why in table.iloc[:, 1]), list(table.iloc[:, 1])
+    data = [*DATA_RUN, "pets", "cat", "dog", "RGB", "L", "LA", "cat/broken.png", ".txt", ".DS_Store"]
+    assert unmarked(at, data=data) == []
+
+
 def test_the_augmentation_section_is_translated_everywhere(monkeypatch):
     monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
     at = render("pages/data_augmentation.py", {"section": "augmentation"})
     assert at.radio(key="data-section").value == "Augmentation"
     # Operations and their arguments are torchvision's names; the sample photos are scikit-learn's.
+    ops = [*augment.OPS, *(arg for info in augment.OPS.values() for arg in info.defaults)]
+    assert unmarked(at, data=[*DATA_RUN, *ops, *SAMPLE_PHOTOS, "RGB", "JSON", "min", "max"]) == []
+
+
+def test_an_augmentation_error_is_translated_to_its_last_word(monkeypatch):
+    """A range the builder refuses (RandomRotation's min above its max): the step, the argument and the
+    problem are all the engine's templates, marked; only the numbers are data."""
+    monkeypatch.setattr(i18n, "language", lambda: PSEUDO)  # AppTest formats options again (see trained)
+    at = render("pages/data_augmentation.py", {"section": "augmentation"})
+    at.selectbox(key="aug-add-op").set_value("RandomRotation")
+    at.button(key="aug-add").click().run()
+    at.number_input(key="aug-1-degrees-min").set_value(45.0).run()
+    assert [e.value for e in at.error] and all(
+        e.value.startswith("⟦⟦") and "⟦min 45 is larger than max 30; swap them.⟧" in e.value for e in at.error
+    ), [e.value for e in at.error]
     ops = [*augment.OPS, *(arg for info in augment.OPS.values() for arg in info.defaults)]
     assert unmarked(at, data=[*DATA_RUN, *ops, *SAMPLE_PHOTOS, "RGB", "JSON", "min", "max"]) == []

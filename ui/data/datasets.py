@@ -17,13 +17,13 @@ import streamlit as st
 
 import ui
 from cnndash import data, paths
-from cnndash.data.report import group_skipped, skipped_summary
+from cnndash.data.report import group_skipped, reason_phrase, skipped_summary
 from cnndash.plots import dataset as plots_data
 from cnndash.text import N_
 from cnndash.training.loops import TrainConfig
 from ui import i18n
 from ui.engine_text import engine_text
-from ui.state import error_text
+from ui.state import error_text, said
 
 _ = i18n.translator("data")
 _engine = i18n.translator("engine")
@@ -86,14 +86,14 @@ MESSAGE_KINDS = {
 
 
 def show_message(key: str) -> None:
-    """Show, once, the ``("ok" | "warning" | "error", markdown)`` message a callback left in
-    ``st.session_state[key]`` (its names already escaped by ``ui.md``)."""
+    """Show, once, the ``("ok" | "warning" | "error", message)`` a callback left in ``st.session_state[key]``
+    (Markdown with its names already escaped by ``ui.md``, or a :data:`ui.state.Said`, said now)."""
     message = st.session_state.pop(key, None)
     if message is None:
         return
     kind, text = message
     show, icon = MESSAGE_KINDS.get(kind, MESSAGE_KINDS["error"])
-    show(text, icon=icon)
+    show(said(text), icon=icon)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def _import_upload(choice: str | None = None) -> None:
     if choice == "cancel":
         st.session_state["data-upload-result"] = (
             "ok",
-            _("Upload cancelled: '{name}' is unchanged.", name=ui.text(wanted)),
+            lambda: _("Upload cancelled: '{name}' is unchanged.", name=ui.text(wanted)),
         )
         return
     try:
@@ -155,8 +155,21 @@ def _import_upload(choice: str | None = None) -> None:
             report = _import_zip(uploaded, wanted, "suffix")
     except UPLOAD_ERRORS as exc:
         log.info("upload %r refused: %s", uploaded.name, exc)
-        st.session_state["data-upload-result"] = ("error", ui.text(error_text(exc)))
+        st.session_state["data-upload-result"] = ("error", lambda exc=exc: ui.text(error_text(exc)))
         return
+    # The skipped files by reason, the real problems first (an unreadable photo, not 281 .DS_Store files);
+    # a problem turns the message into a warning.
+    problem = any(group.problem for group in group_skipped(report.skipped))
+    st.session_state["data-upload-result"] = (
+        "warning" if problem else "ok",
+        lambda: _stored(report, choice, wanted),
+    )
+    st.session_state["data-upload-name"] = report.name
+    ui.workspace.put("dataset", report.name)  # the upload is the dataset from now on, on every page
+
+
+def _stored(report: data.ValidationReport, choice: str | None, wanted: str) -> str:
+    """What an upload stored (said when shown, in the reader's language): its name, images, skipped files."""
     images = _.plural("{n:,} image", "{n:,} images", report.num_images, n=report.num_images)
     if choice == "replace":
         stored = _("Replaced '{name}': {images}.", name=ui.text(report.name), images=images)
@@ -168,16 +181,8 @@ def _import_upload(choice: str | None = None) -> None:
         )
     else:
         stored = _("Stored as '{name}': {images}.", name=ui.text(report.name), images=images)
-    # The skipped files by reason, the real problems first (an unreadable photo, not 281 .DS_Store files);
-    # a problem turns the message into a warning.
     skipped = skipped_summary(report.skipped)
-    problem = any(group.problem for group in group_skipped(report.skipped))
-    st.session_state["data-upload-result"] = (
-        "warning" if problem else "ok",
-        stored + (" " + ui.text(engine_text(skipped)) + "." if skipped else ""),
-    )
-    st.session_state["data-upload-name"] = report.name
-    ui.workspace.put("dataset", report.name)  # the upload is the dataset from now on, on every page
+    return stored + (" " + ui.text(engine_text(skipped)) + "." if skipped else "")
 
 
 def _ask_exists() -> None:
@@ -213,9 +218,9 @@ def _delete_selected() -> None:
     try:
         data.delete_dataset(name)
     except UPLOAD_ERRORS as exc:
-        st.session_state["data-message"] = ("error", ui.text(error_text(exc)))
+        st.session_state["data-message"] = ("error", lambda exc=exc: ui.text(error_text(exc)))
         return
-    st.session_state["data-message"] = ("ok", _("Deleted dataset '{name}'.", name=ui.text(name)))
+    st.session_state["data-message"] = ("ok", lambda: _("Deleted dataset '{name}'.", name=ui.text(name)))
     ui.workspace.put("dataset", None)
     st.session_state["data-delete-confirm"] = False
     if st.session_state.get("data-upload-name") == name:  # the upload message no longer holds
@@ -243,7 +248,7 @@ def _upload() -> None:
         result = None
     if uploaded is not None and result is not None:
         show, icon = MESSAGE_KINDS.get(result[0], MESSAGE_KINDS["error"])
-        show(result[1], icon=icon)
+        show(said(result[1]), icon=icon)
     show_message("data-message")
 
 
@@ -309,7 +314,7 @@ def _render_skipped(skipped: list[data.SkippedFile]) -> None:
     with st.expander(_("Files skipped during upload ({n})", n=len(skipped))):
         st.dataframe(
             [
-                {"file": ui.plain(s.path), "why": engine_text(s.reason)}
+                {"file": ui.plain(s.path), "why": engine_text(reason_phrase(s.reason))}
                 for group in groups
                 for s in group.files
             ],

@@ -12,6 +12,7 @@ engine's own check (``augment.validate_spec``).
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import streamlit as st
@@ -136,13 +137,14 @@ def _apply_json() -> None:
         spec = json.loads(text)
         augment.validate_spec(spec)
     except ValueError as exc:
-        why = engine_text(exc) if isinstance(exc, UserError) else str(exc)
-        st.session_state["aug-message"] = (
-            "error",
-            _("The JSON spec was not applied: {why}", why=ui.text(why)),
-        )
+        st.session_state["aug-message"] = ("error", partial(_not_applied, exc))
         return
     _set_spec(spec)
+
+
+def _not_applied(exc: ValueError) -> str:
+    why = engine_text(exc) if isinstance(exc, UserError) else str(exc)
+    return _("The JSON spec was not applied: {why}", why=ui.text(why))
 
 
 def _load_saved() -> None:
@@ -150,10 +152,10 @@ def _load_saved() -> None:
     try:
         _set_spec(augment.load_pipeline(name))
     except ValueError as exc:
-        st.session_state["aug-message"] = ("error", ui.text(engine_text(exc)))
+        st.session_state["aug-message"] = ("error", lambda exc=exc: ui.text(engine_text(exc)))
         return
     st.session_state["aug-save-name"] = name
-    st.session_state["aug-message"] = ("ok", _("Loaded pipeline '{name}'.", name=ui.text(name)))
+    st.session_state["aug-message"] = ("ok", lambda: _("Loaded pipeline '{name}'.", name=ui.text(name)))
     ui.workspace.put("pipeline", name)
 
 

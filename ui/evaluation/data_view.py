@@ -19,7 +19,7 @@ import ui
 from cnndash import paths
 from cnndash.data import folds, versions
 from cnndash.data.builtin import parse_builtin
-from cnndash.data.images import open_image_file
+from cnndash.data.images import DatasetError, open_image_file
 from cnndash.evaluate.label_issues import (
     PROBS_FILE,
     LabelIssues,
@@ -70,7 +70,8 @@ def _image_root(run: Run) -> Path:
         return folds.builtin_files(name)
     root = ui.run_dataset(run).root
     if root is None:
-        raise ValueError(f"The dataset {name!r} of run {run.name!r} has no image files to show.")
+        raise DatasetError("The dataset {name} of run {run} has no image files to show.", name=repr(name),
+                           run=repr(run.name))  # fmt: skip
     return root
 
 
@@ -203,8 +204,12 @@ def _render_kfold(run: Run) -> LabelIssues | None:
     if job is not None and job.alive:
         _kfold_progress(run.name)
         return None
-    if job is not None and job.snapshot().status in ("failed", "stopped"):
-        st.warning(ui.text(engine_text(job.snapshot().text())))
+    snap = job.snapshot() if job is not None else None
+    if snap is not None and snap.status == "stopped":  # said from its numbers: the job keeps only the English
+        st.warning(_("Label check stopped at fold {fold} of {folds}; start again to finish.", fold=max(snap.fold, 1),
+                     folds=snap.folds))  # fmt: skip
+    elif snap is not None and snap.status == "failed":
+        st.warning(ui.text(engine_text(snap.text())))
     probs = out / PROBS_FILE
     result = _read_kfold(str(out), probs.stat().st_mtime_ns if probs.is_file() else 0, dataset)
     left, right = st.columns([1, 3], vertical_alignment="bottom")

@@ -22,6 +22,7 @@ from cnndash.evaluate.label_trust import BULK_ACCEPT_MIN_ACCURACY, SuggestionTru
 from cnndash.plots import label_issues as plots_labels
 from ui import i18n
 from ui.engine_text import engine_text
+from ui.state import Said, said
 
 _ = i18n.translator("evaluation")
 _engine = i18n.translator("engine")
@@ -49,12 +50,12 @@ def render_trust(trust: SuggestionTrust) -> None:
     )
 
 
-def _apply(edit: Edit, edits: list[dict], message: str, owner: str) -> None:
+def _apply(edit: Edit, edits: list[dict], message: Said, owner: str) -> None:
     """Apply ``edits`` and say what happened twice: a toast where the user looks now, and a line at the top
     of ``owner``'s gallery (the card clicked leaves the grid, so the grid moves under the pointer)."""
     edit(edits)
-    st.session_state[LAST_EDIT_KEY] = (owner, message)
-    st.toast(message, icon=":material/check_circle:")
+    st.session_state[LAST_EDIT_KEY] = (owner, message)  # said again in the language of each later run
+    st.toast(said(message), icon=":material/check_circle:")
 
 
 def _why_bulk_off(trust: SuggestionTrust) -> str | None:
@@ -101,9 +102,9 @@ def _bulk_accept(
                 {"op": "relabel", "path": p, "to": s}
                 for p, s in zip(above["path"], above["suggested"], strict=True)
             ]
-            done = _.plural("Relabelled {n:,} image as the model suggests.",
-                            "Relabelled {n:,} images as the model suggests.", len(edits))  # fmt: skip
-            _apply(edit, edits, done, owner)
+            _apply(edit, edits, lambda: _.plural("Relabelled {n:,} image as the model suggests.",
+                                                 "Relabelled {n:,} images as the model suggests.", len(edits)),
+                   owner)  # fmt: skip
             st.rerun()
     if why_off:
         st.caption(why_off)
@@ -116,14 +117,18 @@ def _card(row, first: bool, thumb: Thumb, edit: Edit, owner: str) -> None:
     st.caption(ui.text(row.path))
     if st.button(_("Relabel as {cls}", cls=ui.text(row.suggested)), key=f"data-relabel-{row.path}", wrap=True,
                  shortcut=SHORTCUT_RELABEL if first else None):  # fmt: skip
-        message = _("Relabelled {path} as {cls}.", path=ui.text(row.path), cls=ui.text(row.suggested))
-        _apply(edit, [{"op": "relabel", "path": row.path, "to": row.suggested}], message, owner)
+        _apply(edit, [{"op": "relabel", "path": row.path, "to": row.suggested}],
+               lambda: _("Relabelled {path} as {cls}.", path=ui.text(row.path), cls=ui.text(row.suggested)),
+               owner)  # fmt: skip
         st.rerun()
     if st.button(
         _("Remove"), key=f"data-remove-{row.path}", wrap=True, shortcut=SHORTCUT_REMOVE if first else None
     ):
         _apply(
-            edit, [{"op": "remove", "path": row.path}], _("Removed {path}.", path=ui.text(row.path)), owner
+            edit,
+            [{"op": "remove", "path": row.path}],
+            lambda: _("Removed {path}.", path=ui.text(row.path)),
+            owner,
         )
         st.rerun()
 
@@ -159,7 +164,7 @@ def render_suggestions(
     last = st.session_state.get(LAST_EDIT_KEY)
     if last is not None and last[0] == owner:
         st.success(
-            last[1] + " " + _("Undo with **{key}** or *Undo last edit* below.", key=SHORTCUT_UNDO),
+            said(last[1]) + " " + _("Undo with **{key}** or *Undo last edit* below.", key=SHORTCUT_UNDO),
             icon=":material/undo:",
         )
     if rows:

@@ -9,8 +9,10 @@ import streamlit as st
 import ui
 from cnndash.jobs.registry import JobSnapshot, get_registry
 from cnndash.runs import Run
+from cnndash.runs.files import read_status
 from cnndash.text import Phrase
 from cnndash.training.health import NOTE_TEMPLATES
+from cnndash.training.summary import MESSAGE_TEMPLATES
 from ui import export_panel, i18n
 from ui.engine_text import engine_text
 from ui.training import runs_tab
@@ -20,13 +22,45 @@ from ui.training.live import device_words
 _ = i18n.translator("training")
 
 
-def _ended_early(status: str, message: str, run: Run | None) -> None:
+def stored_message(message: str, record: dict | None) -> str:
+    """``message`` (why a run ended early, English as stored), escaped, in the reader's language when
+    ``record`` (the run's ``summary.json`` or ``status.json``) keeps its template and numbers beside it
+    (:func:`cnndash.training.summary.message_fields`); older runs keep their English."""
+    record = record or {}
+    template, params = record.get("message_template"), record.get("message_params")
+    if template in MESSAGE_TEMPLATES and isinstance(params, dict) and record.get("message") == message:
+        try:
+            return ui.text(engine_text(Phrase(template, **params)))
+        except (KeyError, IndexError, ValueError):  # numbers that do not fit the template: the English
+            pass
+    return ui.text(message)
+
+
+def _interrupted(run: Run | None) -> str:
+    if run is None:
+        return _("Interrupted (the server stopped).")
+    if run.resumable:
+        return _(
+            "The process training this run ended before the run finished (a restart or a crash); resume it "
+            "to continue from its last checkpoint."
+        )
+    return _(
+        "The process training this run ended before the run finished (a restart or a crash); it saved no "
+        "checkpoint, so delete it and train again."
+    )
+
+
+def _ended_early(status: str, message: str, run: Run | None, record: dict | None) -> None:
     """The stop or failure message, with the Resume button right there when the run can continue."""
     if status == "failed":
-        st.error(ui.text(message) if message else _("The run failed."), icon=":material/error:")
-    elif status in ("stopped", "interrupted"):
-        default = _("Stopped by the user.") if status == "stopped" else _("Interrupted (the server stopped).")
-        st.warning(ui.text(message) if message else default, icon=":material/stop_circle:")
+        st.error(
+            stored_message(message, record) if message else _("The run failed."), icon=":material/error:"
+        )
+    elif status == "stopped":
+        said = stored_message(message, record) if message else _("Stopped by the user.")
+        st.warning(said, icon=":material/stop_circle:")
+    elif status == "interrupted":  # the run store says why in English (runs/store.py): said here from the run
+        st.warning(_interrupted(run), icon=":material/stop_circle:")
     if (
         run is not None
         and run.resumable
@@ -61,7 +95,7 @@ def _summary(summary: dict, status: str) -> None:
         + (" · " + _("world size {n} (torchrun processes)", n=world) if world > 1 else ""),
     )
     if summary.get("message") and status == "finished":
-        st.info(ui.text(summary["message"]), icon=":material/info:")
+        st.info(stored_message(summary["message"], summary), icon=":material/info:")
     health = summary.get("health") or {}
     if health.get("note"):  # diverged or unstable (cnndash.training.health): the cause and the fix
         note = health["note"]
@@ -76,8 +110,10 @@ def results(snap: JobSnapshot | None, run: Run | None) -> None:
     status = snap.status if snap is not None else run.status
     st.subheader(_("Run {run}", run=ui.text(name)), anchor=False)  # no #anchor made of a run's name
     message = (snap.error if snap is not None else run.message) or ""
-    _ended_early(status, message, run)
     summary = (snap.summary if snap is not None else None) or (run.summary if run else None)
+    # where the message's template is kept: the summary of a stopped run, status.json of a failed one
+    record = summary if summary and summary.get("message") == message else None
+    _ended_early(status, message, run, record or (read_status(run.path) if run is not None else None))
     snap = snap or JobSnapshot(run_name=name, run_dir=run.path, device="", status=status)
     if summary:
         _summary(summary, status)

@@ -26,6 +26,7 @@ from cnndash.training.loops import (
     train,
 )
 from cnndash.training.optim import make_scheduler
+from cnndash.training.summary import STOPPED
 from tests.conftest import ROOT
 
 SMALL = "shapes:count=120,size=32"
@@ -94,6 +95,10 @@ def test_stop_mid_epoch_leaves_a_loadable_checkpoint(tmp_path):
     summary = train(small_config(epochs=3), tmp_path / "run", on_event=on_event, stop_event=stop)
     assert seen == [1, 2, 3]  # ended within one batch of the request
     assert summary["status"] == "stopped" and "resume" in summary["message"]
+    # kept with its template and numbers too, so that a page says it in its reader's language
+    said = {"message_template": STOPPED, "message_params": {"epoch": 1, "batch": 3, "steps": 6}}
+    assert summary.items() >= said.items() and STOPPED.format(epoch=1, batch=3, steps=6) == summary["message"]
+    assert json.loads((tmp_path / "run" / "status.json").read_text()).items() >= said.items()
     run = load_run(tmp_path / "run")
     assert run.status == "stopped"
     checkpoint = torch.load(run.checkpoint_path("last"), weights_only=True)
