@@ -11,16 +11,20 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from cnndash.text import N_
 from ui import i18n
 from ui.training import form_start
 
 ui.route_guard()  # first (the imports above need no PyTorch): a first deep link's legacy run re-routes at once
 _ = i18n.translator("training")
+TABS = (N_("Train"), N_("Runs"))
 
 
 def main() -> None:
     st.title(_("Training"))
-    train_box, runs_box = st.tabs([_("Train"), _("Runs")])
+    # Both tabs are drawn on every run (the Runs tab's search starts from the Train tab's form); the open
+    # one stays open across a language switch (ui.kept_tabs).
+    train_box, runs_box = ui.kept_tabs(TABS, "train-tab", _)
     with train_box:
         st.caption(
             _(

@@ -266,3 +266,16 @@ def test_processes_launch_a_torchrun_run_that_the_page_follows_and_stops():
         assert summary["world_size"] == 2 and summary["status"] == "stopped"
     finally:
         job.kill()
+
+
+def test_the_open_tab_stays_open_across_a_language_switch():
+    """Issue 25: Streamlit knows a tab set by its labels; a switch to 简体中文 renames Train/Runs and the page
+    came back on Train. ui.kept_tabs reopens the Runs tab under its Chinese label."""
+    at = run_page("pages/training.py", timeout=180)
+    at.session_state["train-tab"] = "Runs"  # as a click on the second tab does
+    at.run(timeout=120)
+    # The sidebar's switch sets the workspace's language (AppTest draws no sidebar after a switch_page).
+    at.session_state["workspace"] = {**at.session_state["workspace"], "lang": "zh-CN"}
+    at.run(timeout=120)
+    assert not at.exception
+    assert [t.label for t in at.tabs][:2] == ["训练", "运行记录"] and at.session_state["train-tab"] == "运行记录"
