@@ -7,10 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-from cnndash.text import N_
+from cnndash.text import N_, Phrase
 from ui import i18n, workspace
 from ui.background import engine, engine_ready
 from ui.engine_text import engine_text
+from ui.state import phrase_text
 from ui.text import text
 
 _ = i18n.translator("common")
@@ -94,7 +95,7 @@ def _job_status(job: Any) -> str:
     snap = job.snapshot()
     if hasattr(snap, "status_template"):
         template, params = snap.status_template()
-        return i18n.translator("engine")(template, **params)
+        return phrase_text(Phrase(template, **params), "engine")  # a failed job's error translated too
     return engine_text(job.status_text())
 
 

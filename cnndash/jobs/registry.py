@@ -29,6 +29,7 @@ from cnndash.device import max_processes, resolve_device
 from cnndash.jobs import claims
 from cnndash.jobs.claims import LABEL_CHECK, SEARCH, TRAINING, Claim, JobBusyError
 from cnndash.jobs.snapshot import MAX_BATCH_POINTS, BackgroundJob, JobSnapshot, apply_event, format_eta
+from cnndash.jobs.thread_job import said
 from cnndash.jobs.torchrun import ProcessJob
 from cnndash.paths import data_dir
 from cnndash.runs import RunError, RunWriter, check_run_name, new_run_name, sweep_runs
@@ -83,7 +84,7 @@ class Job(BackgroundJob):
                 error=summary.get("message", "") if status == "stopped" else "",
             )
         except ValueError as exc:  # the user's settings or data: show the message as is
-            self._update(status="failed", error=str(exc))
+            self._update(status="failed", error=said(exc))  # a typed error keeps its template
         except Exception as exc:  # a bug: keep the traceback in the log, a short line for the page
             log.exception("training run %s crashed", self.run_name)
             self._update(status="failed", error=f"{type(exc).__name__}: {exc}")

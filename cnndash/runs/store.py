@@ -41,6 +41,19 @@ from cnndash.runs.layout import (
 from cnndash.runs.lease import live_owner
 from cnndash.runs.quota import check_new_run
 from cnndash.runs.writer import METRIC_COLUMNS
+from cnndash.text import N_, Phrase
+
+# A run's message while its process holds it but has written no status yet, and after that process ended
+# without finishing (Phrases: the pages say them in the reader's language, the CLI and files in English).
+STARTING = N_("starting: preparing the data and the model")
+INTERRUPTED_RESUMABLE = N_(
+    "The process training this run ended before the run finished (a restart or a crash); resume it to "
+    "continue from its last checkpoint."
+)
+INTERRUPTED_LOST = N_(
+    "The process training this run ended before the run finished (a restart or a crash); it saved no "
+    "checkpoint, so delete it and train again."
+)
 
 # Checkpoint hashes by (path, size, mtime): a page asks for the fingerprint on every rerun.
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
@@ -126,17 +139,11 @@ class Run:
         message = str(status_info.get("message", ""))
         if live_owner(path) is not None:
             if status != "running":
-                status, message = "running", "starting: preparing the data and the model"
+                status, message = "running", Phrase(STARTING)
         elif status == "running":
             status = "interrupted"
-            message = (
-                "The process training this run ended before the run finished (a restart or a crash); "
-                + (
-                    "resume it to continue from its last checkpoint."
-                    if checkpoint_file(path, "last").is_file()
-                    else "it saved no checkpoint, so delete it and train again."
-                )
-            )
+            resumable = checkpoint_file(path, "last").is_file()
+            message = Phrase(INTERRUPTED_RESUMABLE if resumable else INTERRUPTED_LOST)
         classes = dataset_info.get("classes", [])
         return cls(
             path=path,
@@ -328,7 +335,7 @@ def read_run(path: Path) -> Run:
     except RunError:
         if live_owner(path) is not None:  # a new run whose data is still loading
             return Run(path=path, name=path.name, config={}, classes=[], status="running", summary=None,
-                       message="starting: preparing the data and the model")  # fmt: skip
+                       message=Phrase(STARTING))  # fmt: skip
         return Run.broken(path, "No readable config.json: this folder is not a complete run; delete it.")
     except Exception as exc:  # any malformed file: the listing must go on for every page
         return Run.broken(path, f"Unreadable run files ({type(exc).__name__}: {exc}); delete it.")

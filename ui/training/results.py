@@ -33,7 +33,7 @@ def stored_message(message: str, record: dict | None) -> str:
             return ui.text(engine_text(Phrase(template, **params)))
         except (KeyError, IndexError, ValueError):  # numbers that do not fit the template: the English
             pass
-    return ui.text(message)
+    return ui.text(engine_text(message))  # a Phrase (a typed error, a store message) in the reader's language
 
 
 def _interrupted(run: Run | None) -> str:
