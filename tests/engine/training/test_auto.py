@@ -58,6 +58,7 @@ def test_160px_colour_photos_get_a_size_that_fits_the_budget_and_never_32(tmp_pa
     photos = DataProfile(side=160, mixed_sizes=True, channels=3, classes=3, train_images=240, val_images=60)
     scratch = choose_settings(photos, "photos", pretrained_available=False)
     assert scratch.model == "vgg" and 48 <= scratch.image_size <= 64 and not scratch.pretrained
+    assert scratch.lr == 1e-3  # photos: the VGG's gentler peak (benchmark, three seeds)
     assert (
         "no pretrained weights" in scratch.reasons["model"] and "weights import" in scratch.reasons["model"]
     )
@@ -113,3 +114,12 @@ def test_a_pipeline_that_crops_decides_the_size_and_the_epochs_fit_that_crop():
     big = choose_settings(photos, "photos", pretrained_available=True,
                           base=TrainConfig(dataset="photos", augment=[{"op": "CenterCrop", "size": 96}]))  # fmt: skip
     assert big.model == "resnet18" and big.pretrained and big.config.image_size is None
+
+
+def test_small_colour_images_keep_the_small_models_peak_and_photos_get_the_gentler_one():
+    shapes = DataProfile(side=32, mixed_sizes=False, channels=3, classes=3, train_images=480, val_images=120)
+    small = choose_settings(shapes, "shapes", pretrained_available=False)
+    assert (small.model, small.image_size, small.lr) == ("vgg", 32, 3e-3)
+    photos = DataProfile(side=120, mixed_sizes=True, channels=3, classes=3, train_images=240, val_images=60)
+    large = choose_settings(photos, "photos", pretrained_available=False)
+    assert large.model == "vgg" and large.lr == 1e-3 and "three seeds" in large.reasons["lr"]
