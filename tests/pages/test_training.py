@@ -278,4 +278,6 @@ def test_the_open_tab_stays_open_across_a_language_switch():
     at.session_state["workspace"] = {**at.session_state["workspace"], "lang": "zh-CN"}
     at.run(timeout=120)
     assert not at.exception
-    assert [t.label for t in at.tabs][:2] == ["训练", "运行记录"] and at.session_state["train-tab"] == "运行记录"
+    assert [t.label for t in at.tabs][:2] == ["训练", "运行记录"] and at.session_state[
+        "train-tab"
+    ] == "运行记录"
