@@ -228,15 +228,11 @@ def _optimisation(
 
 
 def use_channels_last(config: TrainConfig, device: torch.device) -> bool:
-    """NHWC only where it was measured faster (benchmarks/channels_last.py, docs/training.md): with cuDNN, and
-    on the CPU when torch computes on one thread (LeNet 1.1-1.4x, VGG 1.2x faster); on two threads oneDNN's
-    NHWC kernels made LeNet 0.3-0.8x as fast (issue 24: 9.7k vs 12.5k img/s), so there it stays NCHW."""
-    if not config.channels_last:
-        return False
-    if device.type == "cuda":
-        return True
-    threads = config.threads if config.threads > 0 else torch.get_num_threads()
-    return device.type == "cpu" and threads == 1
+    """NHWC where it was measured faster (benchmarks/channels_last.py, docs/training.md): with cuDNN, and on
+    the CPU with one torch thread or two (1.04-1.47x on an idle 2-core machine, 1.05-1.59x with one core
+    busy; the trainer's LeNet 12.6k img/s against 10.4k in NCHW). An earlier rule kept two CPU threads in
+    NCHW from a measurement on a machine at load 10-14, where both layouts thrash; not on MPS."""
+    return config.channels_last and device.type in ("cuda", "cpu")
 
 
 def setup(
