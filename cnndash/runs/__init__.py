@@ -23,21 +23,21 @@ stopped by name (:func:`delete_run`, :func:`stop_run`); the runs folder has a qu
 
 from cnndash.runs.batchlog import BATCH_COLUMNS, BatchSeries, read_batch_log, read_batch_series
 from cnndash.runs.checkpoint import CHECKPOINTS, Checkpoint, TrainState
-from cnndash.runs.files import RunError, read_json, save_atomic, write_json_atomic, write_status
+from cnndash.runs.files import (
+    RunError,
+    metric_rows,
+    read_json,
+    read_process_log,
+    read_status,
+    read_summary,
+    save_atomic,
+    write_json_atomic,
+    write_status,
+)
 from cnndash.runs.layout import BATCH_LOG, RunNameError, check_run_name, has_checkpoint, holds_run
 from cnndash.runs.manage import delete_run, stop_run, sweep_runs
 from cnndash.runs.quota import RunsQuotaError
-from cnndash.runs.store import (
-    Run,
-    list_runs,
-    load_run,
-    metric_rows,
-    new_run_name,
-    read_process_log,
-    read_run,
-    read_status,
-    read_summary,
-)
+from cnndash.runs.store import Run, list_runs, load_run, new_run_name, read_run
 from cnndash.runs.writer import EXTRA_METRIC_COLUMNS, METRIC_COLUMNS, RunWriter
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Atomic files: the low-level half of the run store.
+"""Atomic files, and a run's files read forgivingly: the low-level half of the run store.
 
 Every write goes to a temporary file in the same folder and is moved into place, so a reader (a page, a
 second tab, another process) sees the old file or the new one, never half of one. The temporary names are
@@ -10,6 +10,7 @@ Who trains a run is not recorded here (no pid is ever trusted): see :mod:`cnndas
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -19,9 +20,19 @@ from typing import Any
 
 import torch
 
-from cnndash.runs.layout import STATUS_FILE, TMP_SUFFIX, RunError
+from cnndash.runs.layout import METRICS_FILE, PROCESS_LOG, STATUS_FILE, SUMMARY_FILE, TMP_SUFFIX, RunError
 
-__all__ = ["RunError", "read_json", "save_atomic", "write_json_atomic", "write_status"]
+__all__ = [
+    "RunError",
+    "metric_rows",
+    "read_json",
+    "read_process_log",
+    "read_status",
+    "read_summary",
+    "save_atomic",
+    "write_json_atomic",
+    "write_status",
+]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -74,3 +85,30 @@ def write_status(run_dir: Path, status: str, message: str = "", **extra: Any) ->
     """Record the run's state (``running`` counts only while the run's lease is fresh)."""
     data = {"status": status, "message": message, "updated": time.time(), **extra}
     write_json_atomic(Path(run_dir) / STATUS_FILE, data)
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    summary = read_json(Path(run_dir) / SUMMARY_FILE)
+    return summary if isinstance(summary, dict) else None
+
+
+def metric_rows(run_dir: Path) -> tuple[dict, ...]:
+    """``metrics.csv`` as dicts (``epoch`` an int, the rest floats); () when missing or damaged."""
+    try:
+        with open(Path(run_dir) / METRICS_FILE, newline="") as handle:
+            return tuple(
+                {k: float(v) if k != "epoch" else int(v) for k, v in row.items()}
+                for row in csv.DictReader(handle)
+            )
+    except (OSError, ValueError, TypeError):
+        return ()
+
+
+def read_process_log(run_dir: Path, limit: int = 20_000) -> str:
+    """The last ``limit`` bytes of ``run_dir/train.log`` as text ("" when there is none)."""
+    try:
+        with open(Path(run_dir) / PROCESS_LOG, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
 import os
@@ -22,14 +21,13 @@ from cnndash.models import build_model
 from cnndash.preprocess import images_to_uint8, normalize_batch
 from cnndash.runs.batchlog import read_batch_log, read_batch_series
 from cnndash.runs.checkpoint import CHECKPOINTS, Checkpoint
-from cnndash.runs.files import RunError, read_json
+from cnndash.runs.files import RunError, read_json, read_process_log, read_status
 from cnndash.runs.layout import (
     BATCH_LOG,
     CONFIG_FILE,
     DATASET_FILE,
     EXPORT_DIR,
     METRICS_FILE,
-    PROCESS_LOG,
     STATUS_FILE,
     SUMMARY_FILE,
     cache_file,
@@ -71,38 +69,6 @@ def _sha256(path: Path) -> str:
     return _FINGERPRINTS[key]
 
 
-def read_status(run_dir: Path) -> dict:
-    """``status.json`` as written ({} when missing or malformed); liveness is :func:`read_run`'s to judge."""
-    return _dict(read_json(Path(run_dir) / STATUS_FILE))
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    summary = read_json(Path(run_dir) / SUMMARY_FILE)
-    return summary if isinstance(summary, dict) else None
-
-
-def metric_rows(run_dir: Path) -> tuple[dict, ...]:
-    """``metrics.csv`` as dicts (``epoch`` an int, the rest floats); () when missing or damaged."""
-    try:
-        with open(Path(run_dir) / METRICS_FILE, newline="") as handle:
-            return tuple(
-                {k: float(v) if k != "epoch" else int(v) for k, v in row.items()}
-                for row in csv.DictReader(handle)
-            )
-    except (OSError, ValueError, TypeError):
-        return ()
-
-
-def read_process_log(run_dir: Path, limit: int = 20_000) -> str:
-    """The last ``limit`` bytes of ``run_dir/train.log`` as text ("" when there is none)."""
-    try:
-        with open(Path(run_dir) / PROCESS_LOG, "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def _short(names: Sequence[str], limit: int = 6) -> str:
     shown = ", ".join(map(str, names[:limit]))
     return f"[{shown}{', …' if len(names) > limit else ''}]"
@@ -133,7 +99,7 @@ class Run:
         if not isinstance(config, dict):
             raise RunError("{path} is not a training run (no readable config.json).", path=path)
         dataset_info = _dict(read_json(path / DATASET_FILE))
-        status_info = _dict(read_json(path / STATUS_FILE))
+        status_info = read_status(path)
         summary = read_json(path / SUMMARY_FILE)
         status = str(status_info.get("status", "finished" if summary else "failed"))
         message = str(status_info.get("message", ""))
