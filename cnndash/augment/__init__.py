@@ -22,8 +22,7 @@ Each name is imported on first use, so importing one module of the package impor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cnndash.lazy import lazy_attributes
 
 # Every name below is imported from its module on first use (PEP 562), for import time only: importing
 # one torch-free module of this package (the Training page's first paint imports
@@ -84,14 +83,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in LAZY_EXPORTS:
-        value = getattr(importlib.import_module(LAZY_EXPORTS[name]), name)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # looked up once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(globals(), LAZY_EXPORTS)
