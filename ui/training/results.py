@@ -10,6 +10,7 @@ import ui
 from cnndash.jobs.registry import JobSnapshot, get_registry
 from cnndash.runs import Run
 from cnndash.runs.files import read_status
+from cnndash.runs.store import INTERRUPTED_LOST, INTERRUPTED_RESUMABLE
 from cnndash.text import Phrase
 from cnndash.training.health import NOTE_TEMPLATES
 from cnndash.training.summary import MESSAGE_TEMPLATES
@@ -39,15 +40,8 @@ def stored_message(message: str, record: dict | None) -> str:
 def _interrupted(run: Run | None) -> str:
     if run is None:
         return _("Interrupted (the server stopped).")
-    if run.resumable:
-        return _(
-            "The process training this run ended before the run finished (a restart or a crash); resume it "
-            "to continue from its last checkpoint."
-        )
-    return _(
-        "The process training this run ended before the run finished (a restart or a crash); it saved no "
-        "checkpoint, so delete it and train again."
-    )
+    # The run store's own words for it (runs/store.py), in the reader's language.
+    return ui.text(engine_text(Phrase(INTERRUPTED_RESUMABLE if run.resumable else INTERRUPTED_LOST)))
 
 
 def _ended_early(status: str, message: str, run: Run | None, record: dict | None) -> None:
@@ -59,7 +53,7 @@ def _ended_early(status: str, message: str, run: Run | None, record: dict | None
     elif status == "stopped":
         said = stored_message(message, record) if message else _("Stopped by the user.")
         st.warning(said, icon=":material/stop_circle:")
-    elif status == "interrupted":  # the run store says why in English (runs/store.py): said here from the run
+    elif status == "interrupted":
         st.warning(_interrupted(run), icon=":material/stop_circle:")
     if (
         run is not None
