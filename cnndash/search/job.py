@@ -4,13 +4,12 @@ rule (:mod:`cnndash.jobs.claims`, kind ``search``), shaped like the label check 
 A search starts only with a claim: never beside a training run on its device nor beside a label check, in
 this process or any other, and a training run refuses to start beside it in the same way. Its trial runs
 hold their leases under the claim's id. The page reads an immutable :class:`SearchSnapshot`; the jobs of
-this process are kept here by search id (small and self-contained, so it can move into the registry).
+this process are kept by the job registry (:mod:`cnndash.jobs.registry`), by search id, beside the label checks.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +110,6 @@ class SearchJob(ThreadJob[SearchSnapshot]):
         return {"status": "stopped" if result.stopped else "finished", "result": result}
 
 
-_JOBS: dict[str, SearchJob] = {}
-_JOBS_LOCK = threading.Lock()
-
-
 def start_search(
     base_config: TrainConfig,
     *,
@@ -132,23 +127,20 @@ def start_search(
     device = resolve_device(base_config.device).type
     claim = claims.claim(SEARCH, device, search_id, holder=get_registry().holder, error=SearchBusyError)
     job = SearchJob(base_config, trials, budget_s, space, runs_dir, claim, search_id)
-    with _JOBS_LOCK:
-        _JOBS[search_id] = job
-    get_registry().add_thread_job(SEARCH, search_id, job)  # the sidebar lists it; shutdown stops it
+    get_registry().add_thread_job(SEARCH, search_id, job)  # the page finds it there, the sidebar lists it
     job.start()  # releases the claim if the thread cannot start
     return job
 
 
 def search_job(search_id: str) -> SearchJob | None:
     """The search ``search_id`` started in this process, running or ended."""
-    with _JOBS_LOCK:
-        return _JOBS.get(search_id)
+    return get_registry().thread_job(SEARCH, search_id)  # type: ignore[return-value]
 
 
 def active_search_job() -> SearchJob | None:
     """The search running in this process, if any (the rule allows one per device)."""
-    with _JOBS_LOCK:
-        return next((job for job in reversed(_JOBS.values()) if job.alive), None)
+    found = get_registry().active_thread_job(SEARCH)
+    return found[1] if found is not None else None  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
