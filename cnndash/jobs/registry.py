@@ -103,7 +103,7 @@ class Job(BackgroundJob):
 AnyJob = Job | ProcessJob
 
 
-class LabelJob(Protocol):
+class InThreadJob(Protocol):
     """What the registry needs of a job run in a thread of this process — a label check or a search
     (:class:`cnndash.jobs.thread_job.ThreadJob`)."""
 
@@ -149,7 +149,7 @@ class JobRegistry:
         self.holder = new_owner()  # this registry in the jobs table
         self._lock = threading.Lock()
         self._jobs: list[AnyJob] = []
-        self._thread_jobs: dict[tuple[str, str], LabelJob] = {}  # (kind, key): label checks, searches
+        self._thread_jobs: dict[tuple[str, str], InThreadJob] = {}  # (kind, key): label checks, searches
         self._adopted_at = 0.0
 
     def start(
@@ -224,35 +224,35 @@ class JobRegistry:
 
     # ---- jobs run in a thread: label checks (cnndash.jobs.label_check) and searches (cnndash.search.job),
     # claimed under this registry's holder by the module that starts them
-    def add_thread_job(self, kind: str, key: str, job: LabelJob) -> None:
+    def add_thread_job(self, kind: str, key: str, job: InThreadJob) -> None:
         with self._lock:
             self._thread_jobs[(kind, key)] = job
 
-    def thread_job(self, kind: str, key: str) -> LabelJob | None:
+    def thread_job(self, kind: str, key: str) -> InThreadJob | None:
         with self._lock:
             return self._thread_jobs.get((kind, key))
 
-    def active_thread_job(self, kind: str) -> tuple[str, LabelJob] | None:
+    def active_thread_job(self, kind: str) -> tuple[str, InThreadJob] | None:
         """(key, job) of the ``kind`` job running in this process, if any (the rule allows one per kind)."""
         with self._lock:
             alive = [(k, j) for (job_kind, k), j in self._thread_jobs.items() if job_kind == kind and j.alive]
         return alive[-1] if alive else None
 
-    def add_label_job(self, key: str, job: LabelJob) -> None:
+    def add_label_job(self, key: str, job: InThreadJob) -> None:
         self.add_thread_job(LABEL_CHECK, key, job)
 
-    def label_job(self, key: str) -> LabelJob | None:
+    def label_job(self, key: str) -> InThreadJob | None:
         return self.thread_job(LABEL_CHECK, key)
 
-    def active_label_job(self) -> tuple[str, LabelJob] | None:
+    def active_label_job(self) -> tuple[str, InThreadJob] | None:
         """(key, job) of the label check running in this process, if any (there is at most one)."""
         return self.active_thread_job(LABEL_CHECK)
 
-    def running(self) -> list[tuple[str, str, AnyJob | LabelJob]]:
+    def running(self) -> list[tuple[str, str, AnyJob | InThreadJob]]:
         """Every job running now as (kind, name, job): ``("training", run name, job)``,
         ``("label_check", the run it checks, job)`` and ``("search", search id, job)`` — what the sidebar
         shows."""
-        out: list[tuple[str, str, AnyJob | LabelJob]] = []
+        out: list[tuple[str, str, AnyJob | InThreadJob]] = []
         if (training := self.active()) is not None:
             out.append((TRAINING, training.run_name, training))
         for kind in (LABEL_CHECK, SEARCH):
